@@ -1,0 +1,105 @@
+// The cgroup driver: one interface, a v2 backend (v2.ts) and a v1/hybrid backend (v1.ts), chosen by
+// detection in one place (detect.ts). The agent only ever touches cgroups under its parent (`hostwarden`
+// by default) and never writes into a cgroup it did not create.
+import type { Pressure } from '../../shared/wire.js';
+
+export type CgroupKind = 'v1' | 'v2';
+
+/** Cumulative counters and gauges of one tenant cgroup, read in one pass. Absent = the kernel lacks it. */
+export interface CgroupStats {
+  /** Cumulative CPU time in microseconds (v2 cpu.stat usage_usec; v1 cpuacct.usage / 1000). */
+  cpuUsageUsec?: number;
+  memory?: { current: number; anon: number; file: number };
+  /** Cumulative IO summed over devices. */
+  io?: { rbytes: number; wbytes: number; rios: number; wios: number };
+  /** Tasks (threads) in the cgroup: pids.current. */
+  pids?: number;
+  pressure?: Pressure;
+  frozen?: boolean;
+}
+
+/** Per-device IO limits, by major:minor. Absent fields mean "max". */
+export interface IoDeviceLimit {
+  major: number;
+  minor: number;
+  rbps?: number;
+  wbps?: number;
+  riops?: number;
+  wiops?: number;
+}
+
+/**
+ * Limits of one tenant cgroup. For every field: `undefined` = leave as is, `null` = no limit ("max").
+ * cpuWeight is in v2 units (1..10000, default 100); the v1 backend maps it to cpu.shares (weight*1024/100).
+ */
+export interface Limits {
+  cpuPercent?: number | null;
+  cpuWeight?: number | null;
+  memoryHigh?: number | null;
+  memoryMax?: number | null;
+  /** The complete set of device limits (devices not listed are set back to max). */
+  io?: IoDeviceLimit[] | null;
+  pidsMax?: number | null;
+}
+
+/** Stats files of one tenant, kept open and re-read with a positional read at offset 0. */
+export interface StatsReader {
+  read(): CgroupStats;
+  close(): void;
+}
+
+export interface CgroupDriver {
+  readonly kind: CgroupKind;
+  /** Name of the parent cgroup under each hierarchy root (default "hostwarden"). */
+  readonly parent: string;
+  /** Absolute directories of the parent, per hierarchy; for logs and diagnostics. */
+  parentPaths(): string[];
+
+  /** Create the parent in every hierarchy and (v2) enable the cpu io memory pids controllers for children. */
+  setup(): void;
+  /** Create the tenant cgroup (idempotent). */
+  create(tenant: string): void;
+  /** Remove the tenant cgroup: thaws it, moves any remaining tasks to the parent's level above, removes it. */
+  remove(tenant: string): void;
+  exists(tenant: string): boolean;
+  /** Tenant cgroups that currently exist under the parent. */
+  list(): string[];
+  /** Remove the parent when it has no children left (uninstall / --release-all path). */
+  teardown(): void;
+
+  /** PIDs (thread group leaders) in the tenant cgroup, read from the primary hierarchy. */
+  procs(tenant: string): number[];
+  /** Move a process (its whole thread group) into the tenant cgroup, in every hierarchy. */
+  move(tenant: string, pid: number): void;
+  /** The tenant whose cgroup holds `pid` in the primary hierarchy, or null if none of ours. */
+  tenantOf(pid: number): string | null;
+
+  openStats(tenant: string): StatsReader;
+  /** Apply limits; read them back and return what the kernel now holds. Throws if a write did not take. */
+  setLimits(tenant: string, limits: Limits): Limits;
+  getLimits(tenant: string): Limits;
+
+  freeze(tenant: string): void;
+  thaw(tenant: string): void;
+  isFrozen(tenant: string): boolean;
+  /** Kill every process of the tenant (thaws first: a frozen task ignores SIGKILL until thawed). */
+  kill(tenant: string): void;
+
+  /** Host-wide PSI from <procRoot>/pressure/*; empty object when the kernel lacks PSI. */
+  hostPressure(): Pressure;
+}
+
+export interface DriverOptions {
+  /** Root of the cgroup mounts (default /sys/fs/cgroup). Tests point it at fixture trees. */
+  cgroupRoot: string;
+  /** Root of procfs (default /proc). */
+  procRoot: string;
+  /** Parent cgroup name (default hostwarden); tests use unique names. */
+  parent: string;
+  /** Force a backend instead of detecting it. */
+  driver?: 'auto' | CgroupKind;
+}
+
+export class CgroupError extends Error {
+  readonly code = 'HW_CGROUP';
+}

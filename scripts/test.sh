@@ -1,0 +1,15 @@
+#!/bin/sh
+# The test command of the README: installs what the tests need beyond npm, builds, type-checks, then runs
+# unit tests, system tests (real cgroups, users, processes) and, unless --host-only, the VM tier.
+set -eu
+cd "$(dirname "$0")/.."
+host_only=0
+[ "${1:-}" = "--host-only" ] && host_only=1
+
+scripts/install-prereqs.sh $([ $host_only = 1 ] && echo --host-only)
+npm run --silent typecheck
+npx vitest run --project unit
+npx vitest run --project system
+if [ $host_only = 0 ]; then
+  npm run --silent test:vm
+fi
