@@ -1,0 +1,91 @@
+// One collector per resource behind one small interface; the runner times each one and isolates failures
+// (node_exporter's collector.execute): a failing collector is logged and reported, the tick goes on.
+// A feature the kernel lacks is "no data", not an error (STYLE 2).
+import type { Logger } from 'pino';
+import type { CollectorStatus, HostStats, TenantSample } from '../../shared/wire.js';
+import type { CgroupStats } from '../cgroup/driver.js';
+import type { Tenant } from '../tenants.js';
+
+/** Returned by a collector whose source does not exist on this kernel. */
+export class NoData {
+  constructor(readonly reason: string) {}
+}
+
+export interface CollectContext {
+  /** Monotonic milliseconds (performance.now() based) for rates. */
+  mono: number;
+  tenants: readonly Tenant[];
+  /** This tick's cgroup stats per tenant (absent: no cgroup or the read failed). */
+  stats: ReadonlyMap<string, CgroupStats>;
+  /** Samples being built for this tick, one per tenant; collectors fill in their resource. */
+  samples: Map<string, TenantSample>;
+  host: HostStats;
+}
+
+export interface Collector {
+  readonly name: string;
+  collect(ctx: CollectContext): void | NoData;
+}
+
+export function runCollectors(collectors: readonly Collector[], ctx: CollectContext, log: Logger): CollectorStatus[] {
+  const out: CollectorStatus[] = [];
+  for (const c of collectors) {
+    const start = performance.now();
+    try {
+      const r = c.collect(ctx);
+      const status: CollectorStatus = { name: c.name, ok: true, duration_ms: round3(performance.now() - start) };
+      if (r instanceof NoData) {
+        status.no_data = true;
+        log.debug({ collector: c.name, reason: r.reason }, 'collector has no data');
+      }
+      out.push(status);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      log.error({ collector: c.name, err: message }, 'collector failed');
+      out.push({ name: c.name, ok: false, error: message.slice(0, 2000), duration_ms: round3(performance.now() - start) });
+    }
+  }
+  return out;
+}
+
+function round3(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
+
+/**
+ * Rates from cumulative counters, per key. A counter that went backwards (a recreated cgroup, a restart)
+ * or a first reading gives no rate this time, never a negative or huge one; `max` drops impossible values.
+ */
+export class RateTracker {
+  private prev = new Map<string, { value: number; at: number }>();
+
+  rate(key: string, value: number, at: number, max = Infinity): number | undefined {
+    const p = this.prev.get(key);
+    this.prev.set(key, { value, at });
+    if (!p) return undefined;
+    const dt = (at - p.at) / 1000;
+    const dv = value - p.value;
+    if (dt <= 0 || dv < 0) return undefined;
+    const r = dv / dt;
+    return r > max ? undefined : r;
+  }
+
+  /** Drop keys not seen in `keep` (tenants that went away). */
+  retain(keep: (key: string) => boolean): void {
+    for (const k of this.prev.keys()) if (!keep(k)) this.prev.delete(k);
+  }
+
+  forget(prefix: string): void {
+    for (const k of this.prev.keys()) if (k === prefix || k.startsWith(`${prefix}\0`)) this.prev.delete(k);
+  }
+}
+
+/** Get (or create) the sample of a tenant in this tick. */
+export function sampleOf(ctx: CollectContext, tenant: string): TenantSample {
+  let s = ctx.samples.get(tenant);
+  if (!s) {
+    s = { tenant };
+    ctx.samples.set(tenant, s);
+  }
+  return s;
+}

@@ -1,0 +1,164 @@
+// agent.yaml: every key has a documented default (README "Agent configuration"); a bad value exits 2 naming
+// its key. The reader turns YAML into a typed, fully defaulted AgentConfig; nothing else reads raw config.
+import { hostname } from 'node:os';
+import { ConfigError } from '../shared/errors.js';
+import { Section, loadYamlFile } from '../shared/config.js';
+import type { Plan } from '../shared/wire.js';
+import { type PolicyConfig, readPolicyConfig } from './policy/config.js';
+
+export const DEFAULT_AGENT_CONFIG_FILE = '/etc/hostwarden/agent.yaml';
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export interface TenantConfig {
+  name: string;
+  /** User names or numeric UIDs. */
+  users: Array<string | number>;
+  email?: string;
+  plan?: string;
+  homes?: string[];
+  domains?: string[];
+}
+
+export interface AgentConfig {
+  host: string;
+  intervalMs: number;
+  placementIntervalMs: number;
+  stateDir: string;
+  uidMin: number;
+  logLevel: string;
+  /** false: place and measure only, never write limits (monitor mode). */
+  enforce: boolean;
+  controller: { url: string; tokenFile: string; timeoutMs: number } | null;
+  cgroup: { root: string; parent: string; driver: 'auto' | 'v1' | 'v2' };
+  procRoot: string;
+  passwdFile: string;
+  discovery: { enabled: boolean; plan?: string; shells: string[] };
+  tenants: TenantConfig[];
+  plans: Record<string, Plan>;
+  policy: PolicyConfig;
+}
+
+/** Login shells that do not count for discovery (accounts that cannot log in are not tenants). */
+const NO_LOGIN_SHELLS = ['/usr/sbin/nologin', '/sbin/nologin', '/bin/false', '/usr/bin/false', '/bin/sync', ''];
+
+export function readAgentConfig(raw: unknown): AgentConfig {
+  const root = Section.root(raw);
+  const host = root.string('host', hostname());
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/.test(host)) root.fail('host', `"${host}" is not a valid host name`);
+  const intervalMs = root.duration('interval', '5s', { min: 100 });
+  const placementIntervalMs = root.duration('placement_interval', '1s', { min: 50 });
+  const stateDir = root.string('state_dir', '/var/lib/hostwarden');
+  const uidMin = root.number('uid_min', 1000, { min: 1, integer: true });
+  const logLevel = root.oneOf('log_level', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info');
+  const enforce = root.boolean('enforce', true);
+
+  let controller: AgentConfig['controller'] = null;
+  const c = root.section('controller');
+  const enabled = c.boolean('enabled', true);
+  const url = c.string('url', 'http://127.0.0.1:8640');
+  const tokenFile = c.string('token_file', '/etc/hostwarden/agent.token');
+  const timeoutMs = c.duration('timeout', '5s', { min: 100 });
+  c.done();
+  if (enabled) {
+    try {
+      const u = new URL(url);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http(s)');
+    } catch {
+      c.fail('url', `"${url}" is not an http(s) URL`);
+    }
+    controller = { url: url.replace(/\/+$/, ''), tokenFile, timeoutMs };
+  }
+
+  const cg = root.section('cgroup');
+  const cgroup = {
+    root: cg.string('root', '/sys/fs/cgroup'),
+    parent: cg.string('parent', 'hostwarden'),
+    driver: cg.oneOf('driver', ['auto', 'v1', 'v2'] as const, 'auto'),
+  };
+  if (!NAME_RE.test(cgroup.parent)) cg.fail('parent', `"${cgroup.parent}" is not a valid cgroup name`);
+  cg.done();
+  const procRoot = root.string('proc_root', '/proc');
+  const passwdFile = root.string('passwd_file', '/etc/passwd');
+
+  const plans: Record<string, Plan> = {};
+  for (const [name, p] of root.entries('plans')) {
+    if (!NAME_RE.test(name)) throw new ConfigError(p.path, `plan name "${name}" may only contain letters, digits, ".", "_" and "-"`);
+    plans[name] = readPlan(p);
+  }
+
+  const d = root.section('discovery');
+  const discovery = {
+    enabled: d.boolean('enabled', false),
+    plan: d.string('plan'),
+    shells: d.has('shells') ? d.scalars('shells').map(String) : [],
+  };
+  if (discovery.plan !== undefined && !plans[discovery.plan]) d.fail('plan', `unknown plan "${discovery.plan}" (plans: ${Object.keys(plans).join(', ') || 'none'})`);
+  d.done();
+
+  const seen = new Set<string>();
+  const tenants = root.list('tenants').map((t) => {
+    const name = t.string('name') ?? t.fail('name', 'is required');
+    if (!NAME_RE.test(name)) t.fail('name', `"${name}" may only contain letters, digits, ".", "_" and "-" (at most 64)`);
+    if (seen.has(name)) t.fail('name', `tenant "${name}" is listed twice`);
+    seen.add(name);
+    const users = t.scalars('users');
+    if (users.length === 0) t.fail('users', 'needs at least one user name or UID');
+    users.forEach((u, i) => {
+      if (typeof u === 'number' && (!Number.isInteger(u) || u < uidMin)) {
+        throw new ConfigError(`${t.key('users')}[${i}]`, `UID ${u} is below uid_min ${uidMin}: system accounts are never governed`);
+      }
+    });
+    const plan = t.string('plan');
+    if (plan !== undefined && !plans[plan]) t.fail('plan', `unknown plan "${plan}" (plans: ${Object.keys(plans).join(', ') || 'none'})`);
+    const email = t.string('email');
+    if (email !== undefined && !/^[^\s@]+@[^\s@]+$/.test(email)) t.fail('email', `"${email}" is not an email address`);
+    const homes = t.has('homes') ? t.scalars('homes').map(String) : undefined;
+    const domains = t.has('domains') ? t.scalars('domains').map(String) : undefined;
+    t.done();
+    const out: TenantConfig = { name, users };
+    if (email !== undefined) out.email = email;
+    if (plan !== undefined) out.plan = plan;
+    if (homes) out.homes = homes;
+    if (domains) out.domains = domains;
+    return out;
+  });
+
+  const policy = readPolicyConfig(root.section('policy'));
+  root.done();
+  return { host, intervalMs, placementIntervalMs, stateDir, uidMin, logLevel, enforce, controller, cgroup, procRoot, passwdFile, discovery, tenants, plans, policy };
+}
+
+/** Plans in config use units: `{ cpu: 100, memory: 1G, io_read: 10M, io_write: 10M, iops: 1000, processes: 100, weight: 1 }`. */
+export function readPlan(p: Section): Plan {
+  const plan: Plan = { weight: p.number('weight', 1, { min: 0.01, max: 10000 }) };
+  const cpu = p.number('cpu', undefined, { min: 1 });
+  if (cpu !== undefined) plan.cpu = cpu;
+  const memory = p.size('memory');
+  if (memory !== undefined) {
+    if (memory < 4 * 1024 * 1024) p.fail('memory', 'must be at least 4M');
+    plan.memory = memory;
+  }
+  const ioRead = p.rate('io_read');
+  if (ioRead !== undefined) plan.io_read = ioRead;
+  const ioWrite = p.rate('io_write');
+  if (ioWrite !== undefined) plan.io_write = ioWrite;
+  const iops = p.number('iops', undefined, { min: 1, integer: true });
+  if (iops !== undefined) plan.iops = iops;
+  const processes = p.number('processes', undefined, { min: 1, integer: true });
+  if (processes !== undefined) plan.processes = processes;
+  p.done();
+  return plan;
+}
+
+/**
+ * Load the agent config. With no `--config` and no file at the default path, the embedded defaults apply.
+ * An explicitly given file that cannot be read is a config error (exit 2).
+ */
+export function loadAgentConfig(file: string | undefined, overrides: Record<string, unknown> = {}): AgentConfig {
+  let raw: unknown = {};
+  if (file !== undefined) raw = loadYamlFile(file, '--config');
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError('(top level)', 'agent config must be a mapping of keys to values');
+  return readAgentConfig({ ...(raw as Record<string, unknown>), ...overrides });
+}
+
+export { NO_LOGIN_SHELLS };

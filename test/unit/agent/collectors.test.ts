@@ -1,0 +1,60 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { CgroupStats } from '../../../agent/cgroup/driver.js';
+import { type CollectContext, type Collector, NoData, RateTracker, runCollectors } from '../../../agent/collectors/collector.js';
+import { CpuCollector } from '../../../agent/collectors/cpu.js';
+import { IoCollector } from '../../../agent/collectors/io.js';
+import { MemoryCollector } from '../../../agent/collectors/memory.js';
+import { ProcessesCollector } from '../../../agent/collectors/processes.js';
+
+const log = pino({ level: 'silent' });
+
+function ctx(mono: number, stats: Record<string, CgroupStats>): CollectContext {
+  return { mono, tenants: [], stats: new Map(Object.entries(stats)), samples: new Map(), host: { cores: 2, memory_bytes: 1 << 30 } };
+}
+
+describe('collectors', () => {
+  it('RateTracker gives no rate on the first reading or after a counter reset', () => {
+    const r = new RateTracker();
+    expect(r.rate('a', 100, 0)).toBeUndefined();
+    expect(r.rate('a', 300, 2000)).toBe(100);
+    expect(r.rate('a', 50, 4000)).toBeUndefined(); // reset: went backwards
+    expect(r.rate('a', 250, 6000)).toBe(100);
+    expect(r.rate('a', 1e12, 7000, 1e6)).toBeUndefined(); // impossible: dropped
+  });
+
+  it('cpu: percent of one core over the interval, never negative after a recreated cgroup', () => {
+    const cpu = new CpuCollector();
+    cpu.collect(ctx(0, { a: { cpuUsageUsec: 1_000_000 }, b: { cpuUsageUsec: 0 } }));
+    const c2 = ctx(5000, { a: { cpuUsageUsec: 6_000_000 }, b: { cpuUsageUsec: 250_000 } });
+    cpu.collect(c2);
+    expect(c2.samples.get('a')?.cpu).toEqual({ percent: 100 });
+    expect(c2.samples.get('b')?.cpu).toEqual({ percent: 5 });
+    const c3 = ctx(10_000, { a: { cpuUsageUsec: 10 }, b: { cpuUsageUsec: 250_000 } });
+    cpu.collect(c3);
+    expect(c3.samples.get('a')?.cpu).toBeUndefined();
+    expect(c3.samples.get('b')?.cpu).toEqual({ percent: 0 });
+  });
+
+  it('io: bytes and ops per second; memory and processes copied through', () => {
+    const io = new IoCollector();
+    io.collect(ctx(0, { a: { io: { rbytes: 0, wbytes: 0, rios: 0, wios: 0 } } }));
+    const c = ctx(2000, { a: { io: { rbytes: 2048, wbytes: 4096, rios: 2, wios: 5 }, memory: { current: 30, anon: 10, file: 20 }, pids: 7 } });
+    io.collect(c);
+    new MemoryCollector().collect(c);
+    new ProcessesCollector().collect(c);
+    expect(c.samples.get('a')).toEqual({ tenant: 'a', io: { read_bps: 1024, write_bps: 2048, read_iops: 1, write_iops: 2.5 }, memory: { current: 30, anon: 10, file: 20 }, processes: { count: 7 } });
+  });
+
+  it('a collector without its kernel source reports no data; a failing one is isolated', () => {
+    const boom: Collector = { name: 'boom', collect: () => { throw new Error('Cannot parse io.stat: line 1 has 1 field'); } };
+    const c = ctx(0, { a: { cpuUsageUsec: 1 } });
+    const statuses = runCollectors([boom, new MemoryCollector(), new ProcessesCollector()], c, log);
+    expect(statuses.map((s) => [s.name, s.ok, s.no_data ?? false, s.error])).toEqual([
+      ['boom', false, false, 'Cannot parse io.stat: line 1 has 1 field'],
+      ['memory', true, true, undefined],
+      ['processes', true, true, undefined],
+    ]);
+    expect(new MemoryCollector().collect(c)).toBeInstanceOf(NoData);
+  });
+});
