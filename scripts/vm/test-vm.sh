@@ -1,0 +1,35 @@
+#!/bin/bash
+# `npm run test:vm`: the kernel-facing tests (test/vm/**) inside the VM tier's guest, on a real cgroup v2
+# hierarchy with the cpu io memory pids controllers enabled. Arguments go to vitest, e.g. a file filter:
+#   npm run test:vm -- test/vm/cgroup/cpu-max.test.ts
+# Nothing here is optional: a missing qemu, a kernel that cannot be fetched, a guest that does not boot or a
+# run over the time limit fails with a message and a non-zero status; it never skips.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+missing=""
+for cmd in qemu-system-x86_64 busybox cpio depmod; do
+  command -v "$cmd" >/dev/null 2>&1 || missing="$missing $cmd"
+done
+if [ -n "$missing" ]; then
+  echo "test:vm: FAILED: missing$missing; install them with scripts/install-prereqs.sh (Debian: qemu-system-x86 busybox-static cpio kmod)" >&2
+  exit 1
+fi
+[ -x node_modules/.bin/vitest ] || {
+  echo "test:vm: FAILED: node_modules/.bin/vitest is missing: run npm ci first" >&2
+  exit 1
+}
+
+start=$(date +%s)
+set +e
+scripts/vm/run.sh --timeout "${HOSTWARDEN_VM_TIMEOUT:-480}" -- vitest run --project vm "$@"
+rc=$?
+set -e
+took=$(($(date +%s) - start))
+case $rc in
+0) echo "test:vm: passed in ${took}s" >&2 ;;
+124) echo "test:vm: FAILED: the guest hit the time limit after ${took}s" >&2 ;;
+125) echo "test:vm: FAILED: the VM could not run the tests (see above) after ${took}s" >&2 ;;
+*) echo "test:vm: FAILED: the tests exited $rc after ${took}s" >&2 ;;
+esac
+exit $rc
