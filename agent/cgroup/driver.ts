@@ -1,6 +1,7 @@
 // The cgroup driver: one interface, a v2 backend (v2.ts) and a v1/hybrid backend (v1.ts), chosen by
 // detection in one place (detect.ts). The agent only ever touches cgroups under its parent (`hostwarden`
 // by default) and never writes into a cgroup it did not create.
+import { HostwardenError } from '../../shared/errors.js';
 import type { Pressure } from '../../shared/wire.js';
 
 export type CgroupKind = 'v1' | 'v2';
@@ -59,12 +60,19 @@ export interface CgroupDriver {
   setup(): void;
   /** Create the tenant cgroup (idempotent). */
   create(tenant: string): void;
-  /** Remove the tenant cgroup: thaws it, moves any remaining tasks to the parent's level above, removes it. */
-  remove(tenant: string): void;
+  /**
+   * Remove the tenant cgroup (idempotent). Thaws it first. A cgroup that still holds tasks is NOT emptied by
+   * moving them elsewhere (that would write into a cgroup we did not create): remove() throws CgroupBusyError
+   * unless `kill: true`, which kills the tasks, waits (bounded) until they are gone, then removes the cgroup.
+   * To let a tenant's processes run on ungoverned, use release() and leave the cgroup in place.
+   */
+  remove(tenant: string, opts?: { kill?: boolean }): void;
+  /** Thaw the tenant and lift every limit (cgroup and processes stay): the uninstall / --release-all path. */
+  release(tenant: string): void;
   exists(tenant: string): boolean;
   /** Tenant cgroups that currently exist under the parent. */
   list(): string[];
-  /** Remove the parent when it has no children left (uninstall / --release-all path). */
+  /** Remove the parent when it has no children left (uninstall path); throws CgroupBusyError otherwise. */
   teardown(): void;
 
   /** PIDs (thread group leaders) in the tenant cgroup, read from the primary hierarchy. */
@@ -98,8 +106,37 @@ export interface DriverOptions {
   parent: string;
   /** Force a backend instead of detecting it. */
   driver?: 'auto' | CgroupKind;
+  /**
+   * v2 only: also enable the cpu io memory pids controllers in the ROOT cgroup's cgroup.subtree_control during
+   * setup(). This writes into a cgroup the agent did not create, which only the host's governor may do; it is
+   * off unless asked for, and logged when done. Default false.
+   */
+  enableRootControllers?: boolean;
+  /**
+   * v1 only: during setup(), activate blk-throttle accounting on every disk of <procRoot>/partitions by writing a
+   * no-op rule ("MAJ:MIN 0") into the PARENT's blkio.throttle.read_bps_device. Recent kernels count
+   * blkio.throttle.io_service_bytes/io_serviced only on disks where blk-throttle was activated, so without it
+   * the io stats of every tenant stay 0. Default true.
+   */
+  ioAccounting?: boolean;
+  /** How long freeze()/thaw() wait for the kernel to report the new state (ms, default 2000). */
+  freezeTimeoutMs?: number;
+  /** How long remove({ kill: true }) waits for the killed tasks to be gone (ms, default 5000). */
+  killTimeoutMs?: number;
+  /** Where setup decisions and tolerated problems are logged (a pino logger fits). */
+  logger?: CgroupLogger;
 }
 
-export class CgroupError extends Error {
-  readonly code = 'HW_CGROUP';
+/** The part of a pino logger the driver uses. */
+export interface CgroupLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+/** Base of every cgroup error; subclasses in errors.ts carry more specific codes (HW_CGROUP_*). */
+export class CgroupError extends HostwardenError {
+  constructor(message: string, options?: { cause?: unknown; code?: string }) {
+    super(options?.code ?? 'HW_CGROUP', message, options);
+  }
 }
