@@ -12,6 +12,10 @@ export interface PolicyConfig {
   /** A tenant is disproportionate when its share > factor x its weighted fair share and >= minShare of the host. */
   factor: number;
   minShare: number;
+  /** Absolute floor for io: below this many bytes/s a tenant is never disproportionate in io. */
+  minIoBps: number;
+  /** A tenant counts as active (takes part in the fair share) from this share of host capacity on. */
+  activeShare: number;
   /** Sustained violation needed before each escalation step. */
   escalateAfterMs: number;
   /** Time below threshold before stepping down / releasing. */
@@ -46,6 +50,8 @@ export function readPolicyConfig(s: Section): PolicyConfig {
     contention,
     factor: s.number('factor', 2, { min: 1 }),
     minShare: s.number('min_share', 0.1, { min: 0, max: 1 }),
+    minIoBps: s.rate('min_io', '1M')!,
+    activeShare: s.number('active_share', 0.001, { min: 0, max: 1 }),
     escalateAfterMs: s.duration('escalate_after', '30s', { min: 0 }),
     cooldownMs: s.duration('cooldown', '2m', { min: 0 }),
     maxTightenPerTick: s.number('max_tighten_per_tick', 3, { min: 1, integer: true }),

@@ -1,0 +1,383 @@
+// evaluate(): a pure function (policy, observations window, previous state, now) -> (decisions, next state).
+// No clock, no I/O: tests step a fake clock through named table cases (STYLE 6).
+//
+// The rule of AUP section 7, as data:
+//   violation(tenant, r) = contended(r) AND disproportionate(tenant, r)
+//   contended(r)         = host PSI "some avg10" of r >= threshold (cpu without PSI: host CPU use >= saturation)
+//   disproportionate     = share of host usage over the window > factor x weighted fair share
+//                          AND the usage is material (>= min_share of capacity; io: >= min_io bytes/s)
+//   fair share           = plan weight / sum of the weights of the active tenants
+// Ladder per tenant and resource, with hysteresis (STYLE 7):
+//   open at level 0 (notice) -> after `escalate_after` of continued violation level 1 (throttle) -> level 2 ->
+//   level 3 (quarantine, only when quarantine.auto) ; release after `cooldown` of continuous calm.
+//   Calm = not violating, and not pressing against the throttle while the host is contended (a throttled
+//   tenant still at its ceiling keeps its throttle). At most max_tighten_per_tick tenants open or escalate
+//   per tick, worst excess first. Stale or too-short windows draw no decision.
+import { RESOURCE_UNITS } from '../../shared/resources.js';
+import { formatBytes, formatDuration } from '../../shared/units.js';
+import type { Explanation, HostStats, IncidentEvent, TenantSample } from '../../shared/wire.js';
+import type { PolicyConfig } from './config.js';
+import { type Decision, GOVERNED, type Governed, type LadderState, type Observation, type PolicyState, type TenantPolicy } from './types.js';
+
+export const LEVEL_NAMES = ['notice', 'throttle level 1', 'throttle level 2', 'quarantine'] as const;
+const RULE = 'contention_disproportion';
+
+export interface EvaluateInput {
+  config: PolicyConfig;
+  tenants: ReadonlyMap<string, TenantPolicy>;
+  /** Observations, oldest first (the agent keeps a little more than the window). */
+  window: readonly Observation[];
+  state: PolicyState;
+  now: number;
+}
+
+export interface EvaluateOutput {
+  decisions: Decision[];
+  state: PolicyState;
+  /** Why nothing was decided, when the input did not allow a decision. */
+  skipped?: 'no_observations' | 'stale' | 'window_not_met';
+}
+
+/** Measurements of one tenant over the window, per governed resource (averages in the resource's unit). */
+interface TenantMeasure {
+  avg: Record<Governed, number | undefined>;
+  /** io split, for throttle targets. */
+  ioRead: number;
+  ioWrite: number;
+}
+
+interface HostView {
+  contended: Record<Governed, boolean>;
+  signals: Record<Governed, Explanation['contention']['signals']>;
+  /** Host usage per resource over the window (denominator of shares). */
+  usage: Record<Governed, number>;
+  capacity: { cpu: number; memory: number };
+}
+
+export function evaluate(input: EvaluateInput): EvaluateOutput {
+  const { config, now } = input;
+  const latest = input.window[input.window.length - 1];
+  if (!latest) return { decisions: [], state: input.state, skipped: 'no_observations' };
+  if (now - latest.at > config.staleMs) return { decisions: [], state: input.state, skipped: 'stale' };
+  const used = input.window.filter((o) => o.at > now - config.windowMs && o.at <= now);
+  if (!windowMet(used, config.windowMs)) return { decisions: [], state: input.state, skipped: 'window_not_met' };
+
+  const host = hostView(used, latest.host, config);
+  const measures = measureTenants(used);
+  const weights = activeWeights(measures, input.tenants, host, config);
+
+  const state: PolicyState = { ladders: { ...input.state.ladders }, manual: input.state.manual };
+  const decisions: Decision[] = [];
+  const candidates: Array<{ tenant: string; resource: Governed; excess: number; ladder?: LadderState }> = [];
+
+  const names = new Set([...measures.keys(), ...Object.keys(state.ladders)]);
+  for (const tenant of names) {
+    if (state.manual[tenant]) continue; // an admin's action rules this tenant until it expires
+    const m = measures.get(tenant);
+    const weight = input.tenants.get(tenant)?.plan?.weight ?? 1;
+    const fair = weights.active.has(tenant) ? weight / weights.total : weight / (weights.total + weight);
+    const ladders = { ...(state.ladders[tenant] ?? {}) };
+    let changed = false;
+    for (const r of GOVERNED) {
+      const v = m ? violation(r, m, host, fair, config) : { violating: false, share: 0, excess: 0 };
+      const ladder = ladders[r];
+      if (!ladder) {
+        if (v.violating) candidates.push({ tenant, resource: r, excess: v.excess });
+        continue;
+      }
+      const next = { ...ladder };
+      const avg = m?.avg[r];
+      const target = throttleTarget(next, config);
+      const pressing = target !== undefined && avg !== undefined && avg >= 0.9 * target;
+      const calm = !v.violating && !(host.contended[r] && pressing);
+      if (v.violating) {
+        next.violatingSince ??= now;
+        next.calmSince = null;
+      } else if (calm) {
+        next.calmSince ??= now;
+        next.violatingSince = null;
+      } else {
+        next.violatingSince = null;
+        next.calmSince = null;
+      }
+      if (calm && now - next.calmSince! >= config.cooldownMs) {
+        decisions.push(decide(tenant, r, 'release', next, now, explain(tenant, r, m, host, fair, v.share, config, next, 'release', input.tenants.get(tenant))));
+        delete ladders[r];
+        changed = true;
+        continue;
+      }
+      if (next.level === 3 && next.quarantineUntil !== undefined && now >= next.quarantineUntil) {
+        next.level = 2;
+        next.changedAt = now;
+        delete next.quarantineUntil;
+        decisions.push(decide(tenant, r, 'thaw', next, now, explain(tenant, r, m, host, fair, v.share, config, next, 'thaw', input.tenants.get(tenant))));
+      } else if (v.violating && next.level < maxLevel(r, config) && now - Math.max(next.violatingSince!, next.changedAt) >= config.escalateAfterMs) {
+        candidates.push({ tenant, resource: r, excess: v.excess, ladder: next });
+      }
+      ladders[r] = next;
+      changed = true;
+    }
+    if (changed) {
+      if (Object.keys(ladders).length === 0) delete state.ladders[tenant];
+      else state.ladders[tenant] = ladders;
+    }
+  }
+
+  // Tighten the worst first, at most max_tighten_per_tick distinct tenants per tick.
+  candidates.sort((a, b) => b.excess - a.excess || a.tenant.localeCompare(b.tenant));
+  const tightened = new Set<string>();
+  for (const c of candidates) {
+    if (!tightened.has(c.tenant) && tightened.size >= config.maxTightenPerTick) continue;
+    tightened.add(c.tenant);
+    const m = measures.get(c.tenant)!;
+    const policy = input.tenants.get(c.tenant);
+    const weight = policy?.plan?.weight ?? 1;
+    const fair = weights.active.has(c.tenant) ? weight / weights.total : weight / (weights.total + weight);
+    const share = shareOf(c.resource, m, host);
+    const ladders = { ...(state.ladders[c.tenant] ?? {}) };
+    let next: LadderState;
+    if (!c.ladder) {
+      next = { incident: `${c.tenant}-${c.resource}-${now}`, resource: c.resource, rule: RULE, level: 0, openedAt: now, changedAt: now, violatingSince: now, calmSince: null, events: 0 };
+    } else {
+      next = { ...c.ladder, level: c.ladder.level + 1, changedAt: now };
+      if (next.level === 3) next.quarantineUntil = now + config.quarantine.maxMs;
+      next.base ??= throttleBase(c.resource, m, policy);
+    }
+    decisions.push(decide(c.tenant, c.resource, c.ladder ? 'escalate' : 'open', next, now, explain(c.tenant, c.resource, m, host, fair, share, config, next, c.ladder ? 'escalate' : 'open', policy)));
+    ladders[c.resource] = next;
+    state.ladders[c.tenant] = ladders;
+  }
+  return { decisions, state };
+}
+
+function maxLevel(r: Governed, config: PolicyConfig): number {
+  // Freezing does not give memory back: memory stops at throttle level 2.
+  return config.quarantine.auto && r !== 'memory' ? 3 : 2;
+}
+
+/** The window is met when its observations cover it: n observations stand for n intervals. */
+function windowMet(used: readonly Observation[], windowMs: number): boolean {
+  if (used.length < 2) return false;
+  const span = used[used.length - 1]!.at - used[0]!.at;
+  const spacing = span / (used.length - 1);
+  return span + spacing >= windowMs * 0.999;
+}
+
+function hostView(used: readonly Observation[], latest: HostStats, config: PolicyConfig): HostView {
+  const capacity = { cpu: latest.cores * 100, memory: latest.memory_bytes };
+  const usage = { cpu: 0, io: 0, memory: 0 };
+  for (const o of used) {
+    let cpu = 0;
+    let io = 0;
+    let mem = 0;
+    for (const s of o.samples.values()) {
+      cpu += s.cpu?.percent ?? 0;
+      io += s.io ? s.io.read_bps + s.io.write_bps : 0;
+      mem += s.memory?.current ?? 0;
+    }
+    usage.cpu += Math.max(cpu, o.host.cpu_percent ?? 0);
+    usage.io += io;
+    usage.memory += Math.max(mem, o.host.memory_used ?? 0);
+  }
+  for (const k of GOVERNED) usage[k] /= used.length;
+
+  const p = latest.pressure;
+  const signals: HostView['signals'] = { cpu: [], io: [], memory: [] };
+  const contended = { cpu: false, io: false, memory: false };
+  const psi = (r: Governed, threshold: number) => {
+    const v = p?.[r]?.some.avg10;
+    if (v === undefined) return;
+    signals[r].push({ resource: r, metric: 'psi_some_avg10', value: v, threshold });
+    if (v >= threshold) contended[r] = true;
+  };
+  psi('cpu', config.contention.cpuPsi);
+  psi('io', config.contention.ioPsi);
+  psi('memory', config.contention.memoryPsi);
+  // Saturation is the fallback where the kernel has no PSI: a saturated CPU alone does not mean anyone waits.
+  if (p?.cpu === undefined && latest.cpu_percent !== undefined && capacity.cpu > 0) {
+    const sat = latest.cpu_percent / capacity.cpu;
+    signals.cpu.push({ resource: 'cpu', metric: 'saturation', value: round(sat, 3), threshold: config.contention.cpuSaturation });
+    if (sat >= config.contention.cpuSaturation) contended.cpu = true;
+  }
+  return { contended, signals, usage, capacity };
+}
+
+function measureTenants(used: readonly Observation[]): Map<string, TenantMeasure> {
+  const acc = new Map<string, { cpu: [number, number]; io: [number, number]; memory: [number, number]; r: number; w: number }>();
+  for (const o of used) {
+    for (const [name, s] of o.samples) {
+      let a = acc.get(name);
+      if (!a) {
+        a = { cpu: [0, 0], io: [0, 0], memory: [0, 0], r: 0, w: 0 };
+        acc.set(name, a);
+      }
+      add(a.cpu, s.cpu?.percent);
+      add(a.memory, s.memory?.current);
+      if (s.io) {
+        add(a.io, s.io.read_bps + s.io.write_bps);
+        a.r += s.io.read_bps;
+        a.w += s.io.write_bps;
+      }
+    }
+  }
+  const out = new Map<string, TenantMeasure>();
+  for (const [name, a] of acc) {
+    out.set(name, {
+      avg: { cpu: mean(a.cpu), io: mean(a.io), memory: mean(a.memory) },
+      ioRead: a.io[1] ? a.r / a.io[1] : 0,
+      ioWrite: a.io[1] ? a.w / a.io[1] : 0,
+    });
+  }
+  return out;
+}
+
+function add(pair: [number, number], v: number | undefined): void {
+  if (v === undefined) return;
+  pair[0] += v;
+  pair[1]++;
+}
+
+function mean(pair: [number, number]): number | undefined {
+  return pair[1] ? pair[0] / pair[1] : undefined;
+}
+
+function activeWeights(measures: Map<string, TenantMeasure>, tenants: ReadonlyMap<string, TenantPolicy>, host: HostView, config: PolicyConfig) {
+  const active = new Set<string>();
+  let total = 0;
+  for (const [name, m] of measures) {
+    const cpu = (m.avg.cpu ?? 0) / (host.capacity.cpu || 1);
+    const mem = (m.avg.memory ?? 0) / (host.capacity.memory || 1);
+    const io = host.usage.io > 0 ? (m.avg.io ?? 0) / host.usage.io : 0;
+    const isActive = cpu >= config.activeShare || mem >= config.activeShare || ((m.avg.io ?? 0) >= config.minIoBps / 16 && io >= config.activeShare);
+    if (!isActive) continue;
+    active.add(name);
+    total += tenants.get(name)?.plan?.weight ?? 1;
+  }
+  return { active, total: total || 1 };
+}
+
+function shareOf(r: Governed, m: TenantMeasure, host: HostView): number {
+  const avg = m.avg[r] ?? 0;
+  return host.usage[r] > 0 ? avg / host.usage[r] : 0;
+}
+
+function violation(r: Governed, m: TenantMeasure, host: HostView, fair: number, config: PolicyConfig) {
+  const avg = m.avg[r];
+  const share = shareOf(r, m, host);
+  if (avg === undefined) return { violating: false, share, excess: 0 };
+  const material = r === 'io' ? avg >= config.minIoBps : avg / (r === 'cpu' ? host.capacity.cpu : host.capacity.memory) >= config.minShare;
+  const allowed = config.factor * fair;
+  const excess = share / allowed;
+  return { violating: host.contended[r] && material && share > allowed, share, excess };
+}
+
+/** The base throttle levels are fractions of: the lower of the plan cap and what the tenant uses now. */
+function throttleBase(r: Governed, m: TenantMeasure, policy: TenantPolicy | undefined): NonNullable<LadderState['base']> {
+  const plan = policy?.plan;
+  const cap = (limit: number | undefined, used: number) => Math.min(limit ?? Infinity, used);
+  if (r === 'cpu') return { value: round(cap(plan?.cpu, m.avg.cpu ?? 0), 2) };
+  if (r === 'memory') return { value: Math.round(cap(plan?.memory, m.avg.memory ?? 0)) };
+  const read = Math.round(cap(plan?.io_read, m.ioRead));
+  const write = Math.round(cap(plan?.io_write, m.ioWrite));
+  return { value: read + write, read, write };
+}
+
+/** The fraction of the base a level allows; undefined below level 1 and in quarantine. */
+export function levelFraction(level: number, config: PolicyConfig): number | undefined {
+  if (level === 1) return config.throttle.level1;
+  if (level === 2) return config.throttle.level2;
+  return undefined;
+}
+
+/** The limit a ladder holds its resource to, in the resource's unit (io: read + write). */
+export function throttleTarget(ladder: LadderState, config: PolicyConfig): number | undefined {
+  const f = levelFraction(ladder.level, config);
+  return f === undefined || !ladder.base ? undefined : ladder.base.value * f;
+}
+
+function decide(tenant: string, resource: Governed, kind: Decision['kind'], ladder: LadderState, now: number, explanation: Explanation): Decision {
+  ladder.events += 1;
+  const type: IncidentEvent['type'] = kind === 'open' ? 'opened' : kind === 'escalate' ? 'escalated' : kind === 'release' ? 'released' : 'relaxed';
+  const event: IncidentEvent = {
+    id: `${ladder.incident}:${ladder.events}`,
+    incident: ladder.incident,
+    tenant,
+    resource,
+    rule: ladder.rule,
+    type,
+    step: kind === 'release' ? 'release' : ladder.level === 0 ? 'notice' : ladder.level === 3 ? 'quarantine' : 'throttle',
+    level: kind === 'release' ? 0 : ladder.level,
+    at: new Date(now).toISOString(),
+    explanation,
+  };
+  if (ladder.level === 3 && ladder.quarantineUntil !== undefined && kind !== 'release') event.until = new Date(ladder.quarantineUntil).toISOString();
+  return { tenant, resource, kind, level: event.level, event };
+}
+
+function fmt(r: Governed, v: number): string {
+  if (r === 'cpu') return `${round(v, 1)}% of one core`;
+  if (r === 'io') return `${formatBytes(v)}/s`;
+  return formatBytes(v);
+}
+
+function explain(
+  tenant: string,
+  r: Governed,
+  m: TenantMeasure | undefined,
+  host: HostView,
+  fair: number,
+  share: number,
+  config: PolicyConfig,
+  ladder: LadderState,
+  kind: Decision['kind'],
+  policy: TenantPolicy | undefined,
+): Explanation {
+  const avg = m?.avg[r] ?? 0;
+  const allowed = config.factor * fair;
+  const hostUse = host.usage[r];
+  const weight = policy?.plan?.weight ?? 1;
+  const window = formatDuration(config.windowMs);
+  const contention = host.signals[r].map((s) => `${s.metric === 'saturation' ? 'cpu saturation' : `${s.resource} pressure`} ${s.metric === 'saturation' ? `${round(s.value * 100, 1)}%` : `${s.value}%`} (threshold ${s.metric === 'saturation' ? `${s.threshold * 100}%` : `${s.threshold}%`})`);
+  const contendedText = host.contended[r] ? `while the server was contended: ${contention.join(', ')}` : `the server is no longer contended (${contention.join(', ') || 'no pressure data'})`;
+  const avoidAt = allowed * hostUse;
+  let action: string;
+  const limits: Record<string, string | number> = {};
+  if (kind === 'release') action = 'Released: limits are back to the plan.';
+  else if (ladder.level === 0) action = `Notice only: no limit changed yet. If this continues for ${formatDuration(config.escalateAfterMs)}, ${r} will be throttled.`;
+  else if (ladder.level === 3) action = `Quarantined: all processes of ${tenant} are frozen until ${new Date(ladder.quarantineUntil ?? 0).toISOString()} unless an administrator releases them earlier.`;
+  else {
+    const target = throttleTarget(ladder, config) ?? 0;
+    action = `Throttled (level ${ladder.level}): ${r} limited to ${fmt(r, target)}${r === 'memory' ? ' (memory.high; above it the kernel reclaims)' : ''}${r !== 'memory' ? ', and its scheduling weight lowered' : ''}.`;
+    limits[r === 'cpu' ? 'cpu_percent' : r === 'io' ? 'io_bytes_per_second' : 'memory_high_bytes'] = round(target, 2);
+  }
+  if (kind === 'thaw') action = `Quarantine time is over: thawed, held at throttle level 2 (${fmt(r, throttleTarget(ladder, config) ?? 0)}).`;
+  const summary =
+    kind === 'release'
+      ? `${tenant}'s ${r} use (${fmt(r, avg)} over the last ${window}) has stayed below its fair share or the server was not contended for ${formatDuration(config.cooldownMs)}: released.`
+      : `${tenant} used ${fmt(r, avg)} over the last ${window}, ${round(share * 100, 1)}% of the server's ${r} use, against a fair share of ${round(fair * 100, 1)}% (x${config.factor} allowed = ${round(allowed * 100, 1)}%), ${contendedText}.`;
+  const out: Explanation = {
+    summary,
+    rule: ladder.rule,
+    resource: r,
+    measured: { value: round(avg, 2), unit: RESOURCE_UNITS[r] },
+    threshold: { value: round(avoidAt, 2), unit: RESOURCE_UNITS[r], kind: 'fair_share' },
+    share: { tenant: round(share, 4), fair: round(fair, 4), dominant: round(share / weight, 4), weight, factor: config.factor },
+    window_seconds: config.windowMs / 1000,
+    contention: { contended: host.contended[r], signals: host.signals[r] },
+    top_processes: [],
+    action,
+    avoid:
+      kind === 'release'
+        ? `Keep ${r} use below ${fmt(r, avoidAt)} while the server is busy to avoid new limits.`
+        : `Keeping ${r} use below about ${fmt(r, avoidAt)} (your fair share x${config.factor}) while the server is busy would have avoided this.`,
+  };
+  if (Object.keys(limits).length > 0) out.limits = limits;
+  return out;
+}
+
+function round(v: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
+export type { TenantSample };

@@ -1,0 +1,78 @@
+// Types of the policy engine: what evaluate() sees, remembers and decides.
+import type { Explanation, HostStats, IncidentEvent, Plan, TenantSample } from '../../shared/wire.js';
+
+/** The resources the ladder governs (contention-aware). Others are held by plan caps only. */
+export const GOVERNED = ['cpu', 'io', 'memory'] as const;
+export type Governed = (typeof GOVERNED)[number];
+
+/** One tick's measurements. */
+export interface Observation {
+  /** Wall-clock milliseconds. */
+  at: number;
+  host: HostStats;
+  samples: ReadonlyMap<string, TenantSample>;
+}
+
+export interface TenantPolicy {
+  plan?: Plan;
+  planName?: string;
+}
+
+/** Ladder position of one tenant for one resource: an open incident. */
+export interface LadderState {
+  incident: string;
+  resource: Governed;
+  rule: string;
+  /** 0 notice, 1-2 throttle levels, 3 quarantine. */
+  level: number;
+  openedAt: number;
+  /** When the level last changed. */
+  changedAt: number;
+  /** Violation continuously true since (null: not violating now). */
+  violatingSince: number | null;
+  /** Calm (below threshold, or no contention) continuously since (null: not calm now). */
+  calmSince: number | null;
+  /**
+   * What throttle levels are fractions of, fixed at the first throttle: the lower of the plan cap and the
+   * measured use (cpu %, bytes; io as read and write bytes/s). Level n targets fraction(n) x base.
+   */
+  base?: { value: number; read?: number; write?: number };
+  /** Quarantine ends (thaws back to level 2) at this time unless extended. */
+  quarantineUntil?: number;
+  /** Events emitted so far for this incident (event ids are `${incident}:${n}`). */
+  events: number;
+}
+
+/** A manual action in force for a tenant (overrides the automatic ladder for every resource). */
+export interface ManualState {
+  actionId: string;
+  action: 'notice' | 'throttle' | 'quarantine';
+  level: number;
+  reason: string;
+  by?: string;
+  since: number;
+  until?: number;
+  incident: string;
+  events: number;
+}
+
+export interface PolicyState {
+  ladders: Record<string, Partial<Record<Governed, LadderState>>>;
+  manual: Record<string, ManualState>;
+}
+
+export function emptyState(): PolicyState {
+  return { ladders: {}, manual: {} };
+}
+
+export interface Decision {
+  tenant: string;
+  resource: Governed;
+  /** What changed. */
+  kind: 'open' | 'escalate' | 'release' | 'thaw';
+  level: number;
+  event: IncidentEvent;
+}
+
+/** The explanation without the top processes, which the agent adds from /proc when it enforces. */
+export type PartialExplanation = Omit<Explanation, 'top_processes'> & { top_processes: Explanation['top_processes'] };
