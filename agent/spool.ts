@@ -58,14 +58,18 @@ export class Spool {
     this.stmts.setMeta.run(key, value);
   }
 
-  /** Assign the next sequence number to a report and store it, in one transaction. Returns the report. */
-  enqueue(build: (seq: number) => SpooledReport): { report: SpooledReport; dropped: number } {
+  /**
+   * Assign the next sequence number to a report and store it, with `meta` (the state that produced the
+   * report), in one transaction: a crash either keeps both or neither.
+   */
+  enqueue(build: (seq: number) => SpooledReport, meta: Record<string, string> = {}): { report: SpooledReport; dropped: number } {
     return this.db.transaction(() => {
       const last = Number(this.getMeta('last_seq') ?? String(this.now() - 1));
       const seq = last + 1;
       const report = build(seq);
       this.stmts.insert.run(seq, this.now(), JSON.stringify(report));
       this.setMeta('last_seq', String(seq));
+      for (const [k, v] of Object.entries(meta)) this.setMeta(k, v);
       const n = this.stmts.count.get()!.n;
       let dropped = 0;
       if (n > this.maxReports) {

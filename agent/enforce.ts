@@ -1,0 +1,62 @@
+// Enforcement: make the kernel hold what the policy wants, idempotently. A tenant's desired limits are
+// written only when they changed since the last successful write, and re-verified in full every
+// `verifyEvery` ticks (the driver reads every value back and throws if the kernel did not take it).
+// --dry-run logs what would be written and writes nothing.
+import type { Logger } from 'pino';
+import type { CgroupDriver } from './cgroup/driver.js';
+import type { Desired } from './policy/limits.js';
+
+export interface EnforceResult {
+  applied: number;
+  failed: number;
+}
+
+export class Enforcer {
+  private applied = new Map<string, string>();
+  private lastError = new Map<string, string>();
+  private ticks = 0;
+
+  constructor(
+    private readonly driver: CgroupDriver,
+    private readonly log: Logger,
+    private readonly dryRun: boolean,
+    private readonly verifyEvery = 12,
+  ) {}
+
+  reconcile(desired: ReadonlyMap<string, Desired>): EnforceResult {
+    const verify = this.ticks++ % this.verifyEvery === 0;
+    let applied = 0;
+    let failed = 0;
+    for (const [tenant, d] of desired) {
+      const key = JSON.stringify(d);
+      if (!verify && this.applied.get(tenant) === key) continue;
+      if (this.dryRun) {
+        if (this.applied.get(tenant) !== key) this.log.info({ tenant, limits: d.limits, frozen: d.frozen }, 'dry-run: would apply limits');
+        this.applied.set(tenant, key);
+        continue;
+      }
+      try {
+        if (!d.frozen && this.driver.isFrozen(tenant)) this.driver.thaw(tenant);
+        this.driver.setLimits(tenant, d.limits);
+        if (d.frozen && !this.driver.isFrozen(tenant)) this.driver.freeze(tenant);
+        if (this.applied.get(tenant) !== key) this.log.info({ tenant, limits: d.limits, frozen: d.frozen }, 'limits applied');
+        this.applied.set(tenant, key);
+        this.lastError.delete(tenant);
+        applied++;
+      } catch (err) {
+        failed++;
+        this.applied.delete(tenant);
+        const msg = (err as Error).message;
+        if (this.lastError.get(tenant) !== msg) this.log.error({ tenant, err: msg }, 'cannot apply limits; will retry every tick');
+        this.lastError.set(tenant, msg);
+      }
+    }
+    for (const t of [...this.applied.keys()]) if (!desired.has(t)) this.applied.delete(t);
+    return { applied, failed };
+  }
+
+  forget(tenant: string): void {
+    this.applied.delete(tenant);
+    this.lastError.delete(tenant);
+  }
+}
