@@ -53,14 +53,18 @@ export function snapshot(root: string): Record<string, string> {
 }
 
 /**
- * Overwrite `file` with `content` after `delayMs`, from another thread: the kernel's part while the driver
- * waits synchronously (e.g. cgroup.events turning "frozen 1"). Await the returned promise to join the thread.
+ * Replace `file` with `content` after `delayMs`, from another thread: the kernel's part while the driver
+ * waits synchronously (e.g. cgroup.events turning "frozen 1"). The new content appears atomically (written
+ * beside, then renamed over), so a reader never sees a half-written file. Await the promise to join the thread.
  */
 export function writeLater(file: string, content: string, delayMs: number): Promise<void> {
   const worker = new Worker(
     `const { workerData } = require('node:worker_threads');
-     const { writeFileSync } = require('node:fs');
-     setTimeout(() => writeFileSync(workerData.file, workerData.content), workerData.delayMs);`,
+     const { renameSync, writeFileSync } = require('node:fs');
+     setTimeout(() => {
+       writeFileSync(workerData.file + '.new', workerData.content);
+       renameSync(workerData.file + '.new', workerData.file);
+     }, workerData.delayMs);`,
     { eval: true, workerData: { file, content, delayMs } },
   );
   return new Promise((resolve, reject) => {
