@@ -29,7 +29,8 @@ export interface AgentConfig {
   /** false: place and measure only, never write limits (monitor mode). */
   enforce: boolean;
   controller: { url: string; tokenFile: string; timeoutMs: number } | null;
-  cgroup: { root: string; parent: string; driver: 'auto' | 'v1' | 'v2' };
+  /** release_to: where --release-all moves tenants' processes (a cgroup path from each hierarchy's root). */
+  cgroup: { root: string; parent: string; driver: 'auto' | 'v1' | 'v2'; releaseTo: string; enableRootControllers: boolean };
   procRoot: string;
   passwdFile: string;
   discovery: { enabled: boolean; plan?: string; shells: string[] };
@@ -74,7 +75,10 @@ export function readAgentConfig(raw: unknown): AgentConfig {
     root: cg.string('root', '/sys/fs/cgroup'),
     parent: cg.string('parent', 'hostwarden'),
     driver: cg.oneOf('driver', ['auto', 'v1', 'v2'] as const, 'auto'),
+    releaseTo: cg.string('release_to', '/'),
+    enableRootControllers: cg.boolean('enable_root_controllers', true),
   };
+  if (!cgroup.releaseTo.startsWith('/') || cgroup.releaseTo.split('/').includes('..')) cg.fail('release_to', `must be an absolute cgroup path without "..", got "${cgroup.releaseTo}"`);
   if (!NAME_RE.test(cgroup.parent)) cg.fail('parent', `"${cgroup.parent}" is not a valid cgroup name`);
   cg.done();
   const procRoot = root.string('proc_root', '/proc');

@@ -1,7 +1,7 @@
 // What the v1 and v2 backends share: name checks, the remove/release/teardown flows, placement queries and
 // limit validation and verification. A backend supplies its directories, files and kernel-specific steps.
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Pressure } from '../../shared/wire.js';
 import {
   assertParentName,
@@ -19,7 +19,7 @@ import {
   waitUntil,
 } from './control.js';
 import { CgroupError, type CgroupDriver, type CgroupKind, type CgroupLogger, type Limits, type StatsReader } from './driver.js';
-import { CgroupBusyError } from './errors.js';
+import { CgroupBusyError, NoSuchProcessError } from './errors.js';
 import { LIMIT_FIELDS, validateLimits, verifyLimits, type LimitField } from './limits.js';
 import { parseProcCgroup, type ProcCgroupLine } from './parse.js';
 import { CgroupStatsReader, type StatsSources } from './stats-reader.js';
@@ -100,11 +100,12 @@ export abstract class BaseDriver implements CgroupDriver {
     return [...all];
   }
 
-  remove(tenant: string, opts: { kill?: boolean } = {}): void {
+  remove(tenant: string, opts: { kill?: boolean; moveTo?: string } = {}): void {
     assertTenantName(tenant);
     const dirs = this.tenantDirs(tenant).filter((d) => existsSync(d));
     if (dirs.length === 0) return;
     if (existsSync(this.primaryDir(tenant))) this.thawNow(tenant);
+    if (opts.moveTo !== undefined && this.leftoverPids(tenant).length > 0) this.evacuate(tenant, dirs, opts.moveTo);
     const left = this.leftoverPids(tenant);
     if (left.length > 0) {
       if (!opts.kill) {
@@ -122,6 +123,32 @@ export abstract class BaseDriver implements CgroupDriver {
       );
     }
     for (const dir of dirs) rmdirCgroup(dir);
+  }
+
+  /**
+   * Move every task of the tenant to `moveTo` (a cgroup path from each hierarchy's root, "/" = the root) in
+   * every hierarchy: the uninstall path, where tenants' processes must run on outside hostwarden. Tasks forked
+   * while moving are picked up by the next pass.
+   */
+  private evacuate(tenant: string, dirs: string[], moveTo: string): void {
+    if (!moveTo.startsWith('/') || moveTo.split('/').includes('..')) throw new CgroupError(`moveTo must be an absolute cgroup path without "..", got "${moveTo}"`);
+    for (let pass = 0; pass < 5; pass++) {
+      let moved = 0;
+      for (const dir of dirs) {
+        const target = join(dirname(dirname(dir)), moveTo, 'cgroup.procs');
+        if (!existsSync(target)) throw new CgroupError(`cannot move the processes of ${tenant} to ${moveTo}: ${target} does not exist`);
+        for (const pid of readPids(join(dir, 'cgroup.procs'))) {
+          try {
+            movePid(target, pid);
+            moved++;
+          } catch (err) {
+            if (!(err instanceof NoSuchProcessError)) throw err;
+          }
+        }
+      }
+      if (moved === 0) break;
+    }
+    this.log.info({ tenant, to: moveTo }, 'moved the remaining processes out of the tenant cgroup');
   }
 
   release(tenant: string): void {

@@ -64,9 +64,10 @@ export interface CgroupDriver {
    * Remove the tenant cgroup (idempotent). Thaws it first. A cgroup that still holds tasks is NOT emptied by
    * moving them elsewhere (that would write into a cgroup we did not create): remove() throws CgroupBusyError
    * unless `kill: true`, which kills the tasks, waits (bounded) until they are gone, then removes the cgroup.
-   * To let a tenant's processes run on ungoverned, use release() and leave the cgroup in place.
+   * To let a tenant's processes run on ungoverned, use release() and leave the cgroup in place, or pass
+   * `moveTo` (a cgroup path from each hierarchy's root, "/" on uninstall) to move them there first.
    */
-  remove(tenant: string, opts?: { kill?: boolean }): void;
+  remove(tenant: string, opts?: { kill?: boolean; moveTo?: string }): void;
   /** Thaw the tenant and lift every limit (cgroup and processes stay): the uninstall / --release-all path. */
   release(tenant: string): void;
   exists(tenant: string): boolean;

@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+// hostwarden-agent [--config FILE] [--once] [--dry-run] [--release-all]
+// Exit codes: 0 ok, 1 runtime failure, 2 usage/config.
+import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ConfigError, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, UsageError } from '../../shared/errors.js';
+import { createLogger } from '../../shared/log.js';
+import { AGENT_VERSION, Agent } from '../agent.js';
+import { createDriver } from '../cgroup/detect.js';
+import { DEFAULT_AGENT_CONFIG_FILE, loadAgentConfig } from '../config.js';
+
+const HELP = `Usage: hostwarden-agent [--config FILE] [--once] [--dry-run] [--release-all]
+
+Places each tenant's processes in its own cgroup, measures them, enforces plans and policy, and reports to
+the hostwarden controller.
+
+  --config FILE   agent config (default ${DEFAULT_AGENT_CONFIG_FILE}; embedded defaults if that file is absent)
+  --once          run one full tick (place, collect, evaluate, enforce, spool, report) and exit
+  --dry-run       decide and log, but change no limit in the kernel
+  --release-all   thaw and release every tenant, remove every cgroup the agent made, and exit
+  --version       print the version
+  -h, --help      this text
+
+Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.`;
+
+async function main(argv: string[]): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      args: argv,
+      options: {
+        config: { type: 'string' },
+        once: { type: 'boolean', default: false },
+        'dry-run': { type: 'boolean', default: false },
+        'release-all': { type: 'boolean', default: false },
+        version: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n\n${HELP}`);
+  }
+  if (args.help) {
+    process.stdout.write(`${HELP}\n`);
+    return EXIT_OK;
+  }
+  if (args.version) {
+    process.stdout.write(`hostwarden-agent ${AGENT_VERSION}\n`);
+    return EXIT_OK;
+  }
+  const file = args.config ?? (existsSync(DEFAULT_AGENT_CONFIG_FILE) ? DEFAULT_AGENT_CONFIG_FILE : undefined);
+  const config = loadAgentConfig(file);
+  const log = createLogger('hostwarden-agent', config.logLevel);
+  if (!file) log.info(`no ${DEFAULT_AGENT_CONFIG_FILE}: running on embedded defaults`);
+  const driver = createDriver({
+    cgroupRoot: config.cgroup.root,
+    procRoot: config.procRoot,
+    parent: config.cgroup.parent,
+    driver: config.cgroup.driver,
+    enableRootControllers: config.cgroup.enableRootControllers,
+    logger: log.child({ component: 'cgroup' }),
+  });
+  log.info({ driver: driver.kind, parent: driver.parentPaths(), host: config.host, tenants: config.tenants.length }, 'starting');
+  const agent = new Agent({ config, driver, log, dryRun: args['dry-run'] });
+
+  if (args['release-all']) {
+    const released = agent.releaseAll();
+    log.info({ released }, 'released every tenant and removed the cgroups the agent made');
+    await agent.stop();
+    return EXIT_OK;
+  }
+  if (args.once) {
+    agent.init();
+    await new Promise((r) => setTimeout(r, config.intervalMs));
+    const r = await agent.tick();
+    await agent.stop();
+    return r.reportError ? EXIT_RUNTIME : EXIT_OK;
+  }
+  agent.start();
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'stopping (tenant processes keep running in their cgroups)');
+      agent.stop().then(resolve, resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  return EXIT_OK;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError || err instanceof UsageError) {
+      process.stderr.write(`hostwarden-agent: ${err.message}\n`);
+      process.exitCode = EXIT_USAGE;
+    } else {
+      process.stderr.write(`hostwarden-agent: ${(err as Error).stack ?? String(err)}\n`);
+      process.exitCode = EXIT_RUNTIME;
+    }
+  },
+);
