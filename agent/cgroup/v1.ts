@@ -335,17 +335,28 @@ export class V1Driver extends BaseDriver {
     return u !== undefined && existsSync(join(u, V1_FILES.freeze)) ? join(u, V1_FILES.freeze) : undefined;
   }
 
+  /**
+   * Freeze in both freezers, the unified one FIRST: a task already in the v1 freezer never reaches the point
+   * where the v2 freezer counts it, so cgroup.events stays "frozen 0" forever (measured on 6.18; the other
+   * order freezes both). A tenant left frozen by v1 alone is thawed there before the unified freeze.
+   */
   protected freezeNow(tenant: string): void {
     const freezer = this.dirOf('freezer', tenant);
     const unified = this.unifiedFreezeFile(tenant);
     if (!freezer && !unified) throw new CgroupUnsupportedError(`cannot freeze tenant ${tenant}: no freezer hierarchy and no cgroup.freeze on this host`);
-    if (freezer) writeControl(join(freezer, V1_FILES.freezerState), 'FROZEN', `freeze tenant ${tenant}`);
-    if (unified) writeControl(unified, '1', `freeze tenant ${tenant} (unified)`);
-    waitUntil(
-      () => (!freezer || this.freezerState(tenant) === 'FROZEN') && (!unified || this.unifiedFrozen(tenant) === true),
-      this.freezeTimeoutMs,
-      () => `tenant ${tenant} not frozen (freezer.state ${this.freezerState(tenant) ?? '-'}, cgroup.events frozen ${this.unifiedFrozen(tenant) ? 1 : 0})`,
-    );
+    const describe = () => `tenant ${tenant} not frozen (freezer.state ${this.freezerState(tenant) ?? '-'}, cgroup.events frozen ${this.unifiedFrozen(tenant) ? 1 : 0})`;
+    if (unified) {
+      if (freezer && this.freezerState(tenant) !== 'THAWED' && !this.unifiedFrozen(tenant)) {
+        writeControl(join(freezer, V1_FILES.freezerState), 'THAWED', `thaw tenant ${tenant} before the unified freeze`);
+        waitUntil(() => this.freezerState(tenant) === 'THAWED', this.freezeTimeoutMs, describe);
+      }
+      writeControl(unified, '1', `freeze tenant ${tenant} (unified)`);
+      waitUntil(() => this.unifiedFrozen(tenant) === true, this.freezeTimeoutMs, describe);
+    }
+    if (freezer) {
+      writeControl(join(freezer, V1_FILES.freezerState), 'FROZEN', `freeze tenant ${tenant}`);
+      waitUntil(() => this.freezerState(tenant) === 'FROZEN', this.freezeTimeoutMs, describe);
+    }
   }
 
   protected thawNow(tenant: string): void {
