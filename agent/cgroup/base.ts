@@ -57,7 +57,8 @@ export abstract class BaseDriver implements CgroupDriver {
   protected abstract tenantDirs(tenant: string): string[];
   /** The line of /proc/PID/cgroup that belongs to the primary hierarchy, and that hierarchy's mount root. */
   protected abstract primaryLine(lines: ProcCgroupLine[]): { line?: ProcCgroupLine; mountRoot: string };
-  protected abstract statsSources(tenant: string): StatsSources;
+  /** Which files hold the tenant's statistics (public for benchmarks and diagnostics; nothing is opened). */
+  abstract statsSources(tenant: string): StatsSources;
   protected abstract writeLimits(tenant: string, limits: Limits): void;
   protected abstract readLimits(tenant: string): Limits;
   protected abstract limitFile(tenant: string, field: LimitField): string;

@@ -19,18 +19,26 @@ export interface StatsSources {
   frozen?: Array<{ kind: 'cgroup.events' | 'freezer.state'; path: string }>;
 }
 
-export class CgroupStatsReader implements StatsReader {
-  private readonly cpu?: { cpuacct: boolean; file: KeptFile };
-  private readonly memory?: { current: KeptFile; stat: KeptFile; anonKeys: string[]; fileKeys: string[] };
-  private readonly io?: { kind: 'io.stat'; file: KeptFile } | { kind: 'blkio'; bytes: KeptFile; ios: KeptFile };
-  private readonly pids?: KeptFile;
-  private readonly pressure: Array<['cpu' | 'memory' | 'io', KeptFile]> = [];
-  private readonly frozen: Array<{ events: boolean; file: KeptFile }> = [];
-  private readonly all: KeptFile[] = [];
+/** What the reader needs of a stats file; KeptFile in production, other readers for benchmarks. */
+export interface StatFile {
+  readonly path: string;
+  read(): string | undefined;
+  close(): void;
+}
 
-  constructor(src: StatsSources) {
-    const keep = (path: string): KeptFile => {
-      const f = new KeptFile(path);
+export class CgroupStatsReader implements StatsReader {
+  private readonly cpu?: { cpuacct: boolean; file: StatFile };
+  private readonly memory?: { current: StatFile; stat: StatFile; anonKeys: string[]; fileKeys: string[] };
+  private readonly io?: { kind: 'io.stat'; file: StatFile } | { kind: 'blkio'; bytes: StatFile; ios: StatFile };
+  private readonly pids?: StatFile;
+  private readonly pressure: Array<['cpu' | 'memory' | 'io', StatFile]> = [];
+  private readonly frozen: Array<{ events: boolean; file: StatFile }> = [];
+  private readonly all: StatFile[] = [];
+
+  /** `open` makes the file objects (default: KeptFile, descriptors kept open). */
+  constructor(src: StatsSources, open: (path: string) => StatFile = (path) => new KeptFile(path)) {
+    const keep = (path: string): StatFile => {
+      const f = open(path);
       this.all.push(f);
       return f;
     };
@@ -107,6 +115,11 @@ export class CgroupStatsReader implements StatsReader {
       out.frozen = (out.frozen ?? false) || frozen;
     }
     return out;
+  }
+
+  /** How many files this reader reads per read(). */
+  get files(): number {
+    return this.all.length;
   }
 
   close(): void {

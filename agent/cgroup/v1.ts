@@ -170,7 +170,7 @@ export class V1Driver extends BaseDriver {
     return { line: lines.find((l) => l.id !== 0 && l.controllers.includes('cpu')), mountRoot: this.mountRoot };
   }
 
-  protected statsSources(tenant: string): StatsSources {
+  statsSources(tenant: string): StatsSources {
     const at = (c: V1Controller, file: string): string | undefined => {
       const dir = this.dirOf(c, tenant);
       return dir === undefined ? undefined : join(dir, file);
@@ -195,10 +195,11 @@ export class V1Driver extends BaseDriver {
     const pids = at('pids', V1_FILES.pidsCurrent);
     if (pids) src.pids = pids;
     if (u) src.pressure = { cpu: join(u, V1_FILES.cpuPressure), memory: join(u, V1_FILES.memoryPressure), io: join(u, V1_FILES.ioPressure) };
-    src.frozen = [];
+    // freeze() always uses the v1 freezer when there is one, so its state alone says "frozen" in the hot path
+    // (one descriptor and one read less per tenant); isFrozen() still looks at both.
     const freezer = at('freezer', V1_FILES.freezerState);
-    if (freezer) src.frozen.push({ kind: 'freezer.state', path: freezer });
-    if (u) src.frozen.push({ kind: 'cgroup.events', path: join(u, V1_FILES.events) });
+    if (freezer) src.frozen = [{ kind: 'freezer.state', path: freezer }];
+    else if (u) src.frozen = [{ kind: 'cgroup.events', path: join(u, V1_FILES.events) }];
     return src;
   }
 

@@ -131,7 +131,7 @@ export class V2Driver extends BaseDriver {
     return { line: lines.find((l) => l.id === 0 && l.controllers.length === 0), mountRoot: this.mountRoot };
   }
 
-  protected statsSources(tenant: string): StatsSources {
+  statsSources(tenant: string): StatsSources {
     const f = (name: string): string => join(this.parentDir, tenant, name);
     return {
       cpu: { kind: 'cpu.stat', path: f(V2_FILES.cpuStat) },
