@@ -76,6 +76,17 @@ function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
+/** The non-blank lines of a file, trimmed, with their 1-based numbers. For the general parsers (it allocates). */
+function numberedLines(text: string): Array<[lineNo: number, line: string]> {
+  const out: Array<[number, string]> = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (line !== '') out.push([i + 1, line]);
+  }
+  return out;
+}
+
 /** A single unsigned integer file (cpuacct.usage, memory.current, pids.current). */
 export function parseU64(text: string, file: string): number {
   const end = trimEnd(text, 0, text.length);
@@ -112,13 +123,7 @@ export const V1_UNLIMITED_THRESHOLD = 2 ** 62;
 /** Every line of a flat-keyed file; throws on a line that is not exactly "key value". */
 export function parseFlatKeyed(text: string, file: string): Record<string, number> {
   const out: Record<string, number> = {};
-  let lineNo = 0;
-  for (let start = 0; start < text.length; ) {
-    const end = lineEnd(text, start);
-    lineNo++;
-    const line = text.slice(start, end).trim();
-    start = end + 1;
-    if (line === '') continue;
+  for (const [lineNo, line] of numberedLines(text)) {
     const fields = line.split(/\s+/);
     if (fields.length !== 2) throw new CgroupParseError(file, `line ${lineNo} has ${plural(fields.length, 'field')}`);
     const n = digitsAt(fields[1]!, 0, fields[1]!.length);
@@ -232,13 +237,7 @@ export interface NestedKeyedLine {
 /** Every line of a nested-keyed file, values left as strings (they may be "max"). */
 export function parseNestedKeyed(text: string, file: string): NestedKeyedLine[] {
   const out: NestedKeyedLine[] = [];
-  let lineNo = 0;
-  for (let start = 0; start < text.length; ) {
-    const end = lineEnd(text, start);
-    lineNo++;
-    const line = text.slice(start, end).trim();
-    start = end + 1;
-    if (line === '') continue;
+  for (const [lineNo, line] of numberedLines(text)) {
     const [key, ...pairs] = line.split(/\s+/);
     const values: Record<string, string> = {};
     for (const pair of pairs) {
@@ -353,13 +352,7 @@ export interface BlkioThrottle {
 /** blkio.throttle.io_service_bytes(_recursive) and io_serviced(_recursive): "8:0 Read 123" lines and "Total N". */
 export function parseBlkioThrottle(text: string, file: string): BlkioThrottle {
   const out: BlkioThrottle = { devices: {} };
-  let lineNo = 0;
-  for (let start = 0; start < text.length; ) {
-    const end = lineEnd(text, start);
-    lineNo++;
-    const line = text.slice(start, end).trim();
-    start = end + 1;
-    if (line === '') continue;
+  for (const [lineNo, line] of numberedLines(text)) {
     const fields = line.split(/\s+/);
     if (fields.length === 2 && fields[0] === 'Total') {
       out.total = digitsAt(fields[1]!, 0, fields[1]!.length);
@@ -406,11 +399,7 @@ export function sumBlkioThrottle(text: string, file: string): { read: number; wr
 /** blkio.throttle.{read,write}_{bps,iops}_device: "8:0 1048576" per limited device. */
 export function parseV1DeviceValues(text: string, file: string): Array<{ major: number; minor: number; value: number }> {
   const out: Array<{ major: number; minor: number; value: number }> = [];
-  let lineNo = 0;
-  for (const raw of text.split('\n')) {
-    lineNo++;
-    const line = raw.trim();
-    if (line === '') continue;
+  for (const [lineNo, line] of numberedLines(text)) {
     const fields = line.split(/\s+/);
     if (fields.length !== 2) throw new CgroupParseError(file, `line ${lineNo} has ${plural(fields.length, 'field')}`);
     const dev = parseDeviceNumber(fields[0]!);
@@ -470,10 +459,7 @@ export interface ProcCgroupLine {
 /** /proc/PID/cgroup: "4:memory:/a/b" (v1) and "0::/a/b" (v2). The path may itself contain ":". */
 export function parseProcCgroup(text: string, file = 'cgroup'): ProcCgroupLine[] {
   const out: ProcCgroupLine[] = [];
-  let lineNo = 0;
-  for (const line of text.split('\n')) {
-    lineNo++;
-    if (line === '') continue;
+  for (const [lineNo, line] of numberedLines(text)) {
     const c1 = line.indexOf(':');
     const c2 = c1 < 0 ? -1 : line.indexOf(':', c1 + 1);
     if (c2 < 0) throw new CgroupParseError(file, `line ${lineNo} is not "ID:CONTROLLERS:PATH": ${JSON.stringify(line)}`);
@@ -507,10 +493,7 @@ function unescapeMountField(s: string): string {
 /** /proc/PID/mountinfo (proc(5)): "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue". */
 export function parseMountinfo(text: string, file = 'mountinfo'): MountinfoEntry[] {
   const out: MountinfoEntry[] = [];
-  let lineNo = 0;
-  for (const line of text.split('\n')) {
-    lineNo++;
-    if (line.trim() === '') continue;
+  for (const [lineNo, line] of numberedLines(text)) {
     const fields = line.split(' ');
     const sep = fields.indexOf('-', 6);
     if (fields.length < 10 || sep < 0 || fields.length < sep + 4) {

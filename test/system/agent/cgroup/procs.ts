@@ -107,6 +107,36 @@ export function cgroupsOf(pid: number): Record<string, string> {
 }
 
 /**
+ * afterAll of a driver suite: thaw every tenant, kill the processes started, remove every tenant (killing what
+ * is left), tear the parent down, then force-remove whatever is still there. Returns the problems met.
+ */
+export async function cleanupSuite(driver: CgroupDriver | undefined, procs: Procs, roots: string[], parent: string): Promise<string[]> {
+  const problems: string[] = [];
+  for (const t of driver?.list() ?? []) {
+    try {
+      driver!.thaw(t);
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  }
+  await procs.killAll();
+  for (const t of driver?.list() ?? []) {
+    try {
+      driver!.remove(t, { kill: true });
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  }
+  try {
+    driver?.teardown();
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
+  problems.push(...forceRemoveParent(roots, parent));
+  return problems;
+}
+
+/**
  * Last-resort cleanup after a failed test: thaw, kill and remove whatever is left of `parent` (only that
  * name, which the test made unique) in every hierarchy root given. Errors are collected, not thrown.
  */

@@ -8,7 +8,7 @@ import { createDriver, detectLayout } from '../../../../agent/cgroup/detect.js';
 import type { CgroupDriver, CgroupLogger } from '../../../../agent/cgroup/driver.js';
 import { CgroupBusyError, CgroupUnsupportedError } from '../../../../agent/cgroup/errors.js';
 import { describeWith, missing, needRoot } from '../../../helpers/env.js';
-import { BUSY_LOOP, cgroupsOf, exited, forceRemoveParent, killAndWait, Procs, sleep, SLEEPER, uniqueParent } from './procs.js';
+import { BUSY_LOOP, cgroupsOf, cleanupSuite, exited, killAndWait, Procs, sleep, SLEEPER, uniqueParent } from './procs.js';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
 const layout = existsSync(CGROUP_ROOT) ? detectLayout({ cgroupRoot: CGROUP_ROOT, procRoot: '/proc' }) : undefined;
@@ -29,28 +29,7 @@ describeWith(missing([needRoot, needHybrid]), 'v2 driver on the real unified mou
   });
 
   afterAll(async () => {
-    for (const t of driver?.list() ?? []) {
-      try {
-        driver.thaw(t);
-      } catch {
-        // cleanup goes on
-      }
-    }
-    await procs.killAll();
-    const problems: string[] = [];
-    for (const t of driver?.list() ?? []) {
-      try {
-        driver.remove(t, { kill: true });
-      } catch (err) {
-        problems.push((err as Error).message);
-      }
-    }
-    try {
-      driver?.teardown();
-    } catch (err) {
-      problems.push((err as Error).message);
-    }
-    problems.push(...forceRemoveParent([layout!.unified!.mountPoint], parent));
+    const problems = await cleanupSuite(driver, procs, [layout!.unified!.mountPoint], parent);
     expect(existsSync(join(layout!.unified!.mountPoint, parent)), problems.join('; ')).toBe(false);
   });
 

@@ -9,7 +9,7 @@ import { CgroupBusyError, NoSuchProcessError } from '../../../../agent/cgroup/er
 import { KeptFile } from '../../../../agent/cgroup/fd-reader.js';
 import { V1Driver } from '../../../../agent/cgroup/v1.js';
 import { describeWith, missing, needRoot, needV1Cgroups } from '../../../helpers/env.js';
-import { BUSY_LOOP, cgroupsOf, cpuPercent, exited, forceRemoveParent, go, killAndWait, memoryHog, printed, Procs, sleep, SLEEPER, uniqueParent } from './procs.js';
+import { BUSY_LOOP, cgroupsOf, cleanupSuite, cpuPercent, exited, go, killAndWait, memoryHog, printed, Procs, sleep, SLEEPER, uniqueParent } from './procs.js';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
 const HIERARCHIES = ['cpu', 'cpuacct', 'memory', 'blkio', 'pids', 'freezer'];
@@ -38,28 +38,7 @@ describeWith(missing([needRoot, needV1Cgroups]), 'v1/hybrid cgroup driver on the
   });
 
   afterAll(async () => {
-    for (const t of driver?.list() ?? []) {
-      try {
-        driver.thaw(t);
-      } catch {
-        // cleanup goes on
-      }
-    }
-    await procs.killAll();
-    const problems: string[] = [];
-    for (const t of driver?.list() ?? []) {
-      try {
-        driver.remove(t, { kill: true });
-      } catch (err) {
-        problems.push((err as Error).message);
-      }
-    }
-    try {
-      driver?.teardown();
-    } catch (err) {
-      problems.push((err as Error).message);
-    }
-    problems.push(...forceRemoveParent(roots, parent));
+    const problems = await cleanupSuite(driver, procs, roots, parent);
     for (const r of roots) expect(existsSync(join(r, parent)), `${join(r, parent)} left behind: ${problems.join('; ')}`).toBe(false);
   });
 
