@@ -4,7 +4,7 @@
 // The rule of AUP section 7, as data:
 //   violation(tenant, r) = contended(r) AND disproportionate(tenant, r)
 //   contended(r)         = host PSI "some avg10" of r >= threshold (cpu without PSI: host CPU use >= saturation)
-//   disproportionate     = share of host usage over the window > factor x weighted fair share
+//   disproportionate     = share of the tenants' total use over the window > factor x weighted fair share
 //                          AND the usage is material (>= min_share of capacity; io: >= min_io bytes/s)
 //   fair share           = plan weight / sum of the weights of the active tenants
 // Ladder per tenant and resource, with hysteresis (STYLE 7):
@@ -175,9 +175,11 @@ function hostView(used: readonly Observation[], latest: HostStats, config: Polic
       io += s.io ? s.io.read_bps + s.io.write_bps : 0;
       mem += s.memory?.current ?? 0;
     }
-    usage.cpu += Math.max(cpu, o.host.cpu_percent ?? 0);
+    // Shares are of what the tenants use together: the fair share is split among tenants too, so the
+    // host's own daemons (outside every tenant cgroup) must not dilute a tenant's share.
+    usage.cpu += cpu;
     usage.io += io;
-    usage.memory += Math.max(mem, o.host.memory_used ?? 0);
+    usage.memory += mem;
   }
   for (const k of GOVERNED) usage[k] /= used.length;
 

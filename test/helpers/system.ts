@@ -57,11 +57,21 @@ export function createUser(cleanup: Cleanup, prefix = 'hwt', opts: { home?: stri
   return { name, uid, gid, home: opts.home ?? '/nonexistent' };
 }
 
-/** Start a process as a user; killed (SIGKILL) at cleanup. */
+/** Start a process as a user; killed (SIGKILL) at cleanup. Use system binaries a new user may run. */
 export function spawnAs(cleanup: Cleanup, user: TestUser | undefined, cmd: string, args: string[] = []): ChildProcess {
-  const child = spawn(cmd, args, { uid: user?.uid, gid: user?.gid, stdio: 'ignore', detached: true, cwd: '/' });
+  const child = spawn(cmd, args, { uid: user?.uid, gid: user?.gid, stdio: 'ignore', detached: true, cwd: '/', env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+  child.on('error', (err) => {
+    throw new Error(`cannot start ${cmd} as ${user?.name ?? 'root'}: ${err.message}`);
+  });
+  if (child.pid === undefined) throw new Error(`cannot start ${cmd} as ${user?.name ?? 'root'}`);
   cleanup.add(`kill ${cmd} ${child.pid}`, () => killTree(child));
   return child;
+}
+
+/** Resolves with how a child ended: its exit code or the signal that killed it. */
+export function ended(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((res) => child.once('exit', (code, signal) => res({ code, signal })));
 }
 
 /** A shell busy loop: one full core as long as it is not held back. */
