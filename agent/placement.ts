@@ -4,6 +4,7 @@
 // threads (all UID 0) never map to a tenant because tenants never hold UIDs below uid_min.
 import type { Logger } from 'pino';
 import type { CgroupDriver } from './cgroup/driver.js';
+import { NoSuchProcessError } from './cgroup/errors.js';
 import { listPids, uidOf } from './procfs.js';
 import type { Tenant } from './tenants.js';
 
@@ -63,8 +64,8 @@ export class Placement {
         this.strays.set(tenant.name, (this.strays.get(tenant.name) ?? 0) + 1);
         this.log.debug({ tenant: tenant.name, pid, uid }, 'placed stray process');
       } catch (err) {
-        // ESRCH: the process exited between the scan and the move.
-        if ((err as NodeJS.ErrnoException).code === 'ESRCH' || uidOf(this.procRoot, pid) === null) continue;
+        // The process exited between the scan and the move.
+        if (err instanceof NoSuchProcessError || uidOf(this.procRoot, pid) === null) continue;
         errors++;
         this.log.warn({ tenant: tenant.name, pid, err: (err as Error).message }, 'cannot place process');
       }

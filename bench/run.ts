@@ -1,0 +1,20 @@
+// `npm run bench`: every benchmark, each printing its numbers beside a baseline measured in the same run.
+// Speed is measured here, never asserted in tests. `npm run bench -- sampling evaluate` runs a subset.
+import { benchEvaluate, printEvaluate } from './evaluate.js';
+import { benchSampling, printSampling } from './sampling.js';
+
+const BENCHES: Record<string, () => Promise<void>> = {
+  sampling: async () => printSampling(await benchSampling()),
+  evaluate: async () => printEvaluate(benchEvaluate(3000, 100)),
+};
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((w) => !BENCHES[w]);
+if (unknown.length > 0) {
+  console.error(`unknown bench(es): ${unknown.join(', ')}; choose from ${Object.keys(BENCHES).join(', ')}`);
+  process.exit(2);
+}
+for (const name of wanted.length > 0 ? wanted : Object.keys(BENCHES)) {
+  console.log(`\n== ${name} ==`);
+  await BENCHES[name]!();
+}
