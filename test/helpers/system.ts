@@ -51,7 +51,18 @@ export function createUser(cleanup: Cleanup, prefix = 'hwt', opts: { home?: stri
   if (opts.home) args.push('-d', opts.home, '-m');
   else args.push('-M', '-d', '/nonexistent');
   execFileSync('useradd', [...args, name], { stdio: 'pipe' });
-  cleanup.add(`userdel ${name}`, () => execFileSync('userdel', [...(opts.home ? ['-r'] : []), name], { stdio: 'pipe' }));
+  cleanup.add(`userdel ${name}`, async () => {
+    // Whatever still runs as the user goes first (a SIGKILLed process may take a moment to be reaped).
+    for (let i = 0; i < 50; i++) {
+      try {
+        execFileSync('pkill', ['-KILL', '-u', name], { stdio: 'pipe' });
+      } catch {
+        break; // pkill exits 1 when nothing matched
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    execFileSync('userdel', [...(opts.home ? ['-r'] : []), name], { stdio: 'pipe' });
+  });
   const uid = Number(execFileSync('id', ['-u', name]).toString().trim());
   const gid = Number(execFileSync('id', ['-g', name]).toString().trim());
   return { name, uid, gid, home: opts.home ?? '/nonexistent' };

@@ -92,7 +92,8 @@ describeWith(missing([needRoot, needV1Cgroups]), 'enforcement on real cgroups', 
         }
         const cpu = await cgroupCpu(r.driver, a.name, 3000);
         expect(decisions).toEqual([]);
-        expect(Math.abs(cpu - 100)).toBeLessThanOrEqual(5);
+        expect(r.driver.getLimits(a.name).cpuPercent).toBe(100);
+        expect(Math.abs(cpu - 100), `measured ${cpu.toFixed(1)}% against the plan's 100%`).toBeLessThanOrEqual(5);
       } finally {
         await agent.stop();
         for (const pid of r.driver.procs(a.name)) process.kill(pid, 'SIGKILL');
