@@ -52,7 +52,7 @@ export function readPolicyConfig(s: Section): PolicyConfig {
     minShare: s.number('min_share', 0.1, { min: 0, max: 1 }),
     minIoBps: s.rate('min_io', '1M')!,
     activeShare: s.number('active_share', 0.001, { min: 0, max: 1 }),
-    escalateAfterMs: s.duration('escalate_after', '30s', { min: 0 }),
+    escalateAfterMs: s.duration('escalate_after', '10s', { min: 0 }),
     cooldownMs: s.duration('cooldown', '2m', { min: 0 }),
     maxTightenPerTick: s.number('max_tighten_per_tick', 3, { min: 1, integer: true }),
     throttle,
