@@ -267,8 +267,9 @@ export class Agent {
       const out = evaluate({ config: this.config.policy, tenants: this.tenantPolicies(), window: this.window, state: this.state.policy, now });
       this.state.policy = out.state;
       decisions = out.decisions;
+      const tops = decisions.length === 0 ? new Map() : await topProcesses(this.config.procRoot, new Map(decisions.map((d) => [d.tenant, () => safe(() => this.driver.procs(d.tenant), [])])));
       for (const d of decisions) {
-        d.event.explanation.top_processes = await topProcesses(this.config.procRoot, () => safe(() => this.driver.procs(d.tenant), []));
+        d.event.explanation.top_processes = tops.get(d.tenant) ?? [];
         this.log.info({ tenant: d.tenant, resource: d.resource, decision: d.kind, level: d.level, explanation: d.event.explanation, dryRun: this.dryRun }, d.event.explanation.summary);
       }
       events.push(...decisions.map((d) => d.event));

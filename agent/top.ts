@@ -19,24 +19,31 @@ function readStats(procRoot: string, pids: readonly number[]): Map<number, ProcS
   return out;
 }
 
-/** Sample twice `spanMs` apart and rank by cpu, then rss. */
-export async function topProcesses(procRoot: string, pids: () => number[], limit = 5, spanMs = 250): Promise<TopProcess[]> {
-  const first = readStats(procRoot, pids());
+/**
+ * The top processes of several tenants at once: every tenant's PIDs are sampled twice `spanMs` apart (one
+ * wait for all), ranked by cpu, then rss.
+ */
+export async function topProcesses(procRoot: string, pidsOf: ReadonlyMap<string, () => number[]>, limit = 5, spanMs = 250): Promise<Map<string, TopProcess[]>> {
+  const first = new Map([...pidsOf].map(([t, pids]) => [t, readStats(procRoot, pids())]));
   const t0 = performance.now();
   await new Promise((r) => setTimeout(r, spanMs));
-  const second = readStats(procRoot, pids());
   const seconds = (performance.now() - t0) / 1000;
-  const rows: TopProcess[] = [];
-  for (const [pid, s] of second) {
-    const before = first.get(pid);
-    const ticks = before && before.starttime === s.starttime ? s.ticks - before.ticks : 0;
-    rows.push({
-      pid,
-      command: readCmdline(procRoot, pid, s.comm).slice(0, 4096),
-      cpu_percent: Math.round((ticks / CLK_TCK / seconds) * 1000) / 10,
-      rss_bytes: s.rssPages * PAGE_SIZE,
-    });
+  const out = new Map<string, TopProcess[]>();
+  for (const [tenant, pids] of pidsOf) {
+    const before = first.get(tenant)!;
+    const rows: TopProcess[] = [];
+    for (const [pid, s] of readStats(procRoot, pids())) {
+      const b = before.get(pid);
+      const ticks = b && b.starttime === s.starttime ? s.ticks - b.ticks : 0;
+      rows.push({
+        pid,
+        command: readCmdline(procRoot, pid, s.comm).slice(0, 4096),
+        cpu_percent: Math.round((ticks / CLK_TCK / seconds) * 1000) / 10,
+        rss_bytes: s.rssPages * PAGE_SIZE,
+      });
+    }
+    rows.sort((a, b) => b.cpu_percent - a.cpu_percent || b.rss_bytes - a.rss_bytes);
+    out.set(tenant, rows.slice(0, limit));
   }
-  rows.sort((a, b) => b.cpu_percent - a.cpu_percent || b.rss_bytes - a.rss_bytes);
-  return rows.slice(0, limit);
+  return out;
 }
