@@ -1,0 +1,97 @@
+// nftables `socket cgroupv2` on the guest's real v2 hierarchy: a counter on the tenant's cgroup path counts
+// the bytes its processes send over loopback, and nothing of other cgroups'. This is the kernel side of the
+// `bandwidth` resource.
+import { randomBytes } from 'node:crypto';
+import { connect, createServer, type Server } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CgroupDriver } from '../../agent/cgroup/driver.js';
+import { destroyParent, killAll, openDriver, requireGuest, run, startIn, waitFor, type Started } from './guest.js';
+
+requireGuest();
+
+const TABLE = `hw_${randomBytes(3).toString('hex')}`;
+
+interface Counter {
+  packets: number;
+  bytes: number;
+}
+
+/** The counter of the rule commented `name` in our table's output chain. */
+function counter(name: string): Counter {
+  const out = JSON.parse(run('nft', ['-j', 'list', 'chain', 'inet', TABLE, 'out'])) as { nftables: Array<{ rule?: { comment?: string; expr: Array<Record<string, unknown>> } }> };
+  for (const item of out.nftables) {
+    if (item.rule?.comment !== name) continue;
+    for (const e of item.rule.expr) if (e.counter) return e.counter as Counter;
+  }
+  throw new Error(`no counter for rule "${name}" in table inet ${TABLE}`);
+}
+
+describe('nftables socket cgroupv2 counters on the guest', () => {
+  let driver: CgroupDriver;
+  let server: Server;
+  let port = 0;
+  let received = 0;
+  const started: Started[] = [];
+
+  beforeAll(async () => {
+    driver = openDriver();
+    driver.create('web');
+    driver.create('other');
+    server = createServer((sock) => sock.on('data', (d) => (received += d.length)));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as { port: number }).port;
+    const p = driver.parent;
+    run('nft', ['-f', '-'], {
+      input: `table inet ${TABLE} {
+  chain out {
+    type filter hook output priority 0; policy accept;
+    socket cgroupv2 level 2 "${p}/web" counter comment "web"
+    socket cgroupv2 level 1 "${p}" counter comment "parent"
+  }
+}
+`,
+    });
+  });
+  afterAll(async () => {
+    try {
+      run('nft', ['delete', 'table', 'inet', TABLE]);
+    } finally {
+      killAll(started);
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await destroyParent(driver.parent);
+    }
+  });
+
+  async function send(tenant: string, bytes: number): Promise<void> {
+    const before = received;
+    const p = await startIn(driver, tenant, `exec bash -c 'head -c ${bytes} /dev/zero > /dev/tcp/127.0.0.1/${port}'`);
+    started.push(p);
+    expect((await p.exited).code, p.output()).toBe(0);
+    expect(await waitFor(() => received - before === bytes, 5000)).toBe(true);
+  }
+
+  it('counts the bytes a tenant process sends, headers included', async () => {
+    await send('web', 1_000_000);
+    const c = counter('web');
+    console.log(`socket cgroupv2 counter: ${c.bytes} bytes in ${c.packets} packets for 1000000 bytes of payload`);
+    expect(c.bytes).toBeGreaterThanOrEqual(1_000_000);
+    expect(c.bytes).toBeLessThan(1_050_000);
+    expect(c.packets).toBeGreaterThanOrEqual(3);
+  });
+
+  it("does not count another tenant's traffic nor the host's, and a parent-level rule sees every tenant", async () => {
+    const web = counter('web');
+    const parentBefore = counter('parent');
+    await send('other', 300_000);
+    // The test process itself sits in the root cgroup.
+    await new Promise<void>((resolve, reject) => {
+      const s = connect(port, '127.0.0.1', () => s.end(Buffer.alloc(200_000)));
+      s.on('close', () => resolve());
+      s.on('error', reject);
+    });
+    expect(counter('web')).toEqual(web);
+    const parent = counter('parent');
+    expect(parent.bytes - parentBefore.bytes).toBeGreaterThanOrEqual(300_000);
+    expect(parent.bytes - parentBefore.bytes).toBeLessThan(400_000);
+  });
+});
