@@ -1,0 +1,362 @@
+// Ingest over HTTP (issue 4 item 2): samples/s sustained, bytes written to disk per sample, p99 report
+// latency, at 10 concurrent agents posting reports of 300 tenants back to back. Goals: >= 250k samples/s,
+// <= 0.5 KiB per sample, p99 < 100 ms.
+//
+// Baseline in the same run: the same HTTP path and parser with a naive store, one row per sample in a table
+// indexed by (tenant, time), one transaction per report.
+//
+// The controller runs in a worker thread of this process (its own event loop and SQLite connection; the
+// load generator stays on the main thread). Disk writes are read from /proc/thread-self/io of that thread:
+// `wchar` = bytes the controller handed to write() (SQLite's WAL and checkpoints, plus the few bytes of HTTP
+// answers), `write_bytes` = bytes it caused to be sent to the block layer (pages dirtied). The run ends with a
+// flush of every rollup still in memory and a WAL checkpoint, both counted, so nothing written later is left
+// out. Report times advance 5 s per report per host (simulated time), so rollup flushes happen at their real
+// rate per sample.
+import { Agent, request } from 'node:http';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { buildApp, type App } from '../controller/app.js';
+import { TokenRegistry } from '../controller/auth.js';
+import { defaultParserThreads } from '../controller/config.js';
+import { TENANT_METRICS, TENANT_WIDTH } from '../controller/history/catalog.js';
+import { createReportParser } from '../controller/ingest/parser.js';
+import type { PreparedReport } from '../controller/ingest/prepare.js';
+import { SqliteStore } from '../controller/store/sqlite.js';
+import type { IngestResult } from '../controller/store/store.js';
+import type { TenantSample } from '../shared/wire.js';
+
+export interface IngestBenchOptions {
+  agents?: number;
+  tenants?: number;
+  seconds?: number;
+  warmupSeconds?: number;
+  parserThreads?: number;
+  /** Directory for the databases (default: a temp dir on the disk under /tmp... see dir below). */
+  dir?: string;
+  variants?: Array<'hostwarden' | 'naive'>;
+}
+
+export interface IngestRun {
+  variant: string;
+  parserThreads: number;
+  reports: number;
+  samples: number;
+  seconds: number;
+  samplesPerSecond: number;
+  /** Bytes handed to write() per sample (WAL + checkpoints). */
+  wcharPerSample: number;
+  /** Bytes sent to the block layer per sample (dirtied pages). */
+  writeBytesPerSample: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  errors: number;
+  dbBytes: number;
+  /** CPU-seconds the controller (all its threads) used per second of the measured window. */
+  serverCpuPerSecond: number;
+  /** Samples stored per CPU-second of the controller: its speed regardless of what else runs. */
+  samplesPerServerCpuSecond: number;
+  /** Share of the machine's CPU time other processes used during the window (0..1): contention. */
+  othersShare: number;
+  cores: number;
+}
+
+export interface IngestBenchResult {
+  agents: number;
+  tenants: number;
+  bodyBytes: number;
+  runs: IngestRun[];
+}
+
+const TOKEN_PREFIX = 'bench-agent-token-';
+
+interface ServerMessage {
+  type: 'ready' | 'io' | 'done';
+  port?: number;
+  io?: { wchar: number; write_bytes: number };
+  dbBytes?: number;
+}
+
+const TICK = 100; // USER_HZ, clock ticks per second in /proc
+
+/** CPU ticks (user + system) from a /proc/.../stat line. */
+function statTicks(file: string): number {
+  const text = readFileSync(file, 'utf8');
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]);
+}
+
+/** Machine busy and total ticks from /proc/stat. */
+function machineTicks(): { busy: number; total: number } {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = cpu.reduce((a, b) => a + b, 0);
+  const idle = (cpu[3] ?? 0) + (cpu[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+function cpuSnapshot(): { process: number; main: number; machine: { busy: number; total: number } } {
+  return { process: statTicks('/proc/self/stat'), main: statTicks('/proc/thread-self/stat'), machine: machineTicks() };
+}
+
+function threadIo(): { wchar: number; write_bytes: number } {
+  const text = readFileSync('/proc/thread-self/io', 'utf8');
+  const get = (k: string) => Number(new RegExp(`^${k}: (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+  return { wchar: get('wchar'), write_bytes: get('write_bytes') };
+}
+
+/** The naive baseline: one row per sample, indexed by (tenant, time). */
+class NaiveStore extends SqliteStore {
+  private readonly insertSample;
+  private readonly findReport;
+  private readonly insertReport;
+  constructor(file: string) {
+    super({ file });
+    const cols = TENANT_METRICS.slice(0, 22).map((d) => `${d.name} REAL`);
+    this.db.exec(`CREATE TABLE naive_samples (tenant TEXT NOT NULL, host TEXT NOT NULL, at INTEGER NOT NULL, ${cols.join(', ')});
+      CREATE INDEX naive_tenant_at ON naive_samples(tenant, at);
+      CREATE TABLE naive_reports (host TEXT NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (host, seq));`);
+    this.insertSample = this.db.prepare(`INSERT INTO naive_samples VALUES (?, ?, ?, ${cols.map(() => '?').join(', ')})`);
+    this.findReport = this.db.prepare<[string, number], { at: number }>('SELECT at FROM naive_reports WHERE host = ? AND seq = ?');
+    this.insertReport = this.db.prepare('INSERT INTO naive_reports VALUES (?, ?, ?)');
+  }
+
+  override async ingest(p: PreparedReport): Promise<IngestResult> {
+    return this.db.transaction(() => {
+      if (this.findReport.get(p.host, p.seq)) return { accepted: true, duplicate: true, seq: p.seq, samples: 0, events: 0, acks: 0 };
+      this.insertReport.run(p.host, p.seq, p.at);
+      const row: Array<string | number | null> = new Array(25);
+      for (let k = 0; k < p.tenants.length; k++) {
+        row[0] = p.tenants[k]!;
+        row[1] = p.host;
+        row[2] = p.at;
+        for (let i = 0; i < 22; i++) {
+          const v = p.values[k * TENANT_WIDTH + i]!;
+          row[3 + i] = v === v ? v / TENANT_METRICS[i]!.scale : null;
+        }
+        this.insertSample.run(row);
+      }
+      return { accepted: true, duplicate: false, seq: p.seq, samples: p.tenants.length, events: 0, acks: 0 };
+    })();
+  }
+}
+
+async function runServer(data: { variant: string; dir: string; parserThreads: number; agents: number; workerFile: string }): Promise<void> {
+  const port = parentPort!;
+  const file = join(data.dir, `${data.variant}.db`);
+  const store = data.variant === 'naive' ? new NaiveStore(file) : new SqliteStore({ file });
+  const tokens = new TokenRegistry();
+  for (let i = 0; i < data.agents; i++) tokens.addToken(`${TOKEN_PREFIX}${i}`, { kind: 'agent', name: `agent:bench${i}`, host: `bench${i}` });
+  const parser = createReportParser(data.parserThreads, data.workerFile);
+  const app: App = await buildApp({ store, tokens, parser });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const addr = app.server.address() as { port: number };
+  port.on('message', async (msg: { type: string }) => {
+    if (msg.type === 'io') port.postMessage({ type: 'io', io: threadIo() } satisfies ServerMessage);
+    if (msg.type === 'stop') {
+      await app.close();
+      // Everything still in memory is written and checkpointed, and counted.
+      await store.flush({ all: true });
+      store.db.pragma('wal_checkpoint(TRUNCATE)');
+      const io = threadIo();
+      const stats = await store.stats();
+      await parser.close();
+      await store.close();
+      port.postMessage({ type: 'done', io, dbBytes: stats.bytes } satisfies ServerMessage);
+    }
+  });
+  port.postMessage({ type: 'ready', port: addr.port } satisfies ServerMessage);
+}
+
+if (!isMainThread && (workerData as { role?: string } | undefined)?.role === 'ingest-bench-server') {
+  void runServer(workerData as Parameters<typeof runServer>[0]);
+}
+
+// --- load generator ---------------------------------------------------------------------------------------
+function sampleOf(host: string, t: number, variant: number): TenantSample {
+  const busy = (t + variant) % 10 === 0;
+  const psi = (v: number) => ({ avg10: v, avg60: v / 2, avg300: v / 4, total: 123456 + t });
+  return {
+    tenant: `${host}-t${String(t).padStart(5, '0')}`,
+    cpu: { percent: busy ? 85.125 + variant : 1.5 + (t % 7) * 0.25 },
+    memory: { current: (64 + (t % 512)) * 1048576 + variant * 4096, anon: (40 + (t % 256)) * 1048576, file: 24 * 1048576 },
+    io: { read_bps: busy ? 5242880 : 1024 * (t % 13), write_bps: busy ? 8388608 : 2048 * (t % 11), read_iops: busy ? 120.5 : t % 5, write_iops: busy ? 240.25 : t % 3 },
+    processes: { count: 5 + (t % 40) },
+    pressure: { cpu: { some: psi(busy ? 12.5 : 0.5), full: psi(0) }, memory: { some: psi(0), full: psi(0) }, io: { some: psi(busy ? 3.25 : 0), full: psi(0) } },
+  };
+}
+
+/** Report bodies as three parts: prefix, the variable head (seq and times), and the samples. */
+function bodyParts(host: string, tenants: number, variants: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let v = 0; v < variants; v++) {
+    const samples = Array.from({ length: tenants }, (_, t) => sampleOf(host, t, v));
+    out.push(Buffer.from(`,"interval":5,"host_stats":{"cores":64,"memory_bytes":274877906944,"cpu_percent":${3000 + v * 10},"pressure":{"cpu":{"some":{"avg10":20,"avg60":15,"avg300":10,"total":1}}}},"samples":${JSON.stringify(samples)},"agent_version":"bench"}`));
+  }
+  return out;
+}
+
+function post(agent: Agent, port: number, token: string, parts: Buffer[]): Promise<number> {
+  const length = parts.reduce((n, b) => n + b.length, 0);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, path: '/v1/reports', method: 'POST', agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': length } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    for (let i = 0; i < parts.length - 1; i++) req.write(parts[i]);
+    req.end(parts[parts.length - 1]);
+  });
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+async function runVariant(variant: 'hostwarden' | 'naive', o: Required<Omit<IngestBenchOptions, 'dir' | 'variants'>> & { dir: string }): Promise<IngestRun> {
+  const workerFile = fileURLToPath(new URL('../controller/ingest/parse-worker.js', import.meta.url));
+  const worker = new Worker(fileURLToPath(import.meta.url), {
+    workerData: { role: 'ingest-bench-server', variant, dir: o.dir, parserThreads: o.parserThreads, agents: o.agents, workerFile },
+  });
+  const messages: ServerMessage[] = [];
+  let wake: (() => void) | undefined;
+  worker.on('message', (m: ServerMessage) => {
+    messages.push(m);
+    wake?.();
+  });
+  const next = async (type: ServerMessage['type']): Promise<ServerMessage> => {
+    for (;;) {
+      const i = messages.findIndex((m) => m.type === type);
+      if (i >= 0) return messages.splice(i, 1)[0]!;
+      await new Promise<void>((r) => (wake = r));
+    }
+  };
+  const failed = new Promise<never>((_, rej) => worker.once('error', rej));
+  const { port } = await Promise.race([next('ready'), failed]);
+
+  const agent = new Agent({ keepAlive: true, maxSockets: o.agents });
+  const start = Date.now() - 6 * 3_600_000; // simulated time starts 6 h ago, 5 s per report
+  const parts = Array.from({ length: o.agents }, (_, a) => bodyParts(`bench${a}`, o.tenants, 8));
+  let measuring = false;
+  let counting = false;
+  let stored = 0;
+  let stop = false;
+  const latencies: number[] = [];
+  let reports = 0;
+  let errors = 0;
+  const loops = Array.from({ length: o.agents }, async (_, a) => {
+    const host = `bench${a}`;
+    const token = `${TOKEN_PREFIX}${a}`;
+    for (let seq = 1; !stop; seq++) {
+      const at = new Date(start + seq * 5000).toISOString();
+      const head = Buffer.from(`{"version":1,"host":"${host}","seq":${seq},"at":"${at}","sent_at":"${at}"`);
+      const t0 = performance.now();
+      const status = await post(agent, port!, token, [head, parts[a]![seq % 8]!]);
+      const ms = performance.now() - t0;
+      if (status !== 202) errors++;
+      else if (counting) stored++;
+      if (measuring) {
+        latencies.push(ms);
+        reports++;
+      }
+    }
+  });
+  await new Promise((r) => setTimeout(r, o.warmupSeconds * 1000));
+  worker.postMessage({ type: 'io' });
+  const io0 = (await next('io')).io!;
+  counting = true;
+  measuring = true;
+  const cpu0 = cpuSnapshot();
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, o.seconds * 1000));
+  measuring = false;
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu1 = cpuSnapshot();
+  stop = true;
+  await Promise.all(loops);
+  agent.destroy();
+  worker.postMessage({ type: 'stop' });
+  const done = await next('done');
+  await worker.terminate();
+  const samples = reports * o.tenants;
+  // Writes since the snapshot are charged to every sample stored since (the measured ones and the drain).
+  const storedSamples = stored * o.tenants;
+  latencies.sort((x, y) => x - y);
+  // The controller's CPU: every thread of this process but the main one (the load generator).
+  const serverTicks = cpu1.process - cpu0.process - (cpu1.main - cpu0.main);
+  const machineBusy = cpu1.machine.busy - cpu0.machine.busy;
+  const machineTotal = cpu1.machine.total - cpu0.machine.total;
+  const serverCpuSeconds = serverTicks / TICK;
+  return {
+    variant,
+    parserThreads: o.parserThreads,
+    reports,
+    samples,
+    seconds,
+    samplesPerSecond: samples / seconds,
+    wcharPerSample: (done.io!.wchar - io0.wchar) / storedSamples,
+    writeBytesPerSample: (done.io!.write_bytes - io0.write_bytes) / storedSamples,
+    p50Ms: quantile(latencies, 0.5),
+    p99Ms: quantile(latencies, 0.99),
+    maxMs: latencies[latencies.length - 1] ?? Number.NaN,
+    errors,
+    dbBytes: done.dbBytes ?? 0,
+    serverCpuPerSecond: serverCpuSeconds / seconds,
+    samplesPerServerCpuSecond: samples / serverCpuSeconds,
+    othersShare: machineTotal > 0 ? Math.max(0, machineBusy - (cpu1.process - cpu0.process)) / machineTotal : 0,
+    cores: availableParallelism(),
+  };
+
+}
+
+export async function benchIngest(opts: IngestBenchOptions = {}): Promise<IngestBenchResult> {
+  const o = {
+    agents: opts.agents ?? 10,
+    tenants: opts.tenants ?? 300,
+    seconds: opts.seconds ?? 15,
+    warmupSeconds: opts.warmupSeconds ?? 3,
+    parserThreads: opts.parserThreads ?? defaultParserThreads(),
+  };
+  // On the disk, not tmpfs: bytes written must reach a block device to be counted.
+  const dir = mkdtempSync(join(opts.dir ?? tmpdir(), 'hw-bench-ingest-'));
+  try {
+    const runs: IngestRun[] = [];
+    for (const variant of opts.variants ?? (['hostwarden', 'naive'] as const)) runs.push(await runVariant(variant, { ...o, dir }));
+    const bodyBytes = bodyParts('bench0', o.tenants, 1)[0]!.length + 100;
+    return { agents: o.agents, tenants: o.tenants, bodyBytes, runs };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function printIngest(r: IngestBenchResult): void {
+  console.log(`ingest over HTTP: ${r.agents} agents, ${r.tenants} tenants per report (~${Math.round(r.bodyBytes / 1024)} KiB JSON)`);
+  const base = r.runs.find((x) => x.variant === 'naive');
+  for (const x of r.runs) {
+    const ratio = base && x !== base ? ` (${(x.samplesPerSecond / base.samplesPerSecond).toFixed(2)}x baseline samples/s, ${(x.wcharPerSample / base.wcharPerSample).toFixed(3)}x bytes)` : '';
+    console.log(
+      `  ${x.variant.padEnd(10)} parser threads ${x.parserThreads}: ${Math.round(x.samplesPerSecond).toLocaleString('en')} samples/s (goal >= 250,000); ` +
+        `written ${x.wcharPerSample.toFixed(0)} B/sample to write(), ${x.writeBytesPerSample.toFixed(0)} B/sample to the block layer (goal <= 512); ` +
+        `latency p50 ${x.p50Ms.toFixed(1)} ms, p99 ${x.p99Ms.toFixed(1)} ms (goal < 100), max ${x.maxMs.toFixed(1)} ms; ${x.errors} errors; db ${(x.dbBytes / 1048576).toFixed(1)} MiB${ratio}`,
+    );
+    console.log(
+      `  ${''.padEnd(10)} controller used ${x.serverCpuPerSecond.toFixed(2)} of ${x.cores} CPUs: ${Math.round(x.samplesPerServerCpuSecond).toLocaleString('en')} samples per CPU-second; ` +
+        `other processes used ${(x.othersShare * 100).toFixed(0)}% of the machine meanwhile`,
+    );
+  }
+}
+
+if (isMainThread && process.argv[1] === fileURLToPath(import.meta.url)) {
+  const arg = (name: string) => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i > 0 ? Number(process.argv[i + 1]) : undefined;
+  };
+  printIngest(await benchIngest({ seconds: arg('seconds'), agents: arg('agents'), tenants: arg('tenants'), parserThreads: arg('threads') }));
+}

@@ -1,0 +1,75 @@
+// hostwarden-controller [--config FILE]: the REST API, history, fairness ledger and incidents of a fleet.
+// Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration.
+import { parseArgs } from 'node:util';
+import { ConfigError, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, UsageError } from '../../shared/errors.js';
+import { createLogger } from '../../shared/log.js';
+import { CONTROLLER_VERSION } from '../app.js';
+import { CONTROLLER_CONFIG_REFERENCE, DEFAULT_CONFIG_FILE, loadControllerConfig } from '../config.js';
+import { startController } from '../server.js';
+
+const USAGE = `usage: hostwarden-controller [--config FILE]
+
+  --config FILE   configuration (default ${DEFAULT_CONFIG_FILE}; when that file does not exist the
+                  embedded defaults are used)
+  --print-config  print every configuration key with its default, then exit
+  --version       print the version, then exit
+  --help          this text
+
+Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.`;
+
+async function main(argv: string[]): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      args: argv,
+      options: { config: { type: 'string' }, help: { type: 'boolean' }, version: { type: 'boolean' }, 'print-config': { type: 'boolean' } },
+      allowPositionals: false,
+      strict: true,
+    }).values;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (args.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return EXIT_OK;
+  }
+  if (args.version) {
+    process.stdout.write(`hostwarden-controller ${CONTROLLER_VERSION}\n`);
+    return EXIT_OK;
+  }
+  if (args['print-config']) {
+    process.stdout.write(CONTROLLER_CONFIG_REFERENCE);
+    return EXIT_OK;
+  }
+  const { config, source } = loadControllerConfig(args.config);
+  const log = createLogger('hostwarden-controller', config.logLevel);
+  if (source === 'embedded defaults') log.info({ default_file: DEFAULT_CONFIG_FILE }, 'no configuration file; running on embedded defaults');
+  else log.info({ file: source }, 'configuration read');
+  const running = await startController(config, { log });
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'stopping');
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await running.close();
+  return EXIT_OK;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`hostwarden-controller: ${err.message}\n\n${USAGE}\n`);
+      process.exit(EXIT_USAGE);
+    }
+    if (err instanceof ConfigError) {
+      process.stderr.write(`hostwarden-controller: ${err.message}\n`);
+      process.exit(EXIT_USAGE);
+    }
+    process.stderr.write(`hostwarden-controller: ${(err as Error).message ?? String(err)}\n`);
+    process.exit(EXIT_RUNTIME);
+  },
+);

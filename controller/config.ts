@@ -1,0 +1,191 @@
+// controller.yaml. Every key has a default (CONTROLLER_CONFIG_REFERENCE documents them); unknown keys and
+// bad values are ConfigErrors naming the key (the binary exits 2).
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import cron from 'node-cron';
+import { loadYamlFile, Section } from '../shared/config.js';
+import { ConfigError } from '../shared/errors.js';
+import { DEFAULT_REPORT_BODY_LIMIT } from './app.js';
+
+export const DEFAULT_CONFIG_FILE = '/etc/hostwarden/controller.yaml';
+
+/** The reference of every key and its default, as a controller.yaml. */
+export const CONTROLLER_CONFIG_REFERENCE = `# hostwarden controller configuration (every key is optional; shown with its default)
+listen: 127.0.0.1:8640                       # address:port of the REST API ([::1]:8640 for IPv6)
+state_dir: /var/lib/hostwarden               # the database is <state_dir>/controller.db
+admin_token_file: /etc/hostwarden/admin.token  # created with a random token (mode 0600) when missing
+admins: []                                   # more admins: [{ name: alice, token_file: FILE }] or token_sha256: HEX
+agents: []                                   # [{ host: web01, token_file: /etc/hostwarden/agent-web01.token }]
+                                             #   or token_sha256: <sha256 hex of the agent's token>
+# smtp: { url: smtp://127.0.0.1:25, from: "Hosting <noreply@example.com>" }   # absent: notices go to an outbox directory
+retention:
+  raw: 48h                                   # raw samples
+  minute: 90d                                # 1-minute rollups (average and maximum)
+  hour: 730d                                 # 1-hour rollups (2 years; durations have no "y" unit)
+  schedule: "*/15 * * * *"                   # cron expression of the retention run
+fairness:
+  half_life: 24h                             # decay of the fairness debt
+  active_threshold: 0.001                    # share below which a tenant is idle (not counted in the fair share)
+rollup:
+  flush_interval: 15m                        # closed minutes kept in memory per host before they are written
+ingest:
+  parser_threads: ${defaultParserThreads()}                          # threads parsing reports beside the main one (0 = none); default: cores - 2, at most 4, 0 below 4 cores
+  max_report_size: 32M                       # largest report body accepted
+log_level: info                              # fatal, error, warn, info, debug, trace
+`;
+
+export interface TokenSource {
+  /** Config key, for errors. */
+  key: string;
+  tokenFile?: string | undefined;
+  tokenSha256?: string | undefined;
+}
+
+export interface ControllerConfig {
+  listen: { host: string; port: number };
+  stateDir: string;
+  database: string;
+  adminTokenFile: string;
+  admins: Array<TokenSource & { name: string }>;
+  agents: Array<TokenSource & { host: string }>;
+  smtp: { url: string; from: string } | undefined;
+  retention: { rawMs: number; minuteMs: number; hourMs: number; schedule: string };
+  fairness: { halfLifeMs: number; activeThreshold: number };
+  rollup: { flushIntervalMs: number };
+  ingest: { parserThreads: number; maxReportSize: number };
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+}
+
+/**
+ * Parser threads pay off when there are cores to spare beside the main thread (HTTP, SQLite) and the
+ * checkpointer; on 2-3 cores handing bodies to a thread costs more than it saves (measured: bench/ingest.ts).
+ */
+export function defaultParserThreads(cores = availableParallelism()): number {
+  return cores >= 4 ? Math.min(4, cores - 2) : 0;
+}
+
+const HOST_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
+
+export function parseListen(text: string, key = 'listen'): { host: string; port: number } {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s]*)):(\d{1,5})$/.exec(text.trim());
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || !(port >= 0 && port <= 65535)) throw new ConfigError(key, `must be address:port (127.0.0.1:8640, [::1]:8640), got "${text}"`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+function tokenSource(s: Section, key: string): { tokenFile?: string; tokenSha256?: string } {
+  const tokenFile = s.string('token_file');
+  const tokenSha256 = s.string('token_sha256');
+  if ((tokenFile === undefined) === (tokenSha256 === undefined)) throw new ConfigError(key, 'give exactly one of token_file and token_sha256');
+  if (tokenSha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(tokenSha256)) throw new ConfigError(`${key}.token_sha256`, 'must be 64 hex digits (sha256sum of the token)');
+  return { ...(tokenFile !== undefined ? { tokenFile } : {}), ...(tokenSha256 !== undefined ? { tokenSha256: tokenSha256.toLowerCase() } : {}) };
+}
+
+export function parseControllerConfig(raw: unknown): ControllerConfig {
+  const root = Section.root(raw, 'controller.yaml');
+  const listen = parseListen(root.string('listen', '127.0.0.1:8640'));
+  const stateDir = root.string('state_dir', '/var/lib/hostwarden');
+  const adminTokenFile = root.string('admin_token_file', '/etc/hostwarden/admin.token');
+
+  const admins = root.list('admins').map((s, i) => {
+    const key = `admins[${i}]`;
+    const name = s.string('name');
+    if (!name || !/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/.test(name)) throw new ConfigError(`${key}.name`, 'required: letters, digits, . _ @ - (up to 64)');
+    const src = tokenSource(s, key);
+    s.done();
+    return { key, name, ...src };
+  });
+  const seenAdmins = new Set(['admin']);
+  for (const a of admins) {
+    if (seenAdmins.has(a.name)) throw new ConfigError(`${a.key}.name`, `"${a.name}" is used twice (the admin_token_file admin is "admin")`);
+    seenAdmins.add(a.name);
+  }
+
+  const agents = root.list('agents').map((s, i) => {
+    const key = `agents[${i}]`;
+    const host = s.string('host');
+    if (!host || !HOST_RE.test(host)) throw new ConfigError(`${key}.host`, `required: a host name, got ${host === undefined ? 'nothing' : `"${host}"`}`);
+    const src = tokenSource(s, key);
+    s.done();
+    return { key, host, ...src };
+  });
+  const seenHosts = new Set<string>();
+  for (const a of agents) {
+    if (seenHosts.has(a.host)) throw new ConfigError(`${a.key}.host`, `host ${a.host} is listed twice`);
+    seenHosts.add(a.host);
+  }
+
+  let smtp: ControllerConfig['smtp'];
+  if (root.has('smtp')) {
+    const s: Section = root.section('smtp');
+    const url = s.string('url');
+    const from = s.string('from');
+    if (!url) s.fail('url', 'required when smtp is given (smtp://host:25 or smtps://user:pass@host:465)');
+    if (!/^smtps?:\/\//.test(url)) s.fail('url', `must start with smtp:// or smtps://, got "${url}"`);
+    if (!from) s.fail('from', 'required when smtp is given ("Hosting <noreply@example.com>")');
+    s.done();
+    smtp = { url, from };
+  } else root.section('smtp');
+
+  const r: Section = root.section('retention');
+  const retention = {
+    rawMs: r.duration('raw', '48h', { min: 3_600_000 }),
+    minuteMs: r.duration('minute', '90d', { min: 3_600_000 }),
+    hourMs: r.duration('hour', '730d', { min: 86_400_000 }),
+    schedule: r.string('schedule', '*/15 * * * *'),
+  };
+  if (!cron.validate(retention.schedule)) r.fail('schedule', `not a valid cron expression: "${retention.schedule}" (e.g. "*/15 * * * *")`);
+  r.done();
+
+  const f = root.section('fairness');
+  const fairness = { halfLifeMs: f.duration('half_life', '24h', { min: 60_000 }), activeThreshold: f.number('active_threshold', 0.001, { min: 0, max: 1 }) };
+  f.done();
+
+  const ro: Section = root.section('rollup');
+  const rollup = { flushIntervalMs: ro.duration('flush_interval', '15m', { min: 60_000 }) };
+  if (rollup.flushIntervalMs > retention.rawMs / 2) ro.fail('flush_interval', 'must be at most half of retention.raw (unflushed minutes are rebuilt from raw rows after a restart)');
+  ro.done();
+
+  const ing: Section = root.section('ingest');
+  const ingest = {
+    parserThreads: ing.number('parser_threads', defaultParserThreads(), { min: 0, max: 64, integer: true }),
+    maxReportSize: ing.size('max_report_size', DEFAULT_REPORT_BODY_LIMIT)!,
+  };
+  if (ingest.maxReportSize < 64 * 1024) ing.fail('max_report_size', 'must be at least 64K');
+  ing.done();
+
+  const logLevel = root.oneOf('log_level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const, 'info');
+  root.done();
+  return {
+    listen,
+    stateDir,
+    database: join(stateDir, 'controller.db'),
+    adminTokenFile,
+    admins,
+    agents,
+    smtp,
+    retention,
+    fairness,
+    rollup,
+    ingest,
+    logLevel,
+  };
+}
+
+/**
+ * Read the config. An explicitly given file must exist; the default file may be missing (embedded defaults,
+ * `source` says so).
+ */
+export function loadControllerConfig(file: string | undefined, defaultFile = DEFAULT_CONFIG_FILE): { config: ControllerConfig; source: string } {
+  if (file === undefined) {
+    try {
+      return { config: parseControllerConfig(loadYamlFile(defaultFile)), source: defaultFile };
+    } catch (err) {
+      if (err instanceof ConfigError && err.key === 'config' && /ENOENT|no such file/.test(err.message)) {
+        return { config: parseControllerConfig({}), source: 'embedded defaults' };
+      }
+      throw err;
+    }
+  }
+  return { config: parseControllerConfig(loadYamlFile(file)), source: file };
+}

@@ -1,0 +1,97 @@
+// Agent routes: reports in, policy out.
+import { Type } from 'typebox';
+import { PolicySchema, ReportAcceptedSchema, ReportSchema } from '../../shared/wire.js';
+import { ERROR_RESPONSES, principalOf, validatorCompiler, type App, type RouteDeps } from '../app.js';
+import { ApiError, BadRequestError, ForbiddenError } from '../errors.js';
+import { HostParamsSchema } from '../schemas.js';
+
+export async function registerAgentRoutes(app: App, deps: RouteDeps): Promise<void> {
+  const { store, metrics, parser, flusher } = deps;
+
+  // Report bodies are taken as raw bytes and parsed by the report parser (inline or in worker threads),
+  // which validates them against ReportSchema; the schema below is declared for the API description.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: deps.reportBodyLimit }, (_req, body, done) => done(null, body));
+
+  app.post(
+    '/v1/reports',
+    {
+      config: { auth: 'agent' },
+      bodyLimit: deps.reportBodyLimit,
+      schema: {
+        summary: 'Post a batch of samples and incident events (agent token of the report\'s host)',
+        tags: ['agent'],
+        body: ReportSchema,
+        response: { 202: ReportAcceptedSchema, ...ERROR_RESPONSES },
+      },
+      validatorCompiler: (ctx) => (ctx.httpPart === 'body' ? () => true : validatorCompiler(ctx)),
+    },
+    async (request, reply) => {
+      const started = performance.now();
+      const principal = principalOf(request);
+      if (principal.kind !== 'agent') {
+        metrics.reports.inc({ result: 'forbidden' });
+        throw new ForbiddenError('reports are posted with an agent token');
+      }
+      const body = request.body as unknown as Buffer;
+      if (!Buffer.isBuffer(body) || body.length === 0) throw new BadRequestError('body is empty');
+      metrics.reportBytes.inc(undefined, body.length);
+      const prepared = await parser.parse(body);
+      if (!prepared.ok) {
+        metrics.reports.inc({ result: 'rejected' });
+        throw new BadRequestError(prepared.message);
+      }
+      const report = prepared.report;
+      if (report.host !== principal.host) {
+        metrics.reports.inc({ result: 'forbidden' });
+        throw new ForbiddenError(`the token of host ${principal.host} cannot post reports for host ${report.host}`);
+      }
+      let result;
+      try {
+        result = await store.ingest(report);
+      } catch (err) {
+        if (err instanceof ApiError) metrics.reports.inc({ result: err.status === 409 ? 'conflict' : 'rejected' });
+        throw err;
+      }
+      metrics.reports.inc({ result: result.duplicate ? 'duplicate' : 'accepted' });
+      if (!result.duplicate) {
+        metrics.samples.inc(undefined, result.samples);
+        metrics.rate.add(result.samples);
+        if (result.events) metrics.incidentEvents.inc(undefined, result.events);
+      }
+      flusher.kick();
+      metrics.reportLatency.observe((performance.now() - started) / 1000);
+      return reply.code(202).send({ accepted: result.accepted, duplicate: result.duplicate, seq: result.seq });
+    },
+  );
+
+  app.get(
+    '/v1/hosts/:host/policy',
+    {
+      config: { auth: 'agent' },
+      schema: {
+        summary: "A host's policy: its managed tenants, all plans and its active manual actions (ETag; If-None-Match gives 304)",
+        tags: ['agent'],
+        params: HostParamsSchema,
+        headers: Type.Object({ 'if-none-match': Type.Optional(Type.String({ maxLength: 1000 })) }),
+        response: { 200: PolicySchema, 304: Type.Null({ description: 'not modified' }), ...ERROR_RESPONSES },
+      },
+    },
+    async (request, reply) => {
+      const principal = principalOf(request);
+      const { host } = request.params;
+      if (principal.kind === 'agent' && principal.host !== host) throw new ForbiddenError(`the token of host ${principal.host} cannot read the policy of host ${host}`);
+      const { policy, etag } = await store.getPolicy(host);
+      reply.header('etag', etag).header('cache-control', 'no-cache');
+      if (etagMatches(request.headers['if-none-match'], etag)) return reply.code(304).send(null);
+      return reply.code(200).send(policy);
+    },
+  );
+}
+
+/** If-None-Match: a list of (possibly weak) tags, or "*". */
+export function etagMatches(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  const bare = (t: string) => t.trim().replace(/^W\//, '');
+  return header.split(',').some((t) => t.trim() === '*' || bare(t) === bare(etag));
+}

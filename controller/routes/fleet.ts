@@ -1,0 +1,209 @@
+// Admin routes over the fleet's configuration: hosts, tenants, plans, manual actions, the audit log.
+import { Type } from 'typebox';
+import { adminName, ERROR_RESPONSES, type App, type RouteDeps } from '../app.js';
+import { NotFoundError } from '../errors.js';
+import {
+  ActionListSchema,
+  ActionParamsSchema,
+  ActionRequestSchema,
+  ActionStatusSchema,
+  AuditListSchema,
+  AuditQuerySchema,
+  HostInfoSchema,
+  HostListSchema,
+  HostParamsSchema,
+  PlanEntrySchema,
+  PlanListSchema,
+  PlanParamsSchema,
+  PlanPutSchema,
+  TenantDetailSchema,
+  TenantInfoSchema,
+  TenantListSchema,
+  TenantParamsSchema,
+  TenantPutSchema,
+} from '../schemas.js';
+import { parseTimeParam } from '../time.js';
+import { HostNameSchema, TenantNameSchema } from '../../shared/wire.js';
+
+const admin = { auth: 'admin' } as const;
+
+export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<void> {
+  const { store, now } = deps;
+
+  // --- hosts ---------------------------------------------------------------------------------------------
+  app.get(
+    '/v1/hosts',
+    { config: admin, schema: { summary: 'Hosts that reported or have managed tenants', tags: ['hosts'], response: { 200: HostListSchema, ...ERROR_RESPONSES } } },
+    async () => ({ hosts: await store.listHosts() }),
+  );
+
+  app.get(
+    '/v1/hosts/:host',
+    { config: admin, schema: { summary: 'One host', tags: ['hosts'], params: HostParamsSchema, response: { 200: HostInfoSchema, ...ERROR_RESPONSES } } },
+    async (request) => {
+      const h = await store.getHost(request.params.host);
+      if (!h) throw new NotFoundError(`host ${request.params.host} is not known`);
+      return h;
+    },
+  );
+
+  // --- tenants -------------------------------------------------------------------------------------------
+  app.get(
+    '/v1/tenants',
+    {
+      config: admin,
+      schema: {
+        summary: 'Tenants: managed ones (PUT here) and those only seen in reports',
+        tags: ['tenants'],
+        querystring: Type.Object(
+          {
+            host: Type.Optional(HostNameSchema),
+            managed: Type.Optional(Type.Boolean()),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+            offset: Type.Optional(Type.Integer({ minimum: 0 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: TenantListSchema, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => store.listTenants(request.query),
+  );
+
+  app.get(
+    '/v1/tenants/:tenant',
+    { config: admin, schema: { summary: 'One tenant, with its newest sample', tags: ['tenants'], params: TenantParamsSchema, response: { 200: TenantDetailSchema, ...ERROR_RESPONSES } } },
+    async (request) => {
+      const t = await store.getTenant(request.params.tenant);
+      if (!t) throw new NotFoundError(`tenant ${request.params.tenant} is not known`);
+      return t;
+    },
+  );
+
+  app.put(
+    '/v1/tenants/:tenant',
+    {
+      config: admin,
+      schema: {
+        summary: "Create or replace a managed tenant (served in its host's policy); host is required unless the tenant has reported",
+        tags: ['tenants'],
+        params: TenantParamsSchema,
+        body: TenantPutSchema,
+        response: { 200: TenantInfoSchema, 201: TenantInfoSchema, ...ERROR_RESPONSES },
+      },
+    },
+    async (request, reply) => {
+      const { tenant, created } = await store.putTenant(request.params.tenant, request.body);
+      return reply.code(created ? 201 : 200).send(tenant);
+    },
+  );
+
+  app.delete(
+    '/v1/tenants/:tenant',
+    {
+      config: admin,
+      schema: {
+        summary: 'Stop managing a tenant (no longer in the policy); its history stays until retention drops it',
+        tags: ['tenants'],
+        params: TenantParamsSchema,
+        response: { 204: Type.Null({ description: 'deleted' }), ...ERROR_RESPONSES },
+      },
+    },
+    async (request, reply) => {
+      if (!(await store.deleteTenant(request.params.tenant))) throw new NotFoundError(`tenant ${request.params.tenant} is not known`);
+      return reply.code(204).send(null);
+    },
+  );
+
+  // --- manual actions ------------------------------------------------------------------------------------
+  app.post(
+    '/v1/tenants/:tenant/actions',
+    {
+      config: admin,
+      schema: {
+        summary: "Queue a manual action for the tenant's host; the agent applies it and acknowledges it in its next report",
+        tags: ['actions'],
+        params: TenantParamsSchema,
+        body: ActionRequestSchema,
+        response: { 201: ActionStatusSchema, ...ERROR_RESPONSES },
+      },
+    },
+    async (request, reply) => reply.code(201).send(await store.queueAction(request.params.tenant, request.body, adminName(request))),
+  );
+
+  app.get(
+    '/v1/tenants/:tenant/actions',
+    { config: admin, schema: { summary: "A tenant's manual actions and their state, newest first", tags: ['actions'], params: TenantParamsSchema, response: { 200: ActionListSchema, ...ERROR_RESPONSES } } },
+    async (request) => {
+      if (!(await store.getTenant(request.params.tenant))) throw new NotFoundError(`tenant ${request.params.tenant} is not known`);
+      return { actions: await store.listActions({ tenant: request.params.tenant }) };
+    },
+  );
+
+  app.get(
+    '/v1/actions',
+    {
+      config: admin,
+      schema: {
+        summary: 'Manual actions, newest first (at most 1000)',
+        tags: ['actions'],
+        querystring: Type.Object({ host: Type.Optional(HostNameSchema), tenant: Type.Optional(TenantNameSchema) }, { additionalProperties: false }),
+        response: { 200: ActionListSchema, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => ({ actions: await store.listActions(request.query) }),
+  );
+
+  app.get(
+    '/v1/actions/:id',
+    { config: admin, schema: { summary: 'One manual action and its state', tags: ['actions'], params: ActionParamsSchema, response: { 200: ActionStatusSchema, ...ERROR_RESPONSES } } },
+    async (request) => {
+      const a = await store.getAction(request.params.id);
+      if (!a) throw new NotFoundError(`action ${request.params.id} is not known`);
+      return a;
+    },
+  );
+
+  // --- plans ---------------------------------------------------------------------------------------------
+  app.get(
+    '/v1/plans',
+    { config: admin, schema: { summary: 'Plans (limits and fair-share weight)', tags: ['plans'], response: { 200: PlanListSchema, ...ERROR_RESPONSES } } },
+    async () => ({ plans: await store.listPlans() }),
+  );
+
+  app.put(
+    '/v1/plans/:plan',
+    {
+      config: admin,
+      schema: {
+        summary: 'Create or replace a plan; limits in base units (percent of one core, bytes, bytes/s, ops/s, tasks)',
+        tags: ['plans'],
+        params: PlanParamsSchema,
+        body: PlanPutSchema,
+        response: { 200: PlanEntrySchema, 201: PlanEntrySchema, ...ERROR_RESPONSES },
+      },
+    },
+    async (request, reply) => {
+      const { plan, created } = await store.putPlan(request.params.plan, request.body);
+      return reply.code(created ? 201 : 200).send(plan);
+    },
+  );
+
+  // --- audit ---------------------------------------------------------------------------------------------
+  app.get(
+    '/v1/audit',
+    { config: admin, schema: { summary: 'The audit log of admin calls, newest first', tags: ['audit'], querystring: AuditQuerySchema, response: { 200: AuditListSchema, ...ERROR_RESPONSES } } },
+    async (request) => {
+      const q = request.query;
+      const t = now();
+      return {
+        entries: await store.listAudit({
+          from: q.from === undefined ? undefined : parseTimeParam('from', q.from, t),
+          to: q.to === undefined ? undefined : parseTimeParam('to', q.to, t),
+          who: q.who,
+          limit: q.limit,
+        }),
+      };
+    },
+  );
+}

@@ -1,0 +1,30 @@
+// Health, metrics and the API description.
+import { Type } from 'typebox';
+import { CONTROLLER_VERSION, ERROR_RESPONSES, type App, type RouteDeps } from '../app.js';
+import { HealthSchema } from '../schemas.js';
+
+export async function registerSystemRoutes(scope: App, deps: RouteDeps, root: App): Promise<void> {
+  scope.get(
+    '/healthz',
+    { config: { auth: 'public' }, schema: { summary: 'Liveness (no token needed)', tags: ['system'], security: [], response: { 200: HealthSchema, ...ERROR_RESPONSES } } },
+    async () => ({ status: 'ok' as const, version: CONTROLLER_VERSION, uptime_seconds: (deps.now() - deps.startedAt) / 1000 }),
+  );
+
+  scope.get(
+    '/metrics',
+    {
+      config: { auth: 'admin' },
+      schema: { summary: 'Prometheus metrics (text format 0.0.4): ingest rate and latency, store size, open incidents', tags: ['system'], response: { 200: Type.String(), ...ERROR_RESPONSES } },
+    },
+    async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(await deps.metrics.registry.render()),
+  );
+
+  scope.get(
+    '/openapi.json',
+    {
+      config: { auth: 'public' },
+      schema: { summary: 'This API in OpenAPI 3 (no token needed: it holds no data)', tags: ['system'], security: [], response: { 200: Type.Object({}, { additionalProperties: true }), ...ERROR_RESPONSES } },
+    },
+    async () => root.swagger(),
+  );
+}

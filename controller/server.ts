@@ -1,0 +1,151 @@
+// The running controller: store, tokens, report parser, the app on its listener, and the scheduled jobs
+// (retention on its cron schedule, a periodic rollup flush for hosts that went silent).
+import { mkdirSync } from 'node:fs';
+import cron, { type ScheduledTask } from 'node-cron';
+import type { Logger } from 'pino';
+import { ConfigError } from '../shared/errors.js';
+import { buildApp, type App } from './app.js';
+import { ensureAdminToken, readTokenFile, TokenRegistry } from './auth.js';
+import type { ControllerConfig } from './config.js';
+import { Flusher } from './ingest/flusher.js';
+import { createReportParser, type ReportParser } from './ingest/parser.js';
+import { controllerMetrics } from './metrics.js';
+import { SqliteStore } from './store/sqlite.js';
+
+/** How often hosts that stopped reporting get their open minutes written. */
+export const PERIODIC_FLUSH_MS = 30_000;
+
+export interface RunningController {
+  app: App;
+  store: SqliteStore;
+  /** http://address:port actually bound (port 0 in the config picks a free one). */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Tokens from the config: the admin token file (generated when missing), named admins, agents. */
+export function loadTokens(config: ControllerConfig, log?: Logger): TokenRegistry {
+  const tokens = new TokenRegistry();
+  const admin = ensureAdminToken(config.adminTokenFile);
+  if (admin.generated) log?.info({ file: config.adminTokenFile }, 'generated a new admin token (mode 0600); use it as "Authorization: Bearer <token>"');
+  tokens.addToken(admin.token, { kind: 'admin', name: 'admin' });
+  const add = (key: string, fn: () => void) => {
+    try {
+      fn();
+    } catch (err) {
+      if (err instanceof ConfigError) throw err;
+      throw new ConfigError(key, (err as Error).message, { cause: err });
+    }
+  };
+  for (const a of config.admins) {
+    add(a.key, () => {
+      if (a.tokenFile !== undefined) tokens.addToken(readTokenFile(a.tokenFile, `${a.key}.token_file`), { kind: 'admin', name: a.name });
+      else tokens.addHash(a.tokenSha256!, { kind: 'admin', name: a.name });
+    });
+  }
+  for (const a of config.agents) {
+    const principal = { kind: 'agent' as const, name: `agent:${a.host}`, host: a.host };
+    add(a.key, () => {
+      if (a.tokenFile !== undefined) tokens.addToken(readTokenFile(a.tokenFile, `${a.key}.token_file`), principal);
+      else tokens.addHash(a.tokenSha256!, principal);
+    });
+  }
+  return tokens;
+}
+
+export interface StartOptions {
+  log: Logger;
+  now?: () => number;
+  /** Worker script of the report parser (tests of the source tree point it at dist/). */
+  parserWorkerFile?: string;
+}
+
+export async function startController(config: ControllerConfig, opts: StartOptions): Promise<RunningController> {
+  const { log } = opts;
+  mkdirSync(config.stateDir, { recursive: true, mode: 0o750 });
+  const tokens = loadTokens(config, log);
+  if (config.agents.length === 0) log.warn('no agents configured: no host can post reports (add agents: [{ host, token_file }])');
+  const store = new SqliteStore({
+    file: config.database,
+    now: opts.now,
+    retention: config.retention,
+    fairness: config.fairness,
+    flushIntervalMs: config.rollup.flushIntervalMs,
+    log: log.child({ component: 'store' }),
+  });
+  let parser: ReportParser | undefined;
+  let app: App | undefined;
+  let retentionTask: ScheduledTask | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    parser = createReportParser(config.ingest.parserThreads, opts.parserWorkerFile);
+    const metrics = controllerMetrics(opts.now);
+    app = await buildApp({
+      store,
+      tokens,
+      log,
+      parser,
+      metrics,
+      now: opts.now,
+      reportBodyLimit: config.ingest.maxReportSize,
+      halfLifeMs: config.fairness.halfLifeMs,
+    });
+    const address = await app.listen({ host: config.listen.host, port: config.listen.port });
+    const url = address.replace('[::]', '[::1]').replace('0.0.0.0', '127.0.0.1');
+    log.info({ url, database: config.database, parser_threads: parser.threads, agents: config.agents.length }, 'controller listening');
+
+    const rlog = log.child({ component: 'retention' });
+    retentionTask = cron.schedule(
+      config.retention.schedule,
+      async () => {
+        const started = performance.now();
+        try {
+          const r = await store.applyRetention();
+          metrics.retentionRuns.inc({ result: 'ok' });
+          for (const tier of ['raw', 'minute', 'hour'] as const) metrics.retentionDeleted.inc({ tier }, r[tier]);
+          rlog.info({ ...r, ms: Math.round(performance.now() - started) }, 'retention run');
+        } catch (err) {
+          metrics.retentionRuns.inc({ result: 'failed' });
+          rlog.error({ err }, 'retention run failed');
+        }
+      },
+      { name: 'hostwarden-retention', noOverlap: true },
+    );
+    const flusher = new Flusher(store, { log: log.child({ component: 'rollup' }), onFlushed: (n) => metrics.flushes.inc(undefined, n) });
+    let flushing = false;
+    timer = setInterval(() => {
+      if (flushing) return;
+      flushing = true;
+      flusher
+        .periodic()
+        .catch((err: unknown) => log.error({ err }, 'periodic rollup flush failed'))
+        .finally(() => (flushing = false));
+    }, PERIODIC_FLUSH_MS);
+    timer.unref();
+
+    const running = app;
+    const p = parser;
+    let closing: Promise<void> | undefined;
+    return {
+      app: running,
+      store,
+      url,
+      close: () =>
+        (closing ??= (async () => {
+          clearInterval(timer);
+          await retentionTask?.destroy();
+          await running.close();
+          await p.close();
+          await store.close();
+          log.info('controller stopped');
+        })()),
+    };
+  } catch (err) {
+    clearInterval(timer);
+    await retentionTask?.destroy();
+    await app?.close().catch(() => {});
+    await parser?.close().catch(() => {});
+    await store.close().catch(() => {});
+    throw err;
+  }
+}

@@ -1,0 +1,11 @@
+// Numbered migrations, applied in order inside one transaction each; PRAGMA user_version records the last.
+// Append only: a released migration is never edited.
+import { MIGRATION_001 } from './001-initial.js';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'initial', sql: MIGRATION_001 }];

@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import { accrueDebt, decayedDebt, hostFairness, jainIndex, tenantShares, type HostCapacity, type TenantUsage } from '../../../controller/fairness.js';
+
+const GiB = 1024 ** 3;
+// The constructed host: 4 cores (400 %), 16 GiB. Hand-computed:
+//   A: cpu 200/400 = 0.5,   memory 2/16 = 0.125,  weight 1 -> dominant 0.5
+//   B: cpu 50/400  = 0.125, memory 8/16 = 0.5,    weight 2 -> dominant 0.25
+//   C: cpu 20/400  = 0.05,  memory 1/16 = 0.0625, weight 1 -> dominant 0.0625
+//   fair share f = 1 / (1 + 2 + 1) = 0.25
+//   Jain = (0.5 + 0.25 + 0.0625)^2 / (3 * (0.25 + 0.0625 + 0.00390625)) = (169/256) / (243/256) = 169/243
+const host: HostCapacity = { cores: 4, memoryBytes: 16 * GiB };
+const A: TenantUsage = { cpuPercent: 200, memoryBytes: 2 * GiB, weight: 1 };
+const B: TenantUsage = { cpuPercent: 50, memoryBytes: 8 * GiB, weight: 2 };
+const C: TenantUsage = { cpuPercent: 20, memoryBytes: 1 * GiB, weight: 1 };
+
+describe('fairness: shares, dominant shares, fair share, Jain', () => {
+  it('matches the hand-computed values for three tenants', () => {
+    const f = hostFairness(host, [A, B, C]);
+    expect(f.tenants.map((t) => [t.cpu, t.memory, t.io])).toEqual([
+      [0.5, 0.125, undefined],
+      [0.125, 0.5, undefined],
+      [0.05, 0.0625, undefined],
+    ]);
+    expect(f.tenants.map((t) => t.dominant)).toEqual([0.5, 0.25, 0.0625]);
+    expect(f.tenants.map((t) => t.max)).toEqual([0.5, 0.5, 0.0625]);
+    expect(f.fair).toBe(0.25);
+    expect(f.active).toBe(3);
+    expect(f.jain).toBeCloseTo(169 / 243, 12);
+  });
+
+  it('counts io against the configured capacity, as the largest of bytes and operations', () => {
+    const io = { read_bps: 100e6, write_bps: 50e6, iops: 1000 };
+    const t = tenantShares({ ...host, io }, { cpuPercent: 4, memoryBytes: 0, ioReadBps: 10e6, ioWriteBps: 40e6, ioReadIops: 100, ioWriteIops: 200, weight: 1 });
+    // read 0.1, write 0.8, ops 300/1000 = 0.3 -> io 0.8, the dominant share
+    expect(t.io).toBeCloseTo(0.8, 12);
+    expect(t.dominant).toBeCloseTo(0.8, 12);
+    // without a capacity io is no share at all
+    expect(tenantShares(host, { cpuPercent: 4, ioWriteBps: 40e6, weight: 1 }).io).toBeUndefined();
+  });
+
+  it('leaves idle tenants out of the fair share and of Jain', () => {
+    const idle: TenantUsage = { cpuPercent: 0.1, memoryBytes: 1024, weight: 1 }; // 0.00025 < 0.001
+    const f = hostFairness(host, [A, B, idle]);
+    expect(f.tenants[2]!.active).toBe(false);
+    expect(f.fair).toBeCloseTo(1 / 3, 12);
+    // Jain over 0.5 and 0.25: 0.5625 / (2 * 0.3125) = 0.9
+    expect(f.jain).toBeCloseTo(0.9, 12);
+  });
+
+  it('has no fair share and no index when nobody is active; weight 1 when unknown or invalid', () => {
+    const f = hostFairness(host, [{ weight: 1 }, { cpuPercent: 0, weight: 3 }]);
+    expect(f.fair).toBeUndefined();
+    expect(f.jain).toBeUndefined();
+    expect(tenantShares(host, { cpuPercent: 200, weight: 0 }).dominant).toBe(0.5);
+    expect(jainIndex([0.2, 0.2, 0.2])).toBe(1);
+    expect(jainIndex([1, 0, 0, 0])).toBe(0.25);
+  });
+});
+
+describe('fairness debt', () => {
+  const H = 24 * 3_600_000;
+
+  it('adds (dominant - fair) * interval in share-hours, credit for the modest', () => {
+    const t0 = Date.UTC(2025, 0, 1);
+    expect(accrueDebt(undefined, t0, 5, 0.5, 0.25, true, H)).toEqual({ debt: (0.25 * 5) / 3600, at: t0 });
+    expect(accrueDebt(undefined, t0, 5, 0.0625, 0.25, true, H).debt).toBeCloseTo((-0.1875 * 5) / 3600, 15);
+    // an inactive tenant adds nothing
+    expect(accrueDebt({ debt: 1, at: t0 }, t0, 5, 0.0005, 0.25, false, H)).toEqual({ debt: 1, at: t0 });
+  });
+
+  it('halves over one half-life', () => {
+    const t0 = Date.UTC(2025, 0, 1);
+    expect(decayedDebt({ debt: 3, at: t0 }, t0 + H, H)).toBeCloseTo(1.5, 12);
+    expect(decayedDebt({ debt: 3, at: t0 }, t0 + 2 * H, H)).toBeCloseTo(0.75, 12);
+    // decay never runs backwards
+    expect(decayedDebt({ debt: 3, at: t0 }, t0 - H, H)).toBe(3);
+  });
+
+  it('equals the closed form after an hour of steady over-use, then a day of silence', () => {
+    // 720 intervals of 5 s, tenant A every time: term = 0.25 * 5 / 3600, each earlier term decayed by
+    // r = 2^(-5 s / 24 h) per interval: debt = term * (1 - r^720) / (1 - r), then halved by a day's decay.
+    const t0 = Date.UTC(2025, 0, 1);
+    let state = undefined as ReturnType<typeof accrueDebt> | undefined;
+    for (let k = 0; k < 720; k++) state = accrueDebt(state, t0 + k * 5000, 5, 0.5, 0.25, true, H);
+    const term = (0.25 * 5) / 3600;
+    const r = 2 ** (-5 / 86400);
+    const expected = (term * (1 - r ** 720)) / (1 - r);
+    expect(state!.debt).toBeCloseTo(expected, 12);
+    expect(expected).toBeCloseTo(0.2464293, 6); // just under 0.25 share-hours: an hour at 0.25 above the fair share, decaying
+    expect(decayedDebt(state!, state!.at + H, H)).toBeCloseTo(expected / 2, 12);
+  });
+
+  it('gives the same balance when a late interval arrives after a newer one', () => {
+    const t0 = Date.UTC(2025, 0, 1);
+    const inOrder = accrueDebt(accrueDebt(undefined, t0, 5, 0.5, 0.25, true, H), t0 + 3_600_000, 5, 0.3, 0.25, true, H);
+    const late = accrueDebt(accrueDebt(undefined, t0 + 3_600_000, 5, 0.3, 0.25, true, H), t0, 5, 0.5, 0.25, true, H);
+    expect(late.at).toBe(inOrder.at);
+    expect(late.debt).toBeCloseTo(inOrder.debt, 15);
+  });
+});
