@@ -6,6 +6,16 @@ import { createLogger } from '../../shared/log.js';
 import { CONTROLLER_VERSION } from '../app.js';
 import { CONTROLLER_CONFIG_REFERENCE, DEFAULT_CONFIG_FILE, loadControllerConfig } from '../config.js';
 import { startController } from '../server.js';
+import type { Logger } from 'pino';
+
+let log: Logger | undefined;
+
+/** Exit once the logger has written everything (pino writes asynchronously). */
+function exit(code: number): void {
+  if (!log) process.exit(code);
+  log.flush(() => process.exit(code));
+  setTimeout(() => process.exit(code), 2000).unref();
+}
 
 const USAGE = `usage: hostwarden-controller [--config FILE]
 
@@ -42,13 +52,13 @@ async function main(argv: string[]): Promise<number> {
     return EXIT_OK;
   }
   const { config, source } = loadControllerConfig(args.config);
-  const log = createLogger('hostwarden-controller', config.logLevel);
+  log = createLogger('hostwarden-controller', config.logLevel);
   if (source === 'embedded defaults') log.info({ default_file: DEFAULT_CONFIG_FILE }, 'no configuration file; running on embedded defaults');
   else log.info({ file: source }, 'configuration read');
   const running = await startController(config, { log });
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
-      log.info({ signal }, 'stopping');
+      log?.info({ signal }, 'stopping');
       resolve();
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
@@ -59,17 +69,18 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => exit(code),
   (err: unknown) => {
     if (err instanceof UsageError) {
       process.stderr.write(`hostwarden-controller: ${err.message}\n\n${USAGE}\n`);
-      process.exit(EXIT_USAGE);
+      return exit(EXIT_USAGE);
     }
     if (err instanceof ConfigError) {
       process.stderr.write(`hostwarden-controller: ${err.message}\n`);
-      process.exit(EXIT_USAGE);
+      return exit(EXIT_USAGE);
     }
+    log?.error({ err }, 'controller failed');
     process.stderr.write(`hostwarden-controller: ${(err as Error).message ?? String(err)}\n`);
-    process.exit(EXIT_RUNTIME);
+    return exit(EXIT_RUNTIME);
   },
 );

@@ -50,6 +50,8 @@ export class Checkpointer {
 
   stop(): Promise<void> {
     this.stopped ??= new Promise<void>((resolve) => {
+      // Keep the process alive until the last checkpoint is done (the worker is unref'd while it runs).
+      this.worker.ref();
       const done = () => resolve();
       this.worker.once('exit', done);
       this.worker.on('message', (m: { type: string }) => {

@@ -120,6 +120,9 @@ interface HostState {
   watermark: number | null;
   /** Newest report time. */
   maxAt: number;
+  /** Highest seq and newest time among the reports retention dropped: seqs up to it were seen. */
+  retiredSeq: number | null;
+  retiredAt: number | null;
   buckets: Map<number, Bucket>;
   dirtyTenants: Set<TenantState>;
   dirty: boolean;
@@ -296,6 +299,8 @@ export class SqliteStore implements Store {
         'SELECT at, interval_ms, host_values FROM reports WHERE host_id = ? AND at >= ? AND at < ? ORDER BY at',
       ),
       deleteRaw: db.prepare<[number, number]>('DELETE FROM reports WHERE host_id = ? AND at < ?'),
+      newestBefore: db.prepare<[number, number], { seq: number | null; at: number | null }>('SELECT max(seq) AS seq, max(at) AS at FROM reports WHERE host_id = ? AND at < ?'),
+      setRetired: db.prepare<[number, number, number]>('UPDATE hosts SET retired_seq = ?, retired_at = ? WHERE id = ?'),
       insertMinute: db.prepare<[number, number, Buffer]>('INSERT INTO minute (series, bucket, data) VALUES (?, ?, ?)'),
       getMinute: db.prepare<[number, number], { data: Buffer }>('SELECT data FROM minute WHERE series = ? AND bucket = ?'),
       putMinute: db.prepare<[number, number, Buffer]>('INSERT OR REPLACE INTO minute (series, bucket, data) VALUES (?, ?, ?)'),
@@ -359,8 +364,12 @@ export class SqliteStore implements Store {
     for (const p of this.db.prepare<[], { name: string; spec: string; updated_at: number }>('SELECT name, spec, updated_at FROM plans').all()) {
       this.plans.set(p.name, { plan: JSON.parse(p.spec) as Plan, updatedAt: p.updated_at });
     }
-    for (const h of this.db.prepare<[], { id: number; name: string; first_seen: number; last_seen: number | null; watermark: number | null }>('SELECT * FROM hosts').all()) {
-      this.registerHost(this.newHostState(h.id, h.name, h.first_seen, h.last_seen, h.watermark));
+    type HostRow = { id: number; name: string; first_seen: number; last_seen: number | null; watermark: number | null; retired_seq: number | null; retired_at: number | null };
+    for (const h of this.db.prepare<[], HostRow>('SELECT * FROM hosts').all()) {
+      const state = this.newHostState(h.id, h.name, h.first_seen, h.last_seen, h.watermark);
+      state.retiredSeq = h.retired_seq;
+      state.retiredAt = h.retired_at;
+      this.registerHost(state);
     }
     type TenantRow = { id: number; name: string; host_id: number | null; spec: string | null; first_seen: number | null; last_seen: number | null; debt: number; debt_at: number | null };
     for (const t of this.db.prepare<[], TenantRow>('SELECT id, name, host_id, spec, first_seen, last_seen, debt, debt_at FROM tenants').all()) {
@@ -427,6 +436,8 @@ export class SqliteStore implements Store {
       lastFair: null,
       watermark,
       maxAt: Number.NEGATIVE_INFINITY,
+      retiredSeq: null,
+      retiredAt: null,
       buckets: new Map(),
       dirtyTenants: new Set(),
       dirty: false,
@@ -488,12 +499,16 @@ export class SqliteStore implements Store {
   private ingestTx(p: PreparedReport, now: number, after: Array<() => void>): IngestResult {
     const host = this.ensureHost(p.host, now, after);
     const prior = host.lastReportId === null && host.watermark === null ? undefined : this.s.findReport.get(host.id, p.seq);
+    const conflict = (at: string) =>
+      new ConflictError('seq_conflict', `seq ${p.seq} of host ${p.host} was already used by a report at ${at}, this one is at ${iso(p.at)}: the agent's sequence went back (was its spool lost?)`);
     if (prior) {
       if (prior.at === p.at) return { accepted: true, duplicate: true, seq: p.seq, samples: 0, events: 0, acks: 0 };
-      throw new ConflictError(
-        'seq_conflict',
-        `seq ${p.seq} of host ${p.host} was already used by a report at ${iso(prior.at)}, this one is at ${iso(p.at)}: the agent's sequence went back (was its spool lost?)`,
-      );
+      throw conflict(iso(prior.at));
+    }
+    if (host.retiredSeq !== null && p.seq <= host.retiredSeq) {
+      // Its raw row may be gone (retention), but a seq this low was seen: a resend, unless it is newer data.
+      if (p.at <= (host.retiredAt ?? Number.NEGATIVE_INFINITY)) return { accepted: true, duplicate: true, seq: p.seq, samples: 0, events: 0, acks: 0 };
+      throw conflict(`or before ${iso(host.retiredAt!)} (dropped by retention since)`);
     }
     const n = p.tenants.length;
     const values = p.values;
@@ -847,7 +862,16 @@ export class SqliteStore implements Store {
       // Raw rows not yet rolled up stay, whatever their age: they are the only copy.
       const cut = Math.min(rawCut, host.watermark ?? Number.NEGATIVE_INFINITY);
       if (cut === Number.NEGATIVE_INFINITY) continue;
-      result.raw += this.s.deleteRaw.run(host.id, cut).changes;
+      this.db.transaction(() => {
+        const newest = this.s.newestBefore.get(host.id, cut);
+        if (newest?.seq == null || newest.at == null) return;
+        const seq = Math.max(host.retiredSeq ?? 0, newest.seq);
+        const at = Math.max(host.retiredAt ?? Number.NEGATIVE_INFINITY, newest.at);
+        this.s.setRetired.run(seq, at, host.id);
+        result.raw += this.s.deleteRaw.run(host.id, cut).changes;
+        host.retiredSeq = seq;
+        host.retiredAt = at;
+      })();
       await yieldToLoop();
     }
     const series = [...[...this.tenants.values()].map((t) => t.id), ...[...this.hosts.values()].map((h) => hostSeries(h.id))];

@@ -1,6 +1,7 @@
 // Numbered migrations, applied in order inside one transaction each; PRAGMA user_version records the last.
 // Append only: a released migration is never edited.
 import { MIGRATION_001 } from './001-initial.js';
+import { MIGRATION_002 } from './002-retired-seq.js';
 
 export interface Migration {
   version: number;
@@ -8,4 +9,7 @@ export interface Migration {
   sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'initial', sql: MIGRATION_001 }];
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'initial', sql: MIGRATION_001 },
+  { version: 2, name: 'retired-seq', sql: MIGRATION_002 },
+];
