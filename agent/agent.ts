@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { ActionAck, HostStats, IncidentEvent, ManualAction, Policy, TenantSample } from '../shared/wire.js';
 import { WIRE_VERSION } from '../shared/wire.js';
 import type { CgroupDriver } from './cgroup/driver.js';
+import { BandwidthCollector } from './collectors/bandwidth.js';
 import { CgroupStatsSource } from './collectors/cgroup-stats.js';
 import { type CollectContext, type Collector, runCollectors } from './collectors/collector.js';
 import { CpuCollector } from './collectors/cpu.js';
@@ -71,6 +72,7 @@ export class Agent {
   private readonly placement: Placement;
   private readonly stats: CgroupStatsSource;
   private readonly collectors: Collector[];
+  private readonly bandwidth: BandwidthCollector | undefined;
   private readonly enforcer: Enforcer;
   private readonly client: ControllerClient | undefined;
   private readonly now: () => number;
@@ -104,6 +106,10 @@ export class Agent {
       new ProcessesCollector(),
       new PressureCollector(() => this.driver.hostPressure()),
     ];
+    if (this.config.bandwidth.enabled) {
+      this.bandwidth = new BandwidthCollector(undefined, this.config.bandwidth.table, this.driver.kind === 'v2' ? this.driver.parent : undefined);
+      this.collectors.push(this.bandwidth);
+    }
     this.client = this.config.controller ? new ControllerClient(this.config.controller, this.config.host, this.spool, this.log.child({ component: 'reporter' })) : undefined;
     this.state = this.loadState();
   }
@@ -333,6 +339,7 @@ export class Agent {
       released.push(tenant);
     }
     this.driver.teardown();
+    this.bandwidth?.remove();
     this.state = { policy: emptyState(), seenActions: this.state.seenActions, acks: [] };
     this.spool.setMeta('agent_state', JSON.stringify(this.state));
     return released;

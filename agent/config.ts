@@ -34,6 +34,8 @@ export interface AgentConfig {
   procRoot: string;
   passwdFile: string;
   discovery: { enabled: boolean; plan?: string; shells: string[] };
+  /** Per-tenant nftables byte counters in table `inet <table>`. */
+  bandwidth: { enabled: boolean; table: string };
   tenants: TenantConfig[];
   plans: Record<string, Plan>;
   policy: PolicyConfig;
@@ -127,9 +129,13 @@ export function readAgentConfig(raw: unknown): AgentConfig {
     return out;
   });
 
+  const bw = root.section('bandwidth');
+  const bandwidth = { enabled: bw.boolean('enabled', true), table: bw.string('table', 'hostwarden') };
+  if (!NAME_RE.test(bandwidth.table)) bw.fail('table', `"${bandwidth.table}" is not a valid nftables table name`);
+  bw.done();
   const policy = readPolicyConfig(root.section('policy'));
   root.done();
-  return { host, intervalMs, placementIntervalMs, stateDir, uidMin, logLevel, enforce, controller, cgroup, procRoot, passwdFile, discovery, tenants, plans, policy };
+  return { host, intervalMs, placementIntervalMs, stateDir, uidMin, logLevel, enforce, controller, cgroup, procRoot, passwdFile, discovery, bandwidth, tenants, plans, policy };
 }
 
 /** Plans in config use units: `{ cpu: 100, memory: 1G, io_read: 10M, io_write: 10M, iops: 1000, processes: 100, weight: 1 }`. */

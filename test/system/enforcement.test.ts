@@ -56,6 +56,7 @@ function agentFor(r: Rig, raw: Record<string, unknown>, opts: { dryRun?: boolean
     state_dir: join(r.dir, 'agent'),
     controller: { enabled: false },
     cgroup: { parent: r.parent },
+    bandwidth: { enabled: false }, // tests change no firewall outside namespaces of their own
     ...raw,
   });
   return new Agent({ config, driver: r.driver, log, ...opts });

@@ -64,6 +64,7 @@ describeWith(missing([needRoot, needV1Cgroups]), 'agent restart and release-all'
         'interval: 1s',
         `state_dir: ${join(dir, 'agent')}`,
         'controller: { enabled: false }',
+        'bandwidth: { enabled: false }',
         `cgroup: { parent: ${parent}, release_to: /${outside} }`,
         'log_level: warn',
         'tenants:',
