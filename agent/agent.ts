@@ -10,6 +10,7 @@ import { CgroupStatsSource } from './collectors/cgroup-stats.js';
 import { type CollectContext, type Collector, runCollectors } from './collectors/collector.js';
 import { CpuCollector } from './collectors/cpu.js';
 import { HostCollector, hostFacts } from './collectors/host.js';
+import { InodesCollector } from './collectors/inodes.js';
 import { IoCollector } from './collectors/io.js';
 import { MemoryCollector } from './collectors/memory.js';
 import { PressureCollector } from './collectors/pressure.js';
@@ -106,6 +107,7 @@ export class Agent {
       new ProcessesCollector(),
       new PressureCollector(() => this.driver.hostPressure()),
     ];
+    if (this.config.inodes.enabled) this.collectors.push(new InodesCollector(this.config.procRoot, this.config.inodes.refreshMs));
     if (this.config.bandwidth.enabled) {
       this.bandwidth = new BandwidthCollector(undefined, this.config.bandwidth.table, this.driver.kind === 'v2' ? this.driver.parent : undefined);
       this.collectors.push(this.bandwidth);

@@ -36,6 +36,8 @@ export interface AgentConfig {
   discovery: { enabled: boolean; plan?: string; shells: string[] };
   /** Per-tenant nftables byte counters in table `inet <table>`. */
   bandwidth: { enabled: boolean; table: string };
+  /** Inode counts per tenant (quota, else a walk of the homes), refreshed in the background. */
+  inodes: { enabled: boolean; refreshMs: number };
   tenants: TenantConfig[];
   plans: Record<string, Plan>;
   policy: PolicyConfig;
@@ -133,9 +135,12 @@ export function readAgentConfig(raw: unknown): AgentConfig {
   const bandwidth = { enabled: bw.boolean('enabled', true), table: bw.string('table', 'hostwarden') };
   if (!NAME_RE.test(bandwidth.table)) bw.fail('table', `"${bandwidth.table}" is not a valid nftables table name`);
   bw.done();
+  const ino = root.section('inodes');
+  const inodes = { enabled: ino.boolean('enabled', true), refreshMs: ino.duration('refresh', '10m', { min: 1000 }) };
+  ino.done();
   const policy = readPolicyConfig(root.section('policy'));
   root.done();
-  return { host, intervalMs, placementIntervalMs, stateDir, uidMin, logLevel, enforce, controller, cgroup, procRoot, passwdFile, discovery, bandwidth, tenants, plans, policy };
+  return { host, intervalMs, placementIntervalMs, stateDir, uidMin, logLevel, enforce, controller, cgroup, procRoot, passwdFile, discovery, bandwidth, inodes, tenants, plans, policy };
 }
 
 /** Plans in config use units: `{ cpu: 100, memory: 1G, io_read: 10M, io_write: 10M, iops: 1000, processes: 100, weight: 1 }`. */
