@@ -199,10 +199,16 @@ export interface Acc {
   v: Float64Array;
 }
 
+const EMPTY = new Map<number, Float64Array>();
+
 export function newAcc(width: number): Acc {
-  const v = new Float64Array(width * 3);
-  for (let i = 0; i < width; i++) v[3 * i + 2] = Number.NEGATIVE_INFINITY;
-  return { n: 0, v };
+  let empty = EMPTY.get(width);
+  if (!empty) {
+    empty = new Float64Array(width * 3);
+    for (let i = 0; i < width; i++) empty[3 * i + 2] = Number.NEGATIVE_INFINITY;
+    EMPTY.set(width, empty);
+  }
+  return { n: 0, v: empty.slice() };
 }
 
 /** Add one sample vector (NaN = absent). */

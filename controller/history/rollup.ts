@@ -50,10 +50,12 @@ export class Bucketer {
     readonly width: number,
   ) {}
 
-  add(t: number, acc: Acc): void {
+  /** Add a row; with `owned`, the bucketer may keep `acc` itself (the caller will not touch it again). */
+  add(t: number, acc: Acc, owned = false): void {
     const key = this.stepMs === undefined ? t : floorTo(t, this.stepMs);
     const cur = this.points.get(key);
     if (cur) accMerge(cur, acc, this.width);
+    else if (owned) this.points.set(key, acc);
     else {
       const copy = newAcc(this.width);
       accMerge(copy, acc, this.width);

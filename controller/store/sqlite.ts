@@ -1189,7 +1189,7 @@ export class SqliteStore implements Store {
     }
     const rows = tier === 'minute' ? this.s.minuteRange : this.s.hourRange;
     const res = tier === 'minute' ? MINUTE_MS : HOUR_MS;
-    for (const r of rows.iterate(series, floorTo(from, res), to)) out.add(r.bucket, decodeAcc(r.data, width));
+    for (const r of rows.all(series, floorTo(from, res), to)) out.add(r.bucket, decodeAcc(r.data, width), true);
     for (const [minute, bucket] of host.buckets) {
       if (minute < from || minute >= to) continue;
       const v = bucket.rows.get(series);

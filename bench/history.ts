@@ -1,0 +1,245 @@
+// Reading history (issue 4 acceptance): 30 days of one tenant at a 1 h step, with 1000 tenants of history in
+// the database (goal: under 10 ms). Measured through the store and through HTTP (GET .../usage, JSON out).
+//
+// The history is written straight into the hour table (the codec's rows, as flushes write them: 720 samples an
+// hour, cpu, memory, io, processes, pressure and the fairness ledger), 35 days for each of 1000 tenants of 4
+// hosts; the tenants and hosts themselves come from real reports.
+//
+// Baseline in the same run: the naive design, one row per raw sample in a table indexed by (tenant, time),
+// the 1 h series computed by GROUP BY at read time. Only the read tenant's 30 days of 5-second samples are in
+// it (518,400 rows); with the other 999 tenants it would only be bigger, so the baseline is flattered.
+import { request } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { buildApp } from '../controller/app.js';
+import { TokenRegistry } from '../controller/auth.js';
+import { HOST_WIDTH, T, TENANT_WIDTH } from '../controller/history/catalog.js';
+import { accAdd, encodeAcc, newAcc, Writer } from '../controller/history/codec.js';
+import { prepareReport } from '../controller/ingest/prepare.js';
+import { SqliteStore } from '../controller/store/sqlite.js';
+
+export interface HistoryBenchOptions {
+  tenants?: number;
+  days?: number;
+  reads?: number;
+  dir?: string;
+}
+
+export interface HistoryBenchResult {
+  tenants: number;
+  hourRows: number;
+  points: number;
+  storeMedianMs: number;
+  storeP99Ms: number;
+  httpMedianMs: number;
+  httpP99Ms: number;
+  responseBytes: number;
+  baselineRows: number;
+  baselineMedianMs: number;
+  baselineP99Ms: number;
+  ratio: number;
+}
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const ADMIN = 'bench-history-admin-token';
+
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+function get(port: number, path: string): Promise<{ status: number; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers: { authorization: `Bearer ${ADMIN}` } }, (res) => {
+      let bytes = 0;
+      res.on('data', (d: Buffer) => (bytes += d.length));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** One hour of a tenant as a flush writes it: 720 samples of a few metrics, with a little variation. */
+function hourRow(k: number, h: number, w: Writer): Buffer {
+  const acc = newAcc(TENANT_WIDTH);
+  const row = new Float64Array(TENANT_WIDTH).fill(Number.NaN);
+  for (let s = 0; s < 720; s += 60) {
+    const busy = (k + h) % 17 === 0;
+    row[T.cpu_percent] = Math.round((busy ? 180 : 5 + ((k * 7 + s) % 40)) * 1000);
+    row[T.memory_current] = (256 + ((k * 13 + h) % 1024)) * 1048576;
+    row[T.memory_anon] = 200 * 1048576;
+    row[T.memory_file] = 56 * 1048576;
+    row[T.io_read_bps] = (k * 31 + s) % 100_000;
+    row[T.io_write_bps] = (k * 17 + s) % 200_000;
+    row[T.io_read_iops] = 1000;
+    row[T.io_write_iops] = 2500;
+    row[T.processes] = 10 + (k % 30);
+    row[T.pressure_cpu_some] = busy ? 1250 : 10;
+    row[T.pressure_memory_some] = 0;
+    row[T.pressure_io_some] = 25;
+    row[T.share_cpu] = Math.round(row[T.cpu_percent]! / 6400);
+    row[T.share_memory] = 2000 + (k % 500);
+    row[T.dominant_share] = Math.max(row[T.share_cpu]!, row[T.share_memory]!);
+    row[T.fair_share] = 4000;
+    row[T.debt] = (k % 50) * 1e7 - 2e8;
+    row[T.active] = 1;
+    accAdd(acc, row, 0, TENANT_WIDTH);
+  }
+  // 12 distinct samples, each standing for 60 (5 s apart): counts and sums as for 720 samples.
+  acc.n *= 60;
+  for (let i = 0; i < TENANT_WIDTH; i++) {
+    acc.v[3 * i]! *= 60;
+    acc.v[3 * i + 1]! *= 60;
+  }
+  return encodeAcc(acc, TENANT_WIDTH, w);
+}
+
+export async function benchHistory(opts: HistoryBenchOptions = {}): Promise<HistoryBenchResult> {
+  const tenants = opts.tenants ?? 1000;
+  const days = opts.days ?? 30;
+  const reads = opts.reads ?? 300;
+  const dir = mkdtempSync(join(opts.dir ?? tmpdir(), 'hw-bench-history-'));
+  const now = Math.floor(Date.now() / HOUR) * HOUR;
+  const store = new SqliteStore({ file: join(dir, 'controller.db'), now: () => now });
+  try {
+    // Hosts and tenants, from real reports.
+    const hosts = 4;
+    const perHost = Math.ceil(tenants / hosts);
+    for (let h = 0; h < hosts; h++) {
+      const samples = Array.from({ length: Math.min(perHost, tenants - h * perHost) }, (_, i) => ({ tenant: `tenant${String(h * perHost + i).padStart(4, '0')}`, cpu: { percent: 1 } }));
+      const body = { version: 1, host: `web${h}`, seq: 1, at: new Date(now - HOUR).toISOString(), sent_at: new Date(now).toISOString(), interval: 5, host_stats: { cores: 64, memory_bytes: 2 ** 38 }, samples };
+      const p = prepareReport(Buffer.from(JSON.stringify(body)));
+      if (!p.ok) throw new Error(p.message);
+      await store.ingest(p.report);
+    }
+    await store.flush({ all: true });
+    // 35 days of hour rows per tenant (and per host).
+    const ids = store.db.prepare<[], { id: number; name: string }>('SELECT id, name FROM tenants ORDER BY name').all();
+    const hostIds = store.db.prepare<[], { id: number }>('SELECT id FROM hosts').all();
+    const insert = store.db.prepare<[number, number, Buffer]>('INSERT OR REPLACE INTO hour (series, bucket, data) VALUES (?, ?, ?)');
+    const w = new Writer(1024);
+    const hoursBack = (days + 5) * 24;
+    let hourRows = 0;
+    // Time-major, as flushes append them: every tenant's hour h, then h + 1.
+    for (let h = hoursBack; h > 1; h -= 24) {
+      store.db.transaction(() => {
+        for (let hh = h; hh > Math.max(1, h - 24); hh--) {
+          const bucket = now - hh * HOUR;
+          ids.forEach(({ id }, k) => {
+            insert.run(id, bucket, hourRow(k, hh, w));
+            hourRows++;
+          });
+          const hacc = newAcc(HOST_WIDTH);
+          hacc.n = 720;
+          for (const { id } of hostIds) insert.run(-id, bucket, encodeAcc(hacc, HOST_WIDTH, w));
+        }
+      })();
+    }
+    store.db.pragma('wal_checkpoint(TRUNCATE)');
+
+    // Reads through the store.
+    const names = ids.map((r) => r.name);
+    const pick = (i: number) => names[(i * 7919) % names.length]!;
+    const q = { from: now - days * DAY, to: now, stepMs: HOUR };
+    let points = 0;
+    for (let i = 0; i < 20; i++) await store.tenantHistory(pick(i), q); // warm-up
+    const storeTimes: number[] = [];
+    for (let i = 0; i < reads; i++) {
+      const t0 = performance.now();
+      const r = await store.tenantHistory(pick(i), q);
+      storeTimes.push(performance.now() - t0);
+      points = r?.times.length ?? 0;
+      if (r?.source !== 'hour') throw new Error(`expected hour rows, got ${r?.source}`);
+    }
+
+    // Reads through HTTP.
+    const tokens = new TokenRegistry();
+    tokens.addToken(ADMIN, { kind: 'admin', name: 'admin' });
+    const app = await buildApp({ store, tokens, now: () => now });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (app.server.address() as { port: number }).port;
+    const path = (name: string) => `/v1/tenants/${name}/usage?from=${days}d&step=1h`;
+    for (let i = 0; i < 20; i++) await get(port, path(pick(i)));
+    const httpTimes: number[] = [];
+    let responseBytes = 0;
+    for (let i = 0; i < reads; i++) {
+      const t0 = performance.now();
+      const r = await get(port, path(pick(i)));
+      httpTimes.push(performance.now() - t0);
+      if (r.status !== 200) throw new Error(`GET ${path(pick(i))}: ${r.status}`);
+      responseBytes = r.bytes;
+    }
+    await app.close();
+
+    // Baseline: raw rows indexed by (tenant, time), grouped at read time.
+    const naive = new Database(join(dir, 'naive.db'));
+    naive.pragma('journal_mode = WAL');
+    naive.pragma('synchronous = NORMAL');
+    naive.exec(`CREATE TABLE samples (tenant TEXT NOT NULL, at INTEGER NOT NULL, cpu REAL, mem_current INTEGER, mem_anon INTEGER, mem_file INTEGER,
+      io_rbps REAL, io_wbps REAL, io_riops REAL, io_wiops REAL, processes INTEGER, psi_cpu REAL, psi_mem REAL, psi_io REAL);
+      CREATE INDEX samples_tenant_at ON samples (tenant, at);`);
+    const ins = naive.prepare('INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    const target = 'tenant0500';
+    let baselineRows = 0;
+    naive.transaction(() => {
+      for (let t = now - days * DAY; t < now; t += 5000) {
+        ins.run(target, t, (t / 5000) % 100, 268435456, 209715200, 58720256, 1000, 2000, 10, 25, 12, 0.1, 0, 0.25);
+        baselineRows++;
+      }
+    })();
+    naive.pragma('wal_checkpoint(TRUNCATE)');
+    const sel = naive.prepare(`SELECT at / ${HOUR} AS h, count(*) AS n, avg(cpu), max(cpu), avg(mem_current), max(mem_current), avg(mem_anon), max(mem_anon), avg(mem_file), max(mem_file),
+      avg(io_rbps), max(io_rbps), avg(io_wbps), max(io_wbps), avg(io_riops), max(io_riops), avg(io_wiops), max(io_wiops), avg(processes), max(processes),
+      avg(psi_cpu), max(psi_cpu), avg(psi_mem), max(psi_mem), avg(psi_io), max(psi_io)
+      FROM samples WHERE tenant = ? AND at >= ? AND at < ? GROUP BY h ORDER BY h`);
+    sel.all(target, now - days * DAY, now);
+    const baseTimes: number[] = [];
+    for (let i = 0; i < Math.max(5, Math.min(30, reads / 10)); i++) {
+      const t0 = performance.now();
+      const rows = sel.all(target, now - days * DAY, now);
+      baseTimes.push(performance.now() - t0);
+      if (rows.length !== days * 24) throw new Error(`baseline: ${rows.length} hours`);
+    }
+    naive.close();
+
+    storeTimes.sort((a, b) => a - b);
+    httpTimes.sort((a, b) => a - b);
+    baseTimes.sort((a, b) => a - b);
+    return {
+      tenants: ids.length,
+      hourRows,
+      points,
+      storeMedianMs: quantile(storeTimes, 0.5),
+      storeP99Ms: quantile(storeTimes, 0.99),
+      httpMedianMs: quantile(httpTimes, 0.5),
+      httpP99Ms: quantile(httpTimes, 0.99),
+      responseBytes,
+      baselineRows,
+      baselineMedianMs: quantile(baseTimes, 0.5),
+      baselineP99Ms: quantile(baseTimes, 0.99),
+      ratio: quantile(baseTimes, 0.5) / quantile(storeTimes, 0.5),
+    };
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function printHistory(r: HistoryBenchResult): void {
+  console.log(
+    `history read: 30 days of one tenant at 1 h step (${r.points} points), ${r.tenants} tenants of history (${r.hourRows.toLocaleString('en')} hour rows): ` +
+      `store median ${r.storeMedianMs.toFixed(2)} ms, p99 ${r.storeP99Ms.toFixed(2)} ms; HTTP GET median ${r.httpMedianMs.toFixed(2)} ms, p99 ${r.httpP99Ms.toFixed(2)} ms ` +
+      `(${Math.round(r.responseBytes / 1024)} KiB JSON) (goal < 10 ms)`,
+  );
+  console.log(
+    `  baseline (${r.baselineRows.toLocaleString('en')} raw rows indexed by (tenant, time), GROUP BY hour): median ${r.baselineMedianMs.toFixed(1)} ms, p99 ${r.baselineP99Ms.toFixed(1)} ms; ` +
+      `store is ${r.ratio.toFixed(0)}x faster`,
+  );
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) printHistory(await benchHistory());
