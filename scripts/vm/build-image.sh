@@ -61,33 +61,39 @@ package_version() {
   apt-cache show --no-all-versions "$1" 2>/dev/null | awk '$1 == "Version:" { print $2; exit }'
 }
 
-pkg=$(kernel_package || true)
-version=""
-[ -n "$pkg" ] && version=$(package_version "$pkg" || true)
-if [ -z "$pkg" ] || [ -z "$version" ]; then
-  if [ "$(id -u)" = 0 ]; then
-    log "apt knows no kernel package yet: running apt-get update"
-    apt-get update -qq >/dev/null 2>&1 || log "apt-get update failed"
-    pkg=$(kernel_package || true)
-    [ -n "$pkg" ] && version=$(package_version "$pkg" || true)
+# Sets pkg, version and kdir from apt's lists; with none to be had, the newest kernel in the cache.
+resolve() {
+  pkg=$(kernel_package || true)
+  version=""
+  [ -n "$pkg" ] && version=$(package_version "$pkg" || true)
+  if [ -n "$pkg" ] && [ -n "$version" ]; then
+    kdir="$cache/kernel-${pkg}_${version//[^A-Za-z0-9.+~-]/_}"
+    return
   fi
+  kdir=$(find "$cache" -maxdepth 1 -type d -name 'kernel-*' -exec test -f '{}/.complete' ';' -print 2>/dev/null | sort -V | tail -n 1)
+}
+refresh_lists() {
+  [ "$(id -u)" = 0 ] || return 0
+  log "refreshing apt's package lists"
+  apt-get update -qq >/dev/null 2>&1 || log "apt-get update failed: going on with the lists there are"
+}
+
+resolve
+if [ -z "$kdir" ] || [ ! -f "$kdir/.complete" ]; then
+  # Not cached: the lists may be stale (a replaced version is no longer on the mirror), so refresh them
+  # before fetching. A warm cache never touches the network.
+  refresh_lists
+  resolve
 fi
-if [ -z "$pkg" ] || [ -z "$version" ]; then
-  # Offline: fall back to the newest kernel already in the cache.
-  newest=$(find "$cache" -maxdepth 1 -type d -name 'kernel-*' -exec test -f '{}/.complete' ';' -print 2>/dev/null | sort -V | tail -n 1)
-  [ -n "$newest" ] || die "cannot resolve a kernel package from apt (apt-cache depends linux-image-amd64) and none is cached"
-  log "apt cannot resolve a kernel: using the cached $(basename "$newest")"
-  kdir=$newest
-else
-  kdir="$cache/kernel-${pkg}_${version//[^A-Za-z0-9.+~-]/_}"
-fi
+[ -n "$kdir" ] || die "cannot resolve a kernel package from apt (apt-cache depends linux-image-amd64) and none is cached"
+[ -n "$version" ] || log "apt cannot resolve a kernel: using the cached $(basename "$kdir")"
 
 # --- kernel and modules ---------------------------------------------------------------------------------
 if [ ! -f "$kdir/.complete" ]; then
   log "fetching $pkg $version"
   rm -rf "$kdir" "$kdir.tmp"
   mkdir -p "$kdir.tmp/deb"
-  (cd "$kdir.tmp/deb" && apt-get download "$pkg=$version" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2) ||
+  (cd "$kdir.tmp/deb" && apt-get download "$pkg=$version" 2>&1) | { grep -v '^W: Download is performed unsandboxed' >&2 || true; } ||
     die "apt-get download $pkg=$version failed"
   deb=$(find "$kdir.tmp/deb" -name '*.deb' | head -n 1)
   [ -n "$deb" ] || die "apt-get download $pkg=$version produced no .deb"
@@ -135,7 +141,7 @@ kver=$(cat "$kdir/kernel-release")
 
 # --- initramfs -------------------------------------------------------------------------------------------
 key=$( (
-  sha256sum "$here/init.sh" "$busybox_bin" "$kdir/boot-modules"
+  for f in "$here/init.sh" "$busybox_bin" "$kdir/boot-modules"; do sha256sum <"$f"; done
   find "$kdir/modroot" -type f -printf '%P %s\n' | sort
 ) | sha256sum | cut -c1-16)
 initramfs="$cache/initramfs-$(basename "$kdir" | sed 's/^kernel-//')-$key.cpio.gz"

@@ -69,7 +69,14 @@ initramfs=$(sed -n 2p <<<"$images")
 built=$(date +%s.%N)
 
 mkdir -p "$cache/runs"
+# Run folders of earlier runs that were SIGKILLed (their trap could not run): their qemu died with them.
+for old in "$cache"/runs/run-*; do
+  [ -d "$old" ] || continue
+  owner=$(cat "$old/owner" 2>/dev/null || true)
+  if [ -z "$owner" ] || ! kill -0 "$owner" 2>/dev/null; then rm -rf "$old"; fi
+done
 run=$(mktemp -d "$cache/runs/run-XXXXXX")
+echo $$ >"$run/owner"
 qpid=""
 tpid=""
 cleanup() {
@@ -148,7 +155,7 @@ while kill -0 "$qpid" 2>/dev/null; do
   sleep 0.25
 done
 qrc=0
-wait "$qpid" || qrc=$?
+{ wait "$qpid"; } 2>/dev/null || qrc=$?
 qpid=""
 # Let tail print the last lines, then stop it.
 sleep 0.3
@@ -173,5 +180,5 @@ if [ ! -s "$run/share/exit-code" ]; then
   exit $EXIT_INFRA
 fi
 rc=$(cat "$run/share/exit-code")
-say "command exited $rc ($timing)"
+if [ "$rc" = 0 ]; then say "command passed ($timing)"; else say "FAILED: the command exited $rc ($timing)"; fi
 exit "$rc"
