@@ -21,7 +21,8 @@ agents: []                                   # [{ host: web01, token_file: /etc/
 retention:
   raw: 48h                                   # raw samples
   minute: 90d                                # 1-minute rollups (average and maximum)
-  hour: 730d                                 # 1-hour rollups (2 years; durations have no "y" unit)
+  hour: 730d                                 # 1-hour rollups (2 years; durations have no "y" unit); also released
+                                             # incidents, finished manual actions and the audit log
   schedule: "*/15 * * * *"                   # cron expression of the retention run
 fairness:
   half_life: 24h                             # decay of the fairness debt

@@ -200,7 +200,7 @@ export function controllerMetrics(now: () => number = Date.now) {
     buffered: registry.gauge('hostwarden_rollup_buffered_minutes', 'host-minutes of rollups held in memory, awaiting a flush'),
     flushes: registry.counter('hostwarden_rollup_flushes_total', 'host rollup flushes written'),
     retentionRuns: registry.counter('hostwarden_retention_runs_total', 'retention runs, by result'),
-    retentionDeleted: registry.counter('hostwarden_retention_deleted_rows_total', 'rows dropped by retention, by tier'),
+    retentionDeleted: registry.counter('hostwarden_retention_deleted_rows_total', 'rows dropped by retention, by tier (raw, minute, hour, records)'),
     rss: registry.gauge('process_resident_memory_bytes', 'resident memory of the controller process'),
     cpu: registry.counter('process_cpu_seconds_total', 'CPU time of the controller process'),
     rate: new RateMeter(60, now),

@@ -102,7 +102,7 @@ export async function startController(config: ControllerConfig, opts: StartOptio
         try {
           const r = await store.applyRetention();
           metrics.retentionRuns.inc({ result: 'ok' });
-          for (const tier of ['raw', 'minute', 'hour'] as const) metrics.retentionDeleted.inc({ tier }, r[tier]);
+          for (const tier of ['raw', 'minute', 'hour', 'records'] as const) metrics.retentionDeleted.inc({ tier }, r[tier]);
           rlog.info({ ...r, ms: Math.round(performance.now() - started) }, 'retention run');
         } catch (err) {
           metrics.retentionRuns.inc({ result: 'failed' });

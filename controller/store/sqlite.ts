@@ -356,6 +356,10 @@ export class SqliteStore implements Store {
         'INSERT INTO audit (at, who, method, path, status, ip, detail) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ),
       countReports: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM reports'),
+      deleteOldEvents: db.prepare<[number]>("DELETE FROM incident_events WHERE incident_id IN (SELECT id FROM incidents WHERE state = 'released' AND released_at < ?)"),
+      deleteOldIncidents: db.prepare<[number]>("DELETE FROM incidents WHERE state = 'released' AND released_at < ?"),
+      deleteOldActions: db.prepare<[number]>("DELETE FROM actions WHERE state NOT IN ('pending', 'applied') AND state_at < ?"),
+      deleteOldAudit: db.prepare<[number]>('DELETE FROM audit WHERE at < ?'),
     };
   }
 
@@ -856,7 +860,7 @@ export class SqliteStore implements Store {
   // --- retention ------------------------------------------------------------------------------------------
   async applyRetention(now = this.now()): Promise<RetentionResult> {
     this.assertOpen();
-    const result: RetentionResult = { raw: 0, minute: 0, hour: 0, expiredActions: 0 };
+    const result: RetentionResult = { raw: 0, minute: 0, hour: 0, expiredActions: 0, records: 0 };
     const rawCut = now - this.retention.rawMs;
     for (const host of [...this.hosts.values()]) {
       // Raw rows not yet rolled up stay, whatever their age: they are the only copy.
@@ -887,6 +891,13 @@ export class SqliteStore implements Store {
     }
     result.expiredActions = this.s.expireActions.run(now).changes;
     if (result.expiredActions) this.policyGeneration++;
+    const recordsCut = now - this.retention.hourMs;
+    this.db.transaction(() => {
+      result.records += this.s.deleteOldEvents.run(recordsCut).changes;
+      result.records += this.s.deleteOldIncidents.run(recordsCut).changes;
+      result.records += this.s.deleteOldActions.run(recordsCut).changes;
+      result.records += this.s.deleteOldAudit.run(recordsCut).changes;
+    })();
     return result;
   }
 

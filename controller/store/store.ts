@@ -27,7 +27,7 @@ export interface RetentionSpans {
   rawMs: number;
   /** 1-minute rollups, ms (default 90 d). */
   minuteMs: number;
-  /** 1-hour rollups, ms (default 730 d). */
+  /** 1-hour rollups, ms (default 730 d); also how long released incidents, finished actions and the audit log are kept. */
   hourMs: number;
 }
 
@@ -75,6 +75,11 @@ export interface RetentionResult {
   hour: number;
   /** Action states brought up to date (pending/applied past their expiry -> expired). */
   expiredActions: number;
+  /**
+   * Records kept as long as the hour rollups: released incidents (with their events), finished manual actions
+   * and audit entries older than the hour span are dropped.
+   */
+  records: number;
 }
 
 export interface StoreStats {

@@ -166,7 +166,7 @@ describe('retention', () => {
     await store.flush({ all: true });
     expect(count(store, 'minute')).toBe(4); // 2 minutes x (tenant, host)
 
-    expect(await store.applyRetention(T0 + 49 * HOUR)).toEqual({ raw: 1, minute: 0, hour: 0, expiredActions: 0 });
+    expect(await store.applyRetention(T0 + 49 * HOUR)).toEqual({ raw: 1, minute: 0, hour: 0, expiredActions: 0, records: 0 });
     expect((store.db.prepare('SELECT at FROM reports').all() as Array<{ at: number }>).map((r) => r.at)).toEqual([T0 + 47 * HOUR]);
     // Its row is gone, yet a resend of report 1 is still a duplicate; seq 1 with new data is a conflict.
     expect(await store.ingest(prepared(report('web01', 1, T0, [cpu('alice', 10)])))).toMatchObject({ duplicate: true });
@@ -178,6 +178,21 @@ describe('retention', () => {
 
     expect(await store.applyRetention(T0 + 731 * DAY)).toMatchObject({ minute: 2, hour: 2 });
     expect((store.db.prepare('SELECT DISTINCT bucket FROM hour').all() as Array<{ bucket: number }>).map((r) => r.bucket)).toEqual([T0 + 47 * HOUR]);
+  });
+
+  it('keeps released incidents, finished actions and the audit log as long as the hour rollups', async () => {
+    const clock = new Clock(T0 + HOUR);
+    const { store } = open(clock);
+    await store.ingest(prepared(report('web01', 1, T0, [cpu('alice', 1)], { events: [event('e1', 'i1', 'opened', T0), event('e2', 'i1', 'released', T0 + MIN)] })));
+    await store.ingest(prepared(report('web01', 2, T0 + 5000, [], { events: [event('e3', 'i2', 'opened', T0 + 5000)] })));
+    const a = await store.queueAction('alice', { action: 'notice', reason: 'heads up' }, 'admin');
+    await store.ingest(prepared(report('web01', 3, T0 + 10_000, [], { acks: [{ action_id: a.id, state: 'applied', at: new Date(T0 + 10_000).toISOString() }] })));
+    await store.addAudit({ at: new Date(T0).toISOString(), who: 'admin', method: 'GET', path: '/v1/hosts', status: 200, ip: null, detail: null });
+    expect((await store.applyRetention(T0 + 700 * DAY)).records).toBe(0);
+    // 2 events + 1 released incident + 1 done action + 1 audit entry; the open incident stays
+    expect((await store.applyRetention(T0 + 731 * DAY)).records).toBe(5);
+    expect((await store.listIncidents()).map((i) => [i.agent_incident, i.state])).toEqual([['i2', 'open']]);
+    expect(await store.listAudit()).toEqual([]);
   });
 });
 
