@@ -1,0 +1,122 @@
+// The conffiles the packages ship, /etc/hostwarden/agent.yaml and controller.yaml, read by the real config
+// readers: they parse; every line "#key: value" shows the key's real default (removing every single "#" changes
+// nothing); and every key a reader looks up is documented there, so a key added to a reader without a line in
+// the conffile fails here.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { loadAgentConfig, readAgentConfig } from '../../../agent/config.js';
+import { loadControllerConfig, parseControllerConfig } from '../../../controller/config.js';
+import { ROOT } from '../../helpers/system.js';
+
+const AGENT_YAML = join(ROOT, 'packaging/agent/agent.yaml');
+const CONTROLLER_YAML = join(ROOT, 'packaging/controller/controller.yaml');
+
+/** The file with every default shown: lines starting with one "#" lose it; "##" lines stay comments. */
+function uncommented(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => (line.startsWith('#') && !line.startsWith('##') ? line.slice(1) : line))
+    .join('\n');
+}
+
+/** Key paths of a parsed YAML mapping (list items as "key[]"), including keys whose value is null. */
+function keyPaths(value: unknown, path = ''): string[] {
+  if (Array.isArray(value)) return value.flatMap((v) => keyPaths(v, `${path}[]`));
+  if (value === null || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([k, v]) => {
+    const p = path ? `${path}.${k}` : k;
+    return [p, ...keyPaths(v, p)];
+  });
+}
+
+/** Every key path a reader looks up when it reads `raw` (a recording proxy around each mapping). */
+function keysRead(raw: unknown, read: (raw: unknown) => unknown): Set<string> {
+  const seen = new Set<string>();
+  const wrap = (value: unknown, path: string): unknown => {
+    if (Array.isArray(value)) return value.map((v) => wrap(v, `${path}[]`));
+    if (value === null || typeof value !== 'object') return value;
+    return new Proxy(value as Record<string, unknown>, {
+      get(target, prop) {
+        if (typeof prop !== 'string') return Reflect.get(target, prop);
+        const p = path ? `${path}.${prop}` : prop;
+        seen.add(p);
+        return wrap(target[prop], p);
+      },
+    });
+  };
+  read(wrap(raw, ''));
+  return seen;
+}
+
+/** A copy without the given (dotted) key paths. */
+function omit(obj: object, ...keys: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...(obj as Record<string, unknown>) };
+  for (const k of keys) {
+    const [head, ...rest] = k.split('.');
+    if (rest.length === 0) delete out[head!];
+    else out[head!] = omit(out[head!] as object, rest.join('.'));
+  }
+  return out;
+}
+
+describe('packaged agent.yaml', () => {
+  const text = readFileSync(AGENT_YAML, 'utf8');
+  const shown = parseYaml(uncommented(text)) as Record<string, unknown>;
+
+  it('is read by the agent as shipped, with the package state directory', () => {
+    const config = loadAgentConfig(AGENT_YAML);
+    expect(config.stateDir).toBe('/var/lib/hostwarden/agent');
+    expect(config.controller).toEqual({ url: 'http://127.0.0.1:8640', tokenFile: '/etc/hostwarden/agent.token', timeoutMs: 5000 });
+    expect(config.tenants).toEqual([]);
+    // Only state_dir differs from the built-in defaults.
+    expect(Object.keys(parseYaml(text) as object)).toEqual(['state_dir']);
+    expect(omit(config, 'stateDir')).toEqual(omit(readAgentConfig({}), 'stateDir'));
+  });
+
+  it('shows each key with its real default (host: a placeholder for the machine name)', () => {
+    expect(omit(readAgentConfig(shown), 'host')).toEqual(omit(readAgentConfig(parseYaml(text)), 'host'));
+    expect(shown.host).toBe('web01');
+  });
+
+  it('documents every key the agent reads', () => {
+    const documented = new Set(keyPaths(shown));
+    const read = keysRead(shown, readAgentConfig);
+    expect([...read].filter((k) => !documented.has(k))).toEqual([]);
+    // The recording sees the nested sections, so the comparison above is not vacuous.
+    expect(read).toContain('policy.quarantine.max');
+    expect(read).toContain('cgroup.enable_root_controllers');
+  });
+});
+
+describe('packaged controller.yaml', () => {
+  const text = readFileSync(CONTROLLER_YAML, 'utf8');
+  const shown = parseYaml(uncommented(text)) as Record<string, unknown>;
+
+  it('is read by the controller as shipped, with the package state directory', () => {
+    const { config, source } = loadControllerConfig(CONTROLLER_YAML);
+    expect(source).toBe(CONTROLLER_YAML);
+    expect(config.stateDir).toBe('/var/lib/hostwarden/controller');
+    expect(config.database).toBe('/var/lib/hostwarden/controller/controller.db');
+    expect(config.adminTokenFile).toBe('/etc/hostwarden/admin.token');
+    expect(config.agents).toEqual([]);
+    expect(config.smtp).toBeUndefined();
+    expect(Object.keys(parseYaml(text) as object)).toEqual(['state_dir']);
+    expect(omit(config, 'stateDir', 'database')).toEqual(omit(parseControllerConfig({}), 'stateDir', 'database'));
+  });
+
+  it('shows each key with its real default (parser_threads depends on the CPUs)', () => {
+    const drop = ['ingest.parserThreads'];
+    expect(omit(parseControllerConfig(shown), ...drop)).toEqual(omit(parseControllerConfig(parseYaml(text)), ...drop));
+    expect((shown.ingest as Record<string, unknown>).parser_threads).toBe(2);
+  });
+
+  it('documents every key the controller reads', () => {
+    const documented = new Set(keyPaths(shown));
+    const read = keysRead(shown, parseControllerConfig);
+    expect([...read].filter((k) => !documented.has(k))).toEqual([]);
+    expect(read).toContain('retention.schedule');
+    expect(read).toContain('smtp');
+  });
+});
