@@ -34,8 +34,10 @@ export interface IngestBenchOptions {
   seconds?: number;
   warmupSeconds?: number;
   parserThreads?: number;
-  /** Directory for the databases (default: a temp dir on the disk under /tmp... see dir below). */
+  /** Directory for the databases (default: the system temp directory; it must be on a disk, not tmpfs). */
   dir?: string;
+  /** rollup.flush_interval of the store, ms (default 15 min). */
+  flushIntervalMs?: number;
   variants?: Array<'hostwarden' | 'naive'>;
 }
 
@@ -143,10 +145,10 @@ class NaiveStore extends SqliteStore {
   }
 }
 
-async function runServer(data: { variant: string; dir: string; parserThreads: number; agents: number; workerFile: string }): Promise<void> {
+async function runServer(data: { variant: string; dir: string; parserThreads: number; agents: number; workerFile: string; flushIntervalMs?: number | undefined }): Promise<void> {
   const port = parentPort!;
   const file = join(data.dir, `${data.variant}.db`);
-  const store = data.variant === 'naive' ? new NaiveStore(file) : new SqliteStore({ file });
+  const store = data.variant === 'naive' ? new NaiveStore(file) : new SqliteStore({ file, flushIntervalMs: data.flushIntervalMs });
   const tokens = new TokenRegistry();
   for (let i = 0; i < data.agents; i++) tokens.addToken(`${TOKEN_PREFIX}${i}`, { kind: 'agent', name: `agent:bench${i}`, host: `bench${i}` });
   const parser = createReportParser(data.parserThreads, data.workerFile);
@@ -220,10 +222,10 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-async function runVariant(variant: 'hostwarden' | 'naive', o: Required<Omit<IngestBenchOptions, 'dir' | 'variants'>> & { dir: string }): Promise<IngestRun> {
+async function runVariant(variant: 'hostwarden' | 'naive', o: Required<Omit<IngestBenchOptions, 'dir' | 'variants' | 'flushIntervalMs'>> & { dir: string; flushIntervalMs?: number | undefined }): Promise<IngestRun> {
   const workerFile = fileURLToPath(new URL('../controller/ingest/parse-worker.js', import.meta.url));
   const worker = new Worker(fileURLToPath(import.meta.url), {
-    workerData: { role: 'ingest-bench-server', variant, dir: o.dir, parserThreads: o.parserThreads, agents: o.agents, workerFile },
+    workerData: { role: 'ingest-bench-server', variant, dir: o.dir, parserThreads: o.parserThreads, agents: o.agents, workerFile, flushIntervalMs: o.flushIntervalMs },
   });
   const messages: ServerMessage[] = [];
   let wake: (() => void) | undefined;
@@ -328,7 +330,7 @@ export async function benchIngest(opts: IngestBenchOptions = {}): Promise<Ingest
   const dir = mkdtempSync(join(opts.dir ?? tmpdir(), 'hw-bench-ingest-'));
   try {
     const runs: IngestRun[] = [];
-    for (const variant of opts.variants ?? (['hostwarden', 'naive'] as const)) runs.push(await runVariant(variant, { ...o, dir }));
+    for (const variant of opts.variants ?? (['hostwarden', 'naive'] as const)) runs.push(await runVariant(variant, { ...o, dir, flushIntervalMs: opts.flushIntervalMs }));
     const bodyBytes = bodyParts('bench0', o.tenants, 1)[0]!.length + 100;
     return { agents: o.agents, tenants: o.tenants, bodyBytes, runs };
   } finally {
@@ -358,5 +360,6 @@ if (isMainThread && process.argv[1] === fileURLToPath(import.meta.url)) {
     const i = process.argv.indexOf(`--${name}`);
     return i > 0 ? Number(process.argv[i + 1]) : undefined;
   };
-  printIngest(await benchIngest({ seconds: arg('seconds'), agents: arg('agents'), tenants: arg('tenants'), parserThreads: arg('threads') }));
+  const flushMin = arg('flush-minutes');
+  printIngest(await benchIngest({ seconds: arg('seconds'), agents: arg('agents'), tenants: arg('tenants'), parserThreads: arg('threads'), flushIntervalMs: flushMin === undefined ? undefined : flushMin * 60_000 }));
 }

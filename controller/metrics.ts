@@ -27,49 +27,45 @@ interface Metric {
   render(out: string[]): void;
 }
 
-export class Counter implements Metric {
-  readonly type = 'counter';
-  private readonly values = new Map<string, number>();
+/** Values by label set. */
+abstract class Labelled implements Metric {
+  abstract readonly type: 'counter' | 'gauge';
+  protected readonly values = new Map<string, number>();
   constructor(
     readonly name: string,
     readonly help: string,
   ) {}
+
+  /** Set the value (for a counter: a running total kept elsewhere, like process CPU time). */
+  set(v: number, labels?: Labels): void {
+    this.values.set(labelKey(labels), v);
+  }
+
+  render(out: string[]): void {
+    for (const [k, v] of this.values) out.push(`${this.name}${k} ${fmt(v)}`);
+  }
+}
+
+export class Counter extends Labelled {
+  readonly type = 'counter';
 
   inc(labels?: Labels, by = 1): void {
     const k = labelKey(labels);
     this.values.set(k, (this.values.get(k) ?? 0) + by);
   }
 
-  /** For totals kept elsewhere (process CPU time): set the running total. */
-  set(v: number, labels?: Labels): void {
-    this.values.set(labelKey(labels), v);
-  }
-
   get(labels?: Labels): number {
     return this.values.get(labelKey(labels)) ?? 0;
   }
 
-  render(out: string[]): void {
+  override render(out: string[]): void {
     if (this.values.size === 0) out.push(`${this.name} 0`);
-    for (const [k, v] of this.values) out.push(`${this.name}${k} ${fmt(v)}`);
+    super.render(out);
   }
 }
 
-export class Gauge implements Metric {
+export class Gauge extends Labelled {
   readonly type = 'gauge';
-  private readonly values = new Map<string, number>();
-  constructor(
-    readonly name: string,
-    readonly help: string,
-  ) {}
-
-  set(v: number, labels?: Labels): void {
-    this.values.set(labelKey(labels), v);
-  }
-
-  render(out: string[]): void {
-    for (const [k, v] of this.values) out.push(`${this.name}${k} ${fmt(v)}`);
-  }
 }
 
 export class Histogram implements Metric {

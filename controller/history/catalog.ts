@@ -4,7 +4,7 @@
 //
 // Two catalogs: one for tenant samples (what the agent measured, plus the fairness ledger computed at ingest)
 // and one for host-wide values of a report. Names are the API's series names (snake_case).
-import type { HostStats, TenantSample } from '../../shared/wire.js';
+import type { HostStats, Pressure, TenantSample } from '../../shared/wire.js';
 
 export interface MetricDef {
   /** Series name in the API, e.g. `cpu_percent`. */
@@ -98,6 +98,16 @@ function put(out: Float64Array, at: number, value: number | undefined, scale: nu
   out[at] = value === undefined ? Number.NaN : Math.round(value * scale);
 }
 
+/** The six avg10 values (cpu, memory, io; some, full) from `at` on. */
+function putPressure(out: Float64Array, at: number, p: Pressure | undefined): void {
+  put(out, at, p?.cpu?.some.avg10, 100);
+  put(out, at + 1, p?.cpu?.full?.avg10, 100);
+  put(out, at + 2, p?.memory?.some.avg10, 100);
+  put(out, at + 3, p?.memory?.full?.avg10, 100);
+  put(out, at + 4, p?.io?.some.avg10, 100);
+  put(out, at + 5, p?.io?.full?.avg10, 100);
+}
+
 /**
  * Write the quantized measurements of one tenant sample into `out[offset .. offset+TENANT_WIDTH)`; NaN marks a
  * value the agent did not send. The fairness columns are left NaN (they are computed from the host's view).
@@ -118,13 +128,7 @@ export function quantizeTenantSample(s: TenantSample, out: Float64Array, offset:
   put(out, offset + 10, s.bandwidth?.rx_bps, 1);
   put(out, offset + 11, s.inodes?.count, 1);
   put(out, offset + 12, s.api?.per_minute, 100);
-  const p = s.pressure;
-  put(out, offset + 13, p?.cpu?.some.avg10, 100);
-  put(out, offset + 14, p?.cpu?.full?.avg10, 100);
-  put(out, offset + 15, p?.memory?.some.avg10, 100);
-  put(out, offset + 16, p?.memory?.full?.avg10, 100);
-  put(out, offset + 17, p?.io?.some.avg10, 100);
-  put(out, offset + 18, p?.io?.full?.avg10, 100);
+  putPressure(out, offset + 13, s.pressure);
   put(out, offset + 19, s.strays, 1);
   put(out, offset + 20, s.frozen === undefined ? undefined : s.frozen ? 1 : 0, 1);
   put(out, offset + 21, s.throttle_level, 1);
@@ -137,13 +141,7 @@ export function quantizeHostStats(h: HostStats, out: Float64Array): void {
   put(out, 1, h.memory_bytes, 1);
   put(out, 2, h.cpu_percent, 1000);
   put(out, 3, h.memory_used, 1);
-  const p = h.pressure;
-  put(out, 4, p?.cpu?.some.avg10, 100);
-  put(out, 5, p?.cpu?.full?.avg10, 100);
-  put(out, 6, p?.memory?.some.avg10, 100);
-  put(out, 7, p?.memory?.full?.avg10, 100);
-  put(out, 8, p?.io?.some.avg10, 100);
-  put(out, 9, p?.io?.full?.avg10, 100);
+  putPressure(out, 4, h.pressure);
   for (let i = 10; i < HOST_WIDTH; i++) out[i] = Number.NaN;
 }
 

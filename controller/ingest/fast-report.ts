@@ -87,6 +87,8 @@ const PROCESSES = flatOf(['count'], [COUNT], [T.processes], [1]);
 const BANDWIDTH = flatOf(['tx_bps', 'rx_bps'], [NONNEG, NONNEG], [T.bandwidth_tx_bps, T.bandwidth_rx_bps], [1, 1]);
 const INODES = flatOf(['count'], [COUNT], [T.inodes], [1]);
 const API = flatOf(['per_minute'], [NONNEG], [T.api_per_minute], [100]);
+/** The members of a sample that are flat objects, by their index in SAMPLE_KEYS. */
+const SAMPLE_FLATS: ReadonlyArray<Flat | undefined> = [undefined, CPU, MEMORY, IO, PROCESSES, BANDWIDTH, INODES, API];
 /** A PSI line: only avg10 is kept, in the slot given by the caller. */
 const PSI_LINE = flatOf(['avg10', 'avg60', 'avg300', 'total'], [PERCENT, PERCENT, PERCENT, COUNT], [-2, -1, -1, -1], [100, 0, 0, 0]);
 
@@ -330,46 +332,15 @@ class Scanner {
         const i = SAMPLE_KEYS.match(this.buf, this.keyStart, this.keyLen);
         if (i < 0 || seen & (1 << i)) throw GIVE_UP;
         seen |= 1 << i;
-        switch (i) {
-          case 0:
-            tenant = this.tenant();
-            break;
-          case 1:
-            this.flat(CPU, out, offset, -1);
-            break;
-          case 2:
-            this.flat(MEMORY, out, offset, -1);
-            break;
-          case 3:
-            this.flat(IO, out, offset, -1);
-            break;
-          case 4:
-            this.flat(PROCESSES, out, offset, -1);
-            break;
-          case 5:
-            this.flat(BANDWIDTH, out, offset, -1);
-            break;
-          case 6:
-            this.flat(INODES, out, offset, -1);
-            break;
-          case 7:
-            this.flat(API, out, offset, -1);
-            break;
-          case 8:
-            this.pressure(out, offset);
-            break;
-          case 9:
-            out[offset + T.strays] = this.value(COUNT);
-            break;
-          case 10:
-            out[offset + T.frozen] = this.literal() ? 1 : 0;
-            break;
-          case 11: {
-            const v = this.value(COUNT);
-            if (v > 2) throw GIVE_UP;
-            out[offset + T.throttle_level] = v;
-            break;
-          }
+        if (i === 0) tenant = this.tenant();
+        else if (i <= 7) this.flat(SAMPLE_FLATS[i]!, out, offset, -1);
+        else if (i === 8) this.pressure(out, offset);
+        else if (i === 9) out[offset + T.strays] = this.value(COUNT);
+        else if (i === 10) out[offset + T.frozen] = this.literal() ? 1 : 0;
+        else {
+          const v = this.value(COUNT); // throttle_level: 0..2
+          if (v > 2) throw GIVE_UP;
+          out[offset + T.throttle_level] = v;
         }
       } while (this.more(RBRACE));
     } else this.pos++;

@@ -877,6 +877,7 @@ export class SqliteStore implements Store {
         host.retiredAt = at;
       })();
       await yieldToLoop();
+      if (this.closed) return result; // stopped meanwhile: the next run picks up the rest
     }
     const series = [...[...this.tenants.values()].map((t) => t.id), ...[...this.hosts.values()].map((h) => hostSeries(h.id))];
     for (let i = 0; i < series.length; i += RETENTION_CHUNK) {
@@ -888,6 +889,7 @@ export class SqliteStore implements Store {
         }
       })();
       await yieldToLoop();
+      if (this.closed) return result;
     }
     result.expiredActions = this.s.expireActions.run(now).changes;
     if (result.expiredActions) this.policyGeneration++;
@@ -1132,23 +1134,13 @@ export class SqliteStore implements Store {
   }
 
   async listActions(filter: ActionFilter = {}): Promise<ActionStatus[]> {
-    const where: string[] = [];
-    const params: Array<string | number> = [];
-    if (filter.tenant !== undefined) {
-      where.push('tenant = ?');
-      params.push(filter.tenant);
-    }
-    if (filter.host !== undefined) {
-      const h = this.hosts.get(filter.host);
-      if (!h) return [];
-      where.push('host_id = ?');
-      params.push(h.id);
-    }
-    const sql = `SELECT * FROM actions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id LIMIT 1000`;
+    const host = filter.host === undefined ? undefined : this.hosts.get(filter.host);
+    if (filter.host !== undefined && !host) return [];
+    const where = new Where().add('tenant = ?', filter.tenant).add('host_id = ?', host?.id);
     const now = this.now();
     return this.db
-      .prepare<Array<string | number>, ActionRow>(sql)
-      .all(...params)
+      .prepare<Array<string | number>, ActionRow>(`SELECT * FROM actions ${where} ORDER BY created_at DESC, id LIMIT 1000`)
+      .all(...where.params)
       .map((r) => actionStatus(r, this.hostsById.get(r.host_id)?.name ?? '?', now));
   }
 
@@ -1294,27 +1286,19 @@ export class SqliteStore implements Store {
   }
 
   async listIncidents(filter: IncidentFilter = {}): Promise<IncidentSummary[]> {
-    const where: string[] = [];
-    const params: Array<string | number> = [];
-    const add = (sql: string, v: string | number) => {
-      where.push(sql);
-      params.push(v);
-    };
-    if (filter.tenant !== undefined) add('tenant = ?', filter.tenant);
-    if (filter.host !== undefined) {
-      const h = this.hosts.get(filter.host);
-      if (!h) return [];
-      add('host_id = ?', h.id);
-    }
-    if (filter.state !== undefined) add('state = ?', filter.state);
-    if (filter.resource !== undefined) add('resource = ?', filter.resource);
+    const host = filter.host === undefined ? undefined : this.hosts.get(filter.host);
+    if (filter.host !== undefined && !host) return [];
     // Incidents that overlap [from, to): opened before `to`, not released before `from`.
-    if (filter.to !== undefined) add('opened_at < ?', filter.to);
-    if (filter.from !== undefined) add('(released_at IS NULL OR released_at >= ?)', filter.from);
-    const sql = `SELECT * FROM incidents ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY opened_at DESC, id DESC LIMIT ?`;
+    const where = new Where()
+      .add('tenant = ?', filter.tenant)
+      .add('host_id = ?', host?.id)
+      .add('state = ?', filter.state)
+      .add('resource = ?', filter.resource)
+      .add('opened_at < ?', filter.to)
+      .add('(released_at IS NULL OR released_at >= ?)', filter.from);
     return this.db
-      .prepare<Array<string | number>, IncidentRow>(sql)
-      .all(...params, filter.limit ?? 100)
+      .prepare<Array<string | number>, IncidentRow>(`SELECT * FROM incidents ${where} ORDER BY opened_at DESC, id DESC LIMIT ?`)
+      .all(...where.params, filter.limit ?? 100)
       .map((r) => this.incidentSummary(r));
   }
 
@@ -1336,25 +1320,11 @@ export class SqliteStore implements Store {
   }
 
   async listAudit(filter: AuditFilter = {}): Promise<AuditEntry[]> {
-    const where: string[] = [];
-    const params: Array<string | number> = [];
-    if (filter.from !== undefined) {
-      where.push('at >= ?');
-      params.push(filter.from);
-    }
-    if (filter.to !== undefined) {
-      where.push('at < ?');
-      params.push(filter.to);
-    }
-    if (filter.who !== undefined) {
-      where.push('who = ?');
-      params.push(filter.who);
-    }
-    const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY at DESC, id DESC LIMIT ?`;
+    const where = new Where().add('at >= ?', filter.from).add('at < ?', filter.to).add('who = ?', filter.who);
     type Row = { id: number; at: number; who: string; method: string; path: string; status: number; ip: string | null; detail: string | null };
     return this.db
-      .prepare<Array<string | number>, Row>(sql)
-      .all(...params, filter.limit ?? 100)
+      .prepare<Array<string | number>, Row>(`SELECT * FROM audit ${where} ORDER BY at DESC, id DESC LIMIT ?`)
+      .all(...where.params, filter.limit ?? 100)
       .map((r) => ({ ...r, at: iso(r.at) }));
   }
 
@@ -1396,6 +1366,24 @@ export class SqliteStore implements Store {
       this.db.close();
       this.lock?.close();
     }
+  }
+}
+
+/** A WHERE clause from optional conditions: each `add` with an undefined value is left out. */
+class Where {
+  private readonly parts: string[] = [];
+  readonly params: Array<string | number> = [];
+
+  add(sql: string, value: string | number | undefined): this {
+    if (value !== undefined) {
+      this.parts.push(sql);
+      this.params.push(value);
+    }
+    return this;
+  }
+
+  toString(): string {
+    return this.parts.length ? `WHERE ${this.parts.join(' AND ')}` : '';
   }
 }
 
