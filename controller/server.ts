@@ -58,6 +58,11 @@ export interface StartOptions {
   now?: () => number;
   /** Worker script of the report parser (tests of the source tree point it at dist/). */
   parserWorkerFile?: string;
+  /**
+   * Called with the open store before the API listens, so what it registers (store.onIncidentEvents,
+   * store.onActionQueued: the notices) sees every event from the first report on.
+   */
+  beforeListen?: (store: SqliteStore, config: ControllerConfig) => void | Promise<void>;
 }
 
 export async function startController(config: ControllerConfig, opts: StartOptions): Promise<RunningController> {
@@ -78,6 +83,7 @@ export async function startController(config: ControllerConfig, opts: StartOptio
   let retentionTask: ScheduledTask | undefined;
   let timer: NodeJS.Timeout | undefined;
   try {
+    await opts.beforeListen?.(store, config);
     parser = createReportParser(config.ingest.parserThreads, opts.parserWorkerFile);
     const metrics = controllerMetrics(opts.now);
     app = await buildApp({
