@@ -705,6 +705,8 @@ export class SqliteStore implements Store {
     const limit = opts.maxHosts ?? Number.POSITIVE_INFINITY;
     const result: FlushResult = { hosts: 0, minuteRows: 0, hourRows: 0, remaining: 0 };
     for (const host of hosts) {
+      // Nothing to write: no minutes in memory, no ledger changes (a host only named by a managed tenant).
+      if (opts.all && host.buckets.size === 0 && !host.dirty) continue;
       if (result.hosts >= limit) {
         result.remaining++;
         continue;
