@@ -2,7 +2,7 @@
 // placement also runs on its own short tick (default 1 s). The agent decides locally, so it keeps governing
 // while the controller is down; the controller is the source of truth for tenants, plans and manual actions.
 import type { Logger } from 'pino';
-import type { ActionAck, HostStats, IncidentEvent, ManualAction, Policy, TenantSample } from '../shared/wire.js';
+import type { ActionAck, HostStats, IncidentEvent, ManualAction, Policy, TenantInfoWire, TenantSample } from '../shared/wire.js';
 import { WIRE_VERSION } from '../shared/wire.js';
 import type { CgroupDriver } from './cgroup/driver.js';
 import { BandwidthCollector } from './collectors/bandwidth.js';
@@ -86,6 +86,8 @@ export class Agent {
   private ticking: Promise<unknown> | undefined;
   private lastTickMono = 0;
   private stopped = false;
+  /** The tenant directory last reported, and when. */
+  private reportedTenants = { key: '', at: 0 };
 
   constructor(opts: AgentOptions) {
     this.config = opts.config;
@@ -299,6 +301,7 @@ export class Agent {
     const reported = this.dryRun ? [] : events;
     const acks = this.state.acks;
     this.state.acks = [];
+    const tenants = this.tenantDirectory(now);
     const { report, dropped } = this.spool.enqueue(
       (seq) => ({
         version: WIRE_VERSION,
@@ -312,6 +315,7 @@ export class Agent {
         acks,
         collectors,
         agent_version: AGENT_VERSION,
+        ...(tenants ? { tenants } : {}),
       }),
       { agent_state: JSON.stringify(this.state) },
     );
@@ -330,6 +334,21 @@ export class Agent {
     }
     this.log.info({ seq: report.seq, tenants: list.length, events: events.length, sent: result.sent, pending: result.pending }, 'tick');
     return result;
+  }
+
+  /** The tenants this agent governs, when the set changed since the last report or an hour went by. */
+  private tenantDirectory(now: number): TenantInfoWire[] | undefined {
+    const list: TenantInfoWire[] = this.tenants.list().map((t) => ({
+      name: t.name,
+      ...(t.email ? { email: t.email } : {}),
+      ...(t.planName ? { plan: t.planName } : {}),
+      uids: t.uids,
+      source: t.source,
+    }));
+    const key = JSON.stringify(list);
+    if (key === this.reportedTenants.key && now - this.reportedTenants.at < 3_600_000) return undefined;
+    this.reportedTenants = { key, at: now };
+    return list;
   }
 
   /** Thaw and release every tenant, and remove every cgroup the agent made (the uninstall path). */

@@ -218,6 +218,20 @@ export const ActionAckSchema = Type.Object(
 );
 export type ActionAck = Static<typeof ActionAckSchema>;
 
+/** What an agent knows of a tenant it governs: sent when the set changes and hourly, so the controller can
+ *  address notices to tenants configured on the host (not only to tenants managed through the API). */
+export const TenantInfoWireSchema = Type.Object(
+  {
+    name: TenantNameSchema,
+    email: Type.Optional(Type.String({ format: 'email', maxLength: 320 })),
+    plan: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    uids: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 256 })),
+    source: Type.Optional(Type.Union([Type.Literal('config'), Type.Literal('controller'), Type.Literal('discovered')])),
+  },
+  { additionalProperties: false },
+);
+export type TenantInfoWire = Static<typeof TenantInfoWireSchema>;
+
 // --- the report ------------------------------------------------------------------------------------------
 export const ReportSchema = Type.Object(
   {
@@ -232,6 +246,7 @@ export const ReportSchema = Type.Object(
     events: Type.Optional(Type.Array(IncidentEventSchema, { maxItems: 10000 })),
     acks: Type.Optional(Type.Array(ActionAckSchema, { maxItems: 1000 })),
     collectors: Type.Optional(Type.Array(CollectorStatusSchema, { maxItems: 64 })),
+    tenants: Type.Optional(Type.Array(TenantInfoWireSchema, { maxItems: 20000, description: 'the tenants this agent governs; present when the set changed, and hourly' })),
     agent_version: Type.Optional(Type.String({ maxLength: 64 })),
   },
   { additionalProperties: false },
