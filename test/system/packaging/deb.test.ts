@@ -328,6 +328,7 @@ describeWith(missing([[hasCommand('dpkg-deb'), 'needs dpkg-deb']]), 'Debian pack
       [hasCommand('unshare') && hasCommand('nsenter') && hasCommand('chroot'), 'needs unshare, nsenter and chroot (util-linux, coreutils)'],
       [overlayOk, 'needs overlayfs'],
       [hasCommand('dpkg') && hasCommand('deb-systemd-helper'), 'needs dpkg and deb-systemd-helper (init-system-helpers)'],
+      [hasCommand('adduser'), 'needs adduser (a dependency of hostwarden-controller)'],
     ]),
     'installed with dpkg into an overlay of this host',
     () => {
