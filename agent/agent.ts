@@ -3,6 +3,7 @@
 // while the controller is down; the controller is the source of truth for tenants, plans and manual actions.
 import type { Logger } from 'pino';
 import type { ActionAck, HostStats, IncidentEvent, ManualAction, Policy, TenantInfoWire, TenantSample } from '../shared/wire.js';
+import { VERSION } from '../shared/version.js';
 import { WIRE_VERSION } from '../shared/wire.js';
 import type { CgroupDriver } from './cgroup/driver.js';
 import { BandwidthCollector } from './collectors/bandwidth.js';
@@ -28,7 +29,7 @@ import { Spool } from './spool.js';
 import { TenantRegistry } from './tenants.js';
 import { topProcesses } from './top.js';
 
-export const AGENT_VERSION = '0.1.0';
+export const AGENT_VERSION = VERSION;
 /** Manual action ids are remembered this long, so an action served again is not applied twice. */
 const SEEN_ACTION_TTL_MS = 7 * 86_400_000;
 

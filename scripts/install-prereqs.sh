@@ -9,6 +9,10 @@ want tc iproute2
 want losetup mount
 want mkfs.ext4 e2fsprogs
 want setquota quota
+want dpkg-shlibdeps dpkg-dev
+want deb-systemd-helper init-system-helpers
+want adduser adduser
+want python3 python3
 if [ "${1:-}" != "--host-only" ]; then
   want qemu-system-x86_64 qemu-system-x86
   want busybox busybox-static
