@@ -12,7 +12,7 @@ want setquota quota
 want dpkg-shlibdeps dpkg-dev
 want deb-systemd-helper init-system-helpers
 want adduser adduser
-want python3 python3
+want /usr/bin/python3 python3-minimal
 if [ "${1:-}" != "--host-only" ]; then
   want qemu-system-x86_64 qemu-system-x86
   want busybox busybox-static
