@@ -116,6 +116,28 @@ log_level: info
     expect((await fetch(`${url}/v1/hosts`)).status).toBe(401);
   });
 
+  it('refuses no token, a wrong token and an agent token on every admin route it documents', async () => {
+    const doc = (await (await fetch(`${url}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+    const agentRoutes = new Set(['POST /v1/reports', 'GET /v1/hosts/{host}/policy']);
+    const publicRoutes = new Set(['GET /healthz', 'GET /openapi.json']);
+    let checked = 0;
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const m of Object.keys(ops)) {
+        const method = m.toUpperCase();
+        const route = `${method} ${path}`;
+        if (agentRoutes.has(route) || publicRoutes.has(route)) continue;
+        const target = `${url}${path.replace('{tenant}', 'alice').replace('{host}', 'web01').replace('{plan}', 'basic').replace('{id}', '1')}`;
+        const body = method === 'GET' || method === 'DELETE' ? undefined : '{}';
+        const headers = (token?: string): Record<string, string> => ({ ...(body ? { 'content-type': 'application/json' } : {}), ...(token ? h(token) : {}) });
+        const statuses = [];
+        for (const token of [undefined, 'wrong-token-wrong-token', agent1]) statuses.push((await fetch(target, { method, headers: headers(token), body })).status);
+        expect([route, ...statuses]).toEqual([route, 401, 401, 403]);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(15);
+  });
+
   it('takes reports once per (host, seq) and serves usage with right averages and maxima', async () => {
     // 90 minutes of reports: alice at 10 + (k % 12) * 10 % (a ramp within each minute), bob steady at 25%.
     let seq = 1;
