@@ -440,7 +440,7 @@ export function scanReport(buf: Uint8Array): FastReport | undefined {
     if (s.pos !== buf.length || !tenants || !values) throw GIVE_UP;
     parts.push('"samples":[]');
     const rest = JSON.parse(`{${parts.join(',')}}`) as Record<string, unknown>;
-    return { rest, tenants, values: values.length === tenants.length * TENANT_WIDTH ? values : values.slice(0, tenants.length * TENANT_WIDTH) };
+    return { rest, tenants, values: values.subarray(0, tenants.length * TENANT_WIDTH) };
   } catch (err) {
     if (err === GIVE_UP || err instanceof SyntaxError) return undefined;
     throw err;
