@@ -4,7 +4,6 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CgroupDriver } from '../../agent/cgroup/driver.js';
 import { devicesOf } from '../../agent/devices.js';
 import { Enforcer } from '../../agent/enforce.js';
 import { readPolicyConfig } from '../../agent/policy/config.js';
@@ -13,7 +12,7 @@ import type { ManualState } from '../../agent/policy/types.js';
 import { Section } from '../../shared/config.js';
 import { createLogger } from '../../shared/log.js';
 import type { Plan } from '../../shared/wire.js';
-import { BURNER, cgDir, destroyParent, deviceNumbers, killAll, measureCpuPercent, openDriver, requireGuest, SCRATCH, SCRATCH_DEV, sleep, startIn, type Started } from './guest.js';
+import { BURNER, cgDir, deviceNumbers, measureCpuPercent, requireGuest, SCRATCH, SCRATCH_DEV, sleep, tenantScope } from './guest.js';
 
 requireGuest();
 
@@ -27,25 +26,21 @@ function manual(action: ManualState['action'], level: number): ManualState {
 }
 
 describe('plan caps enforced on the guest v2 hierarchy', () => {
-  let driver: CgroupDriver;
+  const g = tenantScope(['acct']);
   let enforcer: Enforcer;
   let home: string;
-  const started: Started[] = [];
 
   function desired(m?: ManualState): Desired {
     return desiredLimits({ plan: PLAN, ladders: undefined, manual: m, config, devices: devicesOf([home]), cpuCapacity: 200 });
   }
-  const file = (name: string): string => readFileSync(join(cgDir(driver.parent, 'acct'), name), 'utf8').trim();
+  const file = (name: string): string => readFileSync(join(cgDir(g.driver.parent, 'acct'), name), 'utf8').trim();
+  const cpuPercent = (ms: number): Promise<number> => measureCpuPercent(g.driver.parent, 'acct', ms);
 
   beforeAll(() => {
-    driver = openDriver();
-    driver.create('acct');
-    enforcer = new Enforcer(driver, log, false);
+    enforcer = new Enforcer(g.driver, log, false);
     home = mkdtempSync(join(SCRATCH, 'home-'));
   });
-  afterAll(async () => {
-    killAll(started);
-    await destroyParent(driver.parent);
+  afterAll(() => {
     rmSync(home, { recursive: true, force: true });
   });
 
@@ -67,9 +62,9 @@ describe('plan caps enforced on the guest v2 hierarchy', () => {
   });
 
   it('holds a burner to the plan cpu within 5 points', async () => {
-    started.push(await startIn(driver, 'acct', BURNER));
+    await g.start('acct', BURNER);
     await sleep(1000);
-    const pct = await measureCpuPercent(driver.parent, 'acct', 5000);
+    const pct = await cpuPercent(5000);
     console.log(`plan cpu 40: measured ${pct.toFixed(1)}%`);
     expect(Math.abs(pct - 40)).toBeLessThanOrEqual(5);
   });
@@ -78,24 +73,24 @@ describe('plan caps enforced on the guest v2 hierarchy', () => {
     expect(enforcer.reconcile(new Map([['acct', desired(manual('throttle', 1))]])).applied).toBe(1);
     expect(file('cpu.max')).toBe(`${Math.round(40 * config.throttle.level1 * 1000)} 100000`);
     await sleep(1000);
-    const pct = await measureCpuPercent(driver.parent, 'acct', 5000);
+    const pct = await cpuPercent(5000);
     console.log(`throttle level 1 (cap ${40 * config.throttle.level1}): measured ${pct.toFixed(1)}%`);
     expect(Math.abs(pct - 40 * config.throttle.level1)).toBeLessThanOrEqual(5);
   });
 
   it('quarantine freezes the tenant; lifting it thaws back to the plan', async () => {
     enforcer.reconcile(new Map([['acct', desired(manual('quarantine', 3))]]));
-    expect(driver.isFrozen('acct')).toBe(true);
-    expect(await measureCpuPercent(driver.parent, 'acct', 2000)).toBeLessThan(1);
+    expect(g.driver.isFrozen('acct')).toBe(true);
+    expect(await cpuPercent(2000)).toBeLessThan(1);
     enforcer.reconcile(new Map([['acct', desired()]]));
-    expect(driver.isFrozen('acct')).toBe(false);
+    expect(g.driver.isFrozen('acct')).toBe(false);
     expect(file('cpu.max')).toBe('40000 100000');
     await sleep(500);
-    expect(Math.abs((await measureCpuPercent(driver.parent, 'acct', 3000)) - 40)).toBeLessThanOrEqual(5);
+    expect(Math.abs((await cpuPercent(3000)) - 40)).toBeLessThanOrEqual(5);
   });
 
   it('--dry-run decides but writes nothing', () => {
-    const dry = new Enforcer(driver, log, true);
+    const dry = new Enforcer(g.driver, log, true);
     const before = ['cpu.max', 'memory.max', 'io.max', 'pids.max', 'cgroup.freeze'].map(file);
     dry.reconcile(new Map([['acct', desired(manual('quarantine', 3))]]));
     expect(['cpu.max', 'memory.max', 'io.max', 'pids.max', 'cgroup.freeze'].map(file)).toEqual(before);

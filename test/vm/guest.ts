@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll } from 'vitest';
 import { createDriver } from '../../agent/cgroup/detect.js';
 import type { CgroupDriver } from '../../agent/cgroup/driver.js';
 
@@ -82,6 +83,19 @@ export async function measureCpuPercent(parent: string, tenant: string, ms: numb
   return ((u1 - u0) / ((t1 - t0) * 1000)) * 100;
 }
 
+/** A tenant's io.stat counters for one device (rbytes wbytes rios wios dbytes dios), raw; {} before any IO. */
+export function readIoStat(parent: string, tenant: string, dev: { major: number; minor: number }): Record<string, number> {
+  const line = readFileSync(join(cgDir(parent, tenant), 'io.stat'), 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${dev.major}:${dev.minor} `));
+  const out: Record<string, number> = {};
+  for (const kv of (line ?? '').split(' ').slice(1)) {
+    const [k, v] = kv.split('=');
+    if (k && v !== undefined) out[k] = Number(v);
+  }
+  return out;
+}
+
 /** major:minor of a block device node. */
 export function deviceNumbers(dev: string): { major: number; minor: number } {
   const name = dev.replace(/^\/dev\//, '');
@@ -145,6 +159,17 @@ export async function startIn(driver: CgroupDriver | undefined, tenant: string, 
   if (driver) driver.move(tenant, pid);
   child.stdin!.end('go\n');
   return { pid, child, output: () => out, exited };
+}
+
+/** Wait until the process runs `comm` (its exec through the gate and the shell is done); false on timeout. */
+export function execDone(p: Started, comm: string, ms = 10_000): Promise<boolean> {
+  return waitFor(() => {
+    try {
+      return readFileSync(`/proc/${p.pid}/comm`, 'utf8').trim() === comm;
+    } catch {
+      return false;
+    }
+  }, ms);
 }
 
 /** A shell loop that burns one CPU until killed. */
@@ -227,4 +252,42 @@ export function isBlockDevice(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** What a test file's tenants need: the driver (set up before the tests), and processes started in tenants. */
+export interface TenantScope {
+  readonly driver: CgroupDriver;
+  /** startIn() with this scope's driver; the process is killed after the file's tests. */
+  start(tenant: string, script: string, opts?: { uid?: number; cwd?: string }): Promise<Started>;
+  /** Processes started so far (for tests that start them another way and want them killed too). */
+  readonly started: Started[];
+}
+
+/**
+ * The usual frame of a VM test file: before the tests a v2 driver under a fresh parent with `tenants` created;
+ * after them (even on failure) every started process killed and the whole parent removed.
+ */
+export function tenantScope(tenants: string[]): TenantScope {
+  let driver: CgroupDriver | undefined;
+  const started: Started[] = [];
+  beforeAll(() => {
+    driver = openDriver();
+    for (const t of tenants) driver.create(t);
+  });
+  afterAll(async () => {
+    killAll(started);
+    if (driver) await destroyParent(driver.parent);
+  });
+  return {
+    get driver(): CgroupDriver {
+      if (!driver) throw new Error('tenantScope: the driver exists only inside tests (beforeAll has not run)');
+      return driver;
+    },
+    async start(tenant, script, opts) {
+      const p = await startIn(this.driver, tenant, script, opts);
+      started.push(p);
+      return p;
+    },
+    started,
+  };
 }

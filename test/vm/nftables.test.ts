@@ -4,8 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CgroupDriver } from '../../agent/cgroup/driver.js';
-import { destroyParent, killAll, openDriver, requireGuest, run, startIn, waitFor, type Started } from './guest.js';
+import { requireGuest, run, tenantScope, waitFor } from './guest.js';
 
 requireGuest();
 
@@ -27,20 +26,16 @@ function counter(name: string): Counter {
 }
 
 describe('nftables socket cgroupv2 counters on the guest', () => {
-  let driver: CgroupDriver;
+  const g = tenantScope(['web', 'other']);
   let server: Server;
   let port = 0;
   let received = 0;
-  const started: Started[] = [];
 
   beforeAll(async () => {
-    driver = openDriver();
-    driver.create('web');
-    driver.create('other');
     server = createServer((sock) => sock.on('data', (d) => (received += d.length)));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as { port: number }).port;
-    const p = driver.parent;
+    const p = g.driver.parent;
     run('nft', ['-f', '-'], {
       input: `table inet ${TABLE} {
   chain out {
@@ -56,16 +51,13 @@ describe('nftables socket cgroupv2 counters on the guest', () => {
     try {
       run('nft', ['delete', 'table', 'inet', TABLE]);
     } finally {
-      killAll(started);
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await destroyParent(driver.parent);
     }
   });
 
   async function send(tenant: string, bytes: number): Promise<void> {
     const before = received;
-    const p = await startIn(driver, tenant, `exec bash -c 'head -c ${bytes} /dev/zero > /dev/tcp/127.0.0.1/${port}'`);
-    started.push(p);
+    const p = await g.start(tenant, `exec bash -c 'head -c ${bytes} /dev/zero > /dev/tcp/127.0.0.1/${port}'`);
     expect((await p.exited).code, p.output()).toBe(0);
     expect(await waitFor(() => received - before === bytes, 5000)).toBe(true);
   }

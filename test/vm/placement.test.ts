@@ -2,19 +2,17 @@
 // tenant's UIDs lands in the tenant's cgroup and is counted as a stray; nobody else's process is touched.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CgroupDriver } from '../../agent/cgroup/driver.js';
 import { Placement } from '../../agent/placement.js';
 import type { Tenant } from '../../agent/tenants.js';
 import { createLogger } from '../../shared/log.js';
 import { Cleanup, createUser, type TestUser } from '../helpers/system.js';
-import { destroyParent, killAll, openDriver, PROC_ROOT, requireGuest, startIn, waitFor, type Started } from './guest.js';
+import { PROC_ROOT, requireGuest, startIn, tenantScope, waitFor } from './guest.js';
 
 requireGuest();
 
 describe('placement on the guest v2 hierarchy', () => {
+  const g = tenantScope([]);
   const cleanup = new Cleanup();
-  const started: Started[] = [];
-  let driver: CgroupDriver;
   let placement: Placement;
   let owner: TestUser;
   let stranger: TestUser;
@@ -24,7 +22,7 @@ describe('placement on the guest v2 hierarchy', () => {
   /** Processes of a user: a shell that starts a child and a grandchild, all as that user, outside any tenant. */
   async function family(user: TestUser): Promise<number[]> {
     const p = await startIn(undefined, '', '(sleep 600 & exec sleep 601) & exec sleep 602', { uid: user.uid });
-    started.push(p);
+    g.started.push(p);
     const pids = (): number[] => pidsOf(user.uid);
     expect(await waitFor(() => pids().length === 3, 5000)).toBe(true);
     const out = pids();
@@ -45,14 +43,12 @@ describe('placement on the guest v2 hierarchy', () => {
   beforeAll(() => {
     owner = createUser(cleanup, 'hwp');
     stranger = createUser(cleanup, 'hwx');
-    driver = openDriver();
-    placement = new Placement(driver, PROC_ROOT, createLogger('placement-test', 'silent'));
+    placement = new Placement(g.driver, PROC_ROOT, createLogger('placement-test', 'silent'));
     tenant = { name: owner.name, uids: [owner.uid], homes: [], domains: [], source: 'config' };
   });
   afterAll(async () => {
-    killAll(started);
-    await destroyParent(driver.parent);
-    // Kills the users' processes (newest first), waits for them, then removes the users.
+    // Kills the users' processes (newest first), waits for them, then removes the users. The tenant scope's
+    // own afterAll (registered first, so run last) then removes the cgroups.
     expect(await cleanup.run()).toEqual([]);
   });
 
@@ -60,13 +56,13 @@ describe('placement on the guest v2 hierarchy', () => {
     const mine = await family(owner);
     const theirs = await family(stranger);
     placement.ensureCgroups([tenant]);
-    expect(driver.exists(tenant.name)).toBe(true);
+    expect(g.driver.exists(tenant.name)).toBe(true);
     const r = placement.run(byUid);
     expect(r).toEqual({ scanned: 3, moved: 3, errors: 0 });
-    expect(driver.procs(tenant.name).sort()).toEqual(mine.sort());
-    for (const pid of mine) expect(driver.tenantOf(pid)).toBe(tenant.name);
-    for (const pid of theirs) expect(driver.tenantOf(pid)).toBeNull();
-    expect(driver.tenantOf(process.pid)).toBeNull();
+    expect(g.driver.procs(tenant.name).sort()).toEqual(mine.sort());
+    for (const pid of mine) expect(g.driver.tenantOf(pid)).toBe(tenant.name);
+    for (const pid of theirs) expect(g.driver.tenantOf(pid)).toBeNull();
+    expect(g.driver.tenantOf(process.pid)).toBeNull();
     expect(placement.takeStrays()).toEqual(new Map([[tenant.name, 3]]));
   });
 
@@ -75,21 +71,20 @@ describe('placement on the guest v2 hierarchy', () => {
     expect(r.moved).toBe(0);
     expect(placement.takeStrays().size).toBe(0);
     // A process forked by a placed process starts in the tenant cgroup: no stray.
-    const leader = driver.procs(tenant.name)[0]!;
-    const child = await startIn(driver, tenant.name, 'exec sleep 603', { uid: owner.uid });
-    started.push(child);
-    expect(driver.tenantOf(child.pid)).toBe(tenant.name);
+    const leader = g.driver.procs(tenant.name)[0]!;
+    const child = await g.start(tenant.name, 'exec sleep 603', { uid: owner.uid });
+    expect(g.driver.tenantOf(child.pid)).toBe(tenant.name);
     expect(placement.run(byUid).moved).toBe(0);
-    expect(driver.tenantOf(leader)).toBe(tenant.name);
+    expect(g.driver.tenantOf(leader)).toBe(tenant.name);
   });
 
   it('brings back a process that was moved into another cgroup', async () => {
-    const pid = driver.procs(tenant.name)[0]!;
-    driver.create('elsewhere');
-    driver.move('elsewhere', pid);
-    expect(driver.tenantOf(pid)).toBe('elsewhere');
+    const pid = g.driver.procs(tenant.name)[0]!;
+    g.driver.create('elsewhere');
+    g.driver.move('elsewhere', pid);
+    expect(g.driver.tenantOf(pid)).toBe('elsewhere');
     expect(placement.run(byUid).moved).toBe(1);
-    expect(driver.tenantOf(pid)).toBe(tenant.name);
+    expect(g.driver.tenantOf(pid)).toBe(tenant.name);
     expect(placement.takeStrays()).toEqual(new Map([[tenant.name, 1]]));
   });
 });

@@ -1,54 +1,43 @@
 // cpu.max through the project's v2 driver holds a CPU burner at its cap (issue 5: within 5 points).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CgroupDriver } from '../../../agent/cgroup/driver.js';
-import { BURNER, destroyParent, killAll, measureCpuPercent, openDriver, requireGuest, sleep, startIn, type Started } from '../guest.js';
+import { describe, expect, it } from 'vitest';
+import { BURNER, measureCpuPercent, requireGuest, sleep, tenantScope } from '../guest.js';
 
 requireGuest();
 
 const WINDOW_MS = 6000;
 
 describe('cpu.max on the guest v2 hierarchy', () => {
-  let driver: CgroupDriver;
-  const started: Started[] = [];
-
-  beforeAll(() => {
-    driver = openDriver();
-    driver.create('burn');
-  });
-  afterAll(async () => {
-    killAll(started);
-    await destroyParent(driver.parent);
-  });
+  const g = tenantScope(['burn']);
 
   it('lets an uncapped burner use a whole core (the baseline the caps are measured against)', async () => {
-    started.push(await startIn(driver, 'burn', BURNER));
+    await g.start('burn', BURNER);
     await sleep(500);
-    const pct = await measureCpuPercent(driver.parent, 'burn', 3000);
+    const pct = await measureCpuPercent(g.driver.parent, 'burn', 3000);
     expect(pct).toBeGreaterThan(85);
   });
 
   it('holds one burner within 5 points of a 50% cap', async () => {
-    expect(driver.setLimits('burn', { cpuPercent: 50 }).cpuPercent).toBe(50);
+    expect(g.driver.setLimits('burn', { cpuPercent: 50 }).cpuPercent).toBe(50);
     await sleep(1000);
-    const pct = await measureCpuPercent(driver.parent, 'burn', WINDOW_MS);
+    const pct = await measureCpuPercent(g.driver.parent, 'burn', WINDOW_MS);
     console.log(`cpu.max 50%: measured ${pct.toFixed(1)}% over ${WINDOW_MS} ms`);
     expect(Math.abs(pct - 50)).toBeLessThanOrEqual(5);
   });
 
   it('holds the whole cgroup, two burners together, within 5 points of a 30% cap', async () => {
-    started.push(await startIn(driver, 'burn', BURNER));
-    expect(driver.procs('burn')).toHaveLength(2);
-    expect(driver.setLimits('burn', { cpuPercent: 30 }).cpuPercent).toBe(30);
+    await g.start('burn', BURNER);
+    expect(g.driver.procs('burn')).toHaveLength(2);
+    expect(g.driver.setLimits('burn', { cpuPercent: 30 }).cpuPercent).toBe(30);
     await sleep(1000);
-    const pct = await measureCpuPercent(driver.parent, 'burn', WINDOW_MS);
+    const pct = await measureCpuPercent(g.driver.parent, 'burn', WINDOW_MS);
     console.log(`cpu.max 30%, two burners: measured ${pct.toFixed(1)}% over ${WINDOW_MS} ms`);
     expect(Math.abs(pct - 30)).toBeLessThanOrEqual(5);
   });
 
   it('gives the cores back when the cap is lifted', async () => {
-    expect(driver.setLimits('burn', { cpuPercent: null }).cpuPercent).toBeNull();
+    expect(g.driver.setLimits('burn', { cpuPercent: null }).cpuPercent).toBeNull();
     await sleep(500);
-    const pct = await measureCpuPercent(driver.parent, 'burn', 3000);
+    const pct = await measureCpuPercent(g.driver.parent, 'burn', 3000);
     expect(pct).toBeGreaterThan(150);
   });
 });

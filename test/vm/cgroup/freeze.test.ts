@@ -1,27 +1,16 @@
 // Quarantine on the guest v2 hierarchy: freeze stops CPU use, thaw (release) restores it, kill works on a
 // frozen tenant, and remove()/release() keep their promises about the tenant's processes.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CgroupDriver } from '../../../agent/cgroup/driver.js';
-import { BURNER, destroyParent, isAlive, killAll, measureCpuPercent, openDriver, requireGuest, sleep, startIn, waitFor, type Started } from '../guest.js';
+import { describe, expect, it } from 'vitest';
+import { BURNER, isAlive, measureCpuPercent, requireGuest, sleep, tenantScope, waitFor } from '../guest.js';
 
 requireGuest();
 
 describe('freeze, thaw, release and kill on the guest v2 hierarchy', () => {
-  let driver: CgroupDriver;
-  const started: Started[] = [];
-
-  beforeAll(() => {
-    driver = openDriver();
-    driver.create('q');
-  });
-  afterAll(async () => {
-    killAll(started);
-    await destroyParent(driver.parent);
-  });
+  const g = tenantScope(['q']);
 
   it('freeze stops all CPU use of the tenant and thaw gives it back', async () => {
-    const burner = await startIn(driver, 'q', BURNER);
-    started.push(burner);
+    const driver = g.driver;
+    const burner = await g.start('q', BURNER);
     await sleep(300);
     expect(await measureCpuPercent(driver.parent, 'q', 2000)).toBeGreaterThan(80);
 
@@ -46,6 +35,7 @@ describe('freeze, thaw, release and kill on the guest v2 hierarchy', () => {
   });
 
   it('release() thaws a quarantined, capped tenant and lifts its limits; its processes go on', async () => {
+    const driver = g.driver;
     driver.setLimits('q', { cpuPercent: 20, pidsMax: 50 });
     driver.freeze('q');
     driver.release('q');
@@ -59,8 +49,9 @@ describe('freeze, thaw, release and kill on the guest v2 hierarchy', () => {
   });
 
   it('kill() empties a frozen tenant (it thaws first, or SIGKILL would wait)', async () => {
+    const driver = g.driver;
     const before = driver.procs('q').length;
-    started.push(await startIn(driver, 'q', 'sleep 600 & sleep 600 & wait'));
+    await g.start('q', 'sleep 600 & sleep 600 & wait');
     expect(await waitFor(() => driver.procs('q').length === before + 3, 5000)).toBe(true);
     driver.freeze('q');
     const pids = driver.procs('q');
@@ -70,9 +61,9 @@ describe('freeze, thaw, release and kill on the guest v2 hierarchy', () => {
   });
 
   it('remove() refuses a tenant that still has processes; remove({ kill: true }) kills them and removes it', async () => {
+    const driver = g.driver;
     driver.create('r');
-    const p = await startIn(driver, 'r', 'exec sleep 600');
-    started.push(p);
+    const p = await g.start('r', 'exec sleep 600');
     driver.freeze('r');
     expect(() => driver.remove('r')).toThrow(/still has 1 process/);
     expect(driver.exists('r')).toBe(true);

@@ -2,9 +2,8 @@
 // writes by count, are held within 10% of their caps; io.stat (via the driver's stats) sees the bytes.
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CgroupDriver } from '../../../agent/cgroup/driver.js';
-import { cgDir, destroyParent, deviceNumbers, killAll, openDriver, requireGuest, SCRATCH, SCRATCH_DEV, sleep, startIn, type Started } from '../guest.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cgDir, deviceNumbers, readIoStat, requireGuest, SCRATCH, SCRATCH_DEV, sleep, tenantScope } from '../guest.js';
 
 requireGuest();
 
@@ -15,16 +14,14 @@ const SETTLE_MS = 1000;
 const WINDOW_MS = 4000;
 
 describe('io.max on the guest v2 hierarchy (virtio disk)', () => {
-  let driver: CgroupDriver;
-  const started: Started[] = [];
+  const g = tenantScope(['io']);
   const dev = deviceNumbers(SCRATCH_DEV);
   const file = join(SCRATCH, `io-${process.pid}.bin`);
 
   /** Run a shell command in tenant "io" to its end; returns its wall time in seconds (it must succeed). */
   async function timed(script: string): Promise<number> {
     const t0 = performance.now();
-    const p = await startIn(driver, 'io', script);
-    started.push(p);
+    const p = await g.start('io', script);
     const { code } = await p.exited;
     expect(code, p.output()).toBe(0);
     return (performance.now() - t0) / 1000;
@@ -35,8 +32,7 @@ describe('io.max on the guest v2 hierarchy (virtio disk)', () => {
    * disk over a window (raw reads of the kernel's own accounting), then stop the script.
    */
   async function steadyRate(script: string, key: 'rbytes' | 'wbytes' | 'rios' | 'wios'): Promise<number> {
-    const p = await startIn(driver, 'io', script);
-    started.push(p);
+    const p = await g.start('io', script);
     try {
       await sleep(SETTLE_MS);
       const c0 = ioCounter(key);
@@ -47,25 +43,14 @@ describe('io.max on the guest v2 hierarchy (virtio disk)', () => {
       expect(p.child.exitCode, `the IO load ended before the window did: ${p.output()}`).toBeNull();
       return (c1 - c0) / ((t1 - t0) / 1000);
     } finally {
-      driver.kill('io');
+      g.driver.kill('io');
       await p.exited;
     }
   }
 
-  function ioCounter(key: string): number {
-    const text = readFileSync(join(cgDir(driver.parent, 'io'), 'io.stat'), 'utf8');
-    const line = text.split('\n').find((l) => l.startsWith(`${dev.major}:${dev.minor} `));
-    const m = line ? new RegExp(`\\b${key}=(\\d+)`).exec(line) : null;
-    return m ? Number(m[1]) : 0;
-  }
+  const ioCounter = (key: string): number => readIoStat(g.driver.parent, 'io', dev)[key] ?? 0;
 
-  beforeAll(() => {
-    driver = openDriver();
-    driver.create('io');
-  });
-  afterAll(async () => {
-    killAll(started);
-    await destroyParent(driver.parent);
+  afterAll(() => {
     rmSync(file, { force: true });
   });
 
@@ -77,6 +62,7 @@ describe('io.max on the guest v2 hierarchy (virtio disk)', () => {
   });
 
   it('holds O_DIRECT writes within 10% of wbps and accounts them in io.stat', async () => {
+    const driver = g.driver;
     const got = driver.setLimits('io', { io: [{ ...dev, wbps: CAP_BPS }] });
     expect(got.io).toEqual([{ ...dev, wbps: CAP_BPS }]);
     expect(readFileSync(join(cgDir(driver.parent, 'io'), 'io.max'), 'utf8')).toContain(`${dev.major}:${dev.minor} rbps=max wbps=${CAP_BPS} `);
@@ -96,21 +82,21 @@ describe('io.max on the guest v2 hierarchy (virtio disk)', () => {
   });
 
   it('holds O_DIRECT reads within 10% of rbps', async () => {
-    driver.setLimits('io', { io: [{ ...dev, rbps: CAP_BPS }] });
+    g.driver.setLimits('io', { io: [{ ...dev, rbps: CAP_BPS }] });
     const bps = await steadyRate(`dd if=${file} of=/dev/null bs=256k iflag=direct status=none`, 'rbytes');
     console.log(`io.max rbps=${CAP_BPS / MiB} MiB/s: O_DIRECT reads at ${(bps / MiB).toFixed(2)} MiB/s`);
     expect(Math.abs(bps - CAP_BPS) / CAP_BPS).toBeLessThanOrEqual(0.1);
   });
 
   it('holds 4 KiB O_DIRECT writes within 10% of wiops', async () => {
-    driver.setLimits('io', { io: [{ ...dev, wiops: CAP_IOPS }] });
+    g.driver.setLimits('io', { io: [{ ...dev, wiops: CAP_IOPS }] });
     const iops = await steadyRate(`dd if=/dev/zero of=${file} bs=4k count=2000 oflag=direct conv=notrunc status=none`, 'wios');
     console.log(`io.max wiops=${CAP_IOPS}: ${iops.toFixed(1)} writes/s`);
     expect(Math.abs(iops - CAP_IOPS) / CAP_IOPS).toBeLessThanOrEqual(0.1);
   });
 
   it('lifts every device limit with io: null', () => {
-    expect(driver.setLimits('io', { io: null }).io).toBeNull();
-    expect(readFileSync(join(cgDir(driver.parent, 'io'), 'io.max'), 'utf8').trim()).toBe('');
+    expect(g.driver.setLimits('io', { io: null }).io).toBeNull();
+    expect(readFileSync(join(cgDir(g.driver.parent, 'io'), 'io.max'), 'utf8').trim()).toBe('');
   });
 });

@@ -2,36 +2,26 @@
 // memory.high holds a tenant's page cache near the limit without killing anything.
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CgroupDriver } from '../../../agent/cgroup/driver.js';
-import { cgDir, destroyParent, isAlive, killAll, openDriver, readKeyed, readNumber, requireGuest, SCRATCH, startIn, type Started } from '../guest.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cgDir, isAlive, readKeyed, readNumber, requireGuest, SCRATCH, tenantScope } from '../guest.js';
 
 requireGuest();
 
 const MiB = 1024 * 1024;
 
 describe('memory limits on the guest v2 hierarchy', () => {
-  let driver: CgroupDriver;
-  const started: Started[] = [];
+  const g = tenantScope(['hog', 'bystander', 'cache', 'nolimit']);
   const files: string[] = [];
-
-  beforeAll(() => {
-    driver = openDriver();
-    for (const t of ['hog', 'bystander', 'cache', 'nolimit']) driver.create(t);
-  });
-  afterAll(async () => {
-    killAll(started);
-    await destroyParent(driver.parent);
+  afterAll(() => {
     for (const f of files) rmSync(f, { force: true });
   });
 
   it('memory.max OOM-kills inside the tenant only: a process of another tenant and the host survive', async () => {
-    const bystander = await startIn(driver, 'bystander', 'exec sleep 600');
-    started.push(bystander);
+    const driver = g.driver;
+    const bystander = await g.start('bystander', 'exec sleep 600');
     expect(driver.setLimits('hog', { memoryMax: 64 * MiB }).memoryMax).toBe(64 * MiB);
     // `tail` keeps the whole line it is reading: it grows until something stops it.
-    const hog = await startIn(driver, 'hog', 'head -c 600M /dev/zero | tail > /dev/null; echo "pipeline status $?"');
-    started.push(hog);
+    const hog = await g.start('hog', 'head -c 600M /dev/zero | tail > /dev/null; echo "pipeline status $?"');
     const { code } = await hog.exited;
     expect(hog.output()).toContain('pipeline status 137'); // tail died of SIGKILL (128 + 9)
     expect(code).toBe(0); // the shell that ran it, in the same cgroup, was not the victim
@@ -46,9 +36,10 @@ describe('memory limits on the guest v2 hierarchy', () => {
   });
 
   it('charges a tenant its page cache (the baseline for memory.high)', async () => {
+    const driver = g.driver;
     const file = join(SCRATCH, `nolimit-${process.pid}.bin`);
     files.push(file);
-    const w = await startIn(driver, 'nolimit', `dd if=/dev/zero of=${file} bs=1M count=128 status=none`);
+    const w = await g.start('nolimit', `dd if=/dev/zero of=${file} bs=1M count=128 status=none`);
     expect((await w.exited).code).toBe(0);
     expect(readNumber(join(cgDir(driver.parent, 'nolimit'), 'memory.current'))).toBeGreaterThan(100 * MiB);
     const stats = driver.openStats('nolimit');
@@ -60,10 +51,11 @@ describe('memory limits on the guest v2 hierarchy', () => {
   });
 
   it('memory.high holds the page cache of a 128 MiB write near 32 MiB and kills nothing', async () => {
+    const driver = g.driver;
     expect(driver.setLimits('cache', { memoryHigh: 32 * MiB }).memoryHigh).toBe(32 * MiB);
     const file = join(SCRATCH, `cache-${process.pid}.bin`);
     files.push(file);
-    const w = await startIn(driver, 'cache', `dd if=/dev/zero of=${file} bs=1M count=128 status=none && echo written`);
+    const w = await g.start('cache', `dd if=/dev/zero of=${file} bs=1M count=128 status=none && echo written`);
     expect((await w.exited).code).toBe(0);
     expect(w.output()).toContain('written');
     const dir = cgDir(driver.parent, 'cache');

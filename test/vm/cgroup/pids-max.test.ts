@@ -1,8 +1,7 @@
 // pids.max through the project's v2 driver stops a fork storm; the driver then kills the tenant's processes.
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CgroupDriver } from '../../../agent/cgroup/driver.js';
-import { cgDir, destroyParent, killAll, openDriver, readKeyed, readNumber, requireGuest, sleep, startIn, waitFor, type Started } from '../guest.js';
+import { describe, expect, it } from 'vitest';
+import { cgDir, readKeyed, readNumber, requireGuest, sleep, tenantScope, waitFor } from '../guest.js';
 
 requireGuest();
 
@@ -10,21 +9,11 @@ requireGuest();
 const STORM = 'f() { if [ "$1" -gt 0 ]; then f $(($1 - 1)) & f $(($1 - 1)) & wait; else exec sleep 120; fi; }; f 7';
 
 describe('pids.max on the guest v2 hierarchy', () => {
-  let driver: CgroupDriver;
-  const started: Started[] = [];
-
-  beforeAll(() => {
-    driver = openDriver();
-    driver.create('free');
-    driver.create('storm');
-  });
-  afterAll(async () => {
-    killAll(started);
-    await destroyParent(driver.parent);
-  });
+  const g = tenantScope(['free', 'storm']);
 
   it('lets an unlimited tenant grow the whole storm (the baseline)', async () => {
-    started.push(await startIn(driver, 'free', STORM));
+    const driver = g.driver;
+    await g.start('free', STORM);
     const pids = join(cgDir(driver.parent, 'free'), 'pids.current');
     expect(await waitFor(() => readNumber(pids) >= 200, 30_000)).toBe(true);
     driver.kill('free');
@@ -32,9 +21,9 @@ describe('pids.max on the guest v2 hierarchy', () => {
   });
 
   it('stops the storm at pids.max, then kill() empties the tenant', async () => {
+    const driver = g.driver;
     expect(driver.setLimits('storm', { pidsMax: 24 }).pidsMax).toBe(24);
-    const storm = await startIn(driver, 'storm', STORM);
-    started.push(storm);
+    await g.start('storm', STORM);
     const dir = cgDir(driver.parent, 'storm');
     // Fork failures are counted in pids.events "max"; watch the count while the storm beats on the limit.
     let highest = 0;

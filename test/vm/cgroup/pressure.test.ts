@@ -3,39 +3,32 @@
 // driver's readings must show it.
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CgroupDriver, StatsReader } from '../../../agent/cgroup/driver.js';
-import { BURNER, destroyParent, deviceNumbers, killAll, openDriver, requireGuest, SCRATCH, SCRATCH_DEV, sleep, startIn, type Started } from '../guest.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { StatsReader } from '../../../agent/cgroup/driver.js';
+import { BURNER, deviceNumbers, execDone, requireGuest, SCRATCH, SCRATCH_DEV, sleep, tenantScope } from '../guest.js';
 
 requireGuest();
 
 const MiB = 1024 * 1024;
 
 describe('PSI on the guest v2 hierarchy', () => {
-  let driver: CgroupDriver;
-  const started: Started[] = [];
+  const g = tenantScope(['idle', 'crowd', 'squeeze', 'slowio']);
   const readers: StatsReader[] = [];
   const files: string[] = [];
 
   function stats(tenant: string): StatsReader {
-    const r = driver.openStats(tenant);
+    const r = g.driver.openStats(tenant);
     readers.push(r);
     return r;
   }
 
-  beforeAll(() => {
-    driver = openDriver();
-    for (const t of ['idle', 'crowd', 'squeeze', 'slowio']) driver.create(t);
-  });
-  afterAll(async () => {
+  afterAll(() => {
     for (const r of readers) r.close();
-    killAll(started);
-    await destroyParent(driver.parent);
     for (const f of files) rmSync(f, { force: true });
   });
 
   it('an idle tenant has (next to) no cpu pressure', async () => {
-    started.push(await startIn(driver, 'idle', 'exec sleep 600'));
+    expect(await execDone(await g.start('idle', 'exec sleep 600'), 'sleep')).toBe(true);
     await sleep(500);
     const r = stats('idle');
     const a = r.read().pressure!.cpu!.some.total;
@@ -47,25 +40,24 @@ describe('PSI on the guest v2 hierarchy', () => {
   it('four burners on two CPUs: the tenant and the host show cpu pressure', async () => {
     const r = stats('crowd');
     const a = r.read().pressure!.cpu!.some.total;
-    for (let i = 0; i < 4; i++) started.push(await startIn(driver, 'crowd', BURNER));
+    for (let i = 0; i < 4; i++) await g.start('crowd', BURNER);
     await sleep(5000);
     const p = r.read().pressure!.cpu!;
     console.log(`crowd: cpu some avg10 ${p.some.avg10}, stalled ${((p.some.total - a) / 1e6).toFixed(2)} s`);
     // Stalled for most of the 5 s; avg10, a 10 s moving average, has climbed to about 1 - e^-0.5 = 39%.
     expect(p.some.total - a).toBeGreaterThan(2_500_000);
     expect(p.some.avg10).toBeGreaterThan(15);
-    expect(driver.hostPressure().cpu!.some.avg10).toBeGreaterThan(15);
-    driver.kill('crowd');
+    expect(g.driver.hostPressure().cpu!.some.avg10).toBeGreaterThan(15);
+    g.driver.kill('crowd');
   });
 
   it('a page-cache writer squeezed by memory.high stalls on memory', async () => {
-    driver.setLimits('squeeze', { memoryHigh: 16 * MiB });
+    g.driver.setLimits('squeeze', { memoryHigh: 16 * MiB });
     const r = stats('squeeze');
     const a = r.read().pressure!.memory!.some.total;
     const file = join(SCRATCH, `psi-${process.pid}.bin`);
     files.push(file);
-    const w = await startIn(driver, 'squeeze', `dd if=/dev/zero of=${file} bs=1M count=96 status=none`);
-    started.push(w);
+    const w = await g.start('squeeze', `dd if=/dev/zero of=${file} bs=1M count=96 status=none`);
     expect((await w.exited).code).toBe(0);
     const stalled = r.read().pressure!.memory!.some.total - a;
     console.log(`squeeze: memory some stalled ${(stalled / 1000).toFixed(1)} ms`);
@@ -73,13 +65,12 @@ describe('PSI on the guest v2 hierarchy', () => {
   });
 
   it('a writer held by io.max stalls on io', async () => {
-    driver.setLimits('slowio', { io: [{ ...deviceNumbers(SCRATCH_DEV), wbps: 2 * MiB }] });
+    g.driver.setLimits('slowio', { io: [{ ...deviceNumbers(SCRATCH_DEV), wbps: 2 * MiB }] });
     const r = stats('slowio');
     const a = r.read().pressure!.io!.some.total;
     const file = join(SCRATCH, `psi-io-${process.pid}.bin`);
     files.push(file);
-    const w = await startIn(driver, 'slowio', `dd if=/dev/zero of=${file} bs=256k count=12 oflag=direct status=none`);
-    started.push(w);
+    const w = await g.start('slowio', `dd if=/dev/zero of=${file} bs=256k count=12 oflag=direct status=none`);
     expect((await w.exited).code).toBe(0);
     const stalled = r.read().pressure!.io!.some.total - a;
     console.log(`slowio: io some stalled ${(stalled / 1e6).toFixed(2)} s for 3 MiB at 2 MiB/s`);
