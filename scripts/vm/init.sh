@@ -44,6 +44,16 @@ mount -t overlay -o lowerdir=/lower,upperdir=/upper/rw,workdir=/upper/work overl
   fail "cannot lay the overlay on the host root"
 
 N=/newroot
+project=$(cat /results/project)
+[ -d "$N$project" ] || fail "the checkout $project is not visible through the host root share"
+# A checkout under a folder that gets a fresh tmpfs below (a clone in /tmp) stays visible: hold it aside.
+held=0
+case "$project" in
+/tmp/* | /var/tmp/* | /run/*)
+  mkdir -p /keep && mount --bind "$N$project" /keep || fail "cannot hold $project aside"
+  held=1
+  ;;
+esac
 mount -t proc proc $N/proc || fail "cannot mount proc"
 mount -t sysfs sysfs $N/sys || fail "cannot mount sysfs"
 mount -t devtmpfs devtmpfs $N/dev || fail "cannot mount devtmpfs"
@@ -63,6 +73,9 @@ mount -t tmpfs -o mode=1777 vartmp $N/var/tmp
 mount -t tmpfs -o mode=0755 run $N/run
 mkdir -p $N/run/hostwarden-vm $N/run/lock
 mount --bind /results $N/run/hostwarden-vm || fail "cannot bind the results share"
+if [ $held = 1 ]; then
+  mkdir -p "$N$project" && mount --move /keep "$N$project" || fail "cannot put $project back"
+fi
 if [ -b /dev/vda ]; then
   mkdir -p $N/mnt/scratch
   mount -t ext4 -o usrquota,grpquota /dev/vda $N/mnt/scratch || fail "cannot mount the scratch disk /dev/vda"
@@ -72,8 +85,6 @@ ln -sf /proc/self/mounts $N/etc/mtab 2>/dev/null
 ip link set lo up || fail "cannot bring up lo"
 hostname hostwarden-vm
 
-project=$(cat /results/project)
-[ -d "$N$project" ] || fail "the checkout $project is not visible through the host root share"
 up=$(cut -d' ' -f1 /proc/uptime)
 echo "hostwarden-vm: kernel $(uname -r) up in ${up}s; running the command in $project"
 echo "$up" >/results/boot-seconds
