@@ -39,6 +39,11 @@ export interface IngestBenchOptions {
   /** rollup.flush_interval of the store, ms (default 15 min). */
   flushIntervalMs?: number;
   variants?: Array<'hostwarden' | 'naive'>;
+  /**
+   * `full` (default): cpu, memory, io, processes and cgroup PSI for cpu, memory and io (what an agent sends on
+   * a kernel with per-cgroup PSI, ~570 bytes of JSON a tenant); `lean`: without PSI (~210 bytes).
+   */
+  samples?: 'full' | 'lean';
 }
 
 export interface IngestRun {
@@ -70,6 +75,7 @@ export interface IngestBenchResult {
   agents: number;
   tenants: number;
   bodyBytes: number;
+  samples: 'full' | 'lean';
   runs: IngestRun[];
 }
 
@@ -177,24 +183,25 @@ if (!isMainThread && (workerData as { role?: string } | undefined)?.role === 'in
 }
 
 // --- load generator ---------------------------------------------------------------------------------------
-function sampleOf(host: string, t: number, variant: number): TenantSample {
+function sampleOf(host: string, t: number, variant: number, lean: boolean): TenantSample {
   const busy = (t + variant) % 10 === 0;
   const psi = (v: number) => ({ avg10: v, avg60: v / 2, avg300: v / 4, total: 123456 + t });
+  const pressure = { cpu: { some: psi(busy ? 12.5 : 0.5), full: psi(0) }, memory: { some: psi(0), full: psi(0) }, io: { some: psi(busy ? 3.25 : 0), full: psi(0) } };
   return {
     tenant: `${host}-t${String(t).padStart(5, '0')}`,
     cpu: { percent: busy ? 85.125 + variant : 1.5 + (t % 7) * 0.25 },
     memory: { current: (64 + (t % 512)) * 1048576 + variant * 4096, anon: (40 + (t % 256)) * 1048576, file: 24 * 1048576 },
     io: { read_bps: busy ? 5242880 : 1024 * (t % 13), write_bps: busy ? 8388608 : 2048 * (t % 11), read_iops: busy ? 120.5 : t % 5, write_iops: busy ? 240.25 : t % 3 },
     processes: { count: 5 + (t % 40) },
-    pressure: { cpu: { some: psi(busy ? 12.5 : 0.5), full: psi(0) }, memory: { some: psi(0), full: psi(0) }, io: { some: psi(busy ? 3.25 : 0), full: psi(0) } },
+    ...(lean ? {} : { pressure }),
   };
 }
 
 /** Report bodies as three parts: prefix, the variable head (seq and times), and the samples. */
-function bodyParts(host: string, tenants: number, variants: number): Buffer[] {
+function bodyParts(host: string, tenants: number, variants: number, lean: boolean): Buffer[] {
   const out: Buffer[] = [];
   for (let v = 0; v < variants; v++) {
-    const samples = Array.from({ length: tenants }, (_, t) => sampleOf(host, t, v));
+    const samples = Array.from({ length: tenants }, (_, t) => sampleOf(host, t, v, lean));
     out.push(Buffer.from(`,"interval":5,"host_stats":{"cores":64,"memory_bytes":274877906944,"cpu_percent":${3000 + v * 10},"pressure":{"cpu":{"some":{"avg10":20,"avg60":15,"avg300":10,"total":1}}}},"samples":${JSON.stringify(samples)},"agent_version":"bench"}`));
   }
   return out;
@@ -245,7 +252,7 @@ async function runVariant(variant: 'hostwarden' | 'naive', o: Required<Omit<Inge
 
   const agent = new Agent({ keepAlive: true, maxSockets: o.agents });
   const start = Date.now() - 6 * 3_600_000; // simulated time starts 6 h ago, 5 s per report
-  const parts = Array.from({ length: o.agents }, (_, a) => bodyParts(`bench${a}`, o.tenants, 8));
+  const parts = Array.from({ length: o.agents }, (_, a) => bodyParts(`bench${a}`, o.tenants, 8, o.samples === 'lean'));
   let measuring = false;
   let counting = false;
   let stored = 0;
@@ -325,21 +332,22 @@ export async function benchIngest(opts: IngestBenchOptions = {}): Promise<Ingest
     seconds: opts.seconds ?? 15,
     warmupSeconds: opts.warmupSeconds ?? 3,
     parserThreads: opts.parserThreads ?? defaultParserThreads(),
+    samples: opts.samples ?? 'full',
   };
   // On the disk, not tmpfs: bytes written must reach a block device to be counted.
   const dir = mkdtempSync(join(opts.dir ?? tmpdir(), 'hw-bench-ingest-'));
   try {
     const runs: IngestRun[] = [];
     for (const variant of opts.variants ?? (['hostwarden', 'naive'] as const)) runs.push(await runVariant(variant, { ...o, dir, flushIntervalMs: opts.flushIntervalMs }));
-    const bodyBytes = bodyParts('bench0', o.tenants, 1)[0]!.length + 100;
-    return { agents: o.agents, tenants: o.tenants, bodyBytes, runs };
+    const bodyBytes = bodyParts('bench0', o.tenants, 1, o.samples === 'lean')[0]!.length + 100;
+    return { agents: o.agents, tenants: o.tenants, bodyBytes, samples: o.samples, runs };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 export function printIngest(r: IngestBenchResult): void {
-  console.log(`ingest over HTTP: ${r.agents} agents, ${r.tenants} tenants per report (~${Math.round(r.bodyBytes / 1024)} KiB JSON)`);
+  console.log(`ingest over HTTP: ${r.agents} agents, ${r.tenants} tenants per report, ${r.samples} samples (~${Math.round(r.bodyBytes / 1024)} KiB JSON, ${Math.round(r.bodyBytes / r.tenants)} B a tenant)`);
   const base = r.runs.find((x) => x.variant === 'naive');
   for (const x of r.runs) {
     const ratio = base && x !== base ? ` (${(x.samplesPerSecond / base.samplesPerSecond).toFixed(2)}x baseline samples/s, ${(x.wcharPerSample / base.wcharPerSample).toFixed(3)}x bytes)` : '';
@@ -361,5 +369,14 @@ if (isMainThread && process.argv[1] === fileURLToPath(import.meta.url)) {
     return i > 0 ? Number(process.argv[i + 1]) : undefined;
   };
   const flushMin = arg('flush-minutes');
-  printIngest(await benchIngest({ seconds: arg('seconds'), agents: arg('agents'), tenants: arg('tenants'), parserThreads: arg('threads'), flushIntervalMs: flushMin === undefined ? undefined : flushMin * 60_000 }));
+  printIngest(
+    await benchIngest({
+      seconds: arg('seconds'),
+      agents: arg('agents'),
+      tenants: arg('tenants'),
+      parserThreads: arg('threads'),
+      flushIntervalMs: flushMin === undefined ? undefined : flushMin * 60_000,
+      samples: process.argv.includes('--lean') ? 'lean' : 'full',
+    }),
+  );
 }
