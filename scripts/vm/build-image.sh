@@ -136,6 +136,13 @@ if [ ! -f "$kdir/.complete" ]; then
   touch "$kdir.tmp/.complete"
   mv "$kdir.tmp" "$kdir"
   log "kernel $kver ready in $kdir ($(du -sh "$kdir" | cut -f1))"
+  # Keep the cache to one kernel: drop the ones Debian has replaced, and their initramfs images.
+  for old in "$cache"/kernel-*; do
+    [ "$old" = "$kdir" ] && continue
+    [ -d "$old" ] || continue
+    log "removing the replaced $(basename "$old")"
+    rm -rf "$old" "$cache/initramfs-$(basename "$old" | sed 's/^kernel-//')-"*.cpio.gz
+  done
 fi
 kver=$(cat "$kdir/kernel-release")
 
