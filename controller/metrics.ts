@@ -185,6 +185,7 @@ export function controllerMetrics(now: () => number = Date.now) {
     reports: registry.counter('hostwarden_reports_total', 'reports received, by result (accepted, duplicate, rejected, conflict, forbidden)'),
     samples: registry.counter('hostwarden_samples_total', 'tenant samples stored'),
     reportBytes: registry.counter('hostwarden_report_bytes_total', 'bytes of report bodies received'),
+    parsed: registry.counter('hostwarden_reports_parsed_total', 'valid reports by parser: fast (the scanner) or reference (JSON.parse, when the scanner gave up)'),
     incidentEvents: registry.counter('hostwarden_incident_events_total', 'incident events stored (repeats not counted)'),
     reportLatency: registry.histogram('hostwarden_report_duration_seconds', 'time from a report request to its answer', LATENCY_BUCKETS),
     requests: registry.counter('hostwarden_http_requests_total', 'HTTP requests answered, by route and status'),

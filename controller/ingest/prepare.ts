@@ -26,6 +26,8 @@ export interface PreparedReport {
   agentVersion: string | undefined;
   /** Size of the body in bytes. */
   bytes: number;
+  /** Read by the fast scanner (false: JSON.parse and the schema, because the scanner gave up). */
+  fast: boolean;
 }
 
 export type PrepareResult = { ok: true; report: PreparedReport } | { ok: false; message: string };
@@ -37,7 +39,7 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 export function prepareReport(body: Uint8Array | string): PrepareResult {
   if (typeof body !== 'string') {
     const fast = scanReport(body);
-    if (fast && reportValidator.check(fast.rest)) return finish(fast.rest, fast.tenants, fast.values, body.byteLength);
+    if (fast && reportValidator.check(fast.rest)) return finish(fast.rest, fast.tenants, fast.values, body.byteLength, true);
   }
   return prepareSlow(body);
 }
@@ -69,10 +71,10 @@ export function prepareParsed(raw: unknown, bytes: number): PrepareResult {
     tenants[k] = s.tenant;
     quantizeTenantSample(s, values, k * TENANT_WIDTH);
   }
-  return finish(raw, tenants, values, bytes);
+  return finish(raw, tenants, values, bytes, false);
 }
 
-function finish(r: Report, tenants: string[], values: Float64Array, bytes: number): PrepareResult {
+function finish(r: Report, tenants: string[], values: Float64Array, bytes: number, fast: boolean): PrepareResult {
   const seen = new Set<string>();
   for (let k = 0; k < tenants.length; k++) {
     const name = tenants[k]!;
@@ -105,6 +107,7 @@ function finish(r: Report, tenants: string[], values: Float64Array, bytes: numbe
       collectors: r.collectors,
       agentVersion: r.agent_version,
       bytes,
+      fast,
     },
   };
 }

@@ -42,6 +42,7 @@ export async function registerAgentRoutes(app: App, deps: RouteDeps): Promise<vo
         throw new BadRequestError(prepared.message);
       }
       const report = prepared.report;
+      metrics.parsed.inc({ parser: report.fast ? 'fast' : 'reference' });
       if (report.host !== principal.host) {
         metrics.reports.inc({ result: 'forbidden' });
         throw new ForbiddenError(`the token of host ${principal.host} cannot post reports for host ${report.host}`);

@@ -202,7 +202,7 @@ describe('resources', () => {
     expect(doc.paths['/v1/reports'].post.requestBody.content['application/json'].schema.properties.samples).toBeDefined();
     const metrics = await app.inject({ url: '/metrics', headers: auth(ADMIN) });
     expect(metrics.headers['content-type']).toMatch(/^text\/plain; version=0.0.4/);
-    for (const line of [/^hostwarden_reports_total\{result="accepted"\} 1$/m, /^hostwarden_reports_total\{result="rejected"\} \d+$/m, /^hostwarden_samples_total 1$/m, /^hostwarden_report_duration_seconds_count \d+$/m, /^hostwarden_store_bytes [1-9]\d*$/m, /^hostwarden_incidents_open 0$/m, /^hostwarden_ingest_samples_per_second /m]) {
+    for (const line of [/^hostwarden_reports_total\{result="accepted"\} 1$/m, /^hostwarden_reports_total\{result="rejected"\} \d+$/m, /^hostwarden_samples_total 1$/m, /^hostwarden_reports_parsed_total\{parser="fast"\} 2$/m, /^hostwarden_report_duration_seconds_count \d+$/m, /^hostwarden_store_bytes [1-9]\d*$/m, /^hostwarden_incidents_open 0$/m, /^hostwarden_ingest_samples_per_second /m]) {
       expect(metrics.body).toMatch(line);
     }
   });
