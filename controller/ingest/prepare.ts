@@ -2,7 +2,7 @@
 // samples into one flat vector per tenant. Pure and self-contained, so it runs either inline or in a parser
 // worker thread (parse-worker.ts) with the result's typed arrays transferred back without copying.
 import { validator } from '../../shared/validate.js';
-import { ReportSchema, type ActionAck, type CollectorStatus, type HostStats, type IncidentEvent, type Report } from '../../shared/wire.js';
+import { ReportSchema, type ActionAck, type CollectorStatus, type HostStats, type IncidentEvent, type Report, type TenantInfoWire } from '../../shared/wire.js';
 import { HOST_WIDTH, quantizeHostStats, quantizeTenantSample, TENANT_WIDTH } from '../history/catalog.js';
 import { scanReport } from './fast-report.js';
 
@@ -23,6 +23,8 @@ export interface PreparedReport {
   events: IncidentEvent[];
   acks: ActionAck[];
   collectors: CollectorStatus[] | undefined;
+  /** The agent's directory of the tenants it governs (sent when it changes, and hourly). */
+  directory: TenantInfoWire[] | undefined;
   agentVersion: string | undefined;
   /** Size of the body in bytes. */
   bytes: number;
@@ -105,6 +107,7 @@ function finish(r: Report, tenants: string[], values: Float64Array, bytes: numbe
       events,
       acks: r.acks ?? [],
       collectors: r.collectors,
+      directory: r.tenants,
       agentVersion: r.agent_version,
       bytes,
       fast,

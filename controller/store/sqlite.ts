@@ -16,7 +16,7 @@ import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import type { ActionAck, CollectorStatus, HostStats, IncidentEvent, Plan, Policy, TenantSpec, ManualAction } from '../../shared/wire.js';
+import type { ActionAck, CollectorStatus, HostStats, IncidentEvent, Plan, Policy, TenantInfoWire, TenantSpec, ManualAction } from '../../shared/wire.js';
 import { parseDuration, UnitError } from '../../shared/units.js';
 import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
 import { accrueDebt, decayedDebt, hostFairness, type DebtState, type TenantUsage } from '../fairness.js';
@@ -133,6 +133,9 @@ interface TenantState {
   name: string;
   hostId: number | null;
   spec: TenantSpec | null;
+  /** What its agent reported in the report's tenant directory (JSON kept as sent, to spot changes). */
+  reported: TenantInfoWire | null;
+  reportedJson: string | null;
   weight: number;
   firstSeen: number | null;
   lastSeen: number | null;
@@ -280,6 +283,7 @@ export class SqliteStore implements Store {
       insertTenant: db.prepare<[string, number | null, number | null, number | null]>('INSERT INTO tenants (name, host_id, first_seen, last_seen) VALUES (?, ?, ?, ?)'),
       setTenantHost: db.prepare<[number, number]>('UPDATE tenants SET host_id = ? WHERE id = ?'),
       setTenantFirstSeen: db.prepare<[number, number]>('UPDATE tenants SET first_seen = ? WHERE id = ?'),
+      setTenantReported: db.prepare<[string, number]>('UPDATE tenants SET reported = ? WHERE id = ?'),
       saveLedger: db.prepare<[number, number | null, number | null, number]>('UPDATE tenants SET debt = ?, debt_at = ?, last_seen = ? WHERE id = ?'),
       findReport: db.prepare<[number, number], { at: number }>('SELECT at FROM reports WHERE host_id = ? AND seq = ?'),
       insertReport: db.prepare<[number, number, number, number, number, number, string, Buffer, Buffer]>(
@@ -375,15 +379,18 @@ export class SqliteStore implements Store {
       state.retiredAt = h.retired_at;
       this.registerHost(state);
     }
-    type TenantRow = { id: number; name: string; host_id: number | null; spec: string | null; first_seen: number | null; last_seen: number | null; debt: number; debt_at: number | null };
-    for (const t of this.db.prepare<[], TenantRow>('SELECT id, name, host_id, spec, first_seen, last_seen, debt, debt_at FROM tenants').all()) {
+    type TenantRow = { id: number; name: string; host_id: number | null; spec: string | null; reported: string | null; first_seen: number | null; last_seen: number | null; debt: number; debt_at: number | null };
+    for (const t of this.db.prepare<[], TenantRow>('SELECT id, name, host_id, spec, reported, first_seen, last_seen, debt, debt_at FROM tenants').all()) {
       const spec = t.spec ? (JSON.parse(t.spec) as TenantSpec) : null;
+      const reported = t.reported ? (JSON.parse(t.reported) as TenantInfoWire) : null;
       this.tenants.set(t.name, {
         id: t.id,
         name: t.name,
         hostId: t.host_id,
         spec,
-        weight: this.weightOf(spec),
+        reported,
+        reportedJson: t.reported,
+        weight: this.weightOf(spec, reported),
         firstSeen: t.first_seen,
         lastSeen: t.last_seen,
         hostSeenAt: t.last_seen,
@@ -463,9 +470,23 @@ export class SqliteStore implements Store {
     return h;
   }
 
-  private weightOf(spec: TenantSpec | null): number {
-    if (!spec) return 1;
-    return this.plans.get(spec.plan)?.plan.weight ?? 1;
+  /** The weight of the managed spec's plan, else of the plan its agent reported, when defined here; else 1. */
+  private weightOf(spec: TenantSpec | null, reported: TenantInfoWire | null): number {
+    const plan = spec?.plan ?? reported?.plan;
+    return (plan === undefined ? undefined : this.plans.get(plan)?.plan.weight) ?? 1;
+  }
+
+  /**
+   * The tenant of a name; a new one gets its row inside the caller's transaction and goes into `created`
+   * (the cache takes it after the commit).
+   */
+  private tenantFor(name: string, host: HostState, at: number | null, created: Map<string, TenantState>): TenantState {
+    const t = this.tenants.get(name) ?? created.get(name);
+    if (t) return t;
+    const id = Number(this.s.insertTenant.run(name, host.id, at, at).lastInsertRowid);
+    const nt: TenantState = { id, name, hostId: host.id, spec: null, reported: null, reportedJson: null, weight: 1, firstSeen: at, lastSeen: at, hostSeenAt: at, debt: undefined };
+    created.set(name, nt);
+    return nt;
   }
 
   // --- hooks ----------------------------------------------------------------------------------------------
@@ -518,30 +539,38 @@ export class SqliteStore implements Store {
     const values = p.values;
     const W = TENANT_WIDTH;
     // Tenants: ids, creating rows for new names; unmanaged tenants follow the host they report from.
+    const created = new Map<string, TenantState>();
+    after.push(() => {
+      for (const [name, t] of created) this.tenants.set(name, t);
+    });
     const states = new Array<TenantState>(n);
     const ids = new Array<number>(n);
     for (let k = 0; k < n; k++) {
-      const name = p.tenants[k]!;
-      let t = this.tenants.get(name);
-      if (!t) {
-        const id = Number(this.s.insertTenant.run(name, host.id, p.at, p.at).lastInsertRowid);
-        const nt: TenantState = { id, name, hostId: host.id, spec: null, weight: 1, firstSeen: p.at, lastSeen: p.at, hostSeenAt: p.at, debt: undefined };
-        after.push(() => this.tenants.set(name, nt));
-        t = nt;
-      } else {
+      const t = this.tenantFor(p.tenants[k]!, host, p.at, created);
+      if (!created.has(t.name)) {
         if (t.hostId !== host.id && !t.spec && (t.hostSeenAt === null || p.at - t.hostSeenAt > TENANT_MOVE_AFTER_MS)) {
           this.s.setTenantHost.run(host.id, t.id);
-          const tt = t;
-          after.push(() => (tt.hostId = host.id));
+          after.push(() => (t.hostId = host.id));
         }
         if (t.firstSeen === null) {
           this.s.setTenantFirstSeen.run(p.at, t.id);
-          const tt = t;
-          after.push(() => (tt.firstSeen = p.at));
+          after.push(() => (t.firstSeen = p.at));
         }
       }
       states[k] = t;
       ids[k] = t.id;
+    }
+    // The agent's directory of its tenants: kept as reported, it names plans (weights) and emails.
+    for (const info of p.directory ?? []) {
+      const t = this.tenantFor(info.name, host, null, created);
+      const json = JSON.stringify(info);
+      if (json === t.reportedJson) continue;
+      this.s.setTenantReported.run(json, t.id);
+      after.push(() => {
+        t.reported = info;
+        t.reportedJson = json;
+        t.weight = this.weightOf(t.spec, info);
+      });
     }
     // Fairness ledger for this interval.
     const stats = p.hostStats;
@@ -944,9 +973,10 @@ export class SqliteStore implements Store {
       name: t.name,
       host: t.hostId === null ? null : (this.hostsById.get(t.hostId)?.name ?? null),
       managed: t.spec !== null,
-      plan: t.spec?.plan ?? null,
+      plan: t.spec?.plan ?? t.reported?.plan ?? null,
       weight: t.weight,
       spec: t.spec,
+      reported: t.reported,
       first_seen: isoOrNull(t.firstSeen),
       last_seen: isoOrNull(t.lastSeen),
       debt: t.debt ? decayedDebt(t.debt, now, this.fairness.halfLifeMs) : 0,
@@ -1010,12 +1040,14 @@ export class SqliteStore implements Store {
         after.push(() => {
           existing.spec = spec;
           existing.hostId = host.id;
-          existing.weight = this.weightOf(spec);
+          existing.weight = this.weightOf(spec, existing.reported);
         });
       } else {
         created = true;
         const id = Number(this.s.insertManagedTenant.run(name, host.id, JSON.stringify(spec), now).lastInsertRowid);
-        after.push(() => this.tenants.set(name, { id, name, hostId: host.id, spec, weight: this.weightOf(spec), firstSeen: null, lastSeen: null, hostSeenAt: null, debt: undefined }));
+        after.push(() =>
+          this.tenants.set(name, { id, name, hostId: host.id, spec, reported: null, reportedJson: null, weight: this.weightOf(spec, null), firstSeen: null, lastSeen: null, hostSeenAt: null, debt: undefined }),
+        );
       }
     })();
     for (const fn of after) fn();
@@ -1028,13 +1060,13 @@ export class SqliteStore implements Store {
     this.assertOpen();
     const t = this.tenants.get(name);
     if (!t) return false;
-    if (t.firstSeen === null) {
+    if (t.firstSeen === null && t.reported === null) {
       this.s.deleteTenant.run(t.id);
       this.tenants.delete(name);
     } else {
       this.s.clearTenantSpec.run(this.now(), t.id);
       t.spec = null;
-      t.weight = 1;
+      t.weight = this.weightOf(null, t.reported);
     }
     this.policyGeneration++;
     return true;
@@ -1057,9 +1089,8 @@ export class SqliteStore implements Store {
     this.plans.set(name, { plan, updatedAt: now });
     let tenants = 0;
     for (const t of this.tenants.values()) {
-      if (t.spec?.plan !== name) continue;
-      t.weight = plan.weight;
-      tenants++;
+      if (t.spec?.plan === name) tenants++;
+      if ((t.spec?.plan ?? t.reported?.plan) === name) t.weight = plan.weight;
     }
     this.policyGeneration++;
     return { plan: { name, plan, updated_at: iso(now), tenants }, created };
@@ -1235,7 +1266,7 @@ export class SqliteStore implements Store {
         rank: i + 1,
         tenant: t.name,
         host: host?.name ?? null,
-        plan: t.spec?.plan ?? null,
+        plan: t.spec?.plan ?? t.reported?.plan ?? null,
         weight: t.weight,
         debt,
         dominant_share: { avg: accAvg(acc, T.dominant_share, sc(T.dominant_share)), max: accMax(acc, T.dominant_share, sc(T.dominant_share)) },

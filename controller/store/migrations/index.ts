@@ -2,6 +2,7 @@
 // Append only: a released migration is never edited.
 import { MIGRATION_001 } from './001-initial.js';
 import { MIGRATION_002 } from './002-retired-seq.js';
+import { MIGRATION_003 } from './003-tenant-directory.js';
 
 export interface Migration {
   version: number;
@@ -12,4 +13,5 @@ export interface Migration {
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'initial', sql: MIGRATION_001 },
   { version: 2, name: 'retired-seq', sql: MIGRATION_002 },
+  { version: 3, name: 'tenant-directory', sql: MIGRATION_003 },
 ];

@@ -394,6 +394,27 @@ describe('tenants', () => {
     expect(await store.deleteTenant('dave')).toBe(false);
   });
 
+  it("keeps the agent's tenant directory: plans give unmanaged tenants their weight", async () => {
+    const clock = new Clock(T0 + HOUR);
+    const { store } = open(clock);
+    await store.putPlan('gold', { cpu: 400, weight: 4 });
+    const directory = [
+      { name: 'alice', email: 'alice@example.com', plan: 'gold', uids: [1001], source: 'config' as const },
+      { name: 'dave', plan: 'bronze', source: 'discovered' as const },
+    ];
+    await store.ingest(prepared(report('web01', 1, T0, [cpu('alice', 200, 1)], { tenants: directory })));
+    const alice = await store.getTenant('alice');
+    expect(alice).toMatchObject({ managed: false, plan: 'gold', weight: 4, reported: directory[0] });
+    expect(await store.getTenant('dave')).toMatchObject({ host: 'web01', plan: 'bronze', weight: 1, first_seen: null, reported: directory[1] });
+    // the weight counts from the next report on: 200% of 4 cores = 0.5, over weight 4
+    await store.ingest(prepared(report('web01', 2, T0 + 5000, [cpu('alice', 200, 1)])));
+    const f = await store.tenantHistory('alice', { from: T0 + 1, to: T0 + MIN, metrics: ['dominant_share'] });
+    expect(f?.series.dominant_share?.avg).toEqual([0.125]);
+    // reported but never measured: DELETE keeps what the agent said
+    expect(await store.deleteTenant('dave')).toBe(true);
+    expect((await store.getTenant('dave'))?.reported?.plan).toBe('bronze');
+  });
+
   it('does not flip a tenant between two hosts that both report it', async () => {
     const clock = new Clock(T0 + HOUR);
     const { store } = open(clock);
