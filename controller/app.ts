@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { TSchema } from 'typebox';
 import { Value } from 'typebox/value';
 import { validator } from '../shared/validate.js';
+import { VERSION } from '../shared/version.js';
 import type { Principal, TokenRegistry } from './auth.js';
 import { ApiError } from './errors.js';
 import { Flusher } from './ingest/flusher.js';
@@ -26,7 +27,8 @@ import { registerAgentRoutes } from './routes/agent.js';
 import { registerSystemRoutes } from './routes/system.js';
 import type { Store } from './store/store.js';
 
-export const CONTROLLER_VERSION = '0.1.0';
+/** The package version (shared/version.ts). */
+export const CONTROLLER_VERSION = VERSION;
 /** Reports of 3000 tenants with pressure and a burst of incident events fit well within this. */
 export const DEFAULT_REPORT_BODY_LIMIT = 32 * 1024 * 1024;
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
