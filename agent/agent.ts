@@ -318,7 +318,8 @@ export class Agent {
         agent_version: AGENT_VERSION,
         ...(tenants ? { tenants } : {}),
       }),
-      { agent_state: JSON.stringify(this.state) },
+      // A dry run keeps its decisions in memory only: a later real run must not resume a ladder it never announced.
+      this.dryRun ? {} : { agent_state: JSON.stringify(this.state) },
     );
     if (dropped > 0) this.log.warn({ dropped }, 'spool full: dropped the oldest unsent reports');
     const result: TickResult = { seq: report.seq, tenants: list.length, samples: list, host, decisions, events, acks, sent: 0, pending: this.spool.size() };
