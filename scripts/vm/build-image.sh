@@ -21,9 +21,14 @@ cache=${HOSTWARDEN_VM_CACHE:-$checkout/.cache/vm}
 # Modules loaded at boot, in this order (each with its dependencies). Built-in ones are skipped.
 BOOT_MODULES="virtio_pci virtio_blk virtio_rng 9pnet_virtio 9p overlay ext4 quota_v2 nf_tables nft_socket
   sch_htb cls_fw veth"
-# Carried too, loaded on demand (the kernel calls the initramfs's modprobe when a test asks for them).
-EXTRA_MODULES="loop ifb act_mirred sch_ingress nft_ct nft_limit nft_quota nft_reject_inet nft_fib_inet
-  nft_nat nft_masq sch_tbf sch_fq_codel cls_u32 cls_matchall cls_bpf"
+# Carried too, loaded on demand (the kernel calls the initramfs's modprobe when a test asks for them): these,
+# and every module of these directories (all of nftables/netfilter and traffic control: an nft ruleset may
+# need any expression, e.g. nft_objref for `counter name ... map`).
+EXTRA_MODULES="loop ifb veth dummy"
+EXTRA_DIRS="kernel/net/netfilter kernel/net/ipv4/netfilter kernel/net/ipv6/netfilter kernel/net/sched kernel/net/bridge/netfilter"
+# A cached kernel folder is complete only for the module selection it was made with.
+recipe=$(echo "$BOOT_MODULES|$EXTRA_MODULES|$EXTRA_DIRS" | tr -s ' \n' ' ' | sha256sum | cut -c1-16)
+kernel_ready() { [ -f "$1/.complete" ] && [ "$(cat "$1/recipe" 2>/dev/null)" = "$recipe" ]; }
 is_boot_module() {
   local b
   for b in $BOOT_MODULES; do [ "$b" = "$1" ] && return 0; done
@@ -79,17 +84,20 @@ refresh_lists() {
 }
 
 resolve
-if [ -z "$kdir" ] || [ ! -f "$kdir/.complete" ]; then
+if [ -z "$kdir" ] || ! kernel_ready "$kdir"; then
   # Not cached: the lists may be stale (a replaced version is no longer on the mirror), so refresh them
   # before fetching. A warm cache never touches the network.
   refresh_lists
   resolve
 fi
 [ -n "$kdir" ] || die "cannot resolve a kernel package from apt (apt-cache depends linux-image-amd64) and none is cached"
-[ -n "$version" ] || log "apt cannot resolve a kernel: using the cached $(basename "$kdir")"
+if [ -z "$version" ]; then
+  log "apt cannot resolve a kernel: using the cached $(basename "$kdir")"
+  kernel_ready "$kdir" || log "the cached kernel was made with another module selection: the guest may miss modules"
+fi
 
 # --- kernel and modules ---------------------------------------------------------------------------------
-if [ ! -f "$kdir/.complete" ]; then
+if [ -n "$version" ] && ! kernel_ready "$kdir"; then
   log "fetching $pkg $version"
   rm -rf "$kdir" "$kdir.tmp"
   mkdir -p "$kdir.tmp/deb"
@@ -109,7 +117,8 @@ if [ ! -f "$kdir/.complete" ]; then
   mods="$kdir.tmp/x/lib/modules/$kver"
   mkdir -p "$kdir.tmp/modroot/lib/modules/$kver"
   : >"$kdir.tmp/boot-modules"
-  for m in $BOOT_MODULES $EXTRA_MODULES; do
+  dir_modules=$(cd "$mods" && for d in $EXTRA_DIRS; do [ -d "$d" ] && find "$d" -name '*.ko*' -printf '%f\n'; done | sed 's/\.ko.*$//' | sort -u)
+  for m in $BOOT_MODULES $EXTRA_MODULES $dir_modules; do
     if ! deps=$(modprobe -d "$kdir.tmp/x" -S "$kver" --show-depends "$m" 2>&1); then
       is_boot_module "$m" && die "kernel $kver lacks module $m: $deps"
       log "kernel $kver lacks optional module $m"
@@ -132,6 +141,7 @@ if [ ! -f "$kdir/.complete" ]; then
   cp "$kdir.tmp/x/boot/config-$kver" "$kdir.tmp/config" 2>/dev/null || true
   echo "$kver" >"$kdir.tmp/kernel-release"
   echo "$pkg $version" >"$kdir.tmp/package"
+  echo "$recipe" >"$kdir.tmp/recipe"
   rm -rf "$kdir.tmp/x" "$kdir.tmp/deb"
   touch "$kdir.tmp/.complete"
   mv "$kdir.tmp" "$kdir"
