@@ -62,6 +62,8 @@ interface AgentState {
   seenActions: Record<string, number>;
   /** Acknowledgements not yet delivered in a report. */
   acks: ActionAck[];
+  /** Incident events decided between ticks (manual actions applied directly), for the next report. */
+  events: IncidentEvent[];
 }
 
 export class Agent {
@@ -124,13 +126,13 @@ export class Agent {
     if (text) {
       try {
         const s = JSON.parse(text) as AgentState;
-        if (s.policy?.ladders && s.policy.manual && s.seenActions && Array.isArray(s.acks)) return s;
+        if (s.policy?.ladders && s.policy.manual && s.seenActions && Array.isArray(s.acks)) return { ...s, events: s.events ?? [] };
       } catch {
         /* fall through */
       }
       this.log.error('stored enforcement state is unreadable; starting from an empty state');
     }
-    return { policy: emptyState(), seenActions: {}, acks: [] };
+    return { policy: emptyState(), seenActions: {}, acks: [], events: [] };
   }
 
   /** Prepare the cgroup parent and tenant cgroups, place processes, take the counters' baseline, re-apply limits. */
@@ -236,11 +238,16 @@ export class Agent {
     return events;
   }
 
-  /** Apply one manual action directly (the agent-side entry point; the controller's actions come the same way). */
+  /**
+   * Apply one manual action directly (the agent-side entry point; the controller's actions come the same way).
+   * Its events and acknowledgement go out with the next report; the state is saved at once.
+   */
   manual(action: ManualAction): { events: IncidentEvent[]; ack: ActionAck } {
     const before = this.state.acks.length;
     const events = this.applyManualActions([action], this.now());
+    this.state.events.push(...events);
     this.enforce();
+    if (!this.dryRun) this.spool.setMeta('agent_state', JSON.stringify(this.state));
     return { events, ack: this.state.acks[before] ?? this.state.acks[this.state.acks.length - 1]! };
   }
 
@@ -265,7 +272,8 @@ export class Agent {
     }
 
     // evaluate: manual actions, expiries, then the automatic ladder.
-    const events: IncidentEvent[] = [];
+    const events: IncidentEvent[] = this.state.events;
+    this.state.events = [];
     let decisions: Decision[] = [];
     if (policy) events.push(...this.applyManualActions(policy.actions, now));
     const expired = expireManual(this.state.policy, now);
@@ -322,7 +330,7 @@ export class Agent {
       this.dryRun ? {} : { agent_state: JSON.stringify(this.state) },
     );
     if (dropped > 0) this.log.warn({ dropped }, 'spool full: dropped the oldest unsent reports');
-    const result: TickResult = { seq: report.seq, tenants: list.length, samples: list, host, decisions, events, acks, sent: 0, pending: this.spool.size() };
+    const result: TickResult = { seq: report.seq, tenants: list.length, samples: list, host, decisions, events: reported, acks, sent: 0, pending: this.spool.size() };
 
     // report
     if (this.client) {
@@ -363,7 +371,7 @@ export class Agent {
     }
     this.driver.teardown();
     this.bandwidth?.remove();
-    this.state = { policy: emptyState(), seenActions: this.state.seenActions, acks: [] };
+    this.state = { policy: emptyState(), seenActions: this.state.seenActions, acks: [], events: [] };
     this.spool.setMeta('agent_state', JSON.stringify(this.state));
     return released;
   }

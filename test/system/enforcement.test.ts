@@ -185,8 +185,37 @@ describeWith(missing([needRoot, needV1Cgroups]), 'enforcement on real cgroups', 
         expect(cpuTicks(p.pid!)).toBe(t0);
         const rel = agent.manual({ id: uniq('r'), tenant: u.name, action: 'release', reason: 'cleaned', created_at: new Date().toISOString() });
         expect(rel.events.map((e) => e.type)).toEqual(['released']);
+        // Both actions' events and acknowledgements go out with the next report.
+        const t = await agent.tick();
+        expect(t.events.map((e) => `${e.type}:${e.step}`)).toEqual(['opened:quarantine', 'released:release']);
+        expect(t.acks.map((a) => a.state)).toEqual(['applied', 'applied']);
         expect(r.driver.isFrozen(u.name)).toBe(false);
         expect(await cgroupCpu(r.driver, u.name, 1000)).toBeGreaterThan(50);
+      } finally {
+        await agent.stop();
+      }
+    });
+  });
+
+  describe('--dry-run', () => {
+    let r: Rig;
+    beforeAll(() => {
+      r = rig();
+    });
+    afterAll(async () => expect(await r.cleanup.run()).toEqual([]));
+
+    it('decides and logs but writes no limit and freezes nothing; reports no incident', async () => {
+      const u = createUser(r.cleanup);
+      const agent = agentFor(r, { tenants: [{ name: u.name, users: [u.name], plan: 'basic' }], plans: { basic: { cpu: 50 } } }, { dryRun: true });
+      try {
+        agent.init();
+        expect(r.driver.getLimits(u.name).cpuPercent).toBeNull(); // not even the plan cap
+        const q = agent.manual({ id: uniq('q'), tenant: u.name, action: 'quarantine', reason: 'dry run', created_at: new Date().toISOString() });
+        expect(q.events.map((e) => e.type)).toEqual(['opened']); // decided ...
+        expect(r.driver.isFrozen(u.name)).toBe(false); // ... but not done
+        const t = await agent.tick();
+        expect(t.events).toEqual([]); // nothing announced: nothing was done
+        expect(r.driver.getLimits(u.name).cpuPercent).toBeNull();
       } finally {
         await agent.stop();
       }
