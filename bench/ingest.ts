@@ -66,6 +66,8 @@ export interface IngestRun {
   serverCpuPerSecond: number;
   /** Samples stored per CPU-second of the controller: its speed regardless of what else runs. */
   samplesPerServerCpuSecond: number;
+  /** Samples per CPU-second of the controller's main thread alone: the ceiling when parser threads have cores. */
+  samplesPerMainCpuSecond: number;
   /** Share of the machine's CPU time other processes used during the window (0..1): contention. */
   othersShare: number;
   cores: number;
@@ -85,6 +87,8 @@ interface ServerMessage {
   type: 'ready' | 'io' | 'done';
   port?: number;
   io?: { wchar: number; write_bytes: number };
+  /** CPU ticks of the controller's main thread (HTTP, store) so far. */
+  mainTicks?: number;
   dbBytes?: number;
 }
 
@@ -162,7 +166,8 @@ async function runServer(data: { variant: string; dir: string; parserThreads: nu
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address() as { port: number };
   port.on('message', async (msg: { type: string }) => {
-    if (msg.type === 'io') port.postMessage({ type: 'io', io: threadIo() } satisfies ServerMessage);
+    if (msg.type === 'io') port.postMessage({ type: 'io', io: threadIo(), mainTicks: statTicks('/proc/thread-self/stat') } satisfies ServerMessage);
+    if (msg.type === 'cpu') port.postMessage({ type: 'io', mainTicks: statTicks('/proc/thread-self/stat') } satisfies ServerMessage);
     if (msg.type === 'stop') {
       await app.close();
       // Everything still in memory is written and checkpointed, and counted.
@@ -279,7 +284,8 @@ async function runVariant(variant: 'hostwarden' | 'naive', o: Required<Omit<Inge
   });
   await new Promise((r) => setTimeout(r, o.warmupSeconds * 1000));
   worker.postMessage({ type: 'io' });
-  const io0 = (await next('io')).io!;
+  const snap0 = await next('io');
+  const io0 = snap0.io!;
   counting = true;
   measuring = true;
   const cpu0 = cpuSnapshot();
@@ -288,6 +294,8 @@ async function runVariant(variant: 'hostwarden' | 'naive', o: Required<Omit<Inge
   measuring = false;
   const seconds = (performance.now() - t0) / 1000;
   const cpu1 = cpuSnapshot();
+  worker.postMessage({ type: 'cpu' });
+  const mainTicks = (await next('io')).mainTicks! - snap0.mainTicks!;
   stop = true;
   await Promise.all(loops);
   agent.destroy();
@@ -319,6 +327,7 @@ async function runVariant(variant: 'hostwarden' | 'naive', o: Required<Omit<Inge
     dbBytes: done.dbBytes ?? 0,
     serverCpuPerSecond: serverCpuSeconds / seconds,
     samplesPerServerCpuSecond: samples / serverCpuSeconds,
+    samplesPerMainCpuSecond: samples / (mainTicks / TICK),
     othersShare: machineTotal > 0 ? Math.max(0, machineBusy - (cpu1.process - cpu0.process)) / machineTotal : 0,
     cores: availableParallelism(),
   };
@@ -357,7 +366,8 @@ export function printIngest(r: IngestBenchResult): void {
         `latency p50 ${x.p50Ms.toFixed(1)} ms, p99 ${x.p99Ms.toFixed(1)} ms (goal < 100), max ${x.maxMs.toFixed(1)} ms; ${x.errors} errors; db ${(x.dbBytes / 1048576).toFixed(1)} MiB${ratio}`,
     );
     console.log(
-      `  ${''.padEnd(10)} controller used ${x.serverCpuPerSecond.toFixed(2)} of ${x.cores} CPUs: ${Math.round(x.samplesPerServerCpuSecond).toLocaleString('en')} samples per CPU-second; ` +
+      `  ${''.padEnd(10)} controller used ${x.serverCpuPerSecond.toFixed(2)} of ${x.cores} CPUs: ${Math.round(x.samplesPerServerCpuSecond).toLocaleString('en')} samples per CPU-second ` +
+        `(main thread alone: ${Math.round(x.samplesPerMainCpuSecond).toLocaleString('en')} per CPU-second); ` +
         `other processes used ${(x.othersShare * 100).toFixed(0)}% of the machine meanwhile`,
     );
   }

@@ -30,7 +30,7 @@ fairness:
 rollup:
   flush_interval: 15m                        # closed minutes kept in memory per host before they are written
 ingest:
-  parser_threads: ${defaultParserThreads()}                          # threads parsing reports beside the main one (0 = none); default: cores - 2, at most 4, 0 below 4 cores
+  parser_threads: ${defaultParserThreads()}                          # threads parsing reports beside the main one (0 = none); default: 1 on 2-3 cores, cores - 2 from 4 (at most 4)
   max_report_size: 32M                       # largest report body accepted
 log_level: info                              # fatal, error, warn, info, debug, trace
 `;
@@ -58,11 +58,13 @@ export interface ControllerConfig {
 }
 
 /**
- * Parser threads pay off when there are cores to spare beside the main thread (HTTP, SQLite) and the
- * checkpointer; on 2-3 cores handing bodies to a thread costs more than it saves (measured: bench/ingest.ts).
+ * Parsing is ~60% of a report's CPU; with a parser thread the main thread (HTTP, SQLite) takes about 250k
+ * samples per CPU-second (bench/ingest.ts). One thread from 2 cores (measured on 2: 170k samples/s against
+ * 130-150k inline), cores - 2 from 4 on, at most 4; none on a single core.
  */
 export function defaultParserThreads(cores = availableParallelism()): number {
-  return cores >= 4 ? Math.min(4, cores - 2) : 0;
+  if (cores < 2) return 0;
+  return cores < 4 ? 1 : Math.min(4, cores - 2);
 }
 
 const HOST_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;

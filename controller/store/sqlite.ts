@@ -212,6 +212,8 @@ export class SqliteStore implements Store {
   private readonly lock: Database.Database | undefined;
   private checkpointer: Checkpointer | undefined;
   private readonly s: ReturnType<SqliteStore['prepare']>;
+  /** ingestTx wrapped in a transaction once (better-sqlite3 builds a wrapper per transaction() call). */
+  private readonly ingestTransaction: (p: PreparedReport, now: number, after: Array<() => void>) => IngestResult;
 
   constructor(opts: SqliteStoreOptions) {
     this.file = opts.file;
@@ -248,6 +250,7 @@ export class SqliteStore implements Store {
       this.db.pragma('foreign_keys = ON');
       this.migrate();
       this.s = this.prepare();
+      this.ingestTransaction = this.db.transaction((p: PreparedReport, now: number, after: Array<() => void>) => this.ingestTx(p, now, after));
       this.load();
       if (opts.file !== ':memory:') {
         this.checkpointer = new Checkpointer(opts.file, { onError: (message) => this.log?.error({ message }, 'WAL checkpoint failed') });
@@ -516,7 +519,7 @@ export class SqliteStore implements Store {
       throw new BadRequestError(`at /at: ${iso(p.at)} is more than ${MAX_CLOCK_AHEAD_MS / 60_000} minutes ahead of the controller's clock (${iso(now)}); check the agent host's clock`);
     }
     const after: Array<() => void> = [];
-    const result = this.db.transaction(() => this.ingestTx(p, now, after))();
+    const result = this.ingestTransaction(p, now, after);
     for (const fn of after) fn();
     return result;
   }
@@ -546,15 +549,17 @@ export class SqliteStore implements Store {
     const states = new Array<TenantState>(n);
     const ids = new Array<number>(n);
     for (let k = 0; k < n; k++) {
-      const t = this.tenantFor(p.tenants[k]!, host, p.at, created);
-      if (!created.has(t.name)) {
-        if (t.hostId !== host.id && !t.spec && (t.hostSeenAt === null || p.at - t.hostSeenAt > TENANT_MOVE_AFTER_MS)) {
-          this.s.setTenantHost.run(host.id, t.id);
-          after.push(() => (t.hostId = host.id));
+      const name = p.tenants[k]!;
+      const known = this.tenants.get(name);
+      const t = known ?? this.tenantFor(name, host, p.at, created);
+      if (known) {
+        if (known.hostId !== host.id && !known.spec && (known.hostSeenAt === null || p.at - known.hostSeenAt > TENANT_MOVE_AFTER_MS)) {
+          this.s.setTenantHost.run(host.id, known.id);
+          after.push(() => (known.hostId = host.id));
         }
-        if (t.firstSeen === null) {
-          this.s.setTenantFirstSeen.run(p.at, t.id);
-          after.push(() => (t.firstSeen = p.at));
+        if (known.firstSeen === null) {
+          this.s.setTenantFirstSeen.run(p.at, known.id);
+          after.push(() => (known.firstSeen = p.at));
         }
       }
       states[k] = t;

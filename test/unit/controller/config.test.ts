@@ -106,6 +106,6 @@ log_level: debug
   it('parses listen addresses and picks parser threads from the cores', () => {
     expect(parseListen(':8640')).toEqual({ host: '0.0.0.0', port: 8640 });
     expect(parseListen('[::]:1')).toEqual({ host: '::', port: 1 });
-    expect([2, 3, 4, 8, 64].map((n) => defaultParserThreads(n))).toEqual([0, 0, 2, 4, 4]);
+    expect([1, 2, 3, 4, 8, 64].map((n) => defaultParserThreads(n))).toEqual([0, 1, 1, 2, 4, 4]);
   });
 });
