@@ -1,11 +1,15 @@
 // ext4 user quotas on the guest's scratch disk (made with the quota feature, mounted usrquota): the kernel
 // counts each user's inodes, quotactl (repquota) reports them, and an inode hard limit stops file creation.
-// This is the kernel side of the `inodes` resource.
-import { chownSync, mkdirSync, rmSync } from 'node:fs';
+// The inodes collector (agent/collectors/inodes.ts) reads those counts through repquota, and falls back to a
+// walk of the homes on a filesystem without quotas.
+import { chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CollectContext } from '../../agent/collectors/collector.js';
+import { InodesCollector } from '../../agent/collectors/inodes.js';
+import type { Tenant } from '../../agent/tenants.js';
 import { Cleanup, createUser, type TestUser, uniq } from '../helpers/system.js';
-import { requireGuest, run, SCRATCH, startIn } from './guest.js';
+import { PROC_ROOT, requireGuest, run, SCRATCH, startIn } from './guest.js';
 
 requireGuest();
 
@@ -82,5 +86,55 @@ describe('ext4 user quotas on the guest scratch disk', () => {
     run('touch', [f]);
     chownSync(f, user.uid, user.gid);
     expect(userQuota(user.uid)!.inodes).toBe(before + 1);
+  });
+});
+
+describe('the inodes collector on the guest scratch disk', () => {
+  const cleanup = new Cleanup();
+  let user: TestUser;
+  let home: string;
+  let tmpHome: string;
+
+  /** One collect() with a fresh refresh awaited; the tenant's inode count, if any. */
+  async function count(collector: InodesCollector, tenant: Tenant): Promise<number | undefined> {
+    await collector.refresh([tenant]);
+    const ctx: CollectContext = { mono: performance.now(), tenants: [tenant], stats: new Map(), samples: new Map([[tenant.name, { tenant: tenant.name }]]), host: { cores: 2, memory_bytes: 1 } };
+    collector.collect(ctx);
+    return ctx.samples.get(tenant.name)?.inodes?.count;
+  }
+
+  beforeAll(() => {
+    user = createUser(cleanup, 'hwi');
+    home = join(SCRATCH, uniq('home-'));
+    mkdirSync(home);
+    cleanup.add(`rm -r ${home}`, () => rmSync(home, { recursive: true, force: true }));
+    // Ten files in the home, and three more of the user's elsewhere on the same filesystem.
+    for (let i = 0; i < 10; i++) writeFileSync(join(home, `f${i}`), '');
+    for (let i = 0; i < 3; i++) writeFileSync(join(home, `../${uniq('stray-')}`), '');
+    run('sh', ['-c', `chown -R ${user.uid}:${user.gid} ${home} && chown ${user.uid} $(find ${SCRATCH} -maxdepth 1 -name 'stray-*' -user 0)`]);
+    cleanup.add('rm the strays', () => run('sh', ['-c', `find ${SCRATCH} -maxdepth 1 -name 'stray-*' -delete`]));
+    tmpHome = mkdtempSync('/tmp/hw-home-');
+    cleanup.add(`rm -r ${tmpHome}`, () => rmSync(tmpHome, { recursive: true, force: true }));
+    for (let i = 0; i < 5; i++) writeFileSync(join(tmpHome, `t${i}`), '');
+    run('chown', ['-R', `${user.uid}:${user.gid}`, tmpHome]);
+  });
+  afterAll(async () => {
+    expect(await cleanup.run()).toEqual([]);
+  });
+
+  it("counts the user's inodes on the whole filesystem from its quota, not only the home", async () => {
+    const tenant: Tenant = { name: 'q', uids: [user.uid], homes: [home], domains: [], source: 'config' };
+    // 10 files + the home itself + 3 elsewhere: repquota sees them all, a walk of the home would say 11.
+    expect(await count(new InodesCollector(PROC_ROOT), tenant)).toBe(14);
+  });
+
+  it('walks the home where the filesystem keeps no quota (tmpfs)', async () => {
+    const tenant: Tenant = { name: 'w', uids: [user.uid], homes: [tmpHome], domains: [], source: 'config' };
+    expect(await count(new InodesCollector(PROC_ROOT), tenant)).toBe(6);
+  });
+
+  it('adds both for a tenant with homes on both', async () => {
+    const tenant: Tenant = { name: 'b', uids: [user.uid], homes: [home, tmpHome], domains: [], source: 'config' };
+    expect(await count(new InodesCollector(PROC_ROOT), tenant)).toBe(20);
   });
 });
