@@ -157,6 +157,34 @@ export class Agent {
     if (!this.tenants.refresh()) return;
     this.placement.ensureCgroups(this.tenants.list());
     this.devices.clear();
+    this.retireGone();
+  }
+
+  /**
+   * Tenants that are no longer defined (removed from the config or the controller) stop being governed:
+   * thawed, limits lifted, processes moved to `release_to`, cgroup removed, incidents forgotten.
+   */
+  private retireGone(): void {
+    const live = new Set(this.tenants.list().map((t) => t.name));
+    for (const name of this.driver.list()) {
+      if (live.has(name)) continue;
+      if (this.dryRun) {
+        this.log.info({ tenant: name }, 'dry-run: would release a tenant that is no longer defined and remove its cgroup');
+        continue;
+      }
+      try {
+        this.stats.close(name);
+        this.driver.release(name);
+        this.driver.remove(name, { moveTo: this.config.cgroup.releaseTo });
+        this.placement.forget(name);
+        this.enforcer.forget(name);
+        delete this.state.policy.ladders[name];
+        delete this.state.policy.manual[name];
+        this.log.info({ tenant: name }, 'tenant no longer defined: released and its cgroup removed');
+      } catch (err) {
+        this.log.error({ tenant: name, err: (err as Error).message }, 'cannot retire a tenant that is no longer defined');
+      }
+    }
   }
 
   place(): void {

@@ -114,6 +114,20 @@ describeWith(missing([needRoot, needV1Cgroups]), 'agent restart and release-all'
     expect(new Set(all.map((r) => r.seq)).size).toBe(all.length);
   });
 
+  it('releases a tenant removed from the config: cgroup gone, its processes run on elsewhere', async () => {
+    const cPids = createDriver({ cgroupRoot: '/sys/fs/cgroup', procRoot: '/proc', parent }).procs(c.name);
+    expect(cPids.length).toBeGreaterThan(0);
+    const without = join(dir, 'agent-without-c.yaml');
+    writeFileSync(without, readFileSync(join(dir, 'agent.yaml'), 'utf8').split('\n').filter((l) => !l.includes(c.name)).join('\n'));
+    const r = runProgram('agent/bin/hostwarden-agent.js', ['--config', without, '--once']);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    for (const h of HIERARCHIES) expect(existsSync(`/sys/fs/cgroup/${h}/${parent}/${c.name}`), `${h}/${parent}/${c.name}`).toBe(false);
+    const alive = cPids.filter((pid) => existsSync(`/proc/${pid}`)); // C's worker forks short-lived sleeps
+    expect(alive.length).toBeGreaterThan(0);
+    for (const pid of alive) expect(readFileSync(`/proc/${pid}/cgroup`, 'utf8')).toContain(`/${outside}`);
+    expect(existsSync(`/sys/fs/cgroup/cpu/${parent}/${a.name}`)).toBe(true); // the others stay governed
+  });
+
   it('--release-all leaves no hostwarden cgroup and no frozen process', async () => {
     // B frozen, as a quarantine leaves it.
     const d = createDriver({ cgroupRoot: '/sys/fs/cgroup', procRoot: '/proc', parent });
