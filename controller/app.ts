@@ -11,7 +11,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyInstance, type FastifyBaseLogger, type FastifyError, type FastifyRequest, type RouteOptions, type FastifySchemaCompiler } from 'fastify';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { TSchema } from 'typebox';
+import { Type, type TSchema } from 'typebox';
 import { Value } from 'typebox/value';
 import { validator } from '../shared/validate.js';
 import { VERSION } from '../shared/version.js';
@@ -73,6 +73,8 @@ export interface RouteDeps {
   startedAt: number;
 }
 
+const NO_QUERY = Type.Object({}, { additionalProperties: false });
+
 /** Error responses of every route. */
 export const ERROR_RESPONSES = {
   '4xx': { $ref: 'ApiError#' },
@@ -116,6 +118,10 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   app.addSchema({ $id: 'ApiError', type: 'object', required: ['error', 'message'], properties: { error: { type: 'string' }, message: { type: 'string' } }, additionalProperties: false });
   app.decorateRequest('principal', null);
 
+  // A route that takes no query parameters says so: `?anything` is a 400 there too, not silently ignored.
+  app.addHook('onRoute', (route) => {
+    if (route.schema && route.schema.querystring === undefined) route.schema.querystring = NO_QUERY;
+  });
   if (opts.onRoute) app.addHook('onRoute', opts.onRoute);
 
   await app.register(swagger, {

@@ -46,9 +46,14 @@ function methods(r: RouteOptions): string[] {
 }
 
 describe('access', () => {
-  it('classifies every route as public, agent or admin', () => {
+  it('classifies every route as public, agent or admin, and gives each request and response schemas', () => {
     expect(routes.length).toBeGreaterThan(20);
     for (const r of routes) expect([r.url, r.config?.auth]).toEqual([r.url, expect.stringMatching(/^(public|agent|admin)$/)]);
+    for (const r of routes) {
+      expect([r.url, Boolean(r.schema?.querystring), Boolean(r.schema?.response)]).toEqual([r.url, true, true]);
+      if (r.url.includes(':')) expect([r.url, Boolean(r.schema?.params)]).toEqual([r.url, true]);
+      if (methods(r).some((m) => m === 'POST' || m === 'PUT')) expect([r.url, Boolean(r.schema?.body)]).toEqual([r.url, true]);
+    }
     const pub = routes.filter((r) => r.config?.auth === 'public').map((r) => `${methods(r).join()} ${r.url}`);
     expect(pub.sort()).toEqual(['GET /healthz', 'GET /openapi.json', 'HEAD /healthz', 'HEAD /openapi.json']);
   });
@@ -140,6 +145,7 @@ describe('validation', () => {
     ['/v1/incidents?limit=0', 'query parameter limit: must be >= 1'],
     ['/v1/incidents?state=closed', /^query parameter state: /],
     ['/v1/incidents?colour=red', 'query parameters: unknown field(s) "colour"'],
+    ['/v1/hosts?verbose=1', 'query parameters: unknown field(s) "verbose"'],
     ['/v1/tenants/-alice', /^path parameter tenant: must match pattern/],
     ['/v1/incidents/abc', /^path parameter id: /],
     ['/v1/tenants/alice/usage?from=yesterday', /^from: "yesterday" is neither an ISO-8601 time/],
