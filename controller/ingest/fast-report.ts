@@ -30,8 +30,8 @@ const enc = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'latin1'));
 
 /**
  * Keys of one object level. `match` finds a key's index from its bytes without making a string: the length
- * and the byte at one position (chosen so no two keys share both) pick the candidate, then its bytes are
- * compared.
+ * and the byte at one position within the shortest key (chosen so no two keys share both) pick the
+ * candidate, then its bytes are compared.
  */
 class Keys {
   readonly bytes: Uint8Array[];
@@ -39,19 +39,23 @@ class Keys {
   private readonly table = new Int8Array(64 * 256).fill(-1);
   constructor(readonly names: readonly string[]) {
     this.bytes = names.map(enc);
+    const shortest = Math.min(...this.bytes.map((k) => k.length));
     let at = -1;
-    for (let p = 0; p < 16 && at < 0; p++) {
-      const sigs = new Set(this.bytes.map((k) => k.length * 256 + k[p % k.length]!));
+    for (let p = 0; p < shortest && at < 0; p++) {
+      const sigs = new Set(this.bytes.map((k) => k.length * 256 + k[p]!));
       if (sigs.size === this.bytes.length) at = p;
     }
     if (at < 0 || this.bytes.some((k) => k.length >= 64)) throw new Error(`keys ${names.join(', ')} cannot be told apart`);
     this.at = at;
-    this.bytes.forEach((k, i) => (this.table[k.length * 256 + k[at % k.length]!] = i));
+    this.shortest = shortest;
+    this.bytes.forEach((k, i) => (this.table[k.length * 256 + k[at]!] = i));
   }
 
+  private readonly shortest: number;
+
   match(buf: Uint8Array, start: number, len: number): number {
-    if (len >= 64 || len === 0) return -1;
-    const i = this.table[len * 256 + buf[start + (this.at % len)]!]!;
+    if (len >= 64 || len < this.shortest) return -1;
+    const i = this.table[len * 256 + buf[start + this.at]!]!;
     if (i < 0) return -1;
     const k = this.bytes[i]!;
     for (let j = 0; j < len; j++) if (buf[start + j] !== k[j]) return -1;
@@ -113,6 +117,7 @@ class Scanner {
   ws(): void {
     const b = this.buf;
     let p = this.pos;
+    if (!(b[p]! <= 0x20)) return; // compact JSON: no white space at all
     for (;;) {
       const c = b[p];
       if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) p++;
@@ -144,9 +149,9 @@ class Scanner {
     const start = this.pos;
     let p = start;
     for (;;) {
-      const c = b[p];
-      if (c === undefined || c === BACKSLASH || c < 0x20 || c > 0x7e) throw GIVE_UP;
+      const c = b[p]!;
       if (c === QUOTE) break;
+      if (!(c >= 0x20 && c <= 0x7e) || c === BACKSLASH) throw GIVE_UP; // (also past the end: undefined)
       p++;
     }
     this.keyStart = start;
