@@ -3,6 +3,7 @@
 import { MIGRATION_001 } from './001-initial.js';
 import { MIGRATION_002 } from './002-retired-seq.js';
 import { MIGRATION_003 } from './003-tenant-directory.js';
+import { MIGRATION_004 } from './004-notices.js';
 
 export interface Migration {
   version: number;
@@ -14,4 +15,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'initial', sql: MIGRATION_001 },
   { version: 2, name: 'retired-seq', sql: MIGRATION_002 },
   { version: 3, name: 'tenant-directory', sql: MIGRATION_003 },
+  { version: 4, name: 'notices', sql: MIGRATION_004 },
 ];
