@@ -8,6 +8,7 @@ import { prepareReport, type PrepareResult } from './prepare.js';
 
 export interface ReportParser {
   readonly threads: number;
+  /** Parse a body; it may be handed to another thread (do not use `body` after the call). */
   parse(body: Uint8Array): Promise<PrepareResult>;
   close(): Promise<void>;
 }
@@ -77,7 +78,10 @@ export class WorkerParser implements ReportParser {
     const id = this.nextId++;
     return new Promise<PrepareResult>((resolve, reject) => {
       slot.pending.set(id, { resolve, reject });
-      slot.worker.postMessage({ id, body });
+      // A body that owns its whole ArrayBuffer (not a slice of Node's buffer pool) moves to the worker
+      // without a copy; the caller must not read it afterwards.
+      const own = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer;
+      slot.worker.postMessage({ id, body }, own ? [body.buffer as ArrayBuffer] : []);
     });
   }
 
