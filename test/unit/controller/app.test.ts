@@ -186,6 +186,20 @@ describe('resources', () => {
     expect([nothing.statusCode, nothing.json()]).toEqual([404, { error: 'not_found', message: 'no route GET /v2/nothing' }]);
   });
 
+  it('serves usage, the fairness series and the ranking', async () => {
+    const h = auth(ADMIN);
+    const usage = (await app.inject({ url: `/v1/tenants/alice/usage?from=${new Date(T0 - 60_000).toISOString()}&to=${new Date(T0 + 60_000).toISOString()}`, headers: h })).json();
+    expect(usage).toMatchObject({ tenant: 'alice', host: 'web01', source: 'raw', samples: [1], series: { cpu_percent: { avg: [10], max: [10] } } });
+    const fair = (await app.inject({ url: `/v1/tenants/alice/fairness?from=${new Date(T0 - 60_000).toISOString()}&to=1m`, headers: h })).json();
+    expect(Object.keys(fair.series).sort()).toEqual(['active', 'debt', 'dominant_share', 'fair_share', 'share_cpu']);
+    expect(fair.series.share_cpu.avg).toEqual([10 / 400]);
+    const ranking = (await app.inject({ url: '/v1/fairness?host=web01&window=2h', headers: h })).json();
+    expect(ranking).toMatchObject({ window_seconds: 7200, half_life_seconds: 86400, hosts: [{ host: 'web01' }], tenants: [{ rank: 1, tenant: 'alice', host: 'web01' }] });
+    expect((await app.inject({ url: '/v1/fairness?host=nowhere', headers: h })).statusCode).toBe(404);
+    const host = (await app.inject({ url: `/v1/hosts/web01/usage?from=${new Date(T0 - 60_000).toISOString()}&to=${new Date(T0 + 60_000).toISOString()}&resources=jain`, headers: h })).json();
+    expect(host.series.jain.avg).toEqual([1]);
+  });
+
   it('queues an action (201) and shows its state', async () => {
     const h = auth(ADMIN);
     const res = await app.inject({ method: 'POST', url: '/v1/tenants/alice/actions', headers: h, payload: { action: 'throttle', level: 1, reason: 'too much', ttl: '1h' } });
