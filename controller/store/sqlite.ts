@@ -22,6 +22,7 @@ import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
 import { accrueDebt, decayedDebt, hostFairness, type DebtState, type TenantUsage } from '../fairness.js';
 import { H, HOST_METRICS, HOST_WIDTH, T, TENANT_METRICS, TENANT_WIDTH, type MetricDef } from '../history/catalog.js';
 import { accAdd, accMerge, decodeAcc, decodeVector, encodeAcc, encodeSamples, encodeVector, findSample, forEachSample, newAcc, Writer, type Acc } from '../history/codec.js';
+import { MinuteBucket } from '../history/bucket.js';
 import { accAvg, accMax, Bucketer, chooseTier, floorTo, HOUR_MS, MINUTE_DEFAULT_RANGE_MS, MINUTE_MS, selectMetrics, seriesBody, type Tier } from '../history/rollup.js';
 import type { PreparedReport } from '../ingest/prepare.js';
 import type {
@@ -99,12 +100,6 @@ interface LastFair {
   active: number;
 }
 
-/** A minute bucket of one host: an accumulator per series while open, encoded rows once closed. */
-interface Bucket {
-  closed: boolean;
-  rows: Map<number, Acc | Buffer>;
-}
-
 interface HostState {
   id: number;
   name: string;
@@ -123,7 +118,7 @@ interface HostState {
   /** Highest seq and newest time among the reports retention dropped: seqs up to it were seen. */
   retiredSeq: number | null;
   retiredAt: number | null;
-  buckets: Map<number, Bucket>;
+  buckets: Map<number, MinuteBucket>;
   dirtyTenants: Set<TenantState>;
   dirty: boolean;
 }
@@ -421,13 +416,13 @@ export class SqliteStore implements Store {
         const ids: number[] = [];
         forEachSample(r.samples, TENANT_WIDTH, (id, row) => {
           ids.push(id);
-          this.addToBucket(bucket, id, row, 0, TENANT_WIDTH);
+          bucket.add(id, row, 0, TENANT_WIDTH);
           const t = tenantsById.get(id);
           const debt = row[T.debt]!;
           if (t && debt === debt && (!t.debt || r.at >= t.debt.at)) t.debt = { debt: debt / 1e9, at: r.at };
           if (t && (t.lastSeen === null || r.at > t.lastSeen)) t.lastSeen = r.at;
         });
-        this.addToBucket(bucket, hostSeries(host.id), decodeVector(r.host_values, HOST_WIDTH), 0, HOST_WIDTH);
+        bucket.add(hostSeries(host.id), decodeVector(r.host_values, HOST_WIDTH), 0, HOST_WIDTH);
         host.maxAt = Math.max(host.maxAt, r.at);
       }
       this.closeBuckets(host);
@@ -664,8 +659,8 @@ export class SqliteStore implements Store {
       }
       if (!late) {
         const bucket = this.bucketFor(host, minute);
-        for (let k = 0; k < n; k++) this.addToBucket(bucket, ids[k]!, values, k * W, W);
-        this.addToBucket(bucket, hostSeries(host.id), hv, 0, HOST_WIDTH);
+        for (let k = 0; k < n; k++) bucket.add(ids[k]!, values, k * W, W);
+        bucket.add(hostSeries(host.id), hv, 0, HOST_WIDTH);
       }
       host.maxAt = Math.max(host.maxAt, p.at);
       this.closeBuckets(host);
@@ -675,37 +670,19 @@ export class SqliteStore implements Store {
     return { accepted: true, duplicate: false, seq: p.seq, samples: n, events: newEvents.length, acks: p.acks.length };
   }
 
-  private bucketFor(host: HostState, minute: number): Bucket {
+  private bucketFor(host: HostState, minute: number): MinuteBucket {
     let b = host.buckets.get(minute);
     if (!b) {
-      b = { closed: false, rows: new Map() };
+      b = new MinuteBucket(widthOf);
       host.buckets.set(minute, b);
     }
     return b;
   }
 
-  private addToBucket(bucket: Bucket, series: number, row: Float64Array, offset: number, width: number): void {
-    const cur = bucket.rows.get(series);
-    let acc: Acc;
-    if (cur === undefined) {
-      acc = newAcc(width);
-      bucket.rows.set(series, acc);
-    } else if (Buffer.isBuffer(cur)) {
-      acc = decodeAcc(cur, width);
-      bucket.rows.set(series, bucket.closed ? acc : acc);
-    } else acc = cur;
-    accAdd(acc, row, offset, width);
-    if (bucket.closed) bucket.rows.set(series, encodeAcc(acc, width, this.smallWriter));
-  }
-
-  /** Encode the accumulators of minutes before the newest report's minute: they are complete. */
+  /** Encode the minutes before the newest report's minute: they are complete. */
   private closeBuckets(host: HostState): void {
     const current = floorTo(host.maxAt, MINUTE_MS);
-    for (const [minute, b] of host.buckets) {
-      if (b.closed || minute >= current) continue;
-      for (const [series, v] of b.rows) if (!Buffer.isBuffer(v)) b.rows.set(series, encodeAcc(v, widthOf(series), this.smallWriter));
-      b.closed = true;
-    }
+    for (const [minute, b] of host.buckets) if (!b.closed && minute < current) b.close(this.writer);
   }
 
   /** The minute before which a host's buckets are written now. */
@@ -767,7 +744,7 @@ export class SqliteStore implements Store {
         const hourStart = floorTo(minute, HOUR_MS);
         let perSeries = hours.get(hourStart);
         if (!perSeries) hours.set(hourStart, (perSeries = new Map()));
-        for (const [series, v] of bucket.rows) {
+        for (const [series, v] of bucket.rows()) {
           const width = widthOf(series);
           const blob = Buffer.isBuffer(v) ? v : encodeAcc(v, width, this.smallWriter);
           try {
@@ -1233,8 +1210,8 @@ export class SqliteStore implements Store {
     for (const r of rows.all(series, floorTo(from, res), to)) out.add(r.bucket, decodeAcc(r.data, width), true);
     for (const [minute, bucket] of host.buckets) {
       if (minute < from || minute >= to) continue;
-      const v = bucket.rows.get(series);
-      if (v !== undefined) out.add(minute, toAcc(v, width));
+      const acc = bucket.get(series);
+      if (acc) out.add(minute, acc, true);
     }
   }
 
