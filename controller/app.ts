@@ -61,6 +61,8 @@ export interface AppOptions {
   halfLifeMs?: number;
   /** Called for every route as it is added (tests enumerate routes with it). */
   onRoute?: (route: RouteOptions) => void;
+  /** More routes, registered after the built-in ones (the notices: controller/notices/service.ts). */
+  routes?: ReadonlyArray<(scope: App, deps: RouteDeps) => Promise<void>>;
 }
 
 export interface RouteDeps {
@@ -212,6 +214,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   await app.register(async (scope) => registerFleetRoutes(scope, deps));
   await app.register(async (scope) => registerHistoryRoutes(scope, deps, opts.halfLifeMs));
   await app.register(async (scope) => registerIncidentRoutes(scope, deps));
+  for (const routes of opts.routes ?? []) await app.register(async (scope) => routes(scope, deps));
   return app;
 }
 

@@ -6,6 +6,7 @@ import cron from 'node-cron';
 import { loadYamlFile, Section } from '../shared/config.js';
 import { ConfigError } from '../shared/errors.js';
 import { DEFAULT_REPORT_BODY_LIMIT } from './app.js';
+import { NOTICES_CONFIG_REFERENCE, parseNoticesConfig, parseSmtpConfig, type NoticesConfig, type SmtpConfig } from './notices/config.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/hostwarden/controller.yaml';
 
@@ -17,8 +18,7 @@ admin_token_file: /etc/hostwarden/admin.token  # created with a random token (mo
 admins: []                                   # more admins: [{ name: alice, token_file: FILE }] or token_sha256: HEX
 agents: []                                   # [{ host: web01, token_file: /etc/hostwarden/agent-web01.token }]
                                              #   or token_sha256: <sha256 hex of the agent's token>
-# smtp: { url: smtp://127.0.0.1:25, from: "Hosting <noreply@example.com>" }   # absent: notices go to an outbox directory
-retention:
+${NOTICES_CONFIG_REFERENCE}retention:
   raw: 48h                                   # raw samples
   minute: 90d                                # 1-minute rollups (average and maximum)
   hour: 730d                                 # 1-hour rollups (2 years; durations have no "y" unit); also released
@@ -49,7 +49,9 @@ export interface ControllerConfig {
   adminTokenFile: string;
   admins: Array<TokenSource & { name: string }>;
   agents: Array<TokenSource & { host: string }>;
-  smtp: { url: string; from: string } | undefined;
+  /** Absent: notices go to the outbox directory (notices.outbox_dir). */
+  smtp: SmtpConfig | undefined;
+  notices: NoticesConfig;
   retention: { rawMs: number; minuteMs: number; hourMs: number; schedule: string };
   fairness: { halfLifeMs: number; activeThreshold: number };
   rollup: { flushIntervalMs: number };
@@ -119,16 +121,9 @@ export function parseControllerConfig(raw: unknown): ControllerConfig {
   }
 
   let smtp: ControllerConfig['smtp'];
-  if (root.has('smtp')) {
-    const s: Section = root.section('smtp');
-    const url = s.string('url');
-    const from = s.string('from');
-    if (!url) s.fail('url', 'required when smtp is given (smtp://host:25 or smtps://user:pass@host:465)');
-    if (!/^smtps?:\/\//.test(url)) s.fail('url', `must start with smtp:// or smtps://, got "${url}"`);
-    if (!from) s.fail('from', 'required when smtp is given ("Hosting <noreply@example.com>")');
-    s.done();
-    smtp = { url, from };
-  } else root.section('smtp');
+  if (root.has('smtp')) smtp = parseSmtpConfig(root.section('smtp'));
+  else root.section('smtp');
+  const notices = parseNoticesConfig(root.section('notices'));
 
   const r: Section = root.section('retention');
   const retention = {
@@ -167,6 +162,7 @@ export function parseControllerConfig(raw: unknown): ControllerConfig {
     admins,
     agents,
     smtp,
+    notices,
     retention,
     fairness,
     rollup,

@@ -10,6 +10,7 @@ import type { ControllerConfig } from './config.js';
 import { Flusher } from './ingest/flusher.js';
 import { createReportParser, type ReportParser } from './ingest/parser.js';
 import { controllerMetrics } from './metrics.js';
+import { startNotices, type Notices } from './notices/service.js';
 import { SqliteStore } from './store/sqlite.js';
 
 /** How often hosts that stopped reporting get their open minutes written. */
@@ -18,6 +19,8 @@ export const PERIODIC_FLUSH_MS = 30_000;
 export interface RunningController {
   app: App;
   store: SqliteStore;
+  /** Tenants' notices: the outbox, its sender (controller/notices). */
+  notices: Notices;
   /** http://address:port actually bound (port 0 in the config picks a free one). */
   url: string;
   close(): Promise<void>;
@@ -82,10 +85,13 @@ export async function startController(config: ControllerConfig, opts: StartOptio
   let app: App | undefined;
   let retentionTask: ScheduledTask | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let notices: Notices | undefined;
   try {
     await opts.beforeListen?.(store, config);
     parser = createReportParser(config.ingest.parserThreads, opts.parserWorkerFile);
     const metrics = controllerMetrics(opts.now);
+    // Registered before the API listens, so every incident event from the first report on makes its notices.
+    notices = startNotices(store, config, { log, now: opts.now, registry: metrics.registry });
     app = await buildApp({
       store,
       tokens,
@@ -95,6 +101,7 @@ export async function startController(config: ControllerConfig, opts: StartOptio
       now: opts.now,
       reportBodyLimit: config.ingest.maxReportSize,
       halfLifeMs: config.fairness.halfLifeMs,
+      routes: [notices.routes],
     });
     const address = await app.listen({ host: config.listen.host, port: config.listen.port });
     const url = address.replace('[::]', '[::1]').replace('0.0.0.0', '127.0.0.1');
@@ -131,16 +138,19 @@ export async function startController(config: ControllerConfig, opts: StartOptio
 
     const running = app;
     const p = parser;
+    const n = notices;
     let closing: Promise<void> | undefined;
     return {
       app: running,
       store,
+      notices: n,
       url,
       close: () =>
         (closing ??= (async () => {
           clearInterval(timer);
           await retentionTask?.destroy();
           await running.close();
+          await n.close();
           await p.close();
           await store.close();
           log.info('controller stopped');
@@ -150,6 +160,7 @@ export async function startController(config: ControllerConfig, opts: StartOptio
     clearInterval(timer);
     await retentionTask?.destroy();
     await app?.close().catch(() => {});
+    await notices?.close().catch(() => {});
     await parser?.close().catch(() => {});
     await store.close().catch(() => {});
     throw err;

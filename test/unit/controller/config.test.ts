@@ -79,7 +79,7 @@ log_level: debug
     ['ingest: { parser_threads: 1.5 }', 'ingest.parser_threads', /whole number/],
     ['ingest: { max_report_size: 1K }', 'ingest.max_report_size', /at least 64K/],
     ['log_level: loud', 'log_level', /one of fatal, error/],
-    ['notices: {}', 'notices', /unknown key/],
+    ['notices: { intervl: 1h }', 'notices.intervl', /unknown key/],
   ])('%s -> names %s', (yaml, key, message) => {
     let err: unknown;
     try {

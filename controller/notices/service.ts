@@ -1,0 +1,87 @@
+// Notices in the running controller: templates and mailer from the config, the outbox fed inside the ingest
+// transaction (store.onIncidentEvents), the sender loop, GET /v1/notices and /metrics.
+//
+//   const notices = startNotices(store, config, { log, now, registry });   // before the API listens
+//   ... buildApp({ ..., routes: [notices.routes] })
+//   await notices.close();                                                  // before the store closes
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { App } from '../app.js';
+import type { ControllerConfig } from '../config.js';
+import type { Registry } from '../metrics.js';
+import type { SqliteStore } from '../store/sqlite.js';
+import { parseAddresses } from './config.js';
+import { OutboxDirMailer, SmtpMailer, type Mailer } from './mailer.js';
+import { NOTICE_STATES, NoticeOutbox } from './outbox.js';
+import { registerNoticeRoutes } from './routes.js';
+import { NoticeSender } from './sender.js';
+import { loadTemplates } from './templates.js';
+
+export interface NoticesOptions {
+  log: Logger;
+  now?: (() => number) | undefined;
+  /** The controller's metrics registry: notices by state, send attempts by result. */
+  registry?: Registry | undefined;
+  /** A mailer of the caller's (tests); default from the config: SMTP, else the outbox directory. */
+  mailer?: Mailer | undefined;
+}
+
+export interface Notices {
+  readonly outbox: NoticeOutbox;
+  /** Undefined when notices.enabled is false (the API still lists what is stored). */
+  readonly sender: NoticeSender | undefined;
+  readonly mailer: Mailer | undefined;
+  /** Register GET /v1/notices in the app (AppOptions.routes). */
+  routes(scope: App): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The outbox directory: notices.outbox_dir, default <state_dir>/outbox. */
+export function outboxDirOf(config: ControllerConfig): string {
+  return config.notices.outboxDir ?? join(config.stateDir, 'outbox');
+}
+
+export function startNotices(store: SqliteStore, config: ControllerConfig, opts: NoticesOptions): Notices {
+  const n = config.notices;
+  const log = opts.log.child({ component: 'notices' });
+  const now = opts.now ?? Date.now;
+  const templates = loadTemplates(n.templatesDir);
+  const from = config.smtp?.from ?? n.from;
+  const domain = parseAddresses(from)?.[0]?.split('@')[1] ?? 'localhost';
+  const outbox = new NoticeOutbox({ db: store.db, config: n, templates, domain, log });
+  let sender: NoticeSender | undefined;
+  let mailer: Mailer | undefined;
+  const sends = opts.registry?.counter('hostwarden_notice_sends_total', 'notice delivery attempts, by result (sent, retry, failed)');
+  if (opts.registry) {
+    const byState = opts.registry.gauge('hostwarden_notices', 'notices in the outbox, by state');
+    opts.registry.onCollect(() => {
+      const counts = outbox.counts();
+      for (const s of NOTICE_STATES) byState.set(counts[s] ?? 0, { state: s });
+    });
+  }
+  let unhook: (() => void) | undefined;
+  if (n.enabled) {
+    const message = { from, replyTo: n.replyTo ?? n.support.email };
+    mailer = opts.mailer ?? (config.smtp ? new SmtpMailer(config.smtp, message) : new OutboxDirMailer(outboxDirOf(config), message));
+    const s = new NoticeSender({ outbox, mailer, now, retry: n.retry, log, onResult: (result) => sends?.inc({ result }) });
+    sender = s;
+    unhook = store.onIncidentEvents((events, tx) => {
+      if (tx.sqlite !== store.db) throw new Error('notices: the incident hook ran outside the SQLite store transaction');
+      const c = outbox.enqueueEvents(events, tx.now);
+      // After the transaction: the sender must see committed rows (it runs once the current task is done).
+      if (c.queued) setImmediate(() => s.kick());
+    });
+    s.start();
+    log.info({ via: mailer.kind, target: mailer.target, interval_ms: n.intervalMs, templates: n.templatesDir ?? 'built-in' }, 'notices enabled');
+  } else log.info('notices disabled (notices.enabled: false)');
+  return {
+    outbox,
+    sender,
+    mailer,
+    routes: (scope) => registerNoticeRoutes(scope, outbox),
+    close: async () => {
+      unhook?.();
+      await sender?.close();
+    },
+  };
+}

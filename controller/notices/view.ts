@@ -1,0 +1,334 @@
+// What a notice says, as data for the templates: pure functions from an incident event (and its
+// explanation) to a view. Field names are snake_case like the rest of what admins see; every field is always
+// present (null or an empty list when there is nothing), so templates can test any of them.
+//
+// Which events are worth telling, and how (classify):
+//   opened at level 0 (step notice)       warning     informational (a tenant's opt-out applies), rate-limited
+//   opened/escalated at level 1-2         throttle    rate-limited
+//   relaxed (quarantine over, level 2)    throttle    rate-limited: processes run again, still throttled
+//   quarantine (level 3)                  quarantine  never held back
+//   released                              release     never held back; informational when the incident never
+//                                                     limited anything (a warning that ended)
+//   manual (an administrator's action)    by step     never held back, never opted out (except the end of a
+//                                                     manual notice, informational like any warning's end)
+import { formatBytes, formatDuration } from '../../shared/units.js';
+import type { Resource } from '../../shared/resources.js';
+import type { Explanation } from '../../shared/wire.js';
+import type { IncidentSummary, StoredEvent } from '../schemas.js';
+import { MANUAL_HINTS, REMEDIATION_HINTS } from './hints.js';
+
+export type Category = 'warning' | 'throttle' | 'quarantine' | 'release';
+
+export interface Classification {
+  category: Category;
+  /** A tenant's opt-out (notices: false) suppresses informational notices only. */
+  informational: boolean;
+  /** Subject to the rate limit; the others are never held back. */
+  limited: boolean;
+}
+
+/** How an event is told. `maxLevel`: the highest level of its incident before this event (-1 when none). */
+export function classify(ev: Pick<StoredEvent, 'type' | 'step' | 'level' | 'manual'>, maxLevel: number): Classification {
+  const manual = ev.manual !== undefined;
+  if (ev.type === 'released' || ev.step === 'release') return { category: 'release', informational: maxLevel < 1, limited: false };
+  if (ev.step === 'quarantine' || ev.level >= 3) return { category: 'quarantine', informational: false, limited: false };
+  if (ev.level <= 0 || ev.step === 'notice') return { category: 'warning', informational: !manual, limited: !manual };
+  return { category: 'throttle', informational: false, limited: !manual };
+}
+
+export interface ViewContext {
+  /** Overrides the host name of the incident. */
+  serverName?: string | undefined;
+  support: { email?: string | undefined; url?: string | undefined };
+  usageUrl?: string | undefined;
+  usageCommand: string;
+  intervalMs: number;
+}
+
+export interface TopProcessView {
+  pid: number;
+  user: string;
+  cpu: string;
+  memory: string;
+  command: string;
+  /** A fixed-width row for plain text. */
+  line: string;
+}
+
+export interface NoticeView {
+  server: string;
+  tenant: string;
+  resource: string;
+  /** "cpu", or "all resources" for an administrator's action on the whole account. */
+  resource_label: string;
+  category: Category;
+  is_warning: boolean;
+  is_throttle: boolean;
+  is_quarantine: boolean;
+  is_release: boolean;
+  relaxed: boolean;
+  level: number;
+  headline: string;
+  intro: string;
+  at: string;
+  summary: string;
+  manual: { reason: string } | null;
+  measured: {
+    value: string;
+    window: string;
+    threshold: string;
+    threshold_kind: string;
+    share: { yours: string; fair: string; allowed: string } | null;
+    contended: boolean;
+    contention: string;
+  } | null;
+  action: string;
+  until: string | null;
+  until_note: string | null;
+  has_top_processes: boolean;
+  top_processes: TopProcessView[];
+  avoid: string;
+  hints: string[];
+  usage_url: string | null;
+  usage_command: string | null;
+  support_email: string | null;
+  support_url: string | null;
+  incident_ref: string;
+  interval: string;
+}
+
+export interface DigestItem {
+  host: string | null;
+  resource: string | null;
+  category: string;
+  event_type: string | null;
+  level: number | null;
+  at: number;
+  summary: string;
+}
+
+export interface DigestView {
+  server: string;
+  tenant: string;
+  count: number;
+  since: string;
+  until: string;
+  interval: string;
+  headline: string;
+  groups: Array<{ resource: string; what: string; count: number; first: string; last: string; summary: string; line: string }>;
+  usage_url: string | null;
+  usage_command: string | null;
+  support_email: string | null;
+  support_url: string | null;
+}
+
+/** "2026-11-29 12:35:00 UTC" */
+export function humanTime(t: number | string): string {
+  const d = typeof t === 'number' ? new Date(t) : new Date(t);
+  return `${d.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+}
+
+/** Control characters (a command line may hold any) become "?"; text stays one line where it must. */
+export function clean(s: string, oneLine = false): string {
+  // eslint-disable-next-line no-control-regex
+  const out = s.replace(oneLine ? /[\u0000-\u001f\u007f-\u009f]/g : /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '?');
+  return out;
+}
+
+function round(v: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
+/** A measured value with its unit, in the words of the vocabulary (DESIGN 3). */
+export function formatValue(value: number, unit: string): string {
+  if (unit === 'bytes') return formatBytes(value);
+  if (unit === 'bytes/s') return `${formatBytes(value)}/s`;
+  if (unit === '% of one core' || unit === '%') {
+    const cores = value / 100;
+    return `${round(value, 1)}% of one core${value >= 150 ? ` (${round(cores, 1)} cores)` : ''}`;
+  }
+  return `${round(value, 2)} ${unit}`;
+}
+
+const pct = (f: number): string => `${round(f * 100, 1)}%`;
+
+function thresholdKind(e: Explanation): string {
+  switch (e.threshold.kind) {
+    case 'plan_cap':
+      return "your plan's limit";
+    case 'fair_share':
+      return e.share?.factor !== undefined ? `your fair share of the server, x${e.share.factor} allowed while it is busy` : 'your fair share of the server';
+    case 'manual':
+      return 'a limit set by an administrator';
+    default:
+      return 'the configured limit';
+  }
+}
+
+function contentionText(e: Explanation): string {
+  const signals = e.contention.signals.map((s) =>
+    s.metric === 'saturation'
+      ? `${s.resource} saturation ${pct(s.value)} (threshold ${pct(s.threshold)})`
+      : `${s.resource} pressure ${round(s.value, 1)}% (${s.metric}, threshold ${round(s.threshold, 1)}%)`,
+  );
+  const list = signals.length ? `: ${signals.join(', ')}` : '';
+  return e.contention.contended ? `yes, other customers were waiting${list}` : `no${list}`;
+}
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? `${s} ` : s + ' '.repeat(n - s.length);
+}
+
+function topProcesses(e: Explanation): TopProcessView[] {
+  return e.top_processes.slice(0, 10).map((p) => {
+    const cpu = `${round(p.cpu_percent, 1)}%`;
+    const memory = formatBytes(p.rss_bytes);
+    const user = clean(p.user ?? '', true);
+    const command = clean(p.command, true).slice(0, 300);
+    return { pid: p.pid, user, cpu, memory, command, line: `${pad(String(p.pid), 8)}${pad(user || '-', 12)}${pad(cpu, 8)}${pad(memory, 11)}${command}` };
+  });
+}
+
+function headlineOf(ev: StoredEvent, cls: Classification, label: string, noLimit: boolean): string {
+  const t = ev.tenant;
+  const byAdmin = ev.manual ? ' by an administrator' : '';
+  switch (cls.category) {
+    case 'warning':
+      return ev.manual ? `${t}: notice from an administrator` : `${t}: ${label} use above its fair share (warning, nothing limited yet)`;
+    case 'throttle':
+      return ev.type === 'relaxed' ? `${t}: quarantine over, ${label} still throttled (level ${ev.level})` : `${t}: ${label} throttled${byAdmin} (level ${ev.level})`;
+    case 'quarantine':
+      return `${t}: quarantined${byAdmin}, processes frozen (${label})`;
+    case 'release':
+      return noLimit ? `${t}: ${label} ${ev.manual ? 'notice' : 'warning'} ended` : `${t}: ${label} limits lifted`;
+  }
+}
+
+function introOf(ev: StoredEvent, cls: Classification, server: string, label: string, noLimit: boolean): string {
+  const where = `on ${server}`;
+  const acct = `your account ${ev.tenant}`;
+  const admin = ev.manual ? 'An administrator' : undefined;
+  switch (cls.category) {
+    case 'warning':
+      return admin
+        ? `${admin} sends you this notice about ${acct} ${where}. Nothing has been limited.`
+        : `${acct[0]!.toUpperCase()}${acct.slice(1)} used more ${label} ${where} than its fair share while other customers were waiting for it. Nothing has been limited yet; if it goes on, ${label} will be throttled.`;
+    case 'throttle':
+      if (ev.type === 'relaxed') return `The quarantine of ${acct} ${where} is over: its processes run again, but ${label} stays throttled (level ${ev.level} of 2) until its use calms down.`;
+      return `${admin ?? 'hostwarden'} has throttled ${label} of ${acct} ${where} (level ${ev.level} of 2): it gets less ${ev.rule === 'manual' ? 'of the server' : label} than before${admin ? '' : ', because it took more than its fair share while other customers were waiting'}.`;
+    case 'quarantine':
+      return `${admin ?? 'hostwarden'} has quarantined ${acct} ${where}: all of its processes are frozen (they keep their memory and resume when released)${admin ? '' : `, because its ${label} use hurt other customers even when throttled`}.`;
+    case 'release':
+      if (noLimit) return `The ${ev.manual ? "administrator's notice" : `warning about ${label}`} of ${acct} ${where} has ended. No limit was applied.`;
+      return `The limits on ${label} of ${acct} ${where} have been lifted: it is back to its plan.`;
+  }
+}
+
+function usage(ctx: ViewContext, tenant: string): { usage_url: string | null; usage_command: string | null } {
+  const url = ctx.usageUrl ? ctx.usageUrl.replaceAll('{tenant}', encodeURIComponent(tenant)) : null;
+  return { usage_url: url, usage_command: url ? null : ctx.usageCommand.replaceAll('{tenant}', tenant) };
+}
+
+/** The view of one incident event. `maxLevel`: the highest level of the incident before this event. */
+export function noticeView(ev: StoredEvent, incident: Pick<IncidentSummary, 'agent_incident' | 'host'>, cls: Classification, ctx: ViewContext, maxLevel = -1): NoticeView {
+  const e = ev.explanation;
+  const server = ctx.serverName ?? ev.host;
+  const wholeAccount = ev.rule === 'manual';
+  const label = wholeAccount ? 'all resources' : ev.resource;
+  const noLimit = cls.category === 'release' && maxLevel < 1;
+  const hasMeasure = e.measured.unit !== 'manual' && e.threshold.kind !== 'manual';
+  const until = ev.until && cls.category !== 'release' ? humanTime(ev.until) : null;
+  let untilNote: string | null = null;
+  if (!until) {
+    if (cls.category === 'throttle' || cls.category === 'quarantine') untilNote = 'as long as the use stays too high while the server is busy; you will get an email when it is lifted';
+  }
+  const hints = wholeAccount ? [...MANUAL_HINTS] : [...(REMEDIATION_HINTS[ev.resource as Resource] ?? [])];
+  return {
+    server: clean(server, true),
+    tenant: ev.tenant,
+    resource: ev.resource,
+    resource_label: label,
+    category: cls.category,
+    is_warning: cls.category === 'warning',
+    is_throttle: cls.category === 'throttle',
+    is_quarantine: cls.category === 'quarantine',
+    is_release: cls.category === 'release',
+    relaxed: ev.type === 'relaxed',
+    level: ev.level,
+    headline: headlineOf(ev, cls, label, noLimit),
+    intro: introOf(ev, cls, clean(server, true), label, noLimit),
+    at: humanTime(ev.at),
+    summary: clean(e.summary),
+    manual: ev.manual ? { reason: clean(ev.manual.reason) } : null,
+    measured: hasMeasure
+      ? {
+          value: formatValue(e.measured.value, e.measured.unit),
+          window: formatDuration(e.window_seconds * 1000),
+          threshold: formatValue(e.threshold.value, e.threshold.unit),
+          threshold_kind: thresholdKind(e),
+          share: e.share ? { yours: pct(e.share.tenant), fair: pct(e.share.fair), allowed: pct(e.share.fair * (e.share.factor ?? 1)) } : null,
+          contended: e.contention.contended,
+          contention: contentionText(e),
+        }
+      : null,
+    action: clean(e.action),
+    until,
+    until_note: untilNote,
+    has_top_processes: e.top_processes.length > 0,
+    top_processes: topProcesses(e),
+    avoid: clean(e.avoid),
+    hints,
+    ...usage(ctx, ev.tenant),
+    support_email: ctx.support.email ?? null,
+    support_url: ctx.support.url ?? null,
+    incident_ref: `${incident.host}/${incident.agent_incident}`,
+    interval: formatDuration(ctx.intervalMs),
+  };
+}
+
+const WHAT: Record<string, string> = { warning: 'warnings', throttle: 'throttles', quarantine: 'quarantines', release: 'releases' };
+
+/** The view of a digest of held-back notices (oldest first). */
+export function digestView(tenant: string, items: readonly DigestItem[], now: number, ctx: ViewContext): DigestView {
+  const hosts = [...new Set(items.map((i) => i.host).filter((h): h is string => h !== null))];
+  const groups = new Map<string, { resource: string; what: string; count: number; first: number; last: number; summary: string }>();
+  for (const it of items) {
+    const what = it.event_type === 'relaxed' ? 'quarantine ended, still throttled' : it.category === 'throttle' && it.level ? `throttle level ${it.level}` : (WHAT[it.category] ?? it.category);
+    const k = `${it.resource}\u0000${what}`;
+    const g = groups.get(k);
+    if (!g) groups.set(k, { resource: it.resource ?? '-', what, count: 1, first: it.at, last: it.at, summary: it.summary });
+    else {
+      g.count++;
+      if (it.at < g.first) g.first = it.at;
+      if (it.at >= g.last) {
+        g.last = it.at;
+        g.summary = it.summary;
+      }
+    }
+  }
+  const list = [...groups.values()].sort((a, b) => a.first - b.first);
+  const since = items.length ? Math.min(...items.map((i) => i.at)) : now;
+  const server = ctx.serverName ?? (hosts.join(', ') || 'the server');
+  return {
+    server: clean(server, true),
+    tenant,
+    count: items.length,
+    since: humanTime(since),
+    until: humanTime(now),
+    interval: formatDuration(ctx.intervalMs),
+    headline: `${tenant}: ${items.length} notice${items.length === 1 ? '' : 's'} held back since ${humanTime(since)}`,
+    groups: list.map((g) => ({
+      resource: g.resource,
+      what: g.what,
+      count: g.count,
+      first: humanTime(g.first),
+      last: humanTime(g.last),
+      summary: clean(g.summary),
+      line: `${pad(g.resource, 10)}${pad(g.what, 22)}x${pad(String(g.count), 5)}${humanTime(g.first)} .. ${humanTime(g.last)}`,
+    })),
+    ...usage(ctx, tenant),
+    support_email: ctx.support.email ?? null,
+    support_url: ctx.support.url ?? null,
+  };
+}

@@ -1,0 +1,65 @@
+// Incident events as the agent makes them: its own evaluate() stepped through a contended host with a fake
+// clock (notice -> throttle 1 -> 2 -> quarantine -> thawed -> released) and its applyManual() for an
+// administrator's actions. The agent adds the top processes from /proc when it enforces; here they are given,
+// one of them with markup in its command line.
+import { Section } from '../../../../shared/config.js';
+import type { IncidentEvent, TenantSample, TopProcess } from '../../../../shared/wire.js';
+import { readPolicyConfig } from '../../../../agent/policy/config.js';
+import { evaluate } from '../../../../agent/policy/evaluate.js';
+import { applyManual } from '../../../../agent/policy/manual.js';
+import { emptyState, type Observation, type PolicyState } from '../../../../agent/policy/types.js';
+import type { StoredEvent } from '../../../../controller/schemas.js';
+
+export const SCRIPT_COMMAND = 'php-fpm: pool alice <script>alert("owned")</script>';
+
+export const TOP: TopProcess[] = [
+  { pid: 4242, command: SCRIPT_COMMAND, cpu_percent: 181.5, rss_bytes: 104_857_600, user: 'alice' },
+  { pid: 4243, command: '/usr/bin/php /home/alice/cron/import.php --all', cpu_percent: 40, rss_bytes: 52_428_800, user: 'alice' },
+];
+
+const TICK = 5000;
+
+/**
+ * The events of one incident of `tenant`: it hogs the cpu of a contended 2-core host from `start` until it is
+ * quarantined (automatic quarantine on, 20 s), stays calm afterwards and is released after the 60 s cool-down.
+ * Event times are `start` plus the agent's ticks.
+ */
+export function ladderEvents(tenant = 'alice', start = Date.UTC(2026, 10, 29, 12, 0, 0), withTop = true): IncidentEvent[] {
+  const config = readPolicyConfig(Section.root({ window: '30s', escalate_after: '10s', cooldown: '60s', quarantine: { auto: true, max: '20s' } }));
+  let state: PolicyState = emptyState();
+  const window: Observation[] = [];
+  const events: IncidentEvent[] = [];
+  let quarantined = false;
+  for (let now = start; now <= start + 10 * 60_000; now += TICK) {
+    const busy = !quarantined;
+    const cpu: Record<string, number> = { [tenant]: busy ? 150 : 2, other1: 20, other2: 15, other3: 10 };
+    const samples = new Map<string, TenantSample>(Object.entries(cpu).map(([t, percent]) => [t, { tenant: t, cpu: { percent } }]));
+    window.push({ at: now, host: { cores: 2, memory_bytes: 8 << 30, pressure: { cpu: { some: { avg10: 42, avg60: 30, avg300: 20, total: 0 } } } }, samples });
+    while (window.length > 0 && window[0]!.at < now - config.windowMs - TICK) window.shift();
+    const out = evaluate({ config, tenants: new Map(), window, state, now });
+    state = out.state;
+    for (const d of out.decisions) {
+      if (d.tenant !== tenant) continue;
+      if (d.level === 3) quarantined = true;
+      if (withTop && d.kind !== 'release') d.event.explanation.top_processes = TOP;
+      events.push(d.event);
+    }
+    if (events.some((e) => e.type === 'released')) break;
+  }
+  return events;
+}
+
+/** An administrator's action on `tenant` as the agent reports it (opened, or released for 'release'). */
+export function manualEvents(action: 'notice' | 'throttle' | 'quarantine' | 'release', opts: { tenant?: string; now?: number; reason?: string; level?: number } = {}): IncidentEvent[] {
+  const tenant = opts.tenant ?? 'alice';
+  const now = opts.now ?? Date.UTC(2026, 10, 29, 13, 0, 0);
+  const config = readPolicyConfig(Section.root({ quarantine: { max: '15m' } }));
+  const base = { tenant, reason: opts.reason ?? 'abuse report #42: spam sent from your account', created_at: new Date(now).toISOString(), by: 'admin' };
+  if (action !== 'release') return applyManual({ state: emptyState(), action: { ...base, id: `m-${action}`, action, ...(opts.level ? { level: opts.level } : {}) }, now, config }).events;
+  const applied = applyManual({ state: emptyState(), action: { ...base, id: 'm-throttle', action: 'throttle', level: 2 }, now: now - 60_000, config });
+  return applyManual({ state: applied.state, action: { ...base, id: 'm-release', action: 'release', reason: 'the spam has stopped' }, now, config }).events;
+}
+
+export function stored(ev: IncidentEvent, host = 'web01'): StoredEvent {
+  return { ...ev, host, received_at: ev.at };
+}
