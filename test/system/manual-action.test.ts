@@ -1,64 +1,26 @@
 // A manual throttle queued through the controller's API reaches the running agent, is applied in the
 // kernel, and is shown as applied by the API; a release undoes it. Real daemons, users, cgroups, HTTP.
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createDriver } from '../../agent/cgroup/detect.js';
 import { describeWith, missing, needRoot, needV1Cgroups } from '../helpers/env.js';
-import { burner, Cleanup, createUser, freePort, startDaemon, tempDir, type TestUser, uniq, waitFor, writeToken } from '../helpers/system.js';
+import { startStack, type Stack } from '../helpers/stack.js';
+import { burner, Cleanup, createUser, type TestUser, waitFor } from '../helpers/system.js';
 
 describeWith(missing([needRoot, needV1Cgroups]), 'manual actions from the API to the kernel', () => {
   const cleanup = new Cleanup();
-  const parent = uniq('hostwarden-t');
-  let url = '';
-  let admin = '';
+  let stack: Stack;
   let user: TestUser;
-  const quota = () => Number(readFileSync(`/sys/fs/cgroup/cpu/${parent}/${user.name}/cpu.cfs_quota_us`, 'utf8'));
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${admin}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-      ...(body ? { body: JSON.stringify(body) } : {}),
-    });
-    return { status: res.status, body: (await res.json().catch(() => null)) as Record<string, unknown> };
-  };
+  const quota = () => Number(readFileSync(`/sys/fs/cgroup/cpu/${stack.parent}/${user.name}/cpu.cfs_quota_us`, 'utf8'));
+  const api = (method: string, path: string, body?: unknown) => stack.api(method, path, body);
 
   beforeAll(async () => {
-    const dir = tempDir(cleanup, 'hw-manual-');
-    cleanup.add(`remove cgroups under ${parent}`, () => {
-      const d = createDriver({ cgroupRoot: '/sys/fs/cgroup', procRoot: '/proc', parent });
-      for (const t of d.list()) d.remove(t, { kill: true });
-      d.teardown();
-    });
     user = createUser(cleanup);
     burner(cleanup, user);
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    admin = writeToken(join(dir, 'admin.token'));
-    writeToken(join(dir, 'agent.token'));
-    writeFileSync(
-      join(dir, 'controller.yaml'),
-      `listen: 127.0.0.1:${port}\nstate_dir: ${join(dir, 'controller')}\nadmin_token_file: ${join(dir, 'admin.token')}\nagents: [ { host: manual, token_file: ${join(dir, 'agent.token')} } ]\nlog_level: warn\n`,
-    );
-    writeFileSync(
-      join(dir, 'agent.yaml'),
-      [
-        'host: manual',
-        'interval: 1s',
-        `state_dir: ${join(dir, 'agent')}`,
-        `controller: { url: "${url}", token_file: ${join(dir, 'agent.token')} }`,
-        `cgroup: { parent: ${parent} }`,
-        'bandwidth: { enabled: false }',
-        'log_level: warn',
-        'tenants:',
-        `  - { name: ${user.name}, users: [${user.name}], plan: basic }`,
-        'plans: { basic: { cpu: 100 } }',
-        '',
-      ].join('\n'),
-    );
-    startDaemon(cleanup, 'controller/bin/hostwarden-controller.js', ['--config', join(dir, 'controller.yaml')]);
-    await waitFor('controller', async () => (await fetch(`${url}/healthz`).catch(() => undefined))?.ok, 20_000);
-    startDaemon(cleanup, 'agent/bin/hostwarden-agent.js', ['--config', join(dir, 'agent.yaml')]);
+    stack = await startStack(cleanup, {
+      host: 'manual',
+      interval: '1s',
+      agent: ['tenants:', `  - { name: ${user.name}, users: [${user.name}], plan: basic }`, 'plans: { basic: { cpu: 100 } }'],
+    });
     await waitFor('the plan cap in the kernel', () => quota() === 100_000, 20_000);
   });
 

@@ -1,0 +1,64 @@
+// A controller and an agent as the built daemons on loopback, configured for one test: a unique cgroup
+// parent (removed at cleanup, killing what is left in it), fresh tokens, a free port, state in a temp dir.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createDriver } from '../../agent/cgroup/detect.js';
+import { type Cleanup, freePort, startDaemon, tempDir, uniq, waitFor, writeToken } from './system.js';
+
+export interface Stack {
+  url: string;
+  /** The admin token. */
+  admin: string;
+  dir: string;
+  /** The agent's cgroup parent. */
+  parent: string;
+  /** GET/POST/... on the API with the admin token; JSON body in and out. */
+  api(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }>;
+}
+
+/** Start the stack; `agent` holds the test's own agent.yaml lines (tenants, plans, ...). */
+export async function startStack(cleanup: Cleanup, opts: { host: string; interval: string; agent: string[] }): Promise<Stack> {
+  const dir = tempDir(cleanup, `hw-${opts.host}-`);
+  const parent = uniq('hostwarden-t');
+  cleanup.add(`remove cgroups under ${parent}`, () => {
+    const d = createDriver({ cgroupRoot: '/sys/fs/cgroup', procRoot: '/proc', parent });
+    for (const t of d.list()) d.remove(t, { kill: true });
+    d.teardown();
+  });
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const admin = writeToken(join(dir, 'admin.token'));
+  writeToken(join(dir, 'agent.token'));
+  writeFileSync(
+    join(dir, 'controller.yaml'),
+    `listen: 127.0.0.1:${port}\nstate_dir: ${join(dir, 'controller')}\nadmin_token_file: ${join(dir, 'admin.token')}\nagents: [ { host: ${opts.host}, token_file: ${join(dir, 'agent.token')} } ]\nlog_level: warn\n`,
+  );
+  writeFileSync(
+    join(dir, 'agent.yaml'),
+    [
+      `host: ${opts.host}`,
+      `interval: ${opts.interval}`,
+      `state_dir: ${join(dir, 'agent')}`,
+      `controller: { url: "${url}", token_file: ${join(dir, 'agent.token')} }`,
+      `cgroup: { parent: ${parent} }`,
+      'bandwidth: { enabled: false }', // tests change no firewall outside namespaces of their own
+      'log_level: warn',
+      ...opts.agent,
+      '',
+    ].join('\n'),
+  );
+  const controller = startDaemon(cleanup, 'controller/bin/hostwarden-controller.js', ['--config', join(dir, 'controller.yaml')]);
+  await waitFor('controller /healthz', async () => (await fetch(`${url}/healthz`).catch(() => undefined))?.ok, 20_000).catch((err) => {
+    throw new Error(`${(err as Error).message}\ncontroller output:\n${controller.output()}`);
+  });
+  startDaemon(cleanup, 'agent/bin/hostwarden-agent.js', ['--config', join(dir, 'agent.yaml')]);
+  const api: Stack['api'] = async (method, path, body) => {
+    const res = await fetch(`${url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${admin}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    return { status: res.status, body: (await res.json().catch(() => null)) as Record<string, unknown> };
+  };
+  return { url, admin, dir, parent, api };
+}
