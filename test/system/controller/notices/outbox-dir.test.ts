@@ -1,0 +1,88 @@
+// With no SMTP configured (the embedded default, and what `npm start` generates), the built controller writes
+// one readable .eml file per notice into <state_dir>/outbox: mailparser reads subject, recipients, both parts.
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { simpleParser } from 'mailparser';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Report } from '../../../../shared/wire.js';
+import { describeWith, missing } from '../../../helpers/env.js';
+import { Cleanup, freePort, ROOT, startDaemon, tempDir, waitFor, writeToken } from '../../../helpers/system.js';
+import { ladderEvents } from '../../../unit/controller/notices/events.js';
+
+const BIN = 'controller/bin/hostwarden-controller.js';
+const built = existsSync(join(ROOT, 'dist', BIN));
+
+describeWith(missing([[built, 'needs a build (npx tsc -b)']]), 'notices without SMTP', () => {
+  const cleanup = new Cleanup();
+  let dir: string;
+  let url: string;
+  let agent: string;
+
+  beforeAll(async () => {
+    dir = tempDir(cleanup, 'hw-notices-outbox-');
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    agent = writeToken(join(dir, 'agent.token'));
+    // The controller.yaml `npm start` writes (scripts/start.ts): no smtp key.
+    writeFileSync(
+      join(dir, 'controller.yaml'),
+      `listen: 127.0.0.1:${port}
+state_dir: ${join(dir, 'controller')}
+admin_token_file: ${join(dir, 'admin.token')}
+agents:
+  - { host: web01, token_file: ${join(dir, 'agent.token')} }
+# smtp: { url: smtp://127.0.0.1:25, from: "Hosting <noreply@example.com>" }   # absent: notices go to the outbox directory
+`,
+    );
+    startDaemon(cleanup, BIN, ['--config', join(dir, 'controller.yaml')]);
+    await waitFor('controller /healthz', async () => (await fetch(`${url}/healthz`)).ok, 20_000, 100);
+  });
+  afterAll(async () => {
+    expect(await cleanup.run()).toEqual([]);
+  });
+
+  it('writes one readable .eml file per notice to <state_dir>/outbox', async () => {
+    const events = ladderEvents('alice', Date.now() - 5 * 60_000);
+    const body: Report = {
+      version: 1,
+      host: 'web01',
+      seq: 1,
+      at: new Date().toISOString(),
+      sent_at: new Date().toISOString(),
+      interval: 5,
+      host_stats: { cores: 2, memory_bytes: 8 << 30 },
+      samples: [],
+      events,
+      tenants: [{ name: 'alice', email: 'alice@example.com' }],
+    };
+    const res = await fetch(`${url}/v1/reports`, { method: 'POST', headers: { authorization: `Bearer ${agent}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect(res.status).toBe(202);
+    const outbox = join(dir, 'controller', 'outbox');
+    const files = await waitFor('six .eml files', () => {
+      const f = existsSync(outbox) ? readdirSync(outbox).filter((n) => n.endsWith('.eml')) : [];
+      return f.length === 6 ? f.sort() : undefined;
+    });
+    expect(readdirSync(outbox).filter((n) => !n.endsWith('.eml'))).toEqual([]); // no temporary files left
+    const mails = await Promise.all(files.map(async (f) => simpleParser(readFileSync(join(outbox, f)))));
+    expect(mails.map((m) => m.subject)).toEqual([
+      '[web01] alice: cpu use above its fair share (warning, nothing limited yet)',
+      '[web01] alice: cpu throttled (level 1)',
+      '[web01] alice: cpu throttled (level 2)',
+      '[web01] alice: quarantined, processes frozen (cpu)',
+      '[web01] alice: quarantine over, cpu still throttled (level 2)',
+      '[web01] alice: cpu limits lifted',
+    ]);
+    for (const m of mails) {
+      expect(m.from?.value[0]).toMatchObject({ name: 'hostwarden', address: 'hostwarden@localhost' });
+      expect(m.to && !Array.isArray(m.to) ? m.to.text : '').toBe('alice@example.com');
+      expect(m.text).toContain('Hello alice,');
+      expect(m.html).toContain('<p>Hello alice,</p>');
+    }
+    // Readable as it is: plain-text headers and body lines a person can read with less(1).
+    const raw = readFileSync(join(outbox, files[1]!), 'utf8');
+    expect(raw).toMatch(/^Subject: \[web01\] alice: cpu throttled \(level 1\)$/m);
+    expect(raw).toMatch(/^To: alice@example.com$/m);
+    expect(raw).toContain('Content-Type: text/plain; charset=utf-8');
+    expect(raw).toContain('WHAT WAS MEASURED');
+  });
+});
