@@ -19,6 +19,11 @@ fi
   echo "test:vm: FAILED: node_modules/.bin/vitest is missing: run npm ci first" >&2
   exit 1
 }
+# The guest runs the built agent and controller (dist/) as daemons: build them first (quick when up to date).
+PATH="$PWD/node_modules/.bin:$PATH" tsc -b || {
+  echo "test:vm: FAILED: the build (tsc -b) failed" >&2
+  exit 1
+}
 
 # exec: a signal to this script reaches run.sh itself, whose trap stops qemu (and PR_SET_PDEATHSIG covers
 # SIGKILL). run.sh prints how the run ended: the command's status, 124 timeout, 125 VM failure.

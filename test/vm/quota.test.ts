@@ -73,7 +73,7 @@ describe('ext4 user quotas on the guest scratch disk', () => {
   it('an inode hard limit stops file creation at the limit with EDQUOT', async () => {
     run('setquota', ['-u', String(user.uid), '0', '0', '0', '50', SCRATCH]);
     expect(userQuota(user.uid)?.inodeHard).toBe(50);
-    const r = await asUser('for i in $(seq 100 199); do touch g$i || exit 7; done');
+    const r = await asUser('for i in $(seq 100 199); do printf "" > g$i || exit 7; done');
     expect(r.code).toBe(7);
     expect(r.output).toMatch(/Disk quota exceeded/);
     expect(userQuota(user.uid)?.inodes).toBe(50);

@@ -10,8 +10,8 @@ requireGuest();
 const MiB = 1024 * 1024;
 const CAP_BPS = 4 * MiB;
 const CAP_IOPS = 100;
-const SETTLE_MS = 1000;
-const WINDOW_MS = 4000;
+const SETTLE_MS = 700;
+const WINDOW_MS = 3000;
 
 describe('io.max on the guest v2 hierarchy (virtio disk)', () => {
   const g = tenantScope(['io']);
