@@ -1,11 +1,13 @@
 // `npm run bench`: every benchmark, each printing its numbers beside a baseline measured in the same run.
 // Speed is measured here, never asserted in tests. `npm run bench -- sampling evaluate` runs a subset.
 import { benchEvaluate, printEvaluate } from './evaluate.js';
+import { benchNotices, printNotices } from './notices.js';
 import { benchSampling, printSampling } from './sampling.js';
 
 const BENCHES: Record<string, () => Promise<void>> = {
   sampling: async () => printSampling(await benchSampling()),
   evaluate: async () => printEvaluate(benchEvaluate(3000, 100)),
+  notices: async () => printNotices(await benchNotices()),
 };
 
 const wanted = process.argv.slice(2);

@@ -18,8 +18,8 @@ import type { Logger } from 'pino';
 import type { NewIncidentEvent } from '../store/store.js';
 import type { NoticesConfig } from './config.js';
 import { digestKey, limitKey, rateDecision } from './rate.js';
-import { renderWith, type Rendered, type TemplateSet } from './templates.js';
-import { classify, clean, digestView, noticeView, type DigestItem, type ViewContext } from './view.js';
+import { renderSubject, renderWith, type Rendered, type TemplateSet } from './templates.js';
+import { classify, clean, digestView, noticeView, type DigestItem, type NoticeView, type ViewContext } from './view.js';
 
 export const NOTICE_STATES = ['queued', 'sending', 'sent', 'failed', 'held', 'digested', 'no_recipient', 'opted_out'] as const;
 export type NoticeState = (typeof NOTICE_STATES)[number];
@@ -197,9 +197,12 @@ export class NoticeOutbox {
         message_id: this.messageId(),
         bcc: JSON.stringify(this.config.adminBcc),
       };
-      let rendered: Rendered;
+      // The subject now (every row has one); the bodies only for a notice that is going out.
+      let view: NoticeView;
+      let subject: string;
       try {
-        rendered = renderWith(this.templates.notice, noticeView(ev, incident, cls, this.ctx, maxLevel));
+        view = noticeView(ev, incident, cls, this.ctx, maxLevel);
+        subject = renderSubject(this.templates.notice, view);
       } catch (err) {
         this.log?.error({ err, tenant: ev.tenant, event: ev.id }, 'cannot render a notice; recorded as failed');
         this.s.insert.run({ ...base, state: 'failed', recipient: null, subject: `${ev.tenant}: ${ev.type} ${ev.resource}`, body_text: null, body_html: null, next_attempt_at: null, error: `cannot render: ${(err as Error).message}`, digest_due: null });
@@ -207,25 +210,31 @@ export class NoticeOutbox {
         continue;
       }
       const to = this.recipientOf(ev.tenant);
-      const row: Insert = { ...base, state: 'queued', recipient: to.address, subject: rendered.subject, body_text: null, body_html: null, next_attempt_at: null, error: null, digest_due: null };
+      const row: Insert = { ...base, state: 'queued', recipient: to.address, subject, body_text: null, body_html: null, next_attempt_at: null, error: null, digest_due: null };
       if (cls.informational && to.optedOut) {
         row.state = 'opted_out';
-        counts.optedOut++;
       } else {
         const key = limitKey(ev.tenant, ev.resource, ev.level, ev.type);
         const decision = rateDecision({ limited: cls.limited, lastSent: this.s.limit.get(key)?.last_at, lastDigest: this.s.limit.get(digestKey(ev.tenant))?.last_at, now, intervalMs: this.config.intervalMs });
         if (!decision.send) {
           row.state = 'held';
           row.digest_due = decision.digestDue;
-          counts.held++;
         } else {
           if (cls.limited) this.s.setLimit.run(key, now);
-          this.addressed(row, rendered, now);
-          if (row.state === 'queued') counts.queued++;
-          else counts.noRecipient++;
+          try {
+            this.addressed(row, { subject, text: this.templates.notice.text.render(view), html: this.templates.notice.html.render(view) }, now);
+          } catch (err) {
+            this.log?.error({ err, tenant: ev.tenant, event: ev.id }, 'cannot render a notice; recorded as failed');
+            Object.assign(row, { state: 'failed', error: `cannot render: ${(err as Error).message}` });
+          }
         }
       }
       this.s.insert.run(row);
+      if (row.state === 'queued') counts.queued++;
+      else if (row.state === 'held') counts.held++;
+      else if (row.state === 'opted_out') counts.optedOut++;
+      else if (row.state === 'no_recipient') counts.noRecipient++;
+      else counts.failed++;
     }
     return counts;
   }

@@ -309,7 +309,11 @@ export interface Rendered {
   html: string;
 }
 
+/** The subject: one line, at most 250 characters. */
+export function renderSubject(t: TemplateTriple, view: object): string {
+  return t.subject.render(view).replace(/\s+/g, ' ').trim().slice(0, 250);
+}
+
 export function renderWith(t: TemplateTriple, view: object): Rendered {
-  const subject = t.subject.render(view).replace(/\s+/g, ' ').trim().slice(0, 250);
-  return { subject, text: t.text.render(view), html: t.html.render(view) };
+  return { subject: renderSubject(t, view), text: t.text.render(view), html: t.html.render(view) };
 }
