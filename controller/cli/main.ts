@@ -80,7 +80,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       io.stderr(overview(COMMANDS));
       return EXIT_USAGE;
     }
-    const settings = resolveSettings(
+    const settings = await resolveSettings(
       { url: stringOption(line.global, 'url'), tokenFile: stringOption(line.global, 'token-file'), config: stringOption(line.global, 'config'), timeout: stringOption(line.global, 'timeout') },
       io.env,
       io.defaultConfig,

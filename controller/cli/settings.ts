@@ -9,9 +9,8 @@
 //   --timeout      HOSTWARDEN_TIMEOUT                        timeout       10s
 //   --config       HOSTWARDEN_CTL_CONFIG                     -             /etc/hostwarden/ctl.yaml (may be absent)
 import { existsSync, readFileSync } from 'node:fs';
-import { loadYamlFile, Section } from '../../shared/config.js';
-import { ConfigError } from '../../shared/errors.js';
 import { parseDuration, UnitError } from '../../shared/units.js';
+import type { FileSettings } from './ctl-config.js';
 import { CtlConfigError } from './errors.js';
 
 export const DEFAULT_CTL_CONFIG = '/etc/hostwarden/ctl.yaml';
@@ -45,27 +44,11 @@ export interface CtlSettings {
   configFile: string | undefined;
 }
 
-interface FileSettings {
-  url?: string | undefined;
-  tokenFile?: string | undefined;
-  timeoutMs?: number | undefined;
-}
-
-/** Read ctl.yaml through a Section: unknown keys and bad values are errors naming the key (exit 2). */
-export function parseCtlConfig(raw: unknown): FileSettings {
-  const s = Section.root(raw, 'ctl.yaml');
-  const out: FileSettings = { url: s.string('url'), tokenFile: s.string('token_file'), timeoutMs: s.duration('timeout', undefined, { min: 1 }) };
-  if (out.url !== undefined) out.url = normalizeUrl(out.url, (m) => s.fail('url', m));
-  if (out.tokenFile === '') s.fail('token_file', 'must not be empty');
-  s.done();
-  return out;
-}
-
 /**
  * Resolve the settings. `defaultConfig` is the ctl.yaml read when neither --config nor HOSTWARDEN_CTL_CONFIG
  * names one (tests point it elsewhere); a missing default file is fine, a missing named one is an error.
  */
-export function resolveSettings(flags: CtlFlags, env: NodeJS.ProcessEnv, defaultConfig = DEFAULT_CTL_CONFIG): CtlSettings {
+export async function resolveSettings(flags: CtlFlags, env: NodeJS.ProcessEnv, defaultConfig = DEFAULT_CTL_CONFIG): Promise<CtlSettings> {
   const named = flags.config ?? nonEmpty(env.HOSTWARDEN_CTL_CONFIG);
   const namedBy = flags.config !== undefined ? '--config' : 'HOSTWARDEN_CTL_CONFIG';
   let file: FileSettings = {};
@@ -76,14 +59,8 @@ export function resolveSettings(flags: CtlFlags, env: NodeJS.ProcessEnv, default
   } else if (existsSync(defaultConfig)) {
     configFile = defaultConfig;
   }
-  if (configFile !== undefined) {
-    try {
-      file = parseCtlConfig(loadYamlFile(configFile, 'config'));
-    } catch (err) {
-      if (err instanceof ConfigError) throw new CtlConfigError(`${configFile}: ${err.message}`, { cause: err });
-      throw err;
-    }
-  }
+  // The YAML reader is loaded only when there is a file to read.
+  if (configFile !== undefined) file = (await import('./ctl-config.js')).readCtlConfig(configFile);
 
   let url: string;
   let urlSource: string;
@@ -138,7 +115,7 @@ export function tokenOrigin(token: TokenSetting): string {
   return token.kind === 'file' ? token.file : token.source;
 }
 
-function normalizeUrl(text: string, bad: (message: string) => never): string {
+export function normalizeUrl(text: string, bad: (message: string) => never): string {
   let u: URL;
   try {
     u = new URL(text);

@@ -2,12 +2,12 @@
 // names the option, never a request the controller has to refuse.
 import { UsageError } from '../../shared/errors.js';
 import { parseDuration, UnitError } from '../../shared/units.js';
-import { HostNameSchema, TenantNameSchema } from '../../shared/wire.js';
 
 const ISO = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
-const patternOf = (schema: object): RegExp => new RegExp((schema as { pattern: string }).pattern);
-const TENANT_NAME = patternOf(TenantNameSchema);
-const HOST_NAME = patternOf(HostNameSchema);
+// The patterns of TenantNameSchema and HostNameSchema (shared/wire.ts), here so that checking a name does not
+// load TypeBox; a unit test keeps them equal.
+export const TENANT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
 
 /** Milliseconds of a duration option ("30m", "1h30m", "7d"). */
 export function durationValue(option: string, text: string, opts: { min?: number } = {}): number {

@@ -1,10 +1,11 @@
 // Manual actions: notice|throttle|quarantine|release TENANT --reason R [--ttl 1h] [--level 2] queue one;
 // actions [--tenant T] [--host H] lists them; action ID shows one.
-import { ActionListSchema, ActionStatusSchema, type ActionRequest, type ActionStatus } from '../../schemas.js';
+import type { ActionRequest, ActionStatus } from '../../schemas.js';
 import { UsageError } from '../../../shared/errors.js';
 import { formatDuration } from '../../../shared/units.js';
 import { stringOption, type OptionSpec } from '../args.js';
 import { ControllerError } from '../errors.js';
+import { checked } from '../shape.js';
 import { printJson, type Command, type CommandContext, type View } from '../command.js';
 import { formatAge, formatWhen, NONE } from '../format.js';
 import { renderFields, renderTable, type Column } from '../table.js';
@@ -88,9 +89,9 @@ function queueCommand(action: ActionRequest['action'], summary: string, options:
       }
       const level = stringOption(o, 'level');
       if (level !== undefined) body.level = intValue('--level', level, 1, 2);
-      const a = await ctx.client.post(`/v1/tenants/${encodeURIComponent(tenant)}/actions`, ActionStatusSchema, body);
+      const a = await ctx.client.post(`/v1/tenants/${encodeURIComponent(tenant)}/actions`, body);
       if (ctx.json) return printJson(ctx, a.text);
-      ctx.out(renderQueued(a.body, ttl !== undefined, ctx.view));
+      ctx.out(renderQueued(await checked(a, 'ActionStatusSchema'), ttl !== undefined, ctx.view));
     },
   };
 }
@@ -126,12 +127,12 @@ export const actionsCommand: Command = {
   async run(ctx, _args, o) {
     const tenant = stringOption(o, 'tenant');
     const host = stringOption(o, 'host');
-    const a = await ctx.client.get('/v1/actions', ActionListSchema, {
+    const a = await ctx.client.get('/v1/actions', {
       tenant: tenant === undefined ? undefined : tenantValue('--tenant', tenant),
       host: host === undefined ? undefined : hostValue('--host', host),
     });
     if (ctx.json) return printJson(ctx, a.text);
-    ctx.out(renderActions(a.body.actions, ctx.view));
+    ctx.out(renderActions((await checked(a, 'ActionListSchema')).actions, ctx.view));
   },
 };
 
@@ -144,13 +145,13 @@ export const actionCommand: Command = {
     let id = args[0]!.toLowerCase();
     if (!UUID.test(id)) {
       if (!/^[0-9a-f-]{4,35}$/.test(id)) throw new UsageError(`ID: "${args[0]}" is not an action id`);
-      const all = (await ctx.client.get('/v1/actions', ActionListSchema)).body.actions.filter((a) => a.id.startsWith(id));
+      const all = (await checked(await ctx.client.get('/v1/actions'), 'ActionListSchema')).actions.filter((a) => a.id.startsWith(id));
       if (all.length === 0) throw new ControllerError(404, 'not_found', `action ${args[0]} is not known (no id among the newest 1000 starts with it)`);
       if (all.length > 1) throw new UsageError(`ID: "${args[0]}" is the start of ${all.length} action ids; give more of it`);
       id = all[0]!.id;
     }
-    const a = await ctx.client.get(`/v1/actions/${encodeURIComponent(id)}`, ActionStatusSchema);
+    const a = await ctx.client.get(`/v1/actions/${encodeURIComponent(id)}`);
     if (ctx.json) return printJson(ctx, a.text);
-    ctx.out(renderAction(a.body, ctx.view));
+    ctx.out(renderAction(await checked(a, 'ActionStatusSchema'), ctx.view));
   },
 };

@@ -1,6 +1,7 @@
 // audit [--since 24h] [--who NAME]: the controller's log of admin calls.
-import { AuditListSchema, type AuditEntry } from '../../schemas.js';
+import type { AuditEntry } from '../../schemas.js';
 import { stringOption } from '../args.js';
+import { checked } from '../shape.js';
 import { printJson, type Command, type View } from '../command.js';
 import { formatTime, NONE } from '../format.js';
 import { renderTable, type Column } from '../table.js';
@@ -36,13 +37,13 @@ export const auditCommand: Command = {
     const limit = stringOption(o, 'limit');
     if (since !== undefined) timeValue('--since', since, ctx.view.now);
     if (until !== undefined) timeValue('--until', until, ctx.view.now);
-    const a = await ctx.client.get('/v1/audit', AuditListSchema, {
+    const a = await ctx.client.get('/v1/audit', {
       from: since,
       to: until,
       who: stringOption(o, 'who'),
       limit: limit === undefined ? undefined : intValue('--limit', limit, 1, 10_000),
     });
     if (ctx.json) return printJson(ctx, a.text);
-    ctx.out(renderAudit(a.body.entries, ctx.view));
+    ctx.out(renderAudit((await checked(a, 'AuditListSchema')).entries, ctx.view));
   },
 };

@@ -1,7 +1,8 @@
 // fairness [--host H] [--window 1h]: Jain's index per host, tenants ranked by fairness debt.
-import { FairnessRankingSchema, type FairnessRanking } from '../../schemas.js';
+import type { FairnessRanking } from '../../schemas.js';
 import { formatDuration } from '../../../shared/units.js';
 import { stringOption } from '../args.js';
+import { checked } from '../shape.js';
 import { printJson, type Command, type View } from '../command.js';
 import { formatDebt, formatNumber, formatShare, formatTime, NONE } from '../format.js';
 import { renderTable, type Column } from '../table.js';
@@ -58,12 +59,12 @@ export const fairnessCommand: Command = {
     const window = stringOption(o, 'window');
     const limit = stringOption(o, 'limit');
     if (window !== undefined) durationValue('--window', window, { min: 60_000 });
-    const a = await ctx.client.get('/v1/fairness', FairnessRankingSchema, {
+    const a = await ctx.client.get('/v1/fairness', {
       host: host === undefined ? undefined : hostValue('--host', host),
       window,
       limit: limit === undefined ? undefined : intValue('--limit', limit, 1, 10_000),
     });
     if (ctx.json) return printJson(ctx, a.text);
-    ctx.out(renderFairness(a.body, ctx.view));
+    ctx.out(renderFairness(await checked(a, 'FairnessRankingSchema'), ctx.view));
   },
 };

@@ -1,7 +1,8 @@
 // hosts, host NAME, tenants, tenant NAME, plans: the fleet as the controller knows it.
-import { HostInfoSchema, HostListSchema, PlanListSchema, TenantDetailSchema, TenantListSchema, type HostInfo, type PlanEntry, type TenantDetail, type TenantInfo } from '../../schemas.js';
+import type { HostInfo, PlanEntry, TenantDetail, TenantInfo } from '../../schemas.js';
 import type { Psi } from '../../../shared/wire.js';
 import { flagOption, stringOption } from '../args.js';
+import { checked } from '../shape.js';
 import { printJson, type Command, type View } from '../command.js';
 import { formatAge, formatCount, formatDebt, formatNumber, formatPercent, formatRate, formatShare, formatSize, formatWhen, NONE, plural } from '../format.js';
 import { renderFields, renderTable, type Column } from '../table.js';
@@ -87,9 +88,9 @@ export const hostsCommand: Command = {
   args: [],
   options: [],
   async run(ctx) {
-    const a = await ctx.client.get('/v1/hosts', HostListSchema);
+    const a = await ctx.client.get('/v1/hosts');
     if (ctx.json) return printJson(ctx, a.text);
-    ctx.out(renderHosts(a.body.hosts, ctx.view));
+    ctx.out(renderHosts((await checked(a, 'HostListSchema')).hosts, ctx.view));
   },
 };
 
@@ -99,9 +100,9 @@ export const hostCommand: Command = {
   args: [{ name: 'HOST', help: 'host name' }],
   options: [],
   async run(ctx, args) {
-    const a = await ctx.client.get(`/v1/hosts/${path(hostValue('HOST', args[0]!))}`, HostInfoSchema);
+    const a = await ctx.client.get(`/v1/hosts/${path(hostValue('HOST', args[0]!))}`);
     if (ctx.json) return printJson(ctx, a.text);
-    ctx.out(renderHost(a.body, ctx.view));
+    ctx.out(renderHost(await checked(a, 'HostInfoSchema'), ctx.view));
   },
 };
 
@@ -186,13 +187,13 @@ export const tenantsCommand: Command = {
   async run(ctx, _args, o) {
     const host = stringOption(o, 'host');
     const limit = stringOption(o, 'limit');
-    const a = await ctx.client.get('/v1/tenants', TenantListSchema, {
+    const a = await ctx.client.get('/v1/tenants', {
       host: host === undefined ? undefined : hostValue('--host', host),
       managed: flagOption(o, 'managed') ? true : undefined,
       limit: limit === undefined ? undefined : intValue('--limit', limit, 1, 100_000),
     });
     if (ctx.json) return printJson(ctx, a.text);
-    ctx.out(renderTenants(a.body, ctx.view));
+    ctx.out(renderTenants(await checked(a, 'TenantListSchema'), ctx.view));
   },
 };
 
@@ -202,9 +203,9 @@ export const tenantCommand: Command = {
   args: [{ name: 'TENANT', help: 'tenant name' }],
   options: [],
   async run(ctx, args) {
-    const a = await ctx.client.get(`/v1/tenants/${path(tenantValue('TENANT', args[0]!))}`, TenantDetailSchema);
+    const a = await ctx.client.get(`/v1/tenants/${path(tenantValue('TENANT', args[0]!))}`);
     if (ctx.json) return printJson(ctx, a.text);
-    ctx.out(renderTenant(a.body, ctx.view));
+    ctx.out(renderTenant(await checked(a, 'TenantDetailSchema'), ctx.view));
   },
 };
 
@@ -233,8 +234,8 @@ export const plansCommand: Command = {
   args: [],
   options: [],
   async run(ctx) {
-    const a = await ctx.client.get('/v1/plans', PlanListSchema);
+    const a = await ctx.client.get('/v1/plans');
     if (ctx.json) return printJson(ctx, a.text);
-    ctx.out(renderPlans(a.body.plans, ctx.view));
+    ctx.out(renderPlans((await checked(a, 'PlanListSchema')).plans, ctx.view));
   },
 };

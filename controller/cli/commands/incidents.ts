@@ -1,8 +1,9 @@
 // incidents [--open] [...filters], explain ID.
-import { IncidentDetailSchema, IncidentListSchema, type IncidentSummary } from '../../schemas.js';
+import type { IncidentSummary } from '../../schemas.js';
 import { UsageError } from '../../../shared/errors.js';
 import { RESOURCES } from '../../../shared/resources.js';
 import { flagOption, stringOption } from '../args.js';
+import { checked } from '../shape.js';
 import { printJson, type Command, type View } from '../command.js';
 import { renderExplain, stepWords } from '../explain.js';
 import { formatAge, NONE } from '../format.js';
@@ -53,7 +54,7 @@ export const incidentsCommand: Command = {
     const limit = stringOption(o, 'limit');
     if (since !== undefined) timeValue('--since', since, ctx.view.now);
     if (until !== undefined) timeValue('--until', until, ctx.view.now);
-    const a = await ctx.client.get('/v1/incidents', IncidentListSchema, {
+    const a = await ctx.client.get('/v1/incidents', {
       state: open ? 'open' : released ? 'released' : undefined,
       tenant: tenant === undefined ? undefined : tenantValue('--tenant', tenant),
       host: host === undefined ? undefined : hostValue('--host', host),
@@ -63,7 +64,7 @@ export const incidentsCommand: Command = {
       limit: limit === undefined ? undefined : intValue('--limit', limit, 1, 10_000),
     });
     if (ctx.json) return printJson(ctx, a.text);
-    ctx.out(renderIncidents(a.body.incidents, ctx.view));
+    ctx.out(renderIncidents((await checked(a, 'IncidentListSchema')).incidents, ctx.view));
   },
 };
 
@@ -74,8 +75,8 @@ export const explainCommand: Command = {
   options: [],
   async run(ctx, args) {
     const id = intValue('ID', args[0]!, 1, Number.MAX_SAFE_INTEGER);
-    const a = await ctx.client.get(`/v1/incidents/${id}`, IncidentDetailSchema);
+    const a = await ctx.client.get(`/v1/incidents/${id}`);
     if (ctx.json) return printJson(ctx, a.text);
-    ctx.out(renderExplain(a.body, ctx.view));
+    ctx.out(renderExplain(await checked(a, 'IncidentDetailSchema'), ctx.view));
   },
 };

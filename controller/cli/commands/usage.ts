@@ -1,10 +1,11 @@
 // usage TENANT [--since 24h] [--until now] [--step 1h]: a table of the points and a terminal chart.
 // Without --step, a step giving at most MAX_ROWS points is chosen, so the table fits a screen.
-import { SeriesResponseSchema, type SeriesResponse } from '../../schemas.js';
+import type { SeriesResponse } from '../../schemas.js';
 import { UsageError } from '../../../shared/errors.js';
 import { formatDuration } from '../../../shared/units.js';
 import { stringOption } from '../args.js';
 import { niceCeilBinary, renderChart } from '../chart.js';
+import { checked } from '../shape.js';
 import { printJson, type Command, type View } from '../command.js';
 import { formatCount, formatPercent, formatRate, formatSize, formatTime, NONE } from '../format.js';
 import { renderTable, type Column } from '../table.js';
@@ -140,14 +141,14 @@ export const usageCommand: Command = {
     const stepText = stringOption(o, 'step');
     const step = stepText === undefined ? defaultStep(to - from) : (durationValue('--step', stepText, { min: 1000 }), stepText);
     const chartName = oneOfValue('--chart', stringOption(o, 'chart') ?? 'cpu', [...Object.keys(CHARTS), 'none']);
-    const a = await ctx.client.get(`/v1/tenants/${encodeURIComponent(tenant)}/usage`, SeriesResponseSchema, {
+    const a = await ctx.client.get(`/v1/tenants/${encodeURIComponent(tenant)}/usage`, {
       from: since,
       to: until,
       step,
       resources: stringOption(o, 'resources'),
     });
     if (ctx.json) return printJson(ctx, a.text);
-    ctx.out(renderUsage(a.body, chartName === 'none' ? undefined : CHARTS[chartName], ctx.view));
+    ctx.out(renderUsage(await checked(a, 'SeriesResponseSchema'), chartName === 'none' ? undefined : CHARTS[chartName], ctx.view));
   },
 };
 

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../../../shared/errors.js';
 import { closest, parseLine, type CommandSpec } from '../../../../controller/cli/args.js';
 import { COMMANDS } from '../../../../controller/cli/main.js';
-import { durationValue, intValue, tenantValue, timeValue } from '../../../../controller/cli/values.js';
+import { durationValue, HOST_NAME, intValue, TENANT_NAME, tenantValue, timeValue } from '../../../../controller/cli/values.js';
+import { HostNameSchema, TenantNameSchema } from '../../../../shared/wire.js';
 
 const usage: CommandSpec = {
   name: 'usage',
@@ -107,5 +108,10 @@ describe('option values', () => {
     expect(usageError(() => intValue('ID', '1.5', 1, 9))).toContain('ID: must be a whole number');
     expect(tenantValue('TENANT', 'alice.b-c_d')).toBe('alice.b-c_d');
     expect(usageError(() => tenantValue('TENANT', '../hosts'))).toContain('TENANT: "../hosts" is not a tenant name');
+  });
+
+  it('checks names with the patterns of the wire schemas', () => {
+    expect(TENANT_NAME.source).toBe((TenantNameSchema as unknown as { pattern: string }).pattern);
+    expect(HOST_NAME.source).toBe((HostNameSchema as unknown as { pattern: string }).pattern);
   });
 });

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, describeFetchFailure, queryString } from '../../../../controller/cli/client.js';
 import { BadAnswerError, ControllerError, exitCodeOf, UnreachableError } from '../../../../controller/cli/errors.js';
-import { ActionStatusSchema, HostListSchema } from '../../../../controller/schemas.js';
+import { checked } from '../../../../controller/cli/shape.js';
 
 const seen: Array<{ method: string; url: string; auth: string | undefined; type: string | undefined; body: string }> = [];
 const ROUTES: Record<string, [number, string, string?]> = {
@@ -68,24 +68,25 @@ afterAll(async () => {
 
 describe('client', () => {
   it('sends the bearer token and the query, and hands back the body both parsed and exactly as sent', async () => {
-    const a = await client().get('/v1/hosts', HostListSchema, { host: 'web 01', managed: true, limit: undefined });
-    expect(a).toEqual({ status: 200, text: '{"hosts":[]}', body: { hosts: [] } });
+    const a = await client().get('/v1/hosts', { host: 'web 01', managed: true, limit: undefined });
+    expect(a).toEqual({ status: 200, text: '{"hosts":[]}', json: { hosts: [] }, request: 'GET /v1/hosts' });
+    expect(await checked(a, 'HostListSchema')).toEqual({ hosts: [] });
     expect(seen.at(-1)).toMatchObject({ method: 'GET', url: '/v1/hosts?host=web+01&managed=true', auth: 'Bearer tok123' });
   });
 
   it('posts JSON', async () => {
-    const a = await client().post('/v1/tenants/alice/actions', ActionStatusSchema, { action: 'throttle', reason: 'r' });
+    const a = await client().post('/v1/tenants/alice/actions', { action: 'throttle', reason: 'r' });
     expect(a.status).toBe(201);
-    expect(a.body.state).toBe('pending');
+    expect((await checked(a, 'ActionStatusSchema')).state).toBe('pending');
     expect(seen.at(-1)).toMatchObject({ method: 'POST', type: 'application/json', body: '{"action":"throttle","reason":"r"}' });
   });
 
   it('accepts fields a newer controller added, refuses a body of another shape or not JSON', async () => {
-    expect((await client().get('/extra', HostListSchema)).body.hosts).toEqual([]);
-    const shape = await failure(client().get('/bad-shape', HostListSchema));
+    expect((await checked(await client().get('/extra'), 'HostListSchema')).hosts).toEqual([]);
+    const shape = await failure(checked(await client().get('/bad-shape'), 'HostListSchema'));
     expect(shape).toBeInstanceOf(BadAnswerError);
     expect(shape.message).toBe("the controller's answer to GET /bad-shape is not what this hostwardenctl expects: at /hosts: must be array");
-    const html = await failure(client().get('/html', HostListSchema));
+    const html = await failure(client().get('/html'));
     expect(html.message).toBe(`the server at ${url} answered GET /html with something that is not JSON (is ${url} the hostwarden controller?)`);
     expect(exitCodeOf(html)).toBe(1);
   });
@@ -99,18 +100,18 @@ describe('client', () => {
     ['/500', 500, 'the controller failed (500 internal): internal error (details are in the controller log)'],
     ['/502', 502, 'the controller failed (502 http_502): Bad Gateway'],
   ])('%s: shows the status and the controller\'s message', async (path, status, message) => {
-    const err = await failure(client().get(path, HostListSchema));
+    const err = await failure(client().get(path));
     expect(err).toBeInstanceOf(ControllerError);
     expect([(err as ControllerError).status, err.message, exitCodeOf(err)]).toEqual([status, message, 1]);
   });
 
   it('says when the URL has no such route (not the controller, or an older one)', async () => {
-    const err = await failure(client().get('/noroute', HostListSchema));
+    const err = await failure(client().get('/noroute'));
     expect(err.message).toBe(`the server at ${url} has no GET /noroute (is it the hostwarden controller, and as new as this hostwardenctl?)`);
   });
 
   it('gives up after the timeout', async () => {
-    const err = await failure(client(300).get('/slow', HostListSchema));
+    const err = await failure(client(300).get('/slow'));
     expect(err).toBeInstanceOf(UnreachableError);
     expect(err.message).toBe(`the controller at ${url} did not answer within 300ms (is it overloaded? --timeout waits longer)`);
   });
@@ -120,7 +121,7 @@ describe('client', () => {
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     const port = (closed.address() as AddressInfo).port;
     await new Promise((r) => closed.close(r));
-    const err = await failure(client(5000, `http://127.0.0.1:${port}`).get('/v1/hosts', HostListSchema));
+    const err = await failure(client(5000, `http://127.0.0.1:${port}`).get('/v1/hosts'));
     expect(err).toBeInstanceOf(UnreachableError);
     expect(err.message).toBe(`cannot reach the controller at http://127.0.0.1:${port}: connection refused (is hostwarden-controller running?)`);
     expect(exitCodeOf(err)).toBe(1);
