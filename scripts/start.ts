@@ -128,6 +128,7 @@ if (!(await waitForController())) {
       `hostwarden is running (state in ${home}).`,
       `  API:          ${url}   (OpenAPI: ${url}/openapi.json, health: ${url}/healthz)`,
       `  admin token:  ${adminTokenFile}`,
+      `  notices:      ${join(home, 'controller', 'outbox')} (one .eml file per notice; add smtp: to ${controllerYaml} to send them)`,
       `  agent:        ${isRoot ? `host "${host}", config ${agentYaml} (monitoring discovered accounts, enforcing nothing)` : 'NOT started: the agent needs root to manage cgroups (run npm start as root)'}`,
       '',
       'Try:',

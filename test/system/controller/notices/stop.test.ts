@@ -1,0 +1,77 @@
+// A controller that stops while a send hangs (a mail server that accepts the connection and never answers)
+// does not hang with it: the send in flight is aborted after the grace period, the notice goes back to the
+// queue with the reason, and the next controller on the same state directory sends it.
+import { createServer, type Socket } from 'node:net';
+import { pino } from 'pino';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseControllerConfig } from '../../../../controller/config.js';
+import { startController } from '../../../../controller/server.js';
+import type { Report } from '../../../../shared/wire.js';
+import { Cleanup, freePort, tempDir, waitFor, writeToken } from '../../../helpers/system.js';
+import { manualEvents } from '../../../unit/controller/notices/events.js';
+import { TestSmtp } from './smtp.js';
+
+describe('notices when the controller stops mid-send', () => {
+  const cleanup = new Cleanup();
+  afterAll(async () => {
+    expect(await cleanup.run()).toEqual([]);
+  });
+
+  it('aborts a hanging send on close and sends the notice after the restart', async () => {
+    const dir = tempDir(cleanup, 'hw-notices-stop-');
+    const port = await freePort();
+    const sockets = new Set<Socket>();
+    const silent = createServer((s) => {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+    });
+    await new Promise<void>((r) => silent.listen(port, '127.0.0.1', () => r()));
+    const closeSilent = () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        silent.close(() => r());
+      });
+    cleanup.add('close the silent server', closeSilent);
+    const token = writeToken(join(dir, 'agent.token'));
+    const config = parseControllerConfig({
+      listen: '127.0.0.1:0',
+      state_dir: join(dir, 'state'),
+      admin_token_file: join(dir, 'admin.token'),
+      agents: [{ host: 'web01', token_file: join(dir, 'agent.token') }],
+      ingest: { parser_threads: 0 },
+      smtp: { url: `smtp://127.0.0.1:${port}`, from: 'Hosting <noreply@example.com>', timeout: '60s' },
+      notices: { retry: { min: '200ms', max: '1s' } },
+    });
+    const c = await startController(config, { log: pino({ level: 'silent' }) });
+    const body: Report = {
+      version: 1,
+      host: 'web01',
+      seq: 1,
+      at: new Date().toISOString(),
+      sent_at: new Date().toISOString(),
+      interval: 5,
+      host_stats: { cores: 2, memory_bytes: 8 << 30 },
+      samples: [],
+      events: manualEvents('quarantine', { tenant: 'ivan', now: Date.now() - 1000 }),
+      tenants: [{ name: 'ivan', email: 'ivan@example.com' }],
+    };
+    const res = await fetch(`${c.url}/v1/reports`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect(res.status).toBe(202);
+    await waitFor('the send in flight', () => c.notices.outbox.list()[0]?.state === 'sending' && sockets.size > 0);
+    await c.close(); // would wait for the 60 s timeout without the abort
+
+    await closeSilent();
+    const smtp = new TestSmtp(port);
+    await smtp.start();
+    cleanup.add('stop smtp', () => smtp.stop());
+    const again = await startController(config, { log: pino({ level: 'silent' }) });
+    cleanup.add('stop the second controller', () => again.close());
+    const [row] = again.notices.outbox.list();
+    expect(row!.attempts).toBe(1);
+    expect(row!.error).toMatch(/stopping|abort/i);
+    await waitFor('the message', () => smtp.received.length === 1, 20_000);
+    expect(smtp.received[0]!.mail.messageId).toBe(row!.message_id);
+    await waitFor('sent', () => again.notices.outbox.list()[0]?.state === 'sent');
+  });
+});
