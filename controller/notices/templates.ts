@@ -9,6 +9,18 @@ import type { StoredEvent } from '../schemas.js';
 import { checkTemplate, compileTemplate, TemplateError, type Template, type TemplateMode } from './template.js';
 import { classify, digestView, noticeView, type DigestView, type NoticeView, type ViewContext } from './view.js';
 
+/** Where a tenant sees its usage and whom it writes to: the same in notices and digests. */
+const USAGE_AND_CONTACT_TEXT = `YOUR USAGE
+{{#usage_url}}
+  {{usage_url}}
+{{/usage_url}}
+{{#usage_command}}
+  Ask support for your usage history (they can run: {{usage_command}}).
+{{/usage_command}}
+
+QUESTIONS OR AN APPEAL
+  Reply to this email{{#support_email}} or write to {{support_email}}{{/support_email}}{{#support_url}} (see also {{support_url}}){{/support_url}}`;
+
 export const NOTICE_SUBJECT = '[{{server}}] {{headline}}\n';
 
 export const NOTICE_TEXT = `Hello {{tenant}},
@@ -57,16 +69,7 @@ WHAT TO CHANGE
   - {{.}}
 {{/hints}}
 
-YOUR USAGE
-{{#usage_url}}
-  {{usage_url}}
-{{/usage_url}}
-{{#usage_command}}
-  Ask support for your usage history (they can run: {{usage_command}}).
-{{/usage_command}}
-
-QUESTIONS OR AN APPEAL
-  Reply to this email{{#support_email}} or write to {{support_email}}{{/support_email}}{{#support_url}} (see also {{support_url}}){{/support_url}}
+${USAGE_AND_CONTACT_TEXT}
   and quote {{incident_ref}}. If you think this is a mistake, say so: an administrator will look at it.
 
 You get at most one email per resource and step every {{interval}} (the rest are collected into a digest);
@@ -78,6 +81,16 @@ hostwarden on {{server}}
 const STYLE_TABLE = 'border-collapse:collapse;margin:4px 0 12px 0';
 const STYLE_TH = 'text-align:left;padding:2px 12px 2px 0;color:#555;font-weight:normal;vertical-align:top';
 const STYLE_TD = 'padding:2px 12px 2px 0;vertical-align:top';
+
+const USAGE_AND_CONTACT_HTML = `<h3 style="margin:16px 0 4px 0">Your usage</h3>
+{{#usage_url}}
+<p><a href="{{usage_url}}">{{usage_url}}</a></p>
+{{/usage_url}}
+{{#usage_command}}
+<p>Ask support for your usage history (they can run: <code>{{usage_command}}</code>).</p>
+{{/usage_command}}
+<h3 style="margin:16px 0 4px 0">Questions or an appeal</h3>
+<p>Reply to this email{{#support_email}} or write to <a href="mailto:{{support_email}}">{{support_email}}</a>{{/support_email}}{{#support_url}} (see also <a href="{{support_url}}">{{support_url}}</a>){{/support_url}}`;
 
 export const NOTICE_HTML = `<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{{headline}}</title></head>
@@ -118,15 +131,7 @@ export const NOTICE_HTML = `<!DOCTYPE html>
 <li>{{.}}</li>
 {{/hints}}
 </ul>
-<h3 style="margin:16px 0 4px 0">Your usage</h3>
-{{#usage_url}}
-<p><a href="{{usage_url}}">{{usage_url}}</a></p>
-{{/usage_url}}
-{{#usage_command}}
-<p>Ask support for your usage history (they can run: <code>{{usage_command}}</code>).</p>
-{{/usage_command}}
-<h3 style="margin:16px 0 4px 0">Questions or an appeal</h3>
-<p>Reply to this email{{#support_email}} or write to <a href="mailto:{{support_email}}">{{support_email}}</a>{{/support_email}}{{#support_url}} (see also <a href="{{support_url}}">{{support_url}}</a>){{/support_url}}
+${USAGE_AND_CONTACT_HTML}
 and quote <code>{{incident_ref}}</code>. If you think this is a mistake, say so: an administrator will look at it.</p>
 <p style="color:#777;font-size:12px">You get at most one email per resource and step every {{interval}} (the rest are collected into a digest);
 quarantines and releases are always sent.<br>hostwarden on {{server}}</p>
@@ -148,16 +153,7 @@ These {{count}} notices about your account {{tenant}} on {{server}} were held ba
 
 Quarantines and releases are never held back: you received those as they happened.
 
-YOUR USAGE
-{{#usage_url}}
-  {{usage_url}}
-{{/usage_url}}
-{{#usage_command}}
-  Ask support for your usage history (they can run: {{usage_command}}).
-{{/usage_command}}
-
-QUESTIONS OR AN APPEAL
-  Reply to this email{{#support_email}} or write to {{support_email}}{{/support_email}}{{#support_url}} (see also {{support_url}}){{/support_url}}.
+${USAGE_AND_CONTACT_TEXT}.
 --
 hostwarden on {{server}}
 `;
@@ -175,15 +171,7 @@ These <strong>{{count}}</strong> notices about your account {{tenant}} on {{serv
 {{/groups}}
 </table>
 <p>Quarantines and releases are never held back: you received those as they happened.</p>
-<h3 style="margin:16px 0 4px 0">Your usage</h3>
-{{#usage_url}}
-<p><a href="{{usage_url}}">{{usage_url}}</a></p>
-{{/usage_url}}
-{{#usage_command}}
-<p>Ask support for your usage history (they can run: <code>{{usage_command}}</code>).</p>
-{{/usage_command}}
-<h3 style="margin:16px 0 4px 0">Questions or an appeal</h3>
-<p>Reply to this email{{#support_email}} or write to <a href="mailto:{{support_email}}">{{support_email}}</a>{{/support_email}}{{#support_url}} (see also <a href="{{support_url}}">{{support_url}}</a>){{/support_url}}.</p>
+${USAGE_AND_CONTACT_HTML}.</p>
 <p style="color:#777;font-size:12px">hostwarden on {{server}}</p>
 </body></html>
 `;

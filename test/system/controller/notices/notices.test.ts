@@ -7,11 +7,11 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { IncidentEvent, Report, TenantInfoWire } from '../../../../shared/wire.js';
+import type { IncidentEvent, TenantInfoWire } from '../../../../shared/wire.js';
 import { describeWith, missing } from '../../../helpers/env.js';
 import { Cleanup, freePort, ROOT, startDaemon, tempDir, waitFor, writeToken, type Daemon } from '../../../helpers/system.js';
-import { ladderEvents, manualEvents, SCRIPT_COMMAND } from '../../../unit/controller/notices/events.js';
-import { TestSmtp } from './smtp.js';
+import { ladderEvents, ladderSubjects, manualEvents, SCRIPT_COMMAND } from '../../../unit/controller/notices/events.js';
+import { agentReport, postReport, TestSmtp } from './smtp.js';
 
 const BIN = 'controller/bin/hostwarden-controller.js';
 const built = existsSync(join(ROOT, 'dist', BIN));
@@ -43,20 +43,7 @@ describeWith(missing([[built, 'needs a build (npx tsc -b)']]), 'notices by email
 
   const h = (token: string) => ({ authorization: `Bearer ${token}` });
   async function post(events: IncidentEvent[], tenants?: TenantInfoWire[]): Promise<void> {
-    const body: Report = {
-      version: 1,
-      host: 'web01',
-      seq: ++seq,
-      at: new Date().toISOString(),
-      sent_at: new Date().toISOString(),
-      interval: 5,
-      host_stats: { cores: 2, memory_bytes: 8 << 30 },
-      samples: [],
-      events,
-      ...(tenants ? { tenants } : {}),
-    };
-    const res = await fetch(`${url}/v1/reports`, { method: 'POST', headers: { ...h(agent), 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    expect(res.status).toBe(202);
+    expect(await postReport(url, agent, agentReport(++seq, events, tenants))).toBe(202);
   }
   async function notices(query = ''): Promise<NoticeJson[]> {
     const res = await fetch(`${url}/v1/notices?limit=10000${query}`, { headers: h(admin) });
@@ -105,14 +92,7 @@ ingest: { parser_threads: 0 }
     const ladder = ladderEvents('alice', Date.now() - 5 * 60_000);
     await post(ladder, [{ name: 'alice', email: 'alice@example.com' }]);
     await waitFor('six notices of alice', () => smtp.with(/alice/).length >= 6, 20_000);
-    expect(smtp.with(/alice/).map((r) => r.mail.subject)).toEqual([
-      '[web01] alice: cpu use above its fair share (warning, nothing limited yet)',
-      '[web01] alice: cpu throttled (level 1)',
-      '[web01] alice: cpu throttled (level 2)',
-      '[web01] alice: quarantined, processes frozen (cpu)',
-      '[web01] alice: quarantine over, cpu still throttled (level 2)',
-      '[web01] alice: cpu limits lifted',
-    ]);
+    expect(smtp.with(/alice/).map((r) => r.mail.subject)).toEqual(ladderSubjects('alice'));
 
     const [got] = smtp.with('[web01] alice: cpu throttled (level 1)');
     const ev = ladder[1]!;

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
+import type { IncidentEvent, Report, TenantInfoWire } from '../../../../shared/wire.js';
 
 export interface Received {
   from: string;
@@ -95,4 +96,17 @@ export function selfSignedCert(dir: string): { key: string; cert: string; certFi
   const cert = join(dir, 'smtp-cert.pem');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'pipe' });
   return { key: readFileSync(key, 'utf8'), cert: readFileSync(cert, 'utf8'), certFile: cert };
+}
+
+/** A report of host web01 as its agent sends it: incident events, and the tenant directory when given. */
+export function agentReport(seq: number, events: IncidentEvent[], tenants?: TenantInfoWire[]): Report {
+  const now = new Date().toISOString();
+  return { version: 1, host: 'web01', seq, at: now, sent_at: now, interval: 5, host_stats: { cores: 2, memory_bytes: 8 << 30 }, samples: [], events, ...(tenants ? { tenants } : {}) };
+}
+
+/** POST /v1/reports with the agent's token; the HTTP status. */
+export async function postReport(url: string, token: string, report: Report): Promise<number> {
+  const res = await fetch(`${url}/v1/reports`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(report) });
+  await res.arrayBuffer();
+  return res.status;
 }

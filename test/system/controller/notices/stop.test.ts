@@ -7,10 +7,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseControllerConfig } from '../../../../controller/config.js';
 import { startController } from '../../../../controller/server.js';
-import type { Report } from '../../../../shared/wire.js';
 import { Cleanup, freePort, tempDir, waitFor, writeToken } from '../../../helpers/system.js';
 import { manualEvents } from '../../../unit/controller/notices/events.js';
-import { TestSmtp } from './smtp.js';
+import { agentReport, postReport, TestSmtp } from './smtp.js';
 
 describe('notices when the controller stops mid-send', () => {
   const cleanup = new Cleanup();
@@ -44,20 +43,7 @@ describe('notices when the controller stops mid-send', () => {
       notices: { retry: { min: '200ms', max: '1s' } },
     });
     const c = await startController(config, { log: pino({ level: 'silent' }) });
-    const body: Report = {
-      version: 1,
-      host: 'web01',
-      seq: 1,
-      at: new Date().toISOString(),
-      sent_at: new Date().toISOString(),
-      interval: 5,
-      host_stats: { cores: 2, memory_bytes: 8 << 30 },
-      samples: [],
-      events: manualEvents('quarantine', { tenant: 'ivan', now: Date.now() - 1000 }),
-      tenants: [{ name: 'ivan', email: 'ivan@example.com' }],
-    };
-    const res = await fetch(`${c.url}/v1/reports`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    expect(res.status).toBe(202);
+    expect(await postReport(c.url, token, agentReport(1, manualEvents('quarantine', { tenant: 'ivan', now: Date.now() - 1000 }), [{ name: 'ivan', email: 'ivan@example.com' }]))).toBe(202);
     await waitFor('the send in flight', () => c.notices.outbox.list()[0]?.state === 'sending' && sockets.size > 0);
     await c.close(); // would wait for the 60 s timeout without the abort
 

@@ -8,11 +8,10 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseControllerConfig } from '../../../../controller/config.js';
 import { startController, type RunningController } from '../../../../controller/server.js';
-import type { Report } from '../../../../shared/wire.js';
 import { describeWith, hasCommand, missing } from '../../../helpers/env.js';
 import { Cleanup, freePort, tempDir, waitFor, writeToken } from '../../../helpers/system.js';
 import { manualEvents } from '../../../unit/controller/notices/events.js';
-import { selfSignedCert, TestSmtp } from './smtp.js';
+import { agentReport, postReport, selfSignedCert, TestSmtp } from './smtp.js';
 
 describeWith(missing([[hasCommand('openssl'), 'needs openssl (a test certificate)']]), 'notices over TLS with a login', () => {
   const cleanup = new Cleanup();
@@ -42,20 +41,7 @@ describeWith(missing([[hasCommand('openssl'), 'needs openssl (a test certificate
     });
     const c = await startController(config, { log: pino({ level: 'silent' }) });
     cleanup.add(`stop controller ${name}`, () => c.close());
-    const body: Report = {
-      version: 1,
-      host: 'web01',
-      seq: 1,
-      at: new Date().toISOString(),
-      sent_at: new Date().toISOString(),
-      interval: 5,
-      host_stats: { cores: 2, memory_bytes: 8 << 30 },
-      samples: [],
-      events: manualEvents('throttle', { tenant, now: Date.now() - 1000 }),
-      tenants: [{ name: tenant, email: `${tenant}@example.com` }],
-    };
-    const res = await fetch(`${c.url}/v1/reports`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    expect(res.status).toBe(202);
+    expect(await postReport(c.url, token, agentReport(1, manualEvents('throttle', { tenant, now: Date.now() - 1000 }), [{ name: tenant, email: `${tenant}@example.com` }]))).toBe(202);
     return { c, notice: async () => c.notices.outbox.list({ tenant })[0] as unknown as Record<string, unknown> };
   }
 

@@ -60,6 +60,18 @@ export function manualEvents(action: 'notice' | 'throttle' | 'quarantine' | 'rel
   return applyManual({ state: applied.state, action: { ...base, id: 'm-release', action: 'release', reason: 'the spam has stopped' }, now, config }).events;
 }
 
+/** The subjects of the notices of ladderEvents(tenant), in order, with the built-in templates. */
+export function ladderSubjects(tenant = 'alice', server = 'web01'): string[] {
+  return [
+    `cpu use above its fair share (warning, nothing limited yet)`,
+    `cpu throttled (level 1)`,
+    `cpu throttled (level 2)`,
+    `quarantined, processes frozen (cpu)`,
+    `quarantine over, cpu still throttled (level 2)`,
+    `cpu limits lifted`,
+  ].map((s) => `[${server}] ${tenant}: ${s}`);
+}
+
 export function stored(ev: IncidentEvent, host = 'web01'): StoredEvent {
   return { ...ev, host, received_at: ev.at };
 }
