@@ -106,6 +106,16 @@ describe('notices from incident events', () => {
       ['relaxed', 2, 'queued'],
       ['released', 0, 'queued'],
     ]);
+    // The next incident's throttles are held back; their digest is informational: not sent.
+    clock.advance(10 * 60_000);
+    await post(ladderEvents('alice', clock.t - 5 * 60_000));
+    expect(rows({ state: 'held' }).map((r) => [r.event_type, r.level])).toEqual([
+      ['escalated', 1],
+      ['escalated', 2],
+      ['relaxed', 2],
+    ]);
+    expect(outbox.makeDueDigests(clock.t + 12 * HOUR)).toBe(1);
+    expect(rows({ kind: 'digest' })[0]).toMatchObject({ state: 'opted_out', summary: '3 notices held back' });
   });
 
   it('100 violations of one tenant within an hour: one email per step, every quarantine and release, one digest', async () => {
