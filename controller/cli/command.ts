@@ -2,7 +2,8 @@
 // needs through the client, then either prints the API's JSON unchanged (--json) or renders it for people
 // with the view (terminal width, colour, the current time).
 import type { CommandSpec, OptionValues } from './args.js';
-import type { Client } from './client.js';
+import type { Client, Query } from './client.js';
+import { checked, type SchemaName, type Shape } from './shape.js';
 
 export interface View {
   /** Terminal columns. */
@@ -26,4 +27,31 @@ export interface Command extends CommandSpec {
 /** Print the body as the API sent it (scripts parse it). */
 export function printJson(ctx: CommandContext, text: string): void {
   ctx.out(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+export interface Request {
+  path: string;
+  query?: Query;
+}
+
+/**
+ * A command that GETs one route and shows the answer: --json prints it unchanged, else `render` draws it once
+ * it is checked against the API's schema `shape`. `request` checks the arguments (a UsageError) before
+ * anything is sent.
+ */
+export function viewCommand<K extends SchemaName>(
+  spec: CommandSpec,
+  request: (args: readonly string[], options: OptionValues, now: number) => Request,
+  shape: K,
+  render: (body: Shape<K>, view: View) => string,
+): Command {
+  return {
+    ...spec,
+    async run(ctx, args, options) {
+      const r = request(args, options, ctx.view.now);
+      const a = await ctx.client.get(r.path, r.query);
+      if (ctx.json) return printJson(ctx, a.text);
+      ctx.out(render(await checked(a, shape), ctx.view));
+    },
+  };
 }

@@ -6,10 +6,11 @@ import { formatDuration } from '../../../shared/units.js';
 import { stringOption, type OptionSpec } from '../args.js';
 import { ControllerError } from '../errors.js';
 import { checked } from '../shape.js';
-import { printJson, type Command, type CommandContext, type View } from '../command.js';
+import { printJson, viewCommand, type Command, type CommandContext, type View } from '../command.js';
 import { formatAge, formatWhen, NONE } from '../format.js';
 import { renderFields, renderTable, type Column } from '../table.js';
-import { durationValue, hostValue, intValue, tenantValue } from '../values.js';
+import { durationValue, intValue, tenantValue } from '../values.js';
+import { hostFilter, hostQuery, tenantFilter, tenantQuery } from './options.js';
 
 const SHORT_ID = 8;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -116,25 +117,12 @@ export const releaseCommand = queueCommand(
 );
 export const noticeCommand = queueCommand('notice', 'send a tenant a notice (no limit changes)', [], 'Opens a notice step for the tenant; the controller mails the notice to the tenant when notices are set up.');
 
-export const actionsCommand: Command = {
-  name: 'actions',
-  summary: 'manual actions and their state (pending, applied, failed, expired, released, done), newest first',
-  args: [],
-  options: [
-    { name: 'tenant', type: 'string', value: 'TENANT', help: "only this tenant's" },
-    { name: 'host', type: 'string', value: 'HOST', help: "only this host's" },
-  ],
-  async run(ctx, _args, o) {
-    const tenant = stringOption(o, 'tenant');
-    const host = stringOption(o, 'host');
-    const a = await ctx.client.get('/v1/actions', {
-      tenant: tenant === undefined ? undefined : tenantValue('--tenant', tenant),
-      host: host === undefined ? undefined : hostValue('--host', host),
-    });
-    if (ctx.json) return printJson(ctx, a.text);
-    ctx.out(renderActions((await checked(a, 'ActionListSchema')).actions, ctx.view));
-  },
-};
+export const actionsCommand = viewCommand(
+  { name: 'actions', summary: 'manual actions and their state (pending, applied, failed, expired, released, done), newest first', args: [], options: [tenantFilter(), hostFilter()] },
+  (_args, o) => ({ path: '/v1/actions', query: { tenant: tenantQuery(o), host: hostQuery(o) } }),
+  'ActionListSchema',
+  (b, view) => renderActions(b.actions, view),
+);
 
 export const actionCommand: Command = {
   name: 'action',

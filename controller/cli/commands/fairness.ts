@@ -1,12 +1,11 @@
 // fairness [--host H] [--window 1h]: Jain's index per host, tenants ranked by fairness debt.
 import type { FairnessRanking } from '../../schemas.js';
 import { formatDuration } from '../../../shared/units.js';
-import { stringOption } from '../args.js';
-import { checked } from '../shape.js';
-import { printJson, type Command, type View } from '../command.js';
+import { viewCommand, type View } from '../command.js';
 import { formatDebt, formatNumber, formatShare, formatTime, NONE } from '../format.js';
 import { renderTable, type Column } from '../table.js';
-import { durationValue, hostValue, intValue } from '../values.js';
+import { durationValue } from '../values.js';
+import { hostFilter, hostQuery, limitOption, limitQuery, optionValue } from './options.js';
 
 type HostRow = FairnessRanking['hosts'][number];
 type TenantRow = FairnessRanking['tenants'][number];
@@ -45,26 +44,21 @@ export function renderFairness(f: FairnessRanking, view: View): string {
   return text;
 }
 
-export const fairnessCommand: Command = {
-  name: 'fairness',
-  summary: "tenants ranked by fairness debt, with each host's Jain's index",
-  args: [],
-  options: [
-    { name: 'host', type: 'string', value: 'HOST', help: "only this host's tenants" },
-    { name: 'window', type: 'string', value: 'DURATION', help: 'the window of the averages (default 1h, at least 1m)' },
-    { name: 'limit', type: 'string', value: 'N', help: 'at most N tenants (default 100)' },
-  ],
-  async run(ctx, _args, o) {
-    const host = stringOption(o, 'host');
-    const window = stringOption(o, 'window');
-    const limit = stringOption(o, 'limit');
-    if (window !== undefined) durationValue('--window', window, { min: 60_000 });
-    const a = await ctx.client.get('/v1/fairness', {
-      host: host === undefined ? undefined : hostValue('--host', host),
-      window,
-      limit: limit === undefined ? undefined : intValue('--limit', limit, 1, 10_000),
-    });
-    if (ctx.json) return printJson(ctx, a.text);
-    ctx.out(renderFairness(await checked(a, 'FairnessRankingSchema'), ctx.view));
+export const fairnessCommand = viewCommand(
+  {
+    name: 'fairness',
+    summary: "tenants ranked by fairness debt, with each host's Jain's index",
+    args: [],
+    options: [hostFilter("only this host's tenants"), { name: 'window', type: 'string', value: 'DURATION', help: 'the window of the averages (default 1h, at least 1m)' }, limitOption('at most N tenants (default 100)')],
   },
-};
+  (_args, o) => ({
+    path: '/v1/fairness',
+    query: {
+      host: hostQuery(o),
+      window: optionValue(o, 'window', (n, v) => (durationValue(n, v, { min: 60_000 }), v)),
+      limit: limitQuery(o, 10_000),
+    },
+  }),
+  'FairnessRankingSchema',
+  renderFairness,
+);

@@ -1,14 +1,12 @@
 // hosts, host NAME, tenants, tenant NAME, plans: the fleet as the controller knows it.
 import type { HostInfo, PlanEntry, TenantDetail, TenantInfo } from '../../schemas.js';
 import type { Psi } from '../../../shared/wire.js';
-import { flagOption, stringOption } from '../args.js';
-import { checked } from '../shape.js';
-import { printJson, type Command, type View } from '../command.js';
+import { flagOption } from '../args.js';
+import { viewCommand, type View } from '../command.js';
 import { formatAge, formatCount, formatDebt, formatNumber, formatPercent, formatRate, formatShare, formatSize, formatWhen, NONE, plural } from '../format.js';
 import { renderFields, renderTable, type Column } from '../table.js';
-import { hostValue, intValue, tenantValue } from '../values.js';
-
-const path = encodeURIComponent;
+import { hostValue, tenantValue } from '../values.js';
+import { hostFilter, hostQuery, limitOption, limitQuery } from './options.js';
 
 // --- hosts ---------------------------------------------------------------------------------------------------
 
@@ -82,29 +80,19 @@ export function renderHost(h: HostInfo, view: View): string {
   return text;
 }
 
-export const hostsCommand: Command = {
-  name: 'hosts',
-  summary: 'hosts, their last report, load, pressure and fairness',
-  args: [],
-  options: [],
-  async run(ctx) {
-    const a = await ctx.client.get('/v1/hosts');
-    if (ctx.json) return printJson(ctx, a.text);
-    ctx.out(renderHosts((await checked(a, 'HostListSchema')).hosts, ctx.view));
-  },
-};
+export const hostsCommand = viewCommand(
+  { name: 'hosts', summary: 'hosts, their last report, load, pressure and fairness', args: [], options: [] },
+  () => ({ path: '/v1/hosts' }),
+  'HostListSchema',
+  (b, view) => renderHosts(b.hosts, view),
+);
 
-export const hostCommand: Command = {
-  name: 'host',
-  summary: 'one host in detail, with its collectors',
-  args: [{ name: 'HOST', help: 'host name' }],
-  options: [],
-  async run(ctx, args) {
-    const a = await ctx.client.get(`/v1/hosts/${path(hostValue('HOST', args[0]!))}`);
-    if (ctx.json) return printJson(ctx, a.text);
-    ctx.out(renderHost(await checked(a, 'HostInfoSchema'), ctx.view));
-  },
-};
+export const hostCommand = viewCommand(
+  { name: 'host', summary: 'one host in detail, with its collectors', args: [{ name: 'HOST', help: 'host name' }], options: [] },
+  (args) => ({ path: `/v1/hosts/${encodeURIComponent(hostValue('HOST', args[0]!))}` }),
+  'HostInfoSchema',
+  renderHost,
+);
 
 // --- tenants -------------------------------------------------------------------------------------------------
 
@@ -175,39 +163,24 @@ export function renderTenant(t: TenantDetail, view: View): string {
   return text;
 }
 
-export const tenantsCommand: Command = {
-  name: 'tenants',
-  summary: 'tenants: host, plan, weight, fairness debt, open incidents',
-  args: [],
-  options: [
-    { name: 'host', type: 'string', value: 'HOST', help: 'only the tenants of this host' },
-    { name: 'managed', type: 'boolean', help: 'only tenants managed through the API' },
-    { name: 'limit', type: 'string', value: 'N', help: 'at most N tenants (default: all)' },
-  ],
-  async run(ctx, _args, o) {
-    const host = stringOption(o, 'host');
-    const limit = stringOption(o, 'limit');
-    const a = await ctx.client.get('/v1/tenants', {
-      host: host === undefined ? undefined : hostValue('--host', host),
-      managed: flagOption(o, 'managed') ? true : undefined,
-      limit: limit === undefined ? undefined : intValue('--limit', limit, 1, 100_000),
-    });
-    if (ctx.json) return printJson(ctx, a.text);
-    ctx.out(renderTenants(await checked(a, 'TenantListSchema'), ctx.view));
+export const tenantsCommand = viewCommand(
+  {
+    name: 'tenants',
+    summary: 'tenants: host, plan, weight, fairness debt, open incidents',
+    args: [],
+    options: [hostFilter('only the tenants of this host'), { name: 'managed', type: 'boolean', help: 'only tenants managed through the API' }, limitOption('at most N tenants (default: all)')],
   },
-};
+  (_args, o) => ({ path: '/v1/tenants', query: { host: hostQuery(o), managed: flagOption(o, 'managed') ? true : undefined, limit: limitQuery(o, 100_000) } }),
+  'TenantListSchema',
+  renderTenants,
+);
 
-export const tenantCommand: Command = {
-  name: 'tenant',
-  summary: 'one tenant in detail, with its newest sample',
-  args: [{ name: 'TENANT', help: 'tenant name' }],
-  options: [],
-  async run(ctx, args) {
-    const a = await ctx.client.get(`/v1/tenants/${path(tenantValue('TENANT', args[0]!))}`);
-    if (ctx.json) return printJson(ctx, a.text);
-    ctx.out(renderTenant(await checked(a, 'TenantDetailSchema'), ctx.view));
-  },
-};
+export const tenantCommand = viewCommand(
+  { name: 'tenant', summary: 'one tenant in detail, with its newest sample', args: [{ name: 'TENANT', help: 'tenant name' }], options: [] },
+  (args) => ({ path: `/v1/tenants/${encodeURIComponent(tenantValue('TENANT', args[0]!))}` }),
+  'TenantDetailSchema',
+  renderTenant,
+);
 
 // --- plans ---------------------------------------------------------------------------------------------------
 
@@ -228,14 +201,9 @@ export function renderPlans(plans: readonly PlanEntry[], view: View): string {
   return renderTable(cols, plans, view.width) + '(cpu in % of one core; "-": no cap)\n';
 }
 
-export const plansCommand: Command = {
-  name: 'plans',
-  summary: 'plans: caps per resource and fair-share weight',
-  args: [],
-  options: [],
-  async run(ctx) {
-    const a = await ctx.client.get('/v1/plans');
-    if (ctx.json) return printJson(ctx, a.text);
-    ctx.out(renderPlans((await checked(a, 'PlanListSchema')).plans, ctx.view));
-  },
-};
+export const plansCommand = viewCommand(
+  { name: 'plans', summary: 'plans: caps per resource and fair-share weight', args: [], options: [] },
+  () => ({ path: '/v1/plans' }),
+  'PlanListSchema',
+  (b, view) => renderPlans(b.plans, view),
+);

@@ -10,6 +10,7 @@ import { printJson, type Command, type View } from '../command.js';
 import { formatCount, formatPercent, formatRate, formatSize, formatTime, NONE } from '../format.js';
 import { renderTable, type Column } from '../table.js';
 import { durationValue, oneOfValue, tenantValue, timeValue } from '../values.js';
+import { sinceOption, untilOption } from './options.js';
 
 export const MAX_ROWS = 30;
 const NICE_STEPS = ['10s', '30s', '1m', '2m', '5m', '10m', '15m', '30m', '1h', '2h', '3h', '6h', '12h', '1d', '7d', '30d'];
@@ -121,8 +122,8 @@ export const usageCommand: Command = {
   summary: "a tenant's usage over time: a table of the points and a chart",
   args: [{ name: 'TENANT', help: 'tenant name' }],
   options: [
-    { name: 'since', type: 'string', value: 'TIME', help: 'from TIME: a duration back from now (24h, 7d) or ISO-8601 (default 24h)' },
-    { name: 'until', type: 'string', value: 'TIME', help: 'to TIME (default now)' },
+    sinceOption('from TIME: a duration back from now (24h, 7d) or ISO-8601 (default 24h)'),
+    untilOption(),
     { name: 'step', type: 'string', value: 'DURATION', help: `width of a point (default: the smallest of ${NICE_STEPS.slice(0, 6).join(', ')}, ... giving at most ${MAX_ROWS} points)` },
     { name: 'resources', type: 'string', value: 'LIST', help: 'only these resources or series, comma-separated (cpu,memory)' },
     { name: 'chart', type: 'string', value: 'WHAT', help: `what to chart: ${Object.keys(CHARTS).join(', ')} or none (default cpu)` },

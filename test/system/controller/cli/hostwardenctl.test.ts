@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeWith, missing } from '../../../helpers/env.js';
 import { Cleanup, freePort, ROOT, runProgram, startDaemon, tempDir, waitFor, writeToken, type Daemon } from '../../../helpers/system.js';
 import type { Explanation, IncidentEvent, Report, TenantSample } from '../../../../shared/wire.js';
+import { EXPLANATION } from '../../../unit/controller/cli/fixtures.js';
 
 const CTL = 'controller/bin/hostwardenctl.js';
 const CONTROLLER = 'controller/bin/hostwarden-controller.js';
@@ -39,19 +40,7 @@ describeWith(missing([[built, 'needs a build (npx tsc -b)']]), 'hostwardenctl ag
   };
   const put = (path: string, body: unknown) => fetch(`${url}${path}`, { method: 'PUT', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
-  const explanation = (summary: string): Explanation => ({
-    summary,
-    rule: 'cpu-fair-share',
-    resource: 'cpu',
-    measured: { value: 300, unit: '% of one core' },
-    threshold: { value: 100, unit: '% of one core', kind: 'fair_share' },
-    share: { tenant: 0.75, fair: 0.25, dominant: 0.75, weight: 1, factor: 2 },
-    window_seconds: 30,
-    contention: { contended: true, signals: [{ resource: 'cpu', metric: 'psi_some_avg10', value: 35, threshold: 20 }] },
-    top_processes: [{ pid: 4242, command: 'php-fpm: pool alice', cpu_percent: 180, rss_bytes: 104_857_600, user: 'alice' }],
-    action: 'Throttled (level 1): cpu limited to 150% of one core, and its scheduling weight lowered.',
-    avoid: 'Keeping cpu use below about 100% of one core while the server is busy would have avoided this.',
-  });
+  const explanation = (summary: string): Explanation => ({ ...EXPLANATION, summary });
   const event = (id: string, type: IncidentEvent['type'], at: number, extra: Partial<IncidentEvent>): IncidentEvent => ({
     id,
     incident: 'web01:cpu:alice:1',
@@ -205,12 +194,12 @@ describeWith(missing([[built, 'needs a build (npx tsc -b)']]), 'hostwardenctl ag
       const out = await both(['explain', String(incidentId)], `/v1/incidents/${incidentId}`);
       expect(out).toContain(`Incident ${incidentId}: alice on web01, cpu, rule cpu-fair-share\nstate:     open, throttle level 1\n`);
       expect(out).toContain('What happened\n  alice escalated at minute 61\n');
-      expect(out).toContain('  measured:   300% of one core on average over 30s\n  threshold:  100% of one core, the fair-share threshold, 3 x the threshold\n');
-      expect(out).toContain('alice took 75.0% of the tenants\' cpu use, against a fair share of 25.0%');
-      expect(out).toContain('The host was contended: cpu pressure 35.0% (some avg10; threshold 20.0%).');
-      expect(out).toContain('  4242  180%  100 MiB  alice  php-fpm: pool alice\n');
-      expect(out).toContain('What was done\n  Throttled (level 1): cpu limited to 150% of one core');
-      expect(out).toContain('What would have avoided it\n  Keeping cpu use below about 100% of one core');
+      expect(out).toContain('  measured:   375% of one core on average over 30s\n  threshold:  150% of one core, the fair-share threshold, 2.5 x the threshold\n');
+      expect(out).toContain('alice took 62.0% of the tenants\' cpu use, against a fair share of 25.0%');
+      expect(out).toContain('The host was contended: cpu pressure 42.5% (some avg10; threshold 20.0%).');
+      expect(out).toContain('  4242  180%   100 MiB  alice  php-fpm: pool alice\n  4243  151%  50.0 MiB  -      /usr/bin/php /home/alice/public_html/wp-cron.php\n');
+      expect(out).toContain('What was done\n  Throttled (level 1): cpu limited to 187.5% of one core');
+      expect(out).toContain('What would have avoided it\n  Keeping cpu use below about 150% of one core');
       expect(out).toMatch(/History \(2 events\)\n {2}\S+ \S+Z {2}opened {5}notice\n {6}alice opened at minute 60\n {2}\S+ \S+Z {2}escalated {2}throttle level 1, until /);
     });
 
