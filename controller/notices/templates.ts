@@ -45,9 +45,9 @@ WHAT WAS MEASURED ({{at}})
 {{/measured}}
 WHAT WAS DONE
   {{action}}
-{{^measured}}
-  {{summary}}
-{{/measured}}
+{{#detail}}
+  {{detail}}
+{{/detail}}
 {{#until}}
   How long: until {{until}}
 {{/until}}
@@ -114,7 +114,7 @@ export const NOTICE_HTML = `<!DOCTYPE html>
 </table>
 {{/measured}}
 <h3 style="margin:16px 0 4px 0">What was done</h3>
-<p>{{action}}{{^measured}}<br>{{summary}}{{/measured}}{{#until}}<br>How long: until <strong>{{until}}</strong>{{/until}}{{#until_note}}<br>How long: {{until_note}}{{/until_note}}</p>
+<p>{{action}}{{#detail}}<br>{{detail}}{{/detail}}{{#until}}<br>How long: until <strong>{{until}}</strong>{{/until}}{{#until_note}}<br>How long: {{until_note}}{{/until_note}}</p>
 {{#has_top_processes}}
 <h3 style="margin:16px 0 4px 0">Top processes of {{tenant}} at that moment</h3>
 <table style="${STYLE_TABLE}">

@@ -83,6 +83,8 @@ export interface NoticeView {
     contention: string;
   } | null;
   action: string;
+  /** What the action alone does not say: for the end of an administrator's action, its explanation (the release's reason). */
+  detail: string | null;
   until: string | null;
   until_note: string | null;
   has_top_processes: boolean;
@@ -273,6 +275,7 @@ export function noticeView(ev: StoredEvent, incident: Pick<IncidentSummary, 'age
         }
       : null,
     action: clean(e.action),
+    detail: !hasMeasure && cls.category === 'release' ? clean(e.summary) : null,
     until,
     until_note: untilNote,
     has_top_processes: e.top_processes.length > 0,

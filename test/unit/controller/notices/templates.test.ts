@@ -1,10 +1,10 @@
 // Admin overrides of the built-in templates: a file replaces its part only; a bad override is a configuration
 // error of notices.templates_dir naming the file and line; HTML overrides escape too.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadTemplates, NOTICE_HTML, renderWith, sampleNoticeView } from '../../../../controller/notices/templates.js';
+import { loadTemplates, NOTICE_HTML, renderWith, sampleDigestView, sampleNoticeView } from '../../../../controller/notices/templates.js';
 import { ConfigError } from '../../../../shared/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hw-templates-'));
@@ -56,5 +56,15 @@ describe('template overrides', () => {
     writeFileSync(join(dir, 'placeholder'), '');
     expect(configError(() => loadTemplates(join(dir, 'absent'))).message).toMatch(/notices\.templates_dir.*cannot read/);
     expect(configError(() => loadTemplates(join(dir, 'placeholder'))).message).toMatch(/is not a directory/);
+  });
+
+  it('are documented: controller/README.md names every field of the views', () => {
+    const readme = readFileSync(join(import.meta.dirname, '../../../../controller/README.md'), 'utf8').replace(/\s+/g, ' ');
+    const names = (v: object): string[] =>
+      Object.entries(v).flatMap(([k, x]) => [k, ...(x && typeof x === 'object' ? names(Array.isArray(x) ? (typeof x[0] === 'object' ? x[0] : {}) : x) : [])]);
+    for (const [kind, view] of [['notice', sampleNoticeView()], ['digest', sampleDigestView()]] as const) {
+      const part = readme.slice(readme.indexOf(`\`${kind}.*\` —`), readme.indexOf(kind === 'notice' ? '`digest.*` —' : '**Config**'));
+      for (const n of names(view)) expect([kind, n, part.includes(n)]).toEqual([kind, n, true]);
+    }
   });
 });
