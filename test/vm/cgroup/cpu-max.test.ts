@@ -41,3 +41,20 @@ describe('cpu.max on the guest v2 hierarchy', () => {
     expect(pct).toBeGreaterThan(150);
   });
 });
+
+describe('cpu.weight on the guest v2 hierarchy', () => {
+  const g = tenantScope(['light', 'heavy']);
+
+  it('splits two contended CPUs 1:3 between weights 100 and 300', async () => {
+    g.driver.setLimits('light', { cpuWeight: 100 });
+    g.driver.setLimits('heavy', { cpuWeight: 300 });
+    // Two burners each: four runnable tasks on two CPUs, so the weights decide.
+    for (const t of ['light', 'heavy', 'light', 'heavy']) await g.start(t, BURNER);
+    await sleep(1000);
+    const [light, heavy] = await Promise.all([measureCpuPercent(g.driver.parent, 'light', 4000), measureCpuPercent(g.driver.parent, 'heavy', 4000)]);
+    console.log(`cpu.weight 100 vs 300: ${light.toFixed(1)}% vs ${heavy.toFixed(1)}% (ratio ${(heavy / light).toFixed(2)})`);
+    expect(heavy / light).toBeGreaterThan(2.4);
+    expect(heavy / light).toBeLessThan(3.6);
+    expect(light + heavy).toBeGreaterThan(170);
+  });
+});
