@@ -67,7 +67,7 @@ export function renderActions(actions: readonly ActionStatus[], view: View): str
 
 const REASON: OptionSpec = { name: 'reason', type: 'string', value: 'TEXT', help: 'why (required; kept with the action, shown in the notice and the audit log)' };
 const TTL: OptionSpec = { name: 'ttl', type: 'string', value: 'DURATION', help: 'how long it lasts (e.g. 30m, 1h, 2d); default: the agent\'s (throttle 1h, quarantine policy.quarantine.max)' };
-const LEVEL: OptionSpec = { name: 'level', type: 'string', value: '1|2', help: 'throttle level: 1 = half the base, 2 = a quarter (default 1)' };
+const LEVEL: OptionSpec = { name: 'level', type: 'string', value: '1|2', help: "throttle level (default 1): the agent's policy.throttle.level1 / level2 of the plan's caps, by default a half / a quarter" };
 
 function queueCommand(action: ActionRequest['action'], summary: string, options: OptionSpec[], details: string): Command {
   return {
@@ -99,9 +99,9 @@ function queueCommand(action: ActionRequest['action'], summary: string, options:
 
 export const throttleCommand = queueCommand(
   'throttle',
-  "throttle a tenant's cpu, io or memory by hand",
+  "throttle a tenant's cpu (and disk io where its plan caps it) by hand",
   [TTL, LEVEL],
-  'The agent applies it at its next policy pull, through the same limits as the automatic ladder, until it expires or is released; it overrides the automatic ladder for the tenant meanwhile.',
+  "The agent applies it at its next policy pull: cpu held to the level's fraction of the plan's cpu cap (or of the host, without one), with a lower scheduling weight, and the plan's io caps cut the same way; until it expires or is released. It overrides the automatic ladder for the tenant meanwhile.",
 );
 export const quarantineCommand = queueCommand(
   'quarantine',
