@@ -267,12 +267,29 @@ export class Agent {
   }
 
   /**
+   * What the tenant was doing when an administrator acted: its latest cpu and memory from the window, and its
+   * top processes (a short sampling span, only when there are manual events).
+   */
+  private async describeManual(events: IncidentEvent[]): Promise<void> {
+    const opened = events.filter((e) => e.type === 'opened');
+    if (opened.length === 0) return;
+    const tops = await topProcesses(this.config.procRoot, new Map(opened.map((e) => [e.tenant, () => safe(() => this.driver.procs(e.tenant), [])])));
+    const latest = this.window[this.window.length - 1]?.samples;
+    for (const e of opened) {
+      e.explanation.top_processes = tops.get(e.tenant) ?? [];
+      const cpu = latest?.get(e.tenant)?.cpu?.percent;
+      if (cpu !== undefined) e.explanation.measured = { value: cpu, unit: '% of one core' };
+    }
+  }
+
+  /**
    * Apply one manual action directly (the agent-side entry point; the controller's actions come the same way).
    * Its events and acknowledgement go out with the next report; the state is saved at once.
    */
-  manual(action: ManualAction): { events: IncidentEvent[]; ack: ActionAck } {
+  async manual(action: ManualAction): Promise<{ events: IncidentEvent[]; ack: ActionAck }> {
     const before = this.state.acks.length;
     const events = this.applyManualActions([action], this.now());
+    await this.describeManual(events);
     this.state.events.push(...events);
     this.enforce();
     if (!this.dryRun) this.spool.setMeta('agent_state', JSON.stringify(this.state));
@@ -303,7 +320,11 @@ export class Agent {
     const events: IncidentEvent[] = this.state.events;
     this.state.events = [];
     let decisions: Decision[] = [];
-    if (policy) events.push(...this.applyManualActions(policy.actions, now));
+    if (policy) {
+      const manual = this.applyManualActions(policy.actions, now);
+      await this.describeManual(manual);
+      events.push(...manual);
+    }
     const expired = expireManual(this.state.policy, now);
     this.state.policy = expired.state;
     events.push(...expired.events);

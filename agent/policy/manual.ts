@@ -29,7 +29,8 @@ function manualExplanation(tenant: string, what: string, reason: string, resourc
   };
 }
 
-function event(m: ManualState, tenant: string, type: IncidentEvent['type'], now: number, explanation: Explanation, release = false): IncidentEvent {
+/** `by`: the action that caused this event when it is not the manual action itself (a release). */
+function event(m: ManualState, tenant: string, type: IncidentEvent['type'], now: number, explanation: Explanation, release = false, by?: ManualAction): IncidentEvent {
   m.events += 1;
   const e: IncidentEvent = {
     id: `${m.incident}:${m.events}`,
@@ -41,7 +42,7 @@ function event(m: ManualState, tenant: string, type: IncidentEvent['type'], now:
     step: release ? 'release' : m.action,
     level: release ? 0 : m.level,
     at: new Date(now).toISOString(),
-    manual: { action_id: m.actionId, reason: m.reason, ...(m.by ? { by: m.by } : {}) },
+    manual: by ? { action_id: by.id, reason: by.reason, ...(by.by ? { by: by.by } : {}) } : { action_id: m.actionId, reason: m.reason, ...(m.by ? { by: m.by } : {}) },
     explanation,
   };
   if (!release && m.until !== undefined) e.until = new Date(m.until).toISOString();
@@ -68,7 +69,7 @@ export function applyManual(input: { state: PolicyState; action: ManualAction; n
     const current = state.manual[tenant];
     if (current) {
       const what = `release of the manual ${current.action}`;
-      events.push(event({ ...current }, tenant, 'released', now, manualExplanation(tenant, what, action.reason), true));
+      events.push(event({ ...current }, tenant, 'released', now, manualExplanation(tenant, what, action.reason), true, action));
       delete state.manual[tenant];
     }
     for (const [r, ladder] of Object.entries(state.ladders[tenant] ?? {})) {
@@ -94,7 +95,7 @@ export function applyManual(input: { state: PolicyState; action: ManualAction; n
 
   const previous = state.manual[tenant];
   if (previous) {
-    events.push(event({ ...previous }, tenant, 'released', now, manualExplanation(tenant, `replaced by a manual ${action.action}`, action.reason), true));
+    events.push(event({ ...previous }, tenant, 'released', now, manualExplanation(tenant, `replaced by a manual ${action.action}`, action.reason), true, action));
   }
   const ttl = action.action === 'quarantine' ? config.quarantine.maxMs : MANUAL_DEFAULT_TTL_MS[action.action];
   const level = action.action === 'notice' ? 0 : action.action === 'quarantine' ? 3 : (action.level ?? 1);

@@ -177,13 +177,13 @@ describeWith(missing([needRoot, needV1Cgroups]), 'enforcement on real cgroups', 
         const p = burner(r.cleanup, u);
         await waitFor('burner placed', () => r.driver.procs(u.name).includes(p.pid!) || (agent.place(), false), 10_000);
         expect(await cgroupCpu(r.driver, u.name, 1000)).toBeGreaterThan(50);
-        const q = agent.manual({ id: uniq('q'), tenant: u.name, action: 'quarantine', reason: 'malware found in public_html', created_at: new Date().toISOString() });
+        const q = await agent.manual({ id: uniq('q'), tenant: u.name, action: 'quarantine', reason: 'malware found in public_html', created_at: new Date().toISOString() });
         expect(q.ack.state).toBe('applied');
         expect(r.driver.isFrozen(u.name)).toBe(true);
         const t0 = cpuTicks(p.pid!);
         expect(await cgroupCpu(r.driver, u.name, 3000)).toBe(0);
         expect(cpuTicks(p.pid!)).toBe(t0);
-        const rel = agent.manual({ id: uniq('r'), tenant: u.name, action: 'release', reason: 'cleaned', created_at: new Date().toISOString() });
+        const rel = await agent.manual({ id: uniq('r'), tenant: u.name, action: 'release', reason: 'cleaned', created_at: new Date().toISOString() });
         expect(rel.events.map((e) => e.type)).toEqual(['released']);
         // Both actions' events and acknowledgements go out with the next report.
         const t = await agent.tick();
@@ -210,7 +210,7 @@ describeWith(missing([needRoot, needV1Cgroups]), 'enforcement on real cgroups', 
       try {
         agent.init();
         expect(r.driver.getLimits(u.name).cpuPercent).toBeNull(); // not even the plan cap
-        const q = agent.manual({ id: uniq('q'), tenant: u.name, action: 'quarantine', reason: 'dry run', created_at: new Date().toISOString() });
+        const q = await agent.manual({ id: uniq('q'), tenant: u.name, action: 'quarantine', reason: 'dry run', created_at: new Date().toISOString() });
         expect(q.events.map((e) => e.type)).toEqual(['opened']); // decided ...
         expect(r.driver.isFrozen(u.name)).toBe(false); // ... but not done
         const t = await agent.tick();

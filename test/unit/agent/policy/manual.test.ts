@@ -33,6 +33,11 @@ describe('manual actions', () => {
       ['alice-io-1', 'released', 'alice-io-1:3'],
     ]);
     expect(r.ack).toMatchObject({ action_id: 'r1', state: 'applied', message: 'released 2 action(s)' });
+    // The release events carry the releasing action and its reason, not the quarantine's.
+    expect(r.events.map((e) => e.manual)).toEqual([
+      { action_id: 'r1', reason: 'abuse report #42', by: 'admin' },
+      { action_id: 'r1', reason: 'abuse report #42', by: 'admin' },
+    ]);
   });
 
   it('an action that expired before it arrived changes nothing', () => {
