@@ -1,13 +1,19 @@
 // `npm run bench`: every benchmark, each printing its numbers beside a baseline measured in the same run.
 // Speed is measured here, never asserted in tests. `npm run bench -- sampling evaluate` runs a subset.
+import { benchCtl, printCtl } from './ctl.js';
 import { benchEvaluate, printEvaluate } from './evaluate.js';
+import { benchHistory, printHistory } from './history.js';
+import { benchIngest, printIngest } from './ingest.js';
 import { benchNotices, printNotices } from './notices.js';
 import { benchSampling, printSampling } from './sampling.js';
 
 const BENCHES: Record<string, () => Promise<void>> = {
   sampling: async () => printSampling(await benchSampling()),
   evaluate: async () => printEvaluate(benchEvaluate(3000, 100)),
+  ingest: async () => printIngest(await benchIngest()),
+  history: async () => printHistory(await benchHistory()),
   notices: async () => printNotices(await benchNotices()),
+  ctl: async () => printCtl(await benchCtl()),
 };
 
 const wanted = process.argv.slice(2);
