@@ -58,6 +58,11 @@ export class Placement {
       }
       if (set.has(pid)) continue;
       try {
+        if (!this.driver.exists(tenant.name)) {
+          // Removed under us (by hand, or another tool): make it again before placing into it.
+          this.log.warn({ tenant: tenant.name }, 'tenant cgroup was missing; created again');
+          this.driver.create(tenant.name);
+        }
         this.driver.move(tenant.name, pid);
         set.add(pid);
         moved++;

@@ -22,7 +22,11 @@ export class CgroupStatsSource {
           r = this.driver.openStats(t.name);
           this.readers.set(t.name, r);
         }
-        out.set(t.name, r.read());
+        const st = r.read();
+        out.set(t.name, st);
+        // Nothing at all: the cgroup is gone (its kept files read ENODEV, then ENOENT). Close the reader so the
+        // next tick opens the cgroup afresh once it exists again under the same name.
+        if (Object.keys(st).length === 0) this.close(t.name);
       } catch (err) {
         this.log.warn({ tenant: t.name, err: (err as Error).message }, 'cannot read tenant cgroup stats');
         this.close(t.name);

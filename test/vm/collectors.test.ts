@@ -114,11 +114,8 @@ describe('collectors on the guest v2 hierarchy', () => {
     expect(ctx.samples.get('burn')?.cpu).toBeDefined();
   });
 
-  // KNOWN BUG (agent/cgroup/fd-reader.ts, found here on the real kernel): once a kept file's cgroup was removed,
-  // KeptFile.read() returns undefined forever (fd < 0 is never retried), so a tenant cgroup created again under
-  // the same name is never read by the long-lived CgroupStatsSource: the agent goes blind to that tenant.
-  // `it.fails` keeps the suite green while the bug stands and turns red once it is fixed: then drop `.fails`.
-  it.fails('a tenant cgroup created again under the same name is read again', async () => {
+  // The previous tick saw the removed cgroup empty and closed its reader: the next one opens it afresh.
+  it('a tenant cgroup created again under the same name is read again', async () => {
     expect(g.driver.exists('idle')).toBe(false);
     g.driver.create('idle');
     await g.start('idle', 'exec sleep 600');

@@ -1,0 +1,64 @@
+// Placement on the real kernel: strays are moved into their tenant's cgroup and counted; a tenant cgroup
+// removed under the agent is made again, and its stats are read again afterwards.
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { Agent } from '../../agent/agent.js';
+import { createDriver } from '../../agent/cgroup/detect.js';
+import type { CgroupDriver } from '../../agent/cgroup/driver.js';
+import { readAgentConfig } from '../../agent/config.js';
+import { describeWith, missing, needRoot, needV1Cgroups } from '../helpers/env.js';
+import { Cleanup, cgroupOf, createUser, spawnAs, tempDir, type TestUser, uniq, waitFor } from '../helpers/system.js';
+
+describeWith(missing([needRoot, needV1Cgroups]), 'placement', () => {
+  const cleanup = new Cleanup();
+  const parent = uniq('hostwarden-t');
+  let driver: CgroupDriver;
+  let agent: Agent;
+  let user: TestUser;
+
+  beforeAll(() => {
+    const dir = tempDir(cleanup, 'hw-place-');
+    driver = createDriver({ cgroupRoot: '/sys/fs/cgroup', procRoot: '/proc', parent });
+    cleanup.add(`remove cgroups under ${parent}`, () => {
+      for (const t of driver.list()) driver.remove(t, { kill: true });
+      driver.teardown();
+    });
+    user = createUser(cleanup);
+    const config = readAgentConfig({
+      host: 'place',
+      interval: '1s',
+      state_dir: join(dir, 'agent'),
+      controller: { enabled: false },
+      cgroup: { parent },
+      bandwidth: { enabled: false },
+      tenants: [{ name: user.name, users: [user.name] }],
+    });
+    agent = new Agent({ config, driver, log: pino({ level: 'silent' }) });
+    cleanup.add('stop the agent', () => agent.stop());
+    agent.init();
+  });
+  afterAll(async () => expect(await cleanup.run()).toEqual([]));
+
+  it('moves strays in every hierarchy and counts them in the next report; root processes are never touched', async () => {
+    const a = spawnAs(cleanup, user, 'sleep', ['600']);
+    const b = spawnAs(cleanup, user, 'sleep', ['600']);
+    const rootProc = spawnAs(cleanup, undefined, 'sleep', ['600']);
+    const t = await agent.tick();
+    for (const pid of [a.pid!, b.pid!]) for (const ctrl of ['cpu', 'memory', 'freezer', '']) expect(cgroupOf(pid, ctrl)).toBe(`/${parent}/${user.name}`);
+    expect(t.samples.find((s) => s.tenant === user.name)?.strays).toBe(2);
+    expect(cgroupOf(rootProc.pid!, 'cpu')).not.toContain(parent);
+    const again = await agent.tick();
+    expect(again.samples.find((s) => s.tenant === user.name)?.strays).toBeUndefined(); // nothing new to place
+  });
+
+  it('makes a tenant cgroup removed under it again, and reads its stats again', async () => {
+    driver.remove(user.name, { kill: true });
+    const gone = await agent.tick(); // a tick without the cgroup goes on (the killed processes may still be reaped)
+    expect(gone.samples.find((s) => s.tenant === user.name)).toBeDefined();
+    const c = spawnAs(cleanup, user, 'sleep', ['600']);
+    await waitFor('the stray placed into the re-made cgroup', () => (agent.place(), cgroupOf(c.pid!, 'cpu') === `/${parent}/${user.name}`), 10_000);
+    const back = await agent.tick();
+    expect(back.samples.find((s) => s.tenant === user.name)?.processes).toEqual({ count: 1 });
+  });
+});
