@@ -3,11 +3,10 @@
 import { hostname } from 'node:os';
 import { ConfigError } from '../shared/errors.js';
 import { Section, loadYamlFile } from '../shared/config.js';
-import type { Plan } from '../shared/wire.js';
+import { HOST_RE, NAME_RE, type Plan } from '../shared/wire.js';
 import { type PolicyConfig, readPolicyConfig } from './policy/config.js';
 
 export const DEFAULT_AGENT_CONFIG_FILE = '/etc/hostwarden/agent.yaml';
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export interface TenantConfig {
   name: string;
@@ -49,7 +48,7 @@ const NO_LOGIN_SHELLS = ['/usr/sbin/nologin', '/sbin/nologin', '/bin/false', '/u
 export function readAgentConfig(raw: unknown): AgentConfig {
   const root = Section.root(raw);
   const host = root.string('host', hostname());
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/.test(host)) root.fail('host', `"${host}" is not a valid host name`);
+  if (!HOST_RE.test(host)) root.fail('host', `"${host}" is not a valid host name`);
   const intervalMs = root.duration('interval', '5s', { min: 100 });
   const placementIntervalMs = root.duration('placement_interval', '1s', { min: 50 });
   const stateDir = root.string('state_dir', '/var/lib/hostwarden');

@@ -1,7 +1,7 @@
 // Tenants: from the agent config, from the controller's policy and, when enabled, discovered from local
 // accounts (UID >= uid_min with a login shell). Resolved to UIDs through the passwd file, re-read when it changes.
 import { statSync } from 'node:fs';
-import type { Plan, TenantSpec } from '../shared/wire.js';
+import { NAME_RE, type Plan, type TenantSpec } from '../shared/wire.js';
 import { NO_LOGIN_SHELLS, type AgentConfig, type TenantConfig } from './config.js';
 import { readPasswd, type PasswdEntry } from './procfs.js';
 
@@ -81,7 +81,7 @@ export function resolveTenants(input: ResolveInput): { tenants: Tenant[]; proble
       input.discovery.shells.length > 0 ? input.discovery.shells.includes(shell) : !NO_LOGIN_SHELLS.includes(shell);
     for (const e of input.passwd) {
       if (e.uid < input.uidMin || e.uid === 65534 || claimed.has(e.uid) || out.has(e.name) || !shellsOk(e.shell)) continue;
-      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(e.name)) continue;
+      if (!NAME_RE.test(e.name)) continue;
       add({ name: e.name, users: [e.uid], plan: input.discovery.plan }, 'discovered');
     }
   }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import cron from 'node-cron';
 import { loadYamlFile, Section } from '../shared/config.js';
 import { ConfigError } from '../shared/errors.js';
+import { HOST_RE } from '../shared/wire.js';
 import { DEFAULT_REPORT_BODY_LIMIT } from './app.js';
 import { NOTICES_CONFIG_REFERENCE, parseNoticesConfig, parseSmtpConfig, type NoticesConfig, type SmtpConfig } from './notices/config.js';
 
@@ -69,7 +70,6 @@ export function defaultParserThreads(cores = availableParallelism()): number {
   return cores < 4 ? 1 : Math.min(4, cores - 2);
 }
 
-const HOST_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
 
 export function parseListen(text: string, key = 'listen'): { host: string; port: number } {
   const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s]*)):(\d{1,5})$/.exec(text.trim());

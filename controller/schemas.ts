@@ -6,6 +6,7 @@ import {
   ExplanationSchema,
   HostNameSchema,
   HostStatsSchema,
+  NAME_PATTERN,
   IncidentEventSchema,
   ManualActionSchema,
   PlanSchema,
@@ -94,7 +95,7 @@ export type TenantPut = Static<typeof TenantPutSchema>;
 
 export const TenantParamsSchema = Type.Object({ tenant: TenantNameSchema }, { additionalProperties: false });
 export const HostParamsSchema = Type.Object({ host: HostNameSchema }, { additionalProperties: false });
-export const PlanParamsSchema = Type.Object({ plan: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' }) }, { additionalProperties: false });
+export const PlanParamsSchema = Type.Object({ plan: Type.String({ pattern: NAME_PATTERN }) }, { additionalProperties: false });
 
 // --- plans ------------------------------------------------------------------------------------------------
 export const PlanPutSchema = Type.Object(

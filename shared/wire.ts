@@ -5,8 +5,9 @@ import { Type, type Static } from 'typebox';
 
 export const WIRE_VERSION = 1;
 
-const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
-const HOST_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$';
+import { HOST_PATTERN, NAME_PATTERN } from './names.js';
+
+export { HOST_PATTERN, HOST_RE, NAME_PATTERN, NAME_RE } from './names.js';
 
 export const TenantNameSchema = Type.String({ pattern: NAME_PATTERN, description: 'tenant name (stable id, e.g. the account user name)' });
 export const HostNameSchema = Type.String({ pattern: HOST_PATTERN, description: 'host name of a governed server' });

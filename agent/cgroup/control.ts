@@ -2,7 +2,7 @@
 // error, mkdir/rmdir, bounded waiting, killing. Nothing here decides policy.
 import { closeSync, constants, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Pressure } from '../../shared/wire.js';
+import { NAME_RE, type Pressure } from '../../shared/wire.js';
 import { PSI_RESOURCES } from '../../shared/resources.js';
 import { CgroupError, type CgroupLogger } from './driver.js';
 import { CgroupBusyError, CgroupTimeoutError, CgroupUnsupportedError, CgroupWriteError, InvalidTenantError, NoSuchProcessError } from './errors.js';
@@ -12,7 +12,7 @@ import { parsePidList, parsePsi } from './parse.js';
 export const DEFAULT_FREEZE_TIMEOUT_MS = 2000;
 export const DEFAULT_KILL_TIMEOUT_MS = 5000;
 
-const TENANT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const TENANT_NAME = NAME_RE;
 
 /** Throws unless `tenant` is safe as one path component (checked before any path is built). */
 export function assertTenantName(tenant: string): void {

@@ -1,13 +1,14 @@
 // Values of arguments and options, checked before anything is sent: a bad one is a UsageError (exit 2) that
 // names the option, never a request the controller has to refuse.
 import { UsageError } from '../../shared/errors.js';
+import { HOST_RE, NAME_RE } from '../../shared/names.js';
 import { parseDuration, UnitError } from '../../shared/units.js';
 
 const ISO = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 // The patterns of TenantNameSchema and HostNameSchema (shared/wire.ts), here so that checking a name does not
 // load TypeBox; a unit test keeps them equal.
-export const TENANT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-export const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
+export const TENANT_NAME = NAME_RE;
+export const HOST_NAME = HOST_RE;
 
 /** Milliseconds of a duration option ("30m", "1h30m", "7d"). */
 export function durationValue(option: string, text: string, opts: { min?: number } = {}): number {
