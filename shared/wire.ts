@@ -2,12 +2,11 @@
 // JSON field names are snake_case, like the YAML config keys; timestamps are ISO-8601 UTC strings.
 // Bump WIRE_VERSION only for incompatible changes; optional fields may be added freely.
 import { Type, type Static } from 'typebox';
-
-export const WIRE_VERSION = 1;
-
 import { HOST_PATTERN, NAME_PATTERN } from './names.js';
 
 export { HOST_PATTERN, HOST_RE, NAME_PATTERN, NAME_RE } from './names.js';
+
+export const WIRE_VERSION = 1;
 
 export const TenantNameSchema = Type.String({ pattern: NAME_PATTERN, description: 'tenant name (stable id, e.g. the account user name)' });
 export const HostNameSchema = Type.String({ pattern: HOST_PATTERN, description: 'host name of a governed server' });
