@@ -74,10 +74,13 @@ export class ControllerClient {
         continue;
       }
       if (res.status === 401) this.token = undefined; // re-read the token file next time
-      if (res.status === 400 || res.status === 413 || res.status === 422) {
-        // The controller will never take this report: keep it aside and go on with the next.
-        this.log.error({ seq, status: res.status, body: text.slice(0, 500) }, 'controller refused report as malformed; moved to dead letters');
+      if (res.status === 400 || res.status === 409 || res.status === 413 || res.status === 422) {
+        // The controller will never take this report (malformed, or its seq already holds another report,
+        // as after a lost spool): keep it aside and go on with the next. On 409 later reports are numbered
+        // from now on, past whatever the controller holds.
+        this.log.error({ seq, status: res.status, body: text.slice(0, 500) }, 'controller refused the report for good; moved to dead letters');
         this.spool.bury(seq, res.status, text.slice(0, 2000));
+        if (res.status === 409) this.spool.skipAhead();
         buried++;
         continue;
       }

@@ -50,6 +50,12 @@ export class Spool {
     };
   }
 
+  /** Number the next reports from the current time on (after a sequence conflict with the controller). */
+  skipAhead(): void {
+    const last = Number(this.getMeta('last_seq') ?? '0');
+    this.setMeta('last_seq', String(Math.max(last, this.now())));
+  }
+
   getMeta(key: string): string | undefined {
     return this.stmts.getMeta.get(key)?.value;
   }

@@ -43,3 +43,18 @@ describe('spool', () => {
     s.close();
   });
 });
+
+describe('spool sequence after a conflict', () => {
+  it('skipAhead numbers the next report from now on, never backwards', () => {
+    let now = 5000;
+    const s = new Spool(tmp(), { now: () => now });
+    expect(s.enqueue(report).report.seq).toBe(5000);
+    now = 9000;
+    s.skipAhead();
+    expect(s.enqueue(report).report.seq).toBe(9001);
+    now = 1000; // a clock stepping back changes nothing
+    s.skipAhead();
+    expect(s.enqueue(report).report.seq).toBe(9002);
+    s.close();
+  });
+});
