@@ -9,7 +9,8 @@
 //   fair share           = plan weight / sum of the weights of the active tenants
 // Ladder per tenant and resource, with hysteresis (STYLE 7):
 //   open at level 0 (notice) -> after `escalate_after` of continued violation level 1 (throttle) -> level 2 ->
-//   level 3 (quarantine, only when quarantine.auto) ; release after `cooldown` of continuous calm.
+//   level 3 (quarantine, only when quarantine.auto) ; release after `cooldown` of continuous calm. After a
+//   throttle, escalation waits for a whole window measured under the new limit, then `escalate_after` more.
 //   Calm = not violating, and not pressing against the throttle while the host is contended (a throttled
 //   tenant still at its ceiling keeps its throttle). At most max_tighten_per_tick tenants open or escalate
 //   per tick, worst excess first. Stale or too-short windows draw no decision.
@@ -111,7 +112,7 @@ export function evaluate(input: EvaluateInput): EvaluateOutput {
         next.changedAt = now;
         delete next.quarantineUntil;
         decisions.push(decide(tenant, r, 'thaw', next, now, explain(tenant, r, m, host, fair, v.share, config, next, 'thaw', input.tenants.get(tenant))));
-      } else if (v.violating && next.level < maxLevel(r, config) && now - Math.max(next.violatingSince!, next.changedAt) >= config.escalateAfterMs) {
+      } else if (v.violating && next.level < maxLevel(r, config) && now - Math.max(next.violatingSince!, judgedFrom(next, config)) >= config.escalateAfterMs) {
         candidates.push({ tenant, resource: r, excess: v.excess, ladder: next });
       }
       ladders[r] = next;
@@ -148,6 +149,15 @@ export function evaluate(input: EvaluateInput): EvaluateOutput {
     state.ladders[c.tenant] = ladders;
   }
   return { decisions, state };
+}
+
+/**
+ * Since when the window shows the tenant under its current level. A notice changes no limit, so the window
+ * already tells; after a throttle the window must first refill with observations taken under the new limit,
+ * or the usage from before the throttle would escalate it again at once.
+ */
+function judgedFrom(ladder: LadderState, config: PolicyConfig): number {
+  return ladder.level === 0 ? ladder.changedAt : ladder.changedAt + config.windowMs;
 }
 
 function maxLevel(r: Governed, config: PolicyConfig): number {

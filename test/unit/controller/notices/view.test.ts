@@ -89,7 +89,7 @@ describe('notices of the automatic ladder', () => {
   it.each([
     ['opened', undefined, -1, '[web01] alice: cpu use above its fair share (warning, nothing limited yet)', /Nothing has been limited yet/],
     ['escalated', 2, 1, '[web01] alice: cpu throttled (level 2)', /level 2 of 2/],
-    ['escalated', 3, 2, '[web01] alice: quarantined, processes frozen (cpu)', /How long: until 2026-11-29 12:01:15 UTC/],
+    ['escalated', 3, 2, '[web01] alice: quarantined, processes frozen (cpu)', /How long: until 2026-11-29 12:02:15 UTC/],
     ['relaxed', 2, 3, '[web01] alice: quarantine over, cpu still throttled (level 2)', /processes run again/],
     ['released', undefined, 3, '[web01] alice: cpu limits lifted', /back to its plan/],
     ['released', undefined, 0, '[web01] alice: cpu warning ended', /No limit was applied/],
