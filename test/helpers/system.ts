@@ -157,9 +157,8 @@ export function startDaemon(cleanup: Cleanup, script: string, args: string[], en
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  // 'exit': tests restart a daemon right after it died and rely on that moment ('close' comes later, once the
-  // output pipes are drained, and changes their timing); output() may miss the very last lines.
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  // 'close', not 'exit': the output pipes are drained by then, so output() holds the last log lines.
+  const exited = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
   cleanup.add(`stop ${script}`, async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');

@@ -171,7 +171,8 @@ ingest: { parser_threads: 0 }
     daemon.child.kill('SIGKILL');
     await daemon.exited;
     await start();
-    const attempts = new Map((await notices()).filter((n) => n.state === 'queued').map((n) => [n.id, n.attempts]));
+    // The restarted sender may be trying one of them right now ('sending'): both states are "waiting".
+    const attempts = new Map((await notices()).filter((n) => n.state === 'queued' || n.state === 'sending').map((n) => [n.id, n.attempts]));
     expect(attempts.size).toBe(4);
     await waitFor('attempts after the restart', async () => (await notices()).some((x) => attempts.has(x.id) && x.state === 'queued' && x.attempts > attempts.get(x.id)!));
 
