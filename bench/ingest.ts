@@ -41,7 +41,7 @@ export interface IngestBenchOptions {
   variants?: Array<'hostwarden' | 'naive'>;
   /**
    * `full` (default): cpu, memory, io, processes and cgroup PSI for cpu, memory and io (what an agent sends on
-   * a kernel with per-cgroup PSI, ~570 bytes of JSON a tenant); `lean`: without PSI (~210 bytes).
+   * a kernel with per-cgroup PSI, avg10 of some and full: ~360 bytes of JSON a tenant); `lean`: without PSI (~210 bytes).
    */
   samples?: 'full' | 'lean';
 }
@@ -190,7 +190,8 @@ if (!isMainThread && (workerData as { role?: string } | undefined)?.role === 'in
 // --- load generator ---------------------------------------------------------------------------------------
 function sampleOf(host: string, t: number, variant: number, lean: boolean): TenantSample {
   const busy = (t + variant) % 10 === 0;
-  const psi = (v: number) => ({ avg10: v, avg60: v / 2, avg300: v / 4, total: 123456 + t });
+  // Per-tenant PSI as the agent sends it: avg10 only (agent/collectors/pressure.ts avg10Only).
+  const psi = (v: number) => ({ avg10: v });
   const pressure = { cpu: { some: psi(busy ? 12.5 : 0.5), full: psi(0) }, memory: { some: psi(0), full: psi(0) }, io: { some: psi(busy ? 3.25 : 0), full: psi(0) } };
   return {
     tenant: `${host}-t${String(t).padStart(5, '0')}`,

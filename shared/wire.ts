@@ -16,12 +16,13 @@ const NonNeg = (description?: string) => Type.Number({ minimum: 0, ...(descripti
 const Count = (description?: string) => Type.Integer({ minimum: 0, ...(description ? { description } : {}) });
 
 // --- pressure stall information -------------------------------------------------------------------------
+/** A PSI line. Tenant samples carry avg10 only (all the controller keeps); host stats carry the whole line. */
 export const PsiLineSchema = Type.Object(
   {
     avg10: Type.Number({ minimum: 0, maximum: 100 }),
-    avg60: Type.Number({ minimum: 0, maximum: 100 }),
-    avg300: Type.Number({ minimum: 0, maximum: 100 }),
-    total: Count('cumulative stall time in microseconds'),
+    avg60: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
+    avg300: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
+    total: Type.Optional(Count('cumulative stall time in microseconds')),
   },
   { additionalProperties: false },
 );
@@ -38,6 +39,14 @@ export const PressureSchema = Type.Object(
   { additionalProperties: false, description: 'PSI per resource; absent where the kernel lacks it' },
 );
 export type Pressure = Static<typeof PressureSchema>;
+
+/** PSI as the kernel gives it, every field present (what the cgroup driver reads). */
+export type KernelPsiLine = Required<PsiLine>;
+export interface KernelPsi {
+  some: KernelPsiLine;
+  full?: KernelPsiLine;
+}
+export type KernelPressure = Partial<Record<'cpu' | 'memory' | 'io', KernelPsi>>;
 
 // --- samples ---------------------------------------------------------------------------------------------
 export const CpuSampleSchema = Type.Object(

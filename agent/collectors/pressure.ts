@@ -2,6 +2,17 @@
 import type { Pressure } from '../../shared/wire.js';
 import { type CollectContext, type Collector, NoData, sampleOf } from './collector.js';
 
+/** A tenant's PSI as reported: avg10 of some and full (what the controller keeps), about a third of the bytes. */
+export function avg10Only(p: Pressure): Pressure {
+  const out: Pressure = {};
+  for (const r of ['cpu', 'memory', 'io'] as const) {
+    const psi = p[r];
+    if (!psi) continue;
+    out[r] = { some: { avg10: psi.some.avg10 }, ...(psi.full ? { full: { avg10: psi.full.avg10 } } : {}) };
+  }
+  return out;
+}
+
 export class PressureCollector implements Collector {
   readonly name = 'pressure';
 
@@ -14,7 +25,7 @@ export class PressureCollector implements Collector {
     for (const [tenant, st] of ctx.stats) {
       if (!st.pressure || Object.keys(st.pressure).length === 0) continue;
       any = true;
-      sampleOf(ctx, tenant).pressure = st.pressure;
+      sampleOf(ctx, tenant).pressure = avg10Only(st.pressure);
     }
     if (!any && !ctx.host.pressure) return new NoData('the kernel exposes no pressure stall information');
   }

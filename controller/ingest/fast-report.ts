@@ -93,8 +93,8 @@ const INODES = flatOf(['count'], [COUNT], [T.inodes], [1]);
 const API = flatOf(['per_minute'], [NONNEG], [T.api_per_minute], [100]);
 /** The members of a sample that are flat objects, by their index in SAMPLE_KEYS. */
 const SAMPLE_FLATS: ReadonlyArray<Flat | undefined> = [undefined, CPU, MEMORY, IO, PROCESSES, BANDWIDTH, INODES, API];
-/** A PSI line: only avg10 is kept, in the slot given by the caller. */
-const PSI_LINE = flatOf(['avg10', 'avg60', 'avg300', 'total'], [PERCENT, PERCENT, PERCENT, COUNT], [-2, -1, -1, -1], [100, 0, 0, 0]);
+/** A PSI line: only avg10 is kept, in the slot given by the caller, and only avg10 is required. */
+const PSI_LINE = { ...flatOf(['avg10', 'avg60', 'avg300', 'total'], [PERCENT, PERCENT, PERCENT, COUNT], [-2, -1, -1, -1], [100, 0, 0, 0]), required: 1 };
 
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
 const MAX_EXACT = 2 ** 53;

@@ -58,3 +58,16 @@ describe('collectors', () => {
     expect(new MemoryCollector().collect(c)).toBeInstanceOf(NoData);
   });
 });
+
+describe('pressure collector', () => {
+  it("reports a tenant's PSI as avg10 of some and full (all the controller keeps), the host's in full", async () => {
+    const { PressureCollector } = await import('../../../agent/collectors/pressure.js');
+    const line = (v: number) => ({ avg10: v, avg60: v / 2, avg300: v / 4, total: 1234 });
+    const host = { cpu: { some: line(40), full: line(10) } };
+    const c = new PressureCollector(() => host);
+    const x = ctx(0, { a: { pressure: { cpu: { some: line(12.5), full: line(3) }, io: { some: line(1) } } } });
+    c.collect(x);
+    expect(x.samples.get('a')?.pressure).toEqual({ cpu: { some: { avg10: 12.5 }, full: { avg10: 3 } }, io: { some: { avg10: 1 } } });
+    expect(x.host.pressure).toEqual(host);
+  });
+});

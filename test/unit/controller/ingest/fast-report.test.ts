@@ -35,6 +35,8 @@ function numberText(r: () => number, kind: 'nonneg' | 'count' | 'percent'): stri
 }
 
 function psiLine(r: () => number): string {
+  // Whole lines (host stats, older agents) or avg10 alone (what agents send for tenants now).
+  if (r() < 0.5) return `{"avg10":${numberText(r, 'percent')}}`;
   return `{"avg10":${numberText(r, 'percent')},"avg60":${numberText(r, 'percent')},"avg300":${numberText(r, 'percent')},"total":${numberText(r, 'count')}}`;
 }
 
