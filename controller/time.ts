@@ -1,25 +1,12 @@
 // Time and duration query parameters: ISO-8601 times, "now", or durations back from now ("24h" = now - 24 h).
+import { parseTimePoint } from '../shared/time.js';
 import { parseDuration, UnitError } from '../shared/units.js';
 import { BadRequestError } from './errors.js';
 
-const ISO = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
-
 /** Milliseconds since the epoch for a `from`/`to` parameter; a 400 naming the parameter otherwise. */
 export function parseTimeParam(name: string, text: string, now: number): number {
-  const s = text.trim();
-  if (s === 'now') return now;
-  if (/^\d/.test(s) && !ISO.test(s)) {
-    try {
-      return now - parseDuration(s);
-    } catch (err) {
-      if (!(err instanceof UnitError)) throw err;
-    }
-  }
-  if (ISO.test(s)) {
-    // A time without a zone is UTC, like every time in the API.
-    const t = Date.parse(/T.*(Z|[+-]\d{2}:?\d{2})$/.test(s) || !s.includes('T') ? s : `${s}Z`);
-    if (Number.isFinite(t)) return t;
-  }
+  const t = parseTimePoint(text, now);
+  if (t !== undefined) return t;
   throw new BadRequestError(`${name}: "${text}" is neither an ISO-8601 time (2025-01-31T12:00:00Z), "now", nor a duration back from now (24h, 7d)`);
 }
 

@@ -2,11 +2,10 @@
 // names the option, never a request the controller has to refuse.
 import { UsageError } from '../../shared/errors.js';
 import { HOST_RE, NAME_RE } from '../../shared/names.js';
+import { parseTimePoint } from '../../shared/time.js';
 import { parseDuration, UnitError } from '../../shared/units.js';
 
-const ISO = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
-// The patterns of TenantNameSchema and HostNameSchema (shared/wire.ts), here so that checking a name does not
-// load TypeBox; a unit test keeps them equal.
+// The patterns of TenantNameSchema and HostNameSchema, from shared/names.ts (which does not load TypeBox).
 export const TENANT_NAME = NAME_RE;
 export const HOST_NAME = HOST_RE;
 
@@ -28,18 +27,8 @@ export function durationValue(option: string, text: string, opts: { min?: number
  * duration back from now ("24h"). Returns the milliseconds it stands for at `now`.
  */
 export function timeValue(option: string, text: string, now: number): number {
-  const s = text.trim();
-  if (s === 'now') return now;
-  if (ISO.test(s)) {
-    const t = Date.parse(/T.*(Z|[+-]\d{2}:?\d{2})$/.test(s) || !s.includes('T') ? s : `${s}Z`);
-    if (Number.isFinite(t)) return t;
-  } else if (/^\d/.test(s)) {
-    try {
-      return now - parseDuration(s);
-    } catch (err) {
-      if (!(err instanceof UnitError)) throw err;
-    }
-  }
+  const t = parseTimePoint(text, now);
+  if (t !== undefined) return t;
   throw new UsageError(`${option}: "${text}" is neither a duration back from now (24h, 7d, 90m), an ISO-8601 time (2025-01-31T12:00:00Z) nor "now"`);
 }
 

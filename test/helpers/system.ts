@@ -153,13 +153,18 @@ export interface Daemon {
 
 /** Run a built program (dist/...) on the pinned runtime; stopped with SIGTERM (then SIGKILL) at cleanup. */
 export function startDaemon(cleanup: Cleanup, script: string, args: string[], env: NodeJS.ProcessEnv = {}): Daemon {
-  const child = spawn(NODE, [join(ROOT, 'dist', script), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  return spawnDaemon(cleanup, NODE, [join(ROOT, 'dist', script), ...args], { ...process.env, ...env });
+}
+
+/** Any command as a daemon: output kept for error messages, SIGTERM (then SIGKILL) at cleanup. */
+export function spawnDaemon(cleanup: Cleanup, cmd: string, args: string[], env: NodeJS.ProcessEnv): Daemon {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   // 'close', not 'exit': the output pipes are drained by then, so output() holds the last log lines.
   const exited = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
-  cleanup.add(`stop ${script}`, async () => {
+  cleanup.add(`stop ${cmd} ${args.join(' ')}`, async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
     const t = setTimeout(() => child.kill('SIGKILL'), 5000);

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDriver } from '../../../agent/cgroup/detect.js';
 import { productionPackages } from '../../../packaging/prod-modules.js';
 import { describeWith, hasCommand, isRoot, missing, needRoot, needV1Cgroups } from '../../helpers/env.js';
-import { Cleanup, cgroupOf, freePort, NODE, ownTopCgroup, ROOT, spawnAs, tempDir, uniq, waitFor } from '../../helpers/system.js';
+import { Cleanup, cgroupOf, freePort, NODE, ownTopCgroup, ROOT, spawnAs, spawnDaemon, tempDir, uniq, waitFor } from '../../helpers/system.js';
 
 type Pkg = 'common' | 'agent' | 'controller';
 const PKGS: Pkg[] = ['common', 'agent', 'controller'];
@@ -58,22 +58,8 @@ function ok(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, input?: st
   return r.stdout;
 }
 
-/** A daemon started by the test, stopped (SIGTERM, then SIGKILL) at cleanup; its output kept for errors. */
-function daemon(cleanup: Cleanup, cmd: string, args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(cmd, args, { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  cleanup.add(`stop ${cmd} ${args.join(' ')}`, async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(t);
-  });
-  return { child, output: () => out, exited };
-}
+/** The packaged programs run with a plain system PATH, as under systemd. */
+const daemon = (cleanup: Cleanup, cmd: string, args: string[]) => spawnDaemon(cleanup, cmd, args, { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' });
 
 describeWith(missing([[hasCommand('dpkg-deb'), 'needs dpkg-deb']]), 'Debian packages', () => {
   const cleanup = new Cleanup();
