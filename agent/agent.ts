@@ -2,9 +2,9 @@
 // placement also runs on its own short tick (default 1 s). The agent decides locally, so it keeps governing
 // while the controller is down; the controller is the source of truth for tenants, plans and manual actions.
 import type { Logger } from 'pino';
-import type { ActionAck, HostStats, IncidentEvent, ManualAction, Policy, TenantInfoWire, TenantSample } from '../shared/wire.js';
+import type { ActionAck, HostStats, IncidentEvent, ManualAction, Policy, TenantInfoWire, TenantSample } from '../shared/wire/agent.js';
 import { VERSION } from '../shared/version.js';
-import { WIRE_VERSION } from '../shared/wire.js';
+import { WIRE_VERSION } from '../shared/wire/agent.js';
 import type { CgroupDriver } from './cgroup/driver.js';
 import { BandwidthCollector } from './collectors/bandwidth.js';
 import { CgroupStatsSource } from './collectors/cgroup-stats.js';

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { validator } from '../shared/validate.js';
-import { PolicySchema, type Policy } from '../shared/wire.js';
+import { PolicySchema, type Policy } from '../shared/wire/agent.js';
 import type { AgentConfig } from './config.js';
 import type { Spool } from './spool.js';
 

@@ -1,7 +1,7 @@
 // Tenants: from the agent config, from the controller's policy and, when enabled, discovered from local
 // accounts (UID >= uid_min with a login shell). Resolved to UIDs through the passwd file, re-read when it changes.
 import { statSync } from 'node:fs';
-import { NAME_RE, type Plan, type TenantSpec } from '../shared/wire.js';
+import { NAME_RE, type Plan, type TenantSpec } from '../shared/wire/agent.js';
 import { NO_LOGIN_SHELLS, type AgentConfig, type TenantConfig } from './config.js';
 import { readPasswd, type PasswdEntry } from './procfs.js';
 

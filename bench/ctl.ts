@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const NODE = process.execPath;
-const CTL = join(ROOT, 'dist/controller/bin/hostwardenctl.js');
+const CTL = join(ROOT, 'dist/ctl/bin/hostwardenctl.js');
 const GiB = 1024 ** 3;
 
 export interface CtlCase {

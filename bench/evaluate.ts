@@ -3,7 +3,7 @@
 // Baseline in the same run: a plain pass that only averages the same window (the floor any policy pays).
 import { fileURLToPath } from 'node:url';
 import { Section } from '../shared/config.js';
-import type { TenantSample } from '../shared/wire.js';
+import type { TenantSample } from '../shared/wire/agent.js';
 import { readPolicyConfig } from '../agent/policy/config.js';
 import { evaluate } from '../agent/policy/evaluate.js';
 import { emptyState, type Observation, type PolicyState, type TenantPolicy } from '../agent/policy/types.js';

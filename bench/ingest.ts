@@ -26,7 +26,7 @@ import { createReportParser } from '../controller/ingest/parser.js';
 import type { PreparedReport } from '../controller/ingest/prepare.js';
 import { SqliteStore } from '../controller/store/sqlite.js';
 import type { IngestResult } from '../controller/store/store.js';
-import type { TenantSample } from '../shared/wire.js';
+import type { TenantSample } from '../shared/wire/agent.js';
 
 export interface IngestBenchOptions {
   agents?: number;

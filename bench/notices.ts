@@ -16,7 +16,7 @@ import { NoticeOutbox } from '../controller/notices/outbox.js';
 import { NoticeSender } from '../controller/notices/sender.js';
 import { loadTemplates } from '../controller/notices/templates.js';
 import { SqliteStore } from '../controller/store/sqlite.js';
-import type { IncidentEvent, Report } from '../shared/wire.js';
+import type { IncidentEvent, Report } from '../shared/wire/agent.js';
 
 export interface NoticesBenchResult {
   reports: number;

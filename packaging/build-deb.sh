@@ -185,10 +185,10 @@ doc agent
 say "hostwarden-controller"
 copy_js "$root/dist/controller" "$stage/controller/usr/lib/hostwarden/dist/controller"
 launcher controller hostwarden-controller controller/bin/hostwarden-controller
-if [ -f "$root/dist/controller/bin/hostwardenctl.js" ]; then
+if [ -f "$root/dist/ctl/bin/hostwardenctl.js" ]; then
   launcher controller hostwardenctl controller/bin/hostwardenctl
 else
-  say "dist/controller/bin/hostwardenctl.js is not built: the package has no /usr/bin/hostwardenctl"
+  say "dist/ctl/bin/hostwardenctl.js is not built: the package has no /usr/bin/hostwardenctl"
 fi
 mkdir -p "$stage/controller/lib/systemd/system" "$stage/controller/etc/hostwarden"
 cp "$here/controller/hostwarden-controller.service" "$stage/controller/lib/systemd/system/"

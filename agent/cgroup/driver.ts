@@ -2,7 +2,7 @@
 // detection in one place (detect.ts). The agent only ever touches cgroups under its parent (`hostwarden`
 // by default) and never writes into a cgroup it did not create.
 import { HostwardenError } from '../../shared/errors.js';
-import type { KernelPressure as Pressure } from '../../shared/wire.js';
+import type { KernelPressure as Pressure } from '../../shared/wire/agent.js';
 
 export type CgroupKind = 'v1' | 'v2';
 

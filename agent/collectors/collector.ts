@@ -2,7 +2,7 @@
 // (node_exporter's collector.execute): a failing collector is logged and reported, the tick goes on.
 // A feature the kernel lacks is "no data", not an error (STYLE 2).
 import type { Logger } from 'pino';
-import type { CollectorStatus, HostStats, TenantSample } from '../../shared/wire.js';
+import type { CollectorStatus, HostStats, TenantSample } from '../../shared/wire/agent.js';
 import type { CgroupStats } from '../cgroup/driver.js';
 import type { Tenant } from '../tenants.js';
 

@@ -2,7 +2,7 @@
 // Static facts (cores, total memory) are read once at start by hostFacts().
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import type { HostStats } from '../../shared/wire.js';
+import type { HostStats } from '../../shared/wire/agent.js';
 import { parseMeminfo, parseProcStatCpu } from '../procfs.js';
 import type { CollectContext, Collector } from './collector.js';
 

@@ -1,5 +1,5 @@
 // pressure: PSI per tenant (cgroup *.pressure) and for the host (/proc/pressure/*).
-import type { Pressure } from '../../shared/wire.js';
+import type { Pressure } from '../../shared/wire/agent.js';
 import { type CollectContext, type Collector, NoData, sampleOf } from './collector.js';
 
 /** A tenant's PSI as reported: avg10 of some and full (what the controller keeps), about a third of the bytes. */

@@ -16,7 +16,7 @@
 //   per tick, worst excess first. Stale or too-short windows draw no decision.
 import { RESOURCE_UNITS } from '../../shared/resources.js';
 import { formatBytes, formatDuration } from '../../shared/units.js';
-import type { Explanation, HostStats, IncidentEvent, TenantSample } from '../../shared/wire.js';
+import type { Explanation, HostStats, IncidentEvent, TenantSample } from '../../shared/wire/agent.js';
 import type { PolicyConfig } from './config.js';
 import { type Decision, GOVERNED, type Governed, type LadderState, type Observation, type PolicyState, type TenantPolicy } from './types.js';
 

@@ -1,6 +1,6 @@
 // Manual actions (an admin's notice, throttle, quarantine or release, with a reason and an expiry), applied
 // through the same state and limits as the automatic ladder. Pure, like evaluate(): (state, action, now) -> ...
-import type { ActionAck, Explanation, IncidentEvent, ManualAction } from '../../shared/wire.js';
+import type { ActionAck, Explanation, IncidentEvent, ManualAction } from '../../shared/wire/agent.js';
 import { formatDuration } from '../../shared/units.js';
 import type { PolicyConfig } from './config.js';
 import type { Governed, ManualState, PolicyState } from './types.js';

@@ -1,5 +1,5 @@
 // Types of the policy engine: what evaluate() sees, remembers and decides.
-import type { Explanation, HostStats, IncidentEvent, Plan, TenantSample } from '../../shared/wire.js';
+import type { Explanation, HostStats, IncidentEvent, Plan, TenantSample } from '../../shared/wire/agent.js';
 
 /** The resources the ladder governs (contention-aware). Others are held by plan caps only. */
 export const GOVERNED = ['cpu', 'io', 'memory'] as const;

@@ -4,7 +4,7 @@
 //
 // Two catalogs: one for tenant samples (what the agent measured, plus the fairness ledger computed at ingest)
 // and one for host-wide values of a report. Names are the API's series names (snake_case).
-import type { HostStats, Pressure, TenantSample } from '../../shared/wire.js';
+import type { HostStats, Pressure, TenantSample } from '../../shared/wire/agent.js';
 
 export interface MetricDef {
   /** Series name in the API, e.g. `cpu_percent`. */

@@ -2,7 +2,7 @@
 // samples into one flat vector per tenant. Pure and self-contained, so it runs either inline or in a parser
 // worker thread (parse-worker.ts) with the result's typed arrays transferred back without copying.
 import { validator } from '../../shared/validate.js';
-import { ReportSchema, type ActionAck, type CollectorStatus, type HostStats, type IncidentEvent, type Report, type TenantInfoWire } from '../../shared/wire.js';
+import { ReportSchema, type ActionAck, type CollectorStatus, type HostStats, type IncidentEvent, type Report, type TenantInfoWire } from '../../shared/wire/agent.js';
 import { HOST_WIDTH, quantizeHostStats, quantizeTenantSample, TENANT_WIDTH } from '../history/catalog.js';
 import { scanReport } from './fast-report.js';
 

@@ -1,7 +1,7 @@
 // GET /v1/notices (admin): queued, sent, held and failed notices with their errors; GET /v1/notices/{id} with
 // the message as it was (or will be) sent.
 import { Type, type Static } from 'typebox';
-import { HostNameSchema, TenantNameSchema, TimestampSchema } from '../../shared/wire.js';
+import { HostNameSchema, TenantNameSchema, TimestampSchema } from '../../shared/wire/agent.js';
 import { ERROR_RESPONSES, type App } from '../app.js';
 import { NotFoundError } from '../errors.js';
 import type { NoticeOutbox, NoticeRow, NoticeState } from './outbox.js';

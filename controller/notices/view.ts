@@ -13,8 +13,8 @@
 //                                                     manual notice, informational like any warning's end)
 import { formatBytes, formatDuration } from '../../shared/units.js';
 import type { Resource } from '../../shared/resources.js';
-import type { Explanation } from '../../shared/wire.js';
-import type { IncidentSummary, StoredEvent } from '../schemas.js';
+import type { Explanation } from '../../shared/wire/agent.js';
+import type { IncidentSummary, StoredEvent } from '../../shared/wire/api.js';
 import { MANUAL_HINTS, REMEDIATION_HINTS } from './hints.js';
 
 export type Category = 'warning' | 'throttle' | 'quarantine' | 'release';

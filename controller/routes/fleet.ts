@@ -21,9 +21,9 @@ import {
   TenantListSchema,
   TenantParamsSchema,
   TenantPutSchema,
-} from '../schemas.js';
+} from '../../shared/wire/api.js';
 import { parseTimeParam } from '../time.js';
-import { HostNameSchema, TenantNameSchema } from '../../shared/wire.js';
+import { HostNameSchema, TenantNameSchema } from '../../shared/wire/agent.js';
 
 const admin = { auth: 'admin' } as const;
 

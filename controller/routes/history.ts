@@ -1,7 +1,7 @@
 // Admin routes over history: usage series of tenants and hosts, the fairness series and ranking.
 import { ERROR_RESPONSES, type App, type RouteDeps } from '../app.js';
 import { NotFoundError } from '../errors.js';
-import { FairnessQuerySchema, FairnessRankingSchema, HostParamsSchema, SeriesResponseSchema, TenantParamsSchema, UsageQuerySchema } from '../schemas.js';
+import { FairnessQuerySchema, FairnessRankingSchema, HostParamsSchema, SeriesResponseSchema, TenantParamsSchema, UsageQuerySchema } from '../../shared/wire/api.js';
 import type { HistoryQuery } from '../store/store.js';
 import { parseDurationParam, parseRange } from '../time.js';
 

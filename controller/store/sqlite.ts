@@ -16,7 +16,7 @@ import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import type { ActionAck, CollectorStatus, HostStats, IncidentEvent, Plan, Policy, TenantInfoWire, TenantSpec, ManualAction } from '../../shared/wire.js';
+import type { ActionAck, CollectorStatus, HostStats, IncidentEvent, Plan, Policy, TenantInfoWire, TenantSpec, ManualAction } from '../../shared/wire/agent.js';
 import { parseDuration, UnitError } from '../../shared/units.js';
 import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
 import { accrueDebt, decayedDebt, hostFairness, type DebtState, type TenantUsage } from '../fairness.js';
@@ -41,7 +41,7 @@ import type {
   TenantDetail,
   TenantInfo,
   TenantPut,
-} from '../schemas.js';
+} from '../../shared/wire/api.js';
 import { Checkpointer } from './checkpointer.js';
 import { MIGRATIONS } from './migrations/index.js';
 import {

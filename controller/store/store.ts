@@ -3,7 +3,7 @@
 //
 // Reads return API shapes (schemas.ts). Times in arguments are milliseconds since the epoch; the store takes
 // an injected clock (`StoreOptions.now`) so tests can ingest "yesterday" and run retention "next month".
-import type { Policy } from '../../shared/wire.js';
+import type { Policy } from '../../shared/wire/agent.js';
 import type { PreparedReport } from '../ingest/prepare.js';
 import type {
   ActionRequest,
@@ -20,7 +20,7 @@ import type {
   TenantDetail,
   TenantInfo,
   TenantPut,
-} from '../schemas.js';
+} from '../../shared/wire/api.js';
 
 export interface RetentionSpans {
   /** Raw samples, ms (default 48 h). */

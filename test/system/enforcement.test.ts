@@ -9,7 +9,7 @@ import { Agent } from '../../agent/agent.js';
 import { createDriver } from '../../agent/cgroup/detect.js';
 import type { CgroupDriver } from '../../agent/cgroup/driver.js';
 import { readAgentConfig } from '../../agent/config.js';
-import type { IncidentEvent } from '../../shared/wire.js';
+import type { IncidentEvent } from '../../shared/wire/agent.js';
 import { describeWith, hasCommand, missing, needRoot, needV1Cgroups } from '../helpers/env.js';
 import { burner, Cleanup, cpuTicks, createUser, ended, spawnAs, tempDir, type TestUser, uniq, waitFor } from '../helpers/system.js';
 

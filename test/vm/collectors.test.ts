@@ -14,7 +14,7 @@ import { PressureCollector } from '../../agent/collectors/pressure.js';
 import { ProcessesCollector } from '../../agent/collectors/processes.js';
 import type { Tenant } from '../../agent/tenants.js';
 import { createLogger } from '../../shared/log.js';
-import type { CollectorStatus } from '../../shared/wire.js';
+import type { CollectorStatus } from '../../shared/wire/agent.js';
 import { BURNER, cgDir, deviceNumbers, execDone, PROC_ROOT, readIoStat, requireGuest, SCRATCH, SCRATCH_DEV, sleep, tenantScope, usageUsec } from './guest.js';
 
 requireGuest();

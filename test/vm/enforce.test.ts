@@ -11,7 +11,7 @@ import { desiredLimits, type Desired } from '../../agent/policy/limits.js';
 import type { ManualState } from '../../agent/policy/types.js';
 import { Section } from '../../shared/config.js';
 import { createLogger } from '../../shared/log.js';
-import type { Plan } from '../../shared/wire.js';
+import type { Plan } from '../../shared/wire/agent.js';
 import { BURNER, cgDir, deviceNumbers, measureCpuPercent, requireGuest, SCRATCH, SCRATCH_DEV, sleep, tenantScope } from './guest.js';
 
 requireGuest();

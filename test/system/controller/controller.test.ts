@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWith, missing } from '../../helpers/env.js';
 import { Cleanup, freePort, ROOT, runProgram, startDaemon, tempDir, waitFor, writeToken, type Daemon } from '../../helpers/system.js';
-import type { Report, TenantSample } from '../../../shared/wire.js';
+import type { Report, TenantSample } from '../../../shared/wire/agent.js';
 
 const BIN = 'controller/bin/hostwarden-controller.js';
 const built = existsSync(join(ROOT, 'dist', BIN));

@@ -19,7 +19,7 @@ const PKGS: Pkg[] = ['common', 'agent', 'controller'];
 const UPSTREAM = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const VERSION = UPSTREAM.replace('-', '~');
 const LOCK = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean; optional?: boolean }> };
-const HAS_CTL = existsSync(join(ROOT, 'dist/controller/bin/hostwardenctl.js'));
+const HAS_CTL = existsSync(join(ROOT, 'dist/ctl/bin/hostwardenctl.js'));
 const LIB = '/usr/lib/hostwarden';
 
 interface Entry {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prepareReport, type PreparedReport } from '../../../controller/ingest/prepare.js';
 import { SqliteStore, type SqliteStoreOptions } from '../../../controller/store/sqlite.js';
-import type { Explanation, IncidentEvent, Report, TenantSample } from '../../../shared/wire.js';
+import type { Explanation, IncidentEvent, Report, TenantSample } from '../../../shared/wire/agent.js';
 
 export const GiB = 1024 ** 3;
 export const MIN = 60_000;

@@ -7,7 +7,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { IncidentEvent, TenantInfoWire } from '../../../../shared/wire.js';
+import type { IncidentEvent, TenantInfoWire } from '../../../../shared/wire/agent.js';
 import { describeWith, missing } from '../../../helpers/env.js';
 import { Cleanup, freePort, ROOT, startDaemon, tempDir, waitFor, writeToken, type Daemon } from '../../../helpers/system.js';
 import { ladderEvents, ladderSubjects, manualEvents, SCRIPT_COMMAND } from '../../../unit/controller/notices/events.js';

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
-import type { IncidentEvent, Report, TenantInfoWire } from '../../../../shared/wire.js';
+import type { IncidentEvent, Report, TenantInfoWire } from '../../../../shared/wire/agent.js';
 
 export interface Received {
   from: string;

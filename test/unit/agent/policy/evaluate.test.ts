@@ -2,7 +2,7 @@
 // decisions it expects as [second, tenant, kind, level].
 import { describe, expect, it } from 'vitest';
 import { Section } from '../../../../shared/config.js';
-import type { TenantSample } from '../../../../shared/wire.js';
+import type { TenantSample } from '../../../../shared/wire/agent.js';
 import { readPolicyConfig } from '../../../../agent/policy/config.js';
 import { evaluate } from '../../../../agent/policy/evaluate.js';
 import { desiredLimits } from '../../../../agent/policy/limits.js';

@@ -3,12 +3,12 @@
 // administrator's actions. The agent adds the top processes from /proc when it enforces; here they are given,
 // one of them with markup in its command line.
 import { Section } from '../../../../shared/config.js';
-import type { IncidentEvent, TenantSample, TopProcess } from '../../../../shared/wire.js';
+import type { IncidentEvent, TenantSample, TopProcess } from '../../../../shared/wire/agent.js';
 import { readPolicyConfig } from '../../../../agent/policy/config.js';
 import { evaluate } from '../../../../agent/policy/evaluate.js';
 import { applyManual } from '../../../../agent/policy/manual.js';
 import { emptyState, type Observation, type PolicyState } from '../../../../agent/policy/types.js';
-import type { StoredEvent } from '../../../../controller/schemas.js';
+import type { StoredEvent } from '../../../../shared/wire/api.js';
 
 export const SCRIPT_COMMAND = 'php-fpm: pool alice <script>alert("owned")</script>';
 

@@ -14,7 +14,7 @@ import { NoticeOutbox, type NoticeRow } from '../../../../controller/notices/out
 import { NoticeSender } from '../../../../controller/notices/sender.js';
 import { loadTemplates } from '../../../../controller/notices/templates.js';
 import type { SqliteStore } from '../../../../controller/store/sqlite.js';
-import type { IncidentEvent, Report } from '../../../../shared/wire.js';
+import type { IncidentEvent, Report } from '../../../../shared/wire/agent.js';
 import { Clock, HOUR, prepared, report, tempStore } from '../fixtures.js';
 import { ladderEvents, manualEvents } from './events.js';
 

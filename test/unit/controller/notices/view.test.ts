@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadTemplates, renderWith } from '../../../../controller/notices/templates.js';
 import { classify, digestView, formatValue, noticeView, type ViewContext } from '../../../../controller/notices/view.js';
-import type { StoredEvent } from '../../../../controller/schemas.js';
+import type { StoredEvent } from '../../../../shared/wire/api.js';
 import { ladderEvents, manualEvents, SCRIPT_COMMAND, stored } from './events.js';
 
 const templates = loadTemplates();

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ConflictError } from '../../../../controller/errors.js';
 import type { SqliteStore } from '../../../../controller/store/sqlite.js';
 import type { NewIncidentEvent } from '../../../../controller/store/store.js';
-import type { TenantSample } from '../../../../shared/wire.js';
+import type { TenantSample } from '../../../../shared/wire/agent.js';
 import { Clock, DAY, event, GiB, HOUR, MIN, prepared, report, tempStore } from '../fixtures.js';
 
 const T0 = Date.UTC(2025, 5, 1, 10, 0, 0);

@@ -1,0 +1,116 @@
+// Values in words for people: cpu as percent of one core, bytes as KiB/MiB/GiB (shared/units.ts), shares as
+// percent of the host, times in UTC (like the API; a trailing Z says so) and ages relative to now.
+// Missing values (null, undefined, NaN) print as "-".
+import { formatBytes } from '../shared/units.js';
+
+export const NONE = '-';
+
+type Maybe = number | null | undefined;
+
+function missing(v: Maybe): v is null | undefined {
+  return v === null || v === undefined || !Number.isFinite(v);
+}
+
+/** "2025-01-31 12:00Z", with seconds ("12:00:05Z") when asked. */
+export function formatTime(t: string | number | null | undefined, opts: { seconds?: boolean } = {}): string {
+  if (t === null || t === undefined) return NONE;
+  const ms = typeof t === 'number' ? t : Date.parse(t);
+  if (!Number.isFinite(ms)) return String(t);
+  const iso = new Date(ms).toISOString();
+  return `${iso.slice(0, 10)} ${iso.slice(11, opts.seconds ? 19 : 16)}Z`;
+}
+
+/** "5s ago", "3m ago", "2h ago", "4d ago"; "in 20m" for times ahead of now. */
+export function formatAge(t: string | number | null | undefined, now: number): string {
+  if (t === null || t === undefined) return NONE;
+  const ms = typeof t === 'number' ? t : Date.parse(t);
+  if (!Number.isFinite(ms)) return String(t);
+  const d = now - ms;
+  const s = Math.round(Math.abs(d) / 1000);
+  const text = s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m` : s < 86_400 ? `${Math.floor(s / 3600)}h` : `${Math.floor(s / 86_400)}d`;
+  return d >= 0 ? `${text} ago` : `in ${text}`;
+}
+
+/** A time with its age: "2025-01-31 12:00Z (5m ago)". */
+export function formatWhen(t: string | null | undefined, now: number): string {
+  return t ? `${formatTime(t)} (${formatAge(t, now)})` : NONE;
+}
+
+/** Percent of one core (or any percentage): "42.5%", "380%". */
+export function formatPercent(v: Maybe): string {
+  if (missing(v)) return NONE;
+  if (v === 0) return '0%';
+  return `${v.toFixed(Math.abs(v) >= 100 ? 0 : 1)}%`;
+}
+
+/** A fraction (0..1) as a percentage: 0.125 -> "12.5%", 0.0004 -> "0.04%". */
+export function formatShare(v: Maybe): string {
+  if (missing(v)) return NONE;
+  const p = v * 100;
+  return `${p.toFixed(p !== 0 && Math.abs(p) < 1 ? 2 : 1)}%`;
+}
+
+export function formatSize(v: Maybe): string {
+  return missing(v) ? NONE : formatBytes(v);
+}
+
+export function formatRate(v: Maybe): string {
+  return missing(v) ? NONE : `${formatBytes(v)}/s`;
+}
+
+/** Counts and ops/s: whole numbers, one decimal below 10 when not whole. */
+export function formatCount(v: Maybe): string {
+  if (missing(v)) return NONE;
+  if (Number.isInteger(v) || Math.abs(v) >= 10) return String(Math.round(v));
+  return v.toFixed(1);
+}
+
+/** A number with up to `digits` decimals, trailing zeros dropped: 0.8 -> "0.8", 1 -> "1". */
+export function formatNumber(v: Maybe, digits = 2): string {
+  if (missing(v)) return NONE;
+  return String(Math.round(v * 10 ** digits) / 10 ** digits);
+}
+
+/** Fairness debt in share-hours, signed: "+0.125", "-0.050" (credit). */
+export function formatDebt(v: Maybe): string {
+  if (missing(v)) return NONE;
+  const s = v.toFixed(3);
+  return v > 0 && s !== '0.000' ? `+${s}` : s === '-0.000' ? '0.000' : s;
+}
+
+/** A measured value in the unit an explanation gives (RESOURCE_UNITS of shared/resources.ts, or a short one). */
+export function formatUnitValue(value: number, unit: string): string {
+  switch (unit) {
+    case 'bytes':
+      return formatBytes(value);
+    case 'bytes/s':
+      return `${formatBytes(value)}/s`;
+    case '%':
+      return formatPercent(value);
+    case '% of one core':
+      return `${formatPercent(value)} of one core`;
+    case 'fraction':
+      return formatShare(value);
+    default:
+      return `${formatNumber(value)} ${unit}`;
+  }
+}
+
+/** Cut to `width` characters, ending in "…" when cut. */
+export function truncate(text: string, width: number): string {
+  const chars = [...text];
+  if (chars.length <= width) return text;
+  if (width <= 1) return chars.slice(0, width).join('');
+  return `${chars.slice(0, width - 1).join('')}…`;
+}
+
+/** Characters as a terminal shows them (one column each; escape sequences take none). */
+export function visibleLength(text: string): number {
+  // eslint-disable-next-line no-control-regex
+  return [...text.replace(/\x1b\[[0-9;]*m/g, '')].length;
+}
+
+/** "1 tenant", "3 tenants". */
+export function plural(n: number, word: string, many = `${word}s`): string {
+  return `${n} ${n === 1 ? word : many}`;
+}

@@ -1,0 +1,332 @@
+// Wire schemas shared by agent and controller. A schema and its type come as a pair (`Report`, `ReportSchema`).
+// JSON field names are snake_case, like the YAML config keys; timestamps are ISO-8601 UTC strings.
+// Bump WIRE_VERSION only for incompatible changes; optional fields may be added freely.
+import { Type, type Static } from 'typebox';
+import { HOST_PATTERN, NAME_PATTERN } from '../names.js';
+
+export { HOST_PATTERN, HOST_RE, NAME_PATTERN, NAME_RE } from '../names.js';
+
+export const WIRE_VERSION = 1;
+
+export const TenantNameSchema = Type.String({ pattern: NAME_PATTERN, description: 'tenant name (stable id, e.g. the account user name)' });
+export const HostNameSchema = Type.String({ pattern: HOST_PATTERN, description: 'host name of a governed server' });
+export const TimestampSchema = Type.String({ format: 'date-time', description: 'ISO-8601 UTC timestamp' });
+
+const NonNeg = (description?: string) => Type.Number({ minimum: 0, ...(description ? { description } : {}) });
+const Count = (description?: string) => Type.Integer({ minimum: 0, ...(description ? { description } : {}) });
+
+// --- pressure stall information -------------------------------------------------------------------------
+/** A PSI line. Tenant samples carry avg10 only (all the controller keeps); host stats carry the whole line. */
+export const PsiLineSchema = Type.Object(
+  {
+    avg10: Type.Number({ minimum: 0, maximum: 100 }),
+    avg60: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
+    avg300: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
+    total: Type.Optional(Count('cumulative stall time in microseconds')),
+  },
+  { additionalProperties: false },
+);
+export type PsiLine = Static<typeof PsiLineSchema>;
+
+export const PsiSchema = Type.Object(
+  { some: PsiLineSchema, full: Type.Optional(PsiLineSchema) },
+  { additionalProperties: false },
+);
+export type Psi = Static<typeof PsiSchema>;
+
+export const PressureSchema = Type.Object(
+  { cpu: Type.Optional(PsiSchema), memory: Type.Optional(PsiSchema), io: Type.Optional(PsiSchema) },
+  { additionalProperties: false, description: 'PSI per resource; absent where the kernel lacks it' },
+);
+export type Pressure = Static<typeof PressureSchema>;
+
+/** PSI as the kernel gives it, every field present (what the cgroup driver reads). */
+export type KernelPsiLine = Required<PsiLine>;
+export interface KernelPsi {
+  some: KernelPsiLine;
+  full?: KernelPsiLine;
+}
+export type KernelPressure = Partial<Record<'cpu' | 'memory' | 'io', KernelPsi>>;
+
+// --- samples ---------------------------------------------------------------------------------------------
+export const CpuSampleSchema = Type.Object(
+  { percent: NonNeg('percent of one core over the interval (100 = one core)') },
+  { additionalProperties: false },
+);
+export const MemorySampleSchema = Type.Object(
+  {
+    current: Count('bytes charged to the tenant'),
+    anon: Count('anonymous memory, bytes'),
+    file: Count('page cache, bytes'),
+  },
+  { additionalProperties: false },
+);
+export const IoSampleSchema = Type.Object(
+  {
+    read_bps: NonNeg('bytes read per second'),
+    write_bps: NonNeg('bytes written per second'),
+    read_iops: NonNeg('read operations per second'),
+    write_iops: NonNeg('write operations per second'),
+  },
+  { additionalProperties: false },
+);
+export const ProcessesSampleSchema = Type.Object({ count: Count('tasks in the tenant cgroup') }, { additionalProperties: false });
+export const BandwidthSampleSchema = Type.Object(
+  { tx_bps: NonNeg('bytes sent per second'), rx_bps: NonNeg('bytes received per second') },
+  { additionalProperties: false },
+);
+export const InodesSampleSchema = Type.Object({ count: Count('inodes owned') }, { additionalProperties: false });
+export const ApiSampleSchema = Type.Object({ per_minute: NonNeg('API calls per minute') }, { additionalProperties: false });
+
+export const TenantSampleSchema = Type.Object(
+  {
+    tenant: TenantNameSchema,
+    cpu: Type.Optional(CpuSampleSchema),
+    memory: Type.Optional(MemorySampleSchema),
+    io: Type.Optional(IoSampleSchema),
+    processes: Type.Optional(ProcessesSampleSchema),
+    bandwidth: Type.Optional(BandwidthSampleSchema),
+    inodes: Type.Optional(InodesSampleSchema),
+    api: Type.Optional(ApiSampleSchema),
+    pressure: Type.Optional(PressureSchema),
+    strays: Type.Optional(Count('processes found outside the tenant cgroup and moved in since the previous report')),
+    frozen: Type.Optional(Type.Boolean()),
+    throttle_level: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 })),
+  },
+  { additionalProperties: false },
+);
+export type TenantSample = Static<typeof TenantSampleSchema>;
+
+export const HostStatsSchema = Type.Object(
+  {
+    cores: Type.Number({ exclusiveMinimum: 0, description: 'online CPUs' }),
+    memory_bytes: Count('total memory'),
+    cpu_percent: Type.Optional(NonNeg('host cpu use, percent of one core (up to cores*100)')),
+    memory_used: Type.Optional(Count('bytes in use (total - available)')),
+    pressure: Type.Optional(PressureSchema),
+    io_capacity: Type.Optional(
+      Type.Object({ read_bps: NonNeg(), write_bps: NonNeg(), iops: NonNeg() }, { additionalProperties: false, description: 'configured disk capacity for fairness shares' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type HostStats = Static<typeof HostStatsSchema>;
+
+export const CollectorStatusSchema = Type.Object(
+  {
+    name: Type.String({ maxLength: 64 }),
+    ok: Type.Boolean(),
+    no_data: Type.Optional(Type.Boolean()),
+    error: Type.Optional(Type.String({ maxLength: 2000 })),
+    duration_ms: NonNeg(),
+  },
+  { additionalProperties: false },
+);
+export type CollectorStatus = Static<typeof CollectorStatusSchema>;
+
+// --- incidents and explanations --------------------------------------------------------------------------
+export const StepSchema = Type.Union([Type.Literal('notice'), Type.Literal('throttle'), Type.Literal('quarantine'), Type.Literal('release')]);
+export const ResourceSchema = Type.Union([
+  Type.Literal('cpu'),
+  Type.Literal('memory'),
+  Type.Literal('io'),
+  Type.Literal('processes'),
+  Type.Literal('bandwidth'),
+  Type.Literal('inodes'),
+  Type.Literal('api'),
+]);
+
+export const TopProcessSchema = Type.Object(
+  {
+    pid: Type.Integer({ minimum: 1 }),
+    command: Type.String({ maxLength: 4096 }),
+    cpu_percent: NonNeg(),
+    rss_bytes: Count(),
+    user: Type.Optional(Type.String({ maxLength: 64 })),
+  },
+  { additionalProperties: false },
+);
+export type TopProcess = Static<typeof TopProcessSchema>;
+
+export const ContentionSignalSchema = Type.Object(
+  {
+    resource: Type.String({ maxLength: 32 }),
+    metric: Type.String({ maxLength: 64, description: 'e.g. psi_some_avg10, saturation' }),
+    value: Type.Number(),
+    threshold: Type.Number(),
+  },
+  { additionalProperties: false },
+);
+
+export const ExplanationSchema = Type.Object(
+  {
+    summary: Type.String({ maxLength: 2000, description: 'one sentence an admin or tenant can read' }),
+    rule: Type.String({ maxLength: 128 }),
+    resource: ResourceSchema,
+    measured: Type.Object({ value: Type.Number(), unit: Type.String({ maxLength: 32 }) }, { additionalProperties: false }),
+    threshold: Type.Object(
+      {
+        value: Type.Number(),
+        unit: Type.String({ maxLength: 32 }),
+        kind: Type.Union([Type.Literal('plan_cap'), Type.Literal('fair_share'), Type.Literal('manual'), Type.Literal('limit')]),
+      },
+      { additionalProperties: false },
+    ),
+    share: Type.Optional(
+      Type.Object(
+        { tenant: Type.Number(), fair: Type.Number(), dominant: Type.Number(), weight: Type.Number(), factor: Type.Optional(Type.Number()) },
+        { additionalProperties: false, description: 'fractions of host capacity' },
+      ),
+    ),
+    window_seconds: NonNeg(),
+    contention: Type.Object(
+      { contended: Type.Boolean(), signals: Type.Array(ContentionSignalSchema, { maxItems: 16 }) },
+      { additionalProperties: false },
+    ),
+    top_processes: Type.Array(TopProcessSchema, { maxItems: 20 }),
+    action: Type.String({ maxLength: 2000, description: 'what was done, in words' }),
+    limits: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Type.Number()]))),
+    avoid: Type.String({ maxLength: 2000, description: 'what would have avoided the action' }),
+  },
+  { additionalProperties: false },
+);
+export type Explanation = Static<typeof ExplanationSchema>;
+
+export const IncidentEventSchema = Type.Object(
+  {
+    id: Type.String({ minLength: 1, maxLength: 128, description: 'unique per host; repeated ids are stored once' }),
+    incident: Type.String({ minLength: 1, maxLength: 128, description: 'incident id, stable from opening to release' }),
+    tenant: TenantNameSchema,
+    resource: ResourceSchema,
+    rule: Type.String({ maxLength: 128 }),
+    type: Type.Union([Type.Literal('opened'), Type.Literal('escalated'), Type.Literal('relaxed'), Type.Literal('released')]),
+    step: StepSchema,
+    level: Type.Integer({ minimum: 0, maximum: 3, description: '0 notice, 1-2 throttle levels, 3 quarantine' }),
+    at: TimestampSchema,
+    until: Type.Optional(TimestampSchema),
+    manual: Type.Optional(
+      Type.Object(
+        { action_id: Type.String({ maxLength: 128 }), reason: Type.String({ maxLength: 2000 }), by: Type.Optional(Type.String({ maxLength: 128 })) },
+        { additionalProperties: false },
+      ),
+    ),
+    explanation: ExplanationSchema,
+  },
+  { additionalProperties: false },
+);
+export type IncidentEvent = Static<typeof IncidentEventSchema>;
+
+export const ActionAckSchema = Type.Object(
+  {
+    action_id: Type.String({ minLength: 1, maxLength: 128 }),
+    state: Type.Union([Type.Literal('applied'), Type.Literal('failed'), Type.Literal('expired'), Type.Literal('released')]),
+    at: TimestampSchema,
+    message: Type.Optional(Type.String({ maxLength: 2000 })),
+  },
+  { additionalProperties: false },
+);
+export type ActionAck = Static<typeof ActionAckSchema>;
+
+/** What an agent knows of a tenant it governs: sent when the set changes and hourly, so the controller can
+ *  address notices to tenants configured on the host (not only to tenants managed through the API). */
+export const TenantInfoWireSchema = Type.Object(
+  {
+    name: TenantNameSchema,
+    email: Type.Optional(Type.String({ format: 'email', maxLength: 320 })),
+    plan: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    uids: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 256 })),
+    source: Type.Optional(Type.Union([Type.Literal('config'), Type.Literal('controller'), Type.Literal('discovered')])),
+  },
+  { additionalProperties: false },
+);
+export type TenantInfoWire = Static<typeof TenantInfoWireSchema>;
+
+// --- the report ------------------------------------------------------------------------------------------
+export const ReportSchema = Type.Object(
+  {
+    version: Type.Literal(WIRE_VERSION),
+    host: HostNameSchema,
+    seq: Type.Integer({ minimum: 1, description: 'per-host sequence number; a repeated (host, seq) is stored once' }),
+    at: TimestampSchema,
+    sent_at: TimestampSchema,
+    interval: Type.Number({ exclusiveMinimum: 0, maximum: 86400, description: 'seconds the samples cover' }),
+    host_stats: HostStatsSchema,
+    samples: Type.Array(TenantSampleSchema, { maxItems: 20000 }),
+    events: Type.Optional(Type.Array(IncidentEventSchema, { maxItems: 10000 })),
+    acks: Type.Optional(Type.Array(ActionAckSchema, { maxItems: 1000 })),
+    collectors: Type.Optional(Type.Array(CollectorStatusSchema, { maxItems: 64 })),
+    tenants: Type.Optional(Type.Array(TenantInfoWireSchema, { maxItems: 20000, description: 'the tenants this agent governs; present when the set changed, and hourly' })),
+    agent_version: Type.Optional(Type.String({ maxLength: 64 })),
+  },
+  { additionalProperties: false },
+);
+export type Report = Static<typeof ReportSchema>;
+
+export const ReportAcceptedSchema = Type.Object(
+  { accepted: Type.Boolean(), duplicate: Type.Boolean(), seq: Type.Integer() },
+  { additionalProperties: false },
+);
+export type ReportAccepted = Static<typeof ReportAcceptedSchema>;
+
+// --- plans, tenants and the policy agents pull ------------------------------------------------------------
+/** A plan on the wire: limits in base units (percent of one core, bytes, bytes/s, ops/s, count). */
+export const PlanSchema = Type.Object(
+  {
+    cpu: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'percent of one core (100 = one core)' })),
+    memory: Type.Optional(Type.Integer({ minimum: 1, description: 'bytes' })),
+    io_read: Type.Optional(Type.Integer({ minimum: 1, description: 'bytes/s' })),
+    io_write: Type.Optional(Type.Integer({ minimum: 1, description: 'bytes/s' })),
+    iops: Type.Optional(Type.Integer({ minimum: 1, description: 'operations/s' })),
+    processes: Type.Optional(Type.Integer({ minimum: 1, description: 'tasks (threads count)' })),
+    weight: Type.Number({ exclusiveMinimum: 0, default: 1, description: 'fair-share weight' }),
+  },
+  { additionalProperties: false },
+);
+export type Plan = Static<typeof PlanSchema>;
+
+export const TenantSpecSchema = Type.Object(
+  {
+    name: TenantNameSchema,
+    users: Type.Array(Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Integer({ minimum: 0 })]), { minItems: 1, maxItems: 256 }),
+    email: Type.Optional(Type.String({ format: 'email', maxLength: 320 })),
+    plan: Type.String({ minLength: 1, maxLength: 64 }),
+    host: Type.Optional(HostNameSchema),
+    homes: Type.Optional(Type.Array(Type.String({ maxLength: 4096 }), { maxItems: 64 })),
+    domains: Type.Optional(Type.Array(Type.String({ maxLength: 253 }), { maxItems: 1024 })),
+    notices: Type.Optional(Type.Boolean({ description: 'false opts out of informational notices (throttle notices still go out)' })),
+  },
+  { additionalProperties: false },
+);
+export type TenantSpec = Static<typeof TenantSpecSchema>;
+
+export const ManualActionSchema = Type.Object(
+  {
+    id: Type.String({ minLength: 1, maxLength: 128 }),
+    tenant: TenantNameSchema,
+    action: Type.Union([Type.Literal('notice'), Type.Literal('throttle'), Type.Literal('quarantine'), Type.Literal('release')]),
+    level: Type.Optional(Type.Integer({ minimum: 1, maximum: 2 })),
+    reason: Type.String({ minLength: 1, maxLength: 2000 }),
+    by: Type.Optional(Type.String({ maxLength: 128 })),
+    created_at: TimestampSchema,
+    expires_at: Type.Optional(TimestampSchema),
+  },
+  { additionalProperties: false },
+);
+export type ManualAction = Static<typeof ManualActionSchema>;
+
+export const PolicySchema = Type.Object(
+  {
+    host: HostNameSchema,
+    tenants: Type.Array(TenantSpecSchema),
+    plans: Type.Record(Type.String(), PlanSchema),
+    actions: Type.Array(ManualActionSchema),
+  },
+  { additionalProperties: false },
+);
+export type Policy = Static<typeof PolicySchema>;
+
+export const ErrorSchema = Type.Object(
+  { error: Type.String(), message: Type.String() },
+  { additionalProperties: false, description: 'every error response' },
+);
+export type ErrorBody = Static<typeof ErrorSchema>;

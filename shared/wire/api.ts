@@ -1,0 +1,286 @@
+// Request and response schemas of the admin API (the wire schemas agents use live in shared/wire.ts).
+// A schema and its type come as a pair; field names are snake_case; timestamps ISO-8601 UTC.
+import { Type, type Static, type TSchema } from 'typebox';
+import {
+  CollectorStatusSchema,
+  ExplanationSchema,
+  HostNameSchema,
+  HostStatsSchema,
+  NAME_PATTERN,
+  IncidentEventSchema,
+  ManualActionSchema,
+  PlanSchema,
+  ResourceSchema,
+  StepSchema,
+  TenantNameSchema,
+  TenantInfoWireSchema,
+  TenantSpecSchema,
+  TimestampSchema,
+} from './agent.js';
+
+const Nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()]);
+/** number or null, in the form fast-json-stringify serializes quickly. */
+const NumOrNull = Type.Unsafe<number | null>({ type: ['number', 'null'] });
+
+/** Relative ("24h": now minus 24 hours) or absolute (ISO-8601) time, or "now". */
+export const TimeParamSchema = Type.String({ minLength: 1, maxLength: 40, description: 'ISO-8601 time, "now", or a duration back from now such as 24h, 7d, 90m' });
+export const DurationParamSchema = Type.String({ minLength: 1, maxLength: 20, pattern: '^[0-9][0-9a-z.]*$', description: 'duration such as 30s, 5m, 1h, 7d' });
+
+export const HealthSchema = Type.Object({ status: Type.Literal('ok'), version: Type.String(), uptime_seconds: Type.Number() }, { additionalProperties: false });
+
+// --- hosts ------------------------------------------------------------------------------------------------
+export const HostInfoSchema = Type.Object(
+  {
+    host: HostNameSchema,
+    first_seen: TimestampSchema,
+    last_seen: Nullable(TimestampSchema),
+    last_report_at: Nullable(TimestampSchema),
+    last_seq: Nullable(Type.Integer()),
+    agent_version: Nullable(Type.String()),
+    tenants: Type.Integer({ description: 'tenants whose samples or spec place them on this host' }),
+    open_incidents: Type.Integer(),
+    host_stats: Nullable(HostStatsSchema),
+    collectors: Nullable(Type.Array(CollectorStatusSchema)),
+    fairness: Nullable(
+      Type.Object(
+        { jain: NumOrNull, fair_share: NumOrNull, active_tenants: Type.Integer() },
+        { additionalProperties: false, description: 'of the latest report' },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type HostInfo = Static<typeof HostInfoSchema>;
+export const HostListSchema = Type.Object({ hosts: Type.Array(HostInfoSchema) }, { additionalProperties: false });
+
+// --- tenants ----------------------------------------------------------------------------------------------
+export const TenantInfoSchema = Type.Object(
+  {
+    name: TenantNameSchema,
+    host: Nullable(HostNameSchema),
+    managed: Type.Boolean({ description: 'true when put through the API (served to its host in the policy); false when only seen in reports' }),
+    plan: Nullable(Type.String({ description: 'the managed spec\'s plan, else the plan its agent reported' })),
+    weight: Type.Number({ description: 'fair-share weight of its plan (1 when the plan is not defined here)' }),
+    spec: Nullable(TenantSpecSchema),
+    reported: Type.Union([TenantInfoWireSchema, Type.Null()], { description: "what the tenant's agent reported of it (its own configuration or discovery)" }),
+    first_seen: Nullable(TimestampSchema),
+    last_seen: Nullable(TimestampSchema),
+    debt: Type.Number({ description: 'fairness debt now, share-hours (negative = credit)' }),
+    open_incidents: Type.Integer(),
+  },
+  { additionalProperties: false },
+);
+export type TenantInfo = Static<typeof TenantInfoSchema>;
+export const TenantListSchema = Type.Object({ tenants: Type.Array(TenantInfoSchema), total: Type.Integer() }, { additionalProperties: false });
+
+export const TenantLatestSchema = Type.Object(
+  { at: TimestampSchema, values: Type.Record(Type.String(), Type.Number()) },
+  { additionalProperties: false, description: 'the newest raw sample' },
+);
+export const TenantDetailSchema = Type.Object(
+  {
+    ...TenantInfoSchema.properties,
+    latest: Nullable(TenantLatestSchema),
+  },
+  { additionalProperties: false },
+);
+export type TenantDetail = Static<typeof TenantDetailSchema>;
+
+/** PUT body: a TenantSpec whose name may be left out (it is in the path). */
+export const TenantPutSchema = Type.Object(
+  { ...TenantSpecSchema.properties, name: Type.Optional(TenantNameSchema) },
+  { additionalProperties: false },
+);
+export type TenantPut = Static<typeof TenantPutSchema>;
+
+export const TenantParamsSchema = Type.Object({ tenant: TenantNameSchema }, { additionalProperties: false });
+export const HostParamsSchema = Type.Object({ host: HostNameSchema }, { additionalProperties: false });
+export const PlanParamsSchema = Type.Object({ plan: Type.String({ pattern: NAME_PATTERN }) }, { additionalProperties: false });
+
+// --- plans ------------------------------------------------------------------------------------------------
+export const PlanPutSchema = Type.Object(
+  { ...PlanSchema.properties, weight: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1000, description: 'fair-share weight (default 1)' })) },
+  { additionalProperties: false },
+);
+export type PlanPut = Static<typeof PlanPutSchema>;
+export const PlanEntrySchema = Type.Object(
+  { name: Type.String(), plan: PlanSchema, updated_at: TimestampSchema, tenants: Type.Integer({ description: 'managed tenants on this plan' }) },
+  { additionalProperties: false },
+);
+export type PlanEntry = Static<typeof PlanEntrySchema>;
+export const PlanListSchema = Type.Object({ plans: Type.Array(PlanEntrySchema) }, { additionalProperties: false });
+
+// --- manual actions ---------------------------------------------------------------------------------------
+export type ActionStateName = 'pending' | 'applied' | 'failed' | 'expired' | 'released' | 'done';
+export const ActionRequestSchema = Type.Object(
+  {
+    action: Type.Union([Type.Literal('notice'), Type.Literal('throttle'), Type.Literal('quarantine'), Type.Literal('release')]),
+    level: Type.Optional(Type.Integer({ minimum: 1, maximum: 2, description: 'throttle level (throttle only; default 1)' })),
+    reason: Type.String({ minLength: 1, maxLength: 2000 }),
+    ttl: Type.Optional(Type.Union([DurationParamSchema, Type.Number({ exclusiveMinimum: 0, description: 'seconds' })], { description: 'how long the action lasts (throttle, quarantine)' })),
+  },
+  { additionalProperties: false },
+);
+export type ActionRequest = Static<typeof ActionRequestSchema>;
+export const ActionStatusSchema = Type.Object(
+  {
+    ...ManualActionSchema.properties,
+    host: HostNameSchema,
+    state: Type.Union(
+      [Type.Literal('pending'), Type.Literal('applied'), Type.Literal('failed'), Type.Literal('expired'), Type.Literal('released'), Type.Literal('done')],
+      { description: 'pending (queued, served in the policy) -> applied | failed; applied -> expired | released; notice and release end as done' },
+    ),
+    state_at: TimestampSchema,
+    message: Nullable(Type.String()),
+  },
+  { additionalProperties: false },
+);
+export type ActionStatus = Static<typeof ActionStatusSchema>;
+export const ActionListSchema = Type.Object({ actions: Type.Array(ActionStatusSchema) }, { additionalProperties: false });
+export const ActionParamsSchema = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false });
+
+// --- incidents --------------------------------------------------------------------------------------------
+const IncidentCore = {
+  id: Type.Integer(),
+  host: HostNameSchema,
+  agent_incident: Type.String({ description: "the agent's id of the incident" }),
+  tenant: TenantNameSchema,
+  resource: ResourceSchema,
+  rule: Type.String(),
+  state: Type.Union([Type.Literal('open'), Type.Literal('released')]),
+  step: StepSchema,
+  level: Type.Integer(),
+  manual: Type.Boolean(),
+  opened_at: TimestampSchema,
+  updated_at: TimestampSchema,
+  released_at: Nullable(TimestampSchema),
+  until: Nullable(TimestampSchema),
+  events: Type.Integer(),
+  summary: Type.String({ description: 'the latest explanation in one sentence' }),
+};
+export const IncidentSummarySchema = Type.Object(IncidentCore, { additionalProperties: false });
+export type IncidentSummary = Static<typeof IncidentSummarySchema>;
+export const IncidentListSchema = Type.Object({ incidents: Type.Array(IncidentSummarySchema) }, { additionalProperties: false });
+export const StoredEventSchema = Type.Object(
+  { ...IncidentEventSchema.properties, host: HostNameSchema, received_at: TimestampSchema },
+  { additionalProperties: false },
+);
+export type StoredEvent = Static<typeof StoredEventSchema>;
+export const IncidentDetailSchema = Type.Object(
+  { ...IncidentCore, explanation: ExplanationSchema, history: Type.Array(StoredEventSchema) },
+  { additionalProperties: false },
+);
+export type IncidentDetail = Static<typeof IncidentDetailSchema>;
+export const IncidentQuerySchema = Type.Object(
+  {
+    tenant: Type.Optional(TenantNameSchema),
+    host: Type.Optional(HostNameSchema),
+    state: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('released')])),
+    resource: Type.Optional(ResourceSchema),
+    from: Type.Optional(TimeParamSchema),
+    to: Type.Optional(TimeParamSchema),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 100 })),
+  },
+  { additionalProperties: false },
+);
+export const IncidentParamsSchema = Type.Object({ id: Type.Integer({ minimum: 1 }) }, { additionalProperties: false });
+
+// --- history ----------------------------------------------------------------------------------------------
+export const SeriesSchema = Type.Object(
+  { unit: Type.String(), avg: Type.Array(NumOrNull), max: Type.Array(NumOrNull) },
+  { additionalProperties: false },
+);
+export const SeriesResponseSchema = Type.Object(
+  {
+    tenant: Type.Optional(TenantNameSchema),
+    host: Nullable(HostNameSchema),
+    from: TimestampSchema,
+    to: TimestampSchema,
+    step_seconds: Type.Number({ description: 'width of each point; for raw data the report interval' }),
+    source: Type.Union([Type.Literal('raw'), Type.Literal('minute'), Type.Literal('hour')], { description: 'the history tier the points were read from' }),
+    times: Type.Array(TimestampSchema, { description: 'start of each point' }),
+    samples: Type.Array(Type.Integer(), { description: 'raw samples behind each point' }),
+    series: Type.Record(Type.String(), SeriesSchema),
+  },
+  { additionalProperties: false },
+);
+export type SeriesResponse = Static<typeof SeriesResponseSchema>;
+export const UsageQuerySchema = Type.Object(
+  {
+    from: Type.Optional(TimeParamSchema),
+    to: Type.Optional(TimeParamSchema),
+    step: Type.Optional(DurationParamSchema),
+    resources: Type.Optional(Type.String({ maxLength: 200, description: 'comma-separated resources or series names; default all' })),
+  },
+  { additionalProperties: false },
+);
+
+export const FairnessQuerySchema = Type.Object(
+  {
+    host: Type.Optional(HostNameSchema),
+    window: Type.Optional(DurationParamSchema),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 100 })),
+  },
+  { additionalProperties: false },
+);
+export const FairnessHostSchema = Type.Object(
+  {
+    host: HostNameSchema,
+    jain: Type.Object({ avg: NumOrNull, max: NumOrNull, last: NumOrNull }, { additionalProperties: false }),
+    fair_share: Type.Object({ avg: NumOrNull, last: NumOrNull }, { additionalProperties: false }),
+    active_tenants: Type.Object({ avg: NumOrNull, last: NumOrNull }, { additionalProperties: false }),
+  },
+  { additionalProperties: false },
+);
+export const FairnessTenantSchema = Type.Object(
+  {
+    rank: Type.Integer({ minimum: 1 }),
+    tenant: TenantNameSchema,
+    host: Nullable(HostNameSchema),
+    plan: Nullable(Type.String()),
+    weight: Type.Number(),
+    debt: Type.Number({ description: 'share-hours now; positive = took more than the fair share' }),
+    dominant_share: Type.Object({ avg: NumOrNull, max: NumOrNull }, { additionalProperties: false }),
+    fair_share: NumOrNull,
+    shares: Type.Object({ cpu: NumOrNull, memory: NumOrNull, io: NumOrNull }, { additionalProperties: false, description: 'average unweighted shares over the window' }),
+  },
+  { additionalProperties: false },
+);
+export const FairnessRankingSchema = Type.Object(
+  {
+    from: TimestampSchema,
+    to: TimestampSchema,
+    window_seconds: Type.Number(),
+    half_life_seconds: Type.Number(),
+    hosts: Type.Array(FairnessHostSchema),
+    tenants: Type.Array(FairnessTenantSchema),
+  },
+  { additionalProperties: false },
+);
+export type FairnessRanking = Static<typeof FairnessRankingSchema>;
+
+// --- audit ------------------------------------------------------------------------------------------------
+export const AuditEntrySchema = Type.Object(
+  {
+    id: Type.Integer(),
+    at: TimestampSchema,
+    who: Type.String(),
+    method: Type.String(),
+    path: Type.String(),
+    status: Type.Integer(),
+    ip: Nullable(Type.String()),
+    detail: Nullable(Type.String()),
+  },
+  { additionalProperties: false },
+);
+export type AuditEntry = Static<typeof AuditEntrySchema>;
+export const AuditListSchema = Type.Object({ entries: Type.Array(AuditEntrySchema) }, { additionalProperties: false });
+export const AuditQuerySchema = Type.Object(
+  {
+    from: Type.Optional(TimeParamSchema),
+    to: Type.Optional(TimeParamSchema),
+    who: Type.Optional(Type.String({ maxLength: 200 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 100 })),
+  },
+  { additionalProperties: false },
+);
