@@ -1,0 +1,37 @@
+// What the store refuses, in the store's own words: a kind callers can map (the HTTP layer maps kinds to
+// statuses in one place) and a message about the data, never about a route or a status code.
+import { HostwardenError } from '../../shared/errors.js';
+
+export type StoreErrorKind = 'invalid' | 'not_found' | 'conflict';
+
+export class StoreError extends HostwardenError {
+  constructor(
+    readonly kind: StoreErrorKind,
+    code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+  }
+}
+
+/** A value the store cannot accept (the field is named first: `plan: "gold" is not defined`). */
+export class InvalidError extends StoreError {
+  constructor(message: string, code = 'bad_request') {
+    super('invalid', code, message);
+  }
+}
+
+/** The named record does not exist. */
+export class MissingError extends StoreError {
+  constructor(message: string, code = 'not_found') {
+    super('not_found', code, message);
+  }
+}
+
+/** The request contradicts what is stored (a sequence number reused, a tenant with no host yet). */
+export class ConflictStateError extends StoreError {
+  constructor(code: string, message: string) {
+    super('conflict', code, message);
+  }
+}
