@@ -12,6 +12,7 @@ import { hostCommand, hostsCommand, plansCommand, tenantCommand, tenantsCommand 
 import { explainCommand, incidentsCommand } from './commands/incidents.js';
 import { usageCommand } from './commands/usage.js';
 import { exitCodeOf } from './errors.js';
+import { printable, terminalSafe } from './format.js';
 import { commandHelp, overview } from './help.js';
 import { readToken, resolveSettings, tokenOrigin } from './settings.js';
 
@@ -62,7 +63,9 @@ export function useColor(io: Pick<CliIo, 'env' | 'isTTY'>): boolean {
   return Boolean(io.isTTY) && !io.env.NO_COLOR && io.env.TERM !== 'dumb';
 }
 
-export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+export async function runCli(argv: readonly string[], cliIo: CliIo): Promise<number> {
+  // Everything written passes the last guard of format.ts: no control character but layout and our colours.
+  const io: CliIo = { ...cliIo, stdout: (text) => cliIo.stdout(terminalSafe(text)), stderr: (text) => cliIo.stderr(terminalSafe(text)) };
   let commandName: string | undefined;
   try {
     const line = parseLine(argv, COMMANDS);
@@ -100,7 +103,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     if (!(err instanceof HostwardenError)) throw err;
     commandName ??= argv.find((a) => COMMANDS.some((c) => c.name === a));
     const hint = err instanceof UsageError ? `\n(see "hostwardenctl ${commandName ? `${commandName} ` : ''}--help")` : '';
-    io.stderr(`hostwardenctl: ${err.message}${hint}\n`);
+    io.stderr(`hostwardenctl: ${printable(err.message)}${hint}\n`);
     return exitCodeOf(err);
   }
 }
