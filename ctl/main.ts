@@ -14,7 +14,7 @@ import { usageCommand } from './commands/usage.js';
 import { exitCodeOf } from './errors.js';
 import { printable, terminalSafe } from './format.js';
 import { commandHelp, overview } from './help.js';
-import { readToken, resolveSettings, tokenOrigin } from './settings.js';
+import { readCa, readToken, resolveSettings, tokenOrigin } from './settings.js';
 
 /** The commands of issue 4 first, then the extras. */
 export const COMMANDS: readonly Command[] = [
@@ -46,7 +46,6 @@ export interface CliIo {
   isTTY?: boolean;
   columns?: number | undefined;
   now?: () => number;
-  fetch?: typeof fetch;
   /** The ctl.yaml read when none is named (default /etc/hostwarden/ctl.yaml). */
   defaultConfig?: string;
 }
@@ -84,7 +83,13 @@ export async function runCli(argv: readonly string[], cliIo: CliIo): Promise<num
       return EXIT_USAGE;
     }
     const settings = await resolveSettings(
-      { url: stringOption(line.global, 'url'), tokenFile: stringOption(line.global, 'token-file'), config: stringOption(line.global, 'config'), timeout: stringOption(line.global, 'timeout') },
+      {
+        url: stringOption(line.global, 'url'),
+        tokenFile: stringOption(line.global, 'token-file'),
+        config: stringOption(line.global, 'config'),
+        timeout: stringOption(line.global, 'timeout'),
+        caFile: stringOption(line.global, 'ca-file'),
+      },
       io.env,
       io.defaultConfig,
     );
@@ -94,7 +99,8 @@ export async function runCli(argv: readonly string[], cliIo: CliIo): Promise<num
       tokenOrigin: tokenOrigin(settings.token),
       timeoutMs: settings.timeoutMs,
       userAgent: `hostwardenctl/${VERSION}`,
-      ...(io.fetch ? { fetch: io.fetch } : {}),
+      // The CA file matters to https only: an http --url works whatever ctl.yaml names.
+      ca: settings.ca && settings.url.startsWith('https:') ? { pem: readCa(settings.ca), ...settings.ca } : undefined,
     });
     const view: View = { width: viewWidth(io), color: useColor(io), now: (io.now ?? Date.now)() };
     await command.run({ client, json: flagOption(line.global, 'json'), view, out: io.stdout }, line.args, line.options);
