@@ -123,7 +123,15 @@ let systemStore: string[] | undefined;
 
 /** The system's CA store and Node's own (bundled, NODE_EXTRA_CA_CERTS): what https trusts without --ca-file. */
 function systemCertificates(): string[] {
-  systemStore ??= [...new Set([...getCACertificates('default'), ...getCACertificates('system')])];
+  if (systemStore === undefined) {
+    let system: string[] = [];
+    try {
+      system = getCACertificates('system');
+    } catch {
+      // no readable system store: Node's own roots alone, as before
+    }
+    systemStore = [...new Set([...getCACertificates('default'), ...system])];
+  }
   return systemStore;
 }
 
