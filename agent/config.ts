@@ -3,6 +3,7 @@
 import { hostname } from 'node:os';
 import { ConfigError } from '../shared/errors.js';
 import { Section, loadYamlFile } from '../shared/config.js';
+import { EMAIL_RULE, isEmail } from '../shared/email.js';
 import { HOST_RE, NAME_RE, type Plan } from '../shared/wire/agent.js';
 import { type PolicyConfig, readPolicyConfig } from './policy/config.js';
 
@@ -118,7 +119,7 @@ export function readAgentConfig(raw: unknown): AgentConfig {
     const plan = t.string('plan');
     if (plan !== undefined && !plans[plan]) t.fail('plan', `unknown plan "${plan}" (plans: ${Object.keys(plans).join(', ') || 'none'})`);
     const email = t.string('email');
-    if (email !== undefined && !/^[^\s@]+@[^\s@]+$/.test(email)) t.fail('email', `"${email}" is not an email address`);
+    if (email !== undefined && !isEmail(email)) t.fail('email', `"${email}" is not an email address (${EMAIL_RULE})`);
     const homes = t.has('homes') ? t.scalars('homes').map(String) : undefined;
     const domains = t.has('domains') ? t.scalars('domains').map(String) : undefined;
     t.done();

@@ -37,6 +37,7 @@ export const GLOBAL_OPTIONS: readonly OptionSpec[] = [
   { name: 'token-file', type: 'string', value: 'FILE', help: 'file holding the admin token (default /etc/hostwarden/admin.token)' },
   { name: 'config', type: 'string', value: 'FILE', help: 'settings file (default /etc/hostwarden/ctl.yaml, when it exists)' },
   { name: 'timeout', type: 'string', value: 'DURATION', help: 'how long to wait for the controller (default 10s)' },
+  { name: 'ca-file', type: 'string', value: 'FILE', help: "CA certificate(s), PEM, that the controller's HTTPS certificate must be signed by (default: the system's CA store)" },
   { name: 'json', type: 'boolean', help: "print the API's JSON answer unchanged (for scripts)" },
   { name: 'help', type: 'boolean', short: 'h', help: 'this text, or the help of a command' },
   { name: 'version', type: 'boolean', help: 'print the version of hostwardenctl' },

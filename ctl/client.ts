@@ -1,6 +1,10 @@
 // The HTTP client of hostwardenctl: one request per call, the admin token as a bearer token, a timeout, and
-// every failure turned into a sentence an admin can act on (a down controller, a refused token, the
-// controller's own `{ error, message }`).
+// every failure turned into a sentence an admin can act on (a down controller, a refused token, a certificate
+// that is not trusted, the controller's own `{ error, message }`). node:http and node:https rather than fetch:
+// Node's fetch cannot be given a CA without the undici package.
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { getCACertificates } from 'node:tls';
 import { formatDuration } from '../shared/units.js';
 import { BadAnswerError, ControllerError, UnreachableError } from './errors.js';
 
@@ -13,8 +17,12 @@ export interface ClientOptions {
   /** Where the token came from, for 401/403 messages: a file name or "HOSTWARDEN_TOKEN". */
   tokenOrigin: string;
   timeoutMs: number;
-  fetch?: typeof fetch;
   userAgent?: string;
+  /**
+   * The CA certificates (PEM) an https controller's certificate must be signed by, and the file they came from
+   * (for messages). Absent: the system's CA store and Node's own.
+   */
+  ca?: { pem: string; file: string; source: string } | undefined;
 }
 
 export interface Answer {
@@ -27,11 +35,15 @@ export interface Answer {
   request: string;
 }
 
+interface Sent {
+  method: string;
+  url: URL;
+  headers: Record<string, string>;
+  body?: string | undefined;
+}
+
 export class Client {
-  private readonly fetch: typeof fetch;
-  constructor(private readonly opts: ClientOptions) {
-    this.fetch = opts.fetch ?? globalThis.fetch;
-  }
+  constructor(private readonly opts: ClientOptions) {}
 
   get url(): string {
     return this.opts.url;
@@ -46,30 +58,81 @@ export class Client {
   }
 
   async request(method: string, path: string, opts: { query?: Query; body?: unknown } = {}): Promise<Answer> {
-    const target = `${this.opts.url}${path}${queryString(opts.query ?? {})}`;
+    const target = new URL(`${this.opts.url}${path}${queryString(opts.query ?? {})}`);
     const headers: Record<string, string> = { authorization: `Bearer ${this.opts.token}`, accept: 'application/json' };
     if (this.opts.userAgent) headers['user-agent'] = this.opts.userAgent;
-    if (opts.body !== undefined) headers['content-type'] = 'application/json';
+    const body = opts.body !== undefined ? JSON.stringify(opts.body) : undefined;
+    if (body !== undefined) headers['content-type'] = 'application/json';
     let status: number;
     let text: string;
+    let location: string | undefined;
     try {
-      const res = await this.fetch(target, {
-        method,
-        headers,
-        ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
-        signal: AbortSignal.timeout(this.opts.timeoutMs),
-        redirect: 'error',
-      });
-      status = res.status;
-      text = await res.text();
+      ({ status, text, location } = await this.send({ method, url: target, headers, body }));
     } catch (err) {
-      throw new UnreachableError(describeFetchFailure(err, this.opts.url, this.opts.timeoutMs), { cause: err });
+      throw new UnreachableError(describeFetchFailure(err, this.opts.url, this.opts.timeoutMs, this.opts.ca), { cause: err });
+    }
+    if (status >= 300 && status < 400) {
+      throw new ControllerError(status, `http_${status}`, `the server at ${this.opts.url} answered ${method} ${path} with a redirect${location ? ` to ${location}` : ''} (${status}); hostwardenctl follows none: give --url the controller's own address`);
     }
     const parsed = parseJson(text);
     if (status < 200 || status >= 300) throw httpError(status, parsed, text, { url: this.opts.url, method, path, tokenOrigin: this.opts.tokenOrigin });
     if (parsed === undefined) throw new BadAnswerError(`the server at ${this.opts.url} answered ${method} ${path} with something that is not JSON (is ${this.opts.url} the hostwarden controller?)`);
     return { status, text, json: parsed, request: `${method} ${path}` };
   }
+
+  /** One request on a connection of its own; the whole exchange, body included, within the timeout. */
+  private send(req: Sent): Promise<{ status: number; text: string; location: string | undefined }> {
+    const https = req.url.protocol === 'https:';
+    const options = {
+      method: req.method,
+      headers: { ...req.headers, ...(req.body !== undefined ? { 'content-length': String(Buffer.byteLength(req.body)) } : {}) },
+      agent: false as const,
+      ...(https ? { ca: this.opts.ca?.pem ?? systemCertificates() } : {}),
+    };
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const settle = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        fn();
+      };
+      const fail = (err: unknown) => settle(() => reject(err));
+      const timer = setTimeout(() => {
+        const err = Object.assign(new Error(`no answer within ${this.opts.timeoutMs}ms`), { name: 'TimeoutError' });
+        fail(err);
+        request.destroy(err);
+      }, this.opts.timeoutMs);
+      const request = (https ? httpsRequest : httpRequest)(req.url, options, (res: IncomingMessage) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('error', fail);
+        res.on('end', () => settle(() => resolve({ status: res.statusCode ?? 0, text, location: res.headers.location })));
+        res.on('close', () => {
+          if (!res.complete) fail(Object.assign(new Error('the connection was closed during the answer'), { code: 'ECONNRESET' }));
+        });
+      });
+      request.on('error', fail);
+      request.end(req.body);
+    });
+  }
+}
+
+let systemStore: string[] | undefined;
+
+/** The system's CA store and Node's own (bundled, NODE_EXTRA_CA_CERTS): what https trusts without --ca-file. */
+function systemCertificates(): string[] {
+  if (systemStore === undefined) {
+    let system: string[] = [];
+    try {
+      system = getCACertificates('system');
+    } catch {
+      // no readable system store: Node's own roots alone, as before
+    }
+    systemStore = [...new Set([...getCACertificates('default'), ...system])];
+  }
+  return systemStore;
 }
 
 export function queryString(query: Query): string {
@@ -79,13 +142,43 @@ export function queryString(query: Query): string {
   return s ? `?${s}` : '';
 }
 
-/** One sentence for a request that got no HTTP answer. */
-export function describeFetchFailure(err: unknown, url: string, timeoutMs: number): string {
-  const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string; errors?: Array<{ code?: string }> } };
+/** TLS verification failures that mean "signed by a CA this client does not trust". */
+const UNTRUSTED = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_REJECTED',
+]);
+
+/** One sentence for a request that got no HTTP answer (node:http's errors, or fetch's with the code in `cause`). */
+export function describeFetchFailure(err: unknown, url: string, timeoutMs: number, ca?: { file: string; source: string }): string {
+  type Coded = { code?: string; message?: string; errors?: Array<{ code?: string }> };
+  const e = err as Coded & { name?: string; cause?: Coded };
   if (e.name === 'TimeoutError' || e.name === 'AbortError') return `the controller at ${url} did not answer within ${formatDuration(timeoutMs)} (is it overloaded? --timeout waits longer)`;
-  const code = e.cause?.code ?? e.cause?.errors?.find((x) => x.code)?.code;
+  const code = e.code ?? e.errors?.find((x) => x.code)?.code ?? e.cause?.code ?? e.cause?.errors?.find((x) => x.code)?.code;
   const reach = `cannot reach the controller at ${url}`;
+  const detail = e.cause?.message ?? e.message ?? String(err);
+  if (code !== undefined && UNTRUSTED.has(code)) {
+    const against = ca ? `the CA in ${ca.file} (from ${ca.source})` : "any CA of the system's store";
+    return (
+      `the certificate of the controller at ${url} is not trusted: it is not signed by ${against} (${code}). ` +
+      `Give the CA certificate that signed it with --ca-file FILE (or ca_file in /etc/hostwarden/ctl.yaml, or HOSTWARDEN_CA_FILE)`
+    );
+  }
   switch (code) {
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+      return `the certificate of the controller at ${url} is not valid for ${hostOf(url)} (${detail}): use a --url with a name the certificate holds`;
+    case 'CERT_HAS_EXPIRED':
+      return `the certificate of the controller at ${url} has expired (renew it on the controller; is this machine's clock right?)`;
+    case 'CERT_NOT_YET_VALID':
+      return `the certificate of the controller at ${url} is not valid yet (is this machine's clock right?)`;
+    case 'EPROTO':
+    case 'ERR_SSL_WRONG_VERSION_NUMBER':
+      return `${reach}: no TLS there (${detail}); is the controller served over http rather than https?`;
     case 'ECONNREFUSED':
       return `${reach}: connection refused (is hostwarden-controller running?)`;
     case 'ENOTFOUND':
@@ -99,9 +192,11 @@ export function describeFetchFailure(err: unknown, url: string, timeoutMs: numbe
       return `${reach}: no route to host ${hostOf(url)}`;
     case 'ECONNRESET':
     case 'UND_ERR_SOCKET':
+    case 'HPE_INVALID_CONSTANT':
+    case 'HPE_INVALID_VERSION':
       return `${reach}: the connection was closed before an answer (is ${url} the hostwarden controller, and http or https right?)`;
     default:
-      return `${reach}: ${e.cause?.message ?? e.message ?? String(err)}`;
+      return `${reach}: ${detail}`;
   }
 }
 

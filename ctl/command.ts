@@ -3,6 +3,7 @@
 // with the view (terminal width, colour, the current time).
 import type { CommandSpec, OptionValues } from './args.js';
 import type { Client, Query } from './client.js';
+import { jsonForTerminal } from './format.js';
 import { checked, type SchemaName, type Shape } from './shape.js';
 
 export interface View {
@@ -24,9 +25,10 @@ export interface Command extends CommandSpec {
   run(ctx: CommandContext, args: readonly string[], options: OptionValues): Promise<void>;
 }
 
-/** Print the body as the API sent it (scripts parse it). */
+/** Print the body as the API sent it (scripts parse it), with C1 controls written as JSON escapes. */
 export function printJson(ctx: CommandContext, text: string): void {
-  ctx.out(text.endsWith('\n') ? text : `${text}\n`);
+  const json = jsonForTerminal(text);
+  ctx.out(json.endsWith('\n') ? json : `${json}\n`);
 }
 
 export interface Request {

@@ -9,13 +9,17 @@ export interface FileSettings {
   url?: string | undefined;
   tokenFile?: string | undefined;
   timeoutMs?: number | undefined;
+  caFile?: string | undefined;
 }
 
 export function parseCtlConfig(raw: unknown): FileSettings {
   const s = Section.root(raw, 'ctl.yaml');
   const out: FileSettings = { url: s.string('url'), tokenFile: s.string('token_file'), timeoutMs: s.duration('timeout', undefined, { min: 1 }) };
+  const caFile = s.string('ca_file');
   if (out.url !== undefined) out.url = normalizeUrl(out.url, (m) => s.fail('url', m));
   if (out.tokenFile === '') s.fail('token_file', 'must not be empty');
+  if (caFile === '') s.fail('ca_file', 'must not be empty (leave the key out for the system\'s CA store)');
+  if (caFile !== undefined) out.caFile = caFile;
   s.done();
   return out;
 }

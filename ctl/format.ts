@@ -1,6 +1,12 @@
 // Values in words for people: cpu as percent of one core, bytes as KiB/MiB/GiB (shared/units.ts), shares as
 // percent of the host, times in UTC (like the API; a trailing Z says so) and ages relative to now.
 // Missing values (null, undefined, NaN) print as "-".
+//
+// Text from the controller is data, never terminal control (DESIGN section 8): process names, command lines,
+// reasons, messages and every other string an agent, a tenant or an admin put there. The rule is here, in
+// `printable`; it is applied where answers enter the renderers (shape.ts `checked`, every string and key of
+// an answer), to error messages (main.ts) and to --json (`jsonForTerminal`); `terminalSafe` is the last guard
+// on everything hostwardenctl writes, which lets through only layout (newline, tab) and its own colours.
 import { formatBytes } from '../shared/units.js';
 
 export const NONE = '-';
@@ -113,4 +119,53 @@ export function visibleLength(text: string): number {
 /** "1 tenant", "3 tenants". */
 export function plural(n: number, word: string, many = `${word}s`): string {
   return `${n} ${n === 1 ? word : many}`;
+}
+
+// --- text from the controller ----------------------------------------------------------------------------------
+
+/** C0 controls, DEL and the C1 controls (U+0080-U+009F, the 8-bit CSI U+009B and OSC U+009D among them). */
+// eslint-disable-next-line no-control-regex
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/g;
+/** Line breaks and tabs inside a value: one space, so a value cannot start a line of its own or overwrite one. */
+// eslint-disable-next-line no-control-regex
+const BREAKS = /[\t\n\v\f\r\u0085]+/g;
+
+/**
+ * `text` safe to print on a terminal: line breaks and tabs become a space, every other control character is
+ * dropped. With its ESC (or C1) introducer gone, no escape sequence (colours, clear screen, window titles, OSC 8
+ * links, cursor moves) can act; what followed the introducer shows as plain text, so an attempt stays visible.
+ */
+export function printable(text: string): string {
+  CONTROLS.lastIndex = 0;
+  return CONTROLS.test(text) ? text.replace(BREAKS, ' ').replace(CONTROLS, '') : text;
+}
+
+/** Deeper than any answer of the API: nested further, a value is dropped (null) rather than walked. */
+const MAX_DEPTH = 64;
+
+/** A parsed answer with every string and every key `printable`. */
+export function printableDeep<T>(value: T, depth = 0): T {
+  if (typeof value === 'string') return printable(value) as T;
+  if (value === null || typeof value !== 'object') return value;
+  if (depth >= MAX_DEPTH) return null as T;
+  if (Array.isArray(value)) return value.map((v: unknown) => printableDeep(v, depth + 1)) as T;
+  // Object.fromEntries defines keys as own data properties: a "__proto__" key stays a key.
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [printable(k), printableDeep(v, depth + 1)])) as T;
+}
+
+/**
+ * The API's JSON unchanged in meaning for --json: JSON needs no escaping of DEL and the C1 controls inside
+ * strings, so a terminal would act on them; they are written as \u escapes, which parse to the same string.
+ */
+export function jsonForTerminal(text: string): string {
+  return text.replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** Control characters other than newline and tab, unless they open an SGR colour (the only escapes hostwardenctl writes). */
+// eslint-disable-next-line no-control-regex
+const UNSAFE_OUTPUT = /\x1b\[[0-9;]*m|[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
+/** The last guard on what is written: newlines, tabs and SGR colours pass; every other control character goes. */
+export function terminalSafe(text: string): string {
+  return text.replace(UNSAFE_OUTPUT, (m) => (m.length > 1 ? m : ''));
 }

@@ -31,8 +31,9 @@ global options (anywhere on the line):
 ${optionLines(GLOBAL_OPTIONS)}
 
 Settings, each from the first place that has it: the flags; the environment (HOSTWARDEN_URL,
-HOSTWARDEN_TOKEN = the token itself, HOSTWARDEN_TOKEN_FILE, HOSTWARDEN_TIMEOUT, HOSTWARDEN_CTL_CONFIG);
-/etc/hostwarden/ctl.yaml (keys url, token_file, timeout); the defaults.
+HOSTWARDEN_TOKEN = the token itself, HOSTWARDEN_TOKEN_FILE, HOSTWARDEN_TIMEOUT, HOSTWARDEN_CA_FILE,
+HOSTWARDEN_CTL_CONFIG); /etc/hostwarden/ctl.yaml (keys url, token_file, timeout, ca_file); the defaults.
+Over https, the controller's certificate is verified against --ca-file when given, else the system's CA store.
 Times are shown in UTC (a trailing Z). CPU is in % of one core (100% = one core); sizes are binary (MiB, GiB).
 Colour only on a terminal, never with NO_COLOR set. Tables fit the terminal width (COLUMNS when not a terminal, else 80).
 

@@ -12,8 +12,9 @@ import { hostCommand, hostsCommand, plansCommand, tenantCommand, tenantsCommand 
 import { explainCommand, incidentsCommand } from './commands/incidents.js';
 import { usageCommand } from './commands/usage.js';
 import { exitCodeOf } from './errors.js';
+import { printable, terminalSafe } from './format.js';
 import { commandHelp, overview } from './help.js';
-import { readToken, resolveSettings, tokenOrigin } from './settings.js';
+import { readCa, readToken, resolveSettings, tokenOrigin } from './settings.js';
 
 /** The commands of issue 4 first, then the extras. */
 export const COMMANDS: readonly Command[] = [
@@ -45,7 +46,6 @@ export interface CliIo {
   isTTY?: boolean;
   columns?: number | undefined;
   now?: () => number;
-  fetch?: typeof fetch;
   /** The ctl.yaml read when none is named (default /etc/hostwarden/ctl.yaml). */
   defaultConfig?: string;
 }
@@ -62,7 +62,9 @@ export function useColor(io: Pick<CliIo, 'env' | 'isTTY'>): boolean {
   return Boolean(io.isTTY) && !io.env.NO_COLOR && io.env.TERM !== 'dumb';
 }
 
-export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+export async function runCli(argv: readonly string[], cliIo: CliIo): Promise<number> {
+  // Everything written passes the last guard of format.ts: no control character but layout and our colours.
+  const io: CliIo = { ...cliIo, stdout: (text) => cliIo.stdout(terminalSafe(text)), stderr: (text) => cliIo.stderr(terminalSafe(text)) };
   let commandName: string | undefined;
   try {
     const line = parseLine(argv, COMMANDS);
@@ -81,7 +83,13 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       return EXIT_USAGE;
     }
     const settings = await resolveSettings(
-      { url: stringOption(line.global, 'url'), tokenFile: stringOption(line.global, 'token-file'), config: stringOption(line.global, 'config'), timeout: stringOption(line.global, 'timeout') },
+      {
+        url: stringOption(line.global, 'url'),
+        tokenFile: stringOption(line.global, 'token-file'),
+        config: stringOption(line.global, 'config'),
+        timeout: stringOption(line.global, 'timeout'),
+        caFile: stringOption(line.global, 'ca-file'),
+      },
       io.env,
       io.defaultConfig,
     );
@@ -91,7 +99,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       tokenOrigin: tokenOrigin(settings.token),
       timeoutMs: settings.timeoutMs,
       userAgent: `hostwardenctl/${VERSION}`,
-      ...(io.fetch ? { fetch: io.fetch } : {}),
+      // The CA file matters to https only: an http --url works whatever ctl.yaml names.
+      ca: settings.ca && settings.url.startsWith('https:') ? { pem: readCa(settings.ca), ...settings.ca } : undefined,
     });
     const view: View = { width: viewWidth(io), color: useColor(io), now: (io.now ?? Date.now)() };
     await command.run({ client, json: flagOption(line.global, 'json'), view, out: io.stdout }, line.args, line.options);
@@ -100,7 +109,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     if (!(err instanceof HostwardenError)) throw err;
     commandName ??= argv.find((a) => COMMANDS.some((c) => c.name === a));
     const hint = err instanceof UsageError ? `\n(see "hostwardenctl ${commandName ? `${commandName} ` : ''}--help")` : '';
-    io.stderr(`hostwardenctl: ${err.message}${hint}\n`);
+    io.stderr(`hostwardenctl: ${printable(err.message)}${hint}\n`);
     return exitCodeOf(err);
   }
 }

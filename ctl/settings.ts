@@ -7,6 +7,7 @@
 //   --token-file   HOSTWARDEN_TOKEN (the token itself),      token_file    /etc/hostwarden/admin.token
 //                  then HOSTWARDEN_TOKEN_FILE
 //   --timeout      HOSTWARDEN_TIMEOUT                        timeout       10s
+//   --ca-file      HOSTWARDEN_CA_FILE                        ca_file       none: the system's CA store
 //   --config       HOSTWARDEN_CTL_CONFIG                     -             /etc/hostwarden/ctl.yaml (may be absent)
 import { existsSync, readFileSync } from 'node:fs';
 import { parseDuration, UnitError } from '../shared/units.js';
@@ -23,6 +24,7 @@ export const CTL_CONFIG_REFERENCE = `# /etc/hostwarden/ctl.yaml: settings of hos
 url: ${DEFAULT_URL}                # HOSTWARDEN_URL, --url
 token_file: ${DEFAULT_TOKEN_FILE}  # HOSTWARDEN_TOKEN_FILE (or HOSTWARDEN_TOKEN), --token-file
 timeout: ${DEFAULT_TIMEOUT}                                # HOSTWARDEN_TIMEOUT, --timeout
+# ca_file: /etc/hostwarden/ca.pem          # HOSTWARDEN_CA_FILE, --ca-file (absent: the system's CA store)
 `;
 
 export interface CtlFlags {
@@ -30,6 +32,13 @@ export interface CtlFlags {
   tokenFile?: string | undefined;
   config?: string | undefined;
   timeout?: string | undefined;
+  caFile?: string | undefined;
+}
+
+/** A file and where its name came from ("--ca-file", "HOSTWARDEN_CA_FILE", "/etc/hostwarden/ctl.yaml ca_file"). */
+export interface FileSetting {
+  file: string;
+  source: string;
 }
 
 /** The token itself, or the file that holds it; `source` names where the choice came from. */
@@ -40,6 +49,8 @@ export interface CtlSettings {
   urlSource: string;
   token: TokenSetting;
   timeoutMs: number;
+  /** The CA certificates HTTPS answers are verified with; undefined: the system's store (and Node's own). */
+  ca?: FileSetting | undefined;
   /** The ctl.yaml that was read, if any. */
   configFile: string | undefined;
 }
@@ -83,7 +94,12 @@ export async function resolveSettings(flags: CtlFlags, env: NodeJS.ProcessEnv, d
   else if (nonEmpty(env.HOSTWARDEN_TIMEOUT) !== undefined) timeoutMs = timeout('HOSTWARDEN_TIMEOUT', env.HOSTWARDEN_TIMEOUT!);
   else timeoutMs = file.timeoutMs ?? parseDuration(DEFAULT_TIMEOUT);
 
-  return { url, urlSource, token, timeoutMs, configFile };
+  let ca: FileSetting | undefined;
+  if (flags.caFile !== undefined) ca = { file: flags.caFile, source: '--ca-file' };
+  else if (nonEmpty(env.HOSTWARDEN_CA_FILE) !== undefined) ca = { file: env.HOSTWARDEN_CA_FILE!, source: 'HOSTWARDEN_CA_FILE' };
+  else if (file.caFile !== undefined) ca = { file: file.caFile, source: `${configFile} ca_file` };
+
+  return { url, urlSource, token, timeoutMs, ...(ca ? { ca } : {}), configFile };
 }
 
 /** The bearer token: read from its file (trimmed), or given. Unreadable or empty: exit 2, saying which file and why. */
@@ -108,6 +124,25 @@ export function readToken(token: TokenSetting): string {
   if (value === '') throw new CtlConfigError(`the token file ${token.file} (from ${token.source}) is empty`);
   if (/\s/.test(value)) throw new CtlConfigError(`the token file ${token.file} (from ${token.source}) holds more than one word; it must hold only the token`);
   return value;
+}
+
+/**
+ * The PEM certificates of a CA file (one or more, e.g. a root and an intermediate). Unreadable, or without a
+ * certificate in it: exit 2, saying which file, where it came from and why.
+ */
+export function readCa(ca: FileSetting): string {
+  let text: string;
+  try {
+    text = readFileSync(ca.file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'it does not exist' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message;
+    throw new CtlConfigError(`cannot read the CA file ${ca.file} (from ${ca.source}): ${why}`, { cause: err });
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new CtlConfigError(`the CA file ${ca.file} (from ${ca.source}) holds no PEM certificate ("-----BEGIN CERTIFICATE-----")`);
+  }
+  return text;
 }
 
 /** Where the token came from, in words for error messages. */

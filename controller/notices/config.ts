@@ -6,6 +6,7 @@
 // object when not given (their defaults are applied where the transport is built, smtpTransportOptions()).
 import addressparser from 'nodemailer/lib/addressparser';
 import type { Section } from '../../shared/config.js';
+import { EMAIL_RULE, isEmail } from '../../shared/email.js';
 
 export const DEFAULT_NOTICE_FROM = 'hostwarden <hostwarden@localhost>';
 export const DEFAULT_USAGE_COMMAND = 'hostwardenctl usage {tenant} --since 24h';
@@ -126,7 +127,7 @@ export function parseNoticesConfig(n: Section): NoticesConfig {
   const adminBcc = n.scalars('admin_bcc').map((v, i) => {
     const text = String(v);
     const parsed = parseAddresses(text);
-    if (!parsed || parsed.length !== 1) n.fail(`admin_bcc[${i}]`, `not an email address: "${text}"`);
+    if (!parsed || parsed.length !== 1 || !isEmail(parsed[0]!) || /\p{Cc}/u.test(text)) n.fail(`admin_bcc[${i}]`, `not an email address: "${text}" (${EMAIL_RULE})`);
     return text;
   });
   const sup = n.section('support');

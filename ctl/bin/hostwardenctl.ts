@@ -2,6 +2,7 @@
 // Exit codes: 0 ok, 1 runtime failure (controller down, refused token, HTTP error), 2 usage or configuration.
 // The logic lives in ctl/ (a client only: it never imports the controller's server code).
 import { EXIT_RUNTIME } from '../../shared/errors.js';
+import { terminalSafe } from '../format.js';
 import { runCli } from '../main.js';
 
 // `hostwardenctl tenants | head`: a closed pipe ends the output, not in a stack trace.
@@ -21,7 +22,7 @@ runCli(process.argv.slice(2), {
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`hostwardenctl: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.stderr.write(terminalSafe(`hostwardenctl: internal error: ${(err as Error)?.stack ?? String(err)}\n`));
     process.exitCode = EXIT_RUNTIME;
   },
 );

@@ -2,6 +2,7 @@
 // JSON field names are snake_case, like the YAML config keys; timestamps are ISO-8601 UTC strings.
 // Bump WIRE_VERSION only for incompatible changes; optional fields may be added freely.
 import { Type, type Static } from 'typebox';
+import { EMAIL_MAX_LENGTH, EMAIL_PATTERN } from '../email.js';
 import { HOST_PATTERN, NAME_PATTERN } from '../names.js';
 
 export { HOST_PATTERN, HOST_RE, NAME_PATTERN, NAME_RE } from '../names.js';
@@ -10,6 +11,8 @@ export const WIRE_VERSION = 1;
 
 export const TenantNameSchema = Type.String({ pattern: NAME_PATTERN, description: 'tenant name (stable id, e.g. the account user name)' });
 export const HostNameSchema = Type.String({ pattern: HOST_PATTERN, description: 'host name of a governed server' });
+/** The one email rule (shared/email.ts), on input and in answers alike: what is accepted can be listed. */
+export const EmailSchema = Type.String({ pattern: EMAIL_PATTERN, maxLength: EMAIL_MAX_LENGTH, description: 'email address (user@example.com)' });
 export const TimestampSchema = Type.String({ format: 'date-time', description: 'ISO-8601 UTC timestamp' });
 
 const NonNeg = (description?: string) => Type.Number({ minimum: 0, ...(description ? { description } : {}) });
@@ -232,7 +235,7 @@ export type ActionAck = Static<typeof ActionAckSchema>;
 export const TenantInfoWireSchema = Type.Object(
   {
     name: TenantNameSchema,
-    email: Type.Optional(Type.String({ format: 'email', maxLength: 320 })),
+    email: Type.Optional(EmailSchema),
     plan: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     uids: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 256 })),
     source: Type.Optional(Type.Union([Type.Literal('config'), Type.Literal('controller'), Type.Literal('discovered')])),
@@ -288,7 +291,7 @@ export const TenantSpecSchema = Type.Object(
   {
     name: TenantNameSchema,
     users: Type.Array(Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Integer({ minimum: 0 })]), { minItems: 1, maxItems: 256 }),
-    email: Type.Optional(Type.String({ format: 'email', maxLength: 320 })),
+    email: Type.Optional(EmailSchema),
     plan: Type.String({ minLength: 1, maxLength: 64 }),
     host: Type.Optional(HostNameSchema),
     homes: Type.Optional(Type.Array(Type.String({ maxLength: 4096 }), { maxItems: 64 })),

@@ -6,17 +6,34 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeWith, missing } from '../../helpers/env.js';
-import { Cleanup, freePort, ROOT, runProgram, startDaemon, tempDir, waitFor, writeToken, type Daemon } from '../../helpers/system.js';
+import { describeWith, hasCommand, missing } from '../../helpers/env.js';
+import { Cleanup, freePort, NODE, ROOT, runProgram, spawnDaemon, startDaemon, tempDir, waitFor, writeToken, type Daemon } from '../../helpers/system.js';
 import type { Explanation, IncidentEvent, Report, TenantSample } from '../../../shared/wire/agent.js';
 import { EXPLANATION } from '../../unit/ctl/fixtures.js';
+import { makeTestCertificates } from '../../unit/ctl/test-ca.js';
 
-const CTL = 'controller/bin/hostwardenctl.js';
+const CTL = 'ctl/bin/hostwardenctl.js';
 const CONTROLLER = 'controller/bin/hostwarden-controller.js';
 const built = existsSync(join(ROOT, 'dist', CTL)) && existsSync(join(ROOT, 'dist', CONTROLLER));
 const GiB = 1024 ** 3;
 const MIN = 60_000;
 const TEN_MIN = 10 * MIN;
+/** An HTTPS front for the controller (argv: cert, key, controller URL), as a TLS-terminating proxy would be. */
+const TLS_FRONT = `
+const [cert, key, backend] = process.argv.slice(1);
+const fs = require('node:fs'), http = require('node:http'), https = require('node:https');
+const to = new URL(backend);
+const server = https.createServer({ cert: fs.readFileSync(cert), key: fs.readFileSync(key) }, (req, res) => {
+  const out = http.request({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+    res.writeHead(answer.statusCode, answer.headers);
+    answer.pipe(res);
+  });
+  out.on('error', () => res.destroy());
+  req.pipe(out);
+});
+server.listen(0, '127.0.0.1', () => console.log('listening ' + server.address().port));
+process.on('SIGTERM', () => process.exit(0));
+`;
 
 describeWith(missing([[built, 'needs a build (npx tsc -b)']]), 'hostwardenctl against a running controller', () => {
   const cleanup = new Cleanup();
@@ -106,7 +123,7 @@ describeWith(missing([[built, 'needs a build (npx tsc -b)']]), 'hostwardenctl ag
     incidentId = (await api('/v1/incidents?state=open')).body.incidents[0].id;
     // Settings come from a ctl.yaml named in the environment (never the machine's /etc/hostwarden/ctl.yaml).
     writeFileSync(join(dir, 'ctl.yaml'), `url: ${url}\ntoken_file: ${join(dir, 'admin.token')}\n`);
-    env = { HOSTWARDEN_CTL_CONFIG: join(dir, 'ctl.yaml'), COLUMNS: '120', HOSTWARDEN_URL: '', HOSTWARDEN_TOKEN: '', HOSTWARDEN_TOKEN_FILE: '', HOSTWARDEN_TIMEOUT: '' };
+    env = { HOSTWARDEN_CTL_CONFIG: join(dir, 'ctl.yaml'), COLUMNS: '120', HOSTWARDEN_URL: '', HOSTWARDEN_TOKEN: '', HOSTWARDEN_TOKEN_FILE: '', HOSTWARDEN_TIMEOUT: '', HOSTWARDEN_CA_FILE: '' };
   });
 
   afterAll(async () => expect(await cleanup.run()).toEqual([]));
@@ -265,6 +282,36 @@ describeWith(missing([[built, 'needs a build (npx tsc -b)']]), 'hostwardenctl ag
       expect([bad.code, bad.stderr]).toEqual([2, `hostwardenctl: ${join(dir, 'bad-ctl.yaml')}: config key "token": unknown key (check the spelling; see the configuration reference in README.md)\n`]);
       const absent = ctl(['hosts', '--config', join(dir, 'absent.yaml')]);
       expect([absent.code, absent.stderr]).toEqual([2, `hostwardenctl: --config: ${join(dir, 'absent.yaml')} does not exist\n`]);
+    });
+  });
+
+  describe.skipIf(!hasCommand('openssl'))('https (a TLS front on 127.0.0.1 with a test CA made by openssl)', () => {
+    let httpsUrl = '';
+    let certs: ReturnType<typeof makeTestCertificates>;
+    beforeAll(async () => {
+      certs = makeTestCertificates(tempDir(cleanup, 'hw-ctl-tls-'));
+      // In a process of its own: the CLI runs synchronously (execFileSync) and would block a front in this one.
+      const front = spawnDaemon(cleanup, NODE, ['-e', TLS_FRONT, certs.serverCert, certs.serverKey, url], { PATH: '/usr/bin:/bin' });
+      const port = await waitFor('the TLS front', () => /listening (\d+)/.exec(front.output())?.[1], 20_000, 50);
+      httpsUrl = `https://127.0.0.1:${port}`;
+    });
+
+    it('works with --ca-file (or ca_file in ctl.yaml); refuses the certificate without it or with another CA, exit 1', () => {
+      const ok = ctl(['tenants', '--url', httpsUrl, '--ca-file', certs.ca]);
+      expect([ok.code, ok.stderr, ok.stdout.split('\n')[0]]).toEqual([0, '', 'TENANT  HOST   PLAN   WEIGHT  MANAGED    DEBT  INCIDENTS  LAST SEEN']);
+      writeFileSync(join(dir, 'tls-ctl.yaml'), `url: ${httpsUrl}\ntoken_file: ${join(dir, 'admin.token')}\nca_file: ${certs.ca}\n`);
+      expect(ctl(['hosts', '--json'], { HOSTWARDEN_CTL_CONFIG: join(dir, 'tls-ctl.yaml') }).code).toBe(0);
+      const fix = 'Give the CA certificate that signed it with --ca-file FILE (or ca_file in /etc/hostwarden/ctl.yaml, or HOSTWARDEN_CA_FILE)\n';
+      expect(ctl(['tenants', '--url', httpsUrl])).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: `hostwardenctl: the certificate of the controller at ${httpsUrl} is not trusted: it is not signed by any CA of the system's store (UNABLE_TO_VERIFY_LEAF_SIGNATURE). ${fix}`,
+      });
+      expect(ctl(['tenants', '--url', httpsUrl, '--ca-file', certs.otherCa])).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: `hostwardenctl: the certificate of the controller at ${httpsUrl} is not trusted: it is not signed by the CA in ${certs.otherCa} (from --ca-file) (UNABLE_TO_VERIFY_LEAF_SIGNATURE). ${fix}`,
+      });
     });
   });
 

@@ -48,6 +48,10 @@ beforeAll(async () => {
     seen.push({ method: req.method!, url: req.url!, auth: req.headers.authorization, type: req.headers['content-type'], body });
     const path = req.url!.split('?')[0]!;
     if (path === '/slow') return; // never answers
+    if (path === '/moved') {
+      res.writeHead(301, { location: 'https://elsewhere.example/v1/hosts' });
+      return res.end();
+    }
     if (path === '/v1/tenants/alice/actions') {
       res.writeHead(201, { 'content-type': 'application/json' });
       return res.end(
@@ -108,6 +112,13 @@ describe('client', () => {
   it('says when the URL has no such route (not the controller, or an older one)', async () => {
     const err = await failure(client().get('/noroute'));
     expect(err.message).toBe(`the server at ${url} has no GET /noroute (is it the hostwarden controller, and as new as this hostwardenctl?)`);
+  });
+
+  it('follows no redirect (the token stays with the URL it was given) and says where it was sent', async () => {
+    const err = await failure(client().get('/moved'));
+    expect(err).toBeInstanceOf(ControllerError);
+    expect(err.message).toBe(`the server at ${url} answered GET /moved with a redirect to https://elsewhere.example/v1/hosts (301); hostwardenctl follows none: give --url the controller's own address`);
+    expect(exitCodeOf(err)).toBe(1);
   });
 
   it('gives up after the timeout', async () => {

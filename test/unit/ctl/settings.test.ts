@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -93,6 +93,24 @@ describe('settings: flags > environment > ctl.yaml > defaults', () => {
     expect(await failure(() => resolveSettings({}, { HOSTWARDEN_URL: 'http://u:p@h:1' }, ABSENT))).toContain('HOSTWARDEN_URL: "http://u:p@h:1" must not hold credentials');
     expect(await failure(() => resolveSettings({ url: 'http://h:1/?x=1' }, {}, ABSENT))).toContain('must not have a query');
     expect(await failure(() => resolveSettings({ timeout: '0s' }, {}, ABSENT))).toBe('--timeout: must be more than zero, got "0s"');
+  });
+
+  it('takes the CA file from --ca-file, then HOSTWARDEN_CA_FILE, then ctl.yaml ca_file; none: the system store', async () => {
+    const withCa = file('ca.yaml', 'ca_file: /from/yaml-ca.pem\n');
+    expect((await resolveSettings({}, {}, ABSENT)).ca).toBeUndefined();
+    expect((await resolveSettings({}, {}, withCa)).ca).toEqual({ file: '/from/yaml-ca.pem', source: `${withCa} ca_file` });
+    expect((await resolveSettings({}, { HOSTWARDEN_CA_FILE: '/from/env-ca.pem' }, withCa)).ca).toEqual({ file: '/from/env-ca.pem', source: 'HOSTWARDEN_CA_FILE' });
+    expect((await resolveSettings({ caFile: '/flag-ca.pem' }, { HOSTWARDEN_CA_FILE: '/from/env-ca.pem' }, withCa)).ca).toEqual({ file: '/flag-ca.pem', source: '--ca-file' });
+    expect((await resolveSettings({}, { HOSTWARDEN_CA_FILE: '' }, ABSENT)).ca).toBeUndefined();
+  });
+
+  it('documents every key of ctl.yaml in its reference and in the packaged ctl.yaml', () => {
+    const packaged = readFileSync(join(import.meta.dirname, '../../../packaging/controller/ctl.yaml'), 'utf8');
+    for (const key of ['url', 'token_file', 'timeout', 'ca_file']) {
+      expect([key, CTL_CONFIG_REFERENCE.includes(`${key}: `)]).toEqual([key, true]);
+      expect([key, new RegExp(`^#+ (?:e\\.g\\. )?${key}: `, 'm').test(packaged)]).toEqual([key, true]);
+    }
+    expect(parseCtlConfig({ ca_file: '/etc/hostwarden/ca.pem' })).toEqual({ caFile: '/etc/hostwarden/ca.pem' });
   });
 
   it('documents every key it reads, with the real defaults', async () => {
