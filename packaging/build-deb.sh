@@ -8,7 +8,7 @@
 #                                      node_modules (better-sqlite3 as built by npm ci against that runtime),
 #                                      dist/shared, run.sh, tokens.sh
 #   hostwarden-agent_V_amd64.deb       dist/agent, /usr/bin/hostwarden-agent, the unit, agent.yaml
-#   hostwarden-controller_V_amd64.deb  dist/controller, /usr/bin/hostwarden-controller (and hostwardenctl when
+#   hostwarden-controller_V_amd64.deb  dist/controller and dist/ctl, /usr/bin/hostwarden-controller (and hostwardenctl when
 #                                      it is built), the unit, controller.yaml
 #
 # V is package.json's version (a semver pre-release "-rc.1" becomes "~rc.1", which sorts before the release).
@@ -186,7 +186,8 @@ say "hostwarden-controller"
 copy_js "$root/dist/controller" "$stage/controller/usr/lib/hostwarden/dist/controller"
 launcher controller hostwarden-controller controller/bin/hostwarden-controller
 if [ -f "$root/dist/ctl/bin/hostwardenctl.js" ]; then
-  launcher controller hostwardenctl controller/bin/hostwardenctl
+  copy_js "$root/dist/ctl" "$stage/controller/usr/lib/hostwarden/dist/ctl"
+  launcher controller hostwardenctl ctl/bin/hostwardenctl
 else
   say "dist/ctl/bin/hostwardenctl.js is not built: the package has no /usr/bin/hostwardenctl"
 fi
