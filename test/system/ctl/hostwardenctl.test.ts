@@ -7,11 +7,11 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeWith, missing } from '../../helpers/env.js';
-import { Cleanup, freePort, ROOT, runProgram, startDaemon, tempDir, waitFor, writeToken, type Daemon } from '../../helpers/system.js';
+import { Cleanup, listeningUrl, REFUSED_URL, ROOT, runProgram, startDaemon, tempDir, waitFor, writeToken, type Daemon } from '../../helpers/system.js';
 import type { Explanation, IncidentEvent, Report, TenantSample } from '../../../shared/wire/agent.js';
 import { EXPLANATION } from '../../unit/ctl/fixtures.js';
 
-const CTL = 'controller/bin/hostwardenctl.js';
+const CTL = 'ctl/bin/hostwardenctl.js';
 const CONTROLLER = 'controller/bin/hostwarden-controller.js';
 const built = existsSync(join(ROOT, 'dist', CTL)) && existsSync(join(ROOT, 'dist', CONTROLLER));
 const GiB = 1024 ** 3;
@@ -87,15 +87,14 @@ describeWith(missing([[built, 'needs a build (npx tsc -b)']]), 'hostwardenctl ag
 
   beforeAll(async () => {
     dir = tempDir(cleanup, 'hw-ctl-');
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
     admin = writeToken(join(dir, 'admin.token'));
     agent = writeToken(join(dir, 'agent.token'));
     writeFileSync(
       join(dir, 'controller.yaml'),
-      `listen: 127.0.0.1:${port}\nstate_dir: ${join(dir, 'state')}\nadmin_token_file: ${join(dir, 'admin.token')}\nagents: [ { host: web01, token_file: ${join(dir, 'agent.token')} } ]\nlog_level: warn\n`,
+      `listen: 127.0.0.1:0\nstate_dir: ${join(dir, 'state')}\nadmin_token_file: ${join(dir, 'admin.token')}\nagents: [ { host: web01, token_file: ${join(dir, 'agent.token')} } ]\nlog_level: info\n`,
     );
     daemon = startDaemon(cleanup, CONTROLLER, ['--config', join(dir, 'controller.yaml')]);
+    url = await listeningUrl(daemon);
     await waitFor('controller /healthz', async () => (await fetch(`${url}/healthz`).catch(() => undefined))?.ok, 20_000, 100);
     for (let k = 0; k < REPORTS; k++) {
       const res = await fetch(`${url}/v1/reports`, { method: 'POST', headers: { authorization: `Bearer ${agent}`, 'content-type': 'application/json' }, body: JSON.stringify(report(k)) });
@@ -248,7 +247,7 @@ describeWith(missing([[built, 'needs a build (npx tsc -b)']]), 'hostwardenctl ag
 
   describe('settings', () => {
     it('flags override the environment, which overrides ctl.yaml', async () => {
-      const closed = `http://127.0.0.1:${await freePort()}`;
+      const closed = REFUSED_URL;
       const viaEnv = ctl(['hosts'], { HOSTWARDEN_URL: closed });
       expect([viaEnv.code, viaEnv.stderr]).toEqual([1, `hostwardenctl: cannot reach the controller at ${closed}: connection refused (is hostwarden-controller running?)\n`]);
       const viaFlag = ctl(['hosts', '--url', url], { HOSTWARDEN_URL: closed });
