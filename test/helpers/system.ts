@@ -121,6 +121,25 @@ export function cpuTicks(pid: number): number {
   return Number(f[11]) + Number(f[12]);
 }
 
+/** CPU time the host has left idle since boot, in seconds of one CPU (idle + iowait of all CPUs, /proc/stat). */
+export function hostIdleSeconds(): number {
+  const f = readFileSync('/proc/stat', 'utf8').slice(0, 200).split('\n')[0]!.trim().split(/\s+/);
+  return (Number(f[4]) + Number(f[5])) / 100; // USER_HZ
+}
+
+/**
+ * Decide a CPU measurement on a machine others may load: `ok` when the measured use reached `floor`, or when
+ * the host had no idle CPU that could have made up the shortfall over the same window (its other work took
+ * it: then the test cannot tell, and claims nothing). Percent of one core throughout; idle comes in bursts
+ * even on a busy host, so only idle beyond the shortfall by more than 10 points counts against it.
+ */
+export function reachedUnlessBusy(measured: number, idle: number, floor: number): { ok: boolean; why: string } {
+  const shortfall = floor - measured;
+  if (shortfall <= 0) return { ok: true, why: `${measured.toFixed(1)}% reached ${floor}%` };
+  const ok = idle <= shortfall + 10;
+  return { ok, why: `${measured.toFixed(1)}% against ${floor}% while the host left ${idle.toFixed(1)}% of a core idle${ok ? ' (busy: other work took it)' : ''}` };
+}
+
 /**
  * A URL where nothing listens, ever: port 0 cannot be listened on (binding 0 asks the kernel for any free
  * port), so every connection to it is refused (ECONNREFUSED). Unlike a port found free and closed again, no
