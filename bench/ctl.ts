@@ -1,10 +1,9 @@
 // hostwardenctl's wall time per command against a real controller on loopback, beside two baselines measured
 // in the same run: starting the Node.js runtime (`node -e ''`) and the least a Node.js client can do (one
 // fetch of the same route, body read). `node dist/bench/ctl.js [--runs N] [--tenants N]`.
-import { spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,14 +20,23 @@ export interface CtlCase {
   minMs: number;
 }
 
-async function freePort(): Promise<number> {
+/**
+ * The URL the controller serves on, from its 'controller listening' log line: it listens on port 0, so the
+ * kernel picks a free port while binding it (nothing can take the port between a choice and the bind).
+ */
+function listeningUrl(child: ChildProcess): Promise<string> {
   return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
+    let out = '';
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const line = out.split('\n').find((l) => l.includes('"controller listening"'));
+      if (!line) return;
+      child.stdout!.off('data', onData);
+      child.stdout!.resume(); // keep draining what it logs later
+      res((JSON.parse(line) as { url: string }).url);
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => rej(new Error(`the controller exited (${code}) before it listened: ${out}`)));
   });
 }
 
@@ -52,11 +60,10 @@ export async function benchCtl(opts: { runs?: number; tenants?: number } = {}): 
   const agent = randomBytes(24).toString('hex');
   writeFileSync(join(dir, 'admin.token'), `${admin}\n`);
   writeFileSync(join(dir, 'agent.token'), `${agent}\n`);
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  writeFileSync(join(dir, 'controller.yaml'), `listen: 127.0.0.1:${port}\nstate_dir: ${dir}/state\nadmin_token_file: ${dir}/admin.token\nagents: [ { host: web01, token_file: ${dir}/agent.token } ]\nlog_level: warn\n`);
-  const controller = spawn(NODE, [join(ROOT, 'dist/controller/bin/hostwarden-controller.js'), '--config', join(dir, 'controller.yaml')], { stdio: 'ignore' });
+  writeFileSync(join(dir, 'controller.yaml'), `listen: 127.0.0.1:0\nstate_dir: ${dir}/state\nadmin_token_file: ${dir}/admin.token\nagents: [ { host: web01, token_file: ${dir}/agent.token } ]\nlog_level: info\n`);
+  const controller = spawn(NODE, [join(ROOT, 'dist/controller/bin/hostwarden-controller.js'), '--config', join(dir, 'controller.yaml')], { stdio: ['ignore', 'pipe', 'ignore'] });
   try {
+    const url = await listeningUrl(controller);
     for (let i = 0; ; i++) {
       if ((await fetch(`${url}/healthz`).catch(() => undefined))?.ok) break;
       if (i > 200) throw new Error('the controller did not start');

@@ -1,9 +1,10 @@
 // A controller and an agent as the built daemons on loopback, configured for one test: a unique cgroup
-// parent (removed at cleanup, killing what is left in it), fresh tokens, a free port, state in a temp dir.
+// parent (removed at cleanup, killing what is left in it), fresh tokens, a port the kernel picks while the
+// controller binds it (listen on 0), state in a temp dir.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createDriver } from '../../agent/cgroup/detect.js';
-import { type Cleanup, freePort, startDaemon, tempDir, uniq, waitFor, writeToken } from './system.js';
+import { type Cleanup, listeningUrl, startDaemon, tempDir, uniq, writeToken } from './system.js';
 
 export interface Stack {
   url: string;
@@ -25,14 +26,15 @@ export async function startStack(cleanup: Cleanup, opts: { host: string; interva
     for (const t of d.list()) d.remove(t, { kill: true });
     d.teardown();
   });
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
   const admin = writeToken(join(dir, 'admin.token'));
   writeToken(join(dir, 'agent.token'));
+  // log_level info: the controller's 'controller listening' line tells the port it bound.
   writeFileSync(
     join(dir, 'controller.yaml'),
-    `listen: 127.0.0.1:${port}\nstate_dir: ${join(dir, 'controller')}\nadmin_token_file: ${join(dir, 'admin.token')}\nagents: [ { host: ${opts.host}, token_file: ${join(dir, 'agent.token')} } ]\nlog_level: warn\n`,
+    `listen: 127.0.0.1:0\nstate_dir: ${join(dir, 'controller')}\nadmin_token_file: ${join(dir, 'admin.token')}\nagents: [ { host: ${opts.host}, token_file: ${join(dir, 'agent.token')} } ]\nlog_level: info\n`,
   );
+  const controller = startDaemon(cleanup, 'controller/bin/hostwarden-controller.js', ['--config', join(dir, 'controller.yaml')]);
+  const url = await listeningUrl(controller);
   writeFileSync(
     join(dir, 'agent.yaml'),
     [
@@ -47,10 +49,6 @@ export async function startStack(cleanup: Cleanup, opts: { host: string; interva
       '',
     ].join('\n'),
   );
-  const controller = startDaemon(cleanup, 'controller/bin/hostwarden-controller.js', ['--config', join(dir, 'controller.yaml')]);
-  await waitFor('controller /healthz', async () => (await fetch(`${url}/healthz`).catch(() => undefined))?.ok, 20_000).catch((err) => {
-    throw new Error(`${(err as Error).message}\ncontroller output:\n${controller.output()}`);
-  });
   startDaemon(cleanup, 'agent/bin/hostwarden-agent.js', ['--config', join(dir, 'agent.yaml')]);
   const api: Stack['api'] = async (method, path, body) => {
     const res = await fetch(`${url}${path}`, {

@@ -1,10 +1,9 @@
-// Real parts for system tests: Linux users, processes running as them, free loopback ports, the built
+// Real parts for system tests: Linux users, processes running as them, loopback URLs, the built
 // daemons as child processes. Everything made here is registered with a Cleanup and removed in reverse
 // order even when the test fails.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 
@@ -122,16 +121,31 @@ export function cpuTicks(pid: number): number {
   return Number(f[11]) + Number(f[12]);
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
+/** CPU time the host has left idle since boot, in seconds of one CPU (idle + iowait of all CPUs, /proc/stat). */
+export function hostIdleSeconds(): number {
+  const f = readFileSync('/proc/stat', 'utf8').slice(0, 200).split('\n')[0]!.trim().split(/\s+/);
+  return (Number(f[4]) + Number(f[5])) / 100; // USER_HZ
 }
+
+/**
+ * Decide a CPU measurement on a machine others may load: `ok` when the measured use reached `floor`, or when
+ * the host had no idle CPU that could have made up the shortfall over the same window (its other work took
+ * it: then the test cannot tell, and claims nothing). Percent of one core throughout; idle comes in bursts
+ * even on a busy host, so only idle beyond the shortfall by more than 10 points counts against it.
+ */
+export function reachedUnlessBusy(measured: number, idle: number, floor: number): { ok: boolean; why: string } {
+  const shortfall = floor - measured;
+  if (shortfall <= 0) return { ok: true, why: `${measured.toFixed(1)}% reached ${floor}%` };
+  const ok = idle <= shortfall + 10;
+  return { ok, why: `${measured.toFixed(1)}% against ${floor}% while the host left ${idle.toFixed(1)}% of a core idle${ok ? ' (busy: other work took it)' : ''}` };
+}
+
+/**
+ * A URL where nothing listens, ever: port 0 cannot be listened on (binding 0 asks the kernel for any free
+ * port), so every connection to it is refused (ECONNREFUSED). Unlike a port found free and closed again, no
+ * other process can take it in between.
+ */
+export const REFUSED_URL = 'http://127.0.0.1:0';
 
 export function tempDir(cleanup: Cleanup, prefix = 'hw-'): string {
   const d = mkdtempSync(join(tmpdir(), prefix));
@@ -172,6 +186,31 @@ export function spawnDaemon(cleanup: Cleanup, cmd: string, args: string[], env: 
     clearTimeout(t);
   });
   return { child, output: () => out, exited };
+}
+
+/**
+ * The URL a controller daemon serves on, read from its 'controller listening' log line (pino JSON at level
+ * info, so its log_level must be info or lower). Start it with `listen: 127.0.0.1:0`: the kernel picks the
+ * port while binding it, so no other process can take it between the choice and the bind. Fails at once
+ * when the daemon exits first, with its output.
+ */
+export async function listeningUrl(daemon: Daemon, timeoutMs = 30_000): Promise<string> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    for (const line of daemon.output().split('\n')) {
+      if (!line.includes('controller listening')) continue;
+      try {
+        const entry = JSON.parse(line) as { msg?: unknown; url?: unknown };
+        if (entry.msg === 'controller listening' && typeof entry.url === 'string') return entry.url;
+      } catch {
+        /* not a JSON line (or not complete yet) */
+      }
+    }
+    const { exitCode, signalCode } = daemon.child;
+    if (exitCode !== null || signalCode !== null) throw new Error(`the controller exited (${exitCode ?? signalCode}) before it listened; output:\n${daemon.output()}`);
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for 'controller listening'; output:\n${daemon.output()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /** Run a built program to completion. */

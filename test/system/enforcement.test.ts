@@ -1,5 +1,10 @@
 // Policy and enforcement with real processes in real cgroups on this machine (cgroup v1/hybrid): the agent
 // runs in-process on the real driver and ticks in real time; users and processes are real.
+// Other work may load the machine while these run (a 2-core machine shared with other test runs): a CPU
+// figure is checked against what the kernel held the tenant to (never above its quota, whatever the load)
+// and against the CPU the host left idle in the same window (below its quota only while other work took
+// the CPU), measured again in a fresh window before failing; the policy is judged on the tenants' shares
+// of their own total use, which the load scales alike.
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,23 +16,63 @@ import type { CgroupDriver } from '../../agent/cgroup/driver.js';
 import { readAgentConfig } from '../../agent/config.js';
 import type { IncidentEvent } from '../../shared/wire/agent.js';
 import { describeWith, hasCommand, missing, needRoot, needV1Cgroups } from '../helpers/env.js';
-import { burner, Cleanup, cpuTicks, createUser, ended, spawnAs, tempDir, type TestUser, uniq, waitFor } from '../helpers/system.js';
+import { burner, Cleanup, cpuTicks, createUser, ended, hostIdleSeconds, reachedUnlessBusy, spawnAs, tempDir, type TestUser, uniq, waitFor } from '../helpers/system.js';
 
 const log = pino({ level: process.env.HW_TEST_LOG ?? 'silent' });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** cpu use of a tenant cgroup in percent of one core over `ms`, from the kernel's own counter. */
-async function cgroupCpu(driver: CgroupDriver, tenant: string, ms: number): Promise<number> {
+/**
+ * cpu use of a tenant cgroup in percent of one core over `ms`, from the kernel's own counter, and the CPU the
+ * host left idle over the same window (percent of one core); `during` runs while it measures.
+ */
+async function cpuWindow(driver: CgroupDriver, tenant: string, ms: number, during?: () => Promise<void>): Promise<{ cpu: number; idle: number }> {
   const r = driver.openStats(tenant);
   try {
     const a = r.read().cpuUsageUsec!;
+    const idle0 = hostIdleSeconds();
     const t0 = performance.now();
-    await sleep(ms);
+    await Promise.all([sleep(ms), during?.()]);
     const b = r.read().cpuUsageUsec!;
-    return ((b - a) / ((performance.now() - t0) * 1000)) * 100;
+    const idle1 = hostIdleSeconds();
+    const seconds = (performance.now() - t0) / 1000;
+    return { cpu: ((b - a) / (seconds * 1e6)) * 100, idle: ((idle1 - idle0) / seconds) * 100 };
   } finally {
     r.close();
   }
+}
+
+async function cgroupCpu(driver: CgroupDriver, tenant: string, ms: number): Promise<number> {
+  return (await cpuWindow(driver, tenant, ms)).cpu;
+}
+
+/**
+ * A tenant whose processes want more than `limit` (percent of one core) is held at it: never above it (the
+ * kernel's quota holds under any load), and below it only while other work took the CPU. Measured in up to
+ * three windows of `ms`; every window must respect the ceiling, one must show the limit reached (or the host busy).
+ */
+async function expectHeldAt(driver: CgroupDriver, tenant: string, limit: number, ms: number, during?: () => Promise<void>): Promise<void> {
+  const seen: string[] = [];
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const w = await cpuWindow(driver, tenant, ms, during);
+    expect(w.cpu, `measured ${w.cpu.toFixed(1)}% against a limit of ${limit}%`).toBeLessThanOrEqual(limit + 5);
+    const verdict = reachedUnlessBusy(w.cpu, w.idle, limit - 5);
+    if (verdict.ok) return;
+    seen.push(verdict.why);
+  }
+  expect.fail(`held below its limit while the host had idle CPU, in every window: ${seen.join('; ')}`);
+}
+
+/** The burner runs: its cgroup uses a core (or what other work leaves it), over a window of `ms`, measured again before failing. */
+async function expectRuns(driver: CgroupDriver, tenant: string, ms: number): Promise<void> {
+  const seen: string[] = [];
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const w = await cpuWindow(driver, tenant, ms);
+    expect(w.cpu, 'it runs at all').toBeGreaterThan(1);
+    const verdict = reachedUnlessBusy(w.cpu, w.idle, 50); // half a core at least, unless the host was busy
+    if (verdict.ok) return;
+    seen.push(verdict.why);
+  }
+  expect.fail(`the burner did not get the CPU the host left idle: ${seen.join('; ')}`);
 }
 
 interface Rig {
@@ -91,10 +136,9 @@ describeWith(missing([needRoot, needV1Cgroups]), 'enforcement on real cgroups', 
           await sleep(1000);
           decisions.push(...(await agent.tick()).decisions);
         }
-        const cpu = await cgroupCpu(r.driver, a.name, 3000);
         expect(decisions).toEqual([]);
         expect(r.driver.getLimits(a.name).cpuPercent).toBe(100);
-        expect(Math.abs(cpu - 100), `measured ${cpu.toFixed(1)}% against the plan's 100%`).toBeLessThanOrEqual(5);
+        await expectHeldAt(r.driver, a.name, 100, 3000);
       } finally {
         await agent.stop();
         for (const pid of r.driver.procs(a.name)) process.kill(pid, 'SIGKILL');
@@ -109,7 +153,9 @@ describeWith(missing([needRoot, needV1Cgroups]), 'enforcement on real cgroups', 
           { name: c.name, users: [c.name], plan: 'big' },
         ],
         plans: { small: { cpu: 100 }, big: { cpu: 200 } },
-        policy: { window: '4s', escalate_after: '1s', cooldown: '60s', factor: 1.25, min_share: 0.1, contention: { cpu: 10 } },
+        // min_share 0.01: material from 2% of a core, so a load that leaves the tenants little CPU still lets the
+        // shares among them (which the load scales alike) decide.
+        policy: { window: '4s', escalate_after: '1s', cooldown: '60s', factor: 1.25, min_share: 0.01, contention: { cpu: 10 } },
       });
       try {
         agent.init();
@@ -132,29 +178,33 @@ describeWith(missing([needRoot, needV1Cgroups]), 'enforcement on real cgroups', 
         expect(level1At, `throttled to level 1 (events: ${JSON.stringify(ticks.map((t) => t.events.map((e) => `${e.tenant}:${e.type}:${e.level}`)))})`).toBeGreaterThan(0);
         // The window (4 s at 1 s ticks) is met from the 4th tick (index 3): level 1 within 3 ticks of it.
         expect(level1At - 3).toBeLessThanOrEqual(3);
-        // Level 1 = half of the base: the lower of the plan cap (100) and what A used when throttled.
+        // Level 1 = half of the base: the lower of the plan cap (100) and what A used when throttled (its one
+        // burner: up to a core, 80-100% on an idle host, less when other work loads the machine).
         const l1event = ticks.flatMap((t) => t.events).find((e) => e.tenant === a.name && e.level === 1)!;
         const target = Number(l1event.explanation.limits!.cpu_percent);
-        expect(target).toBeGreaterThanOrEqual(40);
-        expect(target).toBeLessThanOrEqual(50);
+        const used = l1event.explanation.measured.value;
+        expect(used, 'one burner uses up to one core').toBeLessThanOrEqual(105);
+        expect(target).toBeCloseTo(Math.min(100, used) * 0.5, 1);
         expect(r.driver.getLimits(a.name).cpuPercent).toBe(target);
         // Keep ticking (the agent must not let go while A still presses its ceiling), measure A.
-        const cpu = await (async () => {
-          const reading = cgroupCpu(r.driver, a.name, 4000);
+        const tick4 = async () => {
           for (let i = 0; i < 4; i++) {
             await sleep(1000);
             await agent.tick();
           }
-          return reading;
-        })();
-        expect(Math.abs(cpu - target)).toBeLessThanOrEqual(5);
+        };
+        await expectHeldAt(r.driver, a.name, target, 4000, tick4);
+        expect(r.driver.getLimits(a.name).cpuPercent).toBe(target);
         // The explanation is complete: measured, fair share, contention evidence, top processes.
         const l1 = ticks.flatMap((t) => t.events).find((e) => e.tenant === a.name && e.level === 1)!;
         expect(l1.explanation.contention.contended).toBe(true);
         expect(l1.explanation.share!.tenant).toBeGreaterThan(l1.explanation.share!.fair * 1.25);
         expect(l1.explanation.top_processes.length).toBeGreaterThan(0);
         expect(l1.explanation.top_processes[0]!.command).toContain('while');
-        expect(l1.explanation.top_processes[0]!.cpu_percent).toBeGreaterThan(20);
+        // Sampled over 250 ms at the decision: a burner near a core on an idle host; under load it may have had
+        // no CPU tick in those 250 ms, so the figure is only checked where A's own average says it ran freely.
+        if (used >= 60) expect(l1.explanation.top_processes[0]!.cpu_percent).toBeGreaterThan(20);
+        expect(l1.explanation.top_processes[0]!.cpu_percent).toBeLessThanOrEqual(105);
       } finally {
         await agent.stop();
         for (const t of [a, b, c]) for (const pid of r.driver.procs(t.name)) process.kill(pid, 'SIGKILL');
@@ -176,7 +226,7 @@ describeWith(missing([needRoot, needV1Cgroups]), 'enforcement on real cgroups', 
         agent.init();
         const p = burner(r.cleanup, u);
         await waitFor('burner placed', () => r.driver.procs(u.name).includes(p.pid!) || (agent.place(), false), 10_000);
-        expect(await cgroupCpu(r.driver, u.name, 1000)).toBeGreaterThan(50);
+        await expectRuns(r.driver, u.name, 1000);
         const q = await agent.manual({ id: uniq('q'), tenant: u.name, action: 'quarantine', reason: 'malware found in public_html', created_at: new Date().toISOString() });
         expect(q.ack.state).toBe('applied');
         expect(r.driver.isFrozen(u.name)).toBe(true);
@@ -190,7 +240,7 @@ describeWith(missing([needRoot, needV1Cgroups]), 'enforcement on real cgroups', 
         expect(t.events.map((e) => `${e.type}:${e.step}`)).toEqual(['opened:quarantine', 'released:release']);
         expect(t.acks.map((a) => a.state)).toEqual(['applied', 'applied']);
         expect(r.driver.isFrozen(u.name)).toBe(false);
-        expect(await cgroupCpu(r.driver, u.name, 1000)).toBeGreaterThan(50);
+        await expectRuns(r.driver, u.name, 1000);
       } finally {
         await agent.stop();
       }

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { burner, Cleanup, cgroupOf, cpuTicks, createUser, freePort, runProgram, spawnAs, startDaemon, tempDir, type Daemon, type TestUser, waitFor, writeToken } from '../helpers/system.js';
+import { burner, Cleanup, cgroupOf, cpuTicks, createUser, REFUSED_URL, runProgram, spawnAs, startDaemon, tempDir, type Daemon, type TestUser, waitFor, writeToken } from '../helpers/system.js';
 import { cgDir, destroyParent, measureCpuPercent, requireGuest, run, sleep, uniqueParent } from './guest.js';
 
 requireGuest();
@@ -37,7 +37,6 @@ describe('the agent daemon on a pure cgroup v2 host', () => {
     sleeperPid = spawnAs(cleanup, idle, 'sleep', ['600']).pid!;
 
     // Nothing listens there: every report is refused, and the agent must govern all the same.
-    const port = await freePort();
     writeToken(join(dir, 'agent.token'));
     config = join(dir, 'agent.yaml');
     writeFileSync(
@@ -46,7 +45,7 @@ describe('the agent daemon on a pure cgroup v2 host', () => {
         'host: vm',
         'interval: 2s',
         `state_dir: ${join(dir, 'agent')}`,
-        `controller: { url: "http://127.0.0.1:${port}", token_file: ${join(dir, 'agent.token')} }`,
+        `controller: { url: "${REFUSED_URL}", token_file: ${join(dir, 'agent.token')} }`,
         `cgroup: { parent: ${parent} }`,
         `bandwidth: { table: ${table} }`,
         'log_level: warn',

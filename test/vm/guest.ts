@@ -67,6 +67,25 @@ export function readNumber(file: string): number {
   return Number(readFileSync(file, 'utf8').trim());
 }
 
+/** The fields of a PSI line ("some avg10=0.12 avg60=0.05 avg300=0.01 total=12345"), all of them. */
+export interface RawPsiLine {
+  avg10: number;
+  avg60: number;
+  avg300: number;
+  total: number;
+}
+
+/** A PSI file (cpu.pressure, /proc/pressure/io) read raw: its lines by kind ('some', 'full'). */
+export function readPsiFile(file: string): Record<string, RawPsiLine> {
+  const out: Record<string, RawPsiLine> = {};
+  for (const line of readFileSync(file, 'utf8').trim().split('\n')) {
+    const [kind, ...fields] = line.trim().split(/\s+/);
+    const f = Object.fromEntries(fields.map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)]));
+    out[kind!] = { avg10: f.avg10, avg60: f.avg60, avg300: f.avg300, total: f.total };
+  }
+  return out;
+}
+
 export function usageUsec(parent: string, tenant: string): number {
   const v = readKeyed(join(cgDir(parent, tenant), 'cpu.stat')).usage_usec;
   if (v === undefined) throw new Error(`no usage_usec in ${cgDir(parent, tenant)}/cpu.stat`);

@@ -7,7 +7,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWith, missing } from '../../helpers/env.js';
-import { Cleanup, freePort, ROOT, runProgram, startDaemon, tempDir, waitFor, writeToken, type Daemon } from '../../helpers/system.js';
+import { Cleanup, listeningUrl, ROOT, runProgram, startDaemon, tempDir, waitFor, writeToken, type Daemon } from '../../helpers/system.js';
 import type { Report, TenantSample } from '../../../shared/wire/agent.js';
 
 const BIN = 'controller/bin/hostwarden-controller.js';
@@ -47,19 +47,18 @@ describeWith(missing([[built, 'needs a build (npx tsc -b)']]), 'controller binar
 
   async function start(): Promise<void> {
     daemon = startDaemon(cleanup, BIN, ['--config', config]);
+    url = await listeningUrl(daemon); // a new port at every start (listen on 0)
     await waitFor('controller /healthz', async () => (await fetch(`${url}/healthz`)).ok, 20_000, 100);
   }
 
   beforeAll(async () => {
     dir = tempDir(cleanup, 'hw-controller-');
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
     agent1 = writeToken(join(dir, 'agent-web01.token'));
     const agent2 = 'agent-web02-token-given-as-hash';
     config = join(dir, 'controller.yaml');
     writeFileSync(
       config,
-      `listen: 127.0.0.1:${port}
+      `listen: 127.0.0.1:0
 state_dir: ${join(dir, 'state')}
 admin_token_file: ${join(dir, 'etc', 'admin.token')}
 agents:

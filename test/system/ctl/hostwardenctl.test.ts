@@ -7,7 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeWith, hasCommand, missing } from '../../helpers/env.js';
-import { Cleanup, freePort, NODE, ROOT, runProgram, spawnDaemon, startDaemon, tempDir, waitFor, writeToken, type Daemon } from '../../helpers/system.js';
+import { Cleanup, listeningUrl, NODE, REFUSED_URL, ROOT, runProgram, spawnDaemon, startDaemon, tempDir, waitFor, writeToken, type Daemon } from '../../helpers/system.js';
 import type { Explanation, IncidentEvent, Report, TenantSample } from '../../../shared/wire/agent.js';
 import { EXPLANATION } from '../../unit/ctl/fixtures.js';
 import { makeTestCertificates } from '../../unit/ctl/test-ca.js';
@@ -104,15 +104,14 @@ describeWith(missing([[built, 'needs a build (npx tsc -b)']]), 'hostwardenctl ag
 
   beforeAll(async () => {
     dir = tempDir(cleanup, 'hw-ctl-');
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
     admin = writeToken(join(dir, 'admin.token'));
     agent = writeToken(join(dir, 'agent.token'));
     writeFileSync(
       join(dir, 'controller.yaml'),
-      `listen: 127.0.0.1:${port}\nstate_dir: ${join(dir, 'state')}\nadmin_token_file: ${join(dir, 'admin.token')}\nagents: [ { host: web01, token_file: ${join(dir, 'agent.token')} } ]\nlog_level: warn\n`,
+      `listen: 127.0.0.1:0\nstate_dir: ${join(dir, 'state')}\nadmin_token_file: ${join(dir, 'admin.token')}\nagents: [ { host: web01, token_file: ${join(dir, 'agent.token')} } ]\nlog_level: info\n`,
     );
     daemon = startDaemon(cleanup, CONTROLLER, ['--config', join(dir, 'controller.yaml')]);
+    url = await listeningUrl(daemon);
     await waitFor('controller /healthz', async () => (await fetch(`${url}/healthz`).catch(() => undefined))?.ok, 20_000, 100);
     for (let k = 0; k < REPORTS; k++) {
       const res = await fetch(`${url}/v1/reports`, { method: 'POST', headers: { authorization: `Bearer ${agent}`, 'content-type': 'application/json' }, body: JSON.stringify(report(k)) });
@@ -265,7 +264,7 @@ describeWith(missing([[built, 'needs a build (npx tsc -b)']]), 'hostwardenctl ag
 
   describe('settings', () => {
     it('flags override the environment, which overrides ctl.yaml', async () => {
-      const closed = `http://127.0.0.1:${await freePort()}`;
+      const closed = REFUSED_URL;
       const viaEnv = ctl(['hosts'], { HOSTWARDEN_URL: closed });
       expect([viaEnv.code, viaEnv.stderr]).toEqual([1, `hostwardenctl: cannot reach the controller at ${closed}: connection refused (is hostwarden-controller running?)\n`]);
       const viaFlag = ctl(['hosts', '--url', url], { HOSTWARDEN_URL: closed });
@@ -285,7 +284,7 @@ describeWith(missing([[built, 'needs a build (npx tsc -b)']]), 'hostwardenctl ag
     });
   });
 
-  describe.skipIf(!hasCommand('openssl'))('https (a TLS front on 127.0.0.1 with a test CA made by openssl)', () => {
+  describeWith(missing([[hasCommand('openssl'), 'openssl']]), 'https (a TLS front on 127.0.0.1 with a test CA made by openssl)', () => {
     let httpsUrl = '';
     let certs: ReturnType<typeof makeTestCertificates>;
     beforeAll(async () => {

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDriver } from '../../../agent/cgroup/detect.js';
 import { productionPackages } from '../../../packaging/prod-modules.js';
 import { describeWith, hasCommand, isRoot, missing, needRoot, needV1Cgroups } from '../../helpers/env.js';
-import { Cleanup, cgroupOf, freePort, NODE, ownTopCgroup, ROOT, spawnAs, spawnDaemon, tempDir, uniq, waitFor } from '../../helpers/system.js';
+import { Cleanup, cgroupOf, listeningUrl, NODE, ownTopCgroup, ROOT, spawnAs, spawnDaemon, tempDir, uniq, waitFor } from '../../helpers/system.js';
 
 type Pkg = 'common' | 'agent' | 'controller';
 const PKGS: Pkg[] = ['common', 'agent', 'controller'];
@@ -279,15 +279,15 @@ describeWith(missing([[hasCommand('dpkg-deb'), 'needs dpkg-deb']]), 'Debian pack
 
     it('the controller starts on a loopback port with a temporary config and answers /healthz (the native module loads from the package)', async () => {
       const state = join(root, 'state');
-      const port = await freePort();
       const config = join(root, 'controller.yaml');
-      writeFileSync(config, `listen: 127.0.0.1:${port}\nstate_dir: ${state}\nadmin_token_file: ${join(root, 'admin.token')}\nlog_level: warn\n`);
+      writeFileSync(config, `listen: 127.0.0.1:0\nstate_dir: ${state}\nadmin_token_file: ${join(root, 'admin.token')}\nlog_level: info\n`);
       const d = daemon(cleanup, bin('hostwarden-controller'), ['--config', config]);
+      const url = await listeningUrl(d);
       const health = await waitFor(
         `/healthz of the packaged controller (output: ${d.output()})`,
         async () => {
           if (d.child.exitCode !== null) throw new Error(`exited ${d.child.exitCode}: ${d.output()}`);
-          const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+          const res = await fetch(`${url}/healthz`);
           return res.ok ? ((await res.json()) as { status: string }) : undefined;
         },
         30_000,
@@ -297,7 +297,7 @@ describeWith(missing([[hasCommand('dpkg-deb'), 'needs dpkg-deb']]), 'Debian pack
       expect(readlinkSync(`/proc/${d.child.pid}/exe`)).toBe(join(root, 'usr/lib/hostwarden/node/bin/node'));
       expect(existsSync(join(state, 'controller.db'))).toBe(true);
       const token = readFileSync(join(root, 'admin.token'), 'utf8').trim();
-      const hosts = await fetch(`http://127.0.0.1:${port}/v1/hosts`, { headers: { authorization: `Bearer ${token}` } });
+      const hosts = await fetch(`${url}/v1/hosts`, { headers: { authorization: `Bearer ${token}` } });
       expect(hosts.status).toBe(200);
       d.child.kill('SIGTERM');
       expect(await d.exited).toBe(0);
@@ -323,7 +323,7 @@ describeWith(missing([[hasCommand('dpkg-deb'), 'needs dpkg-deb']]), 'Debian pack
       const uid = randomInt(61_000, 65_000);
       let holder: ChildProcess;
       let merged = '';
-      let port = 0;
+      let url = '';
       let tenantPid = 0;
       /** A shell script in the chroot (as root): stdout; throws with the output when it fails. */
       const inRoot = (script: string, input?: string) => ok('nsenter', ['-t', String(holder.pid), '-m', '--', 'chroot', merged, 'sh', '-c', script], {}, input);
@@ -364,7 +364,6 @@ describeWith(missing([[hasCommand('dpkg-deb'), 'needs dpkg-deb']]), 'Debian pack
           mkdir -p "$m/run/hw-debs"
           mount --bind '${out}' "$m/run/hw-debs"`,
         ]);
-        port = await freePort();
       }, 60_000);
 
       it('installs: user, state directories, tokens shared by agent and controller, enabled units, intact files', () => {
@@ -398,15 +397,16 @@ describeWith(missing([[hasCommand('dpkg-deb'), 'needs dpkg-deb']]), 'Debian pack
 
       it('keeps the admin\'s edits and the tokens when the packages are installed again (an upgrade)', () => {
         const tokens = inRoot('cat /etc/hostwarden/admin.token /etc/hostwarden/agent.token');
-        // What the admin does: the controller on a free port, this host's agent listed; the agent reporting
-        // there, under the test's own cgroup parent, one tenant (a UID with no account), no nftables.
+        // What the admin does: the controller on a port the kernel picks (listen on 0), this host's agent
+        // listed; the agent under the test's own cgroup parent, one tenant (a UID with no account), no
+        // nftables. Where the agent reports is added once the controller runs and says its port.
         inRoot(
           'cat >> /etc/hostwarden/controller.yaml',
-          `listen: 127.0.0.1:${port}\nagents: [ { host: ${host}, token_file: /etc/hostwarden/agent-${host}.token } ]\n`,
+          `listen: 127.0.0.1:0\nagents: [ { host: ${host}, token_file: /etc/hostwarden/agent-${host}.token } ]\n`,
         );
         inRoot(
           'cat >> /etc/hostwarden/agent.yaml',
-          `interval: 1s\nenforce: false\ncontroller: { url: "http://127.0.0.1:${port}" }\ncgroup: { parent: ${parent}, release_to: /${parent}-released }\nbandwidth: { enabled: false }\ninodes: { enabled: false }\ntenants: [ { name: t1, users: [${uid}] } ]\n`,
+          `interval: 1s\nenforce: false\ncgroup: { parent: ${parent}, release_to: /${parent}-released }\nbandwidth: { enabled: false }\ninodes: { enabled: false }\ntenants: [ { name: t1, users: [${uid}] } ]\n`,
         );
         const edited = inRoot('cat /etc/hostwarden/agent.yaml /etc/hostwarden/controller.yaml');
         inRoot(`dpkg -i ${deb('common')} ${deb('agent')} ${deb('controller')} 2>&1`);
@@ -417,11 +417,13 @@ describeWith(missing([[hasCommand('dpkg-deb'), 'needs dpkg-deb']]), 'Debian pack
 
       it('runs: the controller as hostwarden accepts the report of the local agent with the shared token', async () => {
         const controller = daemon(cleanup, 'nsenter', ['-t', String(holder.pid), '-m', '--', 'chroot', '--userspec=hostwarden:hostwarden', merged, '/usr/bin/hostwarden-controller']);
+        url = await listeningUrl(controller);
+        inRoot('cat >> /etc/hostwarden/agent.yaml', `controller: { url: "${url}" }\n`);
         await waitFor(
           'the installed controller',
           async () => {
             if (controller.child.exitCode !== null) throw new Error(`exited ${controller.child.exitCode}: ${controller.output()}`);
-            return (await fetch(`http://127.0.0.1:${port}/healthz`)).ok;
+            return (await fetch(`${url}/healthz`)).ok;
           },
           30_000,
         );
@@ -434,7 +436,7 @@ describeWith(missing([[hasCommand('dpkg-deb'), 'needs dpkg-deb']]), 'Debian pack
         expect(cgroupOf(tenantPid, 'cpu')).toBe(`/${parent}/t1`);
         expect(cgroupOf(tenantPid, 'memory')).toBe(`/${parent}/t1`);
         const admin = inRoot('cat /etc/hostwarden/admin.token').trim();
-        const res = await fetch(`http://127.0.0.1:${port}/v1/hosts/${host}`, { headers: { authorization: `Bearer ${admin}` } });
+        const res = await fetch(`${url}/v1/hosts/${host}`, { headers: { authorization: `Bearer ${admin}` } });
         expect(res.status).toBe(200);
         controller.child.kill('SIGTERM');
         expect(await controller.exited).toBe(0);

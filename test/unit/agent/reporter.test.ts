@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ControllerClient } from '../../../agent/reporter.js';
 import { Spool } from '../../../agent/spool.js';
-import { freePort } from '../../helpers/system.js';
+import { REFUSED_URL } from '../../helpers/system.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hw-rep-'));
 const tokenFile = join(dir, 'token');
@@ -92,7 +92,7 @@ describe('controller client', () => {
   it('says clearly when the controller cannot be reached, and keeps everything', async () => {
     const spool = new Spool(mkdtempSync(join(dir, 's-')), {});
     spools.push(spool);
-    const closed = `http://127.0.0.1:${await freePort()}`; // nothing listens there any more
+    const closed = REFUSED_URL; // nothing can listen there
     const client = new ControllerClient({ url: closed, tokenFile, timeoutMs: 1000 }, 'web01', spool, pino({ level: 'silent' }));
     spool.enqueue((seq) => ({ version: 1, host: 'web01', seq, at: new Date(0).toISOString(), interval: 5, host_stats: { cores: 1, memory_bytes: 1 }, samples: [] }));
     const r = await client.sendPending();

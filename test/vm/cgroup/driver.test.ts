@@ -14,6 +14,7 @@ import {
   killAll,
   PROC_ROOT,
   readNumber,
+  readPsiFile,
   requireGuest,
   SCRATCH_DEV,
   sleep,
@@ -86,6 +87,7 @@ describe('the v2 cgroup driver on a real v2 hierarchy', () => {
     const stats = driver.openStats('alice');
     try {
       const a = stats.read();
+      const raw = Object.fromEntries((['cpu', 'io', 'memory'] as const).map((r) => [r, readPsiFile(join(cgDir(parent, 'alice'), `${r}.pressure`))]));
       await sleep(1000);
       const b = stats.read();
       expect(b.cpuUsageUsec! - a.cpuUsageUsec!).toBeGreaterThan(500_000);
@@ -94,7 +96,18 @@ describe('the v2 cgroup driver on a real v2 hierarchy', () => {
       expect(b.pids).toBe(1);
       expect(b.io).toEqual(expect.objectContaining({ rbytes: expect.any(Number), wbytes: expect.any(Number) }));
       expect(Object.keys(b.pressure ?? {}).sort()).toEqual(['cpu', 'io', 'memory']);
-      expect(b.pressure!.cpu!.some.total).toBeGreaterThanOrEqual(0);
+      // Every line of each pressure file parsed with all its fields; the kernel's totals only grow, so the one
+      // read from the file between the driver's two reads lies between theirs.
+      for (const r of ['cpu', 'io', 'memory'] as const) {
+        expect(Object.keys(b.pressure![r]!).sort(), r).toEqual(Object.keys(raw[r]!).sort());
+        for (const [kind, line] of Object.entries(raw[r]!)) {
+          const [before, after] = [a, b].map((s) => s.pressure![r]![kind as 'some' | 'full']!);
+          expect(Object.keys(after!).sort(), `${r} ${kind}`).toEqual(['avg10', 'avg300', 'avg60', 'total']);
+          for (const avg of [after!.avg10, after!.avg60, after!.avg300]) expect(avg >= 0 && avg <= 100, `${r} ${kind} avg ${avg}`).toBe(true);
+          expect(Number.isInteger(after!.total), `${r} ${kind} total`).toBe(true);
+          expect([before!.total <= line.total, line.total <= after!.total], `${r} ${kind}: ${before!.total} <= ${line.total} <= ${after!.total}`).toEqual([true, true]);
+        }
+      }
       expect(b.frozen).toBe(false);
     } finally {
       stats.close();
@@ -142,10 +155,22 @@ describe('the v2 cgroup driver on a real v2 hierarchy', () => {
   });
 
   it('reads host pressure from /proc/pressure', () => {
+    const read = () => Object.fromEntries((['cpu', 'io', 'memory'] as const).map((r) => [r, readPsiFile(join(PROC_ROOT, 'pressure', r))]));
+    const before = read();
     const psi = driver.hostPressure();
+    const after = read();
     expect(Object.keys(psi).sort()).toEqual(['cpu', 'io', 'memory']);
     expect(psi.memory!.full).toBeDefined();
-    expect(psi.cpu!.some.avg10).toBeGreaterThanOrEqual(0);
+    // Each line the kernel has, parsed whole: averages in range, and the total between two raw reads around it
+    // (the kernel's totals only grow), which a parser reading the wrong field or line cannot meet.
+    for (const r of ['cpu', 'io', 'memory'] as const) {
+      expect(Object.keys(psi[r]!).sort(), r).toEqual(Object.keys(after[r]!).sort());
+      for (const kind of Object.keys(after[r]!) as Array<'some' | 'full'>) {
+        const line = psi[r]![kind]!;
+        for (const avg of [line.avg10, line.avg60, line.avg300]) expect(avg >= 0 && avg <= 100, `${r} ${kind} avg ${avg}`).toBe(true);
+        expect([before[r]![kind]!.total <= line.total, line.total <= after[r]![kind]!.total], `${r} ${kind}: ${before[r]![kind]!.total} <= ${line.total} <= ${after[r]![kind]!.total}`).toEqual([true, true]);
+      }
+    }
   });
 
   it('removes tenants and tears the parent down, refusing while something is left', async () => {

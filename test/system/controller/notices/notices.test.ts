@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { IncidentEvent, TenantInfoWire } from '../../../../shared/wire/agent.js';
 import { describeWith, missing } from '../../../helpers/env.js';
-import { Cleanup, freePort, ROOT, startDaemon, tempDir, waitFor, writeToken, type Daemon } from '../../../helpers/system.js';
+import { Cleanup, listeningUrl, ROOT, startDaemon, tempDir, waitFor, writeToken, type Daemon } from '../../../helpers/system.js';
 import { ladderEvents, ladderSubjects, manualEvents, SCRIPT_COMMAND } from '../../../unit/controller/notices/events.js';
 import { agentReport, postReport, TestSmtp } from './smtp.js';
 
@@ -52,21 +52,20 @@ describeWith(missing([[built, 'needs a build (npx tsc -b)']]), 'notices by email
   }
   async function start(): Promise<void> {
     daemon = startDaemon(cleanup, BIN, ['--config', config]);
+    url = await listeningUrl(daemon); // a new port at every start (listen on 0)
     await waitFor('controller /healthz', async () => (await fetch(`${url}/healthz`)).ok, 20_000, 100);
   }
 
   beforeAll(async () => {
     dir = tempDir(cleanup, 'hw-notices-');
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    smtp = new TestSmtp(await freePort());
+    smtp = new TestSmtp();
     await smtp.start();
     cleanup.add('stop the SMTP server', () => smtp.stop());
     agent = writeToken(join(dir, 'agent-web01.token'));
     config = join(dir, 'controller.yaml');
     writeFileSync(
       config,
-      `listen: 127.0.0.1:${port}
+      `listen: 127.0.0.1:0
 state_dir: ${join(dir, 'state')}
 admin_token_file: ${join(dir, 'admin.token')}
 agents: [ { host: web01, token_file: ${join(dir, 'agent-web01.token')} } ]

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWith, missing } from '../../../helpers/env.js';
-import { Cleanup, freePort, ROOT, startDaemon, tempDir, waitFor, writeToken } from '../../../helpers/system.js';
+import { Cleanup, listeningUrl, ROOT, startDaemon, tempDir, waitFor, writeToken } from '../../../helpers/system.js';
 import { ladderEvents, ladderSubjects } from '../../../unit/controller/notices/events.js';
 import { agentReport, postReport } from './smtp.js';
 
@@ -20,13 +20,11 @@ describeWith(missing([[built, 'needs a build (npx tsc -b)']]), 'notices without 
 
   beforeAll(async () => {
     dir = tempDir(cleanup, 'hw-notices-outbox-');
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
     agent = writeToken(join(dir, 'agent.token'));
     // The controller.yaml `npm start` writes (scripts/start.ts): no smtp key.
     writeFileSync(
       join(dir, 'controller.yaml'),
-      `listen: 127.0.0.1:${port}
+      `listen: 127.0.0.1:0
 state_dir: ${join(dir, 'controller')}
 admin_token_file: ${join(dir, 'admin.token')}
 agents:
@@ -34,7 +32,7 @@ agents:
 # smtp: { url: smtp://127.0.0.1:25, from: "Hosting <noreply@example.com>" }   # absent: notices go to the outbox directory
 `,
     );
-    startDaemon(cleanup, BIN, ['--config', join(dir, 'controller.yaml')]);
+    url = await listeningUrl(startDaemon(cleanup, BIN, ['--config', join(dir, 'controller.yaml')]));
     await waitFor('controller /healthz', async () => (await fetch(`${url}/healthz`)).ok, 20_000, 100);
   });
   afterAll(async () => {

@@ -1,6 +1,7 @@
 // A real SMTP server on loopback (the smtp-server package) that keeps what it receives: the envelope (where
-// Bcc recipients show) and the message parsed by mailparser. It can be stopped and started on the same port,
-// offer STARTTLS or TLS from the start with a certificate, and require a login.
+// Bcc recipients show) and the message parsed by mailparser. It listens on a port the kernel picks at the
+// first start and can be stopped and started again on that port, offer STARTTLS or TLS from the start with a
+// certificate, and require a login.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,11 +31,15 @@ export interface SmtpOptions {
 export class TestSmtp {
   readonly received: Received[] = [];
   private server: SMTPServer | undefined;
+  private bound = 0;
 
-  constructor(
-    readonly port: number,
-    private readonly opts: SmtpOptions = {},
-  ) {}
+  constructor(private readonly opts: SmtpOptions = {}) {}
+
+  /** The port it listens on: known after the first start(). */
+  get port(): number {
+    if (this.bound === 0) throw new Error('TestSmtp: no port before the first start()');
+    return this.bound;
+  }
 
   async start(): Promise<void> {
     const o = this.opts;
@@ -71,10 +76,15 @@ export class TestSmtp {
         });
       },
     });
+    // First start: port 0, the kernel picks a free port while binding it (no race with other processes).
+    // A restart binds that port again, where the controller's config points: free since our stop(), it is
+    // taken only if a bind to port 0 elsewhere drew exactly this one in between, and then listen() fails
+    // loudly (EADDRINUSE) rather than a test passing wrongly.
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
+      server.listen(this.bound, '127.0.0.1', () => resolve());
     });
+    this.bound = (server.server.address() as { port: number }).port;
     this.server = server;
   }
 

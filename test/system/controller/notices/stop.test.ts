@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseControllerConfig } from '../../../../controller/config.js';
 import { startController } from '../../../../controller/server.js';
-import { Cleanup, freePort, tempDir, waitFor, writeToken } from '../../../helpers/system.js';
+import { Cleanup, tempDir, waitFor, writeToken } from '../../../helpers/system.js';
 import { manualEvents } from '../../../unit/controller/notices/events.js';
 import { agentReport, postReport, TestSmtp } from './smtp.js';
 
@@ -19,13 +19,13 @@ describe('notices when the controller stops mid-send', () => {
 
   it('aborts a hanging send on close and sends the notice after the restart', async () => {
     const dir = tempDir(cleanup, 'hw-notices-stop-');
-    const port = await freePort();
     const sockets = new Set<Socket>();
     const silent = createServer((s) => {
       sockets.add(s);
       s.on('close', () => sockets.delete(s));
     });
-    await new Promise<void>((r) => silent.listen(port, '127.0.0.1', () => r()));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    const silentPort = (silent.address() as { port: number }).port;
     const closeSilent = () =>
       new Promise<void>((r) => {
         for (const s of sockets) s.destroy();
@@ -33,25 +33,26 @@ describe('notices when the controller stops mid-send', () => {
       });
     cleanup.add('close the silent server', closeSilent);
     const token = writeToken(join(dir, 'agent.token'));
-    const config = parseControllerConfig({
+    const configWith = (smtpPort: number) => parseControllerConfig({
       listen: '127.0.0.1:0',
       state_dir: join(dir, 'state'),
       admin_token_file: join(dir, 'admin.token'),
       agents: [{ host: 'web01', token_file: join(dir, 'agent.token') }],
       ingest: { parser_threads: 0 },
-      smtp: { url: `smtp://127.0.0.1:${port}`, from: 'Hosting <noreply@example.com>', timeout: '60s' },
+      smtp: { url: `smtp://127.0.0.1:${smtpPort}`, from: 'Hosting <noreply@example.com>', timeout: '60s' },
       notices: { retry: { min: '200ms', max: '1s' } },
     });
-    const c = await startController(config, { log: pino({ level: 'silent' }) });
+    const c = await startController(configWith(silentPort), { log: pino({ level: 'silent' }) });
     expect(await postReport(c.url, token, agentReport(1, manualEvents('quarantine', { tenant: 'ivan', now: Date.now() - 1000 }), [{ name: 'ivan', email: 'ivan@example.com' }]))).toBe(202);
     await waitFor('the send in flight', () => c.notices.outbox.list()[0]?.state === 'sending' && sockets.size > 0);
     await c.close(); // would wait for the 60 s timeout without the abort
 
     await closeSilent();
-    const smtp = new TestSmtp(port);
+    // The mail server that answers: on a port of its own, given to the next controller (same state directory).
+    const smtp = new TestSmtp();
     await smtp.start();
     cleanup.add('stop smtp', () => smtp.stop());
-    const again = await startController(config, { log: pino({ level: 'silent' }) });
+    const again = await startController(configWith(smtp.port), { log: pino({ level: 'silent' }) });
     cleanup.add('stop the second controller', () => again.close());
     const [row] = again.notices.outbox.list();
     expect(row!.attempts).toBe(1);

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseControllerConfig } from '../../../../controller/config.js';
 import { startController, type RunningController } from '../../../../controller/server.js';
 import { describeWith, hasCommand, missing } from '../../../helpers/env.js';
-import { Cleanup, freePort, tempDir, waitFor, writeToken } from '../../../helpers/system.js';
+import { Cleanup, tempDir, waitFor, writeToken } from '../../../helpers/system.js';
 import { manualEvents } from '../../../unit/controller/notices/events.js';
 import { agentReport, postReport, selfSignedCert, TestSmtp } from './smtp.js';
 
@@ -46,7 +46,7 @@ describeWith(missing([[hasCommand('openssl'), 'needs openssl (a test certificate
   }
 
   it('STARTTLS (required) with a login, the certificate checked against the CA file', async () => {
-    const smtp = new TestSmtp(await freePort(), { starttls: true, cert, auth: { user: 'notices', pass: 'correct horse' } });
+    const smtp = new TestSmtp({ starttls: true, cert, auth: { user: 'notices', pass: 'correct horse' } });
     await smtp.start();
     cleanup.add('stop smtp starttls', () => smtp.stop());
     const { notice } = await run('starttls', { url: `smtp://127.0.0.1:${smtp.port}`, starttls: 'required', user: 'notices', password_file: join(dir, 'smtp.password'), tls: { ca_file: cert.certFile } }, 'frank');
@@ -57,7 +57,7 @@ describeWith(missing([[hasCommand('openssl'), 'needs openssl (a test certificate
   });
 
   it('TLS from the start (smtps://)', async () => {
-    const smtp = new TestSmtp(await freePort(), { secure: true, cert });
+    const smtp = new TestSmtp({ secure: true, cert });
     await smtp.start();
     cleanup.add('stop smtps', () => smtp.stop());
     await run('smtps', { url: `smtps://127.0.0.1:${smtp.port}`, tls: { ca_file: cert.certFile } }, 'grace');
@@ -66,7 +66,7 @@ describeWith(missing([[hasCommand('openssl'), 'needs openssl (a test certificate
   });
 
   it('an untrusted certificate is refused: the notice waits with the TLS error, nothing is sent in clear', async () => {
-    const smtp = new TestSmtp(await freePort(), { starttls: true, cert });
+    const smtp = new TestSmtp({ starttls: true, cert });
     await smtp.start();
     cleanup.add('stop smtp untrusted', () => smtp.stop());
     const { notice } = await run('untrusted', { url: `smtp://127.0.0.1:${smtp.port}`, starttls: 'required' }, 'heidi');

@@ -1,0 +1,53 @@
+// The house check "no source file over 500 lines" in agent, controller, shared and ctl: a file that grows
+// past it holds more than one concern and is split by concern (not mechanically).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { sourceFiles } from '../../helpers/import-graph.js';
+import { ROOT } from '../../helpers/system.js';
+
+const FOLDERS = ['agent', 'controller', 'shared', 'ctl'];
+const MAX_LINES = 500;
+
+/**
+ * Files over the limit when this check was written, being split on other branches of the house refactor:
+ * the lead EMPTIES this list once they are merged. An entry whose file is gone or already within the limit
+ * fails the test, so the list cannot outlive its reason.
+ */
+const KNOWN_OVER: Record<string, string> = {
+  'controller/store/sqlite.ts': 'store engineer: split into store/sqlite/ files of 100-300 lines',
+  'agent/cgroup/parse.ts': 'agent engineer: the /proc parsers move to agent/kernel/',
+};
+
+/** Lines as `wc -l` counts them, plus a last line without a newline. */
+function lineCount(text: string): number {
+  const newlines = text.split('\n').length - 1;
+  return text.length > 0 && !text.endsWith('\n') ? newlines + 1 : newlines;
+}
+
+describe('no source file over 500 lines', () => {
+  const sizes = new Map(sourceFiles(ROOT, FOLDERS).map((f) => [f, lineCount(readFileSync(join(ROOT, f), 'utf8'))]));
+
+  it(`${FOLDERS.join(', ')}: every file ${MAX_LINES} lines or fewer`, () => {
+    expect(sizes.size).toBeGreaterThan(50);
+    const over = [...sizes].filter(([f, n]) => n > MAX_LINES && !(f in KNOWN_OVER)).map(([f, n]) => `${f}: ${n} lines`);
+    expect(over).toEqual([]);
+  });
+
+  it('the known offenders are still over the limit (else remove them from KNOWN_OVER)', () => {
+    const stale = Object.keys(KNOWN_OVER)
+      .filter((f) => !((sizes.get(f) ?? 0) > MAX_LINES))
+      .map((f) => `${f}: ${sizes.has(f) ? `${sizes.get(f)} lines` : 'no such file any more'}`);
+    expect(stale).toEqual([]);
+  });
+
+  it.each([
+    ['', 0],
+    ['a', 1],
+    ['a\n', 1],
+    ['a\nb', 2],
+    ['a\n\n', 2],
+  ])('counts lines like wc -l, and a last one without a newline: %j', (text, n) => {
+    expect(lineCount(text)).toBe(n);
+  });
+});
