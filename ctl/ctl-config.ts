@@ -3,7 +3,7 @@
 import { loadYamlFile, Section } from '../shared/config.js';
 import { ConfigError } from '../shared/errors.js';
 import { CtlConfigError } from './errors.js';
-import { normalizeUrl } from './settings.js';
+import { normalizeUrl } from './url.js';
 
 export interface FileSettings {
   url?: string | undefined;

@@ -13,6 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseDuration, UnitError } from '../shared/units.js';
 import type { FileSettings } from './ctl-config.js';
 import { CtlConfigError } from './errors.js';
+import { normalizeUrl } from './url.js';
 
 export const DEFAULT_CTL_CONFIG = '/etc/hostwarden/ctl.yaml';
 export const DEFAULT_URL = 'http://127.0.0.1:8640';
@@ -148,19 +149,6 @@ export function readCa(ca: FileSetting): string {
 /** Where the token came from, in words for error messages. */
 export function tokenOrigin(token: TokenSetting): string {
   return token.kind === 'file' ? token.file : token.source;
-}
-
-export function normalizeUrl(text: string, bad: (message: string) => never): string {
-  let u: URL;
-  try {
-    u = new URL(text);
-  } catch {
-    return bad(`"${text}" is not a URL (e.g. http://127.0.0.1:8640)`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') bad(`"${text}" must start with http:// or https://`);
-  if (u.search || u.hash) bad(`"${text}" must not have a query or fragment`);
-  if (u.username || u.password) bad(`"${text}" must not hold credentials (the token goes in the token file)`);
-  return u.href.replace(/\/+$/, '');
 }
 
 function timeout(where: string, text: string): number {
