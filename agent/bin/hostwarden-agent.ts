@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, UsageError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/log.js';
 import { AGENT_VERSION, Agent } from '../agent.js';
-import { createDriver } from '../cgroup/detect.js';
+import { createDriver } from '../kernel/cgroup/detect.js';
 import { DEFAULT_AGENT_CONFIG_FILE, loadAgentConfig } from '../config.js';
 
 const HELP = `Usage: hostwarden-agent [--config FILE] [--once] [--dry-run] [--release-all]

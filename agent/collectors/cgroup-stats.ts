@@ -2,7 +2,7 @@
 // between ticks (positional re-reads at offset 0). A tenant whose read fails gets no stats this tick; its
 // reader is reopened on the next.
 import type { Logger } from 'pino';
-import type { CgroupDriver, CgroupStats, StatsReader } from '../cgroup/driver.js';
+import type { CgroupDriver, CgroupStats, StatsReader } from '../kernel/cgroup/driver.js';
 import type { Tenant } from '../tenants.js';
 
 export class CgroupStatsSource {

@@ -3,7 +3,7 @@
 // A feature the kernel lacks is "no data", not an error (STYLE 2).
 import type { Logger } from 'pino';
 import type { CollectorStatus, HostStats, TenantSample } from '../../shared/wire/agent.js';
-import type { CgroupStats } from '../cgroup/driver.js';
+import type { CgroupStats } from '../kernel/cgroup/driver.js';
 import type { Tenant } from '../tenants.js';
 
 /** Returned by a collector whose source does not exist on this kernel. */

@@ -2,7 +2,7 @@
 // parent (removed at cleanup, killing what is left in it), fresh tokens, a free port, state in a temp dir.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createDriver } from '../../agent/cgroup/detect.js';
+import { createDriver } from '../../agent/kernel/cgroup/detect.js';
 import { type Cleanup, freePort, startDaemon, tempDir, uniq, waitFor, writeToken } from './system.js';
 
 export interface Stack {

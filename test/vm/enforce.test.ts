@@ -4,7 +4,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { devicesOf } from '../../agent/devices.js';
+import { devicesOf } from '../../agent/kernel/devices.js';
 import { Enforcer } from '../../agent/enforce.js';
 import { readPolicyConfig } from '../../agent/policy/config.js';
 import { desiredLimits, type Desired } from '../../agent/policy/limits.js';

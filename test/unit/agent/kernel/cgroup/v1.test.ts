@@ -4,11 +4,11 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createDriver } from '../../../../agent/cgroup/detect.js';
-import type { CgroupDriver } from '../../../../agent/cgroup/driver.js';
-import { CgroupBusyError, CgroupUnsupportedError, InvalidLimitError } from '../../../../agent/cgroup/errors.js';
-import { V1Driver } from '../../../../agent/cgroup/v1.js';
-import { FIXTURES, readTree, snapshot, tempTree, writeLater, writeTree, type TempTree } from '../../../helpers/cgroup-tree.js';
+import { createDriver } from '../../../../../agent/kernel/cgroup/detect.js';
+import type { CgroupDriver } from '../../../../../agent/kernel/cgroup/driver.js';
+import { CgroupBusyError, CgroupUnsupportedError, InvalidLimitError } from '../../../../../agent/kernel/cgroup/errors.js';
+import { V1Driver } from '../../../../../agent/kernel/cgroup/v1.js';
+import { FIXTURES, readTree, snapshot, tempTree, writeLater, writeTree, type TempTree } from '../../../../helpers/cgroup-tree.js';
 
 const PROC = join(FIXTURES, 'proc');
 const HIERARCHIES = ['cpu', 'cpuacct', 'memory', 'blkio', 'pids', 'freezer', 'unified'];

@@ -1,11 +1,11 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { CgroupStats } from '../../../agent/cgroup/driver.js';
-import { type CollectContext, type Collector, NoData, RateTracker, runCollectors } from '../../../agent/collectors/collector.js';
-import { CpuCollector } from '../../../agent/collectors/cpu.js';
-import { IoCollector } from '../../../agent/collectors/io.js';
-import { MemoryCollector } from '../../../agent/collectors/memory.js';
-import { ProcessesCollector } from '../../../agent/collectors/processes.js';
+import type { CgroupStats } from '../../../../agent/kernel/cgroup/driver.js';
+import { type CollectContext, type Collector, NoData, RateTracker, runCollectors } from '../../../../agent/collectors/collector.js';
+import { CpuCollector } from '../../../../agent/collectors/cpu.js';
+import { IoCollector } from '../../../../agent/collectors/io.js';
+import { MemoryCollector } from '../../../../agent/collectors/memory.js';
+import { ProcessesCollector } from '../../../../agent/collectors/processes.js';
 
 const log = pino({ level: 'silent' });
 
@@ -61,7 +61,7 @@ describe('collectors', () => {
 
 describe('pressure collector', () => {
   it("reports a tenant's PSI as avg10 of some and full (all the controller keeps), the host's in full", async () => {
-    const { PressureCollector } = await import('../../../agent/collectors/pressure.js');
+    const { PressureCollector } = await import('../../../../agent/collectors/pressure.js');
     const line = (v: number) => ({ avg10: v, avg60: v / 2, avg300: v / 4, total: 1234 });
     const host = { cpu: { some: line(40), full: line(10) } };
     const c = new PressureCollector(() => host);

@@ -4,11 +4,11 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createDriver } from '../../../../agent/cgroup/detect.js';
-import type { CgroupDriver, CgroupLogger } from '../../../../agent/cgroup/driver.js';
-import { CgroupBusyError, CgroupTimeoutError, CgroupUnsupportedError, InvalidLimitError, InvalidTenantError } from '../../../../agent/cgroup/errors.js';
-import { V2Driver } from '../../../../agent/cgroup/v2.js';
-import { FIXTURES, readTree, snapshot, tempTree, writeLater, writeTree, type TempTree } from '../../../helpers/cgroup-tree.js';
+import { createDriver } from '../../../../../agent/kernel/cgroup/detect.js';
+import type { CgroupDriver, CgroupLogger } from '../../../../../agent/kernel/cgroup/driver.js';
+import { CgroupBusyError, CgroupTimeoutError, CgroupUnsupportedError, InvalidLimitError, InvalidTenantError } from '../../../../../agent/kernel/cgroup/errors.js';
+import { V2Driver } from '../../../../../agent/kernel/cgroup/v2.js';
+import { FIXTURES, readTree, snapshot, tempTree, writeLater, writeTree, type TempTree } from '../../../../helpers/cgroup-tree.js';
 
 const PROC = join(FIXTURES, 'cgroup-v2/proc');
 

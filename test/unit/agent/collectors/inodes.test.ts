@@ -2,9 +2,9 @@ import { chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { InodesCollector, mountPointOf, parseRepquota, walkCount } from '../../../agent/collectors/inodes.js';
-import type { CollectContext } from '../../../agent/collectors/collector.js';
-import { isRoot } from '../../helpers/env.js';
+import { InodesCollector, mountPointOf, parseRepquota, walkCount } from '../../../../agent/collectors/inodes.js';
+import type { CollectContext } from '../../../../agent/collectors/collector.js';
+import { isRoot } from '../../../helpers/env.js';
 
 // Captured from quota-tools 4.06: repquota -u -n -p /mnt
 const REPQUOTA = `*** Report for user quotas on device /dev/vdb

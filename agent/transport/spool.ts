@@ -4,7 +4,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Report } from '../shared/wire/agent.js';
+import type { Report } from '../../shared/wire/agent.js';
 
 /** A report as spooled: `sent_at` is stamped by the reporter at each send attempt. */
 export type SpooledReport = Omit<Report, 'sent_at'>;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseMeminfo, parseProcStat, parseProcStatCpu } from '../../../agent/procfs.js';
+import { parseMeminfo, parseProcStat, parseProcStatCpu } from '../../../../agent/kernel/procfs.js';
 
 describe('procfs parsers', () => {
   it('parses /proc/PID/stat with spaces and parentheses in comm', () => {

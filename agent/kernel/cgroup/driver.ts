@@ -1,8 +1,8 @@
 // The cgroup driver: one interface, a v2 backend (v2.ts) and a v1/hybrid backend (v1.ts), chosen by
 // detection in one place (detect.ts). The agent only ever touches cgroups under its parent (`hostwarden`
 // by default) and never writes into a cgroup it did not create.
-import { HostwardenError } from '../../shared/errors.js';
-import type { KernelPressure as Pressure } from '../../shared/wire/agent.js';
+import { HostwardenError } from '../../../shared/errors.js';
+import type { KernelPressure as Pressure } from '../../../shared/wire/agent.js';
 
 export type CgroupKind = 'v1' | 'v2';
 

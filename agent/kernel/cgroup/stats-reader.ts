@@ -1,7 +1,7 @@
 // The per-tenant StatsReader of both backends: each backend says which files hold what (StatsSources); this
 // keeps them open (KeptFile) and turns their text into CgroupStats every tick. The hot path of the agent:
 // one pread per file, indexOf parsers, one result object.
-import type { KernelPressure as Pressure } from '../../shared/wire/agent.js';
+import type { KernelPressure as Pressure } from '../../../shared/wire/agent.js';
 import type { CgroupStats, StatsReader } from './driver.js';
 import { KeptFile } from './fd-reader.js';
 import { CgroupParseError } from './errors.js';

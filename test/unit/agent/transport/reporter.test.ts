@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ControllerClient } from '../../../agent/reporter.js';
-import { Spool } from '../../../agent/spool.js';
-import { freePort } from '../../helpers/system.js';
+import { ControllerClient } from '../../../../agent/transport/reporter.js';
+import { Spool } from '../../../../agent/transport/spool.js';
+import { freePort } from '../../../helpers/system.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hw-rep-'));
 const tokenFile = join(dir, 'token');

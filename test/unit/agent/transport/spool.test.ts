@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Spool } from '../../../agent/spool.js';
+import { Spool } from '../../../../agent/transport/spool.js';
 
 const dirs: string[] = [];
 afterEach(() => {

@@ -3,12 +3,12 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDriver, detectLayout } from '../../../../agent/cgroup/detect.js';
-import type { CgroupDriver } from '../../../../agent/cgroup/driver.js';
-import { CgroupBusyError, NoSuchProcessError } from '../../../../agent/cgroup/errors.js';
-import { KeptFile } from '../../../../agent/cgroup/fd-reader.js';
-import { V1Driver } from '../../../../agent/cgroup/v1.js';
-import { describeWith, missing, needRoot, needV1Cgroups } from '../../../helpers/env.js';
+import { createDriver, detectLayout } from '../../../../../agent/kernel/cgroup/detect.js';
+import type { CgroupDriver } from '../../../../../agent/kernel/cgroup/driver.js';
+import { CgroupBusyError, NoSuchProcessError } from '../../../../../agent/kernel/cgroup/errors.js';
+import { KeptFile } from '../../../../../agent/kernel/cgroup/fd-reader.js';
+import { V1Driver } from '../../../../../agent/kernel/cgroup/v1.js';
+import { describeWith, missing, needRoot, needV1Cgroups } from '../../../../helpers/env.js';
 import { BUSY_LOOP, cgroupsOf, cleanupSuite, cpuPercent, exited, go, killAndWait, memoryHog, printed, Procs, sleep, SLEEPER, uniqueParent } from './procs.js';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';

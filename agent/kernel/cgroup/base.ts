@@ -2,7 +2,7 @@
 // limit validation and verification. A backend supplies its directories, files and kernel-specific steps.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { KernelPressure as Pressure } from '../../shared/wire/agent.js';
+import type { KernelPressure as Pressure } from '../../../shared/wire/agent.js';
 import {
   assertParentName,
   assertPid,

@@ -1,7 +1,7 @@
 // Parsers on text captured from this build machine's kernel (6.18, hybrid layout: test/fixtures/cgroup-v1 and
 // test/fixtures/proc) and on text in the exact formats of cgroup-v2.rst (test/fixtures/cgroup-v2).
 import { describe, expect, it } from 'vitest';
-import { CgroupParseError } from '../../../../agent/cgroup/errors.js';
+import { CgroupParseError } from '../../../../../agent/kernel/cgroup/errors.js';
 import {
   findCgroupMounts,
   flatKeyedValue,
@@ -24,8 +24,8 @@ import {
   parseV1Limit,
   sumBlkioThrottle,
   sumIoStat,
-} from '../../../../agent/cgroup/parse.js';
-import { fixture } from '../../../helpers/cgroup-tree.js';
+} from '../../../../../agent/kernel/cgroup/parse.js';
+import { fixture } from '../../../../helpers/cgroup-tree.js';
 
 const V1 = 'cgroup-v1/cgroup';
 const V2 = 'cgroup-v2/cgroup/hostwarden';

@@ -1,7 +1,7 @@
 // The tenant's top processes at the moment of a decision: pid, command line, cpu %, rss, read from /proc
 // for the PIDs of that tenant's cgroup only. CPU % is measured over a short interval between two reads.
 import { readFileSync } from 'node:fs';
-import type { TopProcess } from '../shared/wire/agent.js';
+import type { TopProcess } from '../../shared/wire/agent.js';
 import { parseProcStat, readCmdline, type ProcStat } from './procfs.js';
 
 const CLK_TCK = 100; // USER_HZ on every Linux architecture we ship for

@@ -2,11 +2,11 @@
 // layout when there is no mount table.
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createDriver, detectLayout } from '../../../../agent/cgroup/detect.js';
-import { CgroupUnsupportedError } from '../../../../agent/cgroup/errors.js';
-import { V1Driver } from '../../../../agent/cgroup/v1.js';
-import { V2Driver } from '../../../../agent/cgroup/v2.js';
-import { FIXTURES, tempTree, writeTree, type TempTree } from '../../../helpers/cgroup-tree.js';
+import { createDriver, detectLayout } from '../../../../../agent/kernel/cgroup/detect.js';
+import { CgroupUnsupportedError } from '../../../../../agent/kernel/cgroup/errors.js';
+import { V1Driver } from '../../../../../agent/kernel/cgroup/v1.js';
+import { V2Driver } from '../../../../../agent/kernel/cgroup/v2.js';
+import { FIXTURES, tempTree, writeTree, type TempTree } from '../../../../helpers/cgroup-tree.js';
 
 const V1_ROOT = join(FIXTURES, 'cgroup-v1/cgroup');
 const V2_ROOT = join(FIXTURES, 'cgroup-v2/cgroup');

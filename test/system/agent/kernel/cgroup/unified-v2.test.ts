@@ -4,10 +4,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createDriver, detectLayout } from '../../../../agent/cgroup/detect.js';
-import type { CgroupDriver, CgroupLogger } from '../../../../agent/cgroup/driver.js';
-import { CgroupBusyError, CgroupUnsupportedError } from '../../../../agent/cgroup/errors.js';
-import { describeWith, missing, needRoot } from '../../../helpers/env.js';
+import { createDriver, detectLayout } from '../../../../../agent/kernel/cgroup/detect.js';
+import type { CgroupDriver, CgroupLogger } from '../../../../../agent/kernel/cgroup/driver.js';
+import { CgroupBusyError, CgroupUnsupportedError } from '../../../../../agent/kernel/cgroup/errors.js';
+import { describeWith, missing, needRoot } from '../../../../helpers/env.js';
 import { BUSY_LOOP, cgroupsOf, cleanupSuite, exited, killAndWait, Procs, sleep, SLEEPER, uniqueParent } from './procs.js';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, rmdirSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CgroupDriver } from '../../../../agent/cgroup/driver.js';
+import type { CgroupDriver } from '../../../../../agent/kernel/cgroup/driver.js';
 
 /** A parent cgroup name no one else uses. */
 export function uniqueParent(): string {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildRuleset, parseCounters } from '../../../agent/collectors/bandwidth.js';
-import type { Tenant } from '../../../agent/tenants.js';
+import { buildRuleset, parseCounters } from '../../../../agent/collectors/bandwidth.js';
+import type { Tenant } from '../../../../agent/tenants.js';
 
 const tenant = (name: string, uids: number[]): Tenant => ({ name, uids, homes: [], domains: [], source: 'config' });
 

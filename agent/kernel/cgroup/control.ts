@@ -2,8 +2,8 @@
 // error, mkdir/rmdir, bounded waiting, killing. Nothing here decides policy.
 import { closeSync, constants, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { NAME_RE, type KernelPressure as Pressure } from '../../shared/wire/agent.js';
-import { PSI_RESOURCES } from '../../shared/resources.js';
+import { NAME_RE, type KernelPressure as Pressure } from '../../../shared/wire/agent.js';
+import { PSI_RESOURCES } from '../../../shared/resources.js';
 import { CgroupError, type CgroupLogger } from './driver.js';
 import { CgroupBusyError, CgroupTimeoutError, CgroupUnsupportedError, CgroupWriteError, InvalidTenantError, NoSuchProcessError } from './errors.js';
 import { KeptFile } from './fd-reader.js';

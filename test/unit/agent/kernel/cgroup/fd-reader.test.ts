@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { KeptFile } from '../../../../agent/cgroup/fd-reader.js';
-import { tempTree, type TempTree } from '../../../helpers/cgroup-tree.js';
+import { KeptFile } from '../../../../../agent/kernel/cgroup/fd-reader.js';
+import { tempTree, type TempTree } from '../../../../helpers/cgroup-tree.js';
 
 describe('KeptFile', () => {
   let tree: TempTree;

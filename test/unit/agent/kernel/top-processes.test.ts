@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { topProcesses } from '../../../agent/top.js';
+import { topProcesses } from '../../../../agent/kernel/top-processes.js';
 
 describe('top processes', () => {
   const busy = spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' });

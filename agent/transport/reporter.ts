@@ -3,9 +3,9 @@
 // copy is kept in the spool database so a restarted agent keeps governing while the controller is down.
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { validator } from '../shared/validate.js';
-import { PolicySchema, type Policy } from '../shared/wire/agent.js';
-import type { AgentConfig } from './config.js';
+import { validator } from '../../shared/validate.js';
+import { PolicySchema, type Policy } from '../../shared/wire/agent.js';
+import type { AgentConfig } from '../config.js';
 import type { Spool } from './spool.js';
 
 const policyValidator = validator(PolicySchema);

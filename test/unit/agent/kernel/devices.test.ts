@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { devicesOf, splitDev, wholeDisk } from '../../../agent/devices.js';
+import { devicesOf, splitDev, wholeDisk } from '../../../../agent/kernel/devices.js';
 
 const sys = mkdtempSync(join(tmpdir(), 'hw-sys-'));
 afterAll(() => rmSync(sys, { recursive: true, force: true }));
