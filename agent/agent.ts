@@ -21,7 +21,7 @@ import { devicesOf } from './kernel/devices.js';
 import { Enforcer } from './enforce.js';
 import { Placement } from './placement.js';
 import { evaluate } from './policy/evaluate.js';
-import { type Desired, desiredLimits } from './policy/limits.js';
+import { type Desired, desiredLimits } from './policy/desired.js';
 import { applyManual, expireManual } from './policy/manual.js';
 import { type Decision, emptyState, type Observation, type PolicyState, type TenantPolicy } from './policy/types.js';
 import { ControllerClient } from './transport/reporter.js';

@@ -4,7 +4,7 @@
 // --dry-run logs what would be written and writes nothing.
 import type { Logger } from 'pino';
 import type { CgroupDriver } from './kernel/cgroup/driver.js';
-import type { Desired } from './policy/limits.js';
+import type { Desired } from './policy/desired.js';
 
 export interface EnforceResult {
   applied: number;

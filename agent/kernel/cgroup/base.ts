@@ -18,9 +18,10 @@ import {
   SILENT_LOGGER,
   waitUntil,
 } from './control.js';
-import { CgroupError, type CgroupDriver, type CgroupKind, type CgroupLogger, type Limits, type StatsReader } from './driver.js';
+import type { Limits } from '../../limits.js';
+import { CgroupError, type CgroupDriver, type CgroupKind, type CgroupLogger, type StatsReader } from './driver.js';
 import { CgroupBusyError, NoSuchProcessError } from './errors.js';
-import { LIMIT_FIELDS, validateLimits, verifyLimits, type LimitField } from './limits.js';
+import { LIMIT_FIELDS, validateLimits, verifyLimits, type LimitField } from './limit-rules.js';
 import { parseProcCgroup, type ProcCgroupLine } from './parse.js';
 import { CgroupStatsReader, type StatsSources } from './stats-reader.js';
 

@@ -3,6 +3,7 @@
 // by default) and never writes into a cgroup it did not create.
 import { HostwardenError } from '../../../shared/errors.js';
 import type { KernelPressure as Pressure } from '../../../shared/wire/agent.js';
+import type { Limits } from '../../limits.js';
 
 export type CgroupKind = 'v1' | 'v2';
 
@@ -17,30 +18,6 @@ export interface CgroupStats {
   pids?: number;
   pressure?: Pressure;
   frozen?: boolean;
-}
-
-/** Per-device IO limits, by major:minor. Absent fields mean "max". */
-export interface IoDeviceLimit {
-  major: number;
-  minor: number;
-  rbps?: number;
-  wbps?: number;
-  riops?: number;
-  wiops?: number;
-}
-
-/**
- * Limits of one tenant cgroup. For every field: `undefined` = leave as is, `null` = no limit ("max").
- * cpuWeight is in v2 units (1..10000, default 100); the v1 backend maps it to cpu.shares (weight*1024/100).
- */
-export interface Limits {
-  cpuPercent?: number | null;
-  cpuWeight?: number | null;
-  memoryHigh?: number | null;
-  memoryMax?: number | null;
-  /** The complete set of device limits (devices not listed are set back to max). */
-  io?: IoDeviceLimit[] | null;
-  pidsMax?: number | null;
 }
 
 /** Stats files of one tenant, kept open and re-read with a positional read at offset 0. */

@@ -10,7 +10,7 @@
 // Kernel counters are u64; JavaScript numbers are exact up to 2^53 (about 104 days of CPU time in ns, 8 PiB in
 // bytes), and beyond that lose only relative precision of 1e-16, which rates and shares never notice.
 import type { KernelPsi as Psi, KernelPsiLine as PsiLine } from '../../../shared/wire/agent.js';
-import type { IoDeviceLimit } from './driver.js';
+import type { IoDeviceLimit } from '../../limits.js';
 import { CgroupParseError } from './errors.js';
 
 const NL = 10;

@@ -6,9 +6,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { BaseDriver, type BaseOptions } from './base.js';
 import { killPids, mkdirCgroup, readControl, readPids, waitUntil, writeControl } from './control.js';
-import type { IoDeviceLimit, Limits } from './driver.js';
+import type { IoDeviceLimit, Limits } from '../../limits.js';
 import { CgroupUnsupportedError } from './errors.js';
-import { CPU_PERIOD_USEC, CPU_WEIGHT_DEFAULT, cpuPercentOf, cpuQuotaUsec, type LimitField } from './limits.js';
+import { CPU_PERIOD_USEC, CPU_WEIGHT_DEFAULT, cpuPercentOf, cpuQuotaUsec, type LimitField } from './limit-rules.js';
 import { parseCgroupEvents, parseControllerList, parseCpuMax, parseIoMax, parseMaxOrU64, parseU64, type ProcCgroupLine } from './parse.js';
 import type { StatsSources } from './stats-reader.js';
 

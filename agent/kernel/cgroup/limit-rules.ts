@@ -1,6 +1,7 @@
-// Limits: validated completely before anything is written (bad input changes nothing), converted to the
-// kernel's units, and checked after the write against what the kernel reads back.
-import type { IoDeviceLimit, Limits } from './driver.js';
+// The kernel's rules for the limits of agent/limits.ts: validated completely before anything is written (bad
+// input changes nothing), converted to the kernel's units, and checked after the write against what the kernel
+// reads back.
+import type { IoDeviceLimit, Limits } from '../../limits.js';
 import { CgroupWriteError, InvalidLimitError } from './errors.js';
 
 /** CFS bandwidth period used for every quota we set (100 ms, the kernel's default). */

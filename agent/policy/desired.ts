@@ -1,7 +1,7 @@
 // What the kernel should hold for a tenant: the plan caps (always in force) tightened by its throttle
 // levels, and frozen while quarantined. Pure; the enforcer writes it through the cgroup driver.
 import type { Plan } from '../../shared/wire/agent.js';
-import type { IoDeviceLimit, Limits } from '../kernel/cgroup/driver.js';
+import type { IoDeviceLimit, Limits } from '../limits.js';
 import type { PolicyConfig } from './config.js';
 import { levelFraction, throttleTarget } from './evaluate.js';
 import type { Governed, LadderState, ManualState } from './types.js';

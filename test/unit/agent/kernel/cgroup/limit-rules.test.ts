@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { Limits } from '../../../../../agent/kernel/cgroup/driver.js';
+import type { Limits } from '../../../../../agent/limits.js';
 import { InvalidLimitError } from '../../../../../agent/kernel/cgroup/errors.js';
-import { cpuPercentOf, cpuQuotaUsec, sharesToWeight, validateLimits, verifyLimits, weightToShares } from '../../../../../agent/kernel/cgroup/limits.js';
+import { cpuPercentOf, cpuQuotaUsec, sharesToWeight, validateLimits, verifyLimits, weightToShares } from '../../../../../agent/kernel/cgroup/limit-rules.js';
 
 describe('validateLimits', () => {
   it.each<[string, Limits]>([
