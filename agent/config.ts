@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { ConfigError } from '../shared/errors.js';
 import { Section, loadYamlFile } from '../shared/config.js';
 import { HOST_RE, NAME_RE, type Plan } from '../shared/wire/agent.js';
-import { type PolicyConfig, readPolicyConfig } from './policy/config.js';
+import { type PolicyConfig, readPolicyConfig } from './policy/policy-config.js';
 
 export const DEFAULT_AGENT_CONFIG_FILE = '/etc/hostwarden/agent.yaml';
 

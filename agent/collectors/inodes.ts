@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { lstat, opendir } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseMountinfo } from '../kernel/cgroup/parse.js';
+import { parseMountinfo } from '../kernel/procfs.js';
 import type { Tenant } from '../tenants.js';
 import { type CollectContext, type Collector, NoData, sampleOf } from './collector.js';
 

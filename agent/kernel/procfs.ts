@@ -1,31 +1,18 @@
-// /proc and /etc/passwd: pure parsers and thin readers. Every root is a parameter so tests use temp trees.
+// /proc: pure parsers and thin readers (STYLE 4). Every root is a parameter so tests use temp trees.
+// Per process: the PIDs, a PID's owner, /proc/PID/stat, cmdline, cgroup and mountinfo; host-wide: meminfo and
+// the cpu line of /proc/stat. The cgroup interface files have their parsers in cgroup/parse.ts.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { HostwardenError } from '../../shared/errors.js';
+import { digitsAt, numberedLines, plural } from './text-scan.js';
 
-export interface PasswdEntry {
-  name: string;
-  uid: number;
-  gid: number;
-  home: string;
-  shell: string;
-}
-
-/** Parse /etc/passwd text. Malformed lines are skipped (the file is the system's, not ours to judge). */
-export function parsePasswd(text: string): PasswdEntry[] {
-  const out: PasswdEntry[] = [];
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const f = line.split(':');
-    if (f.length < 7) continue;
-    const uid = Number(f[2]);
-    const gid = Number(f[3]);
-    if (!Number.isInteger(uid) || !Number.isInteger(gid)) continue;
-    out.push({ name: f[0]!, uid, gid, home: f[5]!, shell: f[6]! });
+/** /proc text that does not have the documented shape (proc(5)): `Cannot parse /proc/meminfo: no MemTotal line`. */
+export class ProcParseError extends HostwardenError {
+  constructor(
+    readonly file: string,
+    detail: string,
+  ) {
+    super('HW_PROC_PARSE', `Cannot parse ${file}: ${detail}`);
   }
-  return out;
-}
-
-export function readPasswd(file: string): PasswdEntry[] {
-  return parsePasswd(readFileSync(file, 'utf8'));
 }
 
 /** Numeric entries of procRoot: the PIDs of all processes (thread group leaders). */
@@ -64,11 +51,11 @@ export interface ProcStat {
 export function parseProcStat(text: string): ProcStat {
   const open = text.indexOf('(');
   const close = text.lastIndexOf(')');
-  if (open < 0 || close < open) throw new Error(`Cannot parse /proc/PID/stat: no "(comm)" in ${JSON.stringify(text.slice(0, 80))}`);
+  if (open < 0 || close < open) throw new ProcParseError('/proc/PID/stat', `no "(comm)" in ${JSON.stringify(text.slice(0, 80))}`);
   const pid = Number(text.slice(0, open).trim());
   const rest = text.slice(close + 2).split(' ');
   // rest[0] is field 3 (state); field N is rest[N - 3].
-  if (rest.length < 22) throw new Error(`Cannot parse /proc/PID/stat: ${rest.length + 2} fields, expected at least 24`);
+  if (rest.length < 22) throw new ProcParseError('/proc/PID/stat', `${rest.length + 2} fields, expected at least 24`);
   const f = (n: number) => Number(rest[n - 3]);
   return {
     pid,
@@ -101,7 +88,7 @@ export interface MemInfo {
 export function parseMeminfo(text: string): MemInfo {
   const get = (key: string): number => {
     const m = new RegExp(`^${key}:\\s+(\\d+) kB$`, 'm').exec(text);
-    if (!m) throw new Error(`Cannot parse /proc/meminfo: no ${key} line`);
+    if (!m) throw new ProcParseError('/proc/meminfo', `no ${key} line`);
     return Number(m[1]) * 1024;
   };
   return { totalBytes: get('MemTotal'), availableBytes: get('MemAvailable') };
@@ -110,10 +97,83 @@ export function parseMeminfo(text: string): MemInfo {
 /** Aggregate "cpu" line of /proc/stat: busy and total jiffies (iowait counts as idle). */
 export function parseProcStatCpu(text: string): { busy: number; total: number } {
   const line = text.slice(0, text.indexOf('\n'));
-  if (!line.startsWith('cpu ')) throw new Error('Cannot parse /proc/stat: first line is not the "cpu" total');
+  if (!line.startsWith('cpu ')) throw new ProcParseError('/proc/stat', 'first line is not the "cpu" total');
   const v = line.trim().split(/\s+/).slice(1).map(Number);
   // user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in user.
   const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = v;
   const busy = user + nice + system + irq + softirq + steal;
   return { busy, total: busy + idle + iowait };
 }
+
+// --- /proc/PID/cgroup and mountinfo -------------------------------------------------------------------------
+
+export interface ProcCgroupLine {
+  /** Hierarchy ID; 0 is the v2 unified hierarchy. */
+  id: number;
+  /** v1 controllers ("cpu", "cpuacct", "name=systemd"); empty for the v2 line. */
+  controllers: string[];
+  path: string;
+}
+
+/** /proc/PID/cgroup: "4:memory:/a/b" (v1) and "0::/a/b" (v2). The path may itself contain ":". */
+export function parseProcCgroup(text: string, file = 'cgroup'): ProcCgroupLine[] {
+  const out: ProcCgroupLine[] = [];
+  for (const [lineNo, line] of numberedLines(text)) {
+    const c1 = line.indexOf(':');
+    const c2 = c1 < 0 ? -1 : line.indexOf(':', c1 + 1);
+    if (c2 < 0) throw new ProcParseError(file, `line ${lineNo} is not "ID:CONTROLLERS:PATH": ${JSON.stringify(line)}`);
+    const id = digitsAt(line, 0, c1);
+    if (id < 0) throw new ProcParseError(file, `line ${lineNo}: hierarchy ID ${JSON.stringify(line.slice(0, c1))} is not a number`);
+    const ctrl = line.slice(c1 + 1, c2);
+    out.push({ id, controllers: ctrl === '' ? [] : ctrl.split(','), path: line.slice(c2 + 1) });
+  }
+  return out;
+}
+
+export interface MountinfoEntry {
+  mountId: number;
+  parentId: number;
+  /** MAJ:MIN of the mounted filesystem. */
+  device: string;
+  /** Root of the mount within its filesystem ("/" unless a bind mount or a cgroup namespace). */
+  root: string;
+  mountPoint: string;
+  mountOptions: string[];
+  fsType: string;
+  source: string;
+  superOptions: string[];
+}
+
+/** mountinfo escapes space, tab, newline and backslash as \040 \011 \012 \134. */
+function unescapeMountField(s: string): string {
+  return s.includes('\\') ? s.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8))) : s;
+}
+
+/** /proc/PID/mountinfo (proc(5)): "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue". */
+export function parseMountinfo(text: string, file = 'mountinfo'): MountinfoEntry[] {
+  const out: MountinfoEntry[] = [];
+  for (const [lineNo, line] of numberedLines(text)) {
+    const fields = line.split(' ');
+    const sep = fields.indexOf('-', 6);
+    if (fields.length < 10 || sep < 0 || fields.length < sep + 4) {
+      throw new ProcParseError(file, `line ${lineNo} has ${plural(fields.length, 'field')}, expected at least 10 with a "-" separator`);
+    }
+    const mountId = digitsAt(fields[0]!, 0, fields[0]!.length);
+    const parentId = digitsAt(fields[1]!, 0, fields[1]!.length);
+    if (mountId < 0 || parentId < 0) throw new ProcParseError(file, `line ${lineNo}: mount IDs are not numbers`);
+    out.push({
+      mountId,
+      parentId,
+      device: fields[2]!,
+      root: unescapeMountField(fields[3]!),
+      mountPoint: unescapeMountField(fields[4]!),
+      mountOptions: fields[5]!.split(','),
+      fsType: fields[sep + 1]!,
+      source: unescapeMountField(fields[sep + 2]!),
+      superOptions: fields[sep + 3]!.split(','),
+    });
+  }
+  return out;
+}
+
+/** The v1 controllers a hierarchy can carry (named hierarchies such as name=systemd carry none). */

@@ -2,7 +2,7 @@
 // levels, and frozen while quarantined. Pure; the enforcer writes it through the cgroup driver.
 import type { Plan } from '../../shared/wire/agent.js';
 import type { IoDeviceLimit, Limits } from '../limits.js';
-import type { PolicyConfig } from './config.js';
+import type { PolicyConfig } from './policy-config.js';
 import { levelFraction, throttleTarget } from './evaluate.js';
 import type { Governed, LadderState, ManualState } from './types.js';
 

@@ -17,7 +17,7 @@
 import { RESOURCE_UNITS } from '../../shared/resources.js';
 import { formatBytes, formatDuration } from '../../shared/units.js';
 import type { Explanation, HostStats, IncidentEvent, TenantSample } from '../../shared/wire/agent.js';
-import type { PolicyConfig } from './config.js';
+import type { PolicyConfig } from './policy-config.js';
 import { type Decision, GOVERNED, type Governed, type LadderState, type Observation, type PolicyState, type TenantPolicy } from './types.js';
 
 export const LEVEL_NAMES = ['notice', 'throttle level 1', 'throttle level 2', 'quarantine'] as const;

@@ -2,7 +2,7 @@
 // through the same state and limits as the automatic ladder. Pure, like evaluate(): (state, action, now) -> ...
 import type { ActionAck, Explanation, IncidentEvent, ManualAction } from '../../shared/wire/agent.js';
 import { formatDuration } from '../../shared/units.js';
-import type { PolicyConfig } from './config.js';
+import type { PolicyConfig } from './policy-config.js';
 import type { Governed, ManualState, PolicyState } from './types.js';
 
 /** Default expiry of a manual action without a ttl. Quarantine uses policy.quarantine.max. */

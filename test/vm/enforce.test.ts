@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { devicesOf } from '../../agent/kernel/devices.js';
 import { Enforcer } from '../../agent/enforce.js';
-import { readPolicyConfig } from '../../agent/policy/config.js';
+import { readPolicyConfig } from '../../agent/policy/policy-config.js';
 import { desiredLimits, type Desired } from '../../agent/policy/desired.js';
 import type { ManualState } from '../../agent/policy/types.js';
 import { Section } from '../../shared/config.js';

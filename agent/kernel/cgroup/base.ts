@@ -19,10 +19,10 @@ import {
   waitUntil,
 } from './control.js';
 import type { Limits } from '../../limits.js';
+import { parseProcCgroup, type ProcCgroupLine } from '../procfs.js';
 import { CgroupError, type CgroupDriver, type CgroupKind, type CgroupLogger, type StatsReader } from './driver.js';
 import { CgroupBusyError, NoSuchProcessError } from './errors.js';
 import { LIMIT_FIELDS, validateLimits, verifyLimits, type LimitField } from './limit-rules.js';
-import { parseProcCgroup, type ProcCgroupLine } from './parse.js';
 import { CgroupStatsReader, type StatsSources } from './stats-reader.js';
 
 export interface BaseOptions {

@@ -8,9 +8,42 @@ import { join, resolve } from 'node:path';
 import { readControl } from './control.js';
 import type { CgroupDriver, DriverOptions } from './driver.js';
 import { CgroupUnsupportedError } from './errors.js';
-import { findCgroupMounts, parseControllerList, parseMountinfo, V1_CONTROLLERS, type CgroupMount } from './parse.js';
+import { parseMountinfo, type MountinfoEntry } from '../procfs.js';
+import { parseControllerList } from './parse.js';
 import { V1_USED, V1Driver, type V1Controller } from './v1.js';
 import { V2Driver } from './v2.js';
+
+export const V1_CONTROLLERS = new Set([
+  'cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'net_cls', 'net_prio', 'blkio', 'perf_event', 'hugetlb', 'pids', 'rdma', 'misc',
+]);
+
+export interface CgroupMount {
+  mountPoint: string;
+  /** Root of the mount within the hierarchy ("/" on the host; deeper inside a cgroup namespace or bind mount). */
+  root: string;
+}
+
+export interface CgroupMounts {
+  /** The cgroup2 mount (pure v2: /sys/fs/cgroup; hybrid: /sys/fs/cgroup/unified). */
+  unified?: CgroupMount;
+  /** Each v1 controller's hierarchy; co-mounted controllers ("cpu,cpuacct") share one entry's mount point. */
+  v1: Record<string, CgroupMount>;
+}
+
+/** The cgroup mounts of a mount table; the first mount of each hierarchy wins (later ones are bind mounts). */
+export function findCgroupMounts(entries: MountinfoEntry[]): CgroupMounts {
+  const out: CgroupMounts = { v1: {} };
+  for (const e of entries) {
+    if (e.fsType === 'cgroup2') {
+      out.unified ??= { mountPoint: e.mountPoint, root: e.root };
+    } else if (e.fsType === 'cgroup') {
+      for (const opt of e.superOptions) {
+        if (V1_CONTROLLERS.has(opt)) out.v1[opt] ??= { mountPoint: e.mountPoint, root: e.root };
+      }
+    }
+  }
+  return out;
+}
 
 export const DEFAULT_CGROUP_ROOT = '/sys/fs/cgroup';
 export const DEFAULT_PROC_ROOT = '/proc';

@@ -1,91 +1,19 @@
-// Pure parsers of cgroup and procfs text, in the exact formats of the kernel (cgroup-v2.rst "Interface Files",
-// cgroup-v1 docs, proc(5)). No I/O here: every function takes the text and the file's name (for messages like
-// `Cannot parse memory.stat: line 3 has 1 field`) and is tested on text captured from real kernels.
+// Pure parsers of cgroup interface files, in the exact formats of the kernel (cgroup-v2.rst "Interface Files",
+// cgroup-v1 docs). No I/O here: every function takes the text and the file's name (for messages like
+// `Cannot parse memory.stat: line 3 has 1 field`) and is tested on text captured from real kernels. The /proc
+// parsers (/proc/PID/cgroup, mountinfo) are in ../procfs.ts.
 //
 // The functions the agent calls every tick for every tenant (flatKeyedValue, parseU64, parsePsi, sumIoStat,
 // sumBlkioThrottle, parseFreezerState, parseCgroupEvents) scan with indexOf/charCodeAt and allocate nothing but
-// their result. The general ones (parseFlatKeyed, parseNestedKeyed, parseBlkioThrottle, parseMountinfo) build
-// complete records for tests, diagnostics and setup paths.
+// their result. The general ones (parseFlatKeyed, parseNestedKeyed, parseBlkioThrottle) build complete records
+// for tests, diagnostics and setup paths.
 //
 // Kernel counters are u64; JavaScript numbers are exact up to 2^53 (about 104 days of CPU time in ns, 8 PiB in
 // bytes), and beyond that lose only relative precision of 1e-16, which rates and shares never notice.
 import type { KernelPsi as Psi, KernelPsiLine as PsiLine } from '../../../shared/wire/agent.js';
 import type { IoDeviceLimit } from '../../limits.js';
+import { decimalAt, digitsAt, lineEnd, NL, numberedLines, plural, SPACE, trimEnd } from '../text-scan.js';
 import { CgroupParseError } from './errors.js';
-
-const NL = 10;
-const SPACE = 32;
-const TAB = 9;
-const ZERO = 48;
-const NINE = 57;
-const DOT = 46;
-
-// --- numbers ----------------------------------------------------------------------------------------------
-
-/** Digits of text[start, end) as a number, or -1 when the range is empty or holds a non-digit. */
-function digitsAt(text: string, start: number, end: number): number {
-  if (start >= end) return -1;
-  let n = 0;
-  for (let i = start; i < end; i++) {
-    const c = text.charCodeAt(i);
-    if (c < ZERO || c > NINE) return -1;
-    n = n * 10 + (c - ZERO);
-  }
-  return n;
-}
-
-/** A non-negative decimal ("0.29", "12", "100.00") in text[start, end), or -1. Rounded exactly as Number(). */
-function decimalAt(text: string, start: number, end: number): number {
-  if (start >= end) return -1;
-  let n = 0;
-  let scale = 1;
-  let seenDot = false;
-  let digits = 0;
-  for (let i = start; i < end; i++) {
-    const c = text.charCodeAt(i);
-    if (c === DOT && !seenDot) {
-      seenDot = true;
-      continue;
-    }
-    if (c < ZERO || c > NINE) return -1;
-    n = n * 10 + (c - ZERO);
-    digits++;
-    if (seenDot) scale *= 10;
-  }
-  // One correctly rounded division of two exact integers gives the same double as Number("12.34").
-  return digits === 0 ? -1 : n / scale;
-}
-
-/** End of the line that starts at `start` (index of "\n", or text.length). */
-function lineEnd(text: string, start: number): number {
-  const nl = text.indexOf('\n', start);
-  return nl < 0 ? text.length : nl;
-}
-
-/** End of trailing whitespace trimmed from text[start, end). */
-function trimEnd(text: string, start: number, end: number): number {
-  while (end > start) {
-    const c = text.charCodeAt(end - 1);
-    if (c !== SPACE && c !== NL && c !== TAB && c !== 13) break;
-    end--;
-  }
-  return end;
-}
-
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
-}
-
-/** The non-blank lines of a file, trimmed, with their 1-based numbers. For the general parsers (it allocates). */
-function numberedLines(text: string): Array<[lineNo: number, line: string]> {
-  const out: Array<[number, string]> = [];
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!.trim();
-    if (line !== '') out.push([i + 1, line]);
-  }
-  return out;
-}
 
 /** A single unsigned integer file (cpuacct.usage, memory.current, pids.current). */
 export function parseU64(text: string, file: string): number {
@@ -442,110 +370,6 @@ export function parsePidList(text: string, file = 'cgroup.procs'): number[] {
       out.push(pid);
     }
     start = lineEnd(text, start) + 1;
-  }
-  return out;
-}
-
-// --- /proc/PID/cgroup and mountinfo -------------------------------------------------------------------------
-
-export interface ProcCgroupLine {
-  /** Hierarchy ID; 0 is the v2 unified hierarchy. */
-  id: number;
-  /** v1 controllers ("cpu", "cpuacct", "name=systemd"); empty for the v2 line. */
-  controllers: string[];
-  path: string;
-}
-
-/** /proc/PID/cgroup: "4:memory:/a/b" (v1) and "0::/a/b" (v2). The path may itself contain ":". */
-export function parseProcCgroup(text: string, file = 'cgroup'): ProcCgroupLine[] {
-  const out: ProcCgroupLine[] = [];
-  for (const [lineNo, line] of numberedLines(text)) {
-    const c1 = line.indexOf(':');
-    const c2 = c1 < 0 ? -1 : line.indexOf(':', c1 + 1);
-    if (c2 < 0) throw new CgroupParseError(file, `line ${lineNo} is not "ID:CONTROLLERS:PATH": ${JSON.stringify(line)}`);
-    const id = digitsAt(line, 0, c1);
-    if (id < 0) throw new CgroupParseError(file, `line ${lineNo}: hierarchy ID ${JSON.stringify(line.slice(0, c1))} is not a number`);
-    const ctrl = line.slice(c1 + 1, c2);
-    out.push({ id, controllers: ctrl === '' ? [] : ctrl.split(','), path: line.slice(c2 + 1) });
-  }
-  return out;
-}
-
-export interface MountinfoEntry {
-  mountId: number;
-  parentId: number;
-  /** MAJ:MIN of the mounted filesystem. */
-  device: string;
-  /** Root of the mount within its filesystem ("/" unless a bind mount or a cgroup namespace). */
-  root: string;
-  mountPoint: string;
-  mountOptions: string[];
-  fsType: string;
-  source: string;
-  superOptions: string[];
-}
-
-/** mountinfo escapes space, tab, newline and backslash as \040 \011 \012 \134. */
-function unescapeMountField(s: string): string {
-  return s.includes('\\') ? s.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8))) : s;
-}
-
-/** /proc/PID/mountinfo (proc(5)): "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue". */
-export function parseMountinfo(text: string, file = 'mountinfo'): MountinfoEntry[] {
-  const out: MountinfoEntry[] = [];
-  for (const [lineNo, line] of numberedLines(text)) {
-    const fields = line.split(' ');
-    const sep = fields.indexOf('-', 6);
-    if (fields.length < 10 || sep < 0 || fields.length < sep + 4) {
-      throw new CgroupParseError(file, `line ${lineNo} has ${plural(fields.length, 'field')}, expected at least 10 with a "-" separator`);
-    }
-    const mountId = digitsAt(fields[0]!, 0, fields[0]!.length);
-    const parentId = digitsAt(fields[1]!, 0, fields[1]!.length);
-    if (mountId < 0 || parentId < 0) throw new CgroupParseError(file, `line ${lineNo}: mount IDs are not numbers`);
-    out.push({
-      mountId,
-      parentId,
-      device: fields[2]!,
-      root: unescapeMountField(fields[3]!),
-      mountPoint: unescapeMountField(fields[4]!),
-      mountOptions: fields[5]!.split(','),
-      fsType: fields[sep + 1]!,
-      source: unescapeMountField(fields[sep + 2]!),
-      superOptions: fields[sep + 3]!.split(','),
-    });
-  }
-  return out;
-}
-
-/** The v1 controllers a hierarchy can carry (named hierarchies such as name=systemd carry none). */
-export const V1_CONTROLLERS = new Set([
-  'cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'net_cls', 'net_prio', 'blkio', 'perf_event', 'hugetlb', 'pids', 'rdma', 'misc',
-]);
-
-export interface CgroupMount {
-  mountPoint: string;
-  /** Root of the mount within the hierarchy ("/" on the host; deeper inside a cgroup namespace or bind mount). */
-  root: string;
-}
-
-export interface CgroupMounts {
-  /** The cgroup2 mount (pure v2: /sys/fs/cgroup; hybrid: /sys/fs/cgroup/unified). */
-  unified?: CgroupMount;
-  /** Each v1 controller's hierarchy; co-mounted controllers ("cpu,cpuacct") share one entry's mount point. */
-  v1: Record<string, CgroupMount>;
-}
-
-/** The cgroup mounts of a mount table; the first mount of each hierarchy wins (later ones are bind mounts). */
-export function findCgroupMounts(entries: MountinfoEntry[]): CgroupMounts {
-  const out: CgroupMounts = { v1: {} };
-  for (const e of entries) {
-    if (e.fsType === 'cgroup2') {
-      out.unified ??= { mountPoint: e.mountPoint, root: e.root };
-    } else if (e.fsType === 'cgroup') {
-      for (const opt of e.superOptions) {
-        if (V1_CONTROLLERS.has(opt)) out.v1[opt] ??= { mountPoint: e.mountPoint, root: e.root };
-      }
-    }
   }
   return out;
 }

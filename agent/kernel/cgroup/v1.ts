@@ -4,12 +4,13 @@
 // cgroup (as systemd does). The primary hierarchy, for procs() and tenantOf(), is cpu.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import type { IoDeviceLimit, Limits } from '../../limits.js';
+import type { ProcCgroupLine } from '../procfs.js';
 import { BaseDriver, type BaseOptions } from './base.js';
 import { killPids, mkdirCgroup, readControl, waitUntil, writeControl } from './control.js';
-import type { IoDeviceLimit, Limits } from '../../limits.js';
 import { CgroupBusyError, CgroupTimeoutError, CgroupUnsupportedError, CgroupWriteError } from './errors.js';
 import { CPU_PERIOD_USEC, cpuPercentOf, cpuQuotaUsec, sharesToWeight, weightToShares, type LimitField } from './limit-rules.js';
-import { parseCgroupEvents, parseFreezerState, parseMaxOrU64, parseU64, parseV1DeviceValues, parseV1Limit, type ProcCgroupLine } from './parse.js';
+import { parseCgroupEvents, parseFreezerState, parseMaxOrU64, parseU64, parseV1DeviceValues, parseV1Limit } from './parse.js';
 import type { StatsSources } from './stats-reader.js';
 
 /** The v1 controllers the agent uses. */

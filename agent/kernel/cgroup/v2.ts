@@ -4,12 +4,13 @@
 // `requireControllers: false` the missing controllers are no data (and limits on them a clear error).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import type { IoDeviceLimit, Limits } from '../../limits.js';
+import type { ProcCgroupLine } from '../procfs.js';
 import { BaseDriver, type BaseOptions } from './base.js';
 import { killPids, mkdirCgroup, readControl, readPids, waitUntil, writeControl } from './control.js';
-import type { IoDeviceLimit, Limits } from '../../limits.js';
 import { CgroupUnsupportedError } from './errors.js';
 import { CPU_PERIOD_USEC, CPU_WEIGHT_DEFAULT, cpuPercentOf, cpuQuotaUsec, type LimitField } from './limit-rules.js';
-import { parseCgroupEvents, parseControllerList, parseCpuMax, parseIoMax, parseMaxOrU64, parseU64, type ProcCgroupLine } from './parse.js';
+import { parseCgroupEvents, parseControllerList, parseCpuMax, parseIoMax, parseMaxOrU64, parseU64 } from './parse.js';
 import type { StatsSources } from './stats-reader.js';
 
 /** The controllers tenants need, in the order they are enabled. */

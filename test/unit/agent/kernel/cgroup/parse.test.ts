@@ -3,7 +3,6 @@
 import { describe, expect, it } from 'vitest';
 import { CgroupParseError } from '../../../../../agent/kernel/cgroup/errors.js';
 import {
-  findCgroupMounts,
   flatKeyedValue,
   parseBlkioThrottle,
   parseCgroupEvents,
@@ -14,10 +13,8 @@ import {
   parseFreezerState,
   parseIoMax,
   parseMaxOrU64,
-  parseMountinfo,
   parseNestedKeyed,
   parsePidList,
-  parseProcCgroup,
   parsePsi,
   parseU64,
   parseV1DeviceValues,
@@ -228,61 +225,5 @@ describe('v1 blkio', () => {
     expect(parseV1DeviceValues(fixture(`${V1}/blkio/hostwarden/alice/blkio.throttle.read_bps_device`), 'f')).toEqual([{ major: 254, minor: 0, value: 10485760 }]);
     expect(parseV1DeviceValues('', 'f')).toEqual([]);
     expect(() => parseV1DeviceValues('254:0\n', 'read_bps_device')).toThrow('Cannot parse read_bps_device: line 1 has 1 field');
-  });
-});
-
-describe('/proc/PID/cgroup', () => {
-  it('parses a captured hybrid process', () => {
-    const lines = parseProcCgroup(fixture('proc/4242/cgroup'));
-    expect(lines).toHaveLength(10);
-    expect(lines[0]).toEqual({ id: 9, controllers: ['name=systemd'], path: '/' });
-    expect(lines.find((l) => l.controllers.includes('cpu'))).toEqual({ id: 1, controllers: ['cpu'], path: '/hostwarden/alice' });
-    expect(lines.at(-1)).toEqual({ id: 0, controllers: [], path: '/hostwarden/alice' });
-  });
-
-  it('parses co-mounted controllers and paths with colons', () => {
-    expect(parseProcCgroup('4:cpu,cpuacct:/a:b\n')).toEqual([{ id: 4, controllers: ['cpu', 'cpuacct'], path: '/a:b' }]);
-  });
-
-  it('rejects malformed lines', () => {
-    expect(() => parseProcCgroup('0:/x\n')).toThrow('Cannot parse cgroup: line 1 is not "ID:CONTROLLERS:PATH"');
-  });
-});
-
-describe('mountinfo', () => {
-  it('parses the captured hybrid mount table and finds each hierarchy', () => {
-    const entries = parseMountinfo(fixture('proc/self/mountinfo'));
-    const cg = entries.find((e) => e.mountPoint === '/sys/fs/cgroup/cpu')!;
-    expect(cg).toMatchObject({ fsType: 'cgroup', root: '/', superOptions: ['rw', 'cpu'] });
-    const mounts = findCgroupMounts(entries);
-    expect(mounts.unified).toEqual({ mountPoint: '/sys/fs/cgroup/unified', root: '/' });
-    expect(mounts.v1.cpu?.mountPoint).toBe('/sys/fs/cgroup/cpu');
-    expect(mounts.v1.cpuacct?.mountPoint).toBe('/sys/fs/cgroup/cpuacct');
-    expect(mounts.v1.freezer?.mountPoint).toBe('/sys/fs/cgroup/freezer');
-    expect(Object.keys(mounts.v1).sort()).toEqual(['blkio', 'cpu', 'cpuacct', 'cpuset', 'devices', 'freezer', 'memory', 'pids']);
-  });
-
-  it('parses a pure v2 mount table with optional fields', () => {
-    const entries = parseMountinfo(fixture('cgroup-v2/proc/self/mountinfo'));
-    expect(entries.find((e) => e.fsType === 'cgroup2')).toMatchObject({ mountPoint: '/sys/fs/cgroup', superOptions: ['rw', 'nsdelegate', 'memory_recursiveprot'] });
-    expect(findCgroupMounts(entries)).toEqual({ unified: { mountPoint: '/sys/fs/cgroup', root: '/' }, v1: {} });
-  });
-
-  it('finds co-mounted controllers and ignores named hierarchies', () => {
-    const mounts = findCgroupMounts(parseMountinfo(fixture('cgroup-v1/mountinfo-comounted')));
-    expect(mounts.v1.cpu?.mountPoint).toBe('/sys/fs/cgroup/cpu,cpuacct');
-    expect(mounts.v1.cpuacct?.mountPoint).toBe('/sys/fs/cgroup/cpu,cpuacct');
-    expect(mounts.v1.net_cls?.mountPoint).toBe('/sys/fs/cgroup/net_cls,net_prio');
-    expect(Object.values(mounts.v1).some((m) => m.mountPoint.endsWith('systemd'))).toBe(false);
-    expect(mounts.unified?.mountPoint).toBe('/sys/fs/cgroup/unified');
-  });
-
-  it('unescapes octal escapes in paths', () => {
-    const [e] = parseMountinfo('40 31 0:37 /a\\040b /mnt/my\\040cgroup rw - cgroup2 cgroup2 rw\n');
-    expect(e).toMatchObject({ root: '/a b', mountPoint: '/mnt/my cgroup' });
-  });
-
-  it('rejects a line without the separator', () => {
-    expect(() => parseMountinfo('1 2 0:3 / /x rw a b c d e\n')).toThrow('Cannot parse mountinfo: line 1 has 11 fields, expected at least 10 with a "-" separator');
   });
 });
