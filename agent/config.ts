@@ -64,12 +64,8 @@ export function readAgentConfig(raw: unknown): AgentConfig {
   const timeoutMs = c.duration('timeout', '5s', { min: 100 });
   c.done();
   if (enabled) {
-    try {
-      const u = new URL(url);
-      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http(s)');
-    } catch {
-      c.fail('url', `"${url}" is not an http(s) URL`);
-    }
+    const protocol = URL.canParse(url) ? new URL(url).protocol : undefined;
+    if (protocol !== 'http:' && protocol !== 'https:') c.fail('url', `"${url}" is not an http(s) URL`);
     controller = { url: url.replace(/\/+$/, ''), tokenFile, timeoutMs };
   }
 

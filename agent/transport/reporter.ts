@@ -3,12 +3,20 @@
 // copy is kept in the spool database so a restarted agent keeps governing while the controller is down.
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
+import { HostwardenError } from '../../shared/errors.js';
 import { validator } from '../../shared/validate.js';
 import { PolicySchema, type Policy } from '../../shared/wire/agent.js';
 import type { AgentConfig } from '../config.js';
 import type { Spool } from './spool.js';
 
 const policyValidator = validator(PolicySchema);
+
+/** The agent's bearer token cannot be read (missing, unreadable or empty file): nothing can be sent. */
+export class AgentTokenError extends HostwardenError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('HW_AGENT_TOKEN', message, options);
+  }
+}
 
 export interface SendResult {
   sent: number;
@@ -32,7 +40,7 @@ export class ControllerClient {
   private readToken(): string | undefined {
     try {
       const t = readFileSync(this.cfg.tokenFile, 'utf8').trim();
-      if (!t) throw new Error('the file is empty');
+      if (!t) throw new AgentTokenError('the file is empty');
       this.token = t;
       this.tokenError = undefined;
     } catch (err) {
@@ -46,7 +54,7 @@ export class ControllerClient {
 
   private async request(method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<Response> {
     const token = this.token ?? this.readToken();
-    if (!token) throw new Error(this.tokenError ?? 'no agent token');
+    if (!token) throw new AgentTokenError(this.tokenError ?? 'no agent token');
     return fetch(`${this.cfg.url}${path}`, {
       method,
       headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },

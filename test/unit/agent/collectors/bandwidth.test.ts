@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { buildRuleset, parseCounters } from '../../../../agent/collectors/bandwidth.js';
+import { BandwidthCollector, buildRuleset, NftablesError, parseCounters } from '../../../../agent/collectors/bandwidth.js';
+import type { CollectContext } from '../../../../agent/collectors/collector.js';
+import { NoData } from '../../../../agent/collectors/collector.js';
 import type { Tenant } from '../../../../agent/tenants.js';
 
 const tenant = (name: string, uids: number[]): Tenant => ({ name, uids, homes: [], domains: [], source: 'config' });
@@ -31,5 +33,16 @@ describe('bandwidth collector (pure parts)', () => {
     const json =
       '{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}, {"counter": {"family": "inet", "name": "tx_alice", "table": "hwt", "handle": 3, "packets": 19, "bytes": 1000996}}, {"counter": {"family": "inet", "name": "rx_alice", "table": "hwt", "handle": 4, "packets": 2, "bytes": 120}}, {"counter": {"family": "inet", "name": "other", "table": "hwt", "handle": 5, "packets": 0, "bytes": 0}}]}';
     expect(parseCounters(json)).toEqual(new Map([['alice', { tx: 1000996, rx: 120 }]]));
+  });
+});
+
+describe('bandwidth collector failures', () => {
+  const ctx = (): CollectContext => ({ mono: 0, tenants: [tenant('alice', [1001])], stats: new Map(), samples: new Map(), host: { cores: 1, memory_bytes: 1 } });
+
+  it('no nft binary is no data; nft refusing the table is an NftablesError with a stable code', () => {
+    expect(new BandwidthCollector(() => ({ status: null, stdout: '', stderr: 'spawnSync nft ENOENT' })).collect(ctx())).toBeInstanceOf(NoData);
+    const refused = new BandwidthCollector(() => ({ status: 1, stdout: '', stderr: 'Error: Could not process rule: Operation not permitted\nmore' }));
+    expect(() => refused.collect(ctx())).toThrow(NftablesError);
+    expect(() => refused.collect(ctx())).toThrow(expect.objectContaining({ code: 'HW_NFTABLES', message: 'cannot install the nftables table inet hostwarden: Error: Could not process rule: Operation not permitted' }));
   });
 });
