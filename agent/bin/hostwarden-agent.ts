@@ -72,9 +72,9 @@ async function main(argv: string[]): Promise<number> {
     return EXIT_OK;
   }
   if (args.once) {
-    agent.init();
+    agent.init(); // starts the policy pull; the tick waits for its answer
     await new Promise((r) => setTimeout(r, config.intervalMs));
-    const r = await agent.tick();
+    const r = await agent.tick({ awaitPolicy: true });
     await agent.stop();
     return r.reportError ? EXIT_RUNTIME : EXIT_OK;
   }

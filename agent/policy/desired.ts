@@ -4,7 +4,7 @@ import type { Plan } from '../../shared/wire/agent.js';
 import type { IoDeviceLimit, Limits } from '../limits.js';
 import type { PolicyConfig } from './policy-config.js';
 import { levelFraction, throttleTarget } from './evaluate.js';
-import type { Governed, LadderState, ManualState } from './types.js';
+import { type Governed, type LadderState, type ManualState, QUARANTINE_LEVEL } from './types.js';
 
 /** memory.high (v1: the soft limit) sits at this fraction of the plan's memory: reclaim starts before OOM. */
 export const MEMORY_HIGH_FRACTION = 0.9;
@@ -79,7 +79,7 @@ export function desiredLimits(input: DesiredInput): Desired {
     });
   }
 
-  const frozen = manual?.action === 'quarantine' || Object.values(ladders).some((l) => l?.level === 3);
+  const frozen = manual?.action === 'quarantine' || Object.values(ladders).some((l) => l?.level === QUARANTINE_LEVEL);
   return {
     limits: {
       cpuPercent: cpuPercent === null ? null : round2(cpuPercent),

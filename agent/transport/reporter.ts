@@ -18,6 +18,13 @@ export class AgentTokenError extends HostwardenError {
   }
 }
 
+/** What a policy pull gives: the last good policy, whether it changed, and why the controller did not answer. */
+export interface PolicyPullResult {
+  policy: Policy | undefined;
+  changed: boolean;
+  error?: string;
+}
+
 export interface SendResult {
   sent: number;
   buried: number;
@@ -52,14 +59,16 @@ export class ControllerClient {
     return this.token;
   }
 
-  private async request(method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<Response> {
+  /** One request, given up after the configured timeout or when `cancel` aborts (the agent stopping). */
+  private async request(method: string, path: string, body?: string, headers: Record<string, string> = {}, cancel?: AbortSignal): Promise<Response> {
     const token = this.token ?? this.readToken();
     if (!token) throw new AgentTokenError(this.tokenError ?? 'no agent token');
+    const timeout = AbortSignal.timeout(this.cfg.timeoutMs);
     return fetch(`${this.cfg.url}${path}`, {
       method,
       headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
       ...(body !== undefined ? { body } : {}),
-      signal: AbortSignal.timeout(this.cfg.timeoutMs),
+      signal: cancel ? AbortSignal.any([timeout, cancel]) : timeout,
     });
   }
 
@@ -97,18 +106,22 @@ export class ControllerClient {
     return { sent, buried, pending: this.spool.size() };
   }
 
-  /** The last good policy: fetched when changed (ETag), else the stored copy; undefined if never had one. */
-  async pullPolicy(): Promise<{ policy: Policy | undefined; changed: boolean; error?: string }> {
+  /**
+   * The last good policy: fetched when changed (ETag), else the stored copy; undefined if never had one.
+   * `cancel` gives up early (the agent stopping): the stored copy is returned with an error, nothing is stored.
+   */
+  async pullPolicy(cancel?: AbortSignal): Promise<PolicyPullResult> {
     const stored = this.storedPolicy();
     const etag = this.spool.getMeta('policy_etag');
     let res: Response;
     try {
-      res = await this.request('GET', `/v1/hosts/${encodeURIComponent(this.host)}/policy`, undefined, etag && stored ? { 'if-none-match': etag } : {});
+      res = await this.request('GET', `/v1/hosts/${encodeURIComponent(this.host)}/policy`, undefined, etag && stored ? { 'if-none-match': etag } : {}, cancel);
     } catch (err) {
       return { policy: stored, changed: false, error: describeFetchError(err, this.cfg.url) };
     }
     if (res.status === 304) return { policy: stored, changed: false };
     const text = await res.text().catch(() => '');
+    if (cancel?.aborted) return { policy: stored, changed: false, error: 'policy: pull cancelled' };
     if (!res.ok) {
       if (res.status === 401) this.token = undefined;
       return { policy: stored, changed: false, error: `policy: controller answered ${res.status}: ${text.slice(0, 300)}` };
