@@ -2,8 +2,8 @@ import { chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { InodesCollector, mountPointOf, parseRepquota, walkCount } from '../../../../agent/collectors/inodes.js';
-import type { CollectContext } from '../../../../agent/collectors/collector.js';
+import { InodesCollector, InodesCountError, mountPointOf, parseRepquota, walkCount } from '../../../../agent/collectors/inodes.js';
+import { type CollectContext, NoData } from '../../../../agent/collectors/collector.js';
 import { isRoot } from '../../../helpers/env.js';
 
 // Captured from quota-tools 4.06: repquota -u -n -p /mnt
@@ -59,11 +59,21 @@ describe('inodes collector', () => {
     const c = new InodesCollector('/proc', 60_000, (mp) => (mp === '/proc' ? { status: 0, stdout: REPQUOTA } : { status: 1, stdout: '' }));
     const ctx = (): CollectContext => ({ mono: 0, tenants, stats: new Map(), samples: new Map(tenants.map((t) => [t.name, { tenant: t.name }])), host: { cores: 1, memory_bytes: 1 } });
     const first = ctx();
-    expect(c.collect(first)).toBeDefined(); // no data yet: the count runs in the background
+    expect(c.collect(first)).toBeInstanceOf(NoData); // no data yet: the count runs in the background
     await c.settled();
     const second = ctx();
     c.collect(second);
     expect(second.samples.get('walked')?.inodes).toEqual({ count: 2 });
     expect(second.samples.get('quota')?.inodes).toEqual({ count: 162 }); // 150 + 12, once for the filesystem
+  });
+
+  it('a background count that fails is reported by the next collect, once, instead of going unhandled', async () => {
+    const tenants = [{ name: 't', uids: [process.getuid!()], homes: [dir], domains: [], source: 'config' as const }];
+    const c = new InodesCollector(join(dir, 'no-proc'), 60_000, () => ({ status: 1, stdout: '' }));
+    const ctx = (): CollectContext => ({ mono: 0, tenants, stats: new Map(), samples: new Map([['t', { tenant: 't' }]]), host: { cores: 1, memory_bytes: 1 } });
+    expect(c.collect(ctx())).toBeInstanceOf(NoData);
+    await c.settled();
+    expect(() => c.collect(ctx())).toThrow(InodesCountError);
+    expect(c.collect(ctx())).toBeInstanceOf(NoData);
   });
 });
