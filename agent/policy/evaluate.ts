@@ -18,19 +18,7 @@ import { RESOURCE_UNITS } from '../../shared/resources.js';
 import { formatBytes, formatDuration } from '../../shared/units.js';
 import type { Explanation, HostStats, IncidentEvent, TenantSample } from '../../shared/wire/agent.js';
 import type { PolicyConfig } from './policy-config.js';
-import {
-  type Decision,
-  FIRST_THROTTLE_LEVEL,
-  GOVERNED,
-  type Governed,
-  type LadderState,
-  LAST_THROTTLE_LEVEL,
-  NOTICE_LEVEL,
-  type Observation,
-  type PolicyState,
-  QUARANTINE_LEVEL,
-  type TenantPolicy,
-} from './types.js';
+import { type Decision, FIRST_THROTTLE_LEVEL, GOVERNED, type Governed, type LadderState, LAST_THROTTLE_LEVEL, NOTICE_LEVEL, type Observation, type PolicyState, QUARANTINE_LEVEL, type TenantPolicy } from './types.js';
 
 export const LEVEL_NAMES = ['notice', 'throttle level 1', 'throttle level 2', 'quarantine'] as const;
 const RULE = 'contention_disproportion';

@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { CgroupStats } from '../../../../agent/kernel/cgroup/driver.js';
-import { type CollectContext, type Collector, NoData, RateTracker, runCollectors } from '../../../../agent/collectors/collector.js';
+import { type CollectContext, type Collector, Incomplete, NoData, RateTracker, runCollectors } from '../../../../agent/collectors/collector.js';
 import { CpuCollector } from '../../../../agent/collectors/cpu.js';
 import { IoCollector } from '../../../../agent/collectors/io.js';
 import { MemoryCollector } from '../../../../agent/collectors/memory.js';
@@ -56,6 +56,23 @@ describe('collectors', () => {
       ['processes', true, true, undefined],
     ]);
     expect(new MemoryCollector().collect(c)).toBeInstanceOf(NoData);
+  });
+
+  it('a collector that measured only part of what it covers is reported as failed with its reason; its data is kept', () => {
+    const partial: Collector = {
+      name: 'partial',
+      collect: (x) => {
+        x.stats.set('a', { pids: 3 });
+        return new Incomplete('cannot read the cgroup stats of 1 of 2 tenants: b: gone');
+      },
+    };
+    const c = ctx(0, {});
+    const statuses = runCollectors([partial, new ProcessesCollector()], c, log);
+    expect(statuses.map((s) => [s.name, s.ok, s.error])).toEqual([
+      ['partial', false, 'cannot read the cgroup stats of 1 of 2 tenants: b: gone'],
+      ['processes', true, undefined],
+    ]);
+    expect(c.samples.get('a')?.processes).toEqual({ count: 3 });
   });
 });
 
