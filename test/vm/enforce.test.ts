@@ -1,4 +1,4 @@
-// Plan caps end to end on the guest's real kernel: a plan becomes desired limits (agent/policy/limits.ts),
+// Plan caps end to end on the guest's real kernel: a plan becomes desired limits (agent/policy/desired.ts),
 // the enforcer (agent/enforce.ts) writes them through the v2 driver, and the kernel holds a real load to
 // them; a manual throttle tightens, a quarantine freezes, lifting it thaws; --dry-run writes nothing.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
