@@ -119,6 +119,9 @@ describe('v1 driver on the captured hybrid tree', () => {
   });
 
   it('freezes through freezer.state and cgroup.freeze, and waits for both', async () => {
+    // A worker thread (the "kernel") may take far longer than its 30 ms to start on a loaded machine: this
+    // driver waits up to 10 s (it returns as soon as it sees the state).
+    const driver = createDriver({ cgroupRoot: tree.root, procRoot: PROC, parent: 'hostwarden', freezeTimeoutMs: 10_000 });
     const kernel = writeLater(join(tree.root, at('unified', 'alice', 'cgroup.events')), 'populated 1\nfrozen 1\n', 30);
     driver.freeze('alice');
     expect(readTree(tree.root, at('freezer', 'alice', 'freezer.state'))).toBe('FROZEN');

@@ -119,7 +119,9 @@ describe('v2 driver on a fixture tree', () => {
   });
 
   it('freezes through cgroup.freeze and waits for cgroup.events to say frozen', async () => {
-    // The "kernel" (another thread) reports frozen 40 ms after the request.
+    // The "kernel" (another thread) reports frozen 40 ms after the request. A worker thread may take far longer
+    // than that to start on a loaded machine: the driver here waits up to 10 s (it returns as soon as it sees it).
+    const driver = createDriver({ cgroupRoot: tree.root, procRoot: PROC, parent: 'hostwarden', freezeTimeoutMs: 10_000 });
     const kernel = writeLater(join(tree.root, alice('cgroup.events')), 'populated 1\nfrozen 1\n', 40);
     driver.freeze('alice');
     expect(readTree(tree.root, alice('cgroup.freeze'))).toBe('1');
