@@ -1,11 +1,10 @@
-// The agent: one tick (default every 5 s) is place -> collect -> evaluate -> enforce -> spool -> report;
-// placement also runs on its own short tick (default 1 s). The agent decides locally, so it keeps governing
-// while the controller is down; the controller is the source of truth for tenants, plans and manual actions.
+// The agent: its parts wired together, the state it keeps across restarts, and its life (init, the timers,
+// stop). One tick (default every 5 s) is policy -> place -> collect -> manual -> evaluate -> enforce -> spool ->
+// report, run step by step in tick.ts; placement also runs on its own short tick (default 1 s). The agent
+// decides locally, so it keeps governing while the controller is down; the controller is the source of truth
+// for tenants, plans and manual actions, pulled in the background (transport/policy-pull.ts).
 import type { Logger } from 'pino';
-import type { ActionAck, HostStats, IncidentEvent, ManualAction, Policy, TenantInfoWire, TenantSample } from '../shared/wire/agent.js';
-import { VERSION } from '../shared/version.js';
-import { WIRE_VERSION } from '../shared/wire/agent.js';
-import type { CgroupDriver } from './cgroup/driver.js';
+import type { ActionAck, HostStats, IncidentEvent, ManualAction, Policy, TenantInfoWire, TopProcess } from '../shared/wire/agent.js';
 import { BandwidthCollector } from './collectors/bandwidth.js';
 import { CgroupStatsSource } from './collectors/cgroup-stats.js';
 import { type CollectContext, type Collector, runCollectors } from './collectors/collector.js';
@@ -17,21 +16,22 @@ import { MemoryCollector } from './collectors/memory.js';
 import { PressureCollector } from './collectors/pressure.js';
 import { ProcessesCollector } from './collectors/processes.js';
 import type { AgentConfig } from './config.js';
-import { devicesOf } from './devices.js';
 import { Enforcer } from './enforce.js';
+import type { CgroupDriver } from './kernel/cgroup/driver.js';
+import { devicesOf } from './kernel/devices.js';
+import { topProcesses } from './kernel/top-processes.js';
 import { Placement } from './placement.js';
+import { type Desired, desiredLimits } from './policy/desired.js';
 import { evaluate } from './policy/evaluate.js';
-import { type Desired, desiredLimits } from './policy/limits.js';
-import { applyManual, expireManual } from './policy/manual.js';
-import { type Decision, emptyState, type Observation, type PolicyState, type TenantPolicy } from './policy/types.js';
-import { ControllerClient } from './reporter.js';
-import { Spool } from './spool.js';
+import type { TenantPolicy } from './policy/types.js';
+import { type AgentState, applyManualActions, emptyAgentState, loadAgentState, saveAgentState } from './state.js';
 import { TenantRegistry } from './tenants.js';
-import { topProcesses } from './top.js';
+import { type Collected, type TickAgent, type TickOptions, type TickResult, Ticker } from './tick.js';
+import { PolicyPull } from './transport/policy-pull.js';
+import { ControllerClient } from './transport/reporter.js';
+import { Spool } from './transport/spool.js';
 
-export const AGENT_VERSION = VERSION;
-/** Manual action ids are remembered this long, so an action served again is not applied twice. */
-const SEEN_ACTION_TTL_MS = 7 * 86_400_000;
+export { AGENT_VERSION, type StepStatus, type TickResult } from './tick.js';
 
 export interface AgentOptions {
   config: AgentConfig;
@@ -40,57 +40,36 @@ export interface AgentOptions {
   dryRun?: boolean;
   /** Wall clock in milliseconds (tests may inject). */
   now?: () => number;
+  /** The policy's decision function (default: policy/evaluate.ts; tests may inject one, e.g. one that fails). */
+  evaluate?: typeof evaluate;
 }
 
-export interface TickResult {
-  seq: number;
-  tenants: number;
-  samples: TenantSample[];
-  host: HostStats;
-  decisions: Decision[];
-  events: IncidentEvent[];
-  acks: ActionAck[];
-  sent: number;
-  pending: number;
-  reportError?: string;
-}
-
-/** What the agent keeps across restarts (in the spool database, written with each tick's report). */
-interface AgentState {
-  policy: PolicyState;
-  /** Manual action id -> when it was applied. */
-  seenActions: Record<string, number>;
-  /** Acknowledgements not yet delivered in a report. */
-  acks: ActionAck[];
-  /** Incident events decided between ticks (manual actions applied directly), for the next report. */
-  events: IncidentEvent[];
-}
-
-export class Agent {
+export class Agent implements TickAgent {
   readonly config: AgentConfig;
   readonly driver: CgroupDriver;
   readonly tenants: TenantRegistry;
   readonly spool: Spool;
-  private readonly log: Logger;
-  private readonly dryRun: boolean;
+  readonly log: Logger;
+  readonly dryRun: boolean;
+  readonly now: () => number;
+  readonly evaluate: typeof evaluate;
+  readonly client: ControllerClient | undefined;
+  readonly pull: PolicyPull | undefined;
+  /** Static facts of the host (cores, memory), read once. */
+  readonly hostBase: HostStats;
+  policy: Policy | undefined;
+  private currentState: AgentState;
   private readonly placement: Placement;
   private readonly stats: CgroupStatsSource;
   private readonly collectors: Collector[];
   private readonly bandwidth: BandwidthCollector | undefined;
   private readonly enforcer: Enforcer;
-  private readonly client: ControllerClient | undefined;
-  private readonly now: () => number;
-  private readonly hostBase: HostStats;
-  private state: AgentState;
-  private window: Observation[] = [];
+  private readonly ticker: Ticker;
   private devices = new Map<string, Array<{ major: number; minor: number }>>();
   private placementTimer: NodeJS.Timeout | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
   private ticking: Promise<unknown> | undefined;
-  private lastTickMono = 0;
   private stopped = false;
-  /** The tenant directory last reported, and when. */
-  private reportedTenants = { key: '', at: 0 };
 
   constructor(opts: AgentOptions) {
     this.config = opts.config;
@@ -98,13 +77,16 @@ export class Agent {
     this.log = opts.log;
     this.dryRun = opts.dryRun ?? false;
     this.now = opts.now ?? Date.now;
+    this.evaluate = opts.evaluate ?? evaluate;
     this.tenants = new TenantRegistry(this.config, (p) => this.log.warn({ tenant: p.tenant }, p.message));
     this.spool = new Spool(this.config.stateDir);
     this.placement = new Placement(this.driver, this.config.procRoot, this.log.child({ component: 'placement' }));
     this.stats = new CgroupStatsSource(this.driver, this.log.child({ component: 'stats' }));
     this.enforcer = new Enforcer(this.driver, this.log.child({ component: 'enforce' }), this.dryRun);
     this.hostBase = hostFacts(this.config.procRoot);
+    // cgroup_stats first: the per-tenant collectors after it read what it read.
     this.collectors = [
+      this.stats,
       new HostCollector(this.config.procRoot),
       new CpuCollector(),
       new MemoryCollector(),
@@ -117,39 +99,37 @@ export class Agent {
       this.bandwidth = new BandwidthCollector(undefined, this.config.bandwidth.table, this.driver.kind === 'v2' ? this.driver.parent : undefined);
       this.collectors.push(this.bandwidth);
     }
-    this.client = this.config.controller ? new ControllerClient(this.config.controller, this.config.host, this.spool, this.log.child({ component: 'reporter' })) : undefined;
-    this.state = this.loadState();
+    const client = this.config.controller ? new ControllerClient(this.config.controller, this.config.host, this.spool, this.log.child({ component: 'reporter' })) : undefined;
+    this.client = client;
+    this.pull = client ? new PolicyPull((cancel) => client.pullPolicy(cancel)) : undefined;
+    this.currentState = loadAgentState(this.spool, this.log);
+    this.ticker = new Ticker(this);
   }
 
-  private loadState(): AgentState {
-    const text = this.spool.getMeta('agent_state');
-    if (text) {
-      try {
-        const s = JSON.parse(text) as AgentState;
-        if (s.policy?.ladders && s.policy.manual && s.seenActions && Array.isArray(s.acks)) return { ...s, events: s.events ?? [] };
-      } catch {
-        /* fall through */
-      }
-      this.log.error('stored enforcement state is unreadable; starting from an empty state');
-    }
-    return { policy: emptyState(), seenActions: {}, acks: [], events: [] };
+  /** The state persisted with each report (enforcement, manual actions seen, acknowledgements and events to send). */
+  get state(): AgentState {
+    return this.currentState;
   }
 
   /** Prepare the cgroup parent and tenant cgroups, place processes, take the counters' baseline, re-apply limits. */
   init(): void {
     this.driver.setup();
     const stored = this.client?.storedPolicy();
-    if (stored) this.applyPolicy(stored);
+    if (stored) {
+      this.applyPolicy(stored);
+      this.policy = stored;
+    }
     this.refreshTenants();
     this.place();
     this.collect(); // baseline: rates need two readings
-    this.lastTickMono = performance.now();
+    this.ticker.baseline();
     const open = Object.keys(this.state.policy.ladders).length + Object.keys(this.state.policy.manual).length;
     if (open > 0) this.log.info({ open }, 'resuming enforcement state from before the restart');
     this.enforce();
+    this.pull?.start(); // the first tick takes its answer
   }
 
-  private applyPolicy(policy: Policy): void {
+  applyPolicy(policy: Policy): void {
     this.tenants.setManaged(policy.tenants.length > 0 ? policy.tenants : undefined, policy.plans);
   }
 
@@ -187,22 +167,32 @@ export class Agent {
     }
   }
 
+  /** Refresh the tenant set and place every tenant process; throws what went wrong (the tick's place step). */
+  placeTenants(): void {
+    this.refreshTenants();
+    const r = this.placement.run((uid) => this.tenants.byUid(uid));
+    if (r.moved > 0) this.log.debug(r, 'placement');
+  }
+
+  /** placeTenants() for the placement timer and init: a failure is logged, and the next round tries again. */
   place(): void {
     try {
-      this.refreshTenants();
-      const r = this.placement.run((uid) => this.tenants.byUid(uid));
-      if (r.moved > 0) this.log.debug(r, 'placement');
+      this.placeTenants();
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'placement failed');
     }
   }
 
-  private collect(): { samples: Map<string, TenantSample>; host: HostStats; collectors: ReturnType<typeof runCollectors> } {
+  takeStrays(): Map<string, number> {
+    return this.placement.takeStrays();
+  }
+
+  collect(): Collected {
     const tenants = this.tenants.list();
     const ctx: CollectContext = {
       mono: performance.now(),
       tenants,
-      stats: this.stats.read(tenants),
+      stats: new Map(),
       samples: new Map(tenants.map((t) => [t.name, { tenant: t.name }])),
       host: { ...this.hostBase },
     };
@@ -210,7 +200,7 @@ export class Agent {
     return { samples: ctx.samples, host: ctx.host, collectors };
   }
 
-  private tenantPolicies(): Map<string, TenantPolicy> {
+  tenantPolicies(): Map<string, TenantPolicy> {
     const out = new Map<string, TenantPolicy>();
     for (const t of this.tenants.list()) out.set(t.name, t.plan ? { plan: t.plan, ...(t.planName ? { planName: t.planName } : {}) } : {});
     return out;
@@ -226,7 +216,7 @@ export class Agent {
   }
 
   /** Write what the policy wants into the kernel (plan caps always; throttles; quarantine). */
-  private enforce(): void {
+  enforce(): void {
     if (!this.config.enforce) return;
     const desired = new Map<string, Desired>();
     const cpuCapacity = this.hostBase.cores * 100;
@@ -246,35 +236,25 @@ export class Agent {
     this.enforcer.reconcile(desired);
   }
 
-  /** Manual actions from the controller's policy, each applied once. */
-  private applyManualActions(actions: readonly ManualAction[], now: number): IncidentEvent[] {
-    const events: IncidentEvent[] = [];
-    for (const action of actions) {
-      if (this.state.seenActions[action.id] !== undefined) continue;
-      this.state.seenActions[action.id] = now;
-      if (!this.tenants.get(action.tenant)) {
-        this.state.acks.push({ action_id: action.id, state: 'failed', at: new Date(now).toISOString(), message: `tenant "${action.tenant}" is not governed on this host` });
-        continue;
-      }
-      const out = applyManual({ state: this.state.policy, action, now, config: this.config.policy });
-      this.state.policy = out.state;
-      this.state.acks.push(out.ack);
-      events.push(...out.events);
-      this.log.info({ tenant: action.tenant, action: action.action, id: action.id, reason: action.reason, ack: out.ack.state }, 'manual action');
-    }
-    for (const [id, at] of Object.entries(this.state.seenActions)) if (now - at > SEEN_ACTION_TTL_MS) delete this.state.seenActions[id];
-    return events;
+  /** Manual actions, each applied once; their acknowledgements wait in the state for the next report. */
+  applyManualActions(actions: readonly ManualAction[], now: number): IncidentEvent[] {
+    return applyManualActions(this.state, actions, now, { config: this.config.policy, governs: (t) => this.tenants.get(t) !== undefined, log: this.log });
+  }
+
+  /** The top processes of some tenants, sampled over a short span (a tenant whose cgroup is gone has none). */
+  topProcessesOf(tenants: readonly string[]): Promise<Map<string, TopProcess[]>> {
+    return topProcesses(this.config.procRoot, new Map(tenants.map((t) => [t, () => safe(() => this.driver.procs(t), [])])));
   }
 
   /**
-   * What the tenant was doing when an administrator acted: its latest cpu and memory from the window, and its
-   * top processes (a short sampling span, only when there are manual events).
+   * What the tenant was doing when an administrator acted: its latest cpu from the window, and its top
+   * processes (a short sampling span, only when there are manual events).
    */
-  private async describeManual(events: IncidentEvent[]): Promise<void> {
+  async describeManual(events: IncidentEvent[]): Promise<void> {
     const opened = events.filter((e) => e.type === 'opened');
     if (opened.length === 0) return;
-    const tops = await topProcesses(this.config.procRoot, new Map(opened.map((e) => [e.tenant, () => safe(() => this.driver.procs(e.tenant), [])])));
-    const latest = this.window[this.window.length - 1]?.samples;
+    const tops = await this.topProcessesOf(opened.map((e) => e.tenant));
+    const latest = this.ticker.latestSamples();
     for (const e of opened) {
       e.explanation.top_processes = tops.get(e.tenant) ?? [];
       const cpu = latest?.get(e.tenant)?.cpu?.percent;
@@ -292,122 +272,24 @@ export class Agent {
     await this.describeManual(events);
     this.state.events.push(...events);
     this.enforce();
-    if (!this.dryRun) this.spool.setMeta('agent_state', JSON.stringify(this.state));
+    if (!this.dryRun) saveAgentState(this.spool, this.state);
     return { events, ack: this.state.acks[before] ?? this.state.acks[this.state.acks.length - 1]! };
   }
 
-  /** One full tick. */
-  async tick(): Promise<TickResult> {
-    let policy: Policy | undefined;
-    if (this.client) {
-      const p = await this.client.pullPolicy();
-      if (p.error) this.log.warn({ err: p.error }, 'controller unreachable or refused: using the last known policy');
-      if (p.changed && p.policy) this.applyPolicy(p.policy);
-      policy = p.policy;
-    }
-    this.place();
-    const mono = performance.now();
-    const now = this.now();
-    const { samples, host, collectors } = this.collect();
-    const interval = Math.max(0.001, (mono - this.lastTickMono) / 1000);
-    this.lastTickMono = mono;
-    for (const [tenant, n] of this.placement.takeStrays()) {
-      const s = samples.get(tenant);
-      if (s) s.strays = n;
-    }
-
-    // evaluate: manual actions, expiries, then the automatic ladder.
-    const events: IncidentEvent[] = this.state.events;
-    this.state.events = [];
-    let decisions: Decision[] = [];
-    if (policy) {
-      const manual = this.applyManualActions(policy.actions, now);
-      await this.describeManual(manual);
-      events.push(...manual);
-    }
-    const expired = expireManual(this.state.policy, now);
-    this.state.policy = expired.state;
-    events.push(...expired.events);
-    this.window.push({ at: now, host, samples });
-    const keepFrom = now - this.config.policy.windowMs - this.config.intervalMs * 2;
-    while (this.window.length > 0 && this.window[0]!.at < keepFrom) this.window.shift();
-    if (this.config.enforce) {
-      const out = evaluate({ config: this.config.policy, tenants: this.tenantPolicies(), window: this.window, state: this.state.policy, now });
-      this.state.policy = out.state;
-      decisions = out.decisions;
-      const tops = decisions.length === 0 ? new Map() : await topProcesses(this.config.procRoot, new Map(decisions.map((d) => [d.tenant, () => safe(() => this.driver.procs(d.tenant), [])])));
-      for (const d of decisions) {
-        d.event.explanation.top_processes = tops.get(d.tenant) ?? [];
-        this.log.info({ tenant: d.tenant, resource: d.resource, decision: d.kind, level: d.level, explanation: d.event.explanation, dryRun: this.dryRun }, d.event.explanation.summary);
-      }
-      events.push(...decisions.map((d) => d.event));
-    }
-    for (const s of samples.values()) {
-      const ladders = this.state.policy.ladders[s.tenant];
-      const level = Math.max(0, ...Object.values(ladders ?? {}).map((l) => l?.level ?? 0), this.state.policy.manual[s.tenant]?.level ?? 0);
-      if (level >= 1) s.throttle_level = Math.min(2, level);
-      if (level === 3) s.frozen = true;
-    }
-
-    // enforce
-    this.enforce();
-
-    // spool: the report and the state that produced it, in one transaction (a crash repeats neither).
-    const list = [...samples.values()];
-    const at = new Date(now).toISOString();
-    // A dry run reports measurements but no incidents: nothing was done, so nothing may be announced.
-    const reported = this.dryRun ? [] : events;
-    const acks = this.state.acks;
-    this.state.acks = [];
-    const tenants = this.tenantDirectory(now);
-    const { report, dropped } = this.spool.enqueue(
-      (seq) => ({
-        version: WIRE_VERSION,
-        host: this.config.host,
-        seq,
-        at,
-        interval: Math.round(interval * 1000) / 1000,
-        host_stats: host,
-        samples: list,
-        events: reported,
-        acks,
-        collectors,
-        agent_version: AGENT_VERSION,
-        ...(tenants ? { tenants } : {}),
-      }),
-      // A dry run keeps its decisions in memory only: a later real run must not resume a ladder it never announced.
-      this.dryRun ? {} : { agent_state: JSON.stringify(this.state) },
-    );
-    if (dropped > 0) this.log.warn({ dropped }, 'spool full: dropped the oldest unsent reports');
-    const result: TickResult = { seq: report.seq, tenants: list.length, samples: list, host, decisions, events: reported, acks, sent: 0, pending: this.spool.size() };
-
-    // report
-    if (this.client) {
-      const r = await this.client.sendPending();
-      result.sent = r.sent;
-      result.pending = r.pending;
-      if (r.error) {
-        result.reportError = r.error;
-        this.log.warn({ err: r.error, pending: r.pending }, 'report not delivered; kept in the spool');
-      }
-    }
-    this.log.info({ seq: report.seq, tenants: list.length, events: events.length, sent: result.sent, pending: result.pending }, 'tick');
-    return result;
-  }
-
-  /** The tenants this agent governs, when the set changed since the last report or an hour went by. */
-  private tenantDirectory(now: number): TenantInfoWire[] | undefined {
-    const list: TenantInfoWire[] = this.tenants.list().map((t) => ({
+  /** The tenants this agent governs, as the report's tenant directory lists them. */
+  tenantDirectory(): TenantInfoWire[] {
+    return this.tenants.list().map((t) => ({
       name: t.name,
       ...(t.email ? { email: t.email } : {}),
       ...(t.planName ? { plan: t.planName } : {}),
       uids: t.uids,
       source: t.source,
     }));
-    const key = JSON.stringify(list);
-    if (key === this.reportedTenants.key && now - this.reportedTenants.at < 3_600_000) return undefined;
-    this.reportedTenants = { key, at: now };
-    return list;
+  }
+
+  /** One full tick (tick.ts); `awaitPolicy` makes it include a policy pull (--once). */
+  tick(opts: TickOptions = {}): Promise<TickResult> {
+    return this.ticker.run(opts);
   }
 
   /** Thaw and release every tenant, and remove every cgroup the agent made (the uninstall path). */
@@ -420,8 +302,8 @@ export class Agent {
     }
     this.driver.teardown();
     this.bandwidth?.remove();
-    this.state = { policy: emptyState(), seenActions: this.state.seenActions, acks: [], events: [] };
-    this.spool.setMeta('agent_state', JSON.stringify(this.state));
+    this.currentState = emptyAgentState(this.state.seenActions);
+    saveAgentState(this.spool, this.state);
     return released;
   }
 
@@ -435,7 +317,7 @@ export class Agent {
         .catch((err: unknown) => this.log.error({ err: (err as Error).message, stack: (err as Error).stack }, 'tick failed'))
         .finally(() => {
           this.ticking = undefined;
-          if (!this.stopped) this.tickTimer = setTimeout(loop, Math.max(0, this.config.intervalMs - (performance.now() - this.lastTickMono)));
+          if (!this.stopped) this.tickTimer = setTimeout(loop, Math.max(0, this.config.intervalMs - (performance.now() - this.ticker.lastTickMono)));
         });
     };
     this.tickTimer = setTimeout(loop, this.config.intervalMs);
@@ -446,6 +328,7 @@ export class Agent {
     clearInterval(this.placementTimer);
     clearTimeout(this.tickTimer);
     await this.ticking;
+    await this.pull?.stop();
     this.stats.closeAll();
     this.spool.close();
   }

@@ -5,7 +5,7 @@ import { ConfigError } from '../shared/errors.js';
 import { Section, loadYamlFile } from '../shared/config.js';
 import { EMAIL_RULE, isEmail } from '../shared/email.js';
 import { HOST_RE, NAME_RE, type Plan } from '../shared/wire/agent.js';
-import { type PolicyConfig, readPolicyConfig } from './policy/config.js';
+import { type PolicyConfig, readPolicyConfig } from './policy/policy-config.js';
 
 export const DEFAULT_AGENT_CONFIG_FILE = '/etc/hostwarden/agent.yaml';
 
@@ -65,12 +65,8 @@ export function readAgentConfig(raw: unknown): AgentConfig {
   const timeoutMs = c.duration('timeout', '5s', { min: 100 });
   c.done();
   if (enabled) {
-    try {
-      const u = new URL(url);
-      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http(s)');
-    } catch {
-      c.fail('url', `"${url}" is not an http(s) URL`);
-    }
+    const protocol = URL.canParse(url) ? new URL(url).protocol : undefined;
+    if (protocol !== 'http:' && protocol !== 'https:') c.fail('url', `"${url}" is not an http(s) URL`);
     controller = { url: url.replace(/\/+$/, ''), tokenFile, timeoutMs };
   }
 

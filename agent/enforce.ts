@@ -3,8 +3,8 @@
 // `verifyEvery` ticks (the driver reads every value back and throws if the kernel did not take it).
 // --dry-run logs what would be written and writes nothing.
 import type { Logger } from 'pino';
-import type { CgroupDriver } from './cgroup/driver.js';
-import type { Desired } from './policy/limits.js';
+import type { CgroupDriver } from './kernel/cgroup/driver.js';
+import type { Desired } from './policy/desired.js';
 
 export interface EnforceResult {
   applied: number;

@@ -3,9 +3,9 @@
 // Only processes whose owner UID belongs to a tenant are ever touched: root, system accounts and kernel
 // threads (all UID 0) never map to a tenant because tenants never hold UIDs below uid_min.
 import type { Logger } from 'pino';
-import type { CgroupDriver } from './cgroup/driver.js';
-import { NoSuchProcessError } from './cgroup/errors.js';
-import { listPids, uidOf } from './procfs.js';
+import type { CgroupDriver } from './kernel/cgroup/driver.js';
+import { NoSuchProcessError } from './kernel/cgroup/errors.js';
+import { listPids, uidOf } from './kernel/procfs.js';
 import type { Tenant } from './tenants.js';
 
 export interface PlacementResult {

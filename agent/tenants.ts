@@ -3,7 +3,7 @@
 import { statSync } from 'node:fs';
 import { NAME_RE, type Plan, type TenantSpec } from '../shared/wire/agent.js';
 import { NO_LOGIN_SHELLS, type AgentConfig, type TenantConfig } from './config.js';
-import { readPasswd, type PasswdEntry } from './procfs.js';
+import { readPasswd, type PasswdEntry } from './kernel/passwd.js';
 
 export interface Tenant {
   name: string;

@@ -4,7 +4,7 @@
 import { fileURLToPath } from 'node:url';
 import { Section } from '../shared/config.js';
 import type { TenantSample } from '../shared/wire/agent.js';
-import { readPolicyConfig } from '../agent/policy/config.js';
+import { readPolicyConfig } from '../agent/policy/policy-config.js';
 import { evaluate } from '../agent/policy/evaluate.js';
 import { emptyState, type Observation, type PolicyState, type TenantPolicy } from '../agent/policy/types.js';
 

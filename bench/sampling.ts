@@ -7,10 +7,10 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { BaseDriver } from '../agent/cgroup/base.js';
-import { createDriver } from '../agent/cgroup/detect.js';
-import type { CgroupKind, CgroupStats, StatsReader } from '../agent/cgroup/driver.js';
-import { CgroupStatsReader, type StatFile } from '../agent/cgroup/stats-reader.js';
+import { BaseDriver } from '../agent/kernel/cgroup/base.js';
+import { createDriver } from '../agent/kernel/cgroup/detect.js';
+import type { CgroupKind, CgroupStats, StatsReader } from '../agent/kernel/cgroup/driver.js';
+import { CgroupStatsReader, type StatFile } from '../agent/kernel/cgroup/stats-reader.js';
 
 export interface SamplingBenchOptions {
   /** Tenant counts to measure, in increasing order (default [1000, 3000]). */

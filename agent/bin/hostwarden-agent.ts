@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, UsageError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/log.js';
 import { AGENT_VERSION, Agent } from '../agent.js';
-import { createDriver } from '../cgroup/detect.js';
+import { createDriver } from '../kernel/cgroup/detect.js';
 import { DEFAULT_AGENT_CONFIG_FILE, loadAgentConfig } from '../config.js';
 
 const HELP = `Usage: hostwarden-agent [--config FILE] [--once] [--dry-run] [--release-all]
@@ -72,9 +72,9 @@ async function main(argv: string[]): Promise<number> {
     return EXIT_OK;
   }
   if (args.once) {
-    agent.init();
+    agent.init(); // starts the policy pull; the tick waits for its answer
     await new Promise((r) => setTimeout(r, config.intervalMs));
-    const r = await agent.tick();
+    const r = await agent.tick({ awaitPolicy: true });
     await agent.stop();
     return r.reportError ? EXIT_RUNTIME : EXIT_OK;
   }

@@ -7,8 +7,16 @@
 // socket have no owner any more (the socket's file is gone) and are not counted; cgroup matching (v2) has no
 // such gap.
 import { spawnSync } from 'node:child_process';
+import { HostwardenError } from '../../shared/errors.js';
 import type { Tenant } from '../tenants.js';
 import { type CollectContext, type Collector, NoData, RateTracker, sampleOf } from './collector.js';
+
+/** nft refused to install the agent's table or to list its counters (the collector reports it and retries). */
+export class NftablesError extends HostwardenError {
+  constructor(message: string) {
+    super('HW_NFTABLES', message);
+  }
+}
 
 export type NftExec = (args: string[], input?: string) => { status: number | null; stdout: string; stderr: string };
 
@@ -82,13 +90,13 @@ export class BandwidthCollector implements Collector {
         this.unavailable = `nft is not available: ${r.stderr}`;
         return new NoData(this.unavailable);
       }
-      if (r.status !== 0) throw new Error(`cannot install the nftables table inet ${this.table}: ${r.stderr.trim().split('\n')[0]}`);
+      if (r.status !== 0) throw new NftablesError(`cannot install the nftables table inet ${this.table}: ${r.stderr.trim().split('\n')[0]}`);
       this.installed = key;
     }
     const list = this.exec(['-j', 'list', 'counters', 'table', 'inet', this.table]);
     if (list.status !== 0) {
       this.installed = ''; // someone removed the table: reinstall next tick
-      throw new Error(`cannot read nftables counters: ${list.stderr.trim().split('\n')[0]}`);
+      throw new NftablesError(`cannot read nftables counters: ${list.stderr.trim().split('\n')[0]}`);
     }
     for (const [tenant, bytes] of parseCounters(list.stdout)) {
       if (!ctx.samples.has(tenant)) continue;

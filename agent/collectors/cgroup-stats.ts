@@ -1,20 +1,47 @@
-// The shared source of the per-tenant collectors: one pass over every tenant's stats files, kept open
-// between ticks (positional re-reads at offset 0). A tenant whose read fails gets no stats this tick; its
-// reader is reopened on the next.
+// cgroup_stats: the shared source of the per-tenant collectors (cpu, memory, io, processes, pressure), run by
+// the collector runner first of all: one pass over every tenant's stats files, kept open between ticks
+// (positional re-reads at offset 0), into CollectContext.stats. A tenant whose read fails gets no stats this tick
+// and its reader is reopened on the next; the failures of a tick make one warning and one failed collector
+// status (the tenants read are still used), not a warning per tenant per tick.
 import type { Logger } from 'pino';
-import type { CgroupDriver, CgroupStats, StatsReader } from '../cgroup/driver.js';
+import type { CgroupDriver, CgroupStats, StatsReader } from '../kernel/cgroup/driver.js';
 import type { Tenant } from '../tenants.js';
+import { type CollectContext, type Collector, Incomplete } from './collector.js';
 
-export class CgroupStatsSource {
+/** How many failed tenants a status or warning names; the rest are counted. */
+const NAMED_FAILURES = 5;
+
+export interface StatsFailure {
+  tenant: string;
+  error: string;
+}
+
+export class CgroupStatsSource implements Collector {
+  readonly name = 'cgroup_stats';
   private readers = new Map<string, StatsReader>();
 
   constructor(
     private readonly driver: CgroupDriver,
+    /** Where read() (used outside the collector runner) warns about the tenants it could not read. */
     private readonly log: Logger,
   ) {}
 
+  collect(ctx: CollectContext): void | Incomplete {
+    const failed = this.readInto(ctx.tenants, ctx.stats);
+    if (failed.length > 0) return new Incomplete(describeFailures(failed, ctx.tenants.length));
+  }
+
+  /** Every tenant's stats, for callers outside the collector runner; one warning for all the tenants that failed. */
   read(tenants: readonly Tenant[]): Map<string, CgroupStats> {
     const out = new Map<string, CgroupStats>();
+    const failed = this.readInto(tenants, out);
+    if (failed.length > 0) this.log.warn({ failed: failed.length, err: describeFailures(failed, tenants.length) }, 'cannot read tenant cgroup stats');
+    return out;
+  }
+
+  /** Read every tenant into `out`; returns the tenants whose read failed. */
+  private readInto(tenants: readonly Tenant[], out: Map<string, CgroupStats>): StatsFailure[] {
+    const failed: StatsFailure[] = [];
     for (const t of tenants) {
       let r = this.readers.get(t.name);
       try {
@@ -28,7 +55,7 @@ export class CgroupStatsSource {
         // next tick opens the cgroup afresh once it exists again under the same name.
         if (Object.keys(st).length === 0) this.close(t.name);
       } catch (err) {
-        this.log.warn({ tenant: t.name, err: (err as Error).message }, 'cannot read tenant cgroup stats');
+        failed.push({ tenant: t.name, error: err instanceof Error ? err.message : String(err) });
         this.close(t.name);
       }
     }
@@ -36,7 +63,7 @@ export class CgroupStatsSource {
       const live = new Set(tenants.map((t) => t.name));
       for (const name of [...this.readers.keys()]) if (!live.has(name)) this.close(name);
     }
-    return out;
+    return failed;
   }
 
   close(tenant: string): void {
@@ -53,4 +80,11 @@ export class CgroupStatsSource {
   closeAll(): void {
     for (const name of [...this.readers.keys()]) this.close(name);
   }
+}
+
+/** "cannot read the cgroup stats of 2 of 40 tenants: alice: <error>; bob: <error>" (the first few named). */
+export function describeFailures(failed: readonly StatsFailure[], of: number): string {
+  const named = failed.slice(0, NAMED_FAILURES).map((f) => `${f.tenant}: ${f.error}`);
+  const more = failed.length > NAMED_FAILURES ? `; and ${failed.length - NAMED_FAILURES} more` : '';
+  return `cannot read the cgroup stats of ${failed.length} of ${of} tenants: ${named.join('; ')}${more}`;
 }

@@ -3,11 +3,22 @@
 // A feature the kernel lacks is "no data", not an error (STYLE 2).
 import type { Logger } from 'pino';
 import type { CollectorStatus, HostStats, TenantSample } from '../../shared/wire/agent.js';
-import type { CgroupStats } from '../cgroup/driver.js';
+import type { CgroupStats } from '../kernel/cgroup/driver.js';
 import type { Tenant } from '../tenants.js';
+
+/** The wire's bound on a collector's error text (CollectorStatusSchema). */
+const ERROR_MAX = 2000;
 
 /** Returned by a collector whose source does not exist on this kernel. */
 export class NoData {
+  constructor(readonly reason: string) {}
+}
+
+/**
+ * Returned by a collector that measured part of what it covers (some tenants could not be read): what it did
+ * measure is used, its status is reported as failed with the reason, and the runner logs one warning per tick.
+ */
+export class Incomplete {
   constructor(readonly reason: string) {}
 }
 
@@ -15,8 +26,11 @@ export interface CollectContext {
   /** Monotonic milliseconds (performance.now() based) for rates. */
   mono: number;
   tenants: readonly Tenant[];
-  /** This tick's cgroup stats per tenant (absent: no cgroup or the read failed). */
-  stats: ReadonlyMap<string, CgroupStats>;
+  /**
+   * This tick's cgroup stats per tenant (absent: no cgroup or the read failed), filled by the cgroup_stats
+   * collector, which runs first; the per-resource collectors read it.
+   */
+  stats: Map<string, CgroupStats>;
   /** Samples being built for this tick, one per tenant; collectors fill in their resource. */
   samples: Map<string, TenantSample>;
   host: HostStats;
@@ -24,7 +38,7 @@ export interface CollectContext {
 
 export interface Collector {
   readonly name: string;
-  collect(ctx: CollectContext): void | NoData;
+  collect(ctx: CollectContext): void | NoData | Incomplete;
 }
 
 export function runCollectors(collectors: readonly Collector[], ctx: CollectContext, log: Logger): CollectorStatus[] {
@@ -37,12 +51,16 @@ export function runCollectors(collectors: readonly Collector[], ctx: CollectCont
       if (r instanceof NoData) {
         status.no_data = true;
         log.debug({ collector: c.name, reason: r.reason }, 'collector has no data');
+      } else if (r instanceof Incomplete) {
+        status.ok = false;
+        status.error = r.reason.slice(0, ERROR_MAX);
+        log.warn({ collector: c.name, err: r.reason }, 'collector incomplete');
       }
       out.push(status);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       log.error({ collector: c.name, err: message }, 'collector failed');
-      out.push({ name: c.name, ok: false, error: message.slice(0, 2000), duration_ms: round3(performance.now() - start) });
+      out.push({ name: c.name, ok: false, error: message.slice(0, ERROR_MAX), duration_ms: round3(performance.now() - start) });
     }
   }
   return out;

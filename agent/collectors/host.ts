@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { HostStats } from '../../shared/wire/agent.js';
-import { parseMeminfo, parseProcStatCpu } from '../procfs.js';
+import { parseMeminfo, parseProcStatCpu } from '../kernel/procfs.js';
 import type { CollectContext, Collector } from './collector.js';
 
 export function hostFacts(procRoot: string): HostStats {

@@ -6,7 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { lstat, opendir } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseMountinfo } from '../cgroup/parse.js';
+import { HostwardenError } from '../../shared/errors.js';
+import { parseMountinfo } from '../kernel/procfs.js';
 import type { Tenant } from '../tenants.js';
 import { type CollectContext, type Collector, NoData, sampleOf } from './collector.js';
 
@@ -60,6 +61,13 @@ export async function walkCount(dir: string, uids: ReadonlySet<number>): Promise
   return count;
 }
 
+/** The background count failed (e.g. an unreadable mount table); the collector reports it on its next run. */
+export class InodesCountError extends HostwardenError {
+  constructor(message: string) {
+    super('HW_INODES', message);
+  }
+}
+
 export type RepquotaExec = (mountPoint: string) => { status: number | null; stdout: string };
 
 const repquotaExec: RepquotaExec = (mountPoint) => {
@@ -72,6 +80,7 @@ export class InodesCollector implements Collector {
   private counts = new Map<string, number>();
   private lastRefresh = -Infinity;
   private running: Promise<void> | undefined;
+  private failure: string | undefined;
 
   constructor(
     private readonly procRoot: string,
@@ -83,9 +92,19 @@ export class InodesCollector implements Collector {
     if (!this.running && ctx.mono - this.lastRefresh >= this.refreshMs) {
       this.lastRefresh = ctx.mono;
       const tenants = ctx.tenants.filter((t) => t.homes.length > 0 && t.uids.length > 0);
-      this.running = this.refresh(tenants).finally(() => {
-        this.running = undefined;
-      });
+      this.running = this.refresh(tenants)
+        .catch((err: unknown) => {
+          this.failure = err instanceof Error ? err.message : String(err);
+        })
+        .finally(() => {
+          this.running = undefined;
+        });
+    }
+    if (this.failure !== undefined) {
+      // A background count that failed is this tick's failure (reported once); the last counts stay.
+      const failure = this.failure;
+      this.failure = undefined;
+      throw new InodesCountError(`the background inode count failed: ${failure}`);
     }
     if (this.counts.size === 0) return new NoData('no inode count yet (tenants without homes are not counted)');
     for (const [tenant, count] of this.counts) if (ctx.samples.has(tenant)) sampleOf(ctx, tenant).inodes = { count };

@@ -17,8 +17,8 @@
 import { RESOURCE_UNITS } from '../../shared/resources.js';
 import { formatBytes, formatDuration } from '../../shared/units.js';
 import type { Explanation, HostStats, IncidentEvent, TenantSample } from '../../shared/wire/agent.js';
-import type { PolicyConfig } from './config.js';
-import { type Decision, GOVERNED, type Governed, type LadderState, type Observation, type PolicyState, type TenantPolicy } from './types.js';
+import type { PolicyConfig } from './policy-config.js';
+import { type Decision, FIRST_THROTTLE_LEVEL, GOVERNED, type Governed, type LadderState, LAST_THROTTLE_LEVEL, NOTICE_LEVEL, type Observation, type PolicyState, QUARANTINE_LEVEL, type TenantPolicy } from './types.js';
 
 export const LEVEL_NAMES = ['notice', 'throttle level 1', 'throttle level 2', 'quarantine'] as const;
 const RULE = 'contention_disproportion';
@@ -107,8 +107,8 @@ export function evaluate(input: EvaluateInput): EvaluateOutput {
         changed = true;
         continue;
       }
-      if (next.level === 3 && next.quarantineUntil !== undefined && now >= next.quarantineUntil) {
-        next.level = 2;
+      if (next.level === QUARANTINE_LEVEL && next.quarantineUntil !== undefined && now >= next.quarantineUntil) {
+        next.level = LAST_THROTTLE_LEVEL;
         next.changedAt = now;
         delete next.quarantineUntil;
         decisions.push(decide(tenant, r, 'thaw', next, now, explain(tenant, r, m, host, fair, v.share, config, next, 'thaw', input.tenants.get(tenant))));
@@ -138,10 +138,10 @@ export function evaluate(input: EvaluateInput): EvaluateOutput {
     const ladders = { ...(state.ladders[c.tenant] ?? {}) };
     let next: LadderState;
     if (!c.ladder) {
-      next = { incident: `${c.tenant}-${c.resource}-${now}`, resource: c.resource, rule: RULE, level: 0, openedAt: now, changedAt: now, violatingSince: now, calmSince: null, events: 0 };
+      next = { incident: `${c.tenant}-${c.resource}-${now}`, resource: c.resource, rule: RULE, level: NOTICE_LEVEL, openedAt: now, changedAt: now, violatingSince: now, calmSince: null, events: 0 };
     } else {
       next = { ...c.ladder, level: c.ladder.level + 1, changedAt: now };
-      if (next.level === 3) next.quarantineUntil = now + config.quarantine.maxMs;
+      if (next.level === QUARANTINE_LEVEL) next.quarantineUntil = now + config.quarantine.maxMs;
       next.base ??= throttleBase(c.resource, m, policy);
     }
     decisions.push(decide(c.tenant, c.resource, c.ladder ? 'escalate' : 'open', next, now, explain(c.tenant, c.resource, m, host, fair, share, config, next, c.ladder ? 'escalate' : 'open', policy)));
@@ -157,12 +157,12 @@ export function evaluate(input: EvaluateInput): EvaluateOutput {
  * or the usage from before the throttle would escalate it again at once.
  */
 function judgedFrom(ladder: LadderState, config: PolicyConfig): number {
-  return ladder.level === 0 ? ladder.changedAt : ladder.changedAt + config.windowMs;
+  return ladder.level === NOTICE_LEVEL ? ladder.changedAt : ladder.changedAt + config.windowMs;
 }
 
 function maxLevel(r: Governed, config: PolicyConfig): number {
   // Freezing does not give memory back: memory stops at throttle level 2.
-  return config.quarantine.auto && r !== 'memory' ? 3 : 2;
+  return config.quarantine.auto && r !== 'memory' ? QUARANTINE_LEVEL : LAST_THROTTLE_LEVEL;
 }
 
 /** The window is met when its observations cover it: n observations stand for n intervals. */
@@ -296,8 +296,8 @@ function throttleBase(r: Governed, m: TenantMeasure, policy: TenantPolicy | unde
 
 /** The fraction of the base a level allows; undefined below level 1 and in quarantine. */
 export function levelFraction(level: number, config: PolicyConfig): number | undefined {
-  if (level === 1) return config.throttle.level1;
-  if (level === 2) return config.throttle.level2;
+  if (level === FIRST_THROTTLE_LEVEL) return config.throttle.level1;
+  if (level === LAST_THROTTLE_LEVEL) return config.throttle.level2;
   return undefined;
 }
 
@@ -317,12 +317,12 @@ function decide(tenant: string, resource: Governed, kind: Decision['kind'], ladd
     resource,
     rule: ladder.rule,
     type,
-    step: kind === 'release' ? 'release' : ladder.level === 0 ? 'notice' : ladder.level === 3 ? 'quarantine' : 'throttle',
-    level: kind === 'release' ? 0 : ladder.level,
+    step: kind === 'release' ? 'release' : ladder.level === NOTICE_LEVEL ? 'notice' : ladder.level === QUARANTINE_LEVEL ? 'quarantine' : 'throttle',
+    level: kind === 'release' ? NOTICE_LEVEL : ladder.level,
     at: new Date(now).toISOString(),
     explanation,
   };
-  if (ladder.level === 3 && ladder.quarantineUntil !== undefined && kind !== 'release') event.until = new Date(ladder.quarantineUntil).toISOString();
+  if (ladder.level === QUARANTINE_LEVEL && ladder.quarantineUntil !== undefined && kind !== 'release') event.until = new Date(ladder.quarantineUntil).toISOString();
   return { tenant, resource, kind, level: event.level, event };
 }
 
@@ -355,8 +355,8 @@ function explain(
   let action: string;
   const limits: Record<string, string | number> = {};
   if (kind === 'release') action = 'Released: limits are back to the plan.';
-  else if (ladder.level === 0) action = `Notice only: no limit changed yet. If this continues for ${formatDuration(config.escalateAfterMs)}, ${r} will be throttled.`;
-  else if (ladder.level === 3) action = `Quarantined: all processes of ${tenant} are frozen until ${new Date(ladder.quarantineUntil ?? 0).toISOString()} unless an administrator releases them earlier.`;
+  else if (ladder.level === NOTICE_LEVEL) action = `Notice only: no limit changed yet. If this continues for ${formatDuration(config.escalateAfterMs)}, ${r} will be throttled.`;
+  else if (ladder.level === QUARANTINE_LEVEL) action = `Quarantined: all processes of ${tenant} are frozen until ${new Date(ladder.quarantineUntil ?? 0).toISOString()} unless an administrator releases them earlier.`;
   else {
     const target = throttleTarget(ladder, config) ?? 0;
     action = `Throttled (level ${ladder.level}): ${r} limited to ${fmt(r, target)}${r === 'memory' ? ' (memory.high; above it the kernel reclaims)' : ''}${r !== 'memory' ? ', and its scheduling weight lowered' : ''}.`;

@@ -2,8 +2,8 @@
 // through the same state and limits as the automatic ladder. Pure, like evaluate(): (state, action, now) -> ...
 import type { ActionAck, Explanation, IncidentEvent, ManualAction } from '../../shared/wire/agent.js';
 import { formatDuration } from '../../shared/units.js';
-import type { PolicyConfig } from './config.js';
-import type { Governed, ManualState, PolicyState } from './types.js';
+import type { PolicyConfig } from './policy-config.js';
+import { FIRST_THROTTLE_LEVEL, type Governed, type ManualState, NOTICE_LEVEL, type PolicyState, QUARANTINE_LEVEL } from './types.js';
 
 /** Default expiry of a manual action without a ttl. Quarantine uses policy.quarantine.max. */
 export const MANUAL_DEFAULT_TTL_MS = { notice: 24 * 3_600_000, throttle: 3_600_000 } as const;
@@ -98,7 +98,7 @@ export function applyManual(input: { state: PolicyState; action: ManualAction; n
     events.push(event({ ...previous }, tenant, 'released', now, manualExplanation(tenant, `replaced by a manual ${action.action}`, action.reason), true, action));
   }
   const ttl = action.action === 'quarantine' ? config.quarantine.maxMs : MANUAL_DEFAULT_TTL_MS[action.action];
-  const level = action.action === 'notice' ? 0 : action.action === 'quarantine' ? 3 : (action.level ?? 1);
+  const level = action.action === 'notice' ? NOTICE_LEVEL : action.action === 'quarantine' ? QUARANTINE_LEVEL : (action.level ?? FIRST_THROTTLE_LEVEL);
   const m: ManualState = {
     actionId: action.id,
     action: action.action,

@@ -5,6 +5,21 @@ import type { Explanation, HostStats, IncidentEvent, Plan, TenantSample } from '
 export const GOVERNED = ['cpu', 'io', 'memory'] as const;
 export type Governed = (typeof GOVERNED)[number];
 
+/**
+ * Ladder levels (LadderState.level, ManualState.level): a notice changes no limit, the throttle levels tighten
+ * the limits to policy.throttle.level1/level2 of their base, quarantine freezes every process.
+ */
+export const NOTICE_LEVEL = 0;
+export const FIRST_THROTTLE_LEVEL = 1;
+export const LAST_THROTTLE_LEVEL = 2;
+export const QUARANTINE_LEVEL = 3;
+
+/** The level a tenant is held at: the highest of its open ladders and its manual action (0 when none). */
+export function tenantLevel(state: PolicyState, tenant: string): number {
+  const ladders = Object.values(state.ladders[tenant] ?? {}).map((l) => l?.level ?? NOTICE_LEVEL);
+  return Math.max(NOTICE_LEVEL, ...ladders, state.manual[tenant]?.level ?? NOTICE_LEVEL);
+}
+
 /** One tick's measurements. */
 export interface Observation {
   /** Wall-clock milliseconds. */

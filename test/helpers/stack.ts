@@ -3,7 +3,7 @@
 // controller binds it (listen on 0), state in a temp dir.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createDriver } from '../../agent/cgroup/detect.js';
+import { createDriver } from '../../agent/kernel/cgroup/detect.js';
 import { type Cleanup, listeningUrl, startDaemon, tempDir, uniq, writeToken } from './system.js';
 
 export interface Stack {

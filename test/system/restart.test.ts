@@ -4,7 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createDriver } from '../../agent/cgroup/detect.js';
+import { createDriver } from '../../agent/kernel/cgroup/detect.js';
 import type { Report } from '../../shared/wire/agent.js';
 import { describeWith, missing, needRoot, needV1Cgroups } from '../helpers/env.js';
 import { burner, Cleanup, cpuTicks, createUser, HIERARCHIES, ownTopCgroup, runProgram, spawnAs, startDaemon, tempDir, type TestUser, uniq, waitFor } from '../helpers/system.js';

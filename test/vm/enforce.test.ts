@@ -1,13 +1,13 @@
-// Plan caps end to end on the guest's real kernel: a plan becomes desired limits (agent/policy/limits.ts),
+// Plan caps end to end on the guest's real kernel: a plan becomes desired limits (agent/policy/desired.ts),
 // the enforcer (agent/enforce.ts) writes them through the v2 driver, and the kernel holds a real load to
 // them; a manual throttle tightens, a quarantine freezes, lifting it thaws; --dry-run writes nothing.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { devicesOf } from '../../agent/devices.js';
+import { devicesOf } from '../../agent/kernel/devices.js';
 import { Enforcer } from '../../agent/enforce.js';
-import { readPolicyConfig } from '../../agent/policy/config.js';
-import { desiredLimits, type Desired } from '../../agent/policy/limits.js';
+import { readPolicyConfig } from '../../agent/policy/policy-config.js';
+import { desiredLimits, type Desired } from '../../agent/policy/desired.js';
 import type { ManualState } from '../../agent/policy/types.js';
 import { Section } from '../../shared/config.js';
 import { createLogger } from '../../shared/log.js';

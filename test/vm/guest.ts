@@ -8,8 +8,8 @@ import { existsSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSy
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll } from 'vitest';
-import { createDriver } from '../../agent/cgroup/detect.js';
-import type { CgroupDriver } from '../../agent/cgroup/driver.js';
+import { createDriver } from '../../agent/kernel/cgroup/detect.js';
+import type { CgroupDriver } from '../../agent/kernel/cgroup/driver.js';
 
 export { sleep };
 

@@ -9,7 +9,7 @@ import { randomInt } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDriver } from '../../../agent/cgroup/detect.js';
+import { createDriver } from '../../../agent/kernel/cgroup/detect.js';
 import { productionPackages } from '../../../packaging/prod-modules.js';
 import { describeWith, hasCommand, isRoot, missing, needRoot, needV1Cgroups } from '../../helpers/env.js';
 import { Cleanup, cgroupOf, listeningUrl, NODE, ownTopCgroup, ROOT, spawnAs, spawnDaemon, tempDir, uniq, waitFor } from '../../helpers/system.js';

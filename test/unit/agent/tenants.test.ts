@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readAgentConfig } from '../../../agent/config.js';
-import { parsePasswd } from '../../../agent/procfs.js';
+import { parsePasswd } from '../../../agent/kernel/passwd.js';
 import { resolveTenants } from '../../../agent/tenants.js';
 
 const PASSWD = `root:x:0:0:root:/root:/bin/bash

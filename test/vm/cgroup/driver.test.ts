@@ -3,8 +3,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDriver } from '../../../agent/cgroup/detect.js';
-import type { CgroupDriver } from '../../../agent/cgroup/driver.js';
+import { createDriver } from '../../../agent/kernel/cgroup/detect.js';
+import type { CgroupDriver } from '../../../agent/kernel/cgroup/driver.js';
 import {
   BURNER,
   CGROUP_ROOT,

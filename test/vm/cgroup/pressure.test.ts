@@ -4,7 +4,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { StatsReader } from '../../../agent/cgroup/driver.js';
+import type { StatsReader } from '../../../agent/kernel/cgroup/driver.js';
 import { BURNER, deviceNumbers, execDone, requireGuest, SCRATCH, SCRATCH_DEV, sleep, tenantScope } from '../guest.js';
 
 requireGuest();

@@ -3,9 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { Section } from '../../../../shared/config.js';
 import type { TenantSample } from '../../../../shared/wire/agent.js';
-import { readPolicyConfig } from '../../../../agent/policy/config.js';
+import { readPolicyConfig } from '../../../../agent/policy/policy-config.js';
 import { evaluate } from '../../../../agent/policy/evaluate.js';
-import { desiredLimits } from '../../../../agent/policy/limits.js';
 import { emptyState, type Observation, type PolicyState, type TenantPolicy } from '../../../../agent/policy/types.js';
 
 const config = readPolicyConfig(
@@ -169,36 +168,5 @@ describe('evaluate()', () => {
     expect(e.action).toMatch(/^Throttled \(level 1\): cpu limited to 50% of one core/);
     expect(e.avoid).toMatch(/below about 82.5% of one core/);
     expect(e.summary).toMatch(/a used 100% of one core over the last 30s, 60.6% of the server's cpu use/);
-  });
-});
-
-describe('desiredLimits()', () => {
-  const plan = { cpu: 100, memory: 1 << 30, io_read: 10 << 20, io_write: 10 << 20, iops: 1000, processes: 100, weight: 2 };
-  const devices = [{ major: 254, minor: 0 }];
-
-  it('holds the plan caps when nothing is wrong', () => {
-    expect(desiredLimits({ plan, ladders: undefined, manual: undefined, config, devices, cpuCapacity: 200 })).toEqual({
-      limits: {
-        cpuPercent: 100,
-        cpuWeight: 200,
-        memoryHigh: Math.round((1 << 30) * 0.9),
-        memoryMax: 1 << 30,
-        io: [{ major: 254, minor: 0, rbps: 10 << 20, wbps: 10 << 20, riops: 1000, wiops: 1000 }],
-        pidsMax: 100,
-      },
-      frozen: false,
-    });
-    expect(desiredLimits({ plan: undefined, ladders: undefined, manual: undefined, config, devices, cpuCapacity: 200 }).limits).toEqual({ cpuPercent: null, cpuWeight: 100, memoryHigh: null, memoryMax: null, io: [], pidsMax: null });
-  });
-
-  it('tightens cpu and lowers the weight per throttle level; quarantine freezes', () => {
-    const ladder = { incident: 'x', resource: 'cpu' as const, rule: 'r', level: 2, openedAt: 0, changedAt: 0, violatingSince: null, calmSince: null, base: { value: 80 }, events: 2 };
-    const d = desiredLimits({ plan, ladders: { cpu: ladder }, manual: undefined, config, devices, cpuCapacity: 200 });
-    expect(d.limits.cpuPercent).toBe(20);
-    expect(d.limits.cpuWeight).toBe(50);
-    expect(d.frozen).toBe(false);
-    expect(desiredLimits({ plan, ladders: { cpu: { ...ladder, level: 3 } }, manual: undefined, config, devices, cpuCapacity: 200 }).frozen).toBe(true);
-    const manual = { actionId: 'm1', action: 'throttle' as const, level: 1, reason: 'r', since: 0, incident: 'i', events: 1 };
-    expect(desiredLimits({ plan: undefined, ladders: undefined, manual, config, devices, cpuCapacity: 200 }).limits.cpuPercent).toBe(100);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Section } from '../../../../shared/config.js';
-import { readPolicyConfig } from '../../../../agent/policy/config.js';
+import { readPolicyConfig } from '../../../../agent/policy/policy-config.js';
 import { applyManual, expireManual } from '../../../../agent/policy/manual.js';
 import { emptyState, type PolicyState } from '../../../../agent/policy/types.js';
 

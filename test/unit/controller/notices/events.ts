@@ -4,7 +4,7 @@
 // one of them with markup in its command line.
 import { Section } from '../../../../shared/config.js';
 import type { IncidentEvent, TenantSample, TopProcess } from '../../../../shared/wire/agent.js';
-import { readPolicyConfig } from '../../../../agent/policy/config.js';
+import { readPolicyConfig } from '../../../../agent/policy/policy-config.js';
 import { evaluate } from '../../../../agent/policy/evaluate.js';
 import { applyManual } from '../../../../agent/policy/manual.js';
 import { emptyState, type Observation, type PolicyState } from '../../../../agent/policy/types.js';

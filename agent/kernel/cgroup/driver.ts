@@ -1,0 +1,120 @@
+// The cgroup driver: one interface, a v2 backend (v2.ts) and a v1/hybrid backend (v1.ts), chosen by
+// detection in one place (detect.ts). The agent only ever touches cgroups under its parent (`hostwarden`
+// by default) and never writes into a cgroup it did not create.
+import { HostwardenError } from '../../../shared/errors.js';
+import type { KernelPressure as Pressure } from '../../../shared/wire/agent.js';
+import type { Limits } from '../../limits.js';
+
+export type CgroupKind = 'v1' | 'v2';
+
+/** Cumulative counters and gauges of one tenant cgroup, read in one pass. Absent = the kernel lacks it. */
+export interface CgroupStats {
+  /** Cumulative CPU time in microseconds (v2 cpu.stat usage_usec; v1 cpuacct.usage / 1000). */
+  cpuUsageUsec?: number;
+  memory?: { current: number; anon: number; file: number };
+  /** Cumulative IO summed over devices. */
+  io?: { rbytes: number; wbytes: number; rios: number; wios: number };
+  /** Tasks (threads) in the cgroup: pids.current. */
+  pids?: number;
+  pressure?: Pressure;
+  frozen?: boolean;
+}
+
+/** Stats files of one tenant, kept open and re-read with a positional read at offset 0. */
+export interface StatsReader {
+  read(): CgroupStats;
+  close(): void;
+}
+
+export interface CgroupDriver {
+  readonly kind: CgroupKind;
+  /** Name of the parent cgroup under each hierarchy root (default "hostwarden"). */
+  readonly parent: string;
+  /** Absolute directories of the parent, per hierarchy; for logs and diagnostics. */
+  parentPaths(): string[];
+
+  /** Create the parent in every hierarchy and (v2) enable the cpu io memory pids controllers for children. */
+  setup(): void;
+  /** Create the tenant cgroup (idempotent). */
+  create(tenant: string): void;
+  /**
+   * Remove the tenant cgroup (idempotent). Thaws it first. A cgroup that still holds tasks is NOT emptied by
+   * moving them elsewhere (that would write into a cgroup we did not create): remove() throws CgroupBusyError
+   * unless `kill: true`, which kills the tasks, waits (bounded) until they are gone, then removes the cgroup.
+   * To let a tenant's processes run on ungoverned, use release() and leave the cgroup in place, or pass
+   * `moveTo` (a cgroup path from each hierarchy's root, "/" on uninstall) to move them there first.
+   */
+  remove(tenant: string, opts?: { kill?: boolean; moveTo?: string }): void;
+  /** Thaw the tenant and lift every limit (cgroup and processes stay): the uninstall / --release-all path. */
+  release(tenant: string): void;
+  exists(tenant: string): boolean;
+  /** Tenant cgroups that currently exist under the parent. */
+  list(): string[];
+  /** Remove the parent when it has no children left (uninstall path); throws CgroupBusyError otherwise. */
+  teardown(): void;
+
+  /** PIDs (thread group leaders) in the tenant cgroup, read from the primary hierarchy. */
+  procs(tenant: string): number[];
+  /** Move a process (its whole thread group) into the tenant cgroup, in every hierarchy. */
+  move(tenant: string, pid: number): void;
+  /** The tenant whose cgroup holds `pid` in the primary hierarchy, or null if none of ours. */
+  tenantOf(pid: number): string | null;
+
+  openStats(tenant: string): StatsReader;
+  /** Apply limits; read them back and return what the kernel now holds. Throws if a write did not take. */
+  setLimits(tenant: string, limits: Limits): Limits;
+  getLimits(tenant: string): Limits;
+
+  freeze(tenant: string): void;
+  thaw(tenant: string): void;
+  isFrozen(tenant: string): boolean;
+  /** Kill every process of the tenant (thaws first: a frozen task ignores SIGKILL until thawed). */
+  kill(tenant: string): void;
+
+  /** Host-wide PSI from <procRoot>/pressure/*; empty object when the kernel lacks PSI. */
+  hostPressure(): Pressure;
+}
+
+export interface DriverOptions {
+  /** Root of the cgroup mounts (default /sys/fs/cgroup). Tests point it at fixture trees. */
+  cgroupRoot: string;
+  /** Root of procfs (default /proc). */
+  procRoot: string;
+  /** Parent cgroup name (default hostwarden); tests use unique names. */
+  parent: string;
+  /** Force a backend instead of detecting it. */
+  driver?: 'auto' | CgroupKind;
+  /**
+   * v2 only: also enable the cpu io memory pids controllers in the ROOT cgroup's cgroup.subtree_control during
+   * setup(). This writes into a cgroup the agent did not create, which only the host's governor may do; it is
+   * off unless asked for, and logged when done. Default false.
+   */
+  enableRootControllers?: boolean;
+  /**
+   * v1 only: during setup(), activate blk-throttle accounting on every disk of <procRoot>/partitions by writing a
+   * no-op rule ("MAJ:MIN 0") into the PARENT's blkio.throttle.read_bps_device. Recent kernels count
+   * blkio.throttle.io_service_bytes/io_serviced only on disks where blk-throttle was activated, so without it
+   * the io stats of every tenant stay 0. Default true.
+   */
+  ioAccounting?: boolean;
+  /** How long freeze()/thaw() wait for the kernel to report the new state (ms, default 2000). */
+  freezeTimeoutMs?: number;
+  /** How long remove({ kill: true }) waits for the killed tasks to be gone (ms, default 5000). */
+  killTimeoutMs?: number;
+  /** Where setup decisions and tolerated problems are logged (a pino logger fits). */
+  logger?: CgroupLogger;
+}
+
+/** The part of a pino logger the driver uses. */
+export interface CgroupLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+/** Base of every cgroup error; subclasses in errors.ts carry more specific codes (HW_CGROUP_*). */
+export class CgroupError extends HostwardenError {
+  constructor(message: string, options?: { cause?: unknown; code?: string }) {
+    super(options?.code ?? 'HW_CGROUP', message, options);
+  }
+}

@@ -1,0 +1,137 @@
+// The per-tenant StatsReader of both backends: each backend says which files hold what (StatsSources); this
+// keeps them open (KeptFile) and turns their text into CgroupStats every tick. The hot path of the agent:
+// one pread per file, indexOf parsers, one result object.
+import type { KernelPressure as Pressure } from '../../../shared/wire/agent.js';
+import type { CgroupStats, StatsReader } from './driver.js';
+import { KeptFile } from './fd-reader.js';
+import { CgroupParseError } from './errors.js';
+import { flatKeyedValue, parseCgroupEvents, parseFreezerState, parsePsi, parseU64, sumBlkioThrottle, sumIoStat } from './parse.js';
+
+/** Where a backend finds each statistic of one tenant. Absent source = the host lacks it. */
+export interface StatsSources {
+  cpu?: { kind: 'cpuacct.usage' | 'cpu.stat'; path: string };
+  /** memory.current (v2) or memory.usage_in_bytes (v1), with memory.stat and its keys, first found wins. */
+  memory?: { current: string; stat: string; anonKeys: string[]; fileKeys: string[] };
+  io?: { kind: 'io.stat'; path: string } | { kind: 'blkio'; bytes: string; ios: string };
+  pids?: string;
+  pressure?: { cpu?: string; memory?: string; io?: string };
+  /** Any of these reporting frozen makes the tenant frozen. */
+  frozen?: Array<{ kind: 'cgroup.events' | 'freezer.state'; path: string }>;
+}
+
+/** What the reader needs of a stats file; KeptFile in production, other readers for benchmarks. */
+export interface StatFile {
+  readonly path: string;
+  read(): string | undefined;
+  close(): void;
+}
+
+export class CgroupStatsReader implements StatsReader {
+  private readonly cpu?: { cpuacct: boolean; file: StatFile };
+  private readonly memory?: { current: StatFile; stat: StatFile; anonKeys: string[]; fileKeys: string[] };
+  private readonly io?: { kind: 'io.stat'; file: StatFile } | { kind: 'blkio'; bytes: StatFile; ios: StatFile };
+  private readonly pids?: StatFile;
+  private readonly pressure: Array<['cpu' | 'memory' | 'io', StatFile]> = [];
+  private readonly frozen: Array<{ events: boolean; file: StatFile }> = [];
+  private readonly all: StatFile[] = [];
+
+  /** `open` makes the file objects (default: KeptFile, descriptors kept open). */
+  constructor(src: StatsSources, open: (path: string) => StatFile = (path) => new KeptFile(path)) {
+    const keep = (path: string): StatFile => {
+      const f = open(path);
+      this.all.push(f);
+      return f;
+    };
+    try {
+      if (src.cpu) this.cpu = { cpuacct: src.cpu.kind === 'cpuacct.usage', file: keep(src.cpu.path) };
+      if (src.memory) {
+        // Keys are looked up as "key " at a line start; prepare the strings once.
+        this.memory = {
+          current: keep(src.memory.current),
+          stat: keep(src.memory.stat),
+          anonKeys: src.memory.anonKeys.map((k) => `${k} `),
+          fileKeys: src.memory.fileKeys.map((k) => `${k} `),
+        };
+      }
+      if (src.io) this.io = src.io.kind === 'io.stat' ? { kind: 'io.stat', file: keep(src.io.path) } : { kind: 'blkio', bytes: keep(src.io.bytes), ios: keep(src.io.ios) };
+      if (src.pids) this.pids = keep(src.pids);
+      for (const r of ['cpu', 'memory', 'io'] as const) {
+        const p = src.pressure?.[r];
+        if (p) this.pressure.push([r, keep(p)]);
+      }
+      for (const f of src.frozen ?? []) this.frozen.push({ events: f.kind === 'cgroup.events', file: keep(f.path) });
+    } catch (err) {
+      this.close();
+      throw err;
+    }
+  }
+
+  read(): CgroupStats {
+    const out: CgroupStats = {};
+    if (this.cpu) {
+      const text = this.cpu.file.read();
+      if (text !== undefined) {
+        out.cpuUsageUsec = this.cpu.cpuacct ? Math.floor(parseU64(text, this.cpu.file.path) / 1000) : flatKeyedValue(text, 'usage_usec ', this.cpu.file.path);
+      }
+    }
+    if (this.memory) {
+      const m = this.memory;
+      const current = m.current.read();
+      const stat = current === undefined ? undefined : m.stat.read();
+      if (current !== undefined && stat !== undefined) {
+        out.memory = { current: parseU64(current, m.current.path), anon: firstKey(stat, m.anonKeys, m.stat.path), file: firstKey(stat, m.fileKeys, m.stat.path) };
+      }
+    }
+    if (this.io) {
+      if (this.io.kind === 'io.stat') {
+        const text = this.io.file.read();
+        if (text !== undefined) out.io = sumIoStat(text, this.io.file.path);
+      } else {
+        const bytes = this.io.bytes.read();
+        const ios = bytes === undefined ? undefined : this.io.ios.read();
+        if (bytes !== undefined && ios !== undefined) {
+          const b = sumBlkioThrottle(bytes, this.io.bytes.path);
+          const n = sumBlkioThrottle(ios, this.io.ios.path);
+          out.io = { rbytes: b.read, wbytes: b.write, rios: n.read, wios: n.write };
+        }
+      }
+    }
+    if (this.pids) {
+      const text = this.pids.read();
+      if (text !== undefined) out.pids = parseU64(text, this.pids.path);
+    }
+    if (this.pressure.length > 0) {
+      let pressure: Pressure | undefined;
+      for (const [r, f] of this.pressure) {
+        const text = f.read();
+        if (text !== undefined) (pressure ??= {})[r] = parsePsi(text, f.path);
+      }
+      if (pressure) out.pressure = pressure;
+    }
+    for (const f of this.frozen) {
+      const text = f.file.read();
+      if (text === undefined) continue;
+      const frozen = f.events ? parseCgroupEvents(text, f.file.path).frozen : parseFreezerState(text, f.file.path) === 'FROZEN';
+      out.frozen = (out.frozen ?? false) || frozen;
+    }
+    return out;
+  }
+
+  /** How many files this reader reads per read(). */
+  get files(): number {
+    return this.all.length;
+  }
+
+  close(): void {
+    for (const f of this.all) f.close();
+  }
+}
+
+/** The value of the first key present (keys end with a space). */
+function firstKey(text: string, keys: string[], file: string): number {
+  for (const k of keys) {
+    const v = flatKeyedValue(text, k, file);
+    if (v !== undefined) return v;
+  }
+  throw new CgroupParseError(file, `none of the keys ${keys.map((k) => k.trimEnd()).join(', ')}`);
+}

@@ -1,0 +1,102 @@
+// What the kernel should hold for a tenant: the plan caps (always in force) tightened by its throttle
+// levels, and frozen while quarantined. Pure; the enforcer writes it through the cgroup driver.
+import type { Plan } from '../../shared/wire/agent.js';
+import type { IoDeviceLimit, Limits } from '../limits.js';
+import type { PolicyConfig } from './policy-config.js';
+import { levelFraction, throttleTarget } from './evaluate.js';
+import { type Governed, type LadderState, type ManualState, QUARANTINE_LEVEL } from './types.js';
+
+/** memory.high (v1: the soft limit) sits at this fraction of the plan's memory: reclaim starts before OOM. */
+export const MEMORY_HIGH_FRACTION = 0.9;
+/** The smallest throttled memory.high; below it a tenant cannot even start a shell. */
+const MIN_MEMORY_HIGH = 16 * 1024 * 1024;
+
+export interface Desired {
+  limits: Required<Limits>;
+  frozen: boolean;
+}
+
+export interface DesiredInput {
+  plan: Plan | undefined;
+  ladders: Partial<Record<Governed, LadderState>> | undefined;
+  manual: ManualState | undefined;
+  config: PolicyConfig;
+  /** Block devices (whole disks) holding the tenant's homes. */
+  devices: ReadonlyArray<{ major: number; minor: number }>;
+  /** Host CPU capacity in percent of one core (cores x 100). */
+  cpuCapacity: number;
+}
+
+export function desiredLimits(input: DesiredInput): Desired {
+  const { plan, config } = input;
+  const ladders = input.ladders ?? {};
+  const manual = input.manual;
+  const manualFraction = manual?.action === 'throttle' ? levelFraction(manual.level, config) : undefined;
+
+  let cpuPercent: number | null = plan?.cpu ?? null;
+  let weightFactor = 1;
+  const cpuLadder = ladders.cpu;
+  const cpuTarget = cpuLadder ? throttleTarget(cpuLadder, config) : undefined;
+  if (cpuTarget !== undefined) {
+    cpuPercent = Math.min(cpuPercent ?? Infinity, Math.max(1, cpuTarget));
+    weightFactor = levelFraction(cpuLadder!.level, config)!;
+  }
+  if (manualFraction !== undefined) {
+    cpuPercent = Math.min(cpuPercent ?? Infinity, Math.max(1, manualFraction * (plan?.cpu ?? input.cpuCapacity)));
+    weightFactor = Math.min(weightFactor, manualFraction);
+  }
+  const cpuWeight = clamp(Math.round(100 * (plan?.weight ?? 1) * weightFactor), 1, 10000);
+
+  const memoryMax = plan?.memory ?? null;
+  let memoryHigh: number | null = plan?.memory ? Math.round(plan.memory * MEMORY_HIGH_FRACTION) : null;
+  const memTarget = ladders.memory ? throttleTarget(ladders.memory, config) : undefined;
+  if (memTarget !== undefined) memoryHigh = Math.round(Math.max(MIN_MEMORY_HIGH, Math.min(memoryHigh ?? Infinity, memTarget)));
+
+  let rbps = plan?.io_read;
+  let wbps = plan?.io_write;
+  const ioLadder = ladders.io;
+  const ioFraction = ioLadder ? levelFraction(ioLadder.level, config) : undefined;
+  if (ioFraction !== undefined && ioLadder?.base) {
+    rbps = Math.round(Math.min(rbps ?? Infinity, Math.max(config.minIoBps, ioFraction * (ioLadder.base.read ?? 0))));
+    wbps = Math.round(Math.min(wbps ?? Infinity, Math.max(config.minIoBps, ioFraction * (ioLadder.base.write ?? 0))));
+  }
+  if (manualFraction !== undefined) {
+    if (plan?.io_read) rbps = Math.round(Math.min(rbps ?? Infinity, Math.max(config.minIoBps, manualFraction * plan.io_read)));
+    if (plan?.io_write) wbps = Math.round(Math.min(wbps ?? Infinity, Math.max(config.minIoBps, manualFraction * plan.io_write)));
+  }
+  const iops = plan?.iops;
+  let io: IoDeviceLimit[] = [];
+  if (rbps !== undefined || wbps !== undefined || iops !== undefined) {
+    io = input.devices.map((d) => {
+      const l: IoDeviceLimit = { major: d.major, minor: d.minor };
+      if (rbps !== undefined) l.rbps = rbps;
+      if (wbps !== undefined) l.wbps = wbps;
+      if (iops !== undefined) {
+        l.riops = iops;
+        l.wiops = iops;
+      }
+      return l;
+    });
+  }
+
+  const frozen = manual?.action === 'quarantine' || Object.values(ladders).some((l) => l?.level === QUARANTINE_LEVEL);
+  return {
+    limits: {
+      cpuPercent: cpuPercent === null ? null : round2(cpuPercent),
+      cpuWeight,
+      memoryHigh,
+      memoryMax,
+      io,
+      pidsMax: plan?.processes ?? null,
+    },
+    frozen,
+  };
+}
+
+function clamp(v: number, lo: number, hi: number): number {
+  return Math.min(hi, Math.max(lo, v));
+}
+
+function round2(v: number): number {
+  return Math.round(v * 100) / 100;
+}

@@ -1,0 +1,90 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { CgroupStats } from '../../../../agent/kernel/cgroup/driver.js';
+import { type CollectContext, type Collector, Incomplete, NoData, RateTracker, runCollectors } from '../../../../agent/collectors/collector.js';
+import { CpuCollector } from '../../../../agent/collectors/cpu.js';
+import { IoCollector } from '../../../../agent/collectors/io.js';
+import { MemoryCollector } from '../../../../agent/collectors/memory.js';
+import { ProcessesCollector } from '../../../../agent/collectors/processes.js';
+
+const log = pino({ level: 'silent' });
+
+function ctx(mono: number, stats: Record<string, CgroupStats>): CollectContext {
+  return { mono, tenants: [], stats: new Map(Object.entries(stats)), samples: new Map(), host: { cores: 2, memory_bytes: 1 << 30 } };
+}
+
+describe('collectors', () => {
+  it('RateTracker gives no rate on the first reading or after a counter reset', () => {
+    const r = new RateTracker();
+    expect(r.rate('a', 100, 0)).toBeUndefined();
+    expect(r.rate('a', 300, 2000)).toBe(100);
+    expect(r.rate('a', 50, 4000)).toBeUndefined(); // reset: went backwards
+    expect(r.rate('a', 250, 6000)).toBe(100);
+    expect(r.rate('a', 1e12, 7000, 1e6)).toBeUndefined(); // impossible: dropped
+  });
+
+  it('cpu: percent of one core over the interval, never negative after a recreated cgroup', () => {
+    const cpu = new CpuCollector();
+    cpu.collect(ctx(0, { a: { cpuUsageUsec: 1_000_000 }, b: { cpuUsageUsec: 0 } }));
+    const c2 = ctx(5000, { a: { cpuUsageUsec: 6_000_000 }, b: { cpuUsageUsec: 250_000 } });
+    cpu.collect(c2);
+    expect(c2.samples.get('a')?.cpu).toEqual({ percent: 100 });
+    expect(c2.samples.get('b')?.cpu).toEqual({ percent: 5 });
+    const c3 = ctx(10_000, { a: { cpuUsageUsec: 10 }, b: { cpuUsageUsec: 250_000 } });
+    cpu.collect(c3);
+    expect(c3.samples.get('a')?.cpu).toBeUndefined();
+    expect(c3.samples.get('b')?.cpu).toEqual({ percent: 0 });
+  });
+
+  it('io: bytes and ops per second; memory and processes copied through', () => {
+    const io = new IoCollector();
+    io.collect(ctx(0, { a: { io: { rbytes: 0, wbytes: 0, rios: 0, wios: 0 } } }));
+    const c = ctx(2000, { a: { io: { rbytes: 2048, wbytes: 4096, rios: 2, wios: 5 }, memory: { current: 30, anon: 10, file: 20 }, pids: 7 } });
+    io.collect(c);
+    new MemoryCollector().collect(c);
+    new ProcessesCollector().collect(c);
+    expect(c.samples.get('a')).toEqual({ tenant: 'a', io: { read_bps: 1024, write_bps: 2048, read_iops: 1, write_iops: 2.5 }, memory: { current: 30, anon: 10, file: 20 }, processes: { count: 7 } });
+  });
+
+  it('a collector without its kernel source reports no data; a failing one is isolated', () => {
+    const boom: Collector = { name: 'boom', collect: () => { throw new Error('Cannot parse io.stat: line 1 has 1 field'); } };
+    const c = ctx(0, { a: { cpuUsageUsec: 1 } });
+    const statuses = runCollectors([boom, new MemoryCollector(), new ProcessesCollector()], c, log);
+    expect(statuses.map((s) => [s.name, s.ok, s.no_data ?? false, s.error])).toEqual([
+      ['boom', false, false, 'Cannot parse io.stat: line 1 has 1 field'],
+      ['memory', true, true, undefined],
+      ['processes', true, true, undefined],
+    ]);
+    expect(new MemoryCollector().collect(c)).toBeInstanceOf(NoData);
+  });
+
+  it('a collector that measured only part of what it covers is reported as failed with its reason; its data is kept', () => {
+    const partial: Collector = {
+      name: 'partial',
+      collect: (x) => {
+        x.stats.set('a', { pids: 3 });
+        return new Incomplete('cannot read the cgroup stats of 1 of 2 tenants: b: gone');
+      },
+    };
+    const c = ctx(0, {});
+    const statuses = runCollectors([partial, new ProcessesCollector()], c, log);
+    expect(statuses.map((s) => [s.name, s.ok, s.error])).toEqual([
+      ['partial', false, 'cannot read the cgroup stats of 1 of 2 tenants: b: gone'],
+      ['processes', true, undefined],
+    ]);
+    expect(c.samples.get('a')?.processes).toEqual({ count: 3 });
+  });
+});
+
+describe('pressure collector', () => {
+  it("reports a tenant's PSI as avg10 of some and full (all the controller keeps), the host's in full", async () => {
+    const { PressureCollector } = await import('../../../../agent/collectors/pressure.js');
+    const line = (v: number) => ({ avg10: v, avg60: v / 2, avg300: v / 4, total: 1234 });
+    const host = { cpu: { some: line(40), full: line(10) } };
+    const c = new PressureCollector(() => host);
+    const x = ctx(0, { a: { pressure: { cpu: { some: line(12.5), full: line(3) }, io: { some: line(1) } } } });
+    c.collect(x);
+    expect(x.samples.get('a')?.pressure).toEqual({ cpu: { some: { avg10: 12.5 }, full: { avg10: 3 } }, io: { some: { avg10: 1 } } });
+    expect(x.host.pressure).toEqual(host);
+  });
+});
