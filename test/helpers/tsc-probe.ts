@@ -30,7 +30,7 @@ export interface ProbeResult {
  */
 export function compileProbe(project: string, specifier: string): ProbeResult {
   const dir = join(ROOT, project);
-  const real = JSON.parse(readFileSync(join(dir, 'tsconfig.json'), 'utf8')) as { references?: Array<{ path: string }> };
+  const real = parseJsonc(readFileSync(join(dir, 'tsconfig.json'), 'utf8')) as { include?: string[]; exclude?: string[]; references?: Array<{ path: string }> };
   const name = `${PREFIX}${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   const probe = join(dir, `${name}.mts`);
   const config = join(dir, `${name}.json`);
@@ -43,7 +43,10 @@ export function compileProbe(project: string, specifier: string): ProbeResult {
         extends: './tsconfig.json',
         // noEmit: nothing of the probe's project is written; the references are built into dist as `tsc -b` does.
         compilerOptions: { noEmit: true, tsBuildInfoFile: join(buildInfo, 'probe.tsbuildinfo') },
-        include: [],
+        // The project's own files too: a project may take files from beyond its folder (agent/policy takes
+        // ../limits.ts), and an import of one of them must compile.
+        include: real.include ?? [],
+        exclude: real.exclude ?? [],
         files: [`./${name}.mts`],
         references: real.references ?? [],
       }),
@@ -68,6 +71,12 @@ export function compileProbe(project: string, specifier: string): ProbeResult {
     rmSync(config, { force: true });
     rmSync(buildInfo, { recursive: true, force: true });
   }
+}
+
+/** tsconfig.json is JSON with comments: drop the comments (outside strings) and trailing commas. */
+function parseJsonc(text: string): unknown {
+  const stripped = text.replace(/("(?:[^"\\]|\\.)*")|\/\/[^\n]*|\/\*[\s\S]*?\*\//g, (_m, str: string | undefined) => str ?? '');
+  return JSON.parse(stripped.replace(/,(\s*[}\]])/g, '$1'));
 }
 
 /** Remove probe files a killed run may have left in these project folders; returns what was removed. */

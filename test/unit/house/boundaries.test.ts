@@ -26,9 +26,9 @@ const BOUNDARIES: Boundary[] = [
   { project: 'agent', imports: '../controller/fairness.js', allowed: false, why: 'agent and controller meet only in shared' },
   { project: 'controller', imports: '../agent/config.js', allowed: false, why: 'agent and controller meet only in shared' },
   { project: 'shared', imports: '../controller/fairness.js', allowed: false, why: 'shared refers to nothing' },
-  // For the lead, after the agent engineer's branch is merged (agent/policy a project of its own that refers
-  // to the shared limit types, never to the kernel layer); adjust the target to a file that then exists:
-  // { project: 'agent/policy', imports: '../kernel/driver.js', allowed: false, why: 'the pure policy never knows the cgroup layer' },
+  { project: 'agent/policy', imports: '../limits.js', allowed: true, why: 'control: the policy refers to the limit types it shares with the kernel layer' },
+  { project: 'agent/policy', imports: '../kernel/cgroup/driver.js', allowed: false, why: 'the pure policy never knows the cgroup layer' },
+  { project: 'agent/policy', imports: '../tenants.js', allowed: false, why: 'the pure policy never knows the agent around it' },
 ];
 
 const PROJECT_BOUNDARY = /^TS(6059|6307): File '(.+)' is not (under 'rootDir'|listed within the file list of project)/;

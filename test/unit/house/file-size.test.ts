@@ -16,7 +16,6 @@ const MAX_LINES = 500;
  */
 const KNOWN_OVER: Record<string, string> = {
   'controller/store/sqlite.ts': 'store engineer: split into store/sqlite/ files of 100-300 lines',
-  'agent/cgroup/parse.ts': 'agent engineer: the /proc parsers move to agent/kernel/',
 };
 
 /** Lines as `wc -l` counts them, plus a last line without a newline. */
