@@ -67,8 +67,9 @@ describe('tenant-controlled text', () => {
   });
 
   it('bounds are within the wire limits, so a report is never refused for a long command line', () => {
-    expect(MAX_COMMAND_BYTES).toBeLessThanOrEqual(TopProcessSchema.properties.command.maxLength);
-    expect(MAX_NAME_BYTES).toBeLessThanOrEqual(TopProcessSchema.properties.user.maxLength!);
+    const maxLength = (schema: unknown) => (schema as { maxLength: number }).maxLength;
+    expect(MAX_COMMAND_BYTES).toBeLessThanOrEqual(maxLength(TopProcessSchema.properties.command));
+    expect(MAX_NAME_BYTES).toBeLessThanOrEqual(maxLength(TopProcessSchema.properties.user));
   });
 
   it('reads no more of a command line than the bound, and falls back to [comm]', () => {
