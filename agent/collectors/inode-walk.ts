@@ -11,10 +11,11 @@
 // above a home are the administrator's. Like the walk it replaces, this one crosses mount points.
 //
 // Bounded: at most INODE_WALK_MAX_DEPTH levels below the home and INODE_WALK_MAX_ENTRIES entries per
-// budget (one tenant's refresh); past either the count is partial and says so. One descriptor is open per
-// level being walked, closed as soon as the level is done. The walk yields to the event loop every few
+// budget (one tenant's refresh); past either the count is partial and says so. Two descriptors are open per
+// level being walked (the directory, and its listing read a batch at a time, so a directory of millions of
+// entries is never held in memory whole), closed as soon as the level is done. The walk yields to the event loop every few
 // milliseconds.
-import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readdirSync, type Dirent } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, opendirSync, type Dir } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { boundMessage } from '../bounds.js';
 
@@ -62,10 +63,10 @@ function isMissingOrRefused(err: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP' || code === 'EACCES' || code === 'EPERM' || code === 'ESTALE';
 }
 
+/** A directory being walked: its descriptor, and its listing read a batch at a time (never whole). */
 interface Frame {
   fd: number;
-  children: Dirent[];
-  next: number;
+  listing: Dir | undefined;
   depth: number;
 }
 
@@ -97,12 +98,21 @@ function ownerOf(path: string): number | undefined {
   }
 }
 
-function list(fd: number): Dirent[] {
+/** Read a directory through its descriptor; undefined when it cannot be listed (as if empty). */
+function list(fd: number): Dir | undefined {
   try {
-    return readdirSync(`${FD_ROOT}/${fd}`, { withFileTypes: true });
+    return opendirSync(`${FD_ROOT}/${fd}`);
   } catch (err) {
-    if (isMissingOrRefused(err)) return [];
+    if (isMissingOrRefused(err)) return undefined;
     throw err;
+  }
+}
+
+function close(frame: Frame): void {
+  try {
+    frame.listing?.closeSync();
+  } finally {
+    closeSync(frame.fd);
   }
 }
 
@@ -147,18 +157,18 @@ export async function walkOwnedEntries(home: string, uids: ReadonlySet<number>, 
     result.stopped = 'no-proc';
     return result;
   }
-  const stack: Frame[] = [{ fd: root.fd, children: [], next: 0, depth: 0 }];
+  const stack: Frame[] = [{ fd: root.fd, listing: undefined, depth: 0 }];
   try {
-    stack[0]!.children = list(root.fd);
+    stack[0]!.listing = list(root.fd);
     let lastYield = performance.now();
     while (stack.length > 0) {
       const frame = stack[stack.length - 1]!;
-      if (frame.next >= frame.children.length) {
+      const entry = frame.listing?.readSync();
+      if (!entry) {
         stack.pop();
-        closeSync(frame.fd);
+        close(frame);
         continue;
       }
-      const entry = frame.children[frame.next++]!;
       if (!take()) break;
       if (performance.now() - lastYield >= YIELD_EVERY_MS) {
         await yieldToLoop();
@@ -182,15 +192,15 @@ export async function walkOwnedEntries(home: string, uids: ReadonlySet<number>, 
         continue;
       }
       owned(child.uid);
-      const pushed: Frame = { fd: child.fd, children: [], next: 0, depth: frame.depth + 1 };
+      const pushed: Frame = { fd: child.fd, listing: undefined, depth: frame.depth + 1 };
       stack.push(pushed); // before listing, so the descriptor is closed whatever happens next
-      pushed.children = list(child.fd);
+      pushed.listing = list(child.fd);
     }
   } catch (err) {
     result.stopped = 'error'; // the system's trouble (EMFILE, EIO), not the tenant's: a partial count
     result.error = (err as Error).message;
   } finally {
-    for (const frame of stack) closeSync(frame.fd);
+    for (const frame of stack) close(frame);
   }
   return result;
 }
