@@ -94,7 +94,7 @@ export class Agent implements TickAgent {
       new ProcessesCollector(),
       new PressureCollector(() => this.driver.hostPressure()),
     ];
-    if (this.config.inodes.enabled) this.collectors.push(new InodesCollector(this.config.procRoot, this.config.inodes.refreshMs));
+    if (this.config.inodes.enabled) this.collectors.push(new InodesCollector(this.config.procRoot, this.config.inodes.refreshMs, undefined, this.log.child({ component: 'inodes' })));
     if (this.config.bandwidth.enabled) {
       this.bandwidth = new BandwidthCollector(undefined, this.config.bandwidth.table, this.driver.kind === 'v2' ? this.driver.parent : undefined);
       this.collectors.push(this.bandwidth);

@@ -5,6 +5,7 @@ import { ConfigError } from '../shared/errors.js';
 import { Section, loadYamlFile } from '../shared/config.js';
 import { EMAIL_RULE, isEmail } from '../shared/email.js';
 import { HOST_RE, NAME_RE, type Plan } from '../shared/wire/agent.js';
+import { readConfigHomes } from './homes.js';
 import { type PolicyConfig, readPolicyConfig } from './policy/policy-config.js';
 
 export const DEFAULT_AGENT_CONFIG_FILE = '/etc/hostwarden/agent.yaml';
@@ -116,7 +117,7 @@ export function readAgentConfig(raw: unknown): AgentConfig {
     if (plan !== undefined && !plans[plan]) t.fail('plan', `unknown plan "${plan}" (plans: ${Object.keys(plans).join(', ') || 'none'})`);
     const email = t.string('email');
     if (email !== undefined && !isEmail(email)) t.fail('email', `"${email}" is not an email address (${EMAIL_RULE})`);
-    const homes = t.has('homes') ? t.scalars('homes').map(String) : undefined;
+    const homes = t.has('homes') ? readConfigHomes(t) : undefined;
     const domains = t.has('domains') ? t.scalars('domains').map(String) : undefined;
     t.done();
     const out: TenantConfig = { name, users };

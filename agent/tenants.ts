@@ -3,6 +3,8 @@
 import { statSync } from 'node:fs';
 import { NAME_RE, type Plan, type TenantSpec } from '../shared/wire/agent.js';
 import { NO_LOGIN_SHELLS, type AgentConfig, type TenantConfig } from './config.js';
+import { boundName } from './bounds.js';
+import { cleanHomes } from './homes.js';
 import { readPasswd, type PasswdEntry } from './kernel/passwd.js';
 
 export interface Tenant {
@@ -41,7 +43,8 @@ export function resolveTenants(input: ResolveInput): { tenants: Tenant[]; proble
 
   const add = (def: { name: string; users: Array<string | number>; email?: string | undefined; plan?: string | undefined; homes?: string[] | undefined; domains?: string[] | undefined }, source: Tenant['source']) => {
     const uids: number[] = [];
-    const homes = new Set(def.homes ?? []);
+    const dropHome = (message: string) => problems.push({ tenant: def.name, message });
+    const homes = new Set(cleanHomes(def.homes ?? [], dropHome));
     for (const u of def.users) {
       const entry = typeof u === 'number' ? byUid.get(u) : byName.get(u);
       const uid = typeof u === 'number' ? u : entry?.uid;
@@ -60,7 +63,9 @@ export function resolveTenants(input: ResolveInput): { tenants: Tenant[]; proble
       }
       claimed.set(uid, def.name);
       uids.push(uid);
-      if (entry && def.homes === undefined && entry.home && entry.home !== '/nonexistent') homes.add(entry.home);
+      if (entry && def.homes === undefined && entry.home && entry.home !== '/nonexistent') {
+        for (const h of cleanHomes([entry.home], (m) => dropHome(`${m} (user "${boundName(entry.name)}" in the passwd file)`))) homes.add(h);
+      }
     }
     const plan = def.plan !== undefined ? input.plans[def.plan] : undefined;
     if (def.plan !== undefined && !plan) problems.push({ tenant: def.name, message: `unknown plan "${def.plan}": no caps applied` });

@@ -3,13 +3,13 @@
 // Both are slow next to a tick, so they refresh in the background every `refreshMs` (default 10 min) and the
 // collector reports the last completed count; a walk yields to the event loop between directories.
 import { spawnSync } from 'node:child_process';
-import { lstat, opendir } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import type { Logger } from 'pino';
 import { HostwardenError } from '../../shared/errors.js';
 import { parseMountinfo } from '../kernel/procfs.js';
 import type { Tenant } from '../tenants.js';
 import { type CollectContext, type Collector, NoData, sampleOf } from './collector.js';
+import { TenantWalk, walkOwnedEntries, type WalkStop } from './inode-walk.js';
 
 /** Files used per UID from `repquota -u -n -p <mount>` output ("#1001 -- 1234 0 0 0 56 0 0 0"). */
 export function parseRepquota(text: string): Map<number, number> {
@@ -30,35 +30,9 @@ export function mountPointOf(path: string, mountPoints: readonly string[]): stri
   return best;
 }
 
-/** Count entries under `dir` (itself included) owned by one of `uids`; symlinks are not followed. */
+/** Count entries under `dir` (itself included) owned by one of `uids`; symlinks are not followed (inode-walk.ts). */
 export async function walkCount(dir: string, uids: ReadonlySet<number>): Promise<number> {
-  let count = 0;
-  const stack = [dir];
-  while (stack.length > 0) {
-    const d = stack.pop()!;
-    let handle;
-    try {
-      const st = await lstat(d);
-      if (uids.has(st.uid)) count++;
-      if (!st.isDirectory()) continue;
-      handle = await opendir(d);
-    } catch {
-      continue; // vanished or unreadable: not counted
-    }
-    for await (const e of handle) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) {
-        stack.push(p);
-        continue;
-      }
-      try {
-        if (uids.has((await lstat(p)).uid)) count++;
-      } catch {
-        /* gone */
-      }
-    }
-  }
-  return count;
+  return (await walkOwnedEntries(dir, uids)).count;
 }
 
 /** The background count failed (e.g. an unreadable mount table); the collector reports it on its next run. */
@@ -81,11 +55,15 @@ export class InodesCollector implements Collector {
   private lastRefresh = -Infinity;
   private running: Promise<void> | undefined;
   private failure: string | undefined;
+  /** Tenants whose last count stopped early (a bound of the walk), and why. */
+  private partialCounts = new Map<string, WalkStop>();
 
   constructor(
     private readonly procRoot: string,
     private readonly refreshMs = 600_000,
     private readonly repquota: RepquotaExec = repquotaExec,
+    private readonly log?: Logger,
+    private readonly walkOptions: ConstructorParameters<typeof TenantWalk>[1] = {},
   ) {}
 
   collect(ctx: CollectContext): void | NoData {
@@ -115,6 +93,7 @@ export class InodesCollector implements Collector {
     const mounts = parseMountinfo(readFileSync(`${this.procRoot}/self/mountinfo`, 'utf8')).map((m) => m.mountPoint);
     const quota = new Map<string, Map<number, number> | null>();
     const next = new Map<string, number>();
+    const partial = new Map<string, WalkStop>();
     for (const t of tenants) {
       const byMount = new Map<string, string[]>();
       for (const home of t.homes) {
@@ -122,6 +101,7 @@ export class InodesCollector implements Collector {
         byMount.set(mp, [...(byMount.get(mp) ?? []), home]);
       }
       let total = 0;
+      const walk = new TenantWalk(t.uids, this.walkOptions);
       for (const [mp, homes] of byMount) {
         if (!quota.has(mp)) {
           const r = this.repquota(mp);
@@ -130,11 +110,24 @@ export class InodesCollector implements Collector {
         const q = quota.get(mp);
         // Quota counts per UID over the whole filesystem: once per filesystem, not per home on it.
         if (q) total += t.uids.reduce((sum, uid) => sum + (q.get(uid) ?? 0), 0);
-        else for (const home of homes) total += await walkCount(home, new Set(t.uids));
+        else for (const home of homes) total += await walk.count(home);
       }
       next.set(t.name, total);
+      this.notePartial(t.name, walk, partial);
     }
     this.counts = next;
+    this.partialCounts = partial;
+  }
+
+  private notePartial(tenant: string, walk: TenantWalk, into: Map<string, WalkStop>): void {
+    if (!walk.stopped) return;
+    into.set(tenant, walk.stopped);
+    this.log?.warn({ tenant, stopped: walk.stopped, entries: walk.entries, ...(walk.error ? { err: walk.error } : {}) }, 'inode walk stopped early: the count is partial (a lower bound)');
+  }
+
+  /** Tenants whose last count is partial, and why (the walk's depth or entry bound, no /proc, an error). */
+  partial(): ReadonlyMap<string, WalkStop> {
+    return this.partialCounts;
   }
 
   /** The refresh in flight, if any. */

@@ -2,7 +2,8 @@
 // for the PIDs of that tenant's cgroup only. CPU % is measured over a short interval between two reads.
 import { readFileSync } from 'node:fs';
 import type { TopProcess } from '../../shared/wire/agent.js';
-import { parseProcStat, readCmdline, type ProcStat } from './procfs.js';
+import { readCommandLine } from '../bounds.js';
+import { parseProcStat, type ProcStat } from './procfs.js';
 
 const CLK_TCK = 100; // USER_HZ on every Linux architecture we ship for
 const PAGE_SIZE = 4096;
@@ -37,7 +38,7 @@ export async function topProcesses(procRoot: string, pidsOf: ReadonlyMap<string,
       const ticks = b && b.starttime === s.starttime ? s.ticks - b.ticks : 0;
       rows.push({
         pid,
-        command: readCmdline(procRoot, pid, s.comm).slice(0, 4096),
+        command: readCommandLine(procRoot, pid, s.comm),
         cpu_percent: Math.round((ticks / CLK_TCK / seconds) * 1000) / 10,
         rss_bytes: s.rssPages * PAGE_SIZE,
       });

@@ -4,12 +4,11 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { HostwardenError } from '../../shared/errors.js';
-import { validator } from '../../shared/validate.js';
-import { PolicySchema, type Policy } from '../../shared/wire/agent.js';
+import type { Policy } from '../../shared/wire/agent.js';
+import { BodyTooLargeError, MAX_POLICY_BYTES, readAnswerText, readBodyLimited } from '../bounds.js';
 import type { AgentConfig } from '../config.js';
+import { parsePolicy } from '../policy-intake.js';
 import type { Spool } from './spool.js';
-
-const policyValidator = validator(PolicySchema);
 
 /** The agent's bearer token cannot be read (missing, unreadable or empty file): nothing can be sent. */
 export class AgentTokenError extends HostwardenError {
@@ -84,7 +83,7 @@ export class ControllerClient {
       } catch (err) {
         return { sent, buried, pending: this.spool.size(), error: describeFetchError(err, this.cfg.url) };
       }
-      const text = await res.text().catch(() => '');
+      const text = await readAnswerText(res);
       if (res.ok) {
         this.spool.acknowledge(seq);
         sent++;
@@ -120,35 +119,34 @@ export class ControllerClient {
       return { policy: stored, changed: false, error: describeFetchError(err, this.cfg.url) };
     }
     if (res.status === 304) return { policy: stored, changed: false };
-    const text = await res.text().catch(() => '');
     if (cancel?.aborted) return { policy: stored, changed: false, error: 'policy: pull cancelled' };
     if (!res.ok) {
+      const text = await readAnswerText(res);
       if (res.status === 401) this.token = undefined;
       return { policy: stored, changed: false, error: `policy: controller answered ${res.status}: ${text.slice(0, 300)}` };
     }
-    let body: unknown;
+    let text: string;
     try {
-      body = JSON.parse(text);
-    } catch {
-      return { policy: stored, changed: false, error: 'policy: controller sent invalid JSON' };
+      text = (await readBodyLimited(res, MAX_POLICY_BYTES)).text;
+    } catch (err) {
+      const error = err instanceof BodyTooLargeError
+        ? `policy: the controller's answer is larger than ${MAX_POLICY_BYTES} bytes (the agent's limit); reading stopped, the agent keeps the policy it had`
+        : `policy: cannot read the controller's answer: ${describeFetchError(err, this.cfg.url)}`;
+      this.log.error({ limit: MAX_POLICY_BYTES }, error);
+      return { policy: stored, changed: false, error };
     }
-    if (!policyValidator.check(body)) {
-      return { policy: stored, changed: false, error: `policy: unexpected shape: ${policyValidator.problems(body).join('; ')}` };
-    }
+    const parsed = parsePolicy(text);
+    if (!parsed.ok) return { policy: stored, changed: false, error: `policy: ${parsed.error}` };
     this.spool.setMeta('policy', text);
     this.spool.setMeta('policy_etag', res.headers.get('etag') ?? '');
-    return { policy: body, changed: true };
+    return { policy: parsed.policy, changed: true };
   }
 
   storedPolicy(): Policy | undefined {
     const text = this.spool.getMeta('policy');
     if (!text) return undefined;
-    try {
-      const p: unknown = JSON.parse(text);
-      return policyValidator.check(p) ? p : undefined;
-    } catch {
-      return undefined;
-    }
+    const parsed = parsePolicy(text);
+    return parsed.ok ? parsed.policy : undefined;
   }
 }
 

@@ -16,6 +16,7 @@ describe('hostwarden-agent command line', () => {
     ['interval: soon\n', 'interval', /invalid duration/],
     ['tenants:\n  - { name: alice, users: [alice], plan: gold }\n', 'tenants[0].plan', /unknown plan "gold"/],
     ['intervall: 5s\n', 'intervall', /unknown key/],
+    ['tenants:\n  - { name: alice, users: [alice], homes: [/home/alice, ../etc] }\n', 'tenants[0].homes[1]', /"\.\.\/etc" is not an absolute path/],
     ['interval: [5s\n', '(yaml)', /not valid YAML/],
   ])('exits 2 and names the key for %j', (yaml, key, message) => {
     const file = join(dir, 'agent.yaml');
