@@ -6,7 +6,7 @@ import cron from 'node-cron';
 import { loadYamlFile, Section } from '../shared/config.js';
 import { ConfigError } from '../shared/errors.js';
 import { HOST_RE } from '../shared/wire/agent.js';
-import { DEFAULT_REPORT_BODY_LIMIT } from './app.js';
+import { DEFAULT_REPORT_BODY_LIMIT } from './http/app.js';
 import { NOTICES_CONFIG_REFERENCE, parseNoticesConfig, parseSmtpConfig, type NoticesConfig, type SmtpConfig } from './notices/config.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/hostwarden/controller.yaml';

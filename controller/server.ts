@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import { ConfigError } from '../shared/errors.js';
-import { buildApp, type App } from './app.js';
+import { buildApp, type App } from './http/app.js';
 import { ensureAdminToken, readTokenFile, TokenRegistry } from './auth.js';
 import type { ControllerConfig } from './config.js';
 import { Flusher } from './ingest/flusher.js';

@@ -1,8 +1,8 @@
 // Admin routes over incidents.
 import { ERROR_RESPONSES, type App, type RouteDeps } from '../app.js';
-import { NotFoundError } from '../errors.js';
-import { IncidentDetailSchema, IncidentListSchema, IncidentParamsSchema, IncidentQuerySchema } from '../../shared/wire/api.js';
-import { parseTimeParam } from '../time.js';
+import { NotFoundError } from '../../errors.js';
+import { IncidentDetailSchema, IncidentListSchema, IncidentParamsSchema, IncidentQuerySchema } from '../../../shared/wire/api.js';
+import { parseTimeParam } from '../../time.js';
 
 const admin = { auth: 'admin' } as const;
 

@@ -5,13 +5,13 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { buildApp, type App } from '../../../../controller/app.js';
+import { buildApp, type App } from '../../../../controller/http/app.js';
 import { TokenRegistry } from '../../../../controller/auth.js';
 import { parseControllerConfig } from '../../../../controller/config.js';
 import { controllerMetrics } from '../../../../controller/metrics.js';
 import { startNotices, type Notices } from '../../../../controller/notices/service.js';
 import { report, tempStore } from '../fixtures.js';
-import { ladderEvents, manualEvents } from './events.js';
+import { ladderEvents, manualEvents } from '../notices/events.js';
 
 const ADMIN = 'admin-token-for-notice-tests';
 const AGENT = 'agent-token-web01-notice-tests';

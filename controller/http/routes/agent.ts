@@ -1,9 +1,9 @@
 // Agent routes: reports in, policy out.
 import { Type } from 'typebox';
-import { PolicySchema, ReportAcceptedSchema, ReportSchema } from '../../shared/wire/agent.js';
+import { PolicySchema, ReportAcceptedSchema, ReportSchema } from '../../../shared/wire/agent.js';
 import { ERROR_RESPONSES, principalOf, validatorCompiler, type App, type RouteDeps } from '../app.js';
-import { ApiError, BadRequestError, ForbiddenError } from '../errors.js';
-import { HostParamsSchema } from '../../shared/wire/api.js';
+import { ApiError, BadRequestError, ForbiddenError } from '../../errors.js';
+import { HostParamsSchema } from '../../../shared/wire/api.js';
 
 export async function registerAgentRoutes(app: App, deps: RouteDeps): Promise<void> {
   const { store, metrics, parser, flusher } = deps;

@@ -1,7 +1,7 @@
 // Admin routes over the fleet's configuration: hosts, tenants, plans, manual actions, the audit log.
 import { Type } from 'typebox';
 import { adminName, ERROR_RESPONSES, type App, type RouteDeps } from '../app.js';
-import { NotFoundError } from '../errors.js';
+import { NotFoundError } from '../../errors.js';
 import {
   ActionListSchema,
   ActionParamsSchema,
@@ -21,9 +21,9 @@ import {
   TenantListSchema,
   TenantParamsSchema,
   TenantPutSchema,
-} from '../../shared/wire/api.js';
-import { parseTimeParam } from '../time.js';
-import { HostNameSchema, TenantNameSchema } from '../../shared/wire/agent.js';
+} from '../../../shared/wire/api.js';
+import { parseTimeParam } from '../../time.js';
+import { HostNameSchema, TenantNameSchema } from '../../../shared/wire/agent.js';
 
 const admin = { auth: 'admin' } as const;
 

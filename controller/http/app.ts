@@ -13,19 +13,19 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { Type, type TSchema } from 'typebox';
 import { Value } from 'typebox/value';
-import { validator } from '../shared/validate.js';
-import { VERSION } from '../shared/version.js';
-import type { Principal, TokenRegistry } from './auth.js';
-import { ApiError } from './errors.js';
-import { Flusher } from './ingest/flusher.js';
-import { InlineParser, type ReportParser } from './ingest/parser.js';
-import { controllerMetrics, type ControllerMetrics } from './metrics.js';
+import { validator } from '../../shared/validate.js';
+import { VERSION } from '../../shared/version.js';
+import type { Principal, TokenRegistry } from '../auth.js';
+import { ApiError } from '../errors.js';
+import { Flusher } from '../ingest/flusher.js';
+import { InlineParser, type ReportParser } from '../ingest/parser.js';
+import { controllerMetrics, type ControllerMetrics } from '../metrics.js';
 import { registerFleetRoutes } from './routes/fleet.js';
 import { registerHistoryRoutes } from './routes/history.js';
 import { registerIncidentRoutes } from './routes/incidents.js';
 import { registerAgentRoutes } from './routes/agent.js';
 import { registerSystemRoutes } from './routes/system.js';
-import type { Store } from './store/store.js';
+import type { Store } from '../store/store.js';
 
 /** The package version (shared/version.ts). */
 export const CONTROLLER_VERSION = VERSION;

@@ -1,10 +1,10 @@
 // GET /v1/notices (admin): queued, sent, held and failed notices with their errors; GET /v1/notices/{id} with
 // the message as it was (or will be) sent.
 import { Type, type Static } from 'typebox';
-import { HostNameSchema, TenantNameSchema, TimestampSchema } from '../../shared/wire/agent.js';
+import { HostNameSchema, TenantNameSchema, TimestampSchema } from '../../../shared/wire/agent.js';
 import { ERROR_RESPONSES, type App } from '../app.js';
-import { NotFoundError } from '../errors.js';
-import type { NoticeOutbox, NoticeRow, NoticeState } from './outbox.js';
+import { NotFoundError } from '../../errors.js';
+import type { NoticeOutbox, NoticeRow, NoticeState } from '../../notices/outbox.js';
 
 const Nullable = <T extends import('typebox').TSchema>(s: T) => Type.Union([s, Type.Null()]);
 const NullTime = Nullable(TimestampSchema);

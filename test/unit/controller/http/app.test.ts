@@ -3,10 +3,10 @@
 // OpenAPI, metrics and the audit log.
 import type { RouteOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp, type App } from '../../../controller/app.js';
-import { TokenRegistry } from '../../../controller/auth.js';
-import type { Store } from '../../../controller/store/store.js';
-import { Clock, GiB, HOUR, report, tempStore } from './fixtures.js';
+import { buildApp, type App } from '../../../../controller/http/app.js';
+import { TokenRegistry } from '../../../../controller/auth.js';
+import type { Store } from '../../../../controller/store/store.js';
+import { Clock, GiB, HOUR, report, tempStore } from '../fixtures.js';
 
 const ADMIN = 'admin-token-for-tests-0001';
 const AGENT1 = 'agent-token-web01-tests-01';

@@ -1,7 +1,7 @@
 // Health, metrics and the API description.
 import { Type } from 'typebox';
 import { CONTROLLER_VERSION, ERROR_RESPONSES, type App, type RouteDeps } from '../app.js';
-import { HealthSchema } from '../../shared/wire/api.js';
+import { HealthSchema } from '../../../shared/wire/api.js';
 
 export async function registerSystemRoutes(scope: App, deps: RouteDeps, root: App): Promise<void> {
   scope.get(

@@ -1,9 +1,9 @@
 // Admin routes over history: usage series of tenants and hosts, the fairness series and ranking.
 import { ERROR_RESPONSES, type App, type RouteDeps } from '../app.js';
-import { NotFoundError } from '../errors.js';
-import { FairnessQuerySchema, FairnessRankingSchema, HostParamsSchema, SeriesResponseSchema, TenantParamsSchema, UsageQuerySchema } from '../../shared/wire/api.js';
-import type { HistoryQuery } from '../store/store.js';
-import { parseDurationParam, parseRange } from '../time.js';
+import { NotFoundError } from '../../errors.js';
+import { FairnessQuerySchema, FairnessRankingSchema, HostParamsSchema, SeriesResponseSchema, TenantParamsSchema, UsageQuerySchema } from '../../../shared/wire/api.js';
+import type { HistoryQuery } from '../../store/store.js';
+import { parseDurationParam, parseRange } from '../../time.js';
 
 const admin = { auth: 'admin' } as const;
 const DEFAULT_RANGE_MS = 3_600_000;
