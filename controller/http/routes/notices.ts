@@ -1,91 +1,18 @@
 // GET /v1/notices (admin): queued, sent, held and failed notices with their errors; GET /v1/notices/{id} with
-// the message as it was (or will be) sent.
-import { Type, type Static } from 'typebox';
-import { HostNameSchema, TenantNameSchema, TimestampSchema } from '../../../shared/wire/agent.js';
-import { ERROR_RESPONSES, type App } from '../app.js';
-import { NotFoundError } from '../../errors.js';
-import type { NoticeOutbox, NoticeRow, NoticeState } from '../../notices/outbox.js';
-
-const Nullable = <T extends import('typebox').TSchema>(s: T) => Type.Union([s, Type.Null()]);
-const NullTime = Nullable(TimestampSchema);
-
-export const NoticeStateSchema = Type.Union(
-  [
-    Type.Literal('queued'),
-    Type.Literal('sending'),
-    Type.Literal('sent'),
-    Type.Literal('failed'),
-    Type.Literal('held'),
-    Type.Literal('digested'),
-    Type.Literal('no_recipient'),
-    Type.Literal('opted_out'),
-  ],
-  {
-    description:
-      'queued (waiting; after a failed attempt with its error), sending, sent, failed (refused for good or given up), held (rate-limited, waits for the digest), digested (told in digest_id), no_recipient (the tenant has no address; the admin copy went out if configured), opted_out (informational, the tenant opted out)',
-  },
-);
-
-export const NoticeSchema = Type.Object(
-  {
-    id: Type.Integer(),
-    kind: Type.Union([Type.Literal('event'), Type.Literal('digest')]),
-    tenant: TenantNameSchema,
-    host: Nullable(HostNameSchema),
-    resource: Nullable(Type.String()),
-    incident_id: Nullable(Type.Integer({ description: 'GET /v1/incidents/{id}' })),
-    incident: Nullable(Type.String({ description: "the agent's incident id" })),
-    event_type: Nullable(Type.String()),
-    step: Nullable(Type.String()),
-    level: Nullable(Type.Integer()),
-    manual: Type.Boolean(),
-    category: Type.String({ description: 'warning, throttle, quarantine, release or digest' }),
-    state: NoticeStateSchema,
-    created_at: TimestampSchema,
-    event_at: NullTime,
-    recipient: Nullable(Type.String()),
-    bcc: Type.Array(Type.String()),
-    subject: Type.String(),
-    summary: Type.String(),
-    message_id: Type.String(),
-    attempts: Type.Integer(),
-    next_attempt_at: NullTime,
-    last_attempt_at: NullTime,
-    sent_at: NullTime,
-    error: Nullable(Type.String({ description: 'the last error, or a note (refused recipients, no address)' })),
-    digest_id: Nullable(Type.Integer({ description: 'held notices: the digest that told them' })),
-    digest_due: NullTime,
-  },
-  { additionalProperties: false },
-);
-export type Notice = Static<typeof NoticeSchema>;
-
-// The schema's states and the outbox's are the same list.
-const _sameStates: [Static<typeof NoticeStateSchema>, NoticeState] extends [NoticeState, Static<typeof NoticeStateSchema>] ? true : never = true;
-void _sameStates;
-
-export const NoticeDetailSchema = Type.Object(
-  { ...NoticeSchema.properties, text: Nullable(Type.String()), html: Nullable(Type.String()) },
-  { additionalProperties: false },
-);
-export type NoticeDetail = Static<typeof NoticeDetailSchema>;
-
-export const NoticeListSchema = Type.Object(
-  { notices: Type.Array(NoticeSchema), counts: Type.Record(Type.String(), Type.Integer(), { description: 'all notices by state' }) },
-  { additionalProperties: false },
-);
-
-export const NoticeQuerySchema = Type.Object(
-  {
-    tenant: Type.Optional(TenantNameSchema),
-    state: Type.Optional(NoticeStateSchema),
-    kind: Type.Optional(Type.Union([Type.Literal('event'), Type.Literal('digest')])),
-    incident: Type.Optional(Type.Integer({ minimum: 1, description: 'incident id (GET /v1/incidents)' })),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 100 })),
-  },
-  { additionalProperties: false },
-);
-export const NoticeParamsSchema = Type.Object({ id: Type.Integer({ minimum: 1 }) }, { additionalProperties: false });
+// the message as it was (or will be) sent. The schemas are in shared/wire/api.ts; the outbox is handed in
+// through the route deps (RouteDeps.outbox).
+import {
+  NoticeDetailSchema,
+  NoticeListSchema,
+  NoticeParamsSchema,
+  NoticeQuerySchema,
+  type Notice,
+  type NoticeDetail,
+  type NoticeList,
+} from '../../../shared/wire/api.js';
+import { ApiError, NotFoundError } from '../../errors.js';
+import type { NoticeRow } from '../../notices/outbox.js';
+import { ADMIN, ERROR_RESPONSES, type App, type NoticeReader } from '../common.js';
 
 const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
 
@@ -121,13 +48,18 @@ export function noticeOf(r: NoticeRow): Notice {
   };
 }
 
-const admin = { auth: 'admin' } as const;
+/** The outbox, or a 503 in an app built without one (only tests build such apps). */
+function reader(outbox: NoticeReader | undefined): NoticeReader {
+  if (!outbox) throw new ApiError(503, 'unavailable', 'this controller has no notice outbox');
+  return outbox;
+}
 
-export async function registerNoticeRoutes(app: App, outbox: NoticeOutbox): Promise<void> {
+/** Takes the outbox (RouteDeps.outbox) rather than all deps: notices/service.ts calls it that way too. */
+export async function registerNoticeRoutes(app: App, outbox: NoticeReader | undefined): Promise<void> {
   app.get(
     '/v1/notices',
     {
-      config: admin,
+      config: ADMIN,
       schema: {
         summary: 'Notices to tenants, newest first: queued, sent, held, failed (with their errors)',
         tags: ['notices'],
@@ -135,21 +67,22 @@ export async function registerNoticeRoutes(app: App, outbox: NoticeOutbox): Prom
         response: { 200: NoticeListSchema, ...ERROR_RESPONSES },
       },
     },
-    async (request) => {
+    async (request): Promise<NoticeList> => {
       const q = request.query;
-      const rows = outbox.list({ tenant: q.tenant, state: q.state, kind: q.kind, incident: q.incident, limit: q.limit ?? 100 });
-      return { notices: rows.map(noticeOf), counts: outbox.counts() as Record<string, number> };
+      const o = reader(outbox);
+      const rows = await o.list({ tenant: q.tenant, state: q.state, kind: q.kind, incident: q.incident, limit: q.limit ?? 100 });
+      return { notices: rows.map(noticeOf), counts: (await o.counts()) as Record<string, number> };
     },
   );
 
   app.get(
     '/v1/notices/:id',
     {
-      config: admin,
+      config: ADMIN,
       schema: { summary: 'One notice with its plain-text and HTML body', tags: ['notices'], params: NoticeParamsSchema, response: { 200: NoticeDetailSchema, ...ERROR_RESPONSES } },
     },
-    async (request) => {
-      const r = outbox.get(request.params.id);
+    async (request): Promise<NoticeDetail> => {
+      const r = await reader(outbox).get(request.params.id);
       if (!r) throw new NotFoundError(`notice ${request.params.id} is not known`);
       return { ...noticeOf(r), text: r.body_text, html: r.body_html };
     },
