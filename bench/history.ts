@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { buildApp } from '../controller/app.js';
+import { buildApp } from '../controller/http/app.js';
 import { TokenRegistry } from '../controller/auth.js';
 import { HOST_WIDTH, T, TENANT_WIDTH } from '../controller/history/catalog.js';
 import { accAdd, encodeAcc, newAcc, Writer } from '../controller/history/codec.js';

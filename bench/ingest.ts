@@ -18,7 +18,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { buildApp, type App } from '../controller/app.js';
+import { buildApp, type App } from '../controller/http/app.js';
 import { TokenRegistry } from '../controller/auth.js';
 import { defaultParserThreads } from '../controller/config.js';
 import { TENANT_METRICS, TENANT_WIDTH } from '../controller/history/catalog.js';

@@ -6,10 +6,11 @@ import cron from 'node-cron';
 import { loadYamlFile, Section } from '../shared/config.js';
 import { ConfigError } from '../shared/errors.js';
 import { HOST_RE } from '../shared/wire/agent.js';
-import { DEFAULT_REPORT_BODY_LIMIT } from './app.js';
 import { NOTICES_CONFIG_REFERENCE, parseNoticesConfig, parseSmtpConfig, type NoticesConfig, type SmtpConfig } from './notices/config.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/hostwarden/controller.yaml';
+/** ingest.max_report_size: reports of 3000 tenants with pressure and a burst of incident events fit well within. */
+export const DEFAULT_REPORT_BODY_LIMIT = 32 * 1024 * 1024;
 
 /** The reference of every key and its default, as a controller.yaml. */
 export const CONTROLLER_CONFIG_REFERENCE = `# hostwarden controller configuration (every key is optional; shown with its default)

@@ -1,10 +1,12 @@
 // The running controller: store, tokens, report parser, the app on its listener, and the scheduled jobs
-// (retention on its cron schedule, a periodic rollup flush for hosts that went silent).
+// (retention on its cron schedule, a periodic rollup flush for hosts that went silent). There is one rollup
+// Flusher: the app kicks it after each report, the periodic job passes over every host and clears a failure,
+// so one failed flush between requests is retried and the kicks resume after it.
 import { mkdirSync } from 'node:fs';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import { ConfigError } from '../shared/errors.js';
-import { buildApp, type App } from './app.js';
+import { buildApp, type App } from './http/app.js';
 import { ensureAdminToken, readTokenFile, TokenRegistry } from './auth.js';
 import type { ControllerConfig } from './config.js';
 import { Flusher } from './ingest/flusher.js';
@@ -21,6 +23,8 @@ export interface RunningController {
   store: SqliteStore;
   /** Tenants' notices: the outbox, its sender (controller/notices). */
   notices: Notices;
+  /** The one rollup flusher (kicked after reports; its periodic pass runs every PERIODIC_FLUSH_MS). */
+  flusher: Flusher;
   /** http://address:port actually bound (port 0 in the config picks a free one). */
   url: string;
   close(): Promise<void>;
@@ -66,6 +70,8 @@ export interface StartOptions {
    * store.onActionQueued: the notices) sees every event from the first report on.
    */
   beforeListen?: (store: SqliteStore, config: ControllerConfig) => void | Promise<void>;
+  /** Period of the rollup flush pass over all hosts (default PERIODIC_FLUSH_MS). */
+  periodicFlushMs?: number;
 }
 
 export async function startController(config: ControllerConfig, opts: StartOptions): Promise<RunningController> {
@@ -90,6 +96,7 @@ export async function startController(config: ControllerConfig, opts: StartOptio
     await opts.beforeListen?.(store, config);
     parser = createReportParser(config.ingest.parserThreads, opts.parserWorkerFile);
     const metrics = controllerMetrics(opts.now);
+    const flusher = new Flusher(store, { log: log.child({ component: 'rollup' }), onFlushed: (n) => metrics.flushes.inc(n) });
     // Registered before the API listens, so every incident event from the first report on makes its notices.
     notices = startNotices(store, config, { log, now: opts.now, registry: metrics.registry });
     app = await buildApp({
@@ -98,10 +105,11 @@ export async function startController(config: ControllerConfig, opts: StartOptio
       log,
       parser,
       metrics,
+      flusher,
+      outbox: notices.outbox,
       now: opts.now,
       reportBodyLimit: config.ingest.maxReportSize,
       halfLifeMs: config.fairness.halfLifeMs,
-      routes: [notices.routes],
     });
     const address = await app.listen({ host: config.listen.host, port: config.listen.port });
     const url = address.replace('[::]', '[::1]').replace('0.0.0.0', '127.0.0.1');
@@ -124,7 +132,6 @@ export async function startController(config: ControllerConfig, opts: StartOptio
       },
       { name: 'hostwarden-retention', noOverlap: true },
     );
-    const flusher = new Flusher(store, { log: log.child({ component: 'rollup' }), onFlushed: (n) => metrics.flushes.inc(undefined, n) });
     let flushing = false;
     timer = setInterval(() => {
       if (flushing) return;
@@ -133,7 +140,7 @@ export async function startController(config: ControllerConfig, opts: StartOptio
         .periodic()
         .catch((err: unknown) => log.error({ err }, 'periodic rollup flush failed'))
         .finally(() => (flushing = false));
-    }, PERIODIC_FLUSH_MS);
+    }, opts.periodicFlushMs ?? PERIODIC_FLUSH_MS);
     timer.unref();
 
     const running = app;
@@ -144,6 +151,7 @@ export async function startController(config: ControllerConfig, opts: StartOptio
       app: running,
       store,
       notices: n,
+      flusher,
       url,
       close: () =>
         (closing ??= (async () => {

@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, UsageError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/log.js';
-import { CONTROLLER_VERSION } from '../app.js';
+import { CONTROLLER_VERSION } from '../http/common.js';
 import { CONTROLLER_CONFIG_REFERENCE, DEFAULT_CONFIG_FILE, loadControllerConfig } from '../config.js';
 import { startController } from '../server.js';
 import type { Logger } from 'pino';

@@ -6,14 +6,14 @@
 //   await notices.close();                                                  // before the store closes
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { App } from '../app.js';
+import type { App } from '../http/app.js';
 import type { ControllerConfig } from '../config.js';
 import type { Registry } from '../metrics.js';
 import type { SqliteStore } from '../store/sqlite.js';
 import { parseAddresses } from './config.js';
 import { OutboxDirMailer, SmtpMailer, type Mailer } from './mailer.js';
 import { NOTICE_STATES, NoticeOutbox } from './outbox.js';
-import { registerNoticeRoutes } from './routes.js';
+import { registerNoticeRoutes } from '../http/routes/notices.js';
 import { NoticeSender } from './sender.js';
 import { loadTemplates } from './templates.js';
 

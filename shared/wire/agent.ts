@@ -327,9 +327,3 @@ export const PolicySchema = Type.Object(
   { additionalProperties: false },
 );
 export type Policy = Static<typeof PolicySchema>;
-
-export const ErrorSchema = Type.Object(
-  { error: Type.String(), message: Type.String() },
-  { additionalProperties: false, description: 'every error response' },
-);
-export type ErrorBody = Static<typeof ErrorSchema>;

@@ -1,5 +1,6 @@
-// Request and response schemas of the admin API (the wire schemas agents use live in shared/wire.ts).
-// A schema and its type come as a pair; field names are snake_case; timestamps ISO-8601 UTC.
+// Request and response schemas of the admin API, the notices included, and the one error body of every route
+// (the wire schemas agents use live in ./agent.ts). A schema and its type come as a pair; field names are
+// snake_case; timestamps ISO-8601 UTC.
 import { Type, type Static, type TSchema } from 'typebox';
 import {
   CollectorStatusSchema,
@@ -25,6 +26,13 @@ const NumOrNull = Type.Unsafe<number | null>({ type: ['number', 'null'] });
 /** Relative ("24h": now minus 24 hours) or absolute (ISO-8601) time, or "now". */
 export const TimeParamSchema = Type.String({ minLength: 1, maxLength: 40, description: 'ISO-8601 time, "now", or a duration back from now such as 24h, 7d, 90m' });
 export const DurationParamSchema = Type.String({ minLength: 1, maxLength: 20, pattern: '^[0-9][0-9a-z.]*$', description: 'duration such as 30s, 5m, 1h, 7d' });
+
+/** Every error response of the API: `{ "error": code, "message": text }` (the app adds it as `ApiError`). */
+export const ErrorSchema = Type.Object(
+  { error: Type.String({ description: 'a stable code: bad_request, unauthorized, forbidden, not_found, ...' }), message: Type.String() },
+  { additionalProperties: false, description: 'every error response' },
+);
+export type ErrorBody = Static<typeof ErrorSchema>;
 
 export const HealthSchema = Type.Object({ status: Type.Literal('ok'), version: Type.String(), uptime_seconds: Type.Number() }, { additionalProperties: false });
 
@@ -284,3 +292,82 @@ export const AuditQuerySchema = Type.Object(
   },
   { additionalProperties: false },
 );
+
+// --- notices ----------------------------------------------------------------------------------------------
+/** The outbox's states (controller/notices/outbox.ts NOTICE_STATES; a test holds the two lists equal). */
+export const NoticeStateSchema = Type.Union(
+  [
+    Type.Literal('queued'),
+    Type.Literal('sending'),
+    Type.Literal('sent'),
+    Type.Literal('failed'),
+    Type.Literal('held'),
+    Type.Literal('digested'),
+    Type.Literal('no_recipient'),
+    Type.Literal('opted_out'),
+  ],
+  {
+    description:
+      'queued (waiting; after a failed attempt with its error), sending, sent, failed (refused for good or given up), held (rate-limited, waits for the digest), digested (told in digest_id), no_recipient (the tenant has no address; the admin copy went out if configured), opted_out (informational, the tenant opted out)',
+  },
+);
+export type NoticeStateName = Static<typeof NoticeStateSchema>;
+
+const NullTime = Nullable(TimestampSchema);
+export const NoticeSchema = Type.Object(
+  {
+    id: Type.Integer(),
+    kind: Type.Union([Type.Literal('event'), Type.Literal('digest')]),
+    tenant: TenantNameSchema,
+    host: Nullable(HostNameSchema),
+    resource: Nullable(Type.String()),
+    incident_id: Nullable(Type.Integer({ description: 'GET /v1/incidents/{id}' })),
+    incident: Nullable(Type.String({ description: "the agent's incident id" })),
+    event_type: Nullable(Type.String()),
+    step: Nullable(Type.String()),
+    level: Nullable(Type.Integer()),
+    manual: Type.Boolean(),
+    category: Type.String({ description: 'warning, throttle, quarantine, release or digest' }),
+    state: NoticeStateSchema,
+    created_at: TimestampSchema,
+    event_at: NullTime,
+    recipient: Nullable(Type.String()),
+    bcc: Type.Array(Type.String()),
+    subject: Type.String(),
+    summary: Type.String(),
+    message_id: Type.String(),
+    attempts: Type.Integer(),
+    next_attempt_at: NullTime,
+    last_attempt_at: NullTime,
+    sent_at: NullTime,
+    error: Nullable(Type.String({ description: 'the last error, or a note (refused recipients, no address)' })),
+    digest_id: Nullable(Type.Integer({ description: 'held notices: the digest that told them' })),
+    digest_due: NullTime,
+  },
+  { additionalProperties: false },
+);
+export type Notice = Static<typeof NoticeSchema>;
+
+export const NoticeDetailSchema = Type.Object(
+  { ...NoticeSchema.properties, text: Nullable(Type.String()), html: Nullable(Type.String()) },
+  { additionalProperties: false },
+);
+export type NoticeDetail = Static<typeof NoticeDetailSchema>;
+
+export const NoticeListSchema = Type.Object(
+  { notices: Type.Array(NoticeSchema), counts: Type.Record(Type.String(), Type.Integer(), { description: 'all notices by state' }) },
+  { additionalProperties: false },
+);
+export type NoticeList = Static<typeof NoticeListSchema>;
+
+export const NoticeQuerySchema = Type.Object(
+  {
+    tenant: Type.Optional(TenantNameSchema),
+    state: Type.Optional(NoticeStateSchema),
+    kind: Type.Optional(Type.Union([Type.Literal('event'), Type.Literal('digest')])),
+    incident: Type.Optional(Type.Integer({ minimum: 1, description: 'incident id (GET /v1/incidents)' })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 100 })),
+  },
+  { additionalProperties: false },
+);
+export const NoticeParamsSchema = Type.Object({ id: Type.Integer({ minimum: 1 }) }, { additionalProperties: false });

@@ -1,7 +1,7 @@
 // Admin routes over the fleet's configuration: hosts, tenants, plans, manual actions, the audit log.
 import { Type } from 'typebox';
-import { adminName, ERROR_RESPONSES, type App, type RouteDeps } from '../app.js';
-import { NotFoundError } from '../errors.js';
+import { ADMIN, adminName, ERROR_RESPONSES, type App, type RouteDeps } from '../common.js';
+import { NotFoundError } from '../../errors.js';
 import {
   ActionListSchema,
   ActionParamsSchema,
@@ -21,11 +21,9 @@ import {
   TenantListSchema,
   TenantParamsSchema,
   TenantPutSchema,
-} from '../../shared/wire/api.js';
-import { parseTimeParam } from '../time.js';
-import { HostNameSchema, TenantNameSchema } from '../../shared/wire/agent.js';
-
-const admin = { auth: 'admin' } as const;
+} from '../../../shared/wire/api.js';
+import { parseTimeParam } from '../params.js';
+import { HostNameSchema, TenantNameSchema } from '../../../shared/wire/agent.js';
 
 export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<void> {
   const { store, now } = deps;
@@ -33,13 +31,13 @@ export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<vo
   // --- hosts ---------------------------------------------------------------------------------------------
   app.get(
     '/v1/hosts',
-    { config: admin, schema: { summary: 'Hosts that reported or have managed tenants', tags: ['hosts'], response: { 200: HostListSchema, ...ERROR_RESPONSES } } },
+    { config: ADMIN, schema: { summary: 'Hosts that reported or have managed tenants', tags: ['hosts'], response: { 200: HostListSchema, ...ERROR_RESPONSES } } },
     async () => ({ hosts: await store.listHosts() }),
   );
 
   app.get(
     '/v1/hosts/:host',
-    { config: admin, schema: { summary: 'One host', tags: ['hosts'], params: HostParamsSchema, response: { 200: HostInfoSchema, ...ERROR_RESPONSES } } },
+    { config: ADMIN, schema: { summary: 'One host', tags: ['hosts'], params: HostParamsSchema, response: { 200: HostInfoSchema, ...ERROR_RESPONSES } } },
     async (request) => {
       const h = await store.getHost(request.params.host);
       if (!h) throw new NotFoundError(`host ${request.params.host} is not known`);
@@ -51,7 +49,7 @@ export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<vo
   app.get(
     '/v1/tenants',
     {
-      config: admin,
+      config: ADMIN,
       schema: {
         summary: 'Tenants: managed ones (PUT here) and those only seen in reports',
         tags: ['tenants'],
@@ -72,7 +70,7 @@ export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<vo
 
   app.get(
     '/v1/tenants/:tenant',
-    { config: admin, schema: { summary: 'One tenant, with its newest sample', tags: ['tenants'], params: TenantParamsSchema, response: { 200: TenantDetailSchema, ...ERROR_RESPONSES } } },
+    { config: ADMIN, schema: { summary: 'One tenant, with its newest sample', tags: ['tenants'], params: TenantParamsSchema, response: { 200: TenantDetailSchema, ...ERROR_RESPONSES } } },
     async (request) => {
       const t = await store.getTenant(request.params.tenant);
       if (!t) throw new NotFoundError(`tenant ${request.params.tenant} is not known`);
@@ -83,7 +81,7 @@ export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<vo
   app.put(
     '/v1/tenants/:tenant',
     {
-      config: admin,
+      config: ADMIN,
       schema: {
         summary: "Create or replace a managed tenant (served in its host's policy); host is required unless the tenant has reported",
         tags: ['tenants'],
@@ -101,7 +99,7 @@ export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<vo
   app.delete(
     '/v1/tenants/:tenant',
     {
-      config: admin,
+      config: ADMIN,
       schema: {
         summary: 'Stop managing a tenant (no longer in the policy); its history stays until retention drops it',
         tags: ['tenants'],
@@ -119,7 +117,7 @@ export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<vo
   app.post(
     '/v1/tenants/:tenant/actions',
     {
-      config: admin,
+      config: ADMIN,
       schema: {
         summary: "Queue a manual action for the tenant's host; the agent applies it and acknowledges it in its next report",
         tags: ['actions'],
@@ -133,7 +131,7 @@ export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<vo
 
   app.get(
     '/v1/tenants/:tenant/actions',
-    { config: admin, schema: { summary: "A tenant's manual actions and their state, newest first", tags: ['actions'], params: TenantParamsSchema, response: { 200: ActionListSchema, ...ERROR_RESPONSES } } },
+    { config: ADMIN, schema: { summary: "A tenant's manual actions and their state, newest first", tags: ['actions'], params: TenantParamsSchema, response: { 200: ActionListSchema, ...ERROR_RESPONSES } } },
     async (request) => {
       if (!(await store.getTenant(request.params.tenant))) throw new NotFoundError(`tenant ${request.params.tenant} is not known`);
       return { actions: await store.listActions({ tenant: request.params.tenant }) };
@@ -143,7 +141,7 @@ export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<vo
   app.get(
     '/v1/actions',
     {
-      config: admin,
+      config: ADMIN,
       schema: {
         summary: 'Manual actions, newest first (at most 1000)',
         tags: ['actions'],
@@ -156,7 +154,7 @@ export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<vo
 
   app.get(
     '/v1/actions/:id',
-    { config: admin, schema: { summary: 'One manual action and its state', tags: ['actions'], params: ActionParamsSchema, response: { 200: ActionStatusSchema, ...ERROR_RESPONSES } } },
+    { config: ADMIN, schema: { summary: 'One manual action and its state', tags: ['actions'], params: ActionParamsSchema, response: { 200: ActionStatusSchema, ...ERROR_RESPONSES } } },
     async (request) => {
       const a = await store.getAction(request.params.id);
       if (!a) throw new NotFoundError(`action ${request.params.id} is not known`);
@@ -167,14 +165,14 @@ export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<vo
   // --- plans ---------------------------------------------------------------------------------------------
   app.get(
     '/v1/plans',
-    { config: admin, schema: { summary: 'Plans (limits and fair-share weight)', tags: ['plans'], response: { 200: PlanListSchema, ...ERROR_RESPONSES } } },
+    { config: ADMIN, schema: { summary: 'Plans (limits and fair-share weight)', tags: ['plans'], response: { 200: PlanListSchema, ...ERROR_RESPONSES } } },
     async () => ({ plans: await store.listPlans() }),
   );
 
   app.put(
     '/v1/plans/:plan',
     {
-      config: admin,
+      config: ADMIN,
       schema: {
         summary: 'Create or replace a plan; limits in base units (percent of one core, bytes, bytes/s, ops/s, tasks)',
         tags: ['plans'],
@@ -192,7 +190,7 @@ export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<vo
   // --- audit ---------------------------------------------------------------------------------------------
   app.get(
     '/v1/audit',
-    { config: admin, schema: { summary: 'The audit log of admin calls, newest first', tags: ['audit'], querystring: AuditQuerySchema, response: { 200: AuditListSchema, ...ERROR_RESPONSES } } },
+    { config: ADMIN, schema: { summary: 'The audit log of admin calls, newest first', tags: ['audit'], querystring: AuditQuerySchema, response: { 200: AuditListSchema, ...ERROR_RESPONSES } } },
     async (request) => {
       const q = request.query;
       const t = now();

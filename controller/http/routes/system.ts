@@ -1,7 +1,7 @@
 // Health, metrics and the API description.
 import { Type } from 'typebox';
-import { CONTROLLER_VERSION, ERROR_RESPONSES, type App, type RouteDeps } from '../app.js';
-import { HealthSchema } from '../../shared/wire/api.js';
+import { CONTROLLER_VERSION, ERROR_RESPONSES, type App, type RouteDeps } from '../common.js';
+import { HealthSchema } from '../../../shared/wire/api.js';
 
 export async function registerSystemRoutes(scope: App, deps: RouteDeps, root: App): Promise<void> {
   scope.get(
@@ -14,9 +14,12 @@ export async function registerSystemRoutes(scope: App, deps: RouteDeps, root: Ap
     '/metrics',
     {
       config: { auth: 'admin' },
-      schema: { summary: 'Prometheus metrics (text format 0.0.4): ingest rate and latency, store size, open incidents', tags: ['system'], response: { 200: Type.String(), ...ERROR_RESPONSES } },
+      schema: { summary: 'Prometheus metrics (text format 0.0.4): ingest rate and latency, requests by route, store size, open incidents, process and event loop', tags: ['system'], response: { 200: Type.String(), ...ERROR_RESPONSES } },
     },
-    async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(await deps.metrics.registry.render()),
+    async (_request, reply) => {
+      const text = await deps.metrics.registry.render();
+      return reply.type(deps.metrics.registry.contentType).send(text);
+    },
   );
 
   scope.get(

@@ -3,10 +3,11 @@
 // OpenAPI, metrics and the audit log.
 import type { RouteOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp, type App } from '../../../controller/app.js';
-import { TokenRegistry } from '../../../controller/auth.js';
-import type { Store } from '../../../controller/store/store.js';
-import { Clock, GiB, HOUR, report, tempStore } from './fixtures.js';
+import { buildApp, type App } from '../../../../controller/http/app.js';
+import { TokenRegistry } from '../../../../controller/auth.js';
+import { ConflictStateError, InvalidError, MissingError } from '../../../../controller/store/errors.js';
+import type { Store } from '../../../../controller/store/store.js';
+import { Clock, GiB, HOUR, report, tempStore } from '../fixtures.js';
 
 const ADMIN = 'admin-token-for-tests-0001';
 const AGENT1 = 'agent-token-web01-tests-01';
@@ -50,12 +51,22 @@ describe('access', () => {
     expect(routes.length).toBeGreaterThan(20);
     for (const r of routes) expect([r.url, r.config?.auth]).toEqual([r.url, expect.stringMatching(/^(public|agent|admin)$/)]);
     for (const r of routes) {
-      expect([r.url, Boolean(r.schema?.querystring), Boolean(r.schema?.response)]).toEqual([r.url, true, true]);
+      const query = r.schema?.querystring as { type?: string; additionalProperties?: unknown } | undefined;
+      expect([r.url, query?.type, query?.additionalProperties, Boolean(r.schema?.response)]).toEqual([r.url, 'object', false, true]);
       if (r.url.includes(':')) expect([r.url, Boolean(r.schema?.params)]).toEqual([r.url, true]);
       if (methods(r).some((m) => m === 'POST' || m === 'PUT')) expect([r.url, Boolean(r.schema?.body)]).toEqual([r.url, true]);
     }
     const pub = routes.filter((r) => r.config?.auth === 'public').map((r) => `${methods(r).join()} ${r.url}`);
     expect(pub.sort()).toEqual(['GET /healthz', 'GET /openapi.json', 'HEAD /healthz', 'HEAD /openapi.json']);
+  });
+
+  it('refuses an unknown query parameter on every GET route, those that take none included', async () => {
+    const gets = routes.filter((r) => methods(r).includes('GET'));
+    expect(gets.map((r) => r.url)).toEqual(expect.arrayContaining(['/healthz', '/metrics', '/v1/hosts/:host/policy', '/v1/notices', '/v1/notices/:id']));
+    for (const r of gets) {
+      const res = await app.inject({ url: `${fill(r.url)}?zz_unknown=1`, headers: auth(ADMIN) });
+      expect([r.url, res.statusCode, res.json()]).toEqual([r.url, 400, { error: 'bad_request', message: 'query parameters: unknown field(s) "zz_unknown"' }]);
+    }
   });
 
   it('refuses no token, a wrong token and an agent token on every admin route', async () => {
@@ -245,17 +256,43 @@ describe('resources', () => {
 });
 
 describe('failures', () => {
-  it('answers 500 without the details of the error', async () => {
+  /** The app on a store whose `method` (listHosts by default) fails with `err`. */
+  async function failingApp(err: Error, method = 'listHosts'): Promise<App> {
     const broken = new Proxy(t.store, {
       get(target, prop, receiver) {
-        if (prop === 'listHosts') return async () => Promise.reject(new Error('SQLITE_IOERR at /var/lib/hostwarden/controller.db'));
+        if (prop === method) return async () => Promise.reject(err);
         return Reflect.get(target, prop, receiver) as unknown;
       },
     }) as Store;
-    const app2 = await buildApp({ store: broken, tokens: tokens(), now: clock.now });
+    return buildApp({ store: broken, tokens: tokens(), now: clock.now });
+  }
+
+  it('answers 500 without the details of the error', async () => {
+    const app2 = await failingApp(new Error('SQLITE_IOERR at /var/lib/hostwarden/controller.db'));
     const res = await app2.inject({ url: '/v1/hosts', headers: auth(ADMIN) });
     expect(res.statusCode).toBe(500);
     expect(res.json()).toEqual({ error: 'internal', message: 'internal error (details are in the controller log)' });
+    await app2.close();
+  });
+
+  it.each([
+    ['invalid', new InvalidError('plan: "gold" is not defined'), 400, 'bad_request'],
+    ['not_found', new MissingError('tenant zoe is not known'), 404, 'not_found'],
+    ['conflict', new ConflictStateError('no_host', 'tenant zoe has no host yet'), 409, 'no_host'],
+  ] as const)('answers a store refusal of kind %s with its status, code and message', async (_kind, err, status, code) => {
+    const app2 = await failingApp(err);
+    const res = await app2.inject({ url: '/v1/hosts', headers: auth(ADMIN) });
+    expect([res.statusCode, res.json()]).toEqual([status, { error: code, message: err.message }]);
+    await app2.close();
+  });
+
+  it('counts a report the store refuses as a conflict by its kind', async () => {
+    const app2 = await failingApp(new ConflictStateError('seq_conflict', 'seq 1 of host web01 was already used'), 'ingest');
+    const body = JSON.stringify(report('web01', 1, T0, [{ tenant: 'alice', cpu: { percent: 10 } }]));
+    const res = await app2.inject({ method: 'POST', url: '/v1/reports', headers: { 'content-type': 'application/json', ...auth(AGENT1) }, payload: body });
+    expect([res.statusCode, res.json()]).toEqual([409, { error: 'seq_conflict', message: 'seq 1 of host web01 was already used' }]);
+    const metrics = (await app2.inject({ url: '/metrics', headers: auth(ADMIN) })).body;
+    expect(metrics).toMatch(/^hostwarden_reports_total\{result="conflict"\} 1$/m);
     await app2.close();
   });
 });

@@ -1,9 +1,9 @@
 // Admin routes over history: usage series of tenants and hosts, the fairness series and ranking.
-import { ERROR_RESPONSES, type App, type RouteDeps } from '../app.js';
-import { NotFoundError } from '../errors.js';
-import { FairnessQuerySchema, FairnessRankingSchema, HostParamsSchema, SeriesResponseSchema, TenantParamsSchema, UsageQuerySchema } from '../../shared/wire/api.js';
-import type { HistoryQuery } from '../store/store.js';
-import { parseDurationParam, parseRange } from '../time.js';
+import { ADMIN, ERROR_RESPONSES, type App, type RouteDeps } from '../common.js';
+import { NotFoundError } from '../../errors.js';
+import { FairnessQuerySchema, FairnessRankingSchema, HostParamsSchema, SeriesResponseSchema, TenantParamsSchema, UsageQuerySchema } from '../../../shared/wire/api.js';
+import type { HistoryQuery } from '../../store/store.js';
+import { parseDurationParam, parseRange } from '../params.js';
 
 const admin = { auth: 'admin' } as const;
 const DEFAULT_RANGE_MS = 3_600_000;
@@ -24,15 +24,15 @@ function historyQuery(q: { from?: string | undefined; to?: string | undefined; s
   };
 }
 
-export async function registerHistoryRoutes(app: App, deps: RouteDeps, halfLifeMs?: number): Promise<void> {
-  const { store, now } = deps;
+export async function registerHistoryRoutes(app: App, deps: RouteDeps): Promise<void> {
+  const { store, now, halfLifeMs } = deps;
   const usageSummary =
     'series per metric (average and maximum per point); from/to are ISO times or durations back from now (default the last hour); ' +
     'step picks raw samples (< 1m), minute rollups (< 1h) or hour rollups; without it: raw up to 2h of range, minutes up to 3d, hours beyond';
 
   app.get(
     '/v1/tenants/:tenant/usage',
-    { config: admin, schema: { summary: `A tenant's usage: ${usageSummary}`, tags: ['history'], params: TenantParamsSchema, querystring: UsageQuerySchema, response: { 200: SeriesResponseSchema, ...ERROR_RESPONSES } } },
+    { config: ADMIN, schema: { summary: `A tenant's usage: ${usageSummary}`, tags: ['history'], params: TenantParamsSchema, querystring: UsageQuerySchema, response: { 200: SeriesResponseSchema, ...ERROR_RESPONSES } } },
     async (request) => {
       const r = await store.tenantHistory(request.params.tenant, historyQuery(request.query, now()));
       if (!r) throw new NotFoundError(`tenant ${request.params.tenant} is not known`);
@@ -43,7 +43,7 @@ export async function registerHistoryRoutes(app: App, deps: RouteDeps, halfLifeM
   app.get(
     '/v1/tenants/:tenant/fairness',
     {
-      config: admin,
+      config: ADMIN,
       schema: {
         summary: "A tenant's fairness series: shares, dominant share (weighted), fair share, debt (share-hours)",
         tags: ['fairness'],
@@ -62,7 +62,7 @@ export async function registerHistoryRoutes(app: App, deps: RouteDeps, halfLifeM
   app.get(
     '/v1/hosts/:host/usage',
     {
-      config: admin,
+      config: ADMIN,
       schema: { summary: `A host's series (cpu, memory, pressure, Jain's index, fair share): ${usageSummary}`, tags: ['history'], params: HostParamsSchema, querystring: UsageQuerySchema, response: { 200: SeriesResponseSchema, ...ERROR_RESPONSES } },
     },
     async (request) => {
@@ -75,7 +75,7 @@ export async function registerHistoryRoutes(app: App, deps: RouteDeps, halfLifeM
   app.get(
     '/v1/fairness',
     {
-      config: admin,
+      config: ADMIN,
       schema: {
         summary: "Tenants ranked by fairness debt (who takes more than their share, over time), with Jain's index of their hosts; window (default 1h) sets the averages",
         tags: ['fairness'],

@@ -1,10 +1,8 @@
 // Admin routes over incidents.
-import { ERROR_RESPONSES, type App, type RouteDeps } from '../app.js';
-import { NotFoundError } from '../errors.js';
-import { IncidentDetailSchema, IncidentListSchema, IncidentParamsSchema, IncidentQuerySchema } from '../../shared/wire/api.js';
-import { parseTimeParam } from '../time.js';
-
-const admin = { auth: 'admin' } as const;
+import { ADMIN, ERROR_RESPONSES, type App, type RouteDeps } from '../common.js';
+import { NotFoundError } from '../../errors.js';
+import { IncidentDetailSchema, IncidentListSchema, IncidentParamsSchema, IncidentQuerySchema } from '../../../shared/wire/api.js';
+import { parseTimeParam } from '../params.js';
 
 export async function registerIncidentRoutes(app: App, deps: RouteDeps): Promise<void> {
   const { store, now } = deps;
@@ -12,7 +10,7 @@ export async function registerIncidentRoutes(app: App, deps: RouteDeps): Promise
   app.get(
     '/v1/incidents',
     {
-      config: admin,
+      config: ADMIN,
       schema: {
         summary: 'Incidents, newest first; from/to select those open at some time in [from, to)',
         tags: ['incidents'],
@@ -39,7 +37,7 @@ export async function registerIncidentRoutes(app: App, deps: RouteDeps): Promise
 
   app.get(
     '/v1/incidents/:id',
-    { config: admin, schema: { summary: 'One incident with its latest explanation and every event', tags: ['incidents'], params: IncidentParamsSchema, response: { 200: IncidentDetailSchema, ...ERROR_RESPONSES } } },
+    { config: ADMIN, schema: { summary: 'One incident with its latest explanation and every event', tags: ['incidents'], params: IncidentParamsSchema, response: { 200: IncidentDetailSchema, ...ERROR_RESPONSES } } },
     async (request) => {
       const i = await store.getIncident(request.params.id);
       if (!i) throw new NotFoundError(`incident ${request.params.id} is not known`);

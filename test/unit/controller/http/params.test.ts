@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BadRequestError } from '../../../controller/errors.js';
-import { parseDurationParam, parseRange, parseTimeParam } from '../../../controller/time.js';
+import { BadRequestError } from '../../../../controller/errors.js';
+import { parseDurationParam, parseRange, parseTimeParam } from '../../../../controller/http/params.js';
 
 const now = Date.UTC(2025, 5, 1, 12, 0, 0);
 

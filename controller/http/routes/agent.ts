@@ -1,9 +1,9 @@
 // Agent routes: reports in, policy out.
 import { Type } from 'typebox';
-import { PolicySchema, ReportAcceptedSchema, ReportSchema } from '../../shared/wire/agent.js';
-import { ERROR_RESPONSES, principalOf, validatorCompiler, type App, type RouteDeps } from '../app.js';
-import { ApiError, BadRequestError, ForbiddenError } from '../errors.js';
-import { HostParamsSchema } from '../../shared/wire/api.js';
+import { PolicySchema, ReportAcceptedSchema, ReportSchema } from '../../../shared/wire/agent.js';
+import { ERROR_RESPONSES, principalOf, statusOf, validatorCompiler, type App, type RouteDeps } from '../common.js';
+import { BadRequestError, ForbiddenError } from '../../errors.js';
+import { HostParamsSchema } from '../../../shared/wire/api.js';
 
 export async function registerAgentRoutes(app: App, deps: RouteDeps): Promise<void> {
   const { store, metrics, parser, flusher } = deps;
@@ -35,7 +35,7 @@ export async function registerAgentRoutes(app: App, deps: RouteDeps): Promise<vo
       }
       const body = request.body as unknown as Buffer;
       if (!Buffer.isBuffer(body) || body.length === 0) throw new BadRequestError('body is empty');
-      metrics.reportBytes.inc(undefined, body.length);
+      metrics.reportBytes.inc(body.length);
       const prepared = await parser.parse(body);
       if (!prepared.ok) {
         metrics.reports.inc({ result: 'rejected' });
@@ -51,14 +51,15 @@ export async function registerAgentRoutes(app: App, deps: RouteDeps): Promise<vo
       try {
         result = await store.ingest(report);
       } catch (err) {
-        if (err instanceof ApiError) metrics.reports.inc({ result: err.status === 409 ? 'conflict' : 'rejected' });
+        const status = statusOf(err);
+        if (status !== undefined) metrics.reports.inc({ result: status === 409 ? 'conflict' : 'rejected' });
         throw err;
       }
       metrics.reports.inc({ result: result.duplicate ? 'duplicate' : 'accepted' });
       if (!result.duplicate) {
-        metrics.samples.inc(undefined, result.samples);
+        metrics.samples.inc(result.samples);
         metrics.rate.add(result.samples);
-        if (result.events) metrics.incidentEvents.inc(undefined, result.events);
+        if (result.events) metrics.incidentEvents.inc(result.events);
       }
       flusher.kick();
       metrics.reportLatency.observe((performance.now() - started) / 1000);

@@ -1,7 +1,7 @@
 // Time and duration query parameters: ISO-8601 times, "now", or durations back from now ("24h" = now - 24 h).
-import { parseTimePoint } from '../shared/time.js';
-import { parseDuration, UnitError } from '../shared/units.js';
-import { BadRequestError } from './errors.js';
+import { parseTimePoint } from '../../shared/time.js';
+import { parseDuration, UnitError } from '../../shared/units.js';
+import { BadRequestError } from '../errors.js';
 
 /** Milliseconds since the epoch for a `from`/`to` parameter; a 400 naming the parameter otherwise. */
 export function parseTimeParam(name: string, text: string, now: number): number {

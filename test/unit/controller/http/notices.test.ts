@@ -5,13 +5,15 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { buildApp, type App } from '../../../../controller/app.js';
+import { buildApp, type App } from '../../../../controller/http/app.js';
 import { TokenRegistry } from '../../../../controller/auth.js';
 import { parseControllerConfig } from '../../../../controller/config.js';
 import { controllerMetrics } from '../../../../controller/metrics.js';
+import { NOTICE_STATES, type NoticeState } from '../../../../controller/notices/outbox.js';
 import { startNotices, type Notices } from '../../../../controller/notices/service.js';
+import { NoticeStateSchema, type NoticeStateName } from '../../../../shared/wire/api.js';
 import { report, tempStore } from '../fixtures.js';
-import { ladderEvents, manualEvents } from './events.js';
+import { ladderEvents, manualEvents } from '../notices/events.js';
 
 const ADMIN = 'admin-token-for-notice-tests';
 const AGENT = 'agent-token-web01-notice-tests';
@@ -29,7 +31,7 @@ beforeAll(async () => {
   const tokens = new TokenRegistry();
   tokens.addToken(ADMIN, { kind: 'admin', name: 'admin' });
   tokens.addToken(AGENT, { kind: 'agent', name: 'agent:web01', host: 'web01' });
-  app = await buildApp({ store: t.store, tokens, metrics, routes: [notices.routes] });
+  app = await buildApp({ store: t.store, tokens, metrics, outbox: notices.outbox });
   const now = Date.now();
   const body = report('web01', 1, now - 1000, [{ tenant: 'alice', cpu: { percent: 150 } }], {
     events: [...ladderEvents('alice', now - 200_000).slice(0, 2), ...manualEvents('notice', { tenant: 'bob', now: now - 2000 })],
@@ -45,7 +47,17 @@ afterAll(async () => {
   await t.dispose();
 });
 
+// The API's notice states and the outbox's are the same list: at compile time (this line fails to type-check
+// when either side gains a state the other lacks) and at run time.
+const sameStates: [NoticeStateName, NoticeState] extends [NoticeState, NoticeStateName] ? true : never = true;
+
 describe('GET /v1/notices', () => {
+  it("declares the outbox's states in its schema", () => {
+    expect(sameStates).toBe(true);
+    expect(NoticeStateSchema.anyOf.map((s) => s.const).sort()).toEqual([...NOTICE_STATES].sort());
+  });
+
+
   it('is for admins only', async () => {
     expect((await app.inject({ url: '/v1/notices' })).statusCode).toBe(401);
     expect((await app.inject({ url: '/v1/notices', headers: auth(AGENT) })).statusCode).toBe(403);
