@@ -5,7 +5,7 @@
 import type { TSchema } from 'typebox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readAgentConfig } from '../../../agent/config.js';
-import { buildApp, type App } from '../../../controller/app.js';
+import { buildApp, type App } from '../../../controller/http/app.js';
 import { TokenRegistry } from '../../../controller/auth.js';
 import { parseNoticesConfig } from '../../../controller/notices/config.js';
 import { Section } from '../../../shared/config.js';
