@@ -26,6 +26,7 @@ import { registerIncidentRoutes } from './routes/incidents.js';
 import { registerAgentRoutes } from './routes/agent.js';
 import { registerSystemRoutes } from './routes/system.js';
 import type { Store } from './store/store.js';
+import { registerTransportHooks, TransportTracker } from './transport.js';
 
 /** The package version (shared/version.ts). */
 export const CONTROLLER_VERSION = VERSION;
@@ -63,6 +64,8 @@ export interface AppOptions {
   onRoute?: (route: RouteOptions) => void;
   /** More routes, registered after the built-in ones (the notices: controller/notices/service.ts). */
   routes?: ReadonlyArray<(scope: App, deps: RouteDeps) => Promise<void>>;
+  /** Serve HTTPS with this certificate and key (controller/tls.ts); absent: plain HTTP. */
+  https?: { cert: Buffer; key: Buffer } | undefined;
 }
 
 export interface RouteDeps {
@@ -113,6 +116,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     // Large report bodies are read in full before they are answered; keep connections of agents open.
     keepAliveTimeout: 75_000,
     routerOptions: { ignoreTrailingSlash: true },
+    // An https.Server has the http.Server API the App type names, plus setSecureContext (controller/tls.ts).
+    ...((opts.https ? { https: opts.https } : {}) as object),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
@@ -125,6 +130,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     if (route.schema && route.schema.querystring === undefined) route.schema.querystring = NO_QUERY;
   });
   if (opts.onRoute) app.addHook('onRoute', opts.onRoute);
+  registerTransportHooks(app, new TransportTracker(log?.child({ component: 'transport' }), now));
 
   await app.register(swagger, {
     openapi: {

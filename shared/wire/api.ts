@@ -17,6 +17,7 @@ import {
   TenantSpecSchema,
   TimestampSchema,
 } from './agent.js';
+import { HostTransportProperties } from './transport.js';
 
 const Nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()]);
 /** number or null, in the form fast-json-stringify serializes quickly. */
@@ -47,6 +48,7 @@ export const HostInfoSchema = Type.Object(
         { additionalProperties: false, description: 'of the latest report' },
       ),
     ),
+    ...HostTransportProperties,
   },
   { additionalProperties: false },
 );
