@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { validator } from '../shared/validate.js';
 import { PolicySchema, type Policy } from '../shared/wire/agent.js';
 import type { AgentConfig } from './config.js';
+import { ControllerHttp, describeRequestError, type HttpResponse } from './http-client.js';
 import type { Spool } from './spool.js';
 
 const policyValidator = validator(PolicySchema);
@@ -21,13 +22,16 @@ export interface SendResult {
 export class ControllerClient {
   private token: string | undefined;
   private tokenError: string | undefined;
+  private readonly http: ControllerHttp;
 
   constructor(
     private readonly cfg: NonNullable<AgentConfig['controller']>,
     private readonly host: string,
     private readonly spool: Spool,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.http = new ControllerHttp(cfg, log);
+  }
 
   private readToken(): string | undefined {
     try {
@@ -44,14 +48,12 @@ export class ControllerClient {
     return this.token;
   }
 
-  private async request(method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<Response> {
+  private async request(method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<HttpResponse> {
     const token = this.token ?? this.readToken();
     if (!token) throw new Error(this.tokenError ?? 'no agent token');
-    return fetch(`${this.cfg.url}${path}`, {
-      method,
+    return this.http.request(method, path, {
       headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-      ...(body !== undefined ? { body } : {}),
-      signal: AbortSignal.timeout(this.cfg.timeoutMs),
+      body,
     });
   }
 
@@ -61,11 +63,11 @@ export class ControllerClient {
     let buried = 0;
     for (const { seq, body } of this.spool.pending(max)) {
       const stamped = `{"sent_at":${JSON.stringify(new Date().toISOString())},${body.slice(1)}`;
-      let res: Response;
+      let res: HttpResponse;
       try {
         res = await this.request('POST', '/v1/reports', stamped);
       } catch (err) {
-        return { sent, buried, pending: this.spool.size(), error: describeFetchError(err, this.cfg.url) };
+        return { sent, buried, pending: this.spool.size(), error: describeRequestError(err, this.cfg).message };
       }
       const text = await res.text().catch(() => '');
       if (res.ok) {
@@ -93,11 +95,11 @@ export class ControllerClient {
   async pullPolicy(): Promise<{ policy: Policy | undefined; changed: boolean; error?: string }> {
     const stored = this.storedPolicy();
     const etag = this.spool.getMeta('policy_etag');
-    let res: Response;
+    let res: HttpResponse;
     try {
       res = await this.request('GET', `/v1/hosts/${encodeURIComponent(this.host)}/policy`, undefined, etag && stored ? { 'if-none-match': etag } : {});
     } catch (err) {
-      return { policy: stored, changed: false, error: describeFetchError(err, this.cfg.url) };
+      return { policy: stored, changed: false, error: describeRequestError(err, this.cfg).message };
     }
     if (res.status === 304) return { policy: stored, changed: false };
     const text = await res.text().catch(() => '');
@@ -129,11 +131,4 @@ export class ControllerClient {
       return undefined;
     }
   }
-}
-
-function describeFetchError(err: unknown, url: string): string {
-  const e = err as Error & { cause?: { code?: string; message?: string } };
-  if (e.name === 'TimeoutError') return `controller at ${url} did not answer in time`;
-  const cause = e.cause?.code ?? e.cause?.message;
-  return `cannot reach controller at ${url}: ${cause ?? e.message}`;
 }
