@@ -131,7 +131,9 @@ export function describeRequestError(err: unknown, endpoint: ControllerEndpoint)
     return new ControllerRequestError(`certificate of the controller at ${url} refused: ${e.message} (${code})`, 'certificate', { cause: err });
   }
   if (/wrong version number|packet length too long|unknown protocol|http request/i.test(e.message ?? '') || code.startsWith('ERR_SSL_')) {
-    return new ControllerRequestError(`TLS handshake with the controller at ${url} failed (${e.message}): does it serve https on that port? (plain HTTP wants an http:// controller.url)`, 'tls', { cause: err });
+    // OpenSSL says "write EPROTO ...:SSL routines:<function>:wrong version number:<source file>:..."
+    const reason = e.reason ?? /SSL routines:[^:]*:([^:]+):/.exec(e.message ?? '')?.[1] ?? (e.message ?? '').split('\n')[0];
+    return new ControllerRequestError(`TLS handshake with the controller at ${url} failed (${reason}): does it serve https on that port? (plain HTTP wants an http:// controller.url)`, 'tls', { cause: err });
   }
   if (new URL(url).protocol === 'http:' && (code === 'ECONNRESET' || /socket hang up/.test(e.message ?? ''))) {
     return new ControllerRequestError(`cannot reach controller at ${url}: ${code || e.message} (if the controller serves TLS, use an https:// controller.url)`, 'network', { cause: err });

@@ -25,6 +25,8 @@ export interface SmtpOptions {
   cert?: { key: string; cert: string };
   /** Require this login. */
   auth?: { user: string; pass: string };
+  /** No TLS at all: STARTTLS is an unknown command (without it, smtp-server would still upgrade on request). */
+  noTls?: boolean;
 }
 
 export class TestSmtp {
@@ -42,7 +44,7 @@ export class TestSmtp {
       secure: o.secure ?? false,
       ...(o.cert ? { key: o.cert.key, cert: o.cert.cert } : {}),
       hideSTARTTLS: !o.starttls,
-      ...(o.starttls ? {} : { disabledCommands: o.auth ? [] : ['AUTH'] }),
+      ...(o.starttls ? {} : { disabledCommands: [...(o.auth ? [] : ['AUTH']), ...(o.noTls ? ['STARTTLS'] : [])] }),
       authOptional: !o.auth,
       logger: false,
       onAuth: (auth, _session, cb) => {
