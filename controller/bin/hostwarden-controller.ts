@@ -25,6 +25,8 @@ const USAGE = `usage: hostwarden-controller [--config FILE]
   --version       print the version, then exit
   --help          this text
 
+Signals: SIGTERM or SIGINT stop; SIGHUP reads the TLS certificate and key (tls:) again.
+
 Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.`;
 
 async function main(argv: string[]): Promise<number> {
