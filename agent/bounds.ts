@@ -1,4 +1,5 @@
-// Bounds on what the agent takes in: response bodies from the controller, and text a tenant controls
+// Bounds on what the agent takes in: response bodies from the controller (read by transport/http-client.ts
+// within these), and text a tenant controls
 // (command lines, process and user names, file names) before it is logged or sent. One catalog, so a
 // bound is changed in one place. Every string bound here is at most the matching wire limit in
 // shared/wire/agent.ts (a limit in bytes of UTF-8 is never more UTF-16 code units than bytes), so a
@@ -78,62 +79,5 @@ export function readCommandLine(procRoot: string, pid: number, comm: string): st
     return fallback;
   } finally {
     if (fd !== undefined) closeSync(fd);
-  }
-}
-
-/** A body larger than the agent reads. */
-export class BodyTooLargeError extends Error {
-  constructor(readonly limit: number) {
-    super(`the answer is larger than ${limit} bytes`);
-    this.name = 'BodyTooLargeError';
-  }
-}
-
-/**
- * Read a response body as UTF-8 text, at most `limit` bytes. Past the limit (announced by Content-Length
- * or met while reading) reading stops and the rest is discarded: with `truncate` the first `limit` bytes
- * are returned, else it throws BodyTooLargeError. Fetch has already undone any content encoding, so a
- * compressed body is bounded by its decompressed size.
- */
-export async function readBodyLimited(res: Response, limit: number, opts: { truncate?: boolean } = {}): Promise<{ text: string; truncated: boolean }> {
-  const declared = Number(res.headers.get('content-length') ?? NaN);
-  const body = res.body;
-  if (!body) return { text: '', truncated: false };
-  if (!opts.truncate && Number.isFinite(declared) && declared > limit && !res.headers.has('content-encoding')) {
-    await body.cancel().catch(() => {});
-    throw new BodyTooLargeError(limit);
-  }
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  let truncated = false;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      if (size + value.byteLength > limit) {
-        truncated = true;
-        chunks.push(value.subarray(0, limit - size));
-        size = limit;
-        break;
-      }
-      chunks.push(value);
-      size += value.byteLength;
-    }
-  } finally {
-    if (truncated) await reader.cancel().catch(() => {});
-    reader.releaseLock();
-  }
-  if (truncated && !opts.truncate) throw new BodyTooLargeError(limit);
-  // A cut inside a character decodes to U+FFFD, never to an exception.
-  return { text: Buffer.concat(chunks, size).toString('utf8'), truncated };
-}
-
-/** Any other answer the agent reads (an error text, a report's acknowledgement): cut at MAX_REPORT_ANSWER_BYTES; '' if unreadable. */
-export async function readAnswerText(res: Response): Promise<string> {
-  try {
-    return (await readBodyLimited(res, MAX_REPORT_ANSWER_BYTES, { truncate: true })).text;
-  } catch {
-    return '';
   }
 }

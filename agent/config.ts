@@ -29,7 +29,8 @@ export interface AgentConfig {
   logLevel: string;
   /** false: place and measure only, never write limits (monitor mode). */
   enforce: boolean;
-  controller: { url: string; tokenFile: string; timeoutMs: number } | null;
+  /** caFile: the CA(s) of an https:// controller (absent: the system store); insecure: no plain-HTTP warning (agent/http-client.ts). */
+  controller: { url: string; tokenFile: string; timeoutMs: number; caFile?: string; insecure?: boolean } | null;
   /** release_to: where --release-all moves tenants' processes (a cgroup path from each hierarchy's root). */
   cgroup: { root: string; parent: string; driver: 'auto' | 'v1' | 'v2'; releaseTo: string; enableRootControllers: boolean };
   procRoot: string;
@@ -64,11 +65,13 @@ export function readAgentConfig(raw: unknown): AgentConfig {
   const url = c.string('url', 'http://127.0.0.1:8640');
   const tokenFile = c.string('token_file', '/etc/hostwarden/agent.token');
   const timeoutMs = c.duration('timeout', '5s', { min: 100 });
+  const caFile = c.string('ca_file');
+  const insecure = c.boolean('insecure', false);
   c.done();
   if (enabled) {
     const protocol = URL.canParse(url) ? new URL(url).protocol : undefined;
     if (protocol !== 'http:' && protocol !== 'https:') c.fail('url', `"${url}" is not an http(s) URL`);
-    controller = { url: url.replace(/\/+$/, ''), tokenFile, timeoutMs };
+    controller = { url: url.replace(/\/+$/, ''), tokenFile, timeoutMs, ...(caFile !== undefined ? { caFile } : {}), ...(insecure ? { insecure } : {}) };
   }
 
   const cg = root.section('cgroup');

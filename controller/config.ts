@@ -7,6 +7,7 @@ import { loadYamlFile, Section } from '../shared/config.js';
 import { ConfigError } from '../shared/errors.js';
 import { HOST_RE } from '../shared/wire/agent.js';
 import { NOTICES_CONFIG_REFERENCE, parseNoticesConfig, parseSmtpConfig, type NoticesConfig, type SmtpConfig } from './notices/config.js';
+import { parseTlsConfig, TLS_CONFIG_REFERENCE, type TlsConfig } from './tls.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/hostwarden/controller.yaml';
 /** ingest.max_report_size: reports of 3000 tenants with pressure and a burst of incident events fit well within. */
@@ -15,7 +16,7 @@ export const DEFAULT_REPORT_BODY_LIMIT = 32 * 1024 * 1024;
 /** The reference of every key and its default, as a controller.yaml. */
 export const CONTROLLER_CONFIG_REFERENCE = `# hostwarden controller configuration (every key is optional; shown with its default)
 listen: 127.0.0.1:8640                       # address:port of the REST API ([::1]:8640 for IPv6)
-state_dir: /var/lib/hostwarden               # the database is <state_dir>/controller.db
+${TLS_CONFIG_REFERENCE}state_dir: /var/lib/hostwarden               # the database is <state_dir>/controller.db
 admin_token_file: /etc/hostwarden/admin.token  # created with a random token (mode 0600) when missing
 admins: []                                   # more admins: [{ name: alice, token_file: FILE }] or token_sha256: HEX
 agents: []                                   # [{ host: web01, token_file: /etc/hostwarden/agent-web01.token }]
@@ -46,6 +47,8 @@ export interface TokenSource {
 
 export interface ControllerConfig {
   listen: { host: string; port: number };
+  /** Absent: plain HTTP (controller/tls.ts). */
+  tls: TlsConfig | undefined;
   stateDir: string;
   database: string;
   adminTokenFile: string;
@@ -90,6 +93,9 @@ function tokenSource(s: Section, key: string): { tokenFile?: string; tokenSha256
 export function parseControllerConfig(raw: unknown): ControllerConfig {
   const root = Section.root(raw, 'controller.yaml');
   const listen = parseListen(root.string('listen', '127.0.0.1:8640'));
+  let tls: ControllerConfig['tls'];
+  if (root.has('tls')) tls = parseTlsConfig(root.section('tls'));
+  else root.section('tls');
   const stateDir = root.string('state_dir', '/var/lib/hostwarden');
   const adminTokenFile = root.string('admin_token_file', '/etc/hostwarden/admin.token');
 
@@ -157,6 +163,7 @@ export function parseControllerConfig(raw: unknown): ControllerConfig {
   root.done();
   return {
     listen,
+    tls,
     stateDir,
     database: join(stateDir, 'controller.db'),
     adminTokenFile,

@@ -14,6 +14,7 @@ import { createReportParser, type ReportParser } from './ingest/parser.js';
 import { controllerMetrics } from './metrics.js';
 import { startNotices, type Notices } from './notices/service.js';
 import { SqliteStore } from './store/sqlite.js';
+import { describePair, readTlsPair, registerTlsMetrics, TlsReloader, type SecureContextTarget } from './tls.js';
 
 /** How often hosts that stopped reporting get their open minutes written. */
 export const PERIODIC_FLUSH_MS = 30_000;
@@ -25,8 +26,10 @@ export interface RunningController {
   notices: Notices;
   /** The one rollup flusher (kicked after reports; its periodic pass runs every PERIODIC_FLUSH_MS). */
   flusher: Flusher;
-  /** http://address:port actually bound (port 0 in the config picks a free one). */
+  /** http(s)://address:port actually bound (port 0 in the config picks a free one). */
   url: string;
+  /** With `tls` configured: the certificate in use; reload() reads the files again (SIGHUP). */
+  tls: TlsReloader | undefined;
   close(): Promise<void>;
 }
 
@@ -78,6 +81,7 @@ export async function startController(config: ControllerConfig, opts: StartOptio
   const { log } = opts;
   mkdirSync(config.stateDir, { recursive: true, mode: 0o750 });
   const tokens = loadTokens(config, log);
+  const tlsPair = config.tls ? readTlsPair(config.tls) : undefined; // ConfigError naming the key, before anything opens
   if (config.agents.length === 0) log.warn('no agents configured: no host can post reports (add agents: [{ host, token_file }])');
   const store = new SqliteStore({
     file: config.database,
@@ -92,6 +96,7 @@ export async function startController(config: ControllerConfig, opts: StartOptio
   let retentionTask: ScheduledTask | undefined;
   let timer: NodeJS.Timeout | undefined;
   let notices: Notices | undefined;
+  let tls: TlsReloader | undefined;
   try {
     await opts.beforeListen?.(store, config);
     parser = createReportParser(config.ingest.parserThreads, opts.parserWorkerFile);
@@ -110,10 +115,16 @@ export async function startController(config: ControllerConfig, opts: StartOptio
       now: opts.now,
       reportBodyLimit: config.ingest.maxReportSize,
       halfLifeMs: config.fairness.halfLifeMs,
+      https: tlsPair,
     });
     const address = await app.listen({ host: config.listen.host, port: config.listen.port });
     const url = address.replace('[::]', '[::1]').replace('0.0.0.0', '127.0.0.1');
-    log.info({ url, database: config.database, parser_threads: parser.threads, agents: config.agents.length }, 'controller listening');
+    if (config.tls && tlsPair) {
+      tls = new TlsReloader(app.server as unknown as SecureContextTarget, config.tls, tlsPair, { log: log.child({ component: 'tls' }), now: opts.now });
+      tls.watch();
+      registerTlsMetrics(metrics.registry, tls);
+    }
+    log.info({ url, database: config.database, parser_threads: parser.threads, agents: config.agents.length, ...(tlsPair ? { tls: describePair(tlsPair) } : {}) }, 'controller listening');
 
     const rlog = log.child({ component: 'retention' });
     retentionTask = cron.schedule(
@@ -146,6 +157,7 @@ export async function startController(config: ControllerConfig, opts: StartOptio
     const running = app;
     const p = parser;
     const n = notices;
+    const t = tls;
     let closing: Promise<void> | undefined;
     return {
       app: running,
@@ -153,8 +165,10 @@ export async function startController(config: ControllerConfig, opts: StartOptio
       notices: n,
       flusher,
       url,
+      tls: t,
       close: () =>
         (closing ??= (async () => {
+          t?.close();
           clearInterval(timer);
           await retentionTask?.destroy();
           await running.close();
@@ -165,6 +179,7 @@ export async function startController(config: ControllerConfig, opts: StartOptio
         })()),
     };
   } catch (err) {
+    tls?.close();
     clearInterval(timer);
     await retentionTask?.destroy();
     await app?.close().catch(() => {});

@@ -5,8 +5,9 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { HostwardenError } from '../../shared/errors.js';
 import type { Policy } from '../../shared/wire/agent.js';
-import { BodyTooLargeError, MAX_POLICY_BYTES, readAnswerText, readBodyLimited } from '../bounds.js';
+import { MAX_POLICY_BYTES, MAX_REPORT_ANSWER_BYTES } from '../bounds.js';
 import type { AgentConfig } from '../config.js';
+import { ControllerHttp, ControllerRequestError, describeRequestError, type HttpResponse } from './http-client.js';
 import { parsePolicy } from '../policy-intake.js';
 import type { Spool } from './spool.js';
 
@@ -35,13 +36,16 @@ export interface SendResult {
 export class ControllerClient {
   private token: string | undefined;
   private tokenError: string | undefined;
+  private readonly http: ControllerHttp;
 
   constructor(
     private readonly cfg: NonNullable<AgentConfig['controller']>,
     private readonly host: string,
     private readonly spool: Spool,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.http = new ControllerHttp(cfg, log);
+  }
 
   private readToken(): string | undefined {
     try {
@@ -59,15 +63,15 @@ export class ControllerClient {
   }
 
   /** One request, given up after the configured timeout or when `cancel` aborts (the agent stopping). */
-  private async request(method: string, path: string, body?: string, headers: Record<string, string> = {}, cancel?: AbortSignal): Promise<Response> {
+  private async request(method: string, path: string, opts: { body?: string; headers?: Record<string, string>; cancel?: AbortSignal | undefined; maxBytes: number; truncate?: boolean }): Promise<HttpResponse> {
     const token = this.token ?? this.readToken();
     if (!token) throw new AgentTokenError(this.tokenError ?? 'no agent token');
-    const timeout = AbortSignal.timeout(this.cfg.timeoutMs);
-    return fetch(`${this.cfg.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-      ...(body !== undefined ? { body } : {}),
-      signal: cancel ? AbortSignal.any([timeout, cancel]) : timeout,
+    return this.http.request(method, path, {
+      headers: { authorization: `Bearer ${token}`, ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}), ...opts.headers },
+      body: opts.body,
+      signal: opts.cancel,
+      maxResponseBytes: opts.maxBytes,
+      truncate: opts.truncate,
     });
   }
 
@@ -77,13 +81,13 @@ export class ControllerClient {
     let buried = 0;
     for (const { seq, body } of this.spool.pending(max)) {
       const stamped = `{"sent_at":${JSON.stringify(new Date().toISOString())},${body.slice(1)}`;
-      let res: Response;
+      let res: HttpResponse;
       try {
-        res = await this.request('POST', '/v1/reports', stamped);
+        res = await this.request('POST', '/v1/reports', { body: stamped, maxBytes: MAX_REPORT_ANSWER_BYTES, truncate: true });
       } catch (err) {
-        return { sent, buried, pending: this.spool.size(), error: describeFetchError(err, this.cfg.url) };
+        return { sent, buried, pending: this.spool.size(), error: describeRequestError(err, this.cfg).message };
       }
-      const text = await readAnswerText(res);
+      const text = await res.text();
       if (res.ok) {
         this.spool.acknowledge(seq);
         sent++;
@@ -112,28 +116,23 @@ export class ControllerClient {
   async pullPolicy(cancel?: AbortSignal): Promise<PolicyPullResult> {
     const stored = this.storedPolicy();
     const etag = this.spool.getMeta('policy_etag');
-    let res: Response;
+    let res: HttpResponse;
     try {
-      res = await this.request('GET', `/v1/hosts/${encodeURIComponent(this.host)}/policy`, undefined, etag && stored ? { 'if-none-match': etag } : {}, cancel);
+      res = await this.request('GET', `/v1/hosts/${encodeURIComponent(this.host)}/policy`, { headers: etag && stored ? { 'if-none-match': etag } : {}, cancel, maxBytes: MAX_POLICY_BYTES });
     } catch (err) {
-      return { policy: stored, changed: false, error: describeFetchError(err, this.cfg.url) };
+      if (err instanceof ControllerRequestError && err.kind === 'cancelled') return { policy: stored, changed: false, error: 'policy: pull cancelled' };
+      if (err instanceof ControllerRequestError && err.kind === 'too_large') {
+        const error = `policy: the controller's answer is larger than ${MAX_POLICY_BYTES} bytes (the agent's limit); reading stopped, the agent keeps the policy it had`;
+        this.log.error({ limit: MAX_POLICY_BYTES }, error);
+        return { policy: stored, changed: false, error };
+      }
+      return { policy: stored, changed: false, error: describeRequestError(err, this.cfg).message };
     }
     if (res.status === 304) return { policy: stored, changed: false };
-    if (cancel?.aborted) return { policy: stored, changed: false, error: 'policy: pull cancelled' };
+    const text = await res.text();
     if (!res.ok) {
-      const text = await readAnswerText(res);
       if (res.status === 401) this.token = undefined;
       return { policy: stored, changed: false, error: `policy: controller answered ${res.status}: ${text.slice(0, 300)}` };
-    }
-    let text: string;
-    try {
-      text = (await readBodyLimited(res, MAX_POLICY_BYTES)).text;
-    } catch (err) {
-      const error = err instanceof BodyTooLargeError
-        ? `policy: the controller's answer is larger than ${MAX_POLICY_BYTES} bytes (the agent's limit); reading stopped, the agent keeps the policy it had`
-        : `policy: cannot read the controller's answer: ${describeFetchError(err, this.cfg.url)}`;
-      this.log.error({ limit: MAX_POLICY_BYTES }, error);
-      return { policy: stored, changed: false, error };
     }
     const parsed = parsePolicy(text);
     if (!parsed.ok) return { policy: stored, changed: false, error: `policy: ${parsed.error}` };
@@ -148,11 +147,4 @@ export class ControllerClient {
     const parsed = parsePolicy(text);
     return parsed.ok ? parsed.policy : undefined;
   }
-}
-
-function describeFetchError(err: unknown, url: string): string {
-  const e = err as Error & { cause?: { code?: string; message?: string } };
-  if (e.name === 'TimeoutError') return `controller at ${url} did not answer in time`;
-  const cause = e.cause?.code ?? e.cause?.message;
-  return `cannot reach controller at ${url}: ${cause ?? e.message}`;
 }

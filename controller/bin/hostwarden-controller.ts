@@ -25,6 +25,8 @@ const USAGE = `usage: hostwarden-controller [--config FILE]
   --version       print the version, then exit
   --help          this text
 
+Signals: SIGTERM or SIGINT stop; SIGHUP reads the TLS certificate and key (tls:) again.
+
 Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.`;
 
 async function main(argv: string[]): Promise<number> {
@@ -56,6 +58,11 @@ async function main(argv: string[]): Promise<number> {
   if (source === 'embedded defaults') log.info({ default_file: DEFAULT_CONFIG_FILE }, 'no configuration file; running on embedded defaults');
   else log.info({ file: source }, 'configuration read');
   const running = await startController(config, { log });
+  // SIGHUP (systemctl reload): read the TLS certificate and key again; without tls there is nothing to reload.
+  process.on('SIGHUP', () => {
+    if (running.tls) running.tls.reload('SIGHUP');
+    else log?.info('SIGHUP: nothing to reload (no tls configured; other settings need a restart)');
+  });
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log?.info({ signal }, 'stopping');

@@ -26,6 +26,7 @@ import { registerHistoryRoutes } from './routes/history.js';
 import { registerIncidentRoutes } from './routes/incidents.js';
 import { registerNoticeRoutes } from './routes/notices.js';
 import { registerSystemRoutes } from './routes/system.js';
+import { registerTransportHooks, TransportTracker } from '../transport.js';
 
 export { CONTROLLER_VERSION, type App, type RouteDeps } from './common.js';
 
@@ -52,6 +53,8 @@ export interface AppOptions {
   halfLifeMs?: number;
   /** Called for every route as it is added (tests enumerate routes with it). */
   onRoute?: (route: RouteOptions) => void;
+  /** Serve HTTPS with this certificate and key (controller/tls.ts); absent: plain HTTP. */
+  https?: { cert: Buffer; key: Buffer } | undefined;
 }
 
 const NO_QUERY = Type.Object({}, { additionalProperties: false });
@@ -68,6 +71,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     // Large report bodies are read in full before they are answered; keep connections of agents open.
     keepAliveTimeout: 75_000,
     routerOptions: { ignoreTrailingSlash: true },
+    // An https.Server has the http.Server API the App type names, plus setSecureContext (controller/tls.ts).
+    ...((opts.https ? { https: opts.https } : {}) as object),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
@@ -80,6 +85,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     if (route.schema && route.schema.querystring === undefined) route.schema.querystring = NO_QUERY;
   });
   if (opts.onRoute) app.addHook('onRoute', opts.onRoute);
+  registerTransportHooks(app, new TransportTracker(log?.child({ component: 'transport' }), now));
 
   await app.register(swagger, {
     openapi: {

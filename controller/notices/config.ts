@@ -7,6 +7,7 @@
 import addressparser from 'nodemailer/lib/addressparser';
 import type { Section } from '../../shared/config.js';
 import { EMAIL_RULE, isEmail } from '../../shared/email.js';
+import { smtpHasLogin } from './smtp-tls.js';
 
 export const DEFAULT_NOTICE_FROM = 'hostwarden <hostwarden@localhost>';
 export const DEFAULT_USAGE_COMMAND = 'hostwardenctl usage {tenant} --since 24h';
@@ -22,6 +23,8 @@ export interface SmtpConfig {
   /** Login, instead of user:password in the url. */
   user?: string | undefined;
   passwordFile?: string | undefined;
+  /** true: a login may go without TLS (default false: STARTTLS is required for it; notices/smtp-tls.ts). */
+  allowInsecureAuth?: boolean | undefined;
   /** TLS: verify the server's certificate (default true) against the system CAs or `caFile`. */
   tls?: { rejectUnauthorized?: boolean | undefined; caFile?: string | undefined; servername?: string | undefined } | undefined;
   /** Connect, greeting and idle timeouts, ms (default 30 s). */
@@ -80,6 +83,7 @@ export function parseSmtpConfig(s: Section): SmtpConfig {
   const starttls = s.string('starttls') === undefined ? undefined : s.oneOf('starttls', STARTTLS_MODES, 'opportunistic');
   const user = s.string('user');
   const passwordFile = s.string('password_file');
+  const allowInsecureAuth = s.has('allow_insecure_auth') ? s.boolean('allow_insecure_auth', false) : undefined;
   const t = s.section('tls');
   let tls: SmtpConfig['tls'];
   if (s.has('tls')) {
@@ -106,10 +110,14 @@ export function parseSmtpConfig(s: Section): SmtpConfig {
   address(s, 'from', from);
   if (starttls !== undefined && url.startsWith('smtps:')) s.fail('starttls', 'smtps:// is TLS from the start; starttls applies to smtp:// only');
   if ((user === undefined) !== (passwordFile === undefined)) s.fail(user === undefined ? 'user' : 'password_file', 'give both user and password_file (or put user:password in the url)');
+  if (starttls === 'never' && allowInsecureAuth !== true && smtpHasLogin({ url, user })) {
+    s.fail('starttls', 'never would send the login unencrypted: use STARTTLS (opportunistic or required) or smtps://, or set smtp.allow_insecure_auth: true');
+  }
   const out: SmtpConfig = { url, from };
   if (starttls !== undefined) out.starttls = starttls;
   if (user !== undefined) out.user = user;
   if (passwordFile !== undefined) out.passwordFile = passwordFile;
+  if (allowInsecureAuth !== undefined) out.allowInsecureAuth = allowInsecureAuth;
   if (tls !== undefined) out.tls = tls;
   if (timeoutMs !== undefined) out.timeoutMs = timeoutMs;
   return out;
@@ -170,9 +178,10 @@ export function parseNoticesConfig(n: Section): NoticesConfig {
 export const NOTICES_CONFIG_REFERENCE = `# smtp:                                     # absent: notices are written to notices.outbox_dir as .eml files
 #   url: smtp://127.0.0.1:25                # smtp:// (STARTTLS when offered) or smtps:// (TLS from the start); user:password@ allowed
 #   from: "Hosting <noreply@example.com>"   # required with smtp
-#   starttls: opportunistic                 # opportunistic, required or never (smtp:// only)
+#   starttls: opportunistic                 # opportunistic, required or never (smtp:// only); with a login: required
 #   user: notices                           # login (with password_file), instead of user:password in the url
 #   password_file: /etc/hostwarden/smtp.password
+#   allow_insecure_auth: false              # true: a login may go unencrypted (no STARTTLS needed, starttls: never allowed)
 #   tls: { reject_unauthorized: true, ca_file: /etc/ssl/private-ca.pem, servername: mail.example.com }
 #   timeout: 30s                            # connect, greeting and idle timeouts
 notices:

@@ -12,6 +12,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { ConfigError, HostwardenError } from '../../shared/errors.js';
 import type { SmtpConfig } from './config.js';
 import type { NoticeRow } from './outbox.js';
+import { explainLoginTlsFailure, loginTlsOptions } from './smtp-tls.js';
 
 export const DEFAULT_SMTP_TIMEOUT_MS = 30_000;
 
@@ -119,6 +120,7 @@ export function smtpTransportOptions(smtp: SmtpConfig) {
   return {
     url: smtp.url,
     ...(starttls === 'required' ? { requireTLS: true } : starttls === 'never' ? { ignoreTLS: true } : {}),
+    ...loginTlsOptions(smtp), // a login waits for STARTTLS (smtp-tls.ts)
     ...(smtp.user !== undefined ? { auth: { user: smtp.user, pass: readConfigFile(smtp.passwordFile!, 'smtp.password_file').replace(/\r?\n$/, '') } } : {}),
     tls,
     connectionTimeout: timeout,
@@ -145,7 +147,7 @@ export class SmtpMailer implements Mailer {
   private readonly transport: Transporter;
 
   constructor(
-    smtp: SmtpConfig,
+    private readonly smtp: SmtpConfig,
     private readonly message: MessageOptions,
   ) {
     this.target = safeUrl(smtp.url);
@@ -157,7 +159,7 @@ export class SmtpMailer implements Mailer {
     try {
       info = await this.transport.sendMail({ ...composeMessage(row, this.message), ...(signal ? { signal } : {}) });
     } catch (err) {
-      throw new DeliveryError(describeError(err), isPermanent(err as NodemailerErrorLike), { cause: err });
+      throw new DeliveryError(explainLoginTlsFailure(err, this.smtp, this.target) ?? describeError(err), isPermanent(err as NodemailerErrorLike), { cause: err });
     }
     const rejected = (info.rejected ?? []).map((a: string | { address: string }) => (typeof a === 'string' ? a : a.address));
     return { note: rejected.length ? `refused by the mail server: ${rejected.join(', ')}` : null };

@@ -18,6 +18,7 @@ import {
   TenantSpecSchema,
   TimestampSchema,
 } from './agent.js';
+import { HostTransportProperties } from './transport.js';
 
 const Nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()]);
 /** number or null, in the form fast-json-stringify serializes quickly. */
@@ -55,6 +56,7 @@ export const HostInfoSchema = Type.Object(
         { additionalProperties: false, description: 'of the latest report' },
       ),
     ),
+    ...HostTransportProperties,
   },
   { additionalProperties: false },
 );

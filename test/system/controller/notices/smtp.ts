@@ -26,6 +26,8 @@ export interface SmtpOptions {
   cert?: { key: string; cert: string };
   /** Require this login. */
   auth?: { user: string; pass: string };
+  /** No TLS at all: STARTTLS is an unknown command (without it, smtp-server would still upgrade on request). */
+  noTls?: boolean;
 }
 
 export class TestSmtp {
@@ -47,7 +49,7 @@ export class TestSmtp {
       secure: o.secure ?? false,
       ...(o.cert ? { key: o.cert.key, cert: o.cert.cert } : {}),
       hideSTARTTLS: !o.starttls,
-      ...(o.starttls ? {} : { disabledCommands: o.auth ? [] : ['AUTH'] }),
+      ...(o.starttls ? {} : { disabledCommands: [...(o.auth ? [] : ['AUTH']), ...(o.noTls ? ['STARTTLS'] : [])] }),
       authOptional: !o.auth,
       logger: false,
       onAuth: (auth, _session, cb) => {
