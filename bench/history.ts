@@ -19,7 +19,7 @@ import { TokenRegistry } from '../controller/auth.js';
 import { HOST_WIDTH, T, TENANT_WIDTH } from '../controller/history/catalog.js';
 import { accAdd, encodeAcc, newAcc, Writer } from '../controller/history/codec.js';
 import { prepareReport } from '../controller/ingest/prepare.js';
-import { SqliteStore } from '../controller/store/sqlite.js';
+import { SqliteStore } from '../controller/store/sqlite/sqlite-store.js';
 
 export interface HistoryBenchOptions {
   tenants?: number;

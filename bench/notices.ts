@@ -15,7 +15,7 @@ import { OutboxDirMailer } from '../controller/notices/mailer.js';
 import { NoticeOutbox } from '../controller/notices/outbox.js';
 import { NoticeSender } from '../controller/notices/sender.js';
 import { loadTemplates } from '../controller/notices/templates.js';
-import { SqliteStore } from '../controller/store/sqlite.js';
+import { SqliteStore } from '../controller/store/sqlite/sqlite-store.js';
 import type { IncidentEvent, Report } from '../shared/wire/agent.js';
 
 export interface NoticesBenchResult {

@@ -11,7 +11,7 @@ import { Flusher } from './ingest/flusher.js';
 import { createReportParser, type ReportParser } from './ingest/parser.js';
 import { controllerMetrics } from './metrics.js';
 import { startNotices, type Notices } from './notices/service.js';
-import { SqliteStore } from './store/sqlite.js';
+import { SqliteStore } from './store/sqlite/sqlite-store.js';
 
 /** How often hosts that stopped reporting get their open minutes written. */
 export const PERIODIC_FLUSH_MS = 30_000;

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { App } from '../app.js';
 import type { ControllerConfig } from '../config.js';
 import type { Registry } from '../metrics.js';
-import type { SqliteStore } from '../store/sqlite.js';
+import type { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import { parseAddresses } from './config.js';
 import { OutboxDirMailer, SmtpMailer, type Mailer } from './mailer.js';
 import { NOTICE_STATES, NoticeOutbox } from './outbox.js';

@@ -13,7 +13,7 @@ import { OutboxDirMailer } from '../../../../controller/notices/mailer.js';
 import { NoticeOutbox, type NoticeRow } from '../../../../controller/notices/outbox.js';
 import { NoticeSender } from '../../../../controller/notices/sender.js';
 import { loadTemplates } from '../../../../controller/notices/templates.js';
-import type { SqliteStore } from '../../../../controller/store/sqlite.js';
+import type { SqliteStore } from '../../../../controller/store/sqlite/sqlite-store.js';
 import type { IncidentEvent, Report } from '../../../../shared/wire/agent.js';
 import { Clock, HOUR, prepared, report, tempStore } from '../fixtures.js';
 import { ladderEvents, manualEvents } from './events.js';

@@ -3,7 +3,7 @@
 // hook, manual actions through policy and acknowledgements.
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConflictError } from '../../../../controller/errors.js';
-import type { SqliteStore } from '../../../../controller/store/sqlite.js';
+import type { SqliteStore } from '../../../../controller/store/sqlite/sqlite-store.js';
 import type { NewIncidentEvent } from '../../../../controller/store/store.js';
 import type { TenantSample } from '../../../../shared/wire/agent.js';
 import { Clock, DAY, event, GiB, HOUR, MIN, prepared, report, tempStore } from '../fixtures.js';
@@ -431,7 +431,7 @@ describe('one controller per database', () => {
   it('refuses a second store on the same file', async () => {
     const clock = new Clock(T0);
     const t = open(clock);
-    const { SqliteStore } = await import('../../../../controller/store/sqlite.js');
+    const { SqliteStore } = await import('../../../../controller/store/sqlite/sqlite-store.js');
     expect(() => new SqliteStore({ file: t.file })).toThrow(/in use by another controller/);
   });
 });

@@ -16,15 +16,15 @@ import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import type { ActionAck, CollectorStatus, HostStats, IncidentEvent, Plan, Policy, TenantInfoWire, TenantSpec, ManualAction } from '../../shared/wire/agent.js';
-import { parseDuration, UnitError } from '../../shared/units.js';
-import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
-import { accrueDebt, decayedDebt, hostFairness, type DebtState, type TenantUsage } from '../fairness.js';
-import { H, HOST_METRICS, HOST_WIDTH, T, TENANT_METRICS, TENANT_WIDTH, type MetricDef } from '../history/catalog.js';
-import { accAdd, accMerge, decodeAcc, decodeVector, encodeAcc, encodeSamples, encodeVector, findSample, forEachSample, newAcc, Writer, type Acc } from '../history/codec.js';
-import { MinuteBucket } from '../history/bucket.js';
-import { accAvg, accMax, Bucketer, chooseTier, floorTo, HOUR_MS, MINUTE_DEFAULT_RANGE_MS, MINUTE_MS, selectMetrics, seriesBody, type Tier } from '../history/rollup.js';
-import type { PreparedReport } from '../ingest/prepare.js';
+import type { ActionAck, CollectorStatus, HostStats, IncidentEvent, Plan, Policy, TenantInfoWire, TenantSpec, ManualAction } from '../../../shared/wire/agent.js';
+import { parseDuration, UnitError } from '../../../shared/units.js';
+import { BadRequestError, ConflictError, NotFoundError } from '../../errors.js';
+import { accrueDebt, decayedDebt, hostFairness, type DebtState, type TenantUsage } from '../../fairness.js';
+import { H, HOST_METRICS, HOST_WIDTH, T, TENANT_METRICS, TENANT_WIDTH, type MetricDef } from '../../history/catalog.js';
+import { accAdd, accMerge, decodeAcc, decodeVector, encodeAcc, encodeSamples, encodeVector, findSample, forEachSample, newAcc, Writer, type Acc } from '../../history/codec.js';
+import { MinuteBucket } from '../../history/bucket.js';
+import { accAvg, accMax, Bucketer, chooseTier, floorTo, HOUR_MS, MINUTE_DEFAULT_RANGE_MS, MINUTE_MS, selectMetrics, seriesBody, type Tier } from '../../history/rollup.js';
+import type { PreparedReport } from '../../ingest/prepare.js';
 import type {
   ActionRequest,
   ActionStateName,
@@ -41,7 +41,7 @@ import type {
   TenantDetail,
   TenantInfo,
   TenantPut,
-} from '../../shared/wire/api.js';
+} from '../../../shared/wire/api.js';
 import { Checkpointer } from './checkpointer.js';
 import { MIGRATIONS } from './migrations/index.js';
 import {
@@ -66,7 +66,7 @@ import {
   type StoreStats,
   type TenantFilter,
   type TxContext,
-} from './store.js';
+} from '../store.js';
 
 /** Reports dated further ahead of the controller's clock than this are refused (a broken agent clock). */
 export const MAX_CLOCK_AHEAD_MS = 10 * 60_000;
