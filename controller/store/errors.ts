@@ -35,3 +35,10 @@ export class ConflictStateError extends StoreError {
     super('conflict', code, message);
   }
 }
+
+/** A managed tenant names a plan that is not defined (the HTTP layer tells how to define it). */
+export class UnknownPlanError extends InvalidError {
+  constructor(readonly plan: string) {
+    super(`plan: "${plan}" is not defined`);
+  }
+}
