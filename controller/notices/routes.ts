@@ -137,8 +137,8 @@ export async function registerNoticeRoutes(app: App, outbox: NoticeOutbox): Prom
     },
     async (request) => {
       const q = request.query;
-      const rows = outbox.list({ tenant: q.tenant, state: q.state, kind: q.kind, incident: q.incident, limit: q.limit ?? 100 });
-      return { notices: rows.map(noticeOf), counts: outbox.counts() as Record<string, number> };
+      const rows = await outbox.list({ tenant: q.tenant, state: q.state, kind: q.kind, incident: q.incident, limit: q.limit ?? 100 });
+      return { notices: rows.map(noticeOf), counts: (await outbox.counts()) as Record<string, number> };
     },
   );
 
@@ -149,7 +149,7 @@ export async function registerNoticeRoutes(app: App, outbox: NoticeOutbox): Prom
       schema: { summary: 'One notice with its plain-text and HTML body', tags: ['notices'], params: NoticeParamsSchema, response: { 200: NoticeDetailSchema, ...ERROR_RESPONSES } },
     },
     async (request) => {
-      const r = outbox.get(request.params.id);
+      const r = await outbox.get(request.params.id);
       if (!r) throw new NotFoundError(`notice ${request.params.id} is not known`);
       return { ...noticeOf(r), text: r.body_text, html: r.body_html };
     },
