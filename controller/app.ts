@@ -17,6 +17,7 @@ import { validator } from '../shared/validate.js';
 import { VERSION } from '../shared/version.js';
 import type { Principal, TokenRegistry } from './auth.js';
 import { ApiError } from './errors.js';
+import { StoreError, type StoreErrorKind } from './store/errors.js';
 import { Flusher } from './ingest/flusher.js';
 import { InlineParser, type ReportParser } from './ingest/parser.js';
 import { controllerMetrics, type ControllerMetrics } from './metrics.js';
@@ -76,6 +77,9 @@ export interface RouteDeps {
 }
 
 const NO_QUERY = Type.Object({}, { additionalProperties: false });
+
+/** The status of each kind of the store's refusals (store/errors.ts). */
+const STORE_ERROR_STATUS: Record<StoreErrorKind, number> = { invalid: 400, not_found: 404, conflict: 409 };
 
 /** Error responses of every route. */
 export const ERROR_RESPONSES = {
@@ -172,6 +176,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   // --- errors --------------------------------------------------------------------------------------------
   app.setErrorHandler((err: FastifyError | ApiError, request, reply) => {
     if (err instanceof ApiError) return reply.code(err.status).send({ error: err.code, message: err.message });
+    if (err instanceof StoreError) return reply.code(STORE_ERROR_STATUS[err.kind]).send({ error: err.code, message: err.message });
     const e = err as FastifyError;
     if (e.validation) return reply.code(400).send({ error: 'bad_request', message: e.message });
     const status = e.statusCode ?? 500;

@@ -4,6 +4,7 @@ import { PolicySchema, ReportAcceptedSchema, ReportSchema } from '../../shared/w
 import { ERROR_RESPONSES, principalOf, validatorCompiler, type App, type RouteDeps } from '../app.js';
 import { ApiError, BadRequestError, ForbiddenError } from '../errors.js';
 import { HostParamsSchema } from '../../shared/wire/api.js';
+import { StoreError } from '../store/errors.js';
 
 export async function registerAgentRoutes(app: App, deps: RouteDeps): Promise<void> {
   const { store, metrics, parser, flusher } = deps;
@@ -52,6 +53,7 @@ export async function registerAgentRoutes(app: App, deps: RouteDeps): Promise<vo
         result = await store.ingest(report);
       } catch (err) {
         if (err instanceof ApiError) metrics.reports.inc({ result: err.status === 409 ? 'conflict' : 'rejected' });
+        else if (err instanceof StoreError) metrics.reports.inc({ result: err.kind === 'conflict' ? 'conflict' : 'rejected' });
         throw err;
       }
       metrics.reports.inc({ result: result.duplicate ? 'duplicate' : 'accepted' });
