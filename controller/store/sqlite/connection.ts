@@ -4,6 +4,7 @@ import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
+import { StoreUnavailableError } from '../errors.js';
 import { Checkpointer } from './checkpointer.js';
 import { sqliteCode } from './context.js';
 import { MIGRATIONS } from './migrations/index.js';
@@ -58,7 +59,7 @@ export class Connection {
   private migrate(): void {
     const current = this.db.pragma('user_version', { simple: true }) as number;
     const latest = MIGRATIONS[MIGRATIONS.length - 1]!.version;
-    if (current > latest) throw new Error(`database ${this.file} has schema version ${current}, newer than this controller knows (${latest}); upgrade the controller`);
+    if (current > latest) throw new StoreUnavailableError('HW_STORE_TOO_NEW', `database ${this.file} has schema version ${current}, newer than this controller knows (${latest}); upgrade the controller`);
     for (const m of MIGRATIONS) {
       if (m.version <= current) continue;
       this.db.transaction(() => {
@@ -103,7 +104,7 @@ function lockFile(file: string): Database.Database {
     lock.exec('BEGIN EXCLUSIVE');
   } catch (err) {
     lock.close();
-    if (sqliteCode(err) === 'SQLITE_BUSY') throw new Error(`database ${file} is in use by another controller (lock ${file}.lock is held)`, { cause: err });
+    if (sqliteCode(err) === 'SQLITE_BUSY') throw new StoreUnavailableError('HW_STORE_LOCKED', `database ${file} is in use by another controller (lock ${file}.lock is held)`, { cause: err });
     throw err;
   }
   return lock;

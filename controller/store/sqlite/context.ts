@@ -4,6 +4,7 @@
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { RetentionSpans } from '../../history/rollup.js';
+import { StoreUnavailableError } from '../errors.js';
 import type { NoticeTx } from '../notice-store.js';
 import type { ActionQueuedHook, FairnessOptions, IncidentEventsHook, TxContext } from '../store.js';
 import type { WriterState } from './writer-state.js';
@@ -47,7 +48,7 @@ export class Hooks {
 }
 
 export function assertOpen(ctx: StoreContext): void {
-  if (ctx.closed()) throw new Error('store is closed');
+  if (ctx.closed()) throw new StoreUnavailableError('HW_STORE_CLOSED', 'store is closed');
 }
 
 /** A WHERE clause from optional conditions: each `add` with an undefined value is left out. */

@@ -434,5 +434,6 @@ describe('one controller per database', () => {
     const t = open(clock);
     const { SqliteStore } = await import('../../../../controller/store/sqlite/sqlite-store.js');
     expect(() => new SqliteStore({ file: t.file })).toThrow(/in use by another controller/);
+    expect(() => new SqliteStore({ file: t.file })).toThrow(expect.objectContaining({ code: 'HW_STORE_LOCKED' }));
   });
 });
