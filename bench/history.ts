@@ -16,10 +16,10 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { buildApp } from '../controller/http/app.js';
 import { TokenRegistry } from '../controller/auth.js';
-import { HOST_WIDTH, T, TENANT_WIDTH } from '../controller/history/catalog.js';
+import { HOST_WIDTH, TENANT_INDEX, TENANT_WIDTH } from '../controller/history/catalog.js';
 import { accAdd, encodeAcc, newAcc, Writer } from '../controller/history/codec.js';
 import { prepareReport } from '../controller/ingest/prepare.js';
-import { SqliteStore } from '../controller/store/sqlite.js';
+import { SqliteStore } from '../controller/store/sqlite/sqlite-store.js';
 
 export interface HistoryBenchOptions {
   tenants?: number;
@@ -70,24 +70,24 @@ function hourRow(k: number, h: number, w: Writer): Buffer {
   const row = new Float64Array(TENANT_WIDTH).fill(Number.NaN);
   for (let s = 0; s < 720; s += 60) {
     const busy = (k + h) % 17 === 0;
-    row[T.cpu_percent] = Math.round((busy ? 180 : 5 + ((k * 7 + s) % 40)) * 1000);
-    row[T.memory_current] = (256 + ((k * 13 + h) % 1024)) * 1048576;
-    row[T.memory_anon] = 200 * 1048576;
-    row[T.memory_file] = 56 * 1048576;
-    row[T.io_read_bps] = (k * 31 + s) % 100_000;
-    row[T.io_write_bps] = (k * 17 + s) % 200_000;
-    row[T.io_read_iops] = 1000;
-    row[T.io_write_iops] = 2500;
-    row[T.processes] = 10 + (k % 30);
-    row[T.pressure_cpu_some] = busy ? 1250 : 10;
-    row[T.pressure_memory_some] = 0;
-    row[T.pressure_io_some] = 25;
-    row[T.share_cpu] = Math.round(row[T.cpu_percent]! / 6400);
-    row[T.share_memory] = 2000 + (k % 500);
-    row[T.dominant_share] = Math.max(row[T.share_cpu]!, row[T.share_memory]!);
-    row[T.fair_share] = 4000;
-    row[T.debt] = (k % 50) * 1e7 - 2e8;
-    row[T.active] = 1;
+    row[TENANT_INDEX.cpu_percent] = Math.round((busy ? 180 : 5 + ((k * 7 + s) % 40)) * 1000);
+    row[TENANT_INDEX.memory_current] = (256 + ((k * 13 + h) % 1024)) * 1048576;
+    row[TENANT_INDEX.memory_anon] = 200 * 1048576;
+    row[TENANT_INDEX.memory_file] = 56 * 1048576;
+    row[TENANT_INDEX.io_read_bps] = (k * 31 + s) % 100_000;
+    row[TENANT_INDEX.io_write_bps] = (k * 17 + s) % 200_000;
+    row[TENANT_INDEX.io_read_iops] = 1000;
+    row[TENANT_INDEX.io_write_iops] = 2500;
+    row[TENANT_INDEX.processes] = 10 + (k % 30);
+    row[TENANT_INDEX.pressure_cpu_some] = busy ? 1250 : 10;
+    row[TENANT_INDEX.pressure_memory_some] = 0;
+    row[TENANT_INDEX.pressure_io_some] = 25;
+    row[TENANT_INDEX.share_cpu] = Math.round(row[TENANT_INDEX.cpu_percent]! / 6400);
+    row[TENANT_INDEX.share_memory] = 2000 + (k % 500);
+    row[TENANT_INDEX.dominant_share] = Math.max(row[TENANT_INDEX.share_cpu]!, row[TENANT_INDEX.share_memory]!);
+    row[TENANT_INDEX.fair_share] = 4000;
+    row[TENANT_INDEX.debt] = (k % 50) * 1e7 - 2e8;
+    row[TENANT_INDEX.active] = 1;
     accAdd(acc, row, 0, TENANT_WIDTH);
   }
   // 12 distinct samples, each standing for 60 (5 s apart): counts and sums as for 720 samples.

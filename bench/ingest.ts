@@ -24,7 +24,7 @@ import { defaultParserThreads } from '../controller/config.js';
 import { TENANT_METRICS, TENANT_WIDTH } from '../controller/history/catalog.js';
 import { createReportParser } from '../controller/ingest/parser.js';
 import type { PreparedReport } from '../controller/ingest/prepare.js';
-import { SqliteStore } from '../controller/store/sqlite.js';
+import { SqliteStore } from '../controller/store/sqlite/sqlite-store.js';
 import type { IngestResult } from '../controller/store/store.js';
 import type { TenantSample } from '../shared/wire/agent.js';
 

@@ -15,7 +15,7 @@ import { OutboxDirMailer } from '../controller/notices/mailer.js';
 import { NoticeOutbox } from '../controller/notices/outbox.js';
 import { NoticeSender } from '../controller/notices/sender.js';
 import { loadTemplates } from '../controller/notices/templates.js';
-import { SqliteStore } from '../controller/store/sqlite.js';
+import { SqliteStore } from '../controller/store/sqlite/sqlite-store.js';
 import type { IncidentEvent, Report } from '../shared/wire/agent.js';
 
 export interface NoticesBenchResult {
@@ -90,8 +90,8 @@ async function ingestRun(dir: string, bodies: Buffer[], withNotices: boolean, t0
   try {
     if (withNotices) {
       const config = parseControllerConfig({ state_dir: dir });
-      const outbox = new NoticeOutbox({ db: store.db, config: config.notices, templates: loadTemplates(), domain: 'example.com' });
-      store.onIncidentEvents((events, tx) => outbox.enqueueEvents(events, tx.now));
+      const outbox = new NoticeOutbox({ store: store.notices, config: config.notices, templates: loadTemplates(), domain: 'example.com' });
+      store.onIncidentEvents((events, tx) => outbox.enqueueEvents(events, tx));
     }
     const started = performance.now();
     for (const b of bodies) {
@@ -129,8 +129,8 @@ export async function benchNotices(opts: { reports?: number; eventsPerReport?: n
     let bytes = 0;
     try {
       const config = parseControllerConfig({ state_dir: dir });
-      const outbox = new NoticeOutbox({ db: store.db, config: config.notices, templates: loadTemplates(), domain: 'example.com' });
-      store.onIncidentEvents((evs, tx) => outbox.enqueueEvents(evs, tx.now));
+      const outbox = new NoticeOutbox({ store: store.notices, config: config.notices, templates: loadTemplates(), domain: 'example.com' });
+      store.onIncidentEvents((evs, tx) => outbox.enqueueEvents(evs, tx));
       const per = 10;
       for (const b of reports(Math.ceil(deliveries / per), per, t0)) {
         const p = prepareReport(b);
@@ -142,7 +142,7 @@ export async function benchNotices(opts: { reports?: number; eventsPerReport?: n
       const sent = await sender.runOnce();
       deliveredMs = performance.now() - started;
       if (sent !== Math.ceil(deliveries / per) * per) throw new Error(`delivered ${sent}`);
-      for (const r of outbox.list({ limit: 10 })) bytes += (r.body_text?.length ?? 0) + (r.body_html?.length ?? 0);
+      for (const r of await outbox.list({ limit: 10 })) bytes += (r.body_text?.length ?? 0) + (r.body_html?.length ?? 0);
       bytes = Math.round((bytes / Math.min(10, sent)) * 1.1);
       await sender.close();
     } finally {

@@ -19,6 +19,8 @@
 //                 debt only decays. Debt goes negative (credit) for an active tenant using less than its fair
 //                 share: a tenant that was modest for a while may burst without ranking as disproportionate.
 
+import { dequantize, HOST_INDEX, HOST_SCALE, quantize, TENANT_INDEX, TENANT_SCALE, TENANT_WIDTH } from './history/catalog.js';
+
 export interface IoCapacity {
   read_bps: number;
   write_bps: number;
@@ -140,4 +142,102 @@ export function accrueDebt(prev: DebtState | undefined, at: number, intervalSec:
   if (!prev) return { debt: term, at };
   if (at >= prev.at) return { debt: decayedDebt(prev, at, halfLifeMs) + term, at };
   return { debt: prev.debt + term * 2 ** (-(prev.at - at) / halfLifeMs), at: prev.at };
+}
+
+// --- the ledger of one report ------------------------------------------------------------------------------
+// The arithmetic above applied to a report as the store holds it: quantized vectors in the catalog's units
+// (history/catalog.ts), the fairness columns filled in place with the catalog's scales.
+
+export interface LedgerOptions {
+  halfLifeMs: number;
+  /** A tenant is active when its largest unweighted share is at least this. */
+  activeThreshold: number;
+}
+
+/** One report's view of its host: the fair share, Jain's index and the active tenants (also stored per report). */
+export interface HostLedger {
+  fair: number | null;
+  jain: number | null;
+  active: number;
+}
+
+export interface ReportLedgerInput {
+  /** `n` tenant vectors of TENANT_WIDTH, quantized; NaN = not measured. Fairness columns are written here. */
+  values: Float64Array;
+  n: number;
+  /** The host vector of HOST_WIDTH; its fairness columns are written here. */
+  hostValues: Float64Array;
+  capacity: HostCapacity;
+  /** Each tenant's plan weight. */
+  weights: ArrayLike<number>;
+  /** Each tenant's balance before this report (undefined: none yet). */
+  balances: ArrayLike<DebtState | undefined>;
+  /** End of the report's interval, ms since the epoch, and its length. */
+  at: number;
+  intervalMs: number;
+}
+
+const TI = TENANT_INDEX;
+const TS = TENANT_SCALE;
+const HI = HOST_INDEX;
+const HS = HOST_SCALE;
+
+/**
+ * Shares, dominant shares, the fair share, Jain's index and each tenant's debt after one report's interval:
+ * written into the report's tenant and host vectors (quantized), the new balances returned.
+ */
+export function accrueReport(input: ReportLedgerInput, opts: LedgerOptions): { balances: DebtState[]; host: HostLedger } {
+  const { values, n, hostValues } = input;
+  const W = TENANT_WIDTH;
+  const usages = new Array<TenantUsage>(n);
+  for (let k = 0; k < n; k++) {
+    const o = k * W;
+    usages[k] = {
+      cpuPercent: dequantize(values[o + TI.cpu_percent]!, TS.cpu_percent),
+      memoryBytes: dequantize(values[o + TI.memory_current]!, TS.memory_current),
+      ioReadBps: dequantize(values[o + TI.io_read_bps]!, TS.io_read_bps),
+      ioWriteBps: dequantize(values[o + TI.io_write_bps]!, TS.io_write_bps),
+      ioReadIops: dequantize(values[o + TI.io_read_iops]!, TS.io_read_iops),
+      ioWriteIops: dequantize(values[o + TI.io_write_iops]!, TS.io_write_iops),
+      weight: input.weights[k]!,
+    };
+  }
+  const fair = hostFairness(input.capacity, usages, opts.activeThreshold);
+  const balances = new Array<DebtState>(n);
+  let strays = 0;
+  for (let k = 0; k < n; k++) {
+    const o = k * W;
+    const sh = fair.tenants[k]!;
+    values[o + TI.share_cpu] = quantize(sh.cpu, TS.share_cpu);
+    values[o + TI.share_memory] = quantize(sh.memory, TS.share_memory);
+    values[o + TI.share_io] = quantize(sh.io, TS.share_io);
+    values[o + TI.dominant_share] = quantize(sh.dominant, TS.dominant_share);
+    values[o + TI.fair_share] = quantize(fair.fair, TS.fair_share);
+    values[o + TI.active] = sh.active ? 1 : 0;
+    const balance = accrueDebt(input.balances[k], input.at, input.intervalMs / 1000, sh.dominant, fair.fair, sh.active, opts.halfLifeMs);
+    balances[k] = balance;
+    values[o + TI.debt] = quantize(balance.debt, TS.debt);
+    const st = values[o + TI.strays]!;
+    if (!Number.isNaN(st)) strays += st;
+  }
+  hostValues[HI.tenants] = n;
+  hostValues[HI.active_tenants] = fair.active;
+  hostValues[HI.fair_share] = quantize(fair.fair, HS.fair_share);
+  hostValues[HI.jain] = quantize(fair.jain, HS.jain);
+  hostValues[HI.strays] = strays;
+  return { balances, host: { fair: fair.fair ?? null, jain: fair.jain ?? null, active: fair.active } };
+}
+
+/** The host's ledger as stored in a report's host vector. */
+export function hostLedgerOf(hostValues: Float64Array): HostLedger {
+  return {
+    jain: dequantize(hostValues[HI.jain]!, HS.jain) ?? null,
+    fair: dequantize(hostValues[HI.fair_share]!, HS.fair_share) ?? null,
+    active: dequantize(hostValues[HI.active_tenants]!, HS.active_tenants) ?? 0,
+  };
+}
+
+/** The balance stored in a tenant vector (share-hours), undefined when the vector has none. */
+export function storedDebt(row: Float64Array): number | undefined {
+  return dequantize(row[TI.debt]!, TS.debt);
 }

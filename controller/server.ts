@@ -13,7 +13,7 @@ import { Flusher } from './ingest/flusher.js';
 import { createReportParser, type ReportParser } from './ingest/parser.js';
 import { controllerMetrics } from './metrics.js';
 import { startNotices, type Notices } from './notices/service.js';
-import { SqliteStore } from './store/sqlite.js';
+import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import { describePair, readTlsPair, registerTlsMetrics, TlsReloader, type SecureContextTarget } from './tls.js';
 
 /** How often hosts that stopped reporting get their open minutes written. */

@@ -79,15 +79,33 @@ function indexOf<N extends string>(defs: ReadonlyArray<{ name: N }>): Readonly<R
   return Object.fromEntries(defs.map((d, i) => [d.name, i])) as Record<N, number>;
 }
 
-/** Index of each tenant metric by name (T.cpu_percent === 0). */
-export const T = indexOf<TenantMetric>(TENANT_METRICS);
-/** Index of each host metric by name. */
-export const H = indexOf<HostMetric>(HOST_METRICS);
+function scaleOf<N extends string>(defs: ReadonlyArray<{ name: N; scale: number }>): Readonly<Record<N, number>> {
+  return Object.fromEntries(defs.map((d) => [d.name, d.scale])) as Record<N, number>;
+}
+
+/** Position of each tenant metric in a sample vector, by name (TENANT_INDEX.cpu_percent === 0). */
+export const TENANT_INDEX = indexOf<TenantMetric>(TENANT_METRICS);
+/** Position of each host metric in a host vector, by name. */
+export const HOST_INDEX = indexOf<HostMetric>(HOST_METRICS);
+/** The scale of each tenant metric, by name: stored value = round(value * TENANT_SCALE[name]). */
+export const TENANT_SCALE = scaleOf<TenantMetric>(TENANT_METRICS);
+/** The scale of each host metric, by name. */
+export const HOST_SCALE = scaleOf<HostMetric>(HOST_METRICS);
 
 export const TENANT_WIDTH = TENANT_METRICS.length;
 export const HOST_WIDTH = HOST_METRICS.length;
 const TENANT_SCALES = TENANT_METRICS.map((d) => d.scale);
 const HOST_SCALES = HOST_METRICS.map((d) => d.scale);
+
+/** A stored (quantized) value in real units; undefined for NaN, the mark of a value not measured. */
+export function dequantize(stored: number, scale: number): number | undefined {
+  return Number.isNaN(stored) ? undefined : stored / scale;
+}
+
+/** A value in real units, quantized for storage; NaN for undefined (not measured). */
+export function quantize(value: number | undefined, scale: number): number {
+  return value === undefined ? Number.NaN : Math.round(value * scale);
+}
 
 /** The scale of metric `i` in a catalog of `width` metrics. */
 export function scalesFor(width: number): readonly number[] {
@@ -95,58 +113,70 @@ export function scalesFor(width: number): readonly number[] {
 }
 
 function put(out: Float64Array, at: number, value: number | undefined, scale: number): void {
-  out[at] = value === undefined ? Number.NaN : Math.round(value * scale);
+  out[at] = quantize(value, scale);
 }
 
-/** The six avg10 values (cpu, memory, io; some, full) from `at` on. */
+/** The six avg10 values (cpu, memory, io; some, full) from `at` on; every pressure metric has the same scale. */
 function putPressure(out: Float64Array, at: number, p: Pressure | undefined): void {
-  put(out, at, p?.cpu?.some.avg10, 100);
-  put(out, at + 1, p?.cpu?.full?.avg10, 100);
-  put(out, at + 2, p?.memory?.some.avg10, 100);
-  put(out, at + 3, p?.memory?.full?.avg10, 100);
-  put(out, at + 4, p?.io?.some.avg10, 100);
-  put(out, at + 5, p?.io?.full?.avg10, 100);
+  const scale = TENANT_SCALE.pressure_cpu_some;
+  put(out, at, p?.cpu?.some.avg10, scale);
+  put(out, at + 1, p?.cpu?.full?.avg10, scale);
+  put(out, at + 2, p?.memory?.some.avg10, scale);
+  put(out, at + 3, p?.memory?.full?.avg10, scale);
+  put(out, at + 4, p?.io?.some.avg10, scale);
+  put(out, at + 5, p?.io?.full?.avg10, scale);
 }
+
+const TI = TENANT_INDEX;
+const TS = TENANT_SCALE;
 
 /**
  * Write the quantized measurements of one tenant sample into `out[offset .. offset+TENANT_WIDTH)`; NaN marks a
  * value the agent did not send. The fairness columns are left NaN (they are computed from the host's view).
  */
 export function quantizeTenantSample(s: TenantSample, out: Float64Array, offset: number): void {
-  put(out, offset + 0, s.cpu?.percent, 1000);
+  put(out, offset + TI.cpu_percent, s.cpu?.percent, TS.cpu_percent);
   const mem = s.memory;
-  put(out, offset + 1, mem?.current, 1);
-  put(out, offset + 2, mem?.anon, 1);
-  put(out, offset + 3, mem?.file, 1);
+  put(out, offset + TI.memory_current, mem?.current, TS.memory_current);
+  put(out, offset + TI.memory_anon, mem?.anon, TS.memory_anon);
+  put(out, offset + TI.memory_file, mem?.file, TS.memory_file);
   const io = s.io;
-  put(out, offset + 4, io?.read_bps, 1);
-  put(out, offset + 5, io?.write_bps, 1);
-  put(out, offset + 6, io?.read_iops, 100);
-  put(out, offset + 7, io?.write_iops, 100);
-  put(out, offset + 8, s.processes?.count, 1);
-  put(out, offset + 9, s.bandwidth?.tx_bps, 1);
-  put(out, offset + 10, s.bandwidth?.rx_bps, 1);
-  put(out, offset + 11, s.inodes?.count, 1);
-  put(out, offset + 12, s.api?.per_minute, 100);
-  putPressure(out, offset + 13, s.pressure);
-  put(out, offset + 19, s.strays, 1);
-  put(out, offset + 20, s.frozen === undefined ? undefined : s.frozen ? 1 : 0, 1);
-  put(out, offset + 21, s.throttle_level, 1);
-  for (let i = 22; i < TENANT_WIDTH; i++) out[offset + i] = Number.NaN;
+  put(out, offset + TI.io_read_bps, io?.read_bps, TS.io_read_bps);
+  put(out, offset + TI.io_write_bps, io?.write_bps, TS.io_write_bps);
+  put(out, offset + TI.io_read_iops, io?.read_iops, TS.io_read_iops);
+  put(out, offset + TI.io_write_iops, io?.write_iops, TS.io_write_iops);
+  put(out, offset + TI.processes, s.processes?.count, TS.processes);
+  put(out, offset + TI.bandwidth_tx_bps, s.bandwidth?.tx_bps, TS.bandwidth_tx_bps);
+  put(out, offset + TI.bandwidth_rx_bps, s.bandwidth?.rx_bps, TS.bandwidth_rx_bps);
+  put(out, offset + TI.inodes, s.inodes?.count, TS.inodes);
+  put(out, offset + TI.api_per_minute, s.api?.per_minute, TS.api_per_minute);
+  putPressure(out, offset + TI.pressure_cpu_some, s.pressure);
+  put(out, offset + TI.strays, s.strays, TS.strays);
+  put(out, offset + TI.frozen, s.frozen === undefined ? undefined : s.frozen ? 1 : 0, TS.frozen);
+  put(out, offset + TI.throttle_level, s.throttle_level, TS.throttle_level);
+  for (let i = TI.share_cpu; i < TENANT_WIDTH; i++) out[offset + i] = Number.NaN;
 }
 
 /** Quantized host values of a report; the fairness columns are filled in at ingest. */
 export function quantizeHostStats(h: HostStats, out: Float64Array): void {
-  put(out, 0, h.cores, 100);
-  put(out, 1, h.memory_bytes, 1);
-  put(out, 2, h.cpu_percent, 1000);
-  put(out, 3, h.memory_used, 1);
-  putPressure(out, 4, h.pressure);
-  for (let i = 10; i < HOST_WIDTH; i++) out[i] = Number.NaN;
+  put(out, HOST_INDEX.cores, h.cores, HOST_SCALE.cores);
+  put(out, HOST_INDEX.memory_bytes, h.memory_bytes, HOST_SCALE.memory_bytes);
+  put(out, HOST_INDEX.cpu_percent, h.cpu_percent, HOST_SCALE.cpu_percent);
+  put(out, HOST_INDEX.memory_used, h.memory_used, HOST_SCALE.memory_used);
+  putPressure(out, HOST_INDEX.pressure_cpu_some, h.pressure);
+  for (let i = HOST_INDEX.tenants; i < HOST_WIDTH; i++) out[i] = Number.NaN;
 }
 
-// Sanity check at load: the hand-written quantizers above follow the catalogs' order and scales.
-for (const [name, i, scale] of [['throttle_level', 21, 1], ['share_cpu', 22, 1e6], ['pressure_io_full', 18, 100]] as const) {
-  if (T[name] !== i || TENANT_SCALES[i] !== scale) throw new Error(`catalog order changed: ${name}`);
+// Sanity check at load: the quantizers above write the measured metrics in one run from cpu_percent (and the
+// six pressure values side by side, all of one scale), the computed ones after them.
+const PRESSURE = ['cpu_some', 'cpu_full', 'memory_some', 'memory_full', 'io_some', 'io_full'] as const;
+for (const [index, scale] of [
+  [TENANT_INDEX, TENANT_SCALE],
+  [HOST_INDEX, HOST_SCALE],
+] as const) {
+  PRESSURE.forEach((p, k) => {
+    const name = `pressure_${p}` as const;
+    if (index[name] !== index.pressure_cpu_some + k || scale[name] !== TENANT_SCALE.pressure_cpu_some) throw new Error(`catalog order changed: ${name}`);
+  });
 }
-if (H.pressure_io_full !== 9 || H.tenants !== 10) throw new Error('host catalog order changed');
+if (TENANT_INDEX.throttle_level + 1 !== TENANT_INDEX.share_cpu || HOST_INDEX.pressure_io_full + 1 !== HOST_INDEX.tenants) throw new Error('catalog order changed');

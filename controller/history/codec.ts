@@ -8,12 +8,17 @@
 //   samples: version(1), n, then n times: series id, u16le payload length, vector   (raw tenant samples)
 //   rollup:  version(1), n (samples), mask, then for each bit set: count, zz(sum), zz(max)
 
+import { HostwardenError } from '../../shared/errors.js';
+
 export const SAMPLES_VERSION = 1;
 export const ROLLUP_VERSION = 1;
 const MAX_METRICS = 31; // the mask is kept in a signed 32-bit integer's low 31 bits
 
-export class CodecError extends Error {
-  readonly code = 'HW_CODEC';
+/** A history blob that cannot be read: truncated, or written in a format this controller does not know. */
+export class CodecError extends HostwardenError {
+  constructor(message: string) {
+    super('HW_CODEC', message);
+  }
 }
 
 export class Writer {
@@ -113,11 +118,11 @@ function checkWidth(width: number): void {
 /** Write `values[offset .. offset+width)` (NaN = absent) as mask + zigzag varints. */
 export function writeVector(w: Writer, values: Float64Array, offset: number, width: number): void {
   let mask = 0;
-  for (let i = 0; i < width; i++) if (values[offset + i] === values[offset + i]) mask |= 1 << i;
+  for (let i = 0; i < width; i++) if (!Number.isNaN(values[offset + i])) mask |= 1 << i;
   w.varint(mask);
   for (let i = 0; i < width; i++) {
     const v = values[offset + i]!;
-    if (v === v) w.zigzag(v);
+    if (!Number.isNaN(v)) w.zigzag(v);
   }
 }
 
@@ -217,7 +222,7 @@ export function accAdd(acc: Acc, row: Float64Array, offset: number, width: numbe
   const v = acc.v;
   for (let i = 0; i < width; i++) {
     const x = row[offset + i]!;
-    if (x !== x) continue;
+    if (Number.isNaN(x)) continue;
     const j = 3 * i;
     v[j]!++;
     v[j + 1]! += x;

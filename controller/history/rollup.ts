@@ -1,13 +1,24 @@
 // Rollup arithmetic that does not depend on the store: bucket boundaries, the choice of history tier for a
 // query, re-bucketing rows into the requested step, and the API's series shape.
-import type { RetentionSpans } from '../store/store.js';
-import { BadRequestError } from '../errors.js';
+import { InvalidError } from '../store/errors.js';
 import { accMerge, newAcc, type Acc } from './codec.js';
 import type { MetricDef } from './catalog.js';
 
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 3_600_000;
 export type Tier = 'raw' | 'minute' | 'hour';
+
+/** How long each tier of history is kept. */
+export interface RetentionSpans {
+  /** Raw samples, ms (default 48 h). */
+  rawMs: number;
+  /** 1-minute rollups, ms (default 90 d). */
+  minuteMs: number;
+  /** 1-hour rollups, ms (default 730 d); also how long released incidents, finished actions and the audit log are kept. */
+  hourMs: number;
+}
+
+export const DEFAULT_RETENTION: RetentionSpans = { rawMs: 48 * HOUR_MS, minuteMs: 90 * 24 * HOUR_MS, hourMs: 730 * 24 * HOUR_MS };
 
 export function floorTo(t: number, step: number): number {
   return Math.floor(t / step) * step;
@@ -75,7 +86,7 @@ export class Bucketer {
     const v = cur.v;
     for (let i = 0; i < this.width; i++) {
       const x = row[i]!;
-      if (x !== x) continue;
+      if (Number.isNaN(x)) continue;
       v[3 * i]!++;
       v[3 * i + 1]! += x;
       if (x > v[3 * i + 2]!) v[3 * i + 2] = x;
@@ -96,7 +107,7 @@ export class Bucketer {
 
 /**
  * The indices of the metrics a filter selects: resource groups (cpu, memory, io, processes, bandwidth,
- * inodes, api, pressure, state, fairness, host) or series names. Unknown names are a 400 naming them.
+ * inodes, api, pressure, state, fairness, host) or series names. Unknown names are refused, named.
  */
 export function selectMetrics(catalog: readonly MetricDef[], filter: readonly string[] | undefined): number[] {
   if (!filter || filter.length === 0) return catalog.map((_, i) => i);
@@ -114,7 +125,7 @@ export function selectMetrics(catalog: readonly MetricDef[], filter: readonly st
   }
   if (unknown.length) {
     const groups = [...new Set(catalog.map((d) => d.group))];
-    throw new BadRequestError(`resources: unknown ${unknown.map((u) => `"${u}"`).join(', ')}; use ${groups.join(', ')} or a series name`);
+    throw new InvalidError(`resources: unknown ${unknown.map((u) => `"${u}"`).join(', ')}; use ${groups.join(', ')} or a series name`);
   }
   return [...out].sort((a, b) => a - b);
 }

@@ -10,7 +10,7 @@
 // precise error message. So it never rejects a valid report and never accepts an invalid one, as long as
 // every check below is at least as strict as the schema's (test/unit/controller/ingest/fast-report.test.ts
 // compares both paths on generated valid and invalid samples).
-import { T, TENANT_WIDTH } from '../history/catalog.js';
+import { TENANT_INDEX, TENANT_SCALE, TENANT_WIDTH } from '../history/catalog.js';
 
 // Byte constants.
 const QUOTE = 0x22;
@@ -84,17 +84,17 @@ const PERCENT = 2; // Number, 0..100 (PSI)
 const SAMPLE_KEYS = new Keys(['tenant', 'cpu', 'memory', 'io', 'processes', 'bandwidth', 'inodes', 'api', 'pressure', 'strays', 'frozen', 'throttle_level']);
 const PRESSURE_KEYS = new Keys(['cpu', 'memory', 'io']);
 const PSI_KEYS = new Keys(['some', 'full']);
-const CPU = flatOf(['percent'], [NONNEG], [T.cpu_percent], [1000]);
-const MEMORY = flatOf(['current', 'anon', 'file'], [COUNT, COUNT, COUNT], [T.memory_current, T.memory_anon, T.memory_file], [1, 1, 1]);
-const IO = flatOf(['read_bps', 'write_bps', 'read_iops', 'write_iops'], [NONNEG, NONNEG, NONNEG, NONNEG], [T.io_read_bps, T.io_write_bps, T.io_read_iops, T.io_write_iops], [1, 1, 100, 100]);
-const PROCESSES = flatOf(['count'], [COUNT], [T.processes], [1]);
-const BANDWIDTH = flatOf(['tx_bps', 'rx_bps'], [NONNEG, NONNEG], [T.bandwidth_tx_bps, T.bandwidth_rx_bps], [1, 1]);
-const INODES = flatOf(['count'], [COUNT], [T.inodes], [1]);
-const API = flatOf(['per_minute'], [NONNEG], [T.api_per_minute], [100]);
+const CPU = flatOf(['percent'], [NONNEG], [TENANT_INDEX.cpu_percent], [TENANT_SCALE.cpu_percent]);
+const MEMORY = flatOf(['current', 'anon', 'file'], [COUNT, COUNT, COUNT], [TENANT_INDEX.memory_current, TENANT_INDEX.memory_anon, TENANT_INDEX.memory_file], [TENANT_SCALE.memory_current, TENANT_SCALE.memory_anon, TENANT_SCALE.memory_file]);
+const IO = flatOf(['read_bps', 'write_bps', 'read_iops', 'write_iops'], [NONNEG, NONNEG, NONNEG, NONNEG], [TENANT_INDEX.io_read_bps, TENANT_INDEX.io_write_bps, TENANT_INDEX.io_read_iops, TENANT_INDEX.io_write_iops], [TENANT_SCALE.io_read_bps, TENANT_SCALE.io_write_bps, TENANT_SCALE.io_read_iops, TENANT_SCALE.io_write_iops]);
+const PROCESSES = flatOf(['count'], [COUNT], [TENANT_INDEX.processes], [TENANT_SCALE.processes]);
+const BANDWIDTH = flatOf(['tx_bps', 'rx_bps'], [NONNEG, NONNEG], [TENANT_INDEX.bandwidth_tx_bps, TENANT_INDEX.bandwidth_rx_bps], [TENANT_SCALE.bandwidth_tx_bps, TENANT_SCALE.bandwidth_rx_bps]);
+const INODES = flatOf(['count'], [COUNT], [TENANT_INDEX.inodes], [TENANT_SCALE.inodes]);
+const API = flatOf(['per_minute'], [NONNEG], [TENANT_INDEX.api_per_minute], [TENANT_SCALE.api_per_minute]);
 /** The members of a sample that are flat objects, by their index in SAMPLE_KEYS. */
 const SAMPLE_FLATS: ReadonlyArray<Flat | undefined> = [undefined, CPU, MEMORY, IO, PROCESSES, BANDWIDTH, INODES, API];
 /** A PSI line: only avg10 is kept, in the slot given by the caller, and only avg10 is required. */
-const PSI_LINE = { ...flatOf(['avg10', 'avg60', 'avg300', 'total'], [PERCENT, PERCENT, PERCENT, COUNT], [-2, -1, -1, -1], [100, 0, 0, 0]), required: 1 };
+const PSI_LINE = { ...flatOf(['avg10', 'avg60', 'avg300', 'total'], [PERCENT, PERCENT, PERCENT, COUNT], [-2, -1, -1, -1], [TENANT_SCALE.pressure_cpu_some, 0, 0, 0]), required: 1 };
 
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
 const MAX_EXACT = 2 ** 53;
@@ -318,9 +318,9 @@ class Scanner {
       const i = PRESSURE_KEYS.match(this.buf, this.keyStart, this.keyLen);
       if (i < 0 || seen & (1 << i)) throw GIVE_UP;
       seen |= 1 << i;
-      if (i === 0) this.psi(out, offset, T.pressure_cpu_some, T.pressure_cpu_full);
-      else if (i === 1) this.psi(out, offset, T.pressure_memory_some, T.pressure_memory_full);
-      else this.psi(out, offset, T.pressure_io_some, T.pressure_io_full);
+      if (i === 0) this.psi(out, offset, TENANT_INDEX.pressure_cpu_some, TENANT_INDEX.pressure_cpu_full);
+      else if (i === 1) this.psi(out, offset, TENANT_INDEX.pressure_memory_some, TENANT_INDEX.pressure_memory_full);
+      else this.psi(out, offset, TENANT_INDEX.pressure_io_some, TENANT_INDEX.pressure_io_full);
     } while (this.more(RBRACE));
   }
 
@@ -340,12 +340,12 @@ class Scanner {
         if (i === 0) tenant = this.tenant();
         else if (i <= 7) this.flat(SAMPLE_FLATS[i]!, out, offset, -1);
         else if (i === 8) this.pressure(out, offset);
-        else if (i === 9) out[offset + T.strays] = this.value(COUNT);
-        else if (i === 10) out[offset + T.frozen] = this.literal() ? 1 : 0;
+        else if (i === 9) out[offset + TENANT_INDEX.strays] = this.value(COUNT);
+        else if (i === 10) out[offset + TENANT_INDEX.frozen] = this.literal() ? 1 : 0;
         else {
           const v = this.value(COUNT); // throttle_level: 0..2
           if (v > 2) throw GIVE_UP;
-          out[offset + T.throttle_level] = v;
+          out[offset + TENANT_INDEX.throttle_level] = v;
         }
       } while (this.more(RBRACE));
     } else this.pos++;

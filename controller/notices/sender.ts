@@ -43,6 +43,8 @@ export class NoticeSender {
   private closed = false;
   private abort: AbortController | undefined;
   private lastPrune = Number.NEGATIVE_INFINITY;
+  /** The recovery of interrupted attempts begun by start(); the loop waits for it. */
+  private recovered: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: SenderOptions) {
     this.outbox = opts.outbox;
@@ -51,10 +53,14 @@ export class NoticeSender {
     this.log = opts.log;
   }
 
-  /** Put interrupted attempts back in the queue and start the loop. */
+  /** Put interrupted attempts back in the queue and start the loop (its first run waits for that). */
   start(): void {
-    const n = this.outbox.recoverInterrupted(this.now());
-    if (n) this.log?.warn({ notices: n }, 'notices interrupted by the last stop are sent again (same Message-ID)');
+    this.recovered = this.outbox.recoverInterrupted(this.now()).then(
+      (n) => {
+        if (n) this.log?.warn({ notices: n }, 'notices interrupted by the last stop are sent again (same Message-ID)');
+      },
+      (err: unknown) => this.log?.error({ err }, 'cannot requeue the notices interrupted by the last stop'),
+    );
     this.kick();
   }
 
@@ -76,9 +82,17 @@ export class NoticeSender {
 
   private async loop(): Promise<void> {
     if (this.closed || this.running) return;
+    let next: number | undefined;
+    // When the next notice is due is read while still running, so a kick() meanwhile sets `again`.
     this.running = this.runOnce()
-      .then(() => undefined)
-      .catch((err: unknown) => this.log?.error({ err }, 'notice sender failed; trying again shortly'));
+      .then(
+        () => undefined,
+        (err: unknown) => this.log?.error({ err }, 'notice sender failed; trying again shortly'),
+      )
+      .then(async () => {
+        next = await this.outbox.nextDue();
+      })
+      .catch((err: unknown) => this.log?.error({ err }, 'cannot read when the next notice is due'));
     await this.running;
     this.running = undefined;
     if (this.closed) return;
@@ -87,24 +101,24 @@ export class NoticeSender {
       this.schedule(0);
       return;
     }
-    const next = this.outbox.nextDue();
     const wait = next === undefined ? IDLE_POLL_MS : Math.min(IDLE_POLL_MS, next - this.now());
     this.schedule(wait);
   }
 
   /** Make due digests, then send every due notice. Returns how many attempts were made. */
   async runOnce(): Promise<number> {
+    await this.recovered;
     const now = this.now();
-    const digests = this.outbox.makeDueDigests(now);
+    const digests = await this.outbox.makeDueDigests(now);
     if (digests) this.log?.info({ digests }, 'digests of held-back notices queued');
     if (now - this.lastPrune >= PRUNE_EVERY_MS) {
       this.lastPrune = now;
-      const pruned = this.outbox.prune(now);
+      const pruned = await this.outbox.prune(now);
       if (pruned) this.log?.info({ notices: pruned }, 'old notices dropped');
     }
     let attempts = 0;
     while (!this.closed) {
-      const row = this.outbox.claim(this.now());
+      const row = await this.outbox.claim(this.now());
       if (!row) break;
       attempts++;
       await this.attempt(row);
@@ -118,7 +132,7 @@ export class NoticeSender {
     try {
       const { note } = await this.mailer.send(row, this.abort.signal);
       const done = this.now();
-      if (!this.outbox.markDelivered(row, done, note)) log?.warn('notice was sent but its row changed meanwhile');
+      if (!(await this.outbox.markDelivered(row, done, note))) log?.warn('notice was sent but its row changed meanwhile');
       log?.info({ to: row.recipient, kind: row.kind, via: this.mailer.kind, ...(note ? { note } : {}) }, 'notice sent');
       this.opts.onResult?.('sent', row);
     } catch (err) {
@@ -128,12 +142,12 @@ export class NoticeSender {
       const age = now - row.created_at;
       if (permanent || age >= this.opts.retry.giveUpMs) {
         const why = permanent ? `refused for good: ${message}` : `not accepted within ${formatDuration(this.opts.retry.giveUpMs)} (${row.attempts} attempts); last error: ${message}`;
-        this.outbox.markFailed(row, why);
+        await this.outbox.markFailed(row, why);
         log?.error({ error: why }, 'notice failed');
         this.opts.onResult?.('failed', row);
       } else {
         const wait = backoffMs(row.attempts, this.opts.retry.minMs, this.opts.retry.maxMs);
-        this.outbox.markRetry(row, now + wait, message);
+        await this.outbox.markRetry(row, now + wait, message);
         log?.warn({ error: message, retry_in: formatDuration(wait) }, 'notice not sent; will retry');
         this.opts.onResult?.('retry', row);
       }

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { App } from '../http/app.js';
 import type { ControllerConfig } from '../config.js';
 import type { Registry } from '../metrics.js';
-import type { SqliteStore } from '../store/sqlite.js';
+import type { Store } from '../store/store.js';
 import { parseAddresses } from './config.js';
 import { OutboxDirMailer, SmtpMailer, type Mailer } from './mailer.js';
 import { NOTICE_STATES, NoticeOutbox } from './outbox.js';
@@ -41,21 +41,21 @@ export function outboxDirOf(config: ControllerConfig): string {
   return config.notices.outboxDir ?? join(config.stateDir, 'outbox');
 }
 
-export function startNotices(store: SqliteStore, config: ControllerConfig, opts: NoticesOptions): Notices {
+export function startNotices(store: Store, config: ControllerConfig, opts: NoticesOptions): Notices {
   const n = config.notices;
   const log = opts.log.child({ component: 'notices' });
   const now = opts.now ?? Date.now;
   const templates = loadTemplates(n.templatesDir);
   const from = config.smtp?.from ?? n.from;
   const domain = parseAddresses(from)?.[0]?.split('@')[1] ?? 'localhost';
-  const outbox = new NoticeOutbox({ db: store.db, config: n, templates, domain, log });
+  const outbox = new NoticeOutbox({ store: store.notices, config: n, templates, domain, log });
   let sender: NoticeSender | undefined;
   let mailer: Mailer | undefined;
   const sends = opts.registry?.counter('hostwarden_notice_sends_total', 'notice delivery attempts, by result (sent, retry, failed)');
   if (opts.registry) {
     const byState = opts.registry.gauge('hostwarden_notices', 'notices in the outbox, by state');
-    opts.registry.onCollect(() => {
-      const counts = outbox.counts();
+    opts.registry.onCollect(async () => {
+      const counts = await outbox.counts();
       for (const s of NOTICE_STATES) byState.set(counts[s] ?? 0, { state: s });
     });
   }
@@ -66,8 +66,7 @@ export function startNotices(store: SqliteStore, config: ControllerConfig, opts:
     const s = new NoticeSender({ outbox, mailer, now, retry: n.retry, log, onResult: (result) => sends?.inc({ result }) });
     sender = s;
     unhook = store.onIncidentEvents((events, tx) => {
-      if (tx.sqlite !== store.db) throw new Error('notices: the incident hook ran outside the SQLite store transaction');
-      const c = outbox.enqueueEvents(events, tx.now);
+      const c = outbox.enqueueEvents(events, tx);
       // After the transaction: the sender must see committed rows (it runs once the current task is done).
       if (c.queued) setImmediate(() => s.kick());
     });

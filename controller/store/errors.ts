@@ -35,3 +35,20 @@ export class ConflictStateError extends StoreError {
     super('conflict', code, message);
   }
 }
+
+/** A managed tenant names a plan that is not defined (the HTTP layer tells how to define it). */
+export class UnknownPlanError extends InvalidError {
+  constructor(readonly plan: string) {
+    super(`plan: "${plan}" is not defined`);
+  }
+}
+
+/**
+ * The store cannot serve at all (not a refusal of one request): its database is held by another controller,
+ * has a schema newer than this controller knows, or the store was closed.
+ */
+export class StoreUnavailableError extends HostwardenError {
+  constructor(code: 'HW_STORE_LOCKED' | 'HW_STORE_TOO_NEW' | 'HW_STORE_CLOSED', message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}

@@ -1,12 +1,15 @@
 // The controller's store, behind one interface so a PostgreSQL store can follow the SQLite one (DESIGN 7).
-// Every method is async for that reason; the SQLite store does its work synchronously inside them.
+// Every method is async for that reason; the SQLite store (sqlite/) does its work synchronously inside them.
+// Nothing here names a driver: hooks get an abstract transaction handle, the notices' outbox is part of the
+// interface (notice-store.ts), and refusals are the store's own errors (errors.ts), never HTTP statuses.
 //
-// Reads return API shapes (schemas.ts). Times in arguments are milliseconds since the epoch; the store takes
-// an injected clock (`StoreOptions.now`) so tests can ingest "yesterday" and run retention "next month".
-import type { Policy } from '../../shared/wire/agent.js';
+// Reads return API shapes (shared/wire/api.ts). Times in arguments are milliseconds since the epoch; the
+// store takes an injected clock (`StoreOptions.now`) so tests can ingest "yesterday" and run retention
+// "next month".
+import type { ManualAction, Policy } from '../../shared/wire/agent.js';
+import type { RetentionSpans } from '../history/rollup.js';
 import type { PreparedReport } from '../ingest/prepare.js';
 import type {
-  ActionRequest,
   ActionStatus,
   AuditEntry,
   FairnessRanking,
@@ -21,15 +24,9 @@ import type {
   TenantInfo,
   TenantPut,
 } from '../../shared/wire/api.js';
+import type { NoticeStore, NoticeTx } from './notice-store.js';
 
-export interface RetentionSpans {
-  /** Raw samples, ms (default 48 h). */
-  rawMs: number;
-  /** 1-minute rollups, ms (default 90 d). */
-  minuteMs: number;
-  /** 1-hour rollups, ms (default 730 d); also how long released incidents, finished actions and the audit log are kept. */
-  hourMs: number;
-}
+export { DEFAULT_RETENTION, type RetentionSpans } from '../history/rollup.js';
 
 export interface FairnessOptions {
   halfLifeMs: number;
@@ -48,7 +45,6 @@ export interface StoreOptions {
   flushIntervalMs?: number;
 }
 
-export const DEFAULT_RETENTION: RetentionSpans = { rawMs: 48 * 3_600_000, minuteMs: 90 * 86_400_000, hourMs: 730 * 86_400_000 };
 export const DEFAULT_FAIRNESS: FairnessOptions = { halfLifeMs: 24 * 3_600_000, activeThreshold: 0.001 };
 export const DEFAULT_FLUSH_INTERVAL_MS = 15 * 60_000;
 
@@ -138,13 +134,23 @@ export interface AuditFilter {
 }
 
 /**
- * What a hook receives inside the ingest (or action) transaction. `sqlite` is the connection of the SQLite
- * store: statements run on it inside the hook are part of the same transaction (an outbox row written there
- * commits or rolls back with the report). Another store would offer its own transaction handle here.
+ * What a hook receives inside the ingest (or action) transaction: the store's clock at the start of the
+ * transaction and the parts of the store it may write in that same transaction (a notice written through
+ * `notices` commits or rolls back with the report that carries its event).
  */
 export interface TxContext {
-  sqlite?: import('better-sqlite3').Database;
   now: number;
+  notices: NoticeTx;
+}
+
+/** A manual action as an admin asks for it; the route parses the API's ttl into `ttlMs`. */
+export interface ActionInput {
+  action: ManualAction['action'];
+  /** Throttles only (default 1). */
+  level?: number | undefined;
+  reason: string;
+  /** How long it lasts, ms (throttles and quarantines only); undefined = until released. */
+  ttlMs?: number | undefined;
 }
 
 /** A newly stored incident event (never a repeat) with the incident it belongs to, after the update. */
@@ -164,7 +170,10 @@ export type ActionQueuedHook = (action: ActionStatus, tx: TxContext) => void;
 export interface Store {
   readonly kind: string;
 
-  /** Store a report once per (host, seq). A repeated seq with another `at` is a ConflictError (409). */
+  /**
+   * Store a report once per (host, seq). A repeated seq with another `at` is a ConflictStateError
+   * (seq_conflict); a report dated too far ahead of the store's clock is an InvalidError.
+   */
   ingest(report: PreparedReport): Promise<IngestResult>;
   /** True when some host has closed minute rollups due to be written. */
   flushDue(): boolean;
@@ -178,7 +187,10 @@ export interface Store {
 
   listTenants(filter?: TenantFilter): Promise<{ tenants: TenantInfo[]; total: number }>;
   getTenant(name: string): Promise<TenantDetail | undefined>;
-  /** Create or replace a managed tenant; the spec's host is required unless the tenant has reported. */
+  /**
+   * Create or replace a managed tenant; the spec's host is required unless the tenant has reported, and its
+   * plan must exist (UnknownPlanError).
+   */
   putTenant(name: string, spec: TenantPut): Promise<{ tenant: TenantInfo; created: boolean }>;
   /** Stop managing a tenant (its history stays until retention drops it). False when unknown. */
   deleteTenant(name: string): Promise<boolean>;
@@ -189,7 +201,8 @@ export interface Store {
   /** What the host's agent pulls: its managed tenants, all plans, its active manual actions; with an ETag. */
   getPolicy(host: string): Promise<{ policy: Policy; etag: string }>;
 
-  queueAction(tenant: string, request: ActionRequest, by: string): Promise<ActionStatus>;
+  /** Queue a manual action for the tenant's host: MissingError for an unknown tenant, ConflictStateError (no_host). */
+  queueAction(tenant: string, request: ActionInput, by: string): Promise<ActionStatus>;
   listActions(filter?: ActionFilter): Promise<ActionStatus[]>;
   getAction(id: string): Promise<ActionStatus | undefined>;
 
@@ -197,6 +210,7 @@ export interface Store {
   tenantHistory(tenant: string, query: HistoryQuery): Promise<SeriesResponse | undefined>;
   /** A host's series (host metrics, Jain's index); undefined when the host is unknown. */
   hostHistory(host: string, query: HistoryQuery): Promise<SeriesResponse | undefined>;
+  /** Tenants ranked by fairness debt; MissingError for an unknown host. */
   fairnessRanking(query: FairnessQuery): Promise<FairnessRanking>;
 
   listIncidents(filter?: IncidentFilter): Promise<IncidentSummary[]>;
@@ -204,6 +218,9 @@ export interface Store {
 
   addAudit(entry: Omit<AuditEntry, 'id'>): Promise<void>;
   listAudit(filter?: AuditFilter): Promise<AuditEntry[]>;
+
+  /** The notices' outbox (controller/notices decides what goes in it). */
+  readonly notices: NoticeStore;
 
   stats(): Promise<StoreStats>;
   onIncidentEvents(hook: IncidentEventsHook): () => void;

@@ -1,7 +1,9 @@
 // Admin routes over the fleet's configuration: hosts, tenants, plans, manual actions, the audit log.
 import { Type } from 'typebox';
 import { ADMIN, adminName, ERROR_RESPONSES, type App, type RouteDeps } from '../common.js';
-import { NotFoundError } from '../../errors.js';
+import { BadRequestError, ConflictError, NotFoundError } from '../../errors.js';
+import { ConflictStateError, UnknownPlanError } from '../../store/errors.js';
+import { parseDuration, UnitError } from '../../../shared/units.js';
 import {
   ActionListSchema,
   ActionParamsSchema,
@@ -91,8 +93,16 @@ export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<vo
       },
     },
     async (request, reply) => {
-      const { tenant, created } = await store.putTenant(request.params.tenant, request.body);
-      return reply.code(created ? 201 : 200).send(tenant);
+      const name = request.params.tenant;
+      const body = request.body;
+      if (body.name !== undefined && body.name !== name) throw new BadRequestError(`name: "${body.name}" differs from the tenant in the path ("${name}")`);
+      try {
+        const { tenant, created } = await store.putTenant(name, body);
+        return reply.code(created ? 201 : 200).send(tenant);
+      } catch (err) {
+        if (err instanceof UnknownPlanError) throw new BadRequestError(`${err.message}; create it first with PUT /v1/plans/${err.plan}`);
+        throw err;
+      }
     },
   );
 
@@ -126,7 +136,15 @@ export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<vo
         response: { 201: ActionStatusSchema, ...ERROR_RESPONSES },
       },
     },
-    async (request, reply) => reply.code(201).send(await store.queueAction(request.params.tenant, request.body, adminName(request))),
+    async (request, reply) => {
+      const { ttl, ...action } = request.body;
+      try {
+        return reply.code(201).send(await store.queueAction(request.params.tenant, { ...action, ttlMs: ttlMsOf(ttl) }, adminName(request)));
+      } catch (err) {
+        if (err instanceof ConflictStateError && err.code === 'no_host') throw new ConflictError(err.code, `${err.message}: PUT it with a host first`);
+        throw err;
+      }
+    },
   );
 
   app.get(
@@ -204,4 +222,15 @@ export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<vo
       };
     },
   );
+}
+
+/** The API's ttl (a duration, or seconds) in milliseconds, as the store takes it. */
+function ttlMsOf(ttl: string | number | undefined): number | undefined {
+  if (ttl === undefined) return undefined;
+  try {
+    return parseDuration(ttl);
+  } catch (err) {
+    if (err instanceof UnitError) throw new BadRequestError(`ttl: ${err.message}`);
+    throw err;
+  }
 }

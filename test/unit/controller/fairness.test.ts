@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { accrueDebt, decayedDebt, hostFairness, jainIndex, tenantShares, type HostCapacity, type TenantUsage } from '../../../controller/fairness.js';
+import { accrueDebt, accrueReport, decayedDebt, hostFairness, hostLedgerOf, jainIndex, storedDebt, tenantShares, type HostCapacity, type TenantUsage } from '../../../controller/fairness.js';
+import { HOST_INDEX, HOST_WIDTH, TENANT_INDEX, TENANT_SCALE, TENANT_WIDTH } from '../../../controller/history/catalog.js';
 
 const GiB = 1024 ** 3;
 // The constructed host: 4 cores (400 %), 16 GiB. Hand-computed:
@@ -96,5 +97,52 @@ describe('fairness debt', () => {
     const late = accrueDebt(accrueDebt(undefined, t0 + 3_600_000, 5, 0.3, 0.25, true, H), t0, 5, 0.5, 0.25, true, H);
     expect(late.at).toBe(inOrder.at);
     expect(late.debt).toBeCloseTo(inOrder.debt, 15);
+  });
+});
+
+describe('the ledger of one report', () => {
+  const HL = 24 * 3_600_000;
+  const t0 = Date.UTC(2025, 0, 1);
+
+  it('writes the hand-computed shares, fair share, Jain and debts into the vectors, in the catalog scales', () => {
+    // A, B, C of the constructed host above, quantized as the store holds them (cpu x1000, bytes x1).
+    const values = new Float64Array(3 * TENANT_WIDTH).fill(Number.NaN);
+    const put = (k: number, cpu: number, mem: number, strays?: number) => {
+      values[k * TENANT_WIDTH + TENANT_INDEX.cpu_percent] = cpu * TENANT_SCALE.cpu_percent;
+      values[k * TENANT_WIDTH + TENANT_INDEX.memory_current] = mem;
+      if (strays !== undefined) values[k * TENANT_WIDTH + TENANT_INDEX.strays] = strays;
+    };
+    put(0, 200, 2 * GiB, 2);
+    put(1, 50, 8 * GiB);
+    put(2, 20, 1 * GiB, 1);
+    const hostValues = new Float64Array(HOST_WIDTH).fill(Number.NaN);
+    const out = accrueReport(
+      { values, n: 3, hostValues, capacity: host, weights: [1, 2, 1], balances: [undefined, { debt: 1, at: t0 - HL }, undefined], at: t0, intervalMs: 5000 },
+      { halfLifeMs: HL, activeThreshold: 0.001 },
+    );
+    const col = (k: number, name: keyof typeof TENANT_INDEX) => values[k * TENANT_WIDTH + TENANT_INDEX[name]]! / TENANT_SCALE[name];
+    expect([0, 1, 2].map((k) => [col(k, 'share_cpu'), col(k, 'share_memory'), col(k, 'dominant_share'), col(k, 'fair_share'), col(k, 'active')])).toEqual([
+      [0.5, 0.125, 0.5, 0.25, 1],
+      [0.125, 0.5, 0.25, 0.25, 1],
+      [0.05, 0.0625, 0.0625, 0.25, 1],
+    ]);
+    expect(Number.isNaN(values[TENANT_INDEX.share_io])).toBe(true); // no io capacity: no io share
+    // B's balance of 1 a half-life ago halves; it used exactly its fair share, so adds nothing.
+    expect(out.balances.map((b) => b.debt)).toEqual([(0.25 * 5) / 3600, 0.5, (-0.1875 * 5) / 3600]);
+    expect(col(0, 'debt')).toBeCloseTo((0.25 * 5) / 3600, 9);
+    expect(out.host).toEqual({ fair: 0.25, jain: expect.closeTo(169 / 243, 12), active: 3 });
+    expect([hostValues[HOST_INDEX.tenants], hostValues[HOST_INDEX.active_tenants], hostValues[HOST_INDEX.strays]]).toEqual([3, 3, 3]);
+    expect(hostLedgerOf(hostValues)).toEqual({ fair: 0.25, jain: expect.closeTo(169 / 243, 6), active: 3 });
+    expect(storedDebt(values.subarray(TENANT_WIDTH, 2 * TENANT_WIDTH))).toBe(0.5);
+  });
+
+  it('leaves the host ledger empty when nobody is active', () => {
+    const values = new Float64Array(TENANT_WIDTH).fill(Number.NaN);
+    const hostValues = new Float64Array(HOST_WIDTH).fill(Number.NaN);
+    const out = accrueReport({ values, n: 1, hostValues, capacity: host, weights: [1], balances: [undefined], at: t0, intervalMs: 5000 }, { halfLifeMs: HL, activeThreshold: 0.001 });
+    expect(out.host).toEqual({ fair: null, jain: null, active: 0 });
+    expect(hostLedgerOf(hostValues)).toEqual({ fair: null, jain: null, active: 0 });
+    expect(out.balances).toEqual([{ debt: 0, at: t0 }]);
+    expect(storedDebt(new Float64Array(TENANT_WIDTH).fill(Number.NaN))).toBeUndefined();
   });
 });

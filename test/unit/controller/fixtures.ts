@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prepareReport, type PreparedReport } from '../../../controller/ingest/prepare.js';
-import { SqliteStore, type SqliteStoreOptions } from '../../../controller/store/sqlite.js';
+import { SqliteStore, type SqliteStoreOptions } from '../../../controller/store/sqlite/sqlite-store.js';
 import type { Explanation, IncidentEvent, Report, TenantSample } from '../../../shared/wire/agent.js';
 
 export const GiB = 1024 ** 3;

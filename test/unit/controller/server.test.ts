@@ -32,7 +32,7 @@ describe('startController', () => {
     const running = await startController(config, {
       log: pino({ level: 'silent' }),
       beforeListen: (store) => {
-        store.onIncidentEvents((events: NewIncidentEvent[], tx) => seen.push({ events: events.map((e) => e.event.id), inTransaction: tx.sqlite?.inTransaction ?? false }));
+        store.onIncidentEvents((events: NewIncidentEvent[]) => seen.push({ events: events.map((e) => e.event.id), inTransaction: store.db.inTransaction }));
       },
     });
     try {

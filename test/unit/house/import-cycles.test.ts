@@ -7,14 +7,6 @@ import { ROOT } from '../../helpers/system.js';
 
 const FOLDERS = ['agent', 'controller', 'shared', 'ctl'];
 
-/**
- * Cycles known when this check was written, each by the files of its component, for the lead to EMPTY once
- * the house refactor is merged. A listed cycle that no longer exists exactly fails the test too, so the list
- * can only shrink to nothing, never keep stale entries.
- */
-const KNOWN_CYCLES: Array<{ members: string[]; why: string }> = [
-];
-
 describe('no import cycle among the sources', () => {
   it(`${FOLDERS.join(', ')}: every import, type-only and dynamic ones included`, () => {
     const graph = importGraph(ROOT, FOLDERS);
@@ -22,13 +14,8 @@ describe('no import cycle among the sources', () => {
     expect(graph.edges.some((e) => e.kind === 'import type')).toBe(true); // and type-only edges in it
     expect(graph.problems).toEqual([]);
     const cycles = importCycles(graph);
-    const key = (members: string[]) => members.join(' ');
-    const known = new Set(KNOWN_CYCLES.map((c) => key(c.members)));
-    const found = new Set(cycles.map((c) => key(c.members)));
-    const unknown = cycles.filter((c) => !known.has(key(c.members))).map((c) => `${describeCycle(c.path, graph.edges)}\n  (component: ${c.members.join(', ')})`);
-    expect(unknown, `import cycles:\n  ${unknown.join('\n\n  ')}`).toEqual([]);
-    const gone = KNOWN_CYCLES.filter((c) => !found.has(key(c.members))).map((c) => `${c.why}: ${key(c.members)}`);
-    expect(gone, 'KNOWN_CYCLES lists a cycle that is no longer there as listed: remove or update the entry').toEqual([]);
+    const described = cycles.map((c) => `${describeCycle(c.path, graph.edges)}\n  (component: ${c.members.join(', ')})`);
+    expect(described, `import cycles:\n  ${described.join('\n\n  ')}`).toEqual([]);
   });
 });
 

@@ -33,7 +33,7 @@ describeWith(missing([[HAS_OPENSSL, 'needs openssl (a test CA)']]), 'SMTP login 
     expect(await cleanup.run()).toEqual([]);
   });
 
-  async function run(name: string, smtp: Record<string, unknown>, tenant: string): Promise<() => Record<string, unknown>> {
+  async function run(name: string, smtp: Record<string, unknown>, tenant: string): Promise<() => Promise<Record<string, unknown>>> {
     const token = writeToken(join(dir, `${name}.token`));
     const config = parseControllerConfig({
       listen: '127.0.0.1:0',
@@ -47,7 +47,7 @@ describeWith(missing([[HAS_OPENSSL, 'needs openssl (a test CA)']]), 'SMTP login 
     const c = await startController(config, { log: pino({ level: 'silent' }) });
     cleanup.add(`stop controller ${name}`, () => c.close());
     expect(await postReport(c.url, token, agentReport(1, manualEvents('throttle', { tenant, now: Date.now() - 1000 }), [{ name: tenant, email: `${tenant}@example.com` }]))).toBe(202);
-    return () => c.notices.outbox.list({ tenant })[0] as unknown as Record<string, unknown>;
+    return async () => (await c.notices.outbox.list({ tenant }))[0] as unknown as Record<string, unknown>;
   }
 
   async function server(name: string, opts: SmtpOptions): Promise<TestSmtp> {
@@ -60,8 +60,8 @@ describeWith(missing([[HAS_OPENSSL, 'needs openssl (a test CA)']]), 'SMTP login 
   it('a server without TLS gets no login: the notice waits with an error that names the key', async () => {
     const smtp = await server('plain', { noTls: true });
     const notice = await run('plain', { url: `smtp://127.0.0.1:${smtp.port}` }, 'ivan');
-    const n = await waitFor('a failed attempt', () => {
-      const r = notice();
+    const n = await waitFor('a failed attempt', async () => {
+      const r = await notice();
       return (r.attempts as number) >= 1 && r.state === 'queued' ? r : undefined;
     });
     expect(n.error).toMatch(/^the mail server at smtp:\/\/127\.0\.0\.1:\d+\/? offers no STARTTLS \(it answered: 5\d\d .*\), and the login \(smtp\.user\) is sent only over TLS: .*set smtp\.allow_insecure_auth: true/);
@@ -74,7 +74,7 @@ describeWith(missing([[HAS_OPENSSL, 'needs openssl (a test CA)']]), 'SMTP login 
     const notice = await run('insecure', { url: `smtp://127.0.0.1:${smtp.port}`, allow_insecure_auth: true }, 'judy');
     await waitFor('the message', () => smtp.received.length === 1, 20_000);
     expect(smtp.received[0]).toMatchObject({ secure: false, user: 'notices', to: ['judy@example.com'] });
-    await waitFor('sent', () => notice().state === 'sent');
+    await waitFor('sent', async () => (await notice()).state === 'sent');
   });
 
   it('with STARTTLS and the test CA in smtp.tls.ca_file the login goes encrypted (starttls left at its default)', async () => {
@@ -82,6 +82,6 @@ describeWith(missing([[HAS_OPENSSL, 'needs openssl (a test CA)']]), 'SMTP login 
     const notice = await run('starttls', { url: `smtp://127.0.0.1:${smtp.port}`, tls: { ca_file: ca.certFile } }, 'kevin');
     await waitFor('the message', () => smtp.received.length === 1, 20_000);
     expect(smtp.received[0]).toMatchObject({ secure: true, user: 'notices', to: ['kevin@example.com'] });
-    await waitFor('sent', () => notice().state === 'sent');
+    await waitFor('sent', async () => (await notice()).state === 'sent');
   });
 });

@@ -44,7 +44,7 @@ describe('notices when the controller stops mid-send', () => {
     });
     const c = await startController(configWith(silentPort), { log: pino({ level: 'silent' }) });
     expect(await postReport(c.url, token, agentReport(1, manualEvents('quarantine', { tenant: 'ivan', now: Date.now() - 1000 }), [{ name: 'ivan', email: 'ivan@example.com' }]))).toBe(202);
-    await waitFor('the send in flight', () => c.notices.outbox.list()[0]?.state === 'sending' && sockets.size > 0);
+    await waitFor('the send in flight', async () => (await c.notices.outbox.list())[0]?.state === 'sending' && sockets.size > 0);
     await c.close(); // would wait for the 60 s timeout without the abort
 
     await closeSilent();
@@ -54,11 +54,11 @@ describe('notices when the controller stops mid-send', () => {
     cleanup.add('stop smtp', () => smtp.stop());
     const again = await startController(configWith(smtp.port), { log: pino({ level: 'silent' }) });
     cleanup.add('stop the second controller', () => again.close());
-    const [row] = again.notices.outbox.list();
+    const [row] = await again.notices.outbox.list();
     expect(row!.attempts).toBe(1);
     expect(row!.error).toMatch(/stopping|abort/i);
     await waitFor('the message', () => smtp.received.length === 1, 20_000);
     expect(smtp.received[0]!.mail.messageId).toBe(row!.message_id);
-    await waitFor('sent', () => again.notices.outbox.list()[0]?.state === 'sent');
+    await waitFor('sent', async () => (await again.notices.outbox.list())[0]?.state === 'sent');
   });
 });

@@ -42,7 +42,7 @@ describeWith(missing([[hasCommand('openssl'), 'needs openssl (a test certificate
     const c = await startController(config, { log: pino({ level: 'silent' }) });
     cleanup.add(`stop controller ${name}`, () => c.close());
     expect(await postReport(c.url, token, agentReport(1, manualEvents('throttle', { tenant, now: Date.now() - 1000 }), [{ name: tenant, email: `${tenant}@example.com` }]))).toBe(202);
-    return { c, notice: async () => c.notices.outbox.list({ tenant })[0] as unknown as Record<string, unknown> };
+    return { c, notice: async () => (await c.notices.outbox.list({ tenant }))[0] as unknown as Record<string, unknown> };
   }
 
   it('STARTTLS (required) with a login, the certificate checked against the CA file', async () => {

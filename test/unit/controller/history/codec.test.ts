@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { accAdd, accMerge, decodeAcc, decodeVector, encodeAcc, encodeSamples, encodeVector, findSample, forEachSample, newAcc, Reader, Writer, CodecError } from '../../../../controller/history/codec.js';
-import { HOST_WIDTH, TENANT_WIDTH, T } from '../../../../controller/history/catalog.js';
+import { HOST_WIDTH, TENANT_WIDTH, TENANT_INDEX } from '../../../../controller/history/catalog.js';
 
 describe('varints', () => {
   it.each([0, 1, 127, 128, 300, 2 ** 31 - 1, 2 ** 31, 2 ** 40 + 7, 2 ** 52])('unsigned %d round-trips', (v) => {
@@ -25,9 +25,9 @@ describe('varints', () => {
 describe('vectors and sample blobs', () => {
   const row = (seed: number): Float64Array => {
     const v = new Float64Array(TENANT_WIDTH).fill(Number.NaN);
-    v[T.cpu_percent] = 12345 + seed;
-    v[T.memory_current] = 2 ** 33 + seed;
-    v[T.debt] = -123456789 * seed;
+    v[TENANT_INDEX.cpu_percent] = 12345 + seed;
+    v[TENANT_INDEX.memory_current] = 2 ** 33 + seed;
+    v[TENANT_INDEX.debt] = -123456789 * seed;
     return v;
   };
 
@@ -44,10 +44,10 @@ describe('vectors and sample blobs', () => {
     const ids = Array.from({ length: n }, (_, k) => 1000 + k * 7);
     for (let k = 0; k < n; k++) values.set(row(k), k * TENANT_WIDTH);
     const blob = encodeSamples(ids, values, n, TENANT_WIDTH);
-    expect(findSample(blob, 1000 + 33 * 7, TENANT_WIDTH)?.[T.cpu_percent]).toBe(12345 + 33);
+    expect(findSample(blob, 1000 + 33 * 7, TENANT_WIDTH)?.[TENANT_INDEX.cpu_percent]).toBe(12345 + 33);
     expect(findSample(blob, 999, TENANT_WIDTH)).toBeUndefined();
     const seen: number[] = [];
-    forEachSample(blob, TENANT_WIDTH, (id, r) => seen.push(id, r[T.memory_current]!));
+    forEachSample(blob, TENANT_WIDTH, (id, r) => seen.push(id, r[TENANT_INDEX.memory_current]!));
     expect(seen.length).toBe(2 * n);
     expect(seen[2 * 49 + 1]).toBe(2 ** 33 + 49);
   });

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { Bucketer, chooseTier, floorTo, HOUR_MS, MINUTE_MS, selectMetrics, seriesBody } from '../../../../controller/history/rollup.js';
-import { TENANT_METRICS, TENANT_WIDTH, T } from '../../../../controller/history/catalog.js';
-import { DEFAULT_RETENTION } from '../../../../controller/store/store.js';
-import { BadRequestError } from '../../../../controller/errors.js';
+import { TENANT_METRICS, TENANT_WIDTH, TENANT_INDEX } from '../../../../controller/history/catalog.js';
+import { DEFAULT_RETENTION } from '../../../../controller/history/rollup.js';
+import { InvalidError } from '../../../../controller/store/errors.js';
 
 const now = Date.UTC(2025, 5, 1, 12, 0, 0);
 const row = (cpu: number) => {
   const r = new Float64Array(TENANT_WIDTH).fill(Number.NaN);
-  r[T.cpu_percent] = cpu * 1000;
+  r[TENANT_INDEX.cpu_percent] = cpu * 1000;
   return r;
 };
 
@@ -46,7 +46,7 @@ describe('re-bucketing rows', () => {
   it('selects by resource or series name and names what it does not know', () => {
     expect(selectMetrics(TENANT_METRICS, ['memory']).map((i) => TENANT_METRICS[i]!.name)).toEqual(['memory_current', 'memory_anon', 'memory_file']);
     expect(selectMetrics(TENANT_METRICS, ['debt', 'cpu']).map((i) => TENANT_METRICS[i]!.name)).toEqual(['cpu_percent', 'debt']);
-    expect(() => selectMetrics(TENANT_METRICS, ['cpu', 'gpu'])).toThrow(BadRequestError);
+    expect(() => selectMetrics(TENANT_METRICS, ['cpu', 'gpu'])).toThrow(InvalidError);
     expect(() => selectMetrics(TENANT_METRICS, ['gpu'])).toThrow(/unknown "gpu"/);
   });
 });

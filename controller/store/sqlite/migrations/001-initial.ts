@@ -3,7 +3,7 @@
 // Raw samples are one row per report (`reports`), appended in arrival order, the tenants' samples packed in
 // one blob (history/codec.ts): no index by tenant, so a report of 300 tenants costs one row and two small
 // index entries. Rollups (`minute`, `hour`) are keyed by (series, bucket) so one tenant's history is
-// contiguous on disk; they are written in batches per host (see sqlite.ts) so each write fills pages instead
+// contiguous on disk; they are written in batches per host (see ../rollups.ts) so each write fills pages instead
 // of touching one page per tenant per minute. A series is a tenant (its id) or a host (minus its id).
 export const MIGRATION_001 = `
 CREATE TABLE meta (

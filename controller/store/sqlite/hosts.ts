@@ -1,0 +1,99 @@
+// Hosts: the row made on a host's first report (or when a managed tenant names it), and GET /v1/hosts; then
+// the store's own numbers for /metrics: size on disk, hosts, tenants, reports, open incidents, minutes held.
+import type Database from 'better-sqlite3';
+import type { HostInfo } from '../../../shared/wire/api.js';
+import type { StoreStats } from '../store.js';
+import type { Connection } from './connection.js';
+import { iso, isoOrNull, type StoreContext } from './context.js';
+import type { HostState } from './writer-state.js';
+
+function statements(db: Database.Database) {
+  return {
+    insertHost: db.prepare<[string, number]>('INSERT INTO hosts (name, first_seen) VALUES (?, ?)'),
+    openIncidentsByHost: db.prepare<[], { host_id: number; n: number }>("SELECT host_id, count(*) AS n FROM incidents WHERE state = 'open' GROUP BY host_id"),
+  };
+}
+
+export class Hosts {
+  private readonly sql: ReturnType<typeof statements>;
+
+  constructor(private readonly ctx: StoreContext) {
+    this.sql = statements(ctx.db);
+  }
+
+  /** The host's state, creating its row (inside the caller's transaction) when new; the cache takes it after the commit. */
+  ensure(name: string, now: number, after: Array<() => void>): HostState {
+    const state = this.ctx.state;
+    const existing = state.hosts.get(name);
+    if (existing) return existing;
+    const id = Number(this.sql.insertHost.run(name, now).lastInsertRowid);
+    const h = state.newHost(id, name, now, null, null);
+    after.push(() => state.registerHost(h));
+    return h;
+  }
+
+  list(): HostInfo[] {
+    const state = this.ctx.state;
+    const open = new Map(this.sql.openIncidentsByHost.all().map((r) => [r.host_id, r.n]));
+    const counts = new Map<number, number>();
+    for (const t of state.tenants.values()) if (t.hostId !== null) counts.set(t.hostId, (counts.get(t.hostId) ?? 0) + 1);
+    return [...state.hosts.values()].sort((a, b) => a.name.localeCompare(b.name)).map((h) => hostInfo(h, counts.get(h.id) ?? 0, open.get(h.id) ?? 0));
+  }
+
+  get(name: string): HostInfo | undefined {
+    const state = this.ctx.state;
+    const h = state.hosts.get(name);
+    if (!h) return undefined;
+    let tenants = 0;
+    for (const t of state.tenants.values()) if (t.hostId === h.id) tenants++;
+    const open = this.sql.openIncidentsByHost.all().find((r) => r.host_id === h.id)?.n ?? 0;
+    return hostInfo(h, tenants, open);
+  }
+}
+
+function hostInfo(h: HostState, tenants: number, openIncidents: number): HostInfo {
+  return {
+    host: h.name,
+    first_seen: iso(h.firstSeen),
+    last_seen: isoOrNull(h.lastSeen),
+    last_report_at: isoOrNull(h.lastAt),
+    last_seq: h.lastSeq,
+    agent_version: h.meta?.agent_version ?? null,
+    tenants,
+    open_incidents: openIncidents,
+    host_stats: h.meta?.host_stats ?? null,
+    collectors: h.meta?.collectors ?? null,
+    fairness: h.lastFair ? { jain: h.lastFair.jain, fair_share: h.lastFair.fair, active_tenants: h.lastFair.active } : null,
+  };
+}
+
+// --- the store's numbers -----------------------------------------------------------------------------------
+function statsStatements(db: Database.Database) {
+  return {
+    countReports: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM reports'),
+    openIncidents: db.prepare<[], { n: number }>("SELECT count(*) AS n FROM incidents WHERE state = 'open'"),
+  };
+}
+
+export class Stats {
+  private readonly sql: ReturnType<typeof statsStatements>;
+
+  constructor(
+    private readonly ctx: StoreContext,
+    private readonly connection: Connection,
+  ) {
+    this.sql = statsStatements(ctx.db);
+  }
+
+  get(): StoreStats {
+    const { state } = this.ctx;
+    return {
+      bytes: this.connection.bytes(),
+      hosts: state.hosts.size,
+      tenants: state.tenants.size,
+      reports: this.sql.countReports.get()?.n ?? 0,
+      openIncidents: this.sql.openIncidents.get()?.n ?? 0,
+      bufferedBuckets: state.bufferedBuckets(),
+    };
+  }
+}

@@ -1,0 +1,198 @@
+// Ingest: one report, once per (host, seq), in one transaction:
+//   - one `reports` row: the samples packed into a blob (history/codec.ts), keyed by arrival order, plus two
+//     small index entries (host, seq) and (host, at): appends, never random page writes per tenant;
+//   - the fairness ledger computed from the report (fairness.ts accrueReport) and stored in the same blob;
+//   - the agent's tenant directory, incident events (with the hooks: the notices) and action acknowledgements.
+// Memory (writer-state.ts) follows only after the commit (`after`), so a report that rolls back leaves no
+// trace there. Its rollups go to the host's minute buckets, or, for a report older than the host's watermark
+// (a spool backlog after an outage), straight into the rollup rows (rollups.ts).
+import type Database from 'better-sqlite3';
+import { accrueReport, type DebtState } from '../../fairness.js';
+import { HOST_WIDTH, TENANT_WIDTH } from '../../history/catalog.js';
+import { encodeSamples, encodeVector } from '../../history/codec.js';
+import { MAX_CLOCK_AHEAD_MS, reportAccumulators } from '../../history/rollup-buffer.js';
+import { floorTo, MINUTE_MS } from '../../history/rollup.js';
+import { hostSeries } from '../../history/series.js';
+import type { PreparedReport } from '../../ingest/prepare.js';
+import { ConflictStateError, InvalidError } from '../errors.js';
+import type { IngestResult } from '../store.js';
+import type { Actions } from './actions.js';
+import { assertOpen, iso, type StoreContext } from './context.js';
+import type { Hosts } from './hosts.js';
+import type { Incidents } from './incidents.js';
+import type { Rollups } from './rollups.js';
+import type { Tenants } from './tenants.js';
+import type { HostState, ReportMeta, TenantState } from './writer-state.js';
+
+/**
+ * An unmanaged tenant follows the host it reports from, but only once its old host has not sent it for this
+ * long: the same name reported by two hosts at once (a misconfiguration: names are unique in the fleet) must
+ * not flip it back and forth on every report.
+ */
+export const TENANT_MOVE_AFTER_MS = 10 * 60_000;
+
+function statements(db: Database.Database) {
+  return {
+    setWatermark: db.prepare<[number, number]>('UPDATE hosts SET watermark = ? WHERE id = ?'),
+    setTenantHost: db.prepare<[number, number]>('UPDATE tenants SET host_id = ? WHERE id = ?'),
+    setTenantFirstSeen: db.prepare<[number, number]>('UPDATE tenants SET first_seen = ? WHERE id = ?'),
+    setTenantReported: db.prepare<[string, number]>('UPDATE tenants SET reported = ? WHERE id = ?'),
+    findReport: db.prepare<[number, number], { at: number }>('SELECT at FROM reports WHERE host_id = ? AND seq = ?'),
+    insertReport: db.prepare<[number, number, number, number, number, number, string, Buffer, Buffer]>(
+      'INSERT INTO reports (host_id, seq, at, received, interval_ms, n, meta, host_values, samples) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+  };
+}
+
+export interface IngestParts {
+  hosts: Hosts;
+  tenants: Tenants;
+  incidents: Incidents;
+  actions: Actions;
+  rollups: Rollups;
+}
+
+const duplicate = (seq: number): IngestResult => ({ accepted: true, duplicate: true, seq, samples: 0, events: 0, acks: 0 });
+
+export class Ingest {
+  private readonly sql: ReturnType<typeof statements>;
+  /** `report` wrapped in a transaction once (better-sqlite3 builds a wrapper per transaction() call). */
+  private readonly transaction: (p: PreparedReport, now: number, after: Array<() => void>) => IngestResult;
+
+  constructor(
+    private readonly ctx: StoreContext,
+    private readonly parts: IngestParts,
+  ) {
+    this.sql = statements(ctx.db);
+    this.transaction = ctx.db.transaction((p: PreparedReport, now: number, after: Array<() => void>) => this.report(p, now, after));
+  }
+
+  ingest(p: PreparedReport): IngestResult {
+    assertOpen(this.ctx);
+    const now = this.ctx.now();
+    if (p.at > now + MAX_CLOCK_AHEAD_MS) {
+      throw new InvalidError(`at /at: ${iso(p.at)} is more than ${MAX_CLOCK_AHEAD_MS / 60_000} minutes ahead of the controller's clock (${iso(now)}); check the agent host's clock`);
+    }
+    const after: Array<() => void> = [];
+    const result = this.transaction(p, now, after);
+    for (const fn of after) fn();
+    return result;
+  }
+
+  private report(p: PreparedReport, now: number, after: Array<() => void>): IngestResult {
+    const { ctx, parts } = this;
+    const { state } = ctx;
+    const host = parts.hosts.ensure(p.host, now, after);
+    const rollups = host.rollups;
+    const prior = host.lastReportId === null && rollups.watermark === null ? undefined : this.sql.findReport.get(host.id, p.seq);
+    const conflict = (at: string) =>
+      new ConflictStateError('seq_conflict', `seq ${p.seq} of host ${p.host} was already used by a report at ${at}, this one is at ${iso(p.at)}: the agent's sequence went back (was its spool lost?)`);
+    if (prior) {
+      if (prior.at === p.at) return duplicate(p.seq);
+      throw conflict(iso(prior.at));
+    }
+    if (host.retiredSeq !== null && p.seq <= host.retiredSeq) {
+      // Its raw row may be gone (retention), but a seq this low was seen: a resend, unless it is newer data.
+      if (p.at <= (host.retiredAt ?? Number.NEGATIVE_INFINITY)) return duplicate(p.seq);
+      throw conflict(`or before ${iso(host.retiredAt!)} (dropped by retention since)`);
+    }
+    const n = p.tenants.length;
+    const values = p.values;
+    // Tenants: ids, creating rows for new names; unmanaged tenants follow the host they report from.
+    const created = new Map<string, TenantState>();
+    after.push(() => {
+      for (const [name, t] of created) state.tenants.set(name, t);
+    });
+    const states = new Array<TenantState>(n);
+    const ids = new Array<number>(n);
+    const weights = new Array<number>(n);
+    const balances = new Array<DebtState | undefined>(n);
+    for (let k = 0; k < n; k++) {
+      const name = p.tenants[k]!;
+      const known = state.tenants.get(name);
+      const t = known ?? parts.tenants.forReport(name, host, p.at, created);
+      if (known) {
+        if (known.hostId !== host.id && !known.spec && (known.hostSeenAt === null || p.at - known.hostSeenAt > TENANT_MOVE_AFTER_MS)) {
+          this.sql.setTenantHost.run(host.id, known.id);
+          after.push(() => (known.hostId = host.id));
+        }
+        if (known.firstSeen === null) {
+          this.sql.setTenantFirstSeen.run(p.at, known.id);
+          after.push(() => (known.firstSeen = p.at));
+        }
+      }
+      states[k] = t;
+      ids[k] = t.id;
+    }
+    // The agent's directory of its tenants: kept as reported, it names plans (weights) and emails.
+    for (const info of p.directory ?? []) {
+      const t = parts.tenants.forReport(info.name, host, null, created);
+      const json = JSON.stringify(info);
+      if (json === t.reportedJson) continue;
+      this.sql.setTenantReported.run(json, t.id);
+      after.push(() => {
+        t.reported = info;
+        t.reportedJson = json;
+        t.weight = state.weightOf(t.spec, info);
+      });
+    }
+    // Fairness ledger for this interval: weights as they were before this report's directory.
+    for (let k = 0; k < n; k++) {
+      weights[k] = states[k]!.weight;
+      balances[k] = states[k]!.debt;
+    }
+    const stats = p.hostStats;
+    const hv = p.hostValues;
+    const ledger = accrueReport(
+      { values, n, hostValues: hv, capacity: { cores: stats.cores, memoryBytes: stats.memory_bytes, io: stats.io_capacity }, weights, balances, at: p.at, intervalMs: p.intervalMs },
+      ctx.fairness,
+    );
+
+    const meta: ReportMeta = { host_stats: stats, collectors: p.collectors, agent_version: p.agentVersion };
+    const blob = encodeSamples(ids, values, n, TENANT_WIDTH, state.writer);
+    const hostBlob = encodeVector(hv, HOST_WIDTH, state.smallWriter);
+    const reportId = Number(this.sql.insertReport.run(host.id, p.seq, p.at, now, p.intervalMs, n, JSON.stringify(meta), hostBlob, blob).lastInsertRowid);
+
+    // Rollups: in memory from the host's watermark on; a report older than that goes straight to the tables.
+    const minute = floorTo(p.at, MINUTE_MS);
+    const firstReport = rollups.watermark === null;
+    if (firstReport) this.sql.setWatermark.run(minute, host.id);
+    const late = rollups.isLate(p.at);
+    if (late) parts.rollups.mergeIntoTables(minute, reportAccumulators(ids, values, n, hostSeries(host.id), hv));
+
+    const newEvents = parts.incidents.store(host, p.events, now);
+    const ackChanges = parts.actions.applyAcks(host, p.acks, now);
+    if (newEvents.length) for (const hook of ctx.hooks.incident) hook(newEvents, ctx.hooks.tx(now));
+
+    after.push(() => {
+      if (firstReport) rollups.watermark = minute;
+      this.remember(host, p, now, reportId, meta, ledger.host);
+      for (let k = 0; k < n; k++) {
+        const t = states[k]!;
+        t.debt = ledger.balances[k];
+        if (t.lastSeen === null || p.at > t.lastSeen) t.lastSeen = p.at;
+        if (t.hostId === host.id && (t.hostSeenAt === null || p.at > t.hostSeenAt)) t.hostSeenAt = p.at;
+        host.dirtyTenants.add(t);
+      }
+      if (!late) rollups.add(p.at, ids, values, n, hostSeries(host.id), hv);
+      rollups.seen(p.at);
+      parts.rollups.checkDue(host, now);
+      if (ackChanges) state.policyChanged();
+    });
+    return { accepted: true, duplicate: false, seq: p.seq, samples: n, events: newEvents.length, acks: p.acks.length };
+  }
+
+  /** After the commit: the host's newest report (when this one is the newest) and its last contact. */
+  private remember(host: HostState, p: PreparedReport, now: number, reportId: number, meta: ReportMeta, fair: HostState['lastFair']): void {
+    host.lastSeen = now;
+    if (host.lastAt === null || p.at >= host.lastAt) {
+      host.lastAt = p.at;
+      host.lastSeq = p.seq;
+      host.lastReportId = reportId;
+      host.lastIntervalMs = p.intervalMs;
+      host.meta = meta;
+      host.lastFair = fair;
+    }
+    host.dirty = true;
+  }
+}
