@@ -1,4 +1,4 @@
-// API answers as the controller sends them (checked against controller/schemas.ts in render.test.ts), for
+// API answers as the controller sends them (checked against shared/wire/api.ts in render.test.ts), for
 // rendering tests with a fixed clock and width.
 import type { ActionStatus, FairnessRanking, HostInfo, IncidentDetail, PlanEntry, SeriesResponse, TenantDetail, TenantInfo } from '../../../shared/wire/api.js';
 import type { Explanation } from '../../../shared/wire/agent.js';
