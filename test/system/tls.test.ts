@@ -7,28 +7,26 @@
 // - rotation: the files replaced and SIGHUP sent, a new connection sees the new certificate (fingerprint) while
 //   a connection opened before keeps being served; a change of the files alone is picked up too; a bad pair
 //   is logged and the old certificate kept; at start, a bad pair is exit 2 naming the key;
-// - plain HTTP to a non-loopback address of this machine works, is a warning at every agent start (silenced by
-//   controller.insecure) and shows as insecure_transport in GET /v1/hosts/{host}.
+// - plain HTTP to an address that is not loopback works, is a warning at every agent start (silenced by
+//   controller.insecure) and shows as insecure_transport in GET /v1/hosts/{host}: the controller runs in a
+//   network namespace the test makes (test/helpers/netns.ts), the agent reaches it over the namespace's veth
+//   pair, so no packet goes anywhere but loopback and that pair.
 import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createDriver } from '../../agent/kernel/cgroup/detect.js';
 import { Spool } from '../../agent/transport/spool.js';
-import { describeWith, missing, needRoot } from '../helpers/env.js';
+import { describeWith, hasCommand, missing, needRoot } from '../helpers/env.js';
+import { createTestNetns, netnsLeftovers, startDaemonInNetns, type TestNetns } from '../helpers/netns.js';
 import { Cleanup, listeningUrl, ROOT, runProgram, startDaemon, tempDir, uniq, waitFor, writeToken, type Daemon } from '../helpers/system.js';
 import { HAS_OPENSSL, makeCa, makeServerCert, type TestCa, type TestCert } from '../helpers/tls.js';
 
 const CONTROLLER = 'controller/bin/hostwarden-controller.js';
 const AGENT = 'agent/bin/hostwarden-agent.js';
 const built = existsSync(join(ROOT, 'dist', CONTROLLER)) && existsSync(join(ROOT, 'dist', AGENT));
-/** An IPv4 address of this machine that is not loopback (the controller sees it as the agent's peer). */
-const lanAddress = Object.values(networkInterfaces())
-  .flat()
-  .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
 
 function fingerprint(port: number, ca: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -213,16 +211,26 @@ describeWith(missing([needRoot, [HAS_OPENSSL, 'needs openssl (test certificates)
     expect(unreadable.stderr).toMatch(/config key "tls.cert_file": cannot read .*nope\.pem/);
   });
 
-  describeWith(lanAddress ? undefined : 'needs an IPv4 address that is not loopback', 'plain HTTP across the network', () => {
+  describeWith(missing([needRoot, [hasCommand('ip'), 'needs ip (iproute2: a network namespace and a veth pair)']]), 'plain HTTP across the network', () => {
+    // The controller's test host: a namespace of the test's own; the agent, in the root namespace, reaches it
+    // over the veth pair, so the controller sees the root end's address as the agent's peer (not loopback).
+    const local = new Cleanup();
+    let ns: TestNetns | undefined;
+    afterAll(async () => {
+      expect(await local.run()).toEqual([]);
+      if (ns) expect(netnsLeftovers(ns)).toEqual([]);
+    });
+
     it('works, is a warning at every agent start unless controller.insecure, and shows as insecure in the host detail', async () => {
+      ns = createTestNetns(local, 'hwtls');
       const yaml = join(dir, 'plain-controller.yaml');
       writeFileSync(
         yaml,
-        ['listen: 0.0.0.0:0', `state_dir: ${join(dir, 'plain')}`, `admin_token_file: ${join(dir, 'admin.token')}`, `agents: [ { host: web03, token_file: ${join(dir, 'web01.token')} } ]`, 'ingest: { parser_threads: 0 }', 'log_level: info', ''].join('\n'),
+        [`listen: ${ns.nsAddress}:0`, `state_dir: ${join(dir, 'plain')}`, `admin_token_file: ${join(dir, 'admin.token')}`, `agents: [ { host: web03, token_file: ${join(dir, 'web01.token')} } ]`, 'ingest: { parser_threads: 0 }', 'log_level: info', ''].join('\n'),
       );
-      const plain = startDaemon(cleanup, CONTROLLER, ['--config', yaml]);
-      const plainPort = new URL(await listeningUrl(plain)).port;
-      const plainUrl = `http://${lanAddress}:${plainPort}`;
+      const plain = startDaemonInNetns(local, ns, CONTROLLER, ['--config', yaml]);
+      const plainUrl = await listeningUrl(plain);
+      expect(new URL(plainUrl).hostname).toBe(ns.nsAddress);
       await waitFor('plain controller /healthz', async () => (await request(`${plainUrl}/healthz`)).status === 200, 20_000);
 
       const warned = runProgram(AGENT, ['--config', agentConfig('web03', `{ url: "${plainUrl}", token_file: ${join(dir, 'web01.token')} }`), '--once']);
@@ -232,10 +240,10 @@ describeWith(missing([needRoot, [HAS_OPENSSL, 'needs openssl (test certificates)
         .split('\n')
         .map((l) => JSON.parse(l) as Record<string, unknown>)
         .find((l) => l.level === 'warn' && /plain HTTP/.test(String(l.msg)));
-      expect(warning).toMatchObject({ url: plainUrl, msg: expect.stringMatching(new RegExp(`^controller\\.url ${plainUrl} is plain HTTP to ${lanAddress}, which is not loopback`)) });
+      expect(warning).toMatchObject({ url: plainUrl, msg: expect.stringContaining(`controller.url ${plainUrl} is plain HTTP to ${ns.nsAddress}, which is not loopback`) });
 
       const detail = (await request(`${plainUrl}/v1/hosts/web03`, { token: admin })).body;
-      expect(detail).toMatchObject({ transport: 'http', insecure_transport: true, transport_warning: expect.stringContaining(`plain HTTP from ${lanAddress}`) });
+      expect(detail).toMatchObject({ transport: 'http', insecure_transport: true, transport_warning: expect.stringContaining(`plain HTTP from ${ns.rootAddress}:`) });
       expect(plain.output()).toMatch(/"host":"web03".*plain HTTP from/);
 
       const silenced = runProgram(AGENT, ['--config', agentConfig('web03', `{ url: "${plainUrl}", token_file: ${join(dir, 'web01.token')}, insecure: true }`), '--once']);
