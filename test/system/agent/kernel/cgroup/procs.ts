@@ -3,7 +3,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, rmdirSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 import type { CgroupDriver } from '../../../../../agent/kernel/cgroup/driver.js';
+import { hostIdleSeconds, reachedUnlessBusy } from '../../../../helpers/system.js';
 
 /** A parent cgroup name no one else uses. */
 export function uniqueParent(): string {
@@ -81,19 +83,31 @@ export function printed(child: ChildProcess, line: string): Promise<void> {
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** CPU the tenant used over `ms`, in percent of one core, from its stats reader. */
-export async function cpuPercent(driver: CgroupDriver, tenant: string, ms: number): Promise<number> {
+/**
+ * A tenant's CPU use over `ms` and, over the same window, the CPU the host left idle (both % of one core):
+ * with `expectReached` a floor is checked only where the host had idle CPU to give (a loaded 2-core machine
+ * may starve the burner; then the test claims nothing about the floor).
+ */
+export async function cpuAndIdle(driver: CgroupDriver, tenant: string, ms: number): Promise<{ pct: number; idle: number }> {
   const r = driver.openStats(tenant);
   try {
     const a = r.read().cpuUsageUsec!;
+    const idle0 = hostIdleSeconds();
     const t0 = process.hrtime.bigint();
     await sleep(ms);
     const b = r.read().cpuUsageUsec!;
+    const idle1 = hostIdleSeconds();
     const wallUsec = Number(process.hrtime.bigint() - t0) / 1000;
-    return ((b - a) / wallUsec) * 100;
+    return { pct: ((b - a) / wallUsec) * 100, idle: ((idle1 - idle0) * 1e6 / wallUsec) * 100 };
   } finally {
     r.close();
   }
+}
+
+/** `measured` reached `floor`, or the host had no idle CPU that could have made up the shortfall. */
+export function expectReached(m: { pct: number; idle: number }, floor: number): void {
+  const verdict = reachedUnlessBusy(m.pct, m.idle, floor);
+  expect(verdict.ok, verdict.why).toBe(true);
 }
 
 /** The path of a process's cgroup per hierarchy, keyed by controller list ("" for v2) from /proc/PID/cgroup. */

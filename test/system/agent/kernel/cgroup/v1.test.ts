@@ -9,7 +9,7 @@ import { CgroupBusyError, NoSuchProcessError } from '../../../../../agent/kernel
 import { KeptFile } from '../../../../../agent/kernel/cgroup/fd-reader.js';
 import { V1Driver } from '../../../../../agent/kernel/cgroup/v1.js';
 import { describeWith, missing, needRoot, needV1Cgroups } from '../../../../helpers/env.js';
-import { BUSY_LOOP, cgroupsOf, cleanupSuite, cpuPercent, exited, go, killAndWait, memoryHog, printed, Procs, sleep, SLEEPER, uniqueParent } from './procs.js';
+import { BUSY_LOOP, cgroupsOf, cleanupSuite, cpuAndIdle, exited, expectReached, go, killAndWait, memoryHog, printed, Procs, sleep, SLEEPER, uniqueParent } from './procs.js';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
 const HIERARCHIES = ['cpu', 'cpuacct', 'memory', 'blkio', 'pids', 'freezer'];
@@ -71,12 +71,13 @@ describeWith(missing([needRoot, needV1Cgroups]), 'v1/hybrid cgroup driver on the
     const ready = printed(hog, 'ready');
     go(hog);
     await ready;
+    expectReached(await cpuAndIdle(driver, 'bob', 1000), 30); // a busy loop for ~1 s
     const r = driver.openStats('bob');
     try {
       const a = r.read();
-      await sleep(1000);
+      await sleep(200);
       const b = r.read();
-      expect(b.cpuUsageUsec! - a.cpuUsageUsec!).toBeGreaterThan(300_000); // a busy loop for ~1 s
+      expect(b.cpuUsageUsec! - a.cpuUsageUsec!).toBeGreaterThan(0);
       expect(b.memory!.current).toBeGreaterThanOrEqual(64 * 2 ** 20);
       expect(b.memory!.anon).toBeGreaterThanOrEqual(60 * 2 ** 20);
       expect(b.pids).toBeGreaterThanOrEqual(2);
@@ -129,13 +130,15 @@ describeWith(missing([needRoot, needV1Cgroups]), 'v1/hybrid cgroup driver on the
     const burner = procs.startIn(driver, 'capped', BUSY_LOOP);
     expect(driver.setLimits('capped', { cpuPercent: 30 }).cpuPercent).toBe(30);
     await sleep(300);
-    const pct = await cpuPercent(driver, 'capped', 2000);
-    console.log(`cfs quota 30%: measured ${pct.toFixed(1)}% over 2 s`);
-    expect(Math.abs(pct - 30)).toBeLessThanOrEqual(10);
+    const capped = await cpuAndIdle(driver, 'capped', 2000);
+    const pct = capped.pct;
+    console.log(`cfs quota 30%: measured ${pct.toFixed(1)}% over 2 s (host idle ${capped.idle.toFixed(1)}%)`);
+    expect(pct).toBeLessThanOrEqual(40); // the quota holds whatever else the machine does
+    expectReached(capped, 20); // and the burner gets near it unless others took the CPU
     expect(driver.setLimits('capped', { cpuPercent: null }).cpuPercent).toBeNull();
-    const free = await cpuPercent(driver, 'capped', 1000);
-    console.log(`cap lifted: measured ${free.toFixed(1)}% over 1 s`);
-    expect(free).toBeGreaterThan(pct + 10); // clearly above the cap; the host is shared, so not an absolute figure
+    const free = await cpuAndIdle(driver, 'capped', 1000);
+    console.log(`cap lifted: measured ${free.pct.toFixed(1)}% over 1 s (host idle ${free.idle.toFixed(1)}%)`);
+    expectReached(free, Math.max(pct, 30) + 10); // clearly above the cap, unless the host had nothing to give
     await killAndWait(burner);
   });
 
