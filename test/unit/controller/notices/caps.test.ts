@@ -148,6 +148,22 @@ describe('notices.caps', () => {
     expect((await rows()).at(-1)!.error).toContain('for web02');
   });
 
+  it('item 3: the per-tenant interval still applies: a warning a cap held sets no rate mark, the next one goes, the one after is held for the interval', async () => {
+    setup({ per_host_hour: { warning: 1 } }, { interval: '12h' });
+    await post('web01', floodEvents('warning', ['a', 'b'], clock.t - 1000), directory(['a', 'b']));
+    expect((await rows()).map((r) => [r.tenant, r.state, r.digest_due])).toEqual([
+      ['a', 'queued', null],
+      ['b', 'held', T0 + HOUR],
+    ]);
+    clock.t = T0 + HOUR;
+    await post('web01', floodEvents('warning', ['b'], clock.t - 1000));
+    expect((await rows()).at(-1)).toMatchObject({ tenant: 'b', state: 'queued' }); // nothing went to b: no mark
+    clock.advance(60_000);
+    await post('web01', floodEvents('warning', ['b'], clock.t - 1000));
+    const last = (await rows()).at(-1)!;
+    expect(last).toMatchObject({ tenant: 'b', state: 'held', digest_due: T0 + HOUR + 12 * HOUR, error: null }); // the interval, not a cap
+  });
+
   it('item 3: cap slots outlive a short notices.interval: pruning keeps the last hour', async () => {
     setup({ per_host_hour: { quarantine: 1 } }, { interval: '1s', keep: '1h' });
     await post('web01', floodEvents('quarantine', ['one'], clock.t - 1000), directory(['one']));
