@@ -1,7 +1,10 @@
 // What notices cost the controller (issue 6): (1) the ingest of reports that carry incident events, with the
 // notices hook writing and rendering a row per event inside the transaction, against the same ingest without
 // the hook, measured in the same run on fresh databases; (2) delivery into the outbox directory (compose with
-// nodemailer, write, fsync, rename) against writing and fsyncing the same number of same-size files.
+// nodemailer, write, fsync, rename) against writing and fsyncing the same number of same-size files. Both
+// with notices.caps out of the way (every notice goes out, as before caps existed). (3) The flood of one report
+// (2,000 tenants and 2,000 quarantines): its ingest with the default caps against caps out of the way, and
+// how many notices each queued at once.
 //
 //   node dist/bench/notices.js [--reports N] [--events N] [--deliveries N]
 import { closeSync, fsyncSync, mkdtempSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
@@ -11,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseControllerConfig } from '../controller/config.js';
 import { prepareReport } from '../controller/ingest/prepare.js';
+import { MAX_CAP } from '../controller/notices/caps.js';
 import { OutboxDirMailer } from '../controller/notices/mailer.js';
 import { NoticeOutbox } from '../controller/notices/outbox.js';
 import { NoticeSender } from '../controller/notices/sender.js';
@@ -30,10 +34,14 @@ export interface NoticesBenchResult {
   deliveriesPerSecond: number;
   fileWritesPerSecond: number;
   averageMessageBytes: number;
+  flood: { events: number; bytes: number; cappedMs: number; cappedQueued: number; cappedHeld: number; uncappedMs: number; uncappedQueued: number };
 }
 
-function event(tenant: string, n: number, at: number): IncidentEvent {
-  const level = n % 3;
+/** notices.caps so high that nothing is held (the measurements made before caps existed). */
+const NO_CAPS = { per_host_hour: { warning: MAX_CAP, throttle: MAX_CAP, quarantine: MAX_CAP, release: MAX_CAP, digest: MAX_CAP }, per_report: MAX_CAP };
+
+function event(tenant: string, n: number, at: number, quarantine = false): IncidentEvent {
+  const level = quarantine ? 3 : n % 3;
   return {
     id: `${tenant}-cpu-${at}:${n}`,
     incident: `${tenant}-cpu-${at}`,
@@ -41,7 +49,7 @@ function event(tenant: string, n: number, at: number): IncidentEvent {
     resource: 'cpu',
     rule: 'contention_disproportion',
     type: level === 0 ? 'opened' : 'escalated',
-    step: level === 0 ? 'notice' : 'throttle',
+    step: level === 0 ? 'notice' : level === 3 ? 'quarantine' : 'throttle',
     level,
     at: new Date(at).toISOString(),
     explanation: {
@@ -89,7 +97,7 @@ async function ingestRun(dir: string, bodies: Buffer[], withNotices: boolean, t0
   const store = new SqliteStore({ file: join(dir, `${withNotices ? 'notices' : 'baseline'}.db`), now: () => t0 + 3_600_000 });
   try {
     if (withNotices) {
-      const config = parseControllerConfig({ state_dir: dir });
+      const config = parseControllerConfig({ state_dir: dir, notices: { caps: NO_CAPS } });
       const outbox = new NoticeOutbox({ store: store.notices, config: config.notices, templates: loadTemplates(), domain: 'example.com' });
       store.onIncidentEvents((events, tx) => outbox.enqueueEvents(events, tx));
     }
@@ -128,7 +136,7 @@ export async function benchNotices(opts: { reports?: number; eventsPerReport?: n
     let deliveredMs = 0;
     let bytes = 0;
     try {
-      const config = parseControllerConfig({ state_dir: dir });
+      const config = parseControllerConfig({ state_dir: dir, notices: { caps: NO_CAPS } });
       const outbox = new NoticeOutbox({ store: store.notices, config: config.notices, templates: loadTemplates(), domain: 'example.com' });
       store.onIncidentEvents((evs, tx) => outbox.enqueueEvents(evs, tx));
       const per = 10;
@@ -160,6 +168,7 @@ export async function benchNotices(opts: { reports?: number; eventsPerReport?: n
       renameSync(tmp, join(dir, `f${i}.eml`));
     }
     const filesMs = performance.now() - started;
+    const flood = await floodRun(dir, t0);
     return {
       reports: n,
       eventsPerReport: k,
@@ -171,10 +180,56 @@ export async function benchNotices(opts: { reports?: number; eventsPerReport?: n
       deliveriesPerSecond: deliveries / (deliveredMs / 1000),
       fileWritesPerSecond: deliveries / (filesMs / 1000),
       averageMessageBytes: bytes,
+      flood,
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The item-3 report: 2,000 tenants with addresses and a quarantine each, in one report of one host. */
+async function floodRun(dir: string, t0: number): Promise<NoticesBenchResult['flood']> {
+  const n = 2000;
+  const at = t0;
+  const r: Report = {
+    version: 1,
+    host: 'web01',
+    seq: 1,
+    at: new Date(at).toISOString(),
+    sent_at: new Date(at).toISOString(),
+    interval: 5,
+    host_stats: { cores: 8, memory_bytes: 32 << 30 },
+    samples: [],
+    events: Array.from({ length: n }, (_, k) => event(`f${k}`, k, at, true)),
+    tenants: Array.from({ length: n }, (_, k) => ({ name: `f${k}`, email: `f${k}@example.com` })),
+  };
+  const body = Buffer.from(JSON.stringify(r));
+  const run = async (capped: boolean, round: number) => {
+    let counts = { queued: 0, held: 0 };
+    const store = new SqliteStore({ file: join(dir, `flood-${capped}-${round}.db`), now: () => at + 1000 });
+    try {
+      const config = parseControllerConfig({ state_dir: dir, ...(capped ? {} : { notices: { caps: NO_CAPS } }) });
+      const outbox = new NoticeOutbox({ store: store.notices, config: config.notices, templates: loadTemplates(), domain: 'example.com' });
+      store.onIncidentEvents((evs, tx) => void (counts = outbox.enqueueEvents(evs, tx)));
+      const started = performance.now();
+      const p = prepareReport(body);
+      if (!p.ok) throw new Error(p.message);
+      await store.ingest(p.report);
+      return { ms: performance.now() - started, queued: counts.queued, held: counts.held };
+    } finally {
+      await store.close();
+    }
+  };
+  // Alternate the two, best of three, each on a fresh database.
+  let capped = { ms: Number.POSITIVE_INFINITY, queued: 0, held: 0 };
+  let uncapped = { ms: Number.POSITIVE_INFINITY, queued: 0, held: 0 };
+  for (let round = 0; round < 3; round++) {
+    const u = await run(false, round);
+    if (u.ms < uncapped.ms) uncapped = u;
+    const c = await run(true, round);
+    if (c.ms < capped.ms) capped = c;
+  }
+  return { events: n, bytes: body.length, cappedMs: capped.ms, cappedQueued: capped.queued, cappedHeld: capped.held, uncappedMs: uncapped.ms, uncappedQueued: uncapped.queued };
 }
 
 export function printNotices(r: NoticesBenchResult): void {
@@ -185,6 +240,10 @@ export function printNotices(r: NoticesBenchResult): void {
   console.log(`delivery of ${r.deliveries} notices into the outbox directory (~${f(r.averageMessageBytes)} bytes each):`);
   console.log(`  notices (compose, write, fsync, rename, mark sent)  ${f(r.deliveriesPerSecond)} /s`);
   console.log(`  baseline: write, fsync, rename same-size files      ${f(r.fileWritesPerSecond)} /s   (x${(r.fileWritesPerSecond / r.deliveriesPerSecond).toFixed(2)})`);
+  const x = r.flood;
+  console.log(`one report of ${f(x.events)} tenants and ${f(x.events)} quarantines (${(x.bytes / 1e6).toFixed(1)} MB), ingest best of 3:`);
+  console.log(`  default notices.caps   ${f(x.cappedMs)} ms   ${f(x.cappedQueued)} queued at once, ${f(x.cappedHeld)} held (sent as the hour frees slots)`);
+  console.log(`  caps out of the way    ${f(x.uncappedMs)} ms   ${f(x.uncappedQueued)} queued at once`);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -7,6 +7,7 @@
 import addressparser from 'nodemailer/lib/addressparser';
 import type { Section } from '../../shared/config.js';
 import { EMAIL_RULE, isEmail } from '../../shared/email.js';
+import { parseCaps, type NoticeCaps } from './caps.js';
 import { smtpHasLogin } from './smtp-tls.js';
 
 export const DEFAULT_NOTICE_FROM = 'hostwarden <hostwarden@localhost>';
@@ -54,6 +55,8 @@ export interface NoticesConfig {
   retry: { minMs: number; maxMs: number; giveUpMs: number };
   /** Sent, failed and digested notices older than this are dropped. */
   keepMs: number;
+  /** Per host and hour by category, and per report: what holds the rest back (caps.ts). */
+  caps: NoticeCaps;
 }
 
 /** True when `text` is one or more addresses nodemailer can parse ("Name <a@b>", "a@b, c@d"). */
@@ -156,6 +159,7 @@ export function parseNoticesConfig(n: Section): NoticesConfig {
   r.done();
   const keepMs = n.duration('keep', '90d', { min: 3_600_000 });
   if (keepMs < intervalMs) n.fail('keep', 'must be at least notices.interval (the rate limit looks back that far)');
+  const caps = parseCaps(n.section('caps'));
   n.done();
   return {
     enabled,
@@ -171,6 +175,7 @@ export function parseNoticesConfig(n: Section): NoticesConfig {
     usageCommand,
     retry,
     keepMs,
+    caps,
   };
 }
 
@@ -201,4 +206,12 @@ notices:
     max: 30m                                 # longest wait between retries
     give_up: 7d                              # a notice not accepted by then is marked failed
   keep: 90d                                  # sent, failed and digested notices are dropped after this
+  caps:                                      # what one host can make the controller send; over a cap a notice is held
+    per_host_hour:                           # notices per host and sliding hour, by category; held warnings and
+      warning: 50                            # throttles go into the tenant's digest, held quarantines, releases
+      throttle: 50                           # and digests go out as soon as the hour frees a slot, oldest first
+      quarantine: 30
+      release: 50
+      digest: 50
+    per_report: 20                           # the most notices one report sends at once
 `;

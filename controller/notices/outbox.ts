@@ -5,11 +5,13 @@
 // Notices of events are written inside the transaction that stores the events (enqueueEvents, called from
 // store.onIncidentEvents with the hook's transaction handle), so a notice exists exactly when its event does.
 // The sender (sender.ts) claims due rows one at a time with an attempt id and records the outcome; held-back
-// rows wait for their tenant's digest (makeDueDigests). The states are listed in store/notice-store.ts.
+// rows wait for their tenant's digest (makeDueDigests), or for a slot of their host's cap (releaseHeld; the
+// caps are in caps.ts). The states are listed in store/notice-store.ts.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { HeldNotice, NewNotice, NoticeFilter, NoticeRow, NoticeState, NoticeStore, NoticeTx } from '../store/notice-store.js';
 import type { NewIncidentEvent, TxContext } from '../store/store.js';
+import { CAP_WINDOW_MS, CapBudget, capCategory, capNote, freeSlots, type CapHold } from './caps.js';
 import type { NoticesConfig } from './config.js';
 import { digestKey, limitKey, rateDecision } from './rate.js';
 import { renderSubject, renderWith, type Rendered, type TemplateSet } from './templates.js';
@@ -23,6 +25,10 @@ export interface EnqueueCounts {
   noRecipient: number;
   optedOut: number;
   failed: number;
+  /** Notices a cap held back (notices.caps), for the metric and the log once the transaction committed. */
+  holds: CapHold[];
+  /** The id of one notice written (to tell whether the transaction committed), or undefined. */
+  anyId: number | undefined;
 }
 
 export interface OutboxOptions {
@@ -33,6 +39,8 @@ export interface OutboxOptions {
   /** Domain of the Message-IDs (that of the From address). */
   domain: string;
   log?: Logger | undefined;
+  /** Told of the digests a cap held back, after their transaction (the event notices' holds are in EnqueueCounts). */
+  onHeld?: ((holds: CapHold[], now: number) => void) | undefined;
 }
 
 export const NO_RECIPIENT_NOTE = 'no email address for this tenant (neither its managed record nor its agent has one)';
@@ -45,8 +53,10 @@ export class NoticeOutbox {
   private readonly domain: string;
   private readonly log: Logger | undefined;
   private readonly ctx: ViewContext;
+  private readonly onHeld: OutboxOptions['onHeld'];
 
   constructor(opts: OutboxOptions) {
+    this.onHeld = opts.onHeld;
     this.store = opts.store;
     this.config = opts.config;
     this.templates = opts.templates;
@@ -72,7 +82,8 @@ export class NoticeOutbox {
    */
   enqueueEvents(events: readonly NewIncidentEvent[], tx: TxContext): EnqueueCounts {
     const { now, notices } = tx;
-    const counts: EnqueueCounts = { queued: 0, held: 0, noRecipient: 0, optedOut: 0, failed: 0 };
+    const counts: EnqueueCounts = { queued: 0, held: 0, noRecipient: 0, optedOut: 0, failed: 0, holds: [], anyId: undefined };
+    const budget = new CapBudget(this.config.caps, notices, now);
     for (const { event: ev, incident } of events) {
       const maxLevel = notices.lastLevel(incident.id);
       const cls = classify(ev, maxLevel);
@@ -109,14 +120,23 @@ export class NoticeOutbox {
       }
       const to = notices.contactOf(ev.tenant);
       const row: NewNotice = { ...base, state: 'queued', recipient: to.address, subject, body_text: null, body_html: null, next_attempt_at: null, error: null, digest_due: null };
+      // A notice that would go out takes a slot of the caps, or is held by them (caps.ts).
+      const capped = capCategory(cls.category);
+      let hold: CapHold | undefined;
       if (cls.informational && to.optedOut) {
         row.state = 'opted_out';
       } else {
         const key = limitKey(ev.tenant, ev.resource, ev.level, ev.type);
-        const decision = rateDecision({ limited: cls.limited, lastSent: notices.rateMark(key), lastDigest: notices.rateMark(digestKey(ev.tenant)), now, intervalMs: this.config.intervalMs });
+        const lastDigest = notices.rateMark(digestKey(ev.tenant));
+        const decision = rateDecision({ limited: cls.limited, lastSent: notices.rateMark(key), lastDigest, now, intervalMs: this.config.intervalMs });
+        const cap = decision.send && capped && this.mails(to.address) ? budget.check(ev.host, capped) : undefined;
         if (!decision.send) {
           row.state = 'held';
           row.digest_due = decision.digestDue;
+        } else if (cap && cls.limited) {
+          // Over a cap, a rate-limited kind waits for the digest (its rate mark is not set: nothing went out).
+          hold = { host: ev.host, category: capped!, cap };
+          Object.assign(row, { state: 'held', digest_due: Math.max(now + CAP_WINDOW_MS, lastDigest === undefined ? 0 : lastDigest + this.config.intervalMs), error: capNote(hold, this.config.caps, true) });
         } else {
           if (cls.limited) notices.setRateMark(key, now);
           try {
@@ -125,9 +145,20 @@ export class NoticeOutbox {
             this.log?.error({ err, tenant: ev.tenant, event: ev.id }, 'cannot render a notice; recorded as failed');
             Object.assign(row, { state: 'failed', error: `cannot render: ${(err as Error).message}` });
           }
+          if (cap && row.state === 'queued') {
+            // Over a cap, a quarantine, a release or an administrator's action waits for a slot, as it is.
+            hold = { host: ev.host, category: capped!, cap };
+            budget.waits(ev.host, capped!);
+            Object.assign(row, { state: 'held', next_attempt_at: null, error: [capNote(hold, this.config.caps, false), row.error].filter(Boolean).join('; ') });
+          }
         }
       }
-      notices.enqueue(row);
+      const id = notices.enqueue(row);
+      if (id !== undefined) {
+        counts.anyId ??= id;
+        if (hold) counts.holds.push(hold);
+        else if (row.state === 'queued' && capped) budget.take(ev.host, capped, row.source);
+      }
       if (row.state === 'queued') counts.queued++;
       else if (row.state === 'held') counts.held++;
       else if (row.state === 'opted_out') counts.optedOut++;
@@ -135,6 +166,11 @@ export class NoticeOutbox {
       else counts.failed++;
     }
     return counts;
+  }
+
+  /** True when a notice to `address` sends mail (to it, or the admin copy alone). */
+  private mails(address: string | null): boolean {
+    return address !== null || this.config.adminBcc.length > 0;
   }
 
   /** A row to send: queued with its bodies, or no_recipient when there is nobody to send it to. */
@@ -155,14 +191,21 @@ export class NoticeOutbox {
   async makeDueDigests(now: number): Promise<number> {
     let made = 0;
     for (const tenant of await this.store.dueDigests(now)) {
-      const id = await this.store.digest(tenant, (held, tx) => this.digestOf(tenant, held, tx, now));
+      const holds: CapHold[] = [];
+      const id = await this.store.digest(tenant, (held, tx) => this.digestOf(tenant, held, tx, now, holds));
       if (id !== undefined) made++;
+      if (id !== undefined && holds.length) this.onHeld?.(holds, now);
     }
     return made;
   }
 
+  /** Notices held waiting for a cap slot go out, oldest first, as far as their host's hourly cap allows. */
+  releaseHeld(now: number): Promise<number> {
+    return this.store.releaseHeld(now, (q, tx) => freeSlots(this.config.caps, tx, q.host, q.category, now));
+  }
+
   /** The digest of a tenant's held notices (inside the digest's transaction: its rate mark is set there). */
-  private digestOf(tenant: string, held: HeldNotice[], tx: NoticeTx, now: number): NewNotice {
+  private digestOf(tenant: string, held: HeldNotice[], tx: NoticeTx, now: number, holds: CapHold[]): NewNotice {
     const items: DigestItem[] = held.map((h) => ({ host: h.host, resource: h.resource, category: h.category, event_type: h.event_type, level: h.level, at: h.event_at ?? h.created_at, summary: h.summary }));
     const rendered = renderWith(this.templates.digest, digestView(tenant, items, now, this.ctx));
     const to = tx.contactOf(tenant);
@@ -195,6 +238,16 @@ export class NoticeOutbox {
     };
     if (to.optedOut) row.state = 'opted_out';
     else this.addressed(row, rendered, now);
+    // A digest takes a slot of its host's cap when it is written, or waits for one.
+    if (row.state === 'queued') {
+      const budget = new CapBudget(this.config.caps, tx, now, false);
+      const cap = budget.check(row.host, 'digest');
+      if (cap) {
+        const hold: CapHold = { host: row.host, category: 'digest', cap };
+        holds.push(hold);
+        Object.assign(row, { state: 'held', next_attempt_at: null, error: [capNote(hold, this.config.caps, false), row.error].filter(Boolean).join('; ') });
+      } else budget.take(row.host, 'digest', row.source);
+    }
     tx.setRateMark(digestKey(tenant), now);
     return row;
   }
@@ -241,8 +294,8 @@ export class NoticeOutbox {
     return this.store.counts();
   }
 
-  /** Drop finished notices older than notices.keep and rate-limit marks older than the interval. */
+  /** Drop finished notices older than notices.keep, rate-limit marks older than the interval, cap slots older than an hour. */
   prune(now: number): Promise<number> {
-    return this.store.prune(now - this.config.keepMs, now - this.config.intervalMs);
+    return this.store.prune(now - this.config.keepMs, now - Math.max(this.config.intervalMs, CAP_WINDOW_MS));
   }
 }

@@ -1,4 +1,5 @@
-// The sender loop: makes the digests whose time has come, then sends due notices one at a time. A failed
+// The sender loop: makes the digests whose time has come, queues the notices a cap held as far as their hour
+// now allows (caps.ts; the loop runs at least every IDLE_POLL_MS), then sends due notices one at a time. A failed
 // attempt waits min, 2 min, 4 min ... up to max (notices.retry) and keeps its error; a refusal for good (5xx
 // for the recipients or the message) or an age past retry.give_up marks the notice failed.
 //
@@ -111,6 +112,8 @@ export class NoticeSender {
     const now = this.now();
     const digests = await this.outbox.makeDueDigests(now);
     if (digests) this.log?.info({ digests }, 'digests of held-back notices queued');
+    const released = await this.outbox.releaseHeld(now);
+    if (released) this.log?.info({ notices: released }, 'notices held by notices.caps released: the hour frees their slots');
     if (now - this.lastPrune >= PRUNE_EVERY_MS) {
       this.lastPrune = now;
       const pruned = await this.outbox.prune(now);

@@ -10,6 +10,7 @@ import type { App } from '../http/app.js';
 import type { ControllerConfig } from '../config.js';
 import type { Registry } from '../metrics.js';
 import type { Store } from '../store/store.js';
+import { CapWatch, type CapHold } from './caps.js';
 import { parseAddresses } from './config.js';
 import { OutboxDirMailer, SmtpMailer, type Mailer } from './mailer.js';
 import { NOTICE_STATES, NoticeOutbox } from './outbox.js';
@@ -48,7 +49,9 @@ export function startNotices(store: Store, config: ControllerConfig, opts: Notic
   const templates = loadTemplates(n.templatesDir);
   const from = config.smtp?.from ?? n.from;
   const domain = parseAddresses(from)?.[0]?.split('@')[1] ?? 'localhost';
-  const outbox = new NoticeOutbox({ store: store.notices, config: n, templates, domain, log });
+  const held = opts.registry?.counter('hostwarden_notices_held_total', 'notices a cap held back (notices.caps), by category and cap (per_host_hour, per_report)', ['category', 'cap']);
+  const caps = new CapWatch(n.caps, log, held);
+  const outbox = new NoticeOutbox({ store: store.notices, config: n, templates, domain, log, onHeld: (holds, at) => caps.record(holds, at) });
   let sender: NoticeSender | undefined;
   let mailer: Mailer | undefined;
   const sends = opts.registry?.counter('hostwarden_notice_sends_total', 'notice delivery attempts, by result (sent, retry, failed)');
@@ -69,10 +72,19 @@ export function startNotices(store: Store, config: ControllerConfig, opts: Notic
       const c = outbox.enqueueEvents(events, tx);
       // After the transaction: the sender must see committed rows (it runs once the current task is done).
       if (c.queued) setImmediate(() => s.kick());
+      if (c.holds.length) setImmediate(() => void recordIfCommitted(c.holds, tx.now, c.anyId));
     });
     s.start();
     log.info({ via: mailer.kind, target: mailer.target, interval_ms: n.intervalMs, templates: n.templatesDir ?? 'built-in' }, 'notices enabled');
   } else log.info('notices disabled (notices.enabled: false)');
+  /** Holds count once their report committed (a rolled-back report is sent again by its agent). */
+  async function recordIfCommitted(holds: CapHold[], at: number, id: number | undefined): Promise<void> {
+    try {
+      if (id !== undefined && (await outbox.get(id))) caps.record(holds, at);
+    } catch (err) {
+      log.error({ err }, 'cannot count the notices held back by notices.caps');
+    }
+  }
   return {
     outbox,
     sender,

@@ -8,7 +8,8 @@
 //   sending       claimed by an attempt; a controller that stops mid-send puts it back to queued at start
 //   sent          the mail server (or the outbox directory) accepted it
 //   failed        rejected for good, or not accepted within notices.retry.give_up
-//   held          rate-limited: waits for the tenant's digest
+//   held          rate-limited or over a cap (notices/caps.ts; `error` names it): with digest_due it waits for
+//                 the tenant's digest; without, for a slot of its host's hourly cap, then it is queued as it is
 //   digested      told in a digest (digest_id)
 //   no_recipient  the tenant has no address: only the admin copy went out (or nothing, without admin_bcc)
 //   opted_out     informational, and the tenant opted out (notices: false)
@@ -90,6 +91,19 @@ export interface NoticeTx {
   setRateMark(key: string, at: number): void;
   /** Write a notice; its id, or undefined when a notice of the same source exists (nothing is written). */
   enqueue(notice: NewNotice): number | undefined;
+  /** How many notices of `host` (null: digests over several hosts) and `category` took a cap slot after `since`. */
+  capSlots(host: string | null, category: string, since: number): number;
+  /** The notice of `source` (unique), of `host` and `category`, took a cap slot at `at` (kept at least an hour). */
+  takeCapSlot(host: string | null, category: string, at: number, source: string): void;
+  /** True when notices of `host` and `category` are held waiting for a cap slot (held, digest_due null). */
+  capWaiting(host: string | null, category: string): boolean;
+}
+
+/** Notices held waiting for a cap slot, of one host and category. */
+export interface CapQueue {
+  host: string | null;
+  category: string;
+  waiting: number;
 }
 
 /** How an attempt ended, as the store records it. */
@@ -99,13 +113,19 @@ export type AttemptOutcome =
   | { state: 'failed'; error: string };
 
 export interface NoticeStore {
-  /** Tenants with held notices whose digest is due at `now`. */
+  /** Tenants with notices held for their digest (digest_due set) whose digest is due at `now`. */
   dueDigests(now: number): Promise<string[]>;
   /**
-   * In one transaction: the tenant's held notices, the digest `compose` makes of them (nothing when it makes
+   * In one transaction: the tenant's notices held for its digest (not those waiting for a cap slot), the digest `compose` makes of them (nothing when it makes
    * none, or there are none), the held ones marked as told by it. The digest's id, or undefined.
    */
   digest(tenant: string, compose: (held: HeldNotice[], tx: NoticeTx) => NewNotice | undefined): Promise<number | undefined>;
+  /**
+   * In one transaction, for each host and category with notices held waiting for a cap slot: `free` says how
+   * many may go; that many of them, oldest first, become queued (due at `now`) and take a slot at `now`.
+   * How many were released.
+   */
+  releaseHeld(now: number, free: (queue: CapQueue, tx: NoticeTx) => number): Promise<number>;
   /** Claim the next due queued notice for one attempt (state sending, attempts + 1, `attemptId`). */
   claim(now: number, attemptId: string): Promise<NoticeRow | undefined>;
   /** Record an attempt's outcome; false when the row is no longer that attempt's (nothing changed). */
@@ -118,6 +138,6 @@ export interface NoticeStore {
   /** Newest first. */
   list(filter?: NoticeFilter): Promise<NoticeRow[]>;
   counts(): Promise<Partial<Record<NoticeState, number>>>;
-  /** Drop finished notices created before `finishedBefore` and rate marks older than `marksBefore`. */
+  /** Drop finished notices created before `finishedBefore` and rate marks (cap slots too) older than `marksBefore`. */
   prune(finishedBefore: number, marksBefore: number): Promise<number>;
 }

@@ -310,7 +310,7 @@ export const NoticeStateSchema = Type.Union(
   ],
   {
     description:
-      'queued (waiting; after a failed attempt with its error), sending, sent, failed (refused for good or given up), held (rate-limited, waits for the digest), digested (told in digest_id), no_recipient (the tenant has no address; the admin copy went out if configured), opted_out (informational, the tenant opted out)',
+      'queued (waiting; after a failed attempt with its error), sending, sent, failed (refused for good or given up), held (rate-limited, or over a notices.caps cap with the cap named in error: with digest_due it waits for the digest of its tenant, without it for a slot of the hourly cap of its host and then goes out as it is), digested (told in digest_id), no_recipient (the tenant has no address; the admin copy went out if configured), opted_out (informational, the tenant opted out)',
   },
 );
 export type NoticeStateName = Static<typeof NoticeStateSchema>;
@@ -342,7 +342,7 @@ export const NoticeSchema = Type.Object(
     next_attempt_at: NullTime,
     last_attempt_at: NullTime,
     sent_at: NullTime,
-    error: Nullable(Type.String({ description: 'the last error, or a note (refused recipients, no address)' })),
+    error: Nullable(Type.String({ description: 'the last error, or a note (refused recipients, no address, the notices.caps cap that held it back)' })),
     digest_id: Nullable(Type.Integer({ description: 'held notices: the digest that told them' })),
     digest_due: NullTime,
   },

@@ -1,9 +1,18 @@
 // The notices' outbox in SQLite (migration 4): the NoticeStore and the NoticeTx of notice-store.ts. Rows
 // written through the NoticeTx inside a store transaction commit with it: an ingest's notices with the events
 // that cause them, a digest with the held notices it marks.
+//
+// Cap slots (notices/caps.ts) are rows of notice_limits too, one per notice that went out under a cap, keyed
+// `cap<US>host<US>category<US>time (16 digits)<US>notice source` with last_at = the time: a range of the primary key
+// counts a host's slots of the last hour, and prune() drops them with the other marks.
 import type Database from 'better-sqlite3';
 import { Where } from './context.js';
-import type { AttemptOutcome, HeldNotice, NewNotice, NoticeFilter, NoticeRow, NoticeState, NoticeStore, NoticeTx, TenantContact } from '../notice-store.js';
+import type { AttemptOutcome, CapQueue, HeldNotice, NewNotice, NoticeFilter, NoticeRow, NoticeState, NoticeStore, NoticeTx, TenantContact } from '../notice-store.js';
+
+const US = '\u001f';
+/** The key prefix of the cap slots of one host (null: '') and category. */
+const capPrefix = (host: string | null, category: string): string => `cap${US}${host ?? ''}${US}${category}${US}`;
+const capTime = (at: number): string => String(Math.max(0, Math.trunc(at))).padStart(16, '0');
 
 function statements(db: Database.Database) {
   return {
@@ -20,8 +29,17 @@ function statements(db: Database.Database) {
     ),
     dueDigests: db.prepare<[number], { tenant: string }>("SELECT tenant FROM notices WHERE state = 'held' GROUP BY tenant HAVING min(digest_due) <= ?"),
     heldOf: db.prepare<[string], HeldNotice>(
-      "SELECT id, host, resource, category, event_type, level, event_at, created_at, summary FROM notices WHERE state = 'held' AND tenant = ? ORDER BY created_at, id",
+      "SELECT id, host, resource, category, event_type, level, event_at, created_at, summary FROM notices WHERE state = 'held' AND tenant = ? AND digest_due IS NOT NULL ORDER BY created_at, id",
     ),
+    capSlots: db.prepare<[string, string], { n: number }>('SELECT count(*) AS n FROM notice_limits WHERE key >= ? AND key < ?'),
+    capWaiting: db.prepare<[string | null, string], { one: number }>(
+      "SELECT 1 AS one FROM notices WHERE state = 'held' AND digest_due IS NULL AND host IS ? AND category = ? LIMIT 1",
+    ),
+    capQueues: db.prepare<[], CapQueue>("SELECT host, category, count(*) AS waiting FROM notices WHERE state = 'held' AND digest_due IS NULL GROUP BY host, category"),
+    capOldest: db.prepare<[string | null, string, number], { id: number; source: string }>(
+      "SELECT id, source FROM notices WHERE state = 'held' AND digest_due IS NULL AND host IS ? AND category = ? ORDER BY created_at, id LIMIT ?",
+    ),
+    release: db.prepare<[number, number]>("UPDATE notices SET state = 'queued', next_attempt_at = ? WHERE id = ? AND state = 'held' AND digest_due IS NULL"),
     digested: db.prepare<[number, number]>("UPDATE notices SET state = 'digested', digest_id = ? WHERE id = ? AND state = 'held'"),
     claim: db.prepare<[string, number, number], NoticeRow>(
       `UPDATE notices SET state = 'sending', attempt_id = ?, attempts = attempts + 1, last_attempt_at = ?
@@ -81,6 +99,19 @@ export class SqliteNotices implements NoticeStore, NoticeTx {
     return r.changes ? Number(r.lastInsertRowid) : undefined;
   }
 
+  capSlots(host: string | null, category: string, since: number): number {
+    const prefix = capPrefix(host, category);
+    return this.sql.capSlots.get(prefix + capTime(since + 1), `${prefix}\u007f`)!.n;
+  }
+
+  takeCapSlot(host: string | null, category: string, at: number, source: string): void {
+    this.sql.setLimit.run(`${capPrefix(host, category)}${capTime(at)}${US}${source}`, at);
+  }
+
+  capWaiting(host: string | null, category: string): boolean {
+    return this.sql.capWaiting.get(host, category) !== undefined;
+  }
+
   // --- NoticeStore ---------------------------------------------------------------------------------------
   async dueDigests(now: number): Promise<string[]> {
     return this.sql.dueDigests.all(now).map((r) => r.tenant);
@@ -95,6 +126,22 @@ export class SqliteNotices implements NoticeStore, NoticeTx {
       const id = this.enqueue(notice);
       if (id !== undefined) for (const h of held) this.sql.digested.run(id, h.id);
       return id;
+    })();
+  }
+
+  async releaseHeld(now: number, free: (queue: CapQueue, tx: NoticeTx) => number): Promise<number> {
+    return this.db.transaction(() => {
+      let released = 0;
+      for (const q of this.sql.capQueues.all()) {
+        const n = Math.min(q.waiting, Math.floor(free(q, this)));
+        if (!(n > 0)) continue;
+        for (const { id, source } of this.sql.capOldest.all(q.host, q.category, n)) {
+          if (this.sql.release.run(now, id).changes === 0) continue;
+          this.takeCapSlot(q.host, q.category, now, source);
+          released++;
+        }
+      }
+      return released;
     })();
   }
 

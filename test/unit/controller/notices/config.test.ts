@@ -33,6 +33,7 @@ describe('notices configuration', () => {
       usageCommand: 'hostwardenctl usage {tenant} --since 24h',
       retry: { minMs: 30_000, maxMs: 30 * 60_000, giveUpMs: 7 * 86_400_000 },
       keepMs: 90 * 86_400_000,
+      caps: { perHostHour: { warning: 50, throttle: 50, quarantine: 30, release: 50, digest: 50 }, perReport: 20 },
     });
     expect(outboxDirOf(c)).toBe('/var/lib/hostwarden/outbox');
     expect(outboxDirOf(parse('state_dir: /srv/hw'))).toBe('/srv/hw/outbox');
@@ -63,6 +64,7 @@ notices:
   usage_command: "ask us"
   retry: { min: 1s, max: 10s, give_up: 1d }
   keep: 30d
+  caps: { per_host_hour: { warning: 1, throttle: 2, quarantine: 3, release: 4, digest: 5 }, per_report: 6 }
 `);
     expect(c.smtp).toEqual({
       url: 'smtp://mail.example.com:587',
@@ -87,7 +89,10 @@ notices:
       usageCommand: 'ask us',
       retry: { minMs: 1000, maxMs: 10_000, giveUpMs: 86_400_000 },
       keepMs: 30 * 86_400_000,
+      caps: { perHostHour: { warning: 1, throttle: 2, quarantine: 3, release: 4, digest: 5 }, perReport: 6 },
     });
+    // Keys left out keep their defaults.
+    expect(parse('notices: { caps: { per_host_hour: { quarantine: 5 } } }').notices.caps).toEqual({ perHostHour: { warning: 50, throttle: 50, quarantine: 5, release: 50, digest: 50 }, perReport: 20 });
     // null values are defaults, not unknown keys
     expect(parse('smtp: { url: "smtp://m", from: a@b, starttls: , tls: , timeout: }').smtp).toEqual({ url: 'smtp://m', from: 'a@b' });
   });
@@ -108,6 +113,11 @@ notices:
     ['notices: { retry: { min: 1m, max: 10s } }', 'notices.retry.max', /at least retry.min/],
     ['notices: { keep: 2h, interval: 12h }', 'notices.keep', /at least notices.interval/],
     ['notices: { server_name: "" }', 'notices.server_name', /one non-empty line/],
+    ['notices: { caps: { per_report: 0 } }', 'notices.caps.per_report', /at least 1/],
+    ['notices: { caps: { per_report: 2.5 } }', 'notices.caps.per_report', /whole number/],
+    ['notices: { caps: { per_host_hour: { quarantine: 1e9 } } }', 'notices.caps.per_host_hour.quarantine', /at most 1000000/],
+    ['notices: { caps: { per_host_hour: { relase: 5 } } }', 'notices.caps.per_host_hour.relase', /unknown key/],
+    ['notices: { caps: { per_hour: 5 } }', 'notices.caps.per_hour', /unknown key/],
   ])('%s -> names %s', (yaml, key, message) => {
     let err: unknown;
     try {

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parseControllerConfig } from '../../../../controller/config.js';
 import { NoticeOutbox } from '../../../../controller/notices/outbox.js';
 import { loadTemplates } from '../../../../controller/notices/templates.js';
-import type { AttemptOutcome, HeldNotice, NewNotice, NoticeRow, NoticeStore, NoticeTx } from '../../../../controller/store/notice-store.js';
+import type { AttemptOutcome, CapQueue, HeldNotice, NewNotice, NoticeRow, NoticeStore, NoticeTx } from '../../../../controller/store/notice-store.js';
 import type { IncidentSummary } from '../../../../shared/wire/api.js';
 import { ladderEvents, stored } from './events.js';
 
@@ -15,6 +15,7 @@ class MemoryNotices implements NoticeStore, NoticeTx {
   rows: NoticeRow[] = [];
   marks = new Map<string, number>();
   contacts = new Map<string, string>();
+  slots: Array<{ host: string | null; category: string; at: number; source: string }> = [];
 
   contactOf(tenant: string) {
     return { address: this.contacts.get(tenant) ?? null, optedOut: false };
@@ -34,11 +35,41 @@ class MemoryNotices implements NoticeStore, NoticeTx {
     this.rows.push({ ...n, id, attempts: 0, attempt_id: null, last_attempt_at: null, sent_at: null, digest_id: null });
     return id;
   }
+  capSlots(host: string | null, category: string, since: number) {
+    return this.slots.filter((s) => s.host === host && s.category === category && s.at > since).length;
+  }
+  takeCapSlot(host: string | null, category: string, at: number, source: string) {
+    this.slots.push({ host, category, at, source });
+  }
+  private capHeld() {
+    return this.rows.filter((r) => r.state === 'held' && r.digest_due === null);
+  }
+  capWaiting(host: string | null, category: string) {
+    return this.capHeld().some((r) => r.host === host && r.category === category);
+  }
+  async releaseHeld(now: number, free: (q: CapQueue, tx: NoticeTx) => number) {
+    let released = 0;
+    const queues = new Map<string, CapQueue>();
+    for (const r of this.capHeld()) {
+      const q = queues.get(`${r.host}/${r.category}`) ?? { host: r.host, category: r.category, waiting: 0 };
+      q.waiting++;
+      queues.set(`${r.host}/${r.category}`, q);
+    }
+    for (const q of queues.values()) {
+      const oldest = this.capHeld().filter((r) => r.host === q.host && r.category === q.category).slice(0, Math.max(0, free(q, this)));
+      for (const r of oldest) {
+        Object.assign(r, { state: 'queued', next_attempt_at: now });
+        this.takeCapSlot(q.host, q.category, now, r.source);
+        released++;
+      }
+    }
+    return released;
+  }
   async dueDigests(now: number) {
-    return [...new Set(this.rows.filter((r) => r.state === 'held' && r.digest_due! <= now).map((r) => r.tenant))];
+    return [...new Set(this.rows.filter((r) => r.state === 'held' && r.digest_due !== null && r.digest_due <= now).map((r) => r.tenant))];
   }
   async digest(tenant: string, compose: (held: HeldNotice[], tx: NoticeTx) => NewNotice | undefined) {
-    const held = this.rows.filter((r) => r.state === 'held' && r.tenant === tenant);
+    const held = this.rows.filter((r) => r.state === 'held' && r.digest_due !== null && r.tenant === tenant);
     const n = held.length ? compose(held, this) : undefined;
     const id = n && this.enqueue(n);
     for (const r of id === undefined ? [] : held) Object.assign(r, { state: 'digested', digest_id: id });
