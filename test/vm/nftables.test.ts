@@ -67,8 +67,10 @@ describe('nftables socket cgroupv2 counters on the guest', () => {
     const c = counter('web');
     console.log(`socket cgroupv2 counter: ${c.bytes} bytes in ${c.packets} packets for 1000000 bytes of payload`);
     expect(c.bytes).toBeGreaterThanOrEqual(1_000_000);
-    expect(c.bytes).toBeLessThan(1_050_000);
     expect(c.packets).toBeGreaterThanOrEqual(3);
+    // Beyond the payload only headers: at most 80 bytes a packet (IPv4 20 + TCP 20 + options). A slow,
+    // loaded guest sends smaller segments, so the total overhead varies; per packet it cannot.
+    expect(c.bytes - 1_000_000).toBeLessThanOrEqual(c.packets * 80);
   });
 
   it("does not count another tenant's traffic nor the host's, and a parent-level rule sees every tenant", async () => {
