@@ -200,3 +200,59 @@ describe('cross-host: an agent token touches only its own host', () => {
     expect(metrics).toMatch(/^hostwarden_report_items_rejected_total\{kind="unmanaged_cap"\} 0$/m);
   });
 });
+
+describe('unmanaged tenants over a real controller (tenants: in controller.yaml)', () => {
+  const cleanup = new Cleanup();
+  afterAll(async () => {
+    expect(await cleanup.run()).toEqual([]);
+  });
+
+  it('item 6: tenants.max_per_host refuses names past the cap (counted, a warning logged); tenants.unmanaged_ttl deletes the unseen on the retention schedule', async () => {
+    const dir = tempDir(cleanup, 'hw-unmanaged-');
+    const token = writeToken(join(dir, 'agent-web01.token'));
+    const admin = writeToken(join(dir, 'admin.token'));
+    const lines: Array<{ msg: string; level: number; tenants?: string[] }> = [];
+    const log = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as { msg: string; level: number }) });
+    let now = Date.now();
+    const c = await startController(
+      parseControllerConfig({
+        listen: '127.0.0.1:0',
+        state_dir: join(dir, 'state'),
+        admin_token_file: join(dir, 'admin.token'),
+        agents: [{ host: 'web01', token_file: join(dir, 'agent-web01.token') }],
+        ingest: { parser_threads: 0 },
+        retention: { schedule: '* * * * * *' }, // every second: the expiry runs with retention
+        tenants: { unmanaged_ttl: '1d', max_per_host: 3 },
+      }),
+      { log, now: () => now },
+    );
+    cleanup.add('stop the controller', () => c.close());
+    const post = async (seq: number, names: string[]) => {
+      const at = new Date(now - 1000).toISOString();
+      const body: Report = { version: 1, host: 'web01', seq, at, sent_at: at, interval: 5, host_stats: { cores: 4, memory_bytes: 16 << 30 }, samples: names.map((tenant) => ({ tenant, cpu: { percent: 1 } })) };
+      const res = await fetch(`${c.url}/v1/reports`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      expect(res.status).toBe(202);
+      return (await res.json()) as ReportAccepted;
+    };
+    const tenants = async () => {
+      const res = await fetch(`${c.url}/v1/tenants`, { headers: { authorization: `Bearer ${admin}` } });
+      return ((await res.json()) as { tenants: Array<{ name: string }> }).tenants.map((t) => t.name);
+    };
+    const r = await post(1, ['a', 'b', 'c', 'd', 'e']);
+    expect(r).toMatchObject({ rejected_unmanaged_cap: 2, rejected_items: [{ kind: 'unmanaged_cap', path: '/samples/3' }, { kind: 'unmanaged_cap', path: '/samples/4' }] });
+    expect(await tenants()).toEqual(['a', 'b', 'c']);
+    expect(lines.filter((l) => l.level === 40 && /report item refused: host web01 already has 3 unmanaged tenants/.test(l.msg))).toHaveLength(2);
+
+    // A day and an hour later only 'a' was seen again: b and c go at the next retention run.
+    now += 25 * 3_600_000;
+    await post(2, ['a']);
+    await waitFor('the expiry', async () => (await tenants()).length === 1, 10_000);
+    expect(await tenants()).toEqual(['a']);
+    expect(lines.find((l) => /deleted 2 unmanaged tenants/.test(l.msg))?.tenants?.sort()).toEqual(['b', 'c']);
+    const metrics = await (await fetch(`${c.url}/metrics`, { headers: { authorization: `Bearer ${admin}` } })).text();
+    expect(metrics).toMatch(/^hostwarden_tenants_expired_total 2$/m);
+    expect(metrics).toMatch(/^hostwarden_report_items_rejected_total\{kind="unmanaged_cap"\} 2$/m);
+    // The freed places are taken by new names again.
+    expect((await post(3, ['d', 'e', 'f'])).rejected_unmanaged_cap).toBe(1);
+  });
+});
