@@ -85,7 +85,7 @@ export class Trust {
     let unmanaged: number | undefined; // this host's unmanaged tenants, counted when a new name first needs it
     /** `name` as a tenant of this host; `create` makes a new name this host's (samples and directory). */
     const resolve = (name: string, at: number | null, create: boolean): TenantState | Refusal | undefined => {
-      const no = refused.get(name);
+      const no = refused.size ? refused.get(name) : undefined;
       if (no) return no;
       const t = state.tenants.get(name) ?? created.get(name);
       if (t) {
