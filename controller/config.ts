@@ -8,6 +8,7 @@ import { ConfigError } from '../shared/errors.js';
 import { HOST_RE } from '../shared/wire/agent.js';
 import { NOTICES_CONFIG_REFERENCE, parseNoticesConfig, parseSmtpConfig, type NoticesConfig, type SmtpConfig } from './notices/config.js';
 import { parseTlsConfig, TLS_CONFIG_REFERENCE, type TlsConfig } from './tls.js';
+import { parseTenantsConfig, TENANTS_CONFIG_REFERENCE, type TenantLimits } from './trust.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/hostwarden/controller.yaml';
 /** ingest.max_report_size: reports of 3000 tenants with pressure and a burst of incident events fit well within. */
@@ -35,7 +36,7 @@ rollup:
 ingest:
   parser_threads: ${defaultParserThreads()}                          # threads parsing reports beside the main one (0 = none); default: 1 on 2-3 cores, cores - 2 from 4 (at most 4)
   max_report_size: 32M                       # largest report body accepted
-log_level: info                              # fatal, error, warn, info, debug, trace
+${TENANTS_CONFIG_REFERENCE}log_level: info                              # fatal, error, warn, info, debug, trace
 `;
 
 export interface TokenSource {
@@ -61,6 +62,8 @@ export interface ControllerConfig {
   fairness: { halfLifeMs: number; activeThreshold: number };
   rollup: { flushIntervalMs: number };
   ingest: { parserThreads: number; maxReportSize: number };
+  /** Unmanaged tenants: expiry and the per-host cap (controller/trust.ts). */
+  tenants: TenantLimits;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 }
 
@@ -159,6 +162,8 @@ export function parseControllerConfig(raw: unknown): ControllerConfig {
   if (ingest.maxReportSize < 64 * 1024) ing.fail('max_report_size', 'must be at least 64K');
   ing.done();
 
+  const tenants = parseTenantsConfig(root.section('tenants'));
+
   const logLevel = root.oneOf('log_level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const, 'info');
   root.done();
   return {
@@ -175,6 +180,7 @@ export function parseControllerConfig(raw: unknown): ControllerConfig {
     fairness,
     rollup,
     ingest,
+    tenants,
     logLevel,
   };
 }

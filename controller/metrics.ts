@@ -5,6 +5,7 @@
 // only on counters, counters only ever incremented; `promtool check metrics` finds no problem in a scrape
 // (test/unit/controller/metrics.test.ts runs it).
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry as PromRegistry } from 'prom-client';
+import { REJECTION_KINDS } from './trust.js';
 
 export type Labels = Record<string, string>;
 
@@ -124,6 +125,12 @@ export function controllerMetrics(now: () => number = Date.now) {
     reportBytes: counter('hostwarden_report_bytes_total', 'bytes of report bodies received'),
     parsed: zeroed(counter('hostwarden_reports_parsed_total', 'valid reports by parser: fast (the scanner) or reference (JSON.parse, when the scanner gave up)', ['parser']), 'parser', ['fast', 'reference']),
     incidentEvents: counter('hostwarden_incident_events_total', 'incident events stored (repeats not counted)'),
+    itemsRejected: zeroed(
+      counter('hostwarden_report_items_rejected_total', "report items refused one by one, by kind: cross_host (another host's tenant), unmanaged_cap (tenants.max_per_host), forged_manual (no such queued action)", ['kind']),
+      'kind',
+      REJECTION_KINDS,
+    ),
+    tenantsExpired: counter('hostwarden_tenants_expired_total', 'unmanaged tenants deleted after tenants.unmanaged_ttl unseen'),
     reportLatency: new Histogram({ name: 'hostwarden_report_duration_seconds', help: 'time from a report request to its answer', buckets: [...LATENCY_BUCKETS], registers: reg }),
     requests: counter('hostwarden_http_requests_total', 'HTTP requests answered, by route and status', ['route', 'status']),
     requestDuration: new Histogram({

@@ -1,5 +1,5 @@
 // The running controller: store, tokens, report parser, the app on its listener, and the scheduled jobs
-// (retention on its cron schedule, a periodic rollup flush for hosts that went silent). There is one rollup
+// (retention and the expiry of unmanaged tenants on its cron schedule, a periodic rollup flush for hosts that went silent). There is one rollup
 // Flusher: the app kicks it after each report, the periodic job passes over every host and clears a failure,
 // so one failed flush between requests is retried and the kicks resume after it.
 import { mkdirSync } from 'node:fs';
@@ -89,6 +89,7 @@ export async function startController(config: ControllerConfig, opts: StartOptio
     retention: config.retention,
     fairness: config.fairness,
     flushIntervalMs: config.rollup.flushIntervalMs,
+    tenants: config.tenants,
     log: log.child({ component: 'store' }),
   });
   let parser: ReportParser | undefined;
@@ -139,6 +140,13 @@ export async function startController(config: ControllerConfig, opts: StartOptio
         } catch (err) {
           metrics.retentionRuns.inc({ result: 'failed' });
           rlog.error({ err }, 'retention run failed');
+        }
+        try {
+          const x = await store.expireTenants();
+          metrics.tenantsExpired.inc(x.expired);
+          if (x.expired) rlog.info({ expired: x.expired, tenants: x.names }, `deleted ${x.expired} unmanaged tenants unseen for tenants.unmanaged_ttl`);
+        } catch (err) {
+          rlog.error({ err }, 'expiring unmanaged tenants failed');
         }
       },
       { name: 'hostwarden-retention', noOverlap: true },

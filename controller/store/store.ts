@@ -9,6 +9,7 @@
 import type { ManualAction, Policy } from '../../shared/wire/agent.js';
 import type { RetentionSpans } from '../history/rollup.js';
 import type { PreparedReport } from '../ingest/prepare.js';
+import type { Rejections, TenantLimits } from '../trust.js';
 import type {
   ActionStatus,
   AuditEntry,
@@ -43,6 +44,8 @@ export interface StoreOptions {
    * means fewer pages written per sample, more memory and a longer replay of raw rows after a crash.
    */
   flushIntervalMs?: number;
+  /** Unmanaged tenants: expiry and the per-host cap (controller/trust.ts; default DEFAULT_TENANT_LIMITS). */
+  tenants?: Partial<TenantLimits>;
 }
 
 export const DEFAULT_FAIRNESS: FairnessOptions = { halfLifeMs: 24 * 3_600_000, activeThreshold: 0.001 };
@@ -55,6 +58,8 @@ export interface IngestResult {
   samples: number;
   events: number;
   acks: number;
+  /** Items of the report refused one by one (controller/trust.ts); absent when none was. */
+  rejected?: Rejections;
 }
 
 export interface FlushResult {
@@ -181,6 +186,11 @@ export interface Store {
   flush(opts?: { all?: boolean; maxHosts?: number }): Promise<FlushResult>;
   /** Drop what is past its retention span, relative to `now` (default: the store's clock). */
   applyRetention(now?: number): Promise<RetentionResult>;
+  /**
+   * Delete the unmanaged tenants no report mentioned for tenants.unmanaged_ttl before `now` (default: the
+   * store's clock), with their directory entries; their history stays until retention drops it.
+   */
+  expireTenants(now?: number): Promise<{ expired: number; names: string[] }>;
 
   listHosts(): Promise<HostInfo[]>;
   getHost(name: string): Promise<HostInfo | undefined>;

@@ -265,8 +265,27 @@ export const ReportSchema = Type.Object(
 );
 export type Report = Static<typeof ReportSchema>;
 
+/** Why one item of a report was refused, and which (a JSON pointer into the report: /samples/3, /events/0/manual). */
+export const ReportItemRejectionSchema = Type.Object(
+  {
+    kind: Type.Union([Type.Literal('cross_host'), Type.Literal('unmanaged_cap'), Type.Literal('forged_manual')]),
+    path: Type.String({ maxLength: 64 }),
+    message: Type.String({ maxLength: 2000 }),
+  },
+  { additionalProperties: false },
+);
+
 export const ReportAcceptedSchema = Type.Object(
-  { accepted: Type.Boolean(), duplicate: Type.Boolean(), seq: Type.Integer() },
+  {
+    accepted: Type.Boolean(),
+    duplicate: Type.Boolean(),
+    seq: Type.Integer(),
+    // Present when items were refused one by one (DESIGN 8); the rest of the report is stored.
+    rejected_cross_host: Type.Optional(Type.Integer({ minimum: 0, description: "samples, directory entries, events and acknowledgements refused: they touch another host's tenants" })),
+    rejected_unmanaged_cap: Type.Optional(Type.Integer({ minimum: 0, description: 'new tenant names refused: the host has tenants.max_per_host unmanaged tenants' })),
+    rejected_forged_manual: Type.Optional(Type.Integer({ minimum: 0, description: "events refused: their manual field names no action the controller queued for that tenant on this host" })),
+    rejected_items: Type.Optional(Type.Array(ReportItemRejectionSchema, { maxItems: 100, description: 'the first refused items, named' })),
+  },
   { additionalProperties: false },
 );
 export type ReportAccepted = Static<typeof ReportAcceptedSchema>;

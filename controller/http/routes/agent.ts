@@ -1,6 +1,7 @@
 // Agent routes: reports in, policy out.
 import { Type } from 'typebox';
-import { PolicySchema, ReportAcceptedSchema, ReportSchema } from '../../../shared/wire/agent.js';
+import { PolicySchema, ReportAcceptedSchema, ReportSchema, type ReportAccepted } from '../../../shared/wire/agent.js';
+import { REJECTION_KINDS, type Rejections } from '../../trust.js';
 import { ERROR_RESPONSES, principalOf, statusOf, validatorCompiler, type App, type RouteDeps } from '../common.js';
 import { BadRequestError, ForbiddenError } from '../../errors.js';
 import { HostParamsSchema } from '../../../shared/wire/api.js';
@@ -63,7 +64,7 @@ export async function registerAgentRoutes(app: App, deps: RouteDeps): Promise<vo
       }
       flusher.kick();
       metrics.reportLatency.observe((performance.now() - started) / 1000);
-      return reply.code(202).send({ accepted: result.accepted, duplicate: result.duplicate, seq: result.seq });
+      return reply.code(202).send({ accepted: result.accepted, duplicate: result.duplicate, seq: result.seq, ...rejectedFields(result.rejected, metrics) });
     },
   );
 
@@ -89,6 +90,18 @@ export async function registerAgentRoutes(app: App, deps: RouteDeps): Promise<vo
       return reply.code(200).send(policy);
     },
   );
+}
+
+/** The answer's fields for items refused one by one (controller/trust.ts), counted in the metric as well. */
+function rejectedFields(rejected: Rejections | undefined, metrics: RouteDeps['metrics']): Partial<ReportAccepted> {
+  if (!rejected) return {};
+  for (const kind of REJECTION_KINDS) if (rejected.counts[kind]) metrics.itemsRejected.inc({ kind }, rejected.counts[kind]);
+  return {
+    rejected_cross_host: rejected.counts.cross_host,
+    rejected_unmanaged_cap: rejected.counts.unmanaged_cap,
+    rejected_forged_manual: rejected.counts.forged_manual,
+    rejected_items: rejected.items,
+  };
 }
 
 /** If-None-Match: a list of (possibly weak) tags, or "*". */

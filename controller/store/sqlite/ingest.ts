@@ -3,6 +3,8 @@
 //     small index entries (host, seq) and (host, at): appends, never random page writes per tenant;
 //   - the fairness ledger computed from the report (fairness.ts accrueReport) and stored in the same blob;
 //   - the agent's tenant directory, incident events (with the hooks: the notices) and action acknowledgements.
+// Before any of it, the report is screened item by item (trust.ts): what touches another host's tenants, new
+// unmanaged tenants past the host's cap and forged administrator's events are left out and counted.
 // Memory (writer-state.ts) follows only after the commit (`after`), so a report that rolls back leaves no
 // trace there. Its rollups go to the host's minute buckets, or, for a report older than the host's watermark
 // (a spool backlog after an outage), straight into the rollup rows (rollups.ts).
@@ -22,19 +24,12 @@ import type { Hosts } from './hosts.js';
 import type { Incidents } from './incidents.js';
 import type { Rollups } from './rollups.js';
 import type { Tenants } from './tenants.js';
+import type { Trust } from './trust.js';
 import type { HostState, ReportMeta, TenantState } from './writer-state.js';
-
-/**
- * An unmanaged tenant follows the host it reports from, but only once its old host has not sent it for this
- * long: the same name reported by two hosts at once (a misconfiguration: names are unique in the fleet) must
- * not flip it back and forth on every report.
- */
-export const TENANT_MOVE_AFTER_MS = 10 * 60_000;
 
 function statements(db: Database.Database) {
   return {
     setWatermark: db.prepare<[number, number]>('UPDATE hosts SET watermark = ? WHERE id = ?'),
-    setTenantHost: db.prepare<[number, number]>('UPDATE tenants SET host_id = ? WHERE id = ?'),
     setTenantFirstSeen: db.prepare<[number, number]>('UPDATE tenants SET first_seen = ? WHERE id = ?'),
     setTenantReported: db.prepare<[string, number]>('UPDATE tenants SET reported = ? WHERE id = ?'),
     findReport: db.prepare<[number, number], { at: number }>('SELECT at FROM reports WHERE host_id = ? AND seq = ?'),
@@ -50,6 +45,7 @@ export interface IngestParts {
   incidents: Incidents;
   actions: Actions;
   rollups: Rollups;
+  trust: Trust;
 }
 
 const duplicate = (seq: number): IngestResult => ({ accepted: true, duplicate: true, seq, samples: 0, events: 0, acks: 0 });
@@ -96,37 +92,29 @@ export class Ingest {
       if (p.at <= (host.retiredAt ?? Number.NEGATIVE_INFINITY)) return duplicate(p.seq);
       throw conflict(`or before ${iso(host.retiredAt!)} (dropped by retention since)`);
     }
-    const n = p.tenants.length;
-    const values = p.values;
-    // Tenants: ids, creating rows for new names; unmanaged tenants follow the host they report from.
+    // Tenants: ids, creating rows for new names; only this host's tenants pass the screen.
     const created = new Map<string, TenantState>();
     after.push(() => {
       for (const [name, t] of created) state.tenants.set(name, t);
     });
+    const screened = parts.trust.screen(p, host, created, after);
+    const n = screened.samples.length;
+    const values = screened.values;
     const states = new Array<TenantState>(n);
     const ids = new Array<number>(n);
     const weights = new Array<number>(n);
     const balances = new Array<DebtState | undefined>(n);
     for (let k = 0; k < n; k++) {
-      const name = p.tenants[k]!;
-      const known = state.tenants.get(name);
-      const t = known ?? parts.tenants.forReport(name, host, p.at, created);
-      if (known) {
-        if (known.hostId !== host.id && !known.spec && (known.hostSeenAt === null || p.at - known.hostSeenAt > TENANT_MOVE_AFTER_MS)) {
-          this.sql.setTenantHost.run(host.id, known.id);
-          after.push(() => (known.hostId = host.id));
-        }
-        if (known.firstSeen === null) {
-          this.sql.setTenantFirstSeen.run(p.at, known.id);
-          after.push(() => (known.firstSeen = p.at));
-        }
+      const t = screened.samples[k]!;
+      if (t.firstSeen === null) {
+        this.sql.setTenantFirstSeen.run(p.at, t.id);
+        after.push(() => (t.firstSeen = p.at));
       }
       states[k] = t;
       ids[k] = t.id;
     }
     // The agent's directory of its tenants: kept as reported, it names plans (weights) and emails.
-    for (const info of p.directory ?? []) {
-      const t = parts.tenants.forReport(info.name, host, null, created);
+    for (const { info, tenant: t } of screened.directory) {
       const json = JSON.stringify(info);
       if (json === t.reportedJson) continue;
       this.sql.setTenantReported.run(json, t.id);
@@ -160,8 +148,8 @@ export class Ingest {
     const late = rollups.isLate(p.at);
     if (late) parts.rollups.mergeIntoTables(minute, reportAccumulators(ids, values, n, hostSeries(host.id), hv));
 
-    const newEvents = parts.incidents.store(host, p.events, now);
-    const ackChanges = parts.actions.applyAcks(host, p.acks, now);
+    const newEvents = parts.incidents.store(host, screened.events, now);
+    const ackChanges = parts.actions.applyAcks(host, screened.acks, now);
     if (newEvents.length) for (const hook of ctx.hooks.incident) hook(newEvents, ctx.hooks.tx(now));
 
     after.push(() => {
@@ -179,7 +167,7 @@ export class Ingest {
       parts.rollups.checkDue(host, now);
       if (ackChanges) state.policyChanged();
     });
-    return { accepted: true, duplicate: false, seq: p.seq, samples: n, events: newEvents.length, acks: p.acks.length };
+    return { accepted: true, duplicate: false, seq: p.seq, samples: n, events: newEvents.length, acks: screened.acks.length, ...(screened.rejected ? { rejected: screened.rejected } : {}) };
   }
 
   /** After the commit: the host's newest report (when this one is the newest) and its last contact. */

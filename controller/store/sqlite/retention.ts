@@ -23,6 +23,8 @@ function statements(db: Database.Database) {
     deleteOldIncidents: db.prepare<[number]>("DELETE FROM incidents WHERE state = 'released' AND released_at < ?"),
     deleteOldActions: db.prepare<[number]>("DELETE FROM actions WHERE state NOT IN ('pending', 'applied') AND state_at < ?"),
     deleteOldAudit: db.prepare<[number]>('DELETE FROM audit WHERE at < ?'),
+    retiredTenants: db.prepare<[], { id: number }>('SELECT id FROM retired_tenants'),
+    forgetRetired: db.prepare<[number]>('DELETE FROM retired_tenants WHERE retired_at < ?'),
   };
 }
 
@@ -57,7 +59,9 @@ export class Retention {
       await yieldToLoop();
       if (ctx.closed()) return result; // stopped meanwhile: the next run picks up the rest
     }
-    const series = [...[...state.tenants.values()].map((t) => t.id), ...[...state.hosts.values()].map((h) => hostSeries(h.id))];
+    // Expired tenants (trust.ts) too: their history goes with the spans like anyone's.
+    const retired = this.sql.retiredTenants.all().map((r) => r.id);
+    const series = [...[...state.tenants.values()].map((t) => t.id), ...retired, ...[...state.hosts.values()].map((h) => hostSeries(h.id))];
     for (let i = 0; i < series.length; i += RETENTION_CHUNK) {
       const chunk = series.slice(i, i + RETENTION_CHUNK);
       ctx.db.transaction(() => {
@@ -77,6 +81,8 @@ export class Retention {
       result.records += this.sql.deleteOldIncidents.run(recordsCut).changes;
       result.records += this.sql.deleteOldActions.run(recordsCut).changes;
       result.records += this.sql.deleteOldAudit.run(recordsCut).changes;
+      // An expired tenant's id is free again once every span is past its retirement: no history left.
+      this.sql.forgetRetired.run(now - Math.max(retention.rawMs, retention.minuteMs, retention.hourMs));
     })();
     return result;
   }

@@ -9,6 +9,7 @@
 //   incidents.ts     incidents and their events
 //   actions.ts       manual actions and the agents' acknowledgements of them
 //   tenants.ts       tenants, plans and the policy they make (with its ETag cache)
+//   trust.ts         what a host's report may touch (screened item by item), unmanaged tenants' expiry
 //   hosts.ts         hosts, and the store's numbers for /metrics
 //   audit.ts         the admin audit log
 //   retention.ts     dropping what is past its span
@@ -31,6 +32,7 @@ import type {
 } from '../../../shared/wire/api.js';
 import { DEFAULT_RETENTION, MINUTE_MS } from '../../history/rollup.js';
 import type { PreparedReport } from '../../ingest/prepare.js';
+import { DEFAULT_TENANT_LIMITS } from '../../trust.js';
 import {
   DEFAULT_FAIRNESS,
   DEFAULT_FLUSH_INTERVAL_MS,
@@ -63,10 +65,10 @@ import { SqliteNotices } from './notices.js';
 import { Retention } from './retention.js';
 import { Rollups } from './rollups.js';
 import { Policies, Tenants } from './tenants.js';
+import { Trust } from './trust.js';
 import { WriterState } from './writer-state.js';
 
 export { IDLE_FLUSH_MS, MAX_CLOCK_AHEAD_MS } from '../../history/rollup-buffer.js';
-export { TENANT_MOVE_AFTER_MS } from './ingest.js';
 
 export interface SqliteStoreOptions extends StoreOptions {
   /** Database file; ':memory:' works for throwaway use. */
@@ -97,6 +99,7 @@ export class SqliteStore implements Store {
   private readonly audit: Audit;
   private readonly retention: Retention;
   private readonly statistics: Stats;
+  private readonly trust: Trust;
 
   constructor(opts: SqliteStoreOptions) {
     this.file = opts.file;
@@ -122,7 +125,8 @@ export class SqliteStore implements Store {
       this.incidents = new Incidents(ctx);
       this.actions = new Actions(ctx);
       this.rollups = new Rollups(ctx);
-      this.ingester = new Ingest(ctx, { hosts: this.hosts, tenants: this.tenants, incidents: this.incidents, actions: this.actions, rollups: this.rollups });
+      this.trust = new Trust(ctx, this.tenants, { ...DEFAULT_TENANT_LIMITS, ...opts.tenants });
+      this.ingester = new Ingest(ctx, { hosts: this.hosts, tenants: this.tenants, incidents: this.incidents, actions: this.actions, rollups: this.rollups, trust: this.trust });
       this.history = new History(ctx);
       this.rankings = new FairnessRankings(ctx, this.history);
       this.policies = new Policies(ctx);
@@ -161,6 +165,10 @@ export class SqliteStore implements Store {
 
   async applyRetention(now = this.ctx.now()): Promise<RetentionResult> {
     return this.retention.apply(now);
+  }
+
+  async expireTenants(now = this.ctx.now()): Promise<{ expired: number; names: string[] }> {
+    return this.trust.expire(now);
   }
 
   // --- hosts, tenants, plans, policy ----------------------------------------------------------------------

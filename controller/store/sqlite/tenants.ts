@@ -17,14 +17,17 @@ import { assertOpen, iso, isoOrNull, type StoreContext } from './context.js';
 import type { Hosts } from './hosts.js';
 import type { HostState, TenantState } from './writer-state.js';
 
+/** A new tenant's id: above every id in use and every expired tenant's whose history is not gone yet (trust.ts). */
+const NEW_TENANT_ID = '(SELECT max(coalesce((SELECT max(id) FROM tenants), 0), coalesce((SELECT max(id) FROM retired_tenants), 0)) + 1)';
+
 function statements(db: Database.Database) {
   return {
-    insertTenant: db.prepare<[string, number | null, number | null, number | null]>('INSERT INTO tenants (name, host_id, first_seen, last_seen) VALUES (?, ?, ?, ?)'),
+    insertTenant: db.prepare<[string, number | null, number | null, number | null]>(`INSERT INTO tenants (id, name, host_id, first_seen, last_seen) VALUES (${NEW_TENANT_ID}, ?, ?, ?, ?)`),
     openIncidentsByTenant: db.prepare<[], { tenant: string; n: number }>("SELECT tenant, count(*) AS n FROM incidents WHERE state = 'open' GROUP BY tenant"),
     openIncidentsOfTenant: db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM incidents WHERE state = 'open' AND tenant = ?"),
     reportSamples: db.prepare<[number], { at: number; samples: Buffer }>('SELECT at, samples FROM reports WHERE id = ?'),
     putTenantSpec: db.prepare<[string, number, number, number]>('UPDATE tenants SET spec = ?, host_id = ?, updated_at = ? WHERE id = ?'),
-    insertManagedTenant: db.prepare<[string, number, string, number]>('INSERT INTO tenants (name, host_id, spec, updated_at) VALUES (?, ?, ?, ?)'),
+    insertManagedTenant: db.prepare<[string, number, string, number]>(`INSERT INTO tenants (id, name, host_id, spec, updated_at) VALUES (${NEW_TENANT_ID}, ?, ?, ?, ?)`),
     clearTenantSpec: db.prepare<[number, number]>('UPDATE tenants SET spec = NULL, updated_at = ? WHERE id = ?'),
     deleteTenant: db.prepare<[number]>('DELETE FROM tenants WHERE id = ?'),
     putPlan: db.prepare<[string, string, number]>('INSERT OR REPLACE INTO plans (name, spec, updated_at) VALUES (?, ?, ?)'),

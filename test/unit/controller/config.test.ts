@@ -80,6 +80,9 @@ log_level: debug
     ['ingest: { max_report_size: 1K }', 'ingest.max_report_size', /at least 64K/],
     ['log_level: loud', 'log_level', /one of fatal, error/],
     ['notices: { intervl: 1h }', 'notices.intervl', /unknown key/],
+    ['tenants: { unmanaged_ttl: 10m }', 'tenants.unmanaged_ttl', /0 \(never\) or at least 1h/],
+    ['tenants: { max_per_host: 0 }', 'tenants.max_per_host', /at least 1/],
+    ['tenants: { max_host: 10 }', 'tenants.max_host', /unknown key/],
   ])('%s -> names %s', (yaml, key, message) => {
     let err: unknown;
     try {

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { IncidentEvent, TenantInfoWire } from '../../../../shared/wire/agent.js';
 import { describeWith, missing } from '../../../helpers/env.js';
 import { Cleanup, listeningUrl, ROOT, startDaemon, tempDir, waitFor, writeToken, type Daemon } from '../../../helpers/system.js';
-import { ladderEvents, ladderSubjects, manualEvents, SCRIPT_COMMAND } from '../../../unit/controller/notices/events.js';
+import { apiQueue, ladderEvents, ladderSubjects, queuedManualEvents, SCRIPT_COMMAND } from '../../../unit/controller/notices/events.js';
 import { agentReport, postReport, TestSmtp } from './smtp.js';
 
 const BIN = 'controller/bin/hostwarden-controller.js';
@@ -141,7 +141,7 @@ ingest: { parser_threads: 0 }
   });
 
   it("an administrator's quarantine says so and quotes the reason", async () => {
-    await post(manualEvents('quarantine', { tenant: 'alice', now: Date.now() - 1000, reason: 'phishing kit in ~/public_html/<x>' }));
+    await post(await queuedManualEvents(apiQueue(url, admin), 'quarantine', { tenant: 'alice', now: Date.now() - 1000, reason: 'phishing kit in ~/public_html/<x>' }));
     const [got] = await waitFor('the manual quarantine', () => {
       const r = smtp.with('[web01] alice: quarantined by an administrator, processes frozen (all resources)');
       return r.length ? r : undefined;
@@ -155,7 +155,7 @@ ingest: { parser_threads: 0 }
     await smtp.stop();
     const before = smtp.received.length;
     const t0 = Date.now() - 5 * 60_000;
-    const events = [...ladderEvents('dave', t0).slice(0, 3), ...manualEvents('throttle', { tenant: 'erin', now: Date.now() - 1000, level: 2 })];
+    const events = [...ladderEvents('dave', t0).slice(0, 3), ...(await queuedManualEvents(apiQueue(url, admin), 'throttle', { tenant: 'erin', now: Date.now() - 1000, level: 2 }))];
     await post(events, [
       { name: 'dave', email: 'dave@example.com' },
       { name: 'erin', email: 'erin@example.com' },

@@ -12,7 +12,7 @@ import { startController } from '../../../../controller/server.js';
 import { describeWith, missing } from '../../../helpers/env.js';
 import { Cleanup, tempDir, waitFor, writeToken } from '../../../helpers/system.js';
 import { HAS_OPENSSL, makeCa, makeServerCert, type TestCa, type TestCert } from '../../../helpers/tls.js';
-import { manualEvents } from '../../../unit/controller/notices/events.js';
+import { queuedManualEvents, storeQueue } from '../../../unit/controller/notices/events.js';
 import { agentReport, postReport, TestSmtp, type SmtpOptions } from './smtp.js';
 
 const LOGIN = { user: 'notices', pass: 'correct horse' };
@@ -46,7 +46,7 @@ describeWith(missing([[HAS_OPENSSL, 'needs openssl (a test CA)']]), 'SMTP login 
     });
     const c = await startController(config, { log: pino({ level: 'silent' }) });
     cleanup.add(`stop controller ${name}`, () => c.close());
-    expect(await postReport(c.url, token, agentReport(1, manualEvents('throttle', { tenant, now: Date.now() - 1000 }), [{ name: tenant, email: `${tenant}@example.com` }]))).toBe(202);
+    expect(await postReport(c.url, token, agentReport(1, await queuedManualEvents(storeQueue(c.store), 'throttle', { tenant, now: Date.now() - 1000 }), [{ name: tenant, email: `${tenant}@example.com` }]))).toBe(202);
     return async () => (await c.notices.outbox.list({ tenant }))[0] as unknown as Record<string, unknown>;
   }
 

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseControllerConfig } from '../../../../controller/config.js';
 import { startController } from '../../../../controller/server.js';
 import { Cleanup, tempDir, waitFor, writeToken } from '../../../helpers/system.js';
-import { manualEvents } from '../../../unit/controller/notices/events.js';
+import { queuedManualEvents, storeQueue } from '../../../unit/controller/notices/events.js';
 import { agentReport, postReport, TestSmtp } from './smtp.js';
 
 describe('notices when the controller stops mid-send', () => {
@@ -43,7 +43,7 @@ describe('notices when the controller stops mid-send', () => {
       notices: { retry: { min: '200ms', max: '1s' } },
     });
     const c = await startController(configWith(silentPort), { log: pino({ level: 'silent' }) });
-    expect(await postReport(c.url, token, agentReport(1, manualEvents('quarantine', { tenant: 'ivan', now: Date.now() - 1000 }), [{ name: 'ivan', email: 'ivan@example.com' }]))).toBe(202);
+    expect(await postReport(c.url, token, agentReport(1, await queuedManualEvents(storeQueue(c.store), 'quarantine', { tenant: 'ivan', now: Date.now() - 1000 }), [{ name: 'ivan', email: 'ivan@example.com' }]))).toBe(202);
     await waitFor('the send in flight', async () => (await c.notices.outbox.list())[0]?.state === 'sending' && sockets.size > 0);
     await c.close(); // would wait for the 60 s timeout without the abort
 

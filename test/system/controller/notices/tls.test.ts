@@ -10,7 +10,7 @@ import { parseControllerConfig } from '../../../../controller/config.js';
 import { startController, type RunningController } from '../../../../controller/server.js';
 import { describeWith, hasCommand, missing } from '../../../helpers/env.js';
 import { Cleanup, tempDir, waitFor, writeToken } from '../../../helpers/system.js';
-import { manualEvents } from '../../../unit/controller/notices/events.js';
+import { queuedManualEvents, storeQueue } from '../../../unit/controller/notices/events.js';
 import { agentReport, postReport, selfSignedCert, TestSmtp } from './smtp.js';
 
 describeWith(missing([[hasCommand('openssl'), 'needs openssl (a test certificate)']]), 'notices over TLS with a login', () => {
@@ -41,7 +41,7 @@ describeWith(missing([[hasCommand('openssl'), 'needs openssl (a test certificate
     });
     const c = await startController(config, { log: pino({ level: 'silent' }) });
     cleanup.add(`stop controller ${name}`, () => c.close());
-    expect(await postReport(c.url, token, agentReport(1, manualEvents('throttle', { tenant, now: Date.now() - 1000 }), [{ name: tenant, email: `${tenant}@example.com` }]))).toBe(202);
+    expect(await postReport(c.url, token, agentReport(1, await queuedManualEvents(storeQueue(c.store), 'throttle', { tenant, now: Date.now() - 1000 }), [{ name: tenant, email: `${tenant}@example.com` }]))).toBe(202);
     return { c, notice: async () => (await c.notices.outbox.list({ tenant }))[0] as unknown as Record<string, unknown> };
   }
 

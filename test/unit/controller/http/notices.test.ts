@@ -13,7 +13,7 @@ import { NOTICE_STATES, type NoticeState } from '../../../../controller/notices/
 import { startNotices, type Notices } from '../../../../controller/notices/service.js';
 import { NoticeStateSchema, type NoticeStateName } from '../../../../shared/wire/api.js';
 import { report, tempStore } from '../fixtures.js';
-import { ladderEvents, manualEvents } from '../notices/events.js';
+import { ladderEvents, queuedManualEvents, storeQueue } from '../notices/events.js';
 
 const ADMIN = 'admin-token-for-notice-tests';
 const AGENT = 'agent-token-web01-notice-tests';
@@ -34,7 +34,7 @@ beforeAll(async () => {
   app = await buildApp({ store: t.store, tokens, metrics, outbox: notices.outbox });
   const now = Date.now();
   const body = report('web01', 1, now - 1000, [{ tenant: 'alice', cpu: { percent: 150 } }], {
-    events: [...ladderEvents('alice', now - 200_000).slice(0, 2), ...manualEvents('notice', { tenant: 'bob', now: now - 2000 })],
+    events: [...ladderEvents('alice', now - 200_000).slice(0, 2), ...(await queuedManualEvents(storeQueue(t.store), 'notice', { tenant: 'bob', now: now - 2000 }))],
     tenants: [{ name: 'alice', email: 'alice@example.com' }],
   });
   const res = await app.inject({ method: 'POST', url: '/v1/reports', headers: auth(AGENT), payload: body });

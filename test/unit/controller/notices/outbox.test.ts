@@ -16,7 +16,7 @@ import { loadTemplates } from '../../../../controller/notices/templates.js';
 import type { SqliteStore } from '../../../../controller/store/sqlite/sqlite-store.js';
 import type { IncidentEvent, Report } from '../../../../shared/wire/agent.js';
 import { Clock, HOUR, prepared, report, tempStore } from '../fixtures.js';
-import { ladderEvents, manualEvents } from './events.js';
+import { ladderEvents, queuedManualEvents, storeQueue } from './events.js';
 
 const T0 = Date.UTC(2026, 10, 29, 12, 0, 0);
 const templates = loadTemplates();
@@ -77,19 +77,19 @@ describe('notices from incident events', () => {
 
   it('go to the managed address first, else to the one the agent reported; without one they are recorded', async () => {
     setup({ admin_bcc: [] });
-    await post(manualEvents('notice', { tenant: 'bob', now: T0 - 1000 }));
+    await post(await queuedManualEvents(storeQueue(t.store), 'notice', { tenant: 'bob', now: T0 - 1000 }));
     expect((await rows())[0]).toMatchObject({ tenant: 'bob', state: 'no_recipient', recipient: null, error: expect.stringContaining('no email address for this tenant') });
-    await post(manualEvents('quarantine', { tenant: 'bob', now: T0 - 900 }), { tenants: [{ name: 'bob', email: 'bob@agent.example' }] });
+    await post(await queuedManualEvents(storeQueue(t.store), 'quarantine', { tenant: 'bob', now: T0 - 900 }), { tenants: [{ name: 'bob', email: 'bob@agent.example' }] });
     expect((await rows())[1]).toMatchObject({ state: 'queued', recipient: 'bob@agent.example' });
     await t.store.putPlan('basic', { weight: 1 });
     await t.store.putTenant('bob', { users: ['bob'], plan: 'basic', email: 'bob@managed.example' });
-    await post(manualEvents('throttle', { tenant: 'bob', now: T0 - 800 }));
+    await post(await queuedManualEvents(storeQueue(t.store), 'throttle', { tenant: 'bob', now: T0 - 800 }));
     expect((await rows())[2]).toMatchObject({ state: 'queued', recipient: 'bob@managed.example' });
   });
 
   it('with an admin copy, a notice without a tenant address still goes out, to the admin only', async () => {
     setup({ admin_bcc: ['abuse@example.com'] });
-    await post(manualEvents('notice', { tenant: 'carol', now: T0 - 1000 }));
+    await post(await queuedManualEvents(storeQueue(t.store), 'notice', { tenant: 'carol', now: T0 - 1000 }));
     expect((await rows())[0]).toMatchObject({ state: 'queued', recipient: null, bcc: '["abuse@example.com"]', error: expect.stringContaining('only the admin copy goes out') });
   });
 
@@ -222,7 +222,7 @@ describe('the sender', () => {
     // A notice the server never takes fails after give_up, with its last error.
     writeFileSync(join(t.dir, 'blocked'), '');
     const stuck = new NoticeSender({ outbox, mailer: new OutboxDirMailer(join(t.dir, 'blocked'), { from: 'a@b.example' }), now: clock.now, retry: { minMs: 60_000, maxMs: 480_000, giveUpMs: HOUR } });
-    await post(manualEvents('quarantine', { now: clock.t - 1000 }));
+    await post(await queuedManualEvents(storeQueue(t.store), 'quarantine', { now: clock.t - 1000 }));
     for (let i = 0; i < 20 && (await rows({ state: 'queued' })).length; i++) {
       await stuck.runOnce();
       clock.advance(480_000);
@@ -236,7 +236,7 @@ describe('the sender', () => {
   it('sends an attempt the controller was stopped in again after a restart, under the same Message-ID, replacing its file', async () => {
     setup();
     const dir = join(t.dir, 'outbox');
-    await post(manualEvents('throttle', { now: T0 - 1000 }), { tenants: [{ name: 'alice', email: 'alice@example.com' }] });
+    await post(await queuedManualEvents(storeQueue(t.store), 'throttle', { now: T0 - 1000 }), { tenants: [{ name: 'alice', email: 'alice@example.com' }] });
     const claimed = (await outbox.claim(clock.t))!;
     expect(claimed).toMatchObject({ state: 'sending', attempts: 1 });
     // Delivered, then the process died before the row was marked.
@@ -259,7 +259,7 @@ describe('the sender', () => {
 
   it('drops finished notices past notices.keep', async () => {
     setup({ keep: '2h', interval: '1h' });
-    await post(manualEvents('throttle', { now: T0 - 1000 }), { tenants: [{ name: 'alice', email: 'alice@example.com' }] });
+    await post(await queuedManualEvents(storeQueue(t.store), 'throttle', { now: T0 - 1000 }), { tenants: [{ name: 'alice', email: 'alice@example.com' }] });
     const sender = new NoticeSender({ outbox, mailer: new OutboxDirMailer(join(t.dir, 'o'), { from: 'a@b.example' }), now: clock.now, retry: { minMs: 1000, maxMs: 1000, giveUpMs: HOUR } });
     await sender.runOnce();
     expect(await outbox.prune(clock.t + 2 * HOUR)).toBe(0);
