@@ -13,6 +13,7 @@ import type {
   ActionStatus,
   AuditEntry,
   FairnessRanking,
+  HostDetail,
   HostInfo,
   IncidentDetail,
   IncidentSummary,
@@ -183,7 +184,8 @@ export interface Store {
   applyRetention(now?: number): Promise<RetentionResult>;
 
   listHosts(): Promise<HostInfo[]>;
-  getHost(name: string): Promise<HostInfo | undefined>;
+  /** One host with its latest inventory (null until its agent sent one). */
+  getHost(name: string): Promise<HostDetail | undefined>;
 
   listTenants(filter?: TenantFilter): Promise<{ tenants: TenantInfo[]; total: number }>;
   getTenant(name: string): Promise<TenantDetail | undefined>;

@@ -4,6 +4,7 @@ import { MIGRATION_001 } from './001-initial.js';
 import { MIGRATION_002 } from './002-retired-seq.js';
 import { MIGRATION_003 } from './003-tenant-directory.js';
 import { MIGRATION_004 } from './004-notices.js';
+import { MIGRATION_005 } from './005-host-inventory.js';
 
 export interface Migration {
   version: number;
@@ -16,4 +17,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 2, name: 'retired-seq', sql: MIGRATION_002 },
   { version: 3, name: 'tenant-directory', sql: MIGRATION_003 },
   { version: 4, name: 'notices', sql: MIGRATION_004 },
+  { version: 5, name: 'host-inventory', sql: MIGRATION_005 },
 ];
