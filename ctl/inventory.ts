@@ -14,6 +14,13 @@ export function formatLinkSpeed(mbps: number | undefined): string {
 
 const joined = (...parts: Array<string | undefined>) => parts.filter((p): p is string => Boolean(p)).join(', ') || undefined;
 
+/** "Debian GNU/Linux 12 (bookworm)". */
+function osWords(os: NonNullable<HostInventoryInfo['os']>): string | undefined {
+  const name = [os.distro, os.release].filter(Boolean).join(' ');
+  if (!name) return os.codename;
+  return os.codename ? `${name} (${os.codename})` : name;
+}
+
 /** The inventory's fields ("inventory: not reported yet" when the agent has sent none). */
 export function renderInventory(inv: HostInventoryInfo | null, view: View): string {
   if (!inv) return `\n${renderFields([['inventory', 'not reported yet (the agent sends it at start and daily)']])}`;
@@ -22,7 +29,7 @@ export function renderInventory(inv: HostInventoryInfo | null, view: View): stri
   const fields: Array<[string, string | undefined]> = [
     ['gathered', formatWhen(inv.gathered_at, view.now)],
     ['reported', formatWhen(inv.reported_at, view.now)],
-    ['os', os ? joined([os.distro, os.release].filter(Boolean).join(' ') || undefined, os.codename) : undefined],
+    ['os', os ? osWords(os) : undefined],
     ['kernel', os ? joined(os.kernel, os.arch) : undefined],
     ['cpu model', cpu?.model],
     ['cpu', cpu ? joined(cpu.cores !== undefined ? plural(cpu.cores, 'core') : undefined, cpu.threads !== undefined ? plural(cpu.threads, 'thread') : undefined) : undefined],

@@ -25,6 +25,8 @@ export const INVENTORY_COLLECTOR = 'inventory';
 export const RETRY_AFTER_MS = 3_600_000;
 /** A gathering still running after this is stopped (a hung `df` on a dead NFS mount, a DNS that never answers). */
 export const GATHER_TIMEOUT_MS = 120_000;
+/** How long `--once` waits past its interval for the gathering its start began, so its one report carries it. */
+export const ONCE_WAIT_MS = 15_000;
 /** The worker's heap, MiB: systeminformation and a few hundred entries need a fraction of it. */
 const WORKER_HEAP_MIB = 64;
 /** The wire's bound on a collector's error text (CollectorStatusSchema). */
@@ -235,9 +237,12 @@ export class InventorySource {
     return this.status ? [{ ...this.status }] : [];
   }
 
-  /** Resolves when no gathering is running. */
-  async settled(): Promise<void> {
-    await this.running;
+  /** Resolves when no gathering is running, or after `maxMs` at most. */
+  async settled(maxMs = Number.POSITIVE_INFINITY): Promise<void> {
+    if (!this.running || !Number.isFinite(maxMs)) return this.running;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.running, new Promise<void>((resolve) => (timer = setTimeout(resolve, maxMs)))]);
+    clearTimeout(timer);
   }
 
   /** No new gathering; the running one is abandoned (its signal aborts: the default gatherer ends its worker). */

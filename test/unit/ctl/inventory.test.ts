@@ -25,7 +25,7 @@ describe('host HOST: the inventory', () => {
         'inventory:',
         '  gathered:         2025-01-31 10:59Z (1h ago)',
         '  reported:         2025-01-31 11:00Z (1h ago)',
-        '  os:               Debian GNU/Linux 12, bookworm',
+        '  os:               Debian GNU/Linux 12 (bookworm)',
         '  kernel:           6.1.0-18-amd64, x64',
         '  cpu model:        AMD EPYC 7302',
         '  cpu:              16 cores, 32 threads',

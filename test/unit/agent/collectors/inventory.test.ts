@@ -204,6 +204,16 @@ describe('InventorySource', () => {
     expect(src.take()).toBe(inv);
   });
 
+  it('settled(maxMs) waits for a gathering at most maxMs (what --once waits for)', async () => {
+    const { src } = source(() => new Promise<RawInventory>(() => {}), { t: 0 });
+    src.poll(0);
+    const t0 = performance.now();
+    await src.settled(100);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(90);
+    expect(performance.now() - t0).toBeLessThan(2000);
+    src.stop();
+  });
+
   it('after stop, no gathering starts and a late answer is dropped', async () => {
     const clock = { t: 0 };
     let answer!: (r: RawInventory) => void;
