@@ -11,6 +11,7 @@ import { type CollectContext, type Collector, runCollectors } from './collectors
 import { CpuCollector } from './collectors/cpu.js';
 import { HostCollector, hostFacts } from './collectors/host.js';
 import { InodesCollector } from './collectors/inodes.js';
+import { gatherInWorker, type InventoryGatherer, InventorySource } from './collectors/inventory.js';
 import { IoCollector } from './collectors/io.js';
 import { MemoryCollector } from './collectors/memory.js';
 import { PressureCollector } from './collectors/pressure.js';
@@ -42,6 +43,8 @@ export interface AgentOptions {
   now?: () => number;
   /** The policy's decision function (default: policy/evaluate.ts; tests may inject one, e.g. one that fails). */
   evaluate?: typeof evaluate;
+  /** How the host inventory is gathered (default: systeminformation in a worker thread; tests may inject one). */
+  inventory?: InventoryGatherer;
 }
 
 export class Agent implements TickAgent {
@@ -55,6 +58,8 @@ export class Agent implements TickAgent {
   readonly evaluate: typeof evaluate;
   readonly client: ControllerClient | undefined;
   readonly pull: PolicyPull | undefined;
+  /** The host inventory, gathered in the background (absent when `inventory.enabled` is false). */
+  readonly inventory: InventorySource | undefined;
   /** Static facts of the host (cores, memory), read once. */
   readonly hostBase: HostStats;
   policy: Policy | undefined;
@@ -102,6 +107,15 @@ export class Agent implements TickAgent {
     const client = this.config.controller ? new ControllerClient(this.config.controller, this.config.host, this.spool, this.log.child({ component: 'reporter' })) : undefined;
     this.client = client;
     this.pull = client ? new PolicyPull((cancel) => client.pullPolicy(cancel)) : undefined;
+    this.inventory = this.config.inventory.enabled
+      ? new InventorySource({
+          gather: opts.inventory ?? gatherInWorker,
+          intervalMs: this.config.inventory.intervalMs,
+          now: this.now,
+          homes: () => this.tenants.list().flatMap((t) => t.homes),
+          log: this.log.child({ component: 'inventory' }),
+        })
+      : undefined;
     this.currentState = loadAgentState(this.spool, this.log);
     this.ticker = new Ticker(this);
   }
@@ -197,6 +211,9 @@ export class Agent implements TickAgent {
       host: { ...this.hostBase },
     };
     const collectors = runCollectors(this.collectors, ctx, this.log.child({ component: 'collect' }));
+    // The inventory is gathered off the tick's path: started here when due, its status that of its latest gathering.
+    this.inventory?.poll(this.now());
+    if (this.inventory) collectors.push(...this.inventory.statuses());
     return { samples: ctx.samples, host: ctx.host, collectors };
   }
 
@@ -328,6 +345,7 @@ export class Agent implements TickAgent {
     clearInterval(this.placementTimer);
     clearTimeout(this.tickTimer);
     await this.ticking;
+    this.inventory?.stop();
     await this.pull?.stop();
     this.stats.closeAll();
     this.spool.close();

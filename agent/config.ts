@@ -40,6 +40,8 @@ export interface AgentConfig {
   bandwidth: { enabled: boolean; table: string };
   /** Inode counts per tenant (quota, else a walk of the homes), refreshed in the background. */
   inodes: { enabled: boolean; refreshMs: number };
+  /** The host inventory (collectors/inventory.ts): gathered in the background at start and every `intervalMs`. */
+  inventory: { enabled: boolean; intervalMs: number };
   tenants: TenantConfig[];
   plans: Record<string, Plan>;
   policy: PolicyConfig;
@@ -138,9 +140,12 @@ export function readAgentConfig(raw: unknown): AgentConfig {
   const ino = root.section('inodes');
   const inodes = { enabled: ino.boolean('enabled', true), refreshMs: ino.duration('refresh', '10m', { min: 1000 }) };
   ino.done();
+  const inv = root.section('inventory');
+  const inventory = { enabled: inv.boolean('enabled', true), intervalMs: inv.duration('interval', '24h', { min: 60_000 }) };
+  inv.done();
   const policy = readPolicyConfig(root.section('policy'));
   root.done();
-  return { host, intervalMs, placementIntervalMs, stateDir, uidMin, logLevel, enforce, controller, cgroup, procRoot, passwdFile, discovery, bandwidth, inodes, tenants, plans, policy };
+  return { host, intervalMs, placementIntervalMs, stateDir, uidMin, logLevel, enforce, controller, cgroup, procRoot, passwdFile, discovery, bandwidth, inodes, inventory, tenants, plans, policy };
 }
 
 /** Plans in config use units: `{ cpu: 100, memory: 1G, io_read: 10M, io_write: 10M, iops: 1000, processes: 100, weight: 1 }`. */

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { VERSION } from '../shared/version.js';
 import type { ActionAck, CollectorStatus, HostStats, IncidentEvent, Policy, TenantInfoWire, TenantSample, TopProcess } from '../shared/wire/agent.js';
 import { WIRE_VERSION } from '../shared/wire/agent.js';
+import type { InventorySource } from './collectors/inventory.js';
 import type { AgentConfig } from './config.js';
 import type { evaluate } from './policy/evaluate.js';
 import { expireManual } from './policy/manual.js';
@@ -98,6 +99,8 @@ export interface TickAgent {
   readonly spool: Spool;
   readonly client: ControllerClient | undefined;
   readonly pull: PolicyPull | undefined;
+  /** The host inventory: a report carries it once after each gathering. */
+  readonly inventory: InventorySource | undefined;
   readonly hostBase: HostStats;
   readonly evaluate: typeof evaluate;
   /** The state persisted with each report; its fields are updated in place. */
@@ -281,6 +284,7 @@ export class Ticker {
     const reported = a.dryRun ? [] : flow.events;
     const acks = a.state.acks.splice(0);
     const tenants = this.tenantDirectory(flow.now);
+    const inventory = a.inventory?.take();
     try {
       const { report, dropped } = a.spool.enqueue(
         (seq) => ({
@@ -296,6 +300,7 @@ export class Ticker {
           collectors: flow.collectors,
           agent_version: AGENT_VERSION,
           ...(tenants ? { tenants } : {}),
+          ...(inventory ? { inventory } : {}),
         }),
         // A dry run keeps its decisions in memory only: a later real run must not resume a ladder it never announced.
         a.dryRun ? {} : stateMeta(a.state),
@@ -308,6 +313,7 @@ export class Ticker {
       a.state.acks.unshift(...acks);
       if (!a.dryRun) a.state.events.unshift(...flow.events);
       if (tenants) this.reportedTenants = { key: '', at: 0 };
+      if (inventory) a.inventory?.restore(inventory);
       throw err;
     }
   }

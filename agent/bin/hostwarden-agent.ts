@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, UsageError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/log.js';
 import { AGENT_VERSION, Agent } from '../agent.js';
+import { ONCE_WAIT_MS } from '../collectors/inventory.js';
 import { createDriver } from '../kernel/cgroup/detect.js';
 import { DEFAULT_AGENT_CONFIG_FILE, loadAgentConfig } from '../config.js';
 
@@ -74,6 +75,7 @@ async function main(argv: string[]): Promise<number> {
   if (args.once) {
     agent.init(); // starts the policy pull; the tick waits for its answer
     await new Promise((r) => setTimeout(r, config.intervalMs));
+    await agent.inventory?.settled(ONCE_WAIT_MS); // the host inventory init began, for the one report
     const r = await agent.tick({ awaitPolicy: true });
     await agent.stop();
     return r.reportError ? EXIT_RUNTIME : EXIT_OK;

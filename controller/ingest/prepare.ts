@@ -2,7 +2,7 @@
 // samples into one flat vector per tenant. Pure and self-contained, so it runs either inline or in a parser
 // worker thread (parse-worker.ts) with the result's typed arrays transferred back without copying.
 import { validator } from '../../shared/validate.js';
-import { ReportSchema, type ActionAck, type CollectorStatus, type HostStats, type IncidentEvent, type Report, type TenantInfoWire } from '../../shared/wire/agent.js';
+import { ReportSchema, type ActionAck, type CollectorStatus, type HostInventory, type HostStats, type IncidentEvent, type Report, type TenantInfoWire } from '../../shared/wire/agent.js';
 import { HOST_WIDTH, quantizeHostStats, quantizeTenantSample, TENANT_WIDTH } from '../history/catalog.js';
 import { scanReport } from './fast-report.js';
 
@@ -26,6 +26,8 @@ export interface PreparedReport {
   /** The agent's directory of the tenants it governs (sent when it changes, and hourly). */
   directory: TenantInfoWire[] | undefined;
   agentVersion: string | undefined;
+  /** The host's inventory, in the report after each gathering (at the agent's start and daily). */
+  inventory: HostInventory | undefined;
   /** Size of the body in bytes. */
   bytes: number;
   /** Read by the fast scanner (false: JSON.parse and the schema, because the scanner gave up). */
@@ -109,6 +111,7 @@ function finish(r: Report, tenants: string[], values: Float64Array, bytes: numbe
       collectors: r.collectors,
       directory: r.tenants,
       agentVersion: r.agent_version,
+      inventory: r.inventory,
       bytes,
       fast,
     },

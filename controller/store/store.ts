@@ -14,6 +14,7 @@ import type {
   ActionStatus,
   AuditEntry,
   FairnessRanking,
+  HostDetail,
   HostInfo,
   IncidentDetail,
   IncidentSummary,
@@ -193,7 +194,8 @@ export interface Store {
   expireTenants(now?: number): Promise<{ expired: number; names: string[] }>;
 
   listHosts(): Promise<HostInfo[]>;
-  getHost(name: string): Promise<HostInfo | undefined>;
+  /** One host with its latest inventory (null until its agent sent one). */
+  getHost(name: string): Promise<HostDetail | undefined>;
 
   listTenants(filter?: TenantFilter): Promise<{ tenants: TenantInfo[]; total: number }>;
   getTenant(name: string): Promise<TenantDetail | undefined>;

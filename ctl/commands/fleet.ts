@@ -1,9 +1,10 @@
 // hosts, host NAME, tenants, tenant NAME, plans: the fleet as the controller knows it.
-import type { HostInfo, PlanEntry, TenantDetail, TenantInfo } from '../../shared/wire/api.js';
+import type { HostDetail, HostInfo, PlanEntry, TenantDetail, TenantInfo } from '../../shared/wire/api.js';
 import type { Psi } from '../../shared/wire/agent.js';
 import { flagOption } from '../args.js';
 import { viewCommand, type View } from '../command.js';
 import { formatAge, formatCount, formatDebt, formatNumber, formatPercent, formatRate, formatShare, formatSize, formatWhen, NONE, plural } from '../format.js';
+import { renderInventory } from '../inventory.js';
 import { renderFields, renderTable, type Column } from '../table.js';
 import { hostValue, tenantValue } from '../values.js';
 import { hostFilter, hostQuery, limitOption, limitQuery } from './options.js';
@@ -39,7 +40,8 @@ export function renderHosts(hosts: readonly HostInfo[], view: View): string {
   return renderTable(cols, hosts, view.width);
 }
 
-export function renderHost(h: HostInfo, view: View): string {
+/** One host; with the detail route's answer (`inventory` present, null or not), its inventory after the collectors. */
+export function renderHost(h: HostInfo & Partial<Pick<HostDetail, 'inventory'>>, view: View): string {
   const s = h.host_stats;
   const pressure = (r: 'cpu' | 'memory' | 'io') => {
     const p = s?.pressure?.[r];
@@ -77,6 +79,7 @@ export function renderHost(h: HostInfo, view: View): string {
       view.width,
     );
   }
+  if (h.inventory !== undefined) text += renderInventory(h.inventory, view);
   return text;
 }
 
@@ -88,9 +91,9 @@ export const hostsCommand = viewCommand(
 );
 
 export const hostCommand = viewCommand(
-  { name: 'host', summary: 'one host in detail, with its collectors', args: [{ name: 'HOST', help: 'host name' }], options: [] },
+  { name: 'host', summary: 'one host in detail, with its collectors and its inventory', args: [{ name: 'HOST', help: 'host name' }], options: [] },
   (args) => ({ path: `/v1/hosts/${encodeURIComponent(hostValue('HOST', args[0]!))}` }),
-  'HostInfoSchema',
+  'HostDetailSchema',
   renderHost,
 );
 

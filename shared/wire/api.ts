@@ -5,6 +5,7 @@ import { Type, type Static, type TSchema } from 'typebox';
 import {
   CollectorStatusSchema,
   ExplanationSchema,
+  HostInventorySchema,
   HostNameSchema,
   HostStatsSchema,
   NAME_PATTERN,
@@ -62,6 +63,22 @@ export const HostInfoSchema = Type.Object(
 );
 export type HostInfo = Static<typeof HostInfoSchema>;
 export const HostListSchema = Type.Object({ hosts: Type.Array(HostInfoSchema) }, { additionalProperties: false });
+
+/** The latest inventory a host's agent reported, with the time of the report that carried it. */
+export const HostInventoryInfoSchema = Type.Object(
+  { ...HostInventorySchema.properties, reported_at: TimestampSchema },
+  { additionalProperties: false, description: "what the host is (its agent gathers it at start and daily); absent sections: not known" },
+);
+export type HostInventoryInfo = Static<typeof HostInventoryInfoSchema>;
+/**
+ * GET /v1/hosts/{host}: the list's fields and the host's inventory (null until its agent has sent one; always
+ * present in this controller's answers, optional so a client also reads a controller from before it).
+ */
+export const HostDetailSchema = Type.Object(
+  { ...HostInfoSchema.properties, inventory: Type.Optional(Nullable(HostInventoryInfoSchema)) },
+  { additionalProperties: false },
+);
+export type HostDetail = Static<typeof HostDetailSchema>;
 
 // --- tenants ----------------------------------------------------------------------------------------------
 export const TenantInfoSchema = Type.Object(

@@ -11,7 +11,7 @@ import {
   ActionStatusSchema,
   AuditListSchema,
   AuditQuerySchema,
-  HostInfoSchema,
+  HostDetailSchema,
   HostListSchema,
   HostParamsSchema,
   PlanEntrySchema,
@@ -39,7 +39,7 @@ export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<vo
 
   app.get(
     '/v1/hosts/:host',
-    { config: ADMIN, schema: { summary: 'One host', tags: ['hosts'], params: HostParamsSchema, response: { 200: HostInfoSchema, ...ERROR_RESPONSES } } },
+    { config: ADMIN, schema: { summary: 'One host, with its latest inventory', tags: ['hosts'], params: HostParamsSchema, response: { 200: HostDetailSchema, ...ERROR_RESPONSES } } },
     async (request) => {
       const h = await store.getHost(request.params.host);
       if (!h) throw new NotFoundError(`host ${request.params.host} is not known`);

@@ -1,7 +1,10 @@
-// Hosts: the row made on a host's first report (or when a managed tenant names it), and GET /v1/hosts; then
-// the store's own numbers for /metrics: size on disk, hosts, tenants, reports, open incidents, minutes held.
+// Hosts: the row made on a host's first report (or when a managed tenant names it), GET /v1/hosts, and
+// GET /v1/hosts/{host} with the host's latest inventory (table host_inventory, migration 5: read from the table,
+// not kept in memory, since only the detail route shows it); then the store's own numbers for /metrics: size
+// on disk, hosts, tenants, reports, open incidents, minutes held.
 import type Database from 'better-sqlite3';
-import type { HostInfo } from '../../../shared/wire/api.js';
+import type { HostInventory } from '../../../shared/wire/agent.js';
+import type { HostDetail, HostInfo, HostInventoryInfo } from '../../../shared/wire/api.js';
 import type { StoreStats } from '../store.js';
 import type { Connection } from './connection.js';
 import { iso, isoOrNull, type StoreContext } from './context.js';
@@ -11,6 +14,13 @@ function statements(db: Database.Database) {
   return {
     insertHost: db.prepare<[string, number]>('INSERT INTO hosts (name, first_seen) VALUES (?, ?)'),
     openIncidentsByHost: db.prepare<[], { host_id: number; n: number }>("SELECT host_id, count(*) AS n FROM incidents WHERE state = 'open' GROUP BY host_id"),
+    // A report older than the stored inventory's (a spool backlog sent out of order) never replaces it.
+    putInventory: db.prepare<[number, number, number, string]>(
+      `INSERT INTO host_inventory (host_id, reported_at, received, inventory) VALUES (?, ?, ?, ?)
+       ON CONFLICT (host_id) DO UPDATE SET reported_at = excluded.reported_at, received = excluded.received, inventory = excluded.inventory
+       WHERE excluded.reported_at >= host_inventory.reported_at`,
+    ),
+    getInventory: db.prepare<[number], { reported_at: number; inventory: string }>('SELECT reported_at, inventory FROM host_inventory WHERE host_id = ?'),
   };
 }
 
@@ -40,14 +50,25 @@ export class Hosts {
     return [...state.hosts.values()].sort((a, b) => a.name.localeCompare(b.name)).map((h) => hostInfo(h, counts.get(h.id) ?? 0, open.get(h.id) ?? 0));
   }
 
-  get(name: string): HostInfo | undefined {
+  get(name: string): HostDetail | undefined {
     const state = this.ctx.state;
     const h = state.hosts.get(name);
     if (!h) return undefined;
     let tenants = 0;
     for (const t of state.tenants.values()) if (t.hostId === h.id) tenants++;
     const open = this.sql.openIncidentsByHost.all().find((r) => r.host_id === h.id)?.n ?? 0;
-    return hostInfo(h, tenants, open);
+    return { ...hostInfo(h, tenants, open), inventory: this.inventory(h.id) };
+  }
+
+  /** Keep a host's inventory (inside the ingest transaction), unless a newer report's is stored. */
+  putInventory(hostId: number, reportedAt: number, now: number, inventory: HostInventory): void {
+    this.sql.putInventory.run(hostId, reportedAt, now, JSON.stringify(inventory));
+  }
+
+  private inventory(hostId: number): HostInventoryInfo | null {
+    const row = this.sql.getInventory.get(hostId);
+    if (!row) return null;
+    return { ...(JSON.parse(row.inventory) as HostInventory), reported_at: iso(row.reported_at) };
   }
 }
 

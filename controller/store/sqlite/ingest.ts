@@ -2,7 +2,8 @@
 //   - one `reports` row: the samples packed into a blob (history/codec.ts), keyed by arrival order, plus two
 //     small index entries (host, seq) and (host, at): appends, never random page writes per tenant;
 //   - the fairness ledger computed from the report (fairness.ts accrueReport) and stored in the same blob;
-//   - the agent's tenant directory, incident events (with the hooks: the notices) and action acknowledgements.
+//   - the agent's tenant directory, its host inventory, incident events (with the hooks: the notices) and action
+//     acknowledgements.
 // Before any of it, the report is screened item by item (trust.ts): what touches another host's tenants, new
 // unmanaged tenants past the host's cap and forged administrator's events are left out and counted.
 // Memory (writer-state.ts) follows only after the commit (`after`), so a report that rolls back leaves no
@@ -148,6 +149,7 @@ export class Ingest {
     const late = rollups.isLate(p.at);
     if (late) parts.rollups.mergeIntoTables(minute, reportAccumulators(ids, values, n, hostSeries(host.id), hv));
 
+    if (p.inventory) parts.hosts.putInventory(host.id, p.at, now, p.inventory);
     const newEvents = parts.incidents.store(host, screened.events, now);
     const ackChanges = parts.actions.applyAcks(host, screened.acks, now);
     if (newEvents.length) for (const hook of ctx.hooks.incident) hook(newEvents, ctx.hooks.tx(now));

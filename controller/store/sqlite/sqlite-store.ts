@@ -20,6 +20,7 @@ import type {
   ActionStatus,
   AuditEntry,
   FairnessRanking,
+  HostDetail,
   HostInfo,
   IncidentDetail,
   IncidentSummary,
@@ -176,7 +177,7 @@ export class SqliteStore implements Store {
     return this.hosts.list();
   }
 
-  async getHost(name: string): Promise<HostInfo | undefined> {
+  async getHost(name: string): Promise<HostDetail | undefined> {
     return this.hosts.get(name);
   }
 

@@ -438,6 +438,8 @@ describeWith(missing([[hasCommand('dpkg-deb'), 'needs dpkg-deb']]), 'Debian pack
         const admin = inRoot('cat /etc/hostwarden/admin.token').trim();
         const res = await fetch(`${url}/v1/hosts/${host}`, { headers: { authorization: `Bearer ${admin}` } });
         expect(res.status).toBe(200);
+        // The host inventory, gathered by the packaged worker with the packaged systeminformation.
+        expect(((await res.json()) as { inventory: unknown }).inventory).toMatchObject({ os: { kernel: execFileSync('uname', ['-r']).toString().trim() }, memory_bytes: expect.any(Number) });
         controller.child.kill('SIGTERM');
         expect(await controller.exited).toBe(0);
       });

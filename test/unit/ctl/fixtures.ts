@@ -1,6 +1,6 @@
 // API answers as the controller sends them (checked against shared/wire/api.ts in render.test.ts), for
 // rendering tests with a fixed clock and width.
-import type { ActionStatus, FairnessRanking, HostInfo, IncidentDetail, PlanEntry, SeriesResponse, TenantDetail, TenantInfo } from '../../../shared/wire/api.js';
+import type { ActionStatus, FairnessRanking, HostDetail, HostInfo, IncidentDetail, PlanEntry, SeriesResponse, TenantDetail, TenantInfo } from '../../../shared/wire/api.js';
 import type { Explanation } from '../../../shared/wire/agent.js';
 
 export const NOW = Date.parse('2025-01-31T12:00:00Z');
@@ -60,6 +60,24 @@ const tenantInfo: TenantInfo = {
   last_seen: at(5_000),
   debt: 0.1254,
   open_incidents: 1,
+};
+
+/** GET /v1/hosts/web01: the host with the inventory its agent reported an hour ago. */
+export const HOST_DETAIL: HostDetail = {
+  ...HOSTS[0]!,
+  inventory: {
+    gathered_at: at(HOUR + 3_000),
+    reported_at: at(HOUR),
+    os: { distro: 'Debian GNU/Linux', release: '12', codename: 'bookworm', kernel: '6.1.0-18-amd64', arch: 'x64' },
+    cpu: { model: 'AMD EPYC 7302', cores: 16, threads: 32 },
+    memory_bytes: 64 * GiB,
+    disks: [
+      { device: '/dev/nvme0n1', size_bytes: 3_840_755_982_336, type: 'NVMe', model: 'SAMSUNG MZQL23T8HCLS' },
+      { device: '/dev/sda', size_bytes: 4000 * GiB, type: 'HD' },
+    ],
+    filesystems: [{ mount: '/home', fs_type: 'xfs', size_bytes: 3500 * GiB }],
+    nics: [{ name: 'eno1', speed_mbps: 10000, virtual: false }, { name: 'eno2', speed_mbps: 100 }, { name: 'br0', virtual: true }],
+  },
 };
 
 export const TENANTS: { tenants: TenantInfo[]; total: number } = {

@@ -19,7 +19,7 @@ import {
   ActionStatusSchema,
   AuditListSchema,
   FairnessRankingSchema,
-  HostInfoSchema,
+  HostDetailSchema,
   HostListSchema,
   IncidentDetailSchema,
   IncidentListSchema,
@@ -28,7 +28,7 @@ import {
   TenantDetailSchema,
   TenantListSchema,
 } from '../../../shared/wire/api.js';
-import { ACTIONS, FAIRNESS, HOSTS, INCIDENT, MANUAL_INCIDENT, NOW, PLANS, TENANT, TENANTS, USAGE } from './fixtures.js';
+import { ACTIONS, FAIRNESS, HOST_DETAIL, HOSTS, INCIDENT, MANUAL_INCIDENT, NOW, PLANS, TENANT, TENANTS, USAGE } from './fixtures.js';
 
 /** Every kind of control a hostile string may carry; "owned" and "click" stay visible once the controls are gone. */
 const HOSTILE =
@@ -90,7 +90,7 @@ const AUDIT = { id: 1, at: new Date(NOW - 2000).toISOString(), who: 'admin', met
 
 const ANSWERS = {
   hosts: poison({ hosts: HOSTS }, HostListSchema),
-  host: poison(HOSTS[0]!, HostInfoSchema),
+  host: poison(HOST_DETAIL, HostDetailSchema),
   tenants: poison(TENANTS, TenantListSchema),
   tenant: poison(TENANT, TenantDetailSchema),
   usage: poison(USAGE, SeriesResponseSchema),
@@ -188,6 +188,7 @@ describe('answers full of escape sequences', () => {
     expect(JSON.stringify(ANSWERS.incident.explanation.top_processes[0]!.command)).toContain('\\u001b]0;owned');
     expect(ANSWERS.incident.explanation.summary).toContain(HOSTILE);
     expect(ANSWERS.action.reason).toContain(HOSTILE);
+    expect(ANSWERS.host.inventory!.cpu!.model).toContain(HOSTILE);
     expect(Object.keys(ANSWERS.incident.explanation.limits ?? {}).some((k) => k.includes(HOSTILE))).toBe(true);
   });
 

@@ -5,6 +5,7 @@ import { MIGRATION_002 } from './002-retired-seq.js';
 import { MIGRATION_003 } from './003-tenant-directory.js';
 import { MIGRATION_004 } from './004-notices.js';
 import { MIGRATION_005 } from './005-retired-tenants.js';
+import { MIGRATION_006 } from './006-host-inventory.js';
 
 export interface Migration {
   version: number;
@@ -18,4 +19,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 3, name: 'tenant-directory', sql: MIGRATION_003 },
   { version: 4, name: 'notices', sql: MIGRATION_004 },
   { version: 5, name: 'retired-tenants', sql: MIGRATION_005 },
+  { version: 6, name: 'host-inventory', sql: MIGRATION_006 },
 ];
