@@ -1,6 +1,7 @@
 // The controller's HTTP application, built apart from the listener (server.ts) so tests drive it with
 // app.inject() or a port of their own. Every route declares request and response schemas; one error handler
-// (common.ts) turns every failure into `{ "error": code, "message": text }` and hides the details of 5xx.
+// (common.ts) turns every failure into `{ "error": code, "message": text }` and hides the details of 5xx; what
+// Node and Fastify refuse before a route runs gets the same shape (framework-errors.ts).
 //
 // Access (route config `auth`):
 //   public  GET /healthz, GET /openapi.json (the API's shape, no data)
@@ -20,7 +21,7 @@ import { InlineParser, type ReportParser } from '../ingest/parser.js';
 import { controllerMetrics, type ControllerMetrics } from '../metrics.js';
 import type { Store } from '../store/store.js';
 import { CONTROLLER_VERSION, errorHandler, validatorCompiler, type App, type NoticeReader, type RouteDeps } from './common.js';
-import { clientErrorHandler, frameworkErrors, jsonBodyParser, MAX_HEADER_BYTES, MAX_PARAM_LENGTH, notFoundHandler, RouteMethods, urlHook } from './framework-errors.js';
+import { clientErrorHandler, connectHandler, frameworkErrors, jsonBodyParser, MAX_PARAM_LENGTH, notFoundHandler, RouteMethods, SERVER_OPTIONS, urlHook } from './framework-errors.js';
 import { registerAgentRoutes } from './routes/agent.js';
 import { registerFleetRoutes } from './routes/fleet.js';
 import { registerHistoryRoutes } from './routes/history.js';
@@ -76,8 +77,9 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     frameworkErrors,
     clientErrorHandler,
     // An https.Server has the http.Server API the App type names, plus setSecureContext (controller/tls.ts).
-    ...((opts.https ? { https: { ...opts.https, maxHeaderSize: MAX_HEADER_BYTES } } : { http: { maxHeaderSize: MAX_HEADER_BYTES } }) as object),
+    ...((opts.https ? { https: { ...opts.https, ...SERVER_OPTIONS } } : { http: SERVER_OPTIONS }) as object),
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.server.on('connect', connectHandler);
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSchemaErrorFormatter((errors) => new Error(errors.map((e) => e.message).join('; ')));

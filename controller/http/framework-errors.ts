@@ -9,7 +9,8 @@
 //   MAX_PARAM_LENGTH   1024  characters of one path parameter (Fastify's maxParamLength): longer than any
 //                            valid one (host names 253, tenants 64, action ids 128), so a too-long one that is
 //                            still short enough to route gets its schema's message; beyond it 400 (frameworkErrors)
-// A request for a path that exists with other methods answers 405 with Allow (notFoundHandler).
+// A request for a path that exists with other methods answers 405 with Allow (notFoundHandler), and so does
+// CONNECT (connectHandler: Node hands it to no route).
 import type { FastifyError, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
@@ -22,6 +23,9 @@ export const MAX_URL_LENGTH = 8192;
 export const MAX_PARAM_LENGTH = 1024;
 /** How much of a request's path an error message repeats. */
 const SHOWN_PATH = 120;
+
+/** Options of the Node server (Fastify's `http`/`https`): its header limit, and the Host check left to urlHook. */
+export const SERVER_OPTIONS = { maxHeaderSize: MAX_HEADER_BYTES, requireHostHeader: false } as const;
 
 /** A path as error messages repeat it: bounded. */
 export function shownPath(url: string): string {
@@ -54,6 +58,8 @@ function uriTooLong(length: number): ApiError {
 export async function urlHook(request: FastifyRequest): Promise<void> {
   const url = request.url;
   if (url.length > MAX_URL_LENGTH) throw uriTooLong(url.length);
+  // Node's own check answers an empty 400; the server leaves it to this hook (SERVER_OPTIONS).
+  if (request.headers.host === undefined && request.raw.httpVersion === '1.1') throw new BadRequestError('an HTTP/1.1 request needs a Host header');
   const q = url.indexOf('?');
   if (q === -1) return;
   const bad = badEscape(url.slice(q + 1));
@@ -113,13 +119,25 @@ function clientErrorAnswer(err: ClientError): { status: number; body: ErrorBody 
  */
 export function clientErrorHandler(err: ClientError, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  const { status, body } = clientErrorAnswer(err);
+  // As Node does: no answer in the middle of one already on its way (a pipelined request's), which it would corrupt.
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  if (!inFlight?.headersSent) writeAnswer(socket, clientErrorAnswer(err));
+  socket.destroy();
+}
+
+/** An answer written straight to a socket the HTTP server no longer reads (it is closed after). */
+function writeAnswer(socket: Socket, { status, body, allow }: { status: number; body: ErrorBody; allow?: string }): void {
+  if (!socket.writable) return;
   const text = JSON.stringify(body);
-  if (socket.writable) {
-    socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
-    );
-  }
+  socket.write(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\n` +
+      `${allow ? `Allow: ${allow}\r\n` : ''}Connection: close\r\n\r\n${text}`,
+  );
+}
+
+/** The server's `connect` (a CONNECT request, which never reaches Fastify): this is not a proxy. */
+export function connectHandler(_request: unknown, socket: Socket): void {
+  writeAnswer(socket, { status: 405, body: { error: 'method_not_allowed', message: 'CONNECT is not allowed: this server is not a proxy' }, allow: 'GET, HEAD, POST, PUT, DELETE' });
   socket.destroy();
 }
 

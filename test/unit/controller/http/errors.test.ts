@@ -148,6 +148,9 @@ describe('what only a real socket can send', () => {
     { name: 'a space inside the URL', data: `GET /v1/ten ants HTTP/1.1\r\n${tail}`, status: 400, error: 'bad_request', message: /^malformed HTTP request: / },
     { name: 'item 8: /v1/tenants/%ff over a socket', data: `GET /v1/tenants/%ff HTTP/1.1\r\n${tail}`, status: 400, error: 'bad_request', message: /"%ff" is not a valid percent-escape/ },
     { name: 'an unknown route over a socket', data: `GET /nothing/here HTTP/1.1\r\n${tail}`, status: 404, error: 'not_found', message: 'no route GET /nothing/here' },
+    { name: 'CONNECT (never reaches a route)', data: `CONNECT example.com:443 HTTP/1.1\r\n${tail}`, status: 405, error: 'method_not_allowed', message: 'CONNECT is not allowed: this server is not a proxy' },
+    { name: 'an HTTP/1.1 request without Host', data: `GET /v1/tenants HTTP/1.1\r\nAuthorization: Bearer ${ADMIN}\r\nConnection: close\r\n\r\n`, status: 400, error: 'bad_request', message: 'an HTTP/1.1 request needs a Host header' },
+    { name: 'a chunked body with a bad chunk size', data: `PUT /v1/plans/basic HTTP/1.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n${tail}zz\r\n`, status: 400, error: 'bad_request', message: /^malformed HTTP request: .*chunk size/ },
   ])('$name: $status $error', async ({ data, status, error, message }) => {
     const answer = parseAnswer(await rawRequest(data));
     expectOurShape(answer.status, answer.body);
