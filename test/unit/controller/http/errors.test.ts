@@ -6,7 +6,7 @@ import { connect } from 'node:net';
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, type App } from '../../../../controller/http/app.js';
-import { MAX_HEADER_BYTES, MAX_PARAM_LENGTH, MAX_URL_LENGTH } from '../../../../controller/http/framework-errors.js';
+import { badEscape, MAX_HEADER_BYTES, MAX_PARAM_LENGTH, MAX_URL_LENGTH, RouteMethods } from '../../../../controller/http/framework-errors.js';
 import { TokenRegistry } from '../../../../controller/auth.js';
 import { Clock, HOUR, report, tempStore } from '../fixtures.js';
 
@@ -175,4 +175,34 @@ it('a valid report still goes in after the refusals (202)', async () => {
     payload: JSON.stringify(report('web01', 1, T0, [{ tenant: 'alice', cpu: { percent: 5 } }])),
   });
   expect(res.statusCode).toBe(202);
+});
+
+describe('helpers of the mapping', () => {
+  it.each([
+    ['alice', undefined],
+    ['caf%C3%A9', undefined],
+    ['a%2Fb', undefined],
+    ['%ff', '%ff'],
+    ['x%e9y', '%e9'],
+    ['%C3%A9%ff', '%C3%A9%ff'],
+    ['a%zzb', '%zz'],
+    ['a%', '%'],
+    ['%4', '%4'],
+    ['%zz%ff', '%zz'],
+    ['%ff%zz', '%ff'],
+  ])('badEscape(%j) = %j', (text, bad) => {
+    expect(badEscape(text)).toBe(bad);
+  });
+
+  it('RouteMethods matches a parameter as one segment and ignores a trailing slash', () => {
+    const routes = new RouteMethods();
+    routes.add({ method: 'GET', url: '/v1/tenants/:tenant' });
+    routes.add({ method: ['PUT', 'DELETE'], url: '/v1/tenants/:tenant' });
+    routes.add({ method: 'GET', url: '/v1/tenants/:tenant/usage' });
+    expect(routes.allowed('/v1/tenants/alice')).toEqual(['DELETE', 'GET', 'PUT']);
+    expect(routes.allowed('/v1/tenants/alice/')).toEqual(['DELETE', 'GET', 'PUT']);
+    expect(routes.allowed('/v1/tenants/alice/usage')).toEqual(['GET']);
+    expect(routes.allowed('/v1/tenants/a/b')).toEqual([]);
+    expect(routes.allowed('/v1/tenants')).toEqual([]);
+  });
 });
