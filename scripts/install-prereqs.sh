@@ -31,3 +31,22 @@ if [ -n "$need" ]; then
   # shellcheck disable=SC2086
   apt-get install -y -qq --no-install-recommends $need >/dev/null
 fi
+
+# The OpenAPI client test generates a client with @hey-api/openapi-ts, which needs the TypeScript compiler
+# API; the project's typescript 7 (the native compiler) has none. A typescript 6 package from the npm
+# registry, unpacked once into a machine-level cache keyed by its version (never into node_modules, where
+# its `tsc` could shadow the project's), is handed to the generator alone (HW_TEST_TYPESCRIPT_API, set by
+# scripts/test.sh).
+TS_API_VERSION=6.0.3
+ts_api=${HW_TEST_TYPESCRIPT_API:-/var/cache/hostwarden-tests/typescript-$TS_API_VERSION}
+if [ ! -f "$ts_api/lib/typescript.js" ] && [ "$(id -u)" = 0 ]; then
+  echo "install-prereqs: unpacking typescript@$TS_API_VERSION (compiler API for the OpenAPI client test) into $ts_api" >&2
+  tmp=$(mktemp -d)
+  if (cd "$tmp" && npm pack --silent "typescript@$TS_API_VERSION" >/dev/null 2>&1) && mkdir -p "$ts_api" && tar -xzf "$tmp"/typescript-*.tgz -C "$ts_api" --strip-components=1; then
+    :
+  else
+    echo "install-prereqs: could not fetch typescript@$TS_API_VERSION; the OpenAPI client test will say so" >&2
+    rm -rf "$ts_api"
+  fi
+  rm -rf "$tmp"
+fi

@@ -7,6 +7,7 @@ host_only=0
 [ "${1:-}" = "--host-only" ] && host_only=1
 
 scripts/install-prereqs.sh $([ $host_only = 1 ] && echo --host-only)
+export HW_TEST_TYPESCRIPT_API="${HW_TEST_TYPESCRIPT_API:-/var/cache/hostwarden-tests/typescript-6.0.3}"
 npm run --silent typecheck
 npx vitest run --project unit
 npx vitest run --project system

@@ -1,6 +1,7 @@
 // The controller's HTTP application, built apart from the listener (server.ts) so tests drive it with
 // app.inject() or a port of their own. Every route declares request and response schemas; one error handler
-// (common.ts) turns every failure into `{ "error": code, "message": text }` and hides the details of 5xx.
+// (common.ts) turns every failure into `{ "error": code, "message": text }` and hides the details of 5xx; what
+// Node and Fastify refuse before a route runs gets the same shape (framework-errors.ts).
 //
 // Access (route config `auth`):
 //   public  GET /healthz, GET /openapi.json (the API's shape, no data)
@@ -20,6 +21,7 @@ import { InlineParser, type ReportParser } from '../ingest/parser.js';
 import { controllerMetrics, type ControllerMetrics } from '../metrics.js';
 import type { Store } from '../store/store.js';
 import { CONTROLLER_VERSION, errorHandler, validatorCompiler, type App, type NoticeReader, type RouteDeps } from './common.js';
+import { clientErrorHandler, connectHandler, frameworkErrors, jsonBodyParser, MAX_PARAM_LENGTH, notFoundHandler, RouteMethods, SERVER_OPTIONS, urlHook } from './framework-errors.js';
 import { registerAgentRoutes } from './routes/agent.js';
 import { registerFleetRoutes } from './routes/fleet.js';
 import { registerHistoryRoutes } from './routes/history.js';
@@ -70,26 +72,36 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     bodyLimit: DEFAULT_BODY_LIMIT,
     // Large report bodies are read in full before they are answered; keep connections of agents open.
     keepAliveTimeout: 75_000,
-    routerOptions: { ignoreTrailingSlash: true },
+    // Limits and what Fastify and Node refuse, in our error shape: framework-errors.ts.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors,
+    clientErrorHandler,
     // An https.Server has the http.Server API the App type names, plus setSecureContext (controller/tls.ts).
-    ...((opts.https ? { https: opts.https } : {}) as object),
+    ...((opts.https ? { https: { ...opts.https, ...SERVER_OPTIONS } } : { http: SERVER_OPTIONS }) as object),
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.server.on('connect', connectHandler);
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSchemaErrorFormatter((errors) => new Error(errors.map((e) => e.message).join('; ')));
   app.addSchema({ ...ErrorSchema, $id: 'ApiError' });
   app.decorateRequest('principal', null);
+  app.addHook('onRequest', urlHook);
+  // JSON bodies only (text/plain is a 415), parsed with messages that say where they stop being JSON.
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, jsonBodyParser(app.getDefaultJsonParser('error', 'error')));
+  const routeMethods = new RouteMethods();
 
   // A route that takes no query parameters says so: `?anything` is a 400 there too, not silently ignored.
   app.addHook('onRoute', (route) => {
     if (route.schema && route.schema.querystring === undefined) route.schema.querystring = NO_QUERY;
+    routeMethods.add(route);
   });
   if (opts.onRoute) app.addHook('onRoute', opts.onRoute);
   registerTransportHooks(app, new TransportTracker(log?.child({ component: 'transport' }), now));
 
   await app.register(swagger, {
     openapi: {
-      openapi: '3.0.3',
+      openapi: '3.1.0',
       info: { title: 'hostwarden controller', version: CONTROLLER_VERSION, description: 'Fleet history, fairness ledger, incidents and manual actions of hostwarden agents.' },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
@@ -133,7 +145,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
 
   // --- errors --------------------------------------------------------------------------------------------
   app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` }));
+  app.setNotFoundHandler(notFoundHandler(routeMethods));
 
   const flusher =
     opts.flusher ?? new Flusher(opts.store, { log: log?.child({ component: 'rollup' }), onFlushed: (n) => metrics.flushes.inc(n), auto: opts.autoFlush ?? true });

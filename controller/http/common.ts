@@ -107,7 +107,7 @@ export function statusOf(err: unknown): number | undefined {
  * for the client; fastify's own 4xx (validation, body limit, content type) get stable codes; anything else
  * is a 500 whose details stay in the log.
  */
-export function errorAnswer(err: unknown): { status: number; body: ErrorBody; internal: boolean } {
+export function errorAnswer(err: unknown, request?: { headers: { 'content-type'?: string | undefined }; routeOptions?: { bodyLimit?: number } }): { status: number; body: ErrorBody; internal: boolean } {
   const known = statusOf(err);
   if (known !== undefined) {
     const e = err as ApiError | StoreError;
@@ -116,8 +116,14 @@ export function errorAnswer(err: unknown): { status: number; body: ErrorBody; in
   const e = err as FastifyError;
   if (e.validation) return { status: 400, body: { error: 'bad_request', message: e.message }, internal: false };
   const status = e.statusCode ?? 500;
-  if (status === 413) return { status, body: { error: 'payload_too_large', message: `body larger than the limit (${e.message})` }, internal: false };
-  if (status === 415) return { status, body: { error: 'unsupported_media_type', message: 'send the body as application/json' }, internal: false };
+  if (status === 413) {
+    const limit = request?.routeOptions?.bodyLimit;
+    return { status, body: { error: 'payload_too_large', message: limit ? `body larger than the limit of ${limit} bytes` : `body larger than the limit (${e.message})` }, internal: false };
+  }
+  if (status === 415) {
+    const type = request?.headers['content-type']?.split(';')[0]?.trim().slice(0, 100);
+    return { status, body: { error: 'unsupported_media_type', message: type ? `content-type "${type}" is not accepted: send the body as application/json` : 'send the body as application/json (no content-type given)' }, internal: false };
+  }
   if (status >= 400 && status < 500) {
     const message = e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'body is empty' : e.message;
     return { status, body: { error: status === 400 ? 'bad_request' : `http_${status}`, message }, internal: false };
@@ -127,7 +133,7 @@ export function errorAnswer(err: unknown): { status: number; body: ErrorBody; in
 
 /** The app's error handler: errorAnswer, and a log line for the internal ones. */
 export function errorHandler(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const answer = errorAnswer(err);
+  const answer = errorAnswer(err, request);
   if (answer.internal) request.log.error({ err, url: request.url, method: request.method }, 'request failed');
   return reply.code(answer.status).send(answer.body);
 }

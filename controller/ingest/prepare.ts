@@ -1,6 +1,7 @@
 // Turning a report body into what the store ingests: parse, validate against the wire schema, quantize the
 // samples into one flat vector per tenant. Pure and self-contained, so it runs either inline or in a parser
 // worker thread (parse-worker.ts) with the result's typed arrays transferred back without copying.
+import { describeJsonError } from '../../shared/json-error.js';
 import { validator } from '../../shared/validate.js';
 import { ReportSchema, type ActionAck, type CollectorStatus, type HostInventory, type HostStats, type IncidentEvent, type Report, type TenantInfoWire } from '../../shared/wire/agent.js';
 import { HOST_WIDTH, quantizeHostStats, quantizeTenantSample, TENANT_WIDTH } from '../history/catalog.js';
@@ -60,7 +61,7 @@ export function prepareSlow(body: Uint8Array | string): PrepareResult {
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    return { ok: false, message: `body is not valid JSON: ${(err as Error).message}` };
+    return { ok: false, message: `body is not valid JSON: ${describeJsonError(text, err)}` };
   }
   return prepareParsed(raw, typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
 }

@@ -20,6 +20,7 @@ export async function registerAgentRoutes(app: App, deps: RouteDeps): Promise<vo
       config: { auth: 'agent' },
       bodyLimit: deps.reportBodyLimit,
       schema: {
+        operationId: 'postReports',
         summary: 'Post a batch of samples and incident events (agent token of the report\'s host)',
         tags: ['agent'],
         body: ReportSchema,
@@ -73,7 +74,9 @@ export async function registerAgentRoutes(app: App, deps: RouteDeps): Promise<vo
     {
       config: { auth: 'agent' },
       schema: {
-        summary: "A host's policy: its managed tenants, all plans and its active manual actions (ETag; If-None-Match gives 304)",
+        operationId: 'getHostPolicy',
+        summary: "A host's policy (agent token of that host, or admin)",
+        description: "Its managed tenants, all plans and its active manual actions, with an ETag; If-None-Match gives 304.",
         tags: ['agent'],
         params: HostParamsSchema,
         headers: Type.Object({ 'if-none-match': Type.Optional(Type.String({ maxLength: 1000 })) }),

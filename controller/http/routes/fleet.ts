@@ -33,13 +33,13 @@ export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<vo
   // --- hosts ---------------------------------------------------------------------------------------------
   app.get(
     '/v1/hosts',
-    { config: ADMIN, schema: { summary: 'Hosts that reported or have managed tenants', tags: ['hosts'], response: { 200: HostListSchema, ...ERROR_RESPONSES } } },
+    { config: ADMIN, schema: { operationId: 'getHosts', summary: 'Hosts that reported or have managed tenants', tags: ['hosts'], response: { 200: HostListSchema, ...ERROR_RESPONSES } } },
     async () => ({ hosts: await store.listHosts() }),
   );
 
   app.get(
     '/v1/hosts/:host',
-    { config: ADMIN, schema: { summary: 'One host, with its latest inventory', tags: ['hosts'], params: HostParamsSchema, response: { 200: HostDetailSchema, ...ERROR_RESPONSES } } },
+    { config: ADMIN, schema: { operationId: 'getHost', summary: 'One host, with its latest inventory', tags: ['hosts'], params: HostParamsSchema, response: { 200: HostDetailSchema, ...ERROR_RESPONSES } } },
     async (request) => {
       const h = await store.getHost(request.params.host);
       if (!h) throw new NotFoundError(`host ${request.params.host} is not known`);
@@ -53,6 +53,7 @@ export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<vo
     {
       config: ADMIN,
       schema: {
+        operationId: 'getTenants',
         summary: 'Tenants: managed ones (PUT here) and those only seen in reports',
         tags: ['tenants'],
         querystring: Type.Object(
@@ -72,7 +73,7 @@ export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<vo
 
   app.get(
     '/v1/tenants/:tenant',
-    { config: ADMIN, schema: { summary: 'One tenant, with its newest sample', tags: ['tenants'], params: TenantParamsSchema, response: { 200: TenantDetailSchema, ...ERROR_RESPONSES } } },
+    { config: ADMIN, schema: { operationId: 'getTenant', summary: 'One tenant, with its newest sample', tags: ['tenants'], params: TenantParamsSchema, response: { 200: TenantDetailSchema, ...ERROR_RESPONSES } } },
     async (request) => {
       const t = await store.getTenant(request.params.tenant);
       if (!t) throw new NotFoundError(`tenant ${request.params.tenant} is not known`);
@@ -85,7 +86,9 @@ export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<vo
     {
       config: ADMIN,
       schema: {
-        summary: "Create or replace a managed tenant (served in its host's policy); host is required unless the tenant has reported",
+        operationId: 'putTenant',
+        summary: 'Create or replace a managed tenant',
+        description: "The tenant is served in its host's policy; host is required unless the tenant has reported.",
         tags: ['tenants'],
         params: TenantParamsSchema,
         body: TenantPutSchema,
@@ -111,7 +114,9 @@ export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<vo
     {
       config: ADMIN,
       schema: {
-        summary: 'Stop managing a tenant (no longer in the policy); its history stays until retention drops it',
+        operationId: 'deleteTenant',
+        summary: 'Stop managing a tenant',
+        description: 'The tenant is no longer in the policy; its history stays until retention drops it.',
         tags: ['tenants'],
         params: TenantParamsSchema,
         response: { 204: Type.Null({ description: 'deleted' }), ...ERROR_RESPONSES },
@@ -129,7 +134,9 @@ export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<vo
     {
       config: ADMIN,
       schema: {
-        summary: "Queue a manual action for the tenant's host; the agent applies it and acknowledges it in its next report",
+        operationId: 'postTenantActions',
+        summary: 'Queue a manual action for a tenant',
+        description: "The action goes to the tenant's host in its policy; the agent applies it and acknowledges it in its next report.",
         tags: ['actions'],
         params: TenantParamsSchema,
         body: ActionRequestSchema,
@@ -149,7 +156,7 @@ export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<vo
 
   app.get(
     '/v1/tenants/:tenant/actions',
-    { config: ADMIN, schema: { summary: "A tenant's manual actions and their state, newest first", tags: ['actions'], params: TenantParamsSchema, response: { 200: ActionListSchema, ...ERROR_RESPONSES } } },
+    { config: ADMIN, schema: { operationId: 'getTenantActions', summary: "A tenant's manual actions and their state, newest first", tags: ['actions'], params: TenantParamsSchema, response: { 200: ActionListSchema, ...ERROR_RESPONSES } } },
     async (request) => {
       if (!(await store.getTenant(request.params.tenant))) throw new NotFoundError(`tenant ${request.params.tenant} is not known`);
       return { actions: await store.listActions({ tenant: request.params.tenant }) };
@@ -161,6 +168,7 @@ export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<vo
     {
       config: ADMIN,
       schema: {
+        operationId: 'getActions',
         summary: 'Manual actions, newest first (at most 1000)',
         tags: ['actions'],
         querystring: Type.Object({ host: Type.Optional(HostNameSchema), tenant: Type.Optional(TenantNameSchema) }, { additionalProperties: false }),
@@ -172,7 +180,7 @@ export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<vo
 
   app.get(
     '/v1/actions/:id',
-    { config: ADMIN, schema: { summary: 'One manual action and its state', tags: ['actions'], params: ActionParamsSchema, response: { 200: ActionStatusSchema, ...ERROR_RESPONSES } } },
+    { config: ADMIN, schema: { operationId: 'getAction', summary: 'One manual action and its state', tags: ['actions'], params: ActionParamsSchema, response: { 200: ActionStatusSchema, ...ERROR_RESPONSES } } },
     async (request) => {
       const a = await store.getAction(request.params.id);
       if (!a) throw new NotFoundError(`action ${request.params.id} is not known`);
@@ -183,7 +191,7 @@ export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<vo
   // --- plans ---------------------------------------------------------------------------------------------
   app.get(
     '/v1/plans',
-    { config: ADMIN, schema: { summary: 'Plans (limits and fair-share weight)', tags: ['plans'], response: { 200: PlanListSchema, ...ERROR_RESPONSES } } },
+    { config: ADMIN, schema: { operationId: 'getPlans', summary: 'Plans (limits and fair-share weight)', tags: ['plans'], response: { 200: PlanListSchema, ...ERROR_RESPONSES } } },
     async () => ({ plans: await store.listPlans() }),
   );
 
@@ -192,7 +200,9 @@ export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<vo
     {
       config: ADMIN,
       schema: {
-        summary: 'Create or replace a plan; limits in base units (percent of one core, bytes, bytes/s, ops/s, tasks)',
+        operationId: 'putPlan',
+        summary: 'Create or replace a plan',
+        description: 'Limits in base units: percent of one core, bytes, bytes/s, ops/s, tasks.',
         tags: ['plans'],
         params: PlanParamsSchema,
         body: PlanPutSchema,
@@ -208,7 +218,7 @@ export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<vo
   // --- audit ---------------------------------------------------------------------------------------------
   app.get(
     '/v1/audit',
-    { config: ADMIN, schema: { summary: 'The audit log of admin calls, newest first', tags: ['audit'], querystring: AuditQuerySchema, response: { 200: AuditListSchema, ...ERROR_RESPONSES } } },
+    { config: ADMIN, schema: { operationId: 'getAudit', summary: 'The audit log of admin calls, newest first', tags: ['audit'], querystring: AuditQuerySchema, response: { 200: AuditListSchema, ...ERROR_RESPONSES } } },
     async (request) => {
       const q = request.query;
       const t = now();

@@ -32,7 +32,7 @@ export async function registerHistoryRoutes(app: App, deps: RouteDeps): Promise<
 
   app.get(
     '/v1/tenants/:tenant/usage',
-    { config: ADMIN, schema: { summary: `A tenant's usage: ${usageSummary}`, tags: ['history'], params: TenantParamsSchema, querystring: UsageQuerySchema, response: { 200: SeriesResponseSchema, ...ERROR_RESPONSES } } },
+    { config: ADMIN, schema: { operationId: 'getTenantUsage', summary: "A tenant's usage series", description: usageSummary, tags: ['history'], params: TenantParamsSchema, querystring: UsageQuerySchema, response: { 200: SeriesResponseSchema, ...ERROR_RESPONSES } } },
     async (request) => {
       const r = await store.tenantHistory(request.params.tenant, historyQuery(request.query, now()));
       if (!r) throw new NotFoundError(`tenant ${request.params.tenant} is not known`);
@@ -45,7 +45,9 @@ export async function registerHistoryRoutes(app: App, deps: RouteDeps): Promise<
     {
       config: ADMIN,
       schema: {
-        summary: "A tenant's fairness series: shares, dominant share (weighted), fair share, debt (share-hours)",
+        operationId: 'getTenantFairness',
+        summary: "A tenant's fairness series",
+        description: 'Shares, dominant share (weighted), fair share, debt (share-hours).',
         tags: ['fairness'],
         params: TenantParamsSchema,
         querystring: UsageQuerySchema,
@@ -63,7 +65,15 @@ export async function registerHistoryRoutes(app: App, deps: RouteDeps): Promise<
     '/v1/hosts/:host/usage',
     {
       config: ADMIN,
-      schema: { summary: `A host's series (cpu, memory, pressure, Jain's index, fair share): ${usageSummary}`, tags: ['history'], params: HostParamsSchema, querystring: UsageQuerySchema, response: { 200: SeriesResponseSchema, ...ERROR_RESPONSES } },
+      schema: {
+        operationId: 'getHostUsage',
+        summary: "A host's series",
+        description: `cpu, memory, pressure, Jain's index, fair share: ${usageSummary}`,
+        tags: ['history'],
+        params: HostParamsSchema,
+        querystring: UsageQuerySchema,
+        response: { 200: SeriesResponseSchema, ...ERROR_RESPONSES },
+      },
     },
     async (request) => {
       const r = await store.hostHistory(request.params.host, historyQuery(request.query, now()));
@@ -77,7 +87,9 @@ export async function registerHistoryRoutes(app: App, deps: RouteDeps): Promise<
     {
       config: ADMIN,
       schema: {
-        summary: "Tenants ranked by fairness debt (who takes more than their share, over time), with Jain's index of their hosts; window (default 1h) sets the averages",
+        operationId: 'getFairness',
+        summary: 'Tenants ranked by fairness debt',
+        description: "Who takes more than their share, over time, with Jain's index of their hosts; window (default 1h) sets the averages.",
         tags: ['fairness'],
         querystring: FairnessQuerySchema,
         response: { 200: FairnessRankingSchema, ...ERROR_RESPONSES },

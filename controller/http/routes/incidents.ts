@@ -12,6 +12,7 @@ export async function registerIncidentRoutes(app: App, deps: RouteDeps): Promise
     {
       config: ADMIN,
       schema: {
+        operationId: 'getIncidents',
         summary: 'Incidents, newest first; from/to select those open at some time in [from, to)',
         tags: ['incidents'],
         querystring: IncidentQuerySchema,
@@ -37,7 +38,7 @@ export async function registerIncidentRoutes(app: App, deps: RouteDeps): Promise
 
   app.get(
     '/v1/incidents/:id',
-    { config: ADMIN, schema: { summary: 'One incident with its latest explanation and every event', tags: ['incidents'], params: IncidentParamsSchema, response: { 200: IncidentDetailSchema, ...ERROR_RESPONSES } } },
+    { config: ADMIN, schema: { operationId: 'getIncident', summary: 'One incident with its latest explanation and every event', tags: ['incidents'], params: IncidentParamsSchema, response: { 200: IncidentDetailSchema, ...ERROR_RESPONSES } } },
     async (request) => {
       const i = await store.getIncident(request.params.id);
       if (!i) throw new NotFoundError(`incident ${request.params.id} is not known`);

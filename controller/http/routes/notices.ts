@@ -61,6 +61,7 @@ export async function registerNoticeRoutes(app: App, outbox: NoticeReader | unde
     {
       config: ADMIN,
       schema: {
+        operationId: 'getNotices',
         summary: 'Notices to tenants, newest first: queued, sent, held, failed (with their errors)',
         tags: ['notices'],
         querystring: NoticeQuerySchema,
@@ -79,7 +80,7 @@ export async function registerNoticeRoutes(app: App, outbox: NoticeReader | unde
     '/v1/notices/:id',
     {
       config: ADMIN,
-      schema: { summary: 'One notice with its plain-text and HTML body', tags: ['notices'], params: NoticeParamsSchema, response: { 200: NoticeDetailSchema, ...ERROR_RESPONSES } },
+      schema: { operationId: 'getNotice', summary: 'One notice with its plain-text and HTML body', tags: ['notices'], params: NoticeParamsSchema, response: { 200: NoticeDetailSchema, ...ERROR_RESPONSES } },
     },
     async (request): Promise<NoticeDetail> => {
       const r = await reader(outbox).get(request.params.id);

@@ -6,7 +6,7 @@ import { HealthSchema } from '../../../shared/wire/api.js';
 export async function registerSystemRoutes(scope: App, deps: RouteDeps, root: App): Promise<void> {
   scope.get(
     '/healthz',
-    { config: { auth: 'public' }, schema: { summary: 'Liveness (no token needed)', tags: ['system'], security: [], response: { 200: HealthSchema, ...ERROR_RESPONSES } } },
+    { config: { auth: 'public' }, schema: { operationId: 'getHealth', summary: 'Liveness (no token needed)', tags: ['system'], security: [], response: { 200: HealthSchema, ...ERROR_RESPONSES } } },
     async () => ({ status: 'ok' as const, version: CONTROLLER_VERSION, uptime_seconds: (deps.now() - deps.startedAt) / 1000 }),
   );
 
@@ -14,7 +14,13 @@ export async function registerSystemRoutes(scope: App, deps: RouteDeps, root: Ap
     '/metrics',
     {
       config: { auth: 'admin' },
-      schema: { summary: 'Prometheus metrics (text format 0.0.4): ingest rate and latency, requests by route, store size, open incidents, process and event loop', tags: ['system'], response: { 200: Type.String(), ...ERROR_RESPONSES } },
+      schema: {
+        operationId: 'getMetrics',
+        summary: 'Prometheus metrics (text format 0.0.4)',
+        description: 'Ingest rate and latency, requests by route, store size, open incidents, process and event loop.',
+        tags: ['system'],
+        response: { 200: Type.String(), ...ERROR_RESPONSES },
+      },
     },
     async (_request, reply) => {
       const text = await deps.metrics.registry.render();
@@ -26,7 +32,7 @@ export async function registerSystemRoutes(scope: App, deps: RouteDeps, root: Ap
     '/openapi.json',
     {
       config: { auth: 'public' },
-      schema: { summary: 'This API in OpenAPI 3 (no token needed: it holds no data)', tags: ['system'], security: [], response: { 200: Type.Object({}, { additionalProperties: true }), ...ERROR_RESPONSES } },
+      schema: { operationId: 'getOpenApi', summary: 'This API in OpenAPI 3.1 (no token needed: it holds no data)', tags: ['system'], security: [], response: { 200: Type.Object({}, { additionalProperties: true }), ...ERROR_RESPONSES } },
     },
     async () => root.swagger(),
   );

@@ -1,0 +1,215 @@
+// What Node's HTTP parser, Fastify's router and its body parsers refuse, answered as every other error of the
+// API: `{ "error": code, "message": text }` with a 4xx that says what was wrong, never Fastify's own shape.
+//
+// Limits, set deliberately (app.ts hands them to Fastify and to the server):
+//   MAX_HEADER_BYTES  16384  request line and headers together (Node's HTTP parser): beyond it the parser
+//                            stops the request; clientErrorHandler answers 414 when the request line alone is
+//                            too long (a URL), 431 otherwise
+//   MAX_URL_LENGTH     8192  characters of the request target, path and query: 414 (urlHook)
+//   MAX_PARAM_LENGTH   1024  characters of one path parameter (Fastify's maxParamLength): longer than any
+//                            valid one (host names 253, tenants 64, action ids 128), so a too-long one that is
+//                            still short enough to route gets its schema's message; beyond it 400 (frameworkErrors)
+// A request for a path that exists with other methods answers 405 with Allow (notFoundHandler), and so does
+// CONNECT (connectHandler: Node hands it to no route).
+import type { FastifyError, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import { describeJsonError } from '../../shared/json-error.js';
+import type { ErrorBody } from '../../shared/wire/api.js';
+import { ApiError, BadRequestError } from '../errors.js';
+
+export const MAX_HEADER_BYTES = 16_384;
+export const MAX_URL_LENGTH = 8192;
+export const MAX_PARAM_LENGTH = 1024;
+/** How much of a request's path an error message repeats. */
+const SHOWN_PATH = 120;
+
+/** Options of the Node server (Fastify's `http`/`https`): its header limit, and the Host check left to urlHook. */
+export const SERVER_OPTIONS = { maxHeaderSize: MAX_HEADER_BYTES, requireHostHeader: false } as const;
+
+/** A path as error messages repeat it: bounded. */
+export function shownPath(url: string): string {
+  const path = url.split('?')[0] ?? '';
+  return path.length > SHOWN_PATH ? `${path.slice(0, SHOWN_PATH)}… (${path.length} characters)` : path;
+}
+
+/** The first percent-escape of `text` that is malformed or does not decode to UTF-8, as it was sent. */
+export function badEscape(text: string): string | undefined {
+  const malformed = /%(?![0-9A-Fa-f]{2})[^%]{0,2}/.exec(text);
+  for (const run of text.matchAll(/(?:%[0-9A-Fa-f]{2})+/g)) {
+    if (malformed && malformed.index < run.index) break;
+    try {
+      decodeURIComponent(run[0]);
+    } catch {
+      return run[0].slice(0, 24);
+    }
+  }
+  return malformed?.[0];
+}
+
+function uriTooLong(length: number): ApiError {
+  return new ApiError(414, 'uri_too_long', `the URL is ${length} characters long; the limit is ${MAX_URL_LENGTH}`);
+}
+
+/**
+ * The first onRequest hook: a URL over MAX_URL_LENGTH is a 414, a query string with a malformed escape a 400
+ * naming it (the query parser would keep it as text and the schema would blame the value instead).
+ */
+export async function urlHook(request: FastifyRequest): Promise<void> {
+  const url = request.url;
+  if (url.length > MAX_URL_LENGTH) throw uriTooLong(url.length);
+  // Node's own check answers an empty 400; the server leaves it to this hook (SERVER_OPTIONS).
+  if (request.headers.host === undefined && request.raw.httpVersion === '1.1') throw new BadRequestError('an HTTP/1.1 request needs a Host header');
+  const q = url.indexOf('?');
+  if (q === -1) return;
+  const bad = badEscape(url.slice(q + 1));
+  if (bad !== undefined) throw new BadRequestError(`query string: "${bad}" is not a valid percent-escape (escapes encode UTF-8 bytes, e.g. %C3%A9)`);
+}
+
+/** Fastify's `frameworkErrors`: what its router refuses before any route or hook runs. */
+export function frameworkErrors(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const url = request.raw.url ?? '';
+  let answer: ApiError;
+  if (url.length > MAX_URL_LENGTH) answer = uriTooLong(url.length);
+  else if (err.code === 'FST_ERR_BAD_URL') {
+    const bad = badEscape(url.split('?')[0] ?? '');
+    answer = new BadRequestError(
+      bad === undefined
+        ? `path ${shownPath(url)} cannot be decoded`
+        : `path ${shownPath(url)}: "${bad}" is not a valid percent-escape (escapes encode UTF-8 bytes, e.g. %C3%A9)`,
+    );
+  } else if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    answer = new BadRequestError(`path ${shownPath(url)}: a path parameter is longer than ${MAX_PARAM_LENGTH} characters`);
+  } else {
+    answer = new BadRequestError(`cannot route ${request.method} ${shownPath(url)}`);
+  }
+  reply.code(answer.status).send({ error: answer.code, message: answer.message } satisfies ErrorBody);
+}
+
+/** Stable answers to what Node's HTTP parser refuses (the socket's `clientError`). */
+/** What Node hands `clientError`: an Error with the parser's code and, for parse errors, the chunk it failed in. */
+export type ClientError = Error & { code?: string; rawPacket?: unknown };
+
+function clientErrorAnswer(err: ClientError): { status: number; body: ErrorBody } {
+  switch (err.code) {
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return { status: 408, body: { error: 'request_timeout', message: 'the request was not received in time' } };
+    case 'HPE_HEADER_OVERFLOW': {
+      // Node counts the request line with the headers. When the chunk that overflowed starts a request whose
+      // first line is longer than a URL may be, the URL is what is too long. (The chunk is the last one read:
+      // a long URL sent in small pieces is told apart less surely and gets the 431, whose message names both.)
+      const packet = Buffer.isBuffer(err.rawPacket) ? err.rawPacket : undefined;
+      const lineEnd = packet?.indexOf('\n') ?? -1;
+      const requestLine = packet !== undefined && /^[A-Z]{3,10} /.test(packet.subarray(0, 12).toString('latin1')) && (lineEnd === -1 || lineEnd > MAX_URL_LENGTH);
+      if (requestLine) return { status: 414, body: { error: 'uri_too_long', message: `the request line is longer than ${MAX_HEADER_BYTES} bytes; a URL may have at most ${MAX_URL_LENGTH} characters` } };
+      return { status: 431, body: { error: 'headers_too_large', message: `the request line and headers are larger than ${MAX_HEADER_BYTES} bytes` } };
+    }
+    case 'HPE_INVALID_URL':
+      return { status: 400, body: { error: 'bad_request', message: 'the URL has a character not allowed in a request line (non-ASCII bytes, spaces and control characters must be percent-encoded as UTF-8)' } };
+    case 'HPE_INVALID_METHOD':
+      return { status: 400, body: { error: 'bad_request', message: 'not an HTTP request, or an unknown method' } };
+    default:
+      return { status: 400, body: { error: 'bad_request', message: `malformed HTTP request${err.message ? `: ${err.message}` : ''}` } };
+  }
+}
+
+/**
+ * Fastify's `clientErrorHandler` (the server's `clientError`): the request never reached the router, so the
+ * answer is written to the socket as Node's own would be, then the connection is closed.
+ */
+export function clientErrorHandler(err: ClientError, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  // As Node does: no answer in the middle of one already on its way (a pipelined request's), which it would corrupt.
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  if (!inFlight?.headersSent) writeAnswer(socket, clientErrorAnswer(err));
+  socket.destroy();
+}
+
+/** An answer written straight to a socket the HTTP server no longer reads (it is closed after). */
+function writeAnswer(socket: Socket, { status, body, allow }: { status: number; body: ErrorBody; allow?: string }): void {
+  if (!socket.writable) return;
+  const text = JSON.stringify(body);
+  socket.write(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\n` +
+      `${allow ? `Allow: ${allow}\r\n` : ''}Connection: close\r\n\r\n${text}`,
+  );
+}
+
+/** The server's `connect` (a CONNECT request, which never reaches Fastify): this is not a proxy. */
+export function connectHandler(_request: unknown, socket: Socket): void {
+  writeAnswer(socket, { status: 405, body: { error: 'method_not_allowed', message: 'CONNECT is not allowed: this server is not a proxy' }, allow: 'GET, HEAD, POST, PUT, DELETE' });
+  socket.destroy();
+}
+
+/**
+ * The methods each route path takes, for the 405 of a known path asked with another method. Paths are
+ * matched as the router does: `:param` is one segment, a trailing slash is ignored.
+ */
+export class RouteMethods {
+  private readonly routes: Array<{ pattern: RegExp; methods: Set<string> }> = [];
+
+  add(route: Pick<RouteOptions, 'method' | 'url'>): void {
+    const url = route.url.replace(/\/$/, '');
+    const source = `^${url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:\w+/g, '[^/]+')}/?$`;
+    let entry = this.routes.find((r) => r.pattern.source === source);
+    if (!entry) {
+      entry = { pattern: new RegExp(source), methods: new Set() };
+      this.routes.push(entry);
+    }
+    for (const m of Array.isArray(route.method) ? route.method : [route.method]) entry.methods.add(String(m).toUpperCase());
+  }
+
+  /** The methods `path` (no query) takes, sorted; empty for a path no route has. */
+  allowed(path: string): string[] {
+    const methods = new Set<string>();
+    for (const r of this.routes) if (r.pattern.test(path)) for (const m of r.methods) methods.add(m);
+    return [...methods].sort();
+  }
+}
+
+/** The not-found handler: 405 with Allow for a known path, 404 naming the request otherwise. */
+export function notFoundHandler(routes: RouteMethods) {
+  return (request: FastifyRequest, reply: FastifyReply): FastifyReply => {
+    const path = request.url.split('?')[0] ?? '';
+    const allowed = routes.allowed(path);
+    if (allowed.length > 0 && !allowed.includes(request.method)) {
+      return reply
+        .code(405)
+        .header('allow', allowed.join(', '))
+        .send({ error: 'method_not_allowed', message: `${request.method} is not allowed on ${shownPath(path)}; allowed: ${allowed.join(', ')}` } satisfies ErrorBody);
+    }
+    return reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${shownPath(path)}` } satisfies ErrorBody);
+  };
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The JSON body parser of the admin routes: Fastify's own (it refuses `__proto__` and `constructor.prototype`
+ * keys), with messages that say what is wrong and where: bytes that are not UTF-8, the JSON error with its
+ * line, column and position, a forbidden key.
+ */
+export function jsonBodyParser(fastifyParser: (req: FastifyRequest, body: string, done: (err: Error | null, body?: unknown) => void) => void) {
+  return (request: FastifyRequest, raw: Buffer, done: (err: Error | null, body?: unknown) => void): void => {
+    let text: string;
+    try {
+      text = utf8.decode(raw);
+    } catch {
+      done(new BadRequestError('body is not valid UTF-8'));
+      return;
+    }
+    if (text.length === 0) {
+      done(new BadRequestError('body is empty'));
+      return;
+    }
+    fastifyParser(request, text, (err, body) => {
+      if (!err) return done(null, body);
+      try {
+        JSON.parse(text);
+      } catch (syntax) {
+        return done(new BadRequestError(`body is not valid JSON: ${describeJsonError(text, syntax)}`));
+      }
+      done(new BadRequestError('body: a "__proto__" key, or "prototype" in a "constructor" object, is not allowed'));
+    });
+  };
+}
