@@ -8,7 +8,7 @@ import type { Policy } from '../../shared/wire/agent.js';
 import { MAX_POLICY_BYTES, MAX_REPORT_ANSWER_BYTES } from '../bounds.js';
 import type { AgentConfig } from '../config.js';
 import { ControllerHttp, ControllerRequestError, describeRequestError, type HttpResponse } from './http-client.js';
-import { parsePolicy } from '../policy-intake.js';
+import { parsePolicy } from './policy-intake.js';
 import type { Spool } from './spool.js';
 
 /** The agent's bearer token cannot be read (missing, unreadable or empty file): nothing can be sent. */

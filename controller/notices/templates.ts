@@ -6,7 +6,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../../shared/errors.js';
 import type { StoredEvent } from '../../shared/wire/api.js';
-import { checkTemplate, compileTemplate, TemplateError, type Template, type TemplateMode } from './template.js';
+import { checkTemplate, compileTemplate, TemplateError, type Template, type TemplateMode } from './template-engine.js';
 import { classify, digestView, noticeView, type DigestView, type NoticeView, type ViewContext } from './view.js';
 
 /** Where a tenant sees its usage and whom it writes to: the same in notices and digests. */

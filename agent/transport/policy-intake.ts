@@ -3,8 +3,8 @@
 // controller is applied as far as this agent understands it. Everything the agent does know is checked
 // as strictly as before; the shared PolicySchema itself stays strict for the controller's side.
 import { Value } from 'typebox/value';
-import { validator } from '../shared/validate.js';
-import { PolicySchema, type Policy } from '../shared/wire/agent.js';
+import { validator } from '../../shared/validate.js';
+import { PolicySchema, type Policy } from '../../shared/wire/agent.js';
 
 const policyValidator = validator(PolicySchema);
 

@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TenantWalk, walkOwnedEntries } from '../../../agent/collectors/inode-walk.js';
-import { InodesCollector } from '../../../agent/collectors/inodes.js';
-import { isRoot } from '../../helpers/env.js';
+import { TenantWalk, walkOwnedEntries } from '../../../../agent/collectors/inode-walk.js';
+import { InodesCollector } from '../../../../agent/collectors/inodes.js';
+import { isRoot } from '../../../helpers/env.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hw-walk-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,7 +1,7 @@
 // The notices' template language: values, sections, lists, inverted sections, HTML escaping (no raw form),
 // whole-line tags leaving no blank lines, and errors naming the template and line.
 import { describe, expect, it } from 'vitest';
-import { checkTemplate, compileTemplate, escapeHtml, TemplateError } from '../../../../controller/notices/template.js';
+import { checkTemplate, compileTemplate, escapeHtml, TemplateError } from '../../../../controller/notices/template-engine.js';
 
 const text = (src: string, view: object) => compileTemplate(src, { name: 't', mode: 'text' }).render(view);
 const html = (src: string, view: object) => compileTemplate(src, { name: 't', mode: 'html' }).render(view);
