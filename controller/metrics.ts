@@ -122,6 +122,11 @@ export function controllerMetrics(now: () => number = Date.now) {
     reports: zeroed(counter('hostwarden_reports_total', 'reports received, by result (accepted, duplicate, rejected, conflict, forbidden)', ['result']), 'result', ['accepted', 'duplicate', 'rejected', 'conflict', 'forbidden']),
     samples: counter('hostwarden_samples_total', 'tenant samples stored'),
     reportBytes: counter('hostwarden_report_bytes_total', 'bytes of report bodies received'),
+    itemsRejected: zeroed(
+      counter('hostwarden_report_items_rejected_total', 'items of accepted reports refused alone (out of range or malformed), by kind: samples, events, tenants (directory entries)', ['kind']),
+      'kind',
+      ['samples', 'events', 'tenants'],
+    ),
     parsed: zeroed(counter('hostwarden_reports_parsed_total', 'valid reports by parser: fast (the scanner) or reference (JSON.parse, when the scanner gave up)', ['parser']), 'parser', ['fast', 'reference']),
     incidentEvents: counter('hostwarden_incident_events_total', 'incident events stored (repeats not counted)'),
     reportLatency: new Histogram({ name: 'hostwarden_report_duration_seconds', help: 'time from a report request to its answer', buckets: [...LATENCY_BUCKETS], registers: reg }),
