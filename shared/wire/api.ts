@@ -213,7 +213,7 @@ export const IncidentQuerySchema = Type.Object(
     resource: Type.Optional(ResourceSchema),
     from: Type.Optional(TimeParamSchema),
     to: Type.Optional(TimeParamSchema),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 100 })),
+    limit: Type.Optional(IntegerIn(1, 10000, 'most entries to answer', { default: 100 })),
   },
   { additionalProperties: false },
 );
@@ -253,7 +253,7 @@ export const FairnessQuerySchema = Type.Object(
   {
     host: Type.Optional(HostNameSchema),
     window: Type.Optional(DurationParamSchema),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 100 })),
+    limit: Type.Optional(IntegerIn(1, 10000, 'most entries to answer', { default: 100 })),
   },
   { additionalProperties: false },
 );
@@ -314,7 +314,7 @@ export const AuditQuerySchema = Type.Object(
     from: Type.Optional(TimeParamSchema),
     to: Type.Optional(TimeParamSchema),
     who: Type.Optional(Type.String({ maxLength: 200 })),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 100 })),
+    limit: Type.Optional(IntegerIn(1, 10000, 'most entries to answer', { default: 100 })),
   },
   { additionalProperties: false },
 );
@@ -392,7 +392,7 @@ export const NoticeQuerySchema = Type.Object(
     state: Type.Optional(NoticeStateSchema),
     kind: Type.Optional(Type.Union([Type.Literal('event'), Type.Literal('digest')])),
     incident: Type.Optional(Id('incident id (GET /v1/incidents)')),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 100 })),
+    limit: Type.Optional(IntegerIn(1, 10000, 'most entries to answer', { default: 100 })),
   },
   { additionalProperties: false },
 );

@@ -67,8 +67,8 @@ export function NumberIn(min: number, max: number, description?: string, extra: 
 }
 
 /** A safe integer in [min, max], its range said in its description. */
-export function IntegerIn(min: number, max: number, description?: string): TInteger {
-  return Type.Integer({ minimum: min, maximum: max, description: describe(description, min, max) });
+export function IntegerIn(min: number, max: number, description?: string, extra: { default?: number } = {}): TInteger {
+  return Type.Integer({ minimum: min, maximum: max, ...(extra.default === undefined ? {} : { default: extra.default }), description: describe(description, min, max) });
 }
 
 // --- plans ---------------------------------------------------------------------------------------------------
