@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenRegistry } from '../../../../controller/auth.js';
 import { buildApp, type App } from '../../../../controller/http/app.js';
-import { MAX_REPORT_PROBLEMS } from '../../../../shared/wire/agent.js';
+import { MAX_REPORT_PROBLEMS, type TenantSample } from '../../../../shared/wire/agent.js';
 import { MAX_BYTES, MAX_CPU_PERCENT } from '../../../../shared/wire/bounds.js';
 import { Clock, event, GiB, HOUR, report, tempStore } from '../fixtures.js';
 
@@ -151,7 +151,7 @@ describe('wire compatibility: fields a newer agent adds', () => {
       ...report('web01', s, at(), [
         { tenant: 'alice', cpu: { percent: 7, steal: 1 }, gpu: { percent: 50 }, pressure: { cpu: { some: { avg10: 1, avg3: 2 } } } },
         { tenant: 'frank', cpu: { percent: -3 }, future: true },
-      ]),
+      ] as unknown as TenantSample[]),
       host_stats: { cores: 4, memory_bytes: 16 * GiB, numa_nodes: 2 },
       events: [ev],
       tenants: [{ name: 'alice', email: 'alice@example.com', quota_class: 'gold' }],
