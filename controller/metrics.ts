@@ -147,6 +147,7 @@ export function controllerMetrics(now: () => number = Date.now) {
       },
     }),
     storeBytes: gauge('hostwarden_store_bytes', 'database plus write-ahead log on disk'),
+    damagedRows: gauge('hostwarden_store_damaged_rows', 'database rows skipped since the start because they cannot be read (each is logged)'),
     hosts: gauge('hostwarden_hosts', 'hosts known'),
     tenants: gauge('hostwarden_tenants', 'tenants known'),
     openIncidents: gauge('hostwarden_incidents_open', 'incidents not yet released'),

@@ -181,6 +181,8 @@ export interface Store {
   flush(opts?: { all?: boolean; maxHosts?: number }): Promise<FlushResult>;
   /** Drop what is past its retention span, relative to `now` (default: the store's clock). */
   applyRetention(now?: number): Promise<RetentionResult>;
+  /** Rows skipped since the store opened because they cannot be read (damaged; GET /healthz shows it). */
+  damagedRows(): number;
 
   listHosts(): Promise<HostInfo[]>;
   getHost(name: string): Promise<HostInfo | undefined>;

@@ -43,7 +43,15 @@ export const ErrorSchema = Type.Object(
 );
 export type ErrorBody = Static<typeof ErrorSchema>;
 
-export const HealthSchema = Type.Object({ status: Type.Literal('ok'), version: Type.String(), uptime_seconds: Seconds('since the controller started') }, { additionalProperties: false });
+export const HealthSchema = Type.Object(
+  {
+    status: Type.Literal('ok'),
+    version: Type.String(),
+    uptime_seconds: Seconds('since the controller started'),
+    damaged_rows: Type.Optional(Count('database rows skipped since the start because they cannot be read (logged each; hostwarden-controller --check checks the file)')),
+  },
+  { additionalProperties: false },
+);
 
 // --- hosts ------------------------------------------------------------------------------------------------
 export const HostInfoSchema = Type.Object(

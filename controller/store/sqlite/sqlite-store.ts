@@ -53,6 +53,7 @@ import {
 import { Actions } from './actions.js';
 import { Audit } from './audit.js';
 import { Connection } from './connection.js';
+import { DamagedRows } from './damage.js';
 import { Hooks, type StoreContext } from './context.js';
 import { FairnessRankings, History } from './history.js';
 import { Hosts, Stats } from './hosts.js';
@@ -115,6 +116,7 @@ export class SqliteStore implements Store {
         flushIntervalMs: Math.max(MINUTE_MS, opts.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS),
         hooks: new Hooks(this.notices),
         closed: () => this.closed,
+        damaged: new DamagedRows(opts.log),
       };
       const ctx = this.ctx;
       this.hosts = new Hosts(ctx);
@@ -244,6 +246,10 @@ export class SqliteStore implements Store {
   }
 
   // --- housekeeping ---------------------------------------------------------------------------------------
+  damagedRows(): number {
+    return this.ctx.damaged.count;
+  }
+
   async stats(): Promise<StoreStats> {
     return this.statistics.get();
   }
