@@ -13,6 +13,8 @@
 //   audit.ts         the admin audit log
 //   retention.ts     dropping what is past its span
 //   notices.ts       the notices' outbox (the NoticeStore, and the NoticeTx hooks write through)
+//   damage.ts        rows that cannot be read: skipped, logged once, counted (GET /healthz damaged_rows)
+//   maintenance.ts   PRAGMA quick_check after an unclean shutdown and for --check; online backups (--backup)
 import type { Logger } from 'pino';
 import type { Policy } from '../../../shared/wire/agent.js';
 import type {
