@@ -56,6 +56,7 @@ import { Actions } from './actions.js';
 import { Audit } from './audit.js';
 import { Connection } from './connection.js';
 import { DamagedRows } from './damage.js';
+import { damagedFileError, isDamageCode } from './maintenance.js';
 import { Hooks, type StoreContext } from './context.js';
 import { FairnessRankings, History } from './history.js';
 import { Hosts, Stats } from './hosts.js';
@@ -137,6 +138,8 @@ export class SqliteStore implements Store {
       this.connection.startCheckpoints();
     } catch (err) {
       this.connection.closeNow();
+      // A page SQLite cannot read while loading (a damaged file that was closed cleanly): say what to do.
+      if (isDamageCode(err)) throw damagedFileError(opts.file, [(err as Error).message], err);
       throw err;
     }
   }

@@ -170,6 +170,16 @@ describe('PRAGMA quick_check after an unclean shutdown', () => {
     expect(checkFile(t.file).ok).toBe(true);
   });
 
+  it('a damaged page met while loading a cleanly closed file is refused with the same message, not a raw SQLite error', async () => {
+    const t = storeWithData();
+    for (let k = 0; k < 5; k++) await t.store.ingest(prepared(report('web01', k + 1, T0 + k * 5000, [sample(`t${k}`, 50)])));
+    await t.store.close();
+    corruptTable(t.file, 'tenants'); // read at every start; the clean mark means no quick_check ran first
+    expect(() => new SqliteStore({ file: t.file })).toThrow(/^database .* is damaged \(PRAGMA quick_check: .+\)\. The controller does not start on a damaged file/);
+    rmSync(t.file);
+    await t.reopen();
+  });
+
   it('--backup writes a whole copy beside a running store, which opens and passes quick_check', async () => {
     const t = storeWithData();
     for (let k = 0; k < 100; k++) await t.store.ingest(prepared(report('web01', k + 1, T0 + k * 5000, [sample('alice', 50)])));
