@@ -5,6 +5,7 @@ import { ConfigError } from '../shared/errors.js';
 import { Section, loadYamlFile } from '../shared/config.js';
 import { EMAIL_RULE, isEmail } from '../shared/email.js';
 import { HOST_RE, NAME_RE, type Plan } from '../shared/wire/agent.js';
+import { DEFAULT_UID_MIN, MAX_UID, planValueProblem, uidProblem, type PlanKey } from '../shared/wire/bounds.js';
 import { readConfigHomes } from './homes.js';
 import { type PolicyConfig, readPolicyConfig } from './policy/policy-config.js';
 
@@ -57,7 +58,7 @@ export function readAgentConfig(raw: unknown): AgentConfig {
   const intervalMs = root.duration('interval', '5s', { min: 100 });
   const placementIntervalMs = root.duration('placement_interval', '1s', { min: 50 });
   const stateDir = root.string('state_dir', '/var/lib/hostwarden');
-  const uidMin = root.number('uid_min', 1000, { min: 1, integer: true });
+  const uidMin = root.number('uid_min', DEFAULT_UID_MIN, { min: 1, max: MAX_UID, integer: true });
   const logLevel = root.oneOf('log_level', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info');
   const enforce = root.boolean('enforce', true);
 
@@ -114,9 +115,8 @@ export function readAgentConfig(raw: unknown): AgentConfig {
     const users = t.scalars('users');
     if (users.length === 0) t.fail('users', 'needs at least one user name or UID');
     users.forEach((u, i) => {
-      if (typeof u === 'number' && (!Number.isInteger(u) || u < uidMin)) {
-        throw new ConfigError(`${t.key('users')}[${i}]`, `UID ${u} is below uid_min ${uidMin}: system accounts are never governed`);
-      }
+      const problem = typeof u === 'number' ? uidProblem(u, uidMin) : undefined;
+      if (problem) throw new ConfigError(`${t.key('users')}[${i}]`, problem);
     });
     const plan = t.string('plan');
     if (plan !== undefined && !plans[plan]) t.fail('plan', `unknown plan "${plan}" (plans: ${Object.keys(plans).join(', ') || 'none'})`);
@@ -148,23 +148,29 @@ export function readAgentConfig(raw: unknown): AgentConfig {
   return { host, intervalMs, placementIntervalMs, stateDir, uidMin, logLevel, enforce, controller, cgroup, procRoot, passwdFile, discovery, bandwidth, inodes, inventory, tenants, plans, policy };
 }
 
-/** Plans in config use units: `{ cpu: 100, memory: 1G, io_read: 10M, io_write: 10M, iops: 1000, processes: 100, weight: 1 }`. */
+/**
+ * Plans in config use units: `{ cpu: 100, memory: 1G, io_read: 10M, io_write: 10M, iops: 1000, processes: 100, weight: 1 }`.
+ * Each value is checked against the one plan rule (shared/wire/bounds.ts PLAN_LIMITS), the rule PUT /v1/plans
+ * applies too, so a plan the controller serves is one this agent could have been configured with.
+ */
 export function readPlan(p: Section): Plan {
-  const plan: Plan = { weight: p.number('weight', 1, { min: 0.01, max: 10000 }) };
-  const cpu = p.number('cpu', undefined, { min: 1 });
+  const checked = (key: PlanKey, value: number | undefined): number | undefined => {
+    const problem = value === undefined ? undefined : planValueProblem(key, value);
+    if (problem) p.fail(key, problem);
+    return value;
+  };
+  const plan: Plan = { weight: checked('weight', p.number('weight', 1))! };
+  const cpu = checked('cpu', p.number('cpu', undefined));
   if (cpu !== undefined) plan.cpu = cpu;
-  const memory = p.size('memory');
-  if (memory !== undefined) {
-    if (memory < 4 * 1024 * 1024) p.fail('memory', 'must be at least 4M');
-    plan.memory = memory;
-  }
-  const ioRead = p.rate('io_read');
+  const memory = checked('memory', p.size('memory'));
+  if (memory !== undefined) plan.memory = memory;
+  const ioRead = checked('io_read', p.rate('io_read'));
   if (ioRead !== undefined) plan.io_read = ioRead;
-  const ioWrite = p.rate('io_write');
+  const ioWrite = checked('io_write', p.rate('io_write'));
   if (ioWrite !== undefined) plan.io_write = ioWrite;
-  const iops = p.number('iops', undefined, { min: 1, integer: true });
+  const iops = checked('iops', p.number('iops', undefined));
   if (iops !== undefined) plan.iops = iops;
-  const processes = p.number('processes', undefined, { min: 1, integer: true });
+  const processes = checked('processes', p.number('processes', undefined));
   if (processes !== undefined) plan.processes = processes;
   p.done();
   return plan;

@@ -18,7 +18,11 @@
 //                 where dt is the interval in seconds and h the half-life. Inactive tenants add (0 - 0): their
 //                 debt only decays. Debt goes negative (credit) for an active tenant using less than its fair
 //                 share: a tenant that was modest for a while may burst without ranking as disproportionate.
+// Bounds: shares and dominant shares are clamped to 0..MAX_SHARE, weights to MIN_WEIGHT..MAX_WEIGHT, debt to
+// -MAX_DEBT..MAX_DEBT (shared/wire/bounds.ts), so every column this writes is one the history codec stores
+// exactly whatever a host reports (a 1-byte memory_bytes, a tiny weight). No real host comes near them.
 
+import { MAX_DEBT, MAX_SHARE, MAX_WEIGHT, MIN_WEIGHT } from '../shared/wire/bounds.js';
 import { dequantize, HOST_INDEX, HOST_SCALE, quantize, TENANT_INDEX, TENANT_SCALE, TENANT_WIDTH } from './history/catalog.js';
 
 export interface IoCapacity {
@@ -69,7 +73,18 @@ export const DEFAULT_ACTIVE_THRESHOLD = 0.001;
 
 function ratio(used: number | undefined, capacity: number | undefined): number | undefined {
   if (used === undefined || capacity === undefined || !(capacity > 0)) return undefined;
-  return used / capacity;
+  return clampShare(used / capacity);
+}
+
+/** A share within 0..MAX_SHARE (NaN as 0). */
+function clampShare(x: number): number {
+  return x > MAX_SHARE ? MAX_SHARE : x >= 0 ? x : 0;
+}
+
+/** A plan weight the ledger uses: MIN_WEIGHT..MAX_WEIGHT, 1 for one that is not a number. */
+export function ledgerWeight(w: number): number {
+  if (!Number.isFinite(w) || !(w > 0)) return 1;
+  return w < MIN_WEIGHT ? MIN_WEIGHT : w > MAX_WEIGHT ? MAX_WEIGHT : w;
 }
 
 function maxDefined(values: Array<number | undefined>): number | undefined {
@@ -87,8 +102,8 @@ export function tenantShares(host: HostCapacity, u: TenantUsage, threshold = DEF
     io = maxDefined([ratio(u.ioReadBps, host.io.read_bps), ratio(u.ioWriteBps, host.io.write_bps), ratio(ops, host.io.iops)]);
   }
   const max = maxDefined([cpu, memory, io]) ?? 0;
-  const weight = u.weight > 0 && Number.isFinite(u.weight) ? u.weight : 1;
-  return { cpu, memory, io, max, dominant: max / weight, active: max >= threshold, weight };
+  const weight = ledgerWeight(u.weight);
+  return { cpu, memory, io, max, dominant: clampShare(max / weight), active: max >= threshold, weight };
 }
 
 export function jainIndex(xs: readonly number[]): number | undefined {
@@ -139,9 +154,14 @@ export function decayedDebt(state: DebtState, at: number, halfLifeMs: number): n
  */
 export function accrueDebt(prev: DebtState | undefined, at: number, intervalSec: number, dominant: number, fair: number | undefined, active: boolean, halfLifeMs: number): DebtState {
   const term = active && fair !== undefined ? ((dominant - fair) * intervalSec) / 3600 : 0;
-  if (!prev) return { debt: term, at };
-  if (at >= prev.at) return { debt: decayedDebt(prev, at, halfLifeMs) + term, at };
-  return { debt: prev.debt + term * 2 ** (-(prev.at - at) / halfLifeMs), at: prev.at };
+  if (!prev) return { debt: clampDebt(term), at };
+  if (at >= prev.at) return { debt: clampDebt(decayedDebt(prev, at, halfLifeMs) + term), at };
+  return { debt: clampDebt(prev.debt + term * 2 ** (-(prev.at - at) / halfLifeMs)), at: prev.at };
+}
+
+/** A balance within -MAX_DEBT..MAX_DEBT (NaN as 0). */
+function clampDebt(debt: number): number {
+  return debt > MAX_DEBT ? MAX_DEBT : debt < -MAX_DEBT ? -MAX_DEBT : Number.isNaN(debt) ? 0 : debt;
 }
 
 // --- the ledger of one report ------------------------------------------------------------------------------

@@ -126,9 +126,13 @@ export function controllerMetrics(now: () => number = Date.now) {
     parsed: zeroed(counter('hostwarden_reports_parsed_total', 'valid reports by parser: fast (the scanner) or reference (JSON.parse, when the scanner gave up)', ['parser']), 'parser', ['fast', 'reference']),
     incidentEvents: counter('hostwarden_incident_events_total', 'incident events stored (repeats not counted)'),
     itemsRejected: zeroed(
-      counter('hostwarden_report_items_rejected_total', "report items refused one by one, by kind: cross_host (another host's tenant), unmanaged_cap (tenants.max_per_host), forged_manual (no such queued action)", ['kind']),
+      counter(
+        'hostwarden_report_items_rejected_total',
+        "items of accepted reports refused alone, by kind: samples, events, tenants (directory entries) out of range or malformed; cross_host (another host's tenant), unmanaged_cap (tenants.max_per_host), forged_manual (no such queued action)",
+        ['kind'],
+      ),
       'kind',
-      REJECTION_KINDS,
+      ['samples', 'events', 'tenants', ...REJECTION_KINDS],
     ),
     tenantsExpired: counter('hostwarden_tenants_expired_total', 'unmanaged tenants deleted after tenants.unmanaged_ttl unseen'),
     reportLatency: new Histogram({ name: 'hostwarden_report_duration_seconds', help: 'time from a report request to its answer', buckets: [...LATENCY_BUCKETS], registers: reg }),
@@ -149,6 +153,7 @@ export function controllerMetrics(now: () => number = Date.now) {
       },
     }),
     storeBytes: gauge('hostwarden_store_bytes', 'database plus write-ahead log on disk'),
+    damagedRows: gauge('hostwarden_store_damaged_rows', 'database rows skipped since the start because they cannot be read (each is logged)'),
     hosts: gauge('hostwarden_hosts', 'hosts known'),
     tenants: gauge('hostwarden_tenants', 'tenants known'),
     openIncidents: gauge('hostwarden_incidents_open', 'incidents not yet released'),

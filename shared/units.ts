@@ -9,14 +9,22 @@ export class UnitError extends Error {
   readonly code = 'HW_UNIT';
 }
 
-/** "500ms", "5s", "2m", "1h", "1d", "1h30m" or a bare number of seconds -> milliseconds. */
+/** Results beyond this are refused: every duration and size is a safe integer (2^53-1 ms is 285,000 years). */
+const MAX_RESULT = Number.MAX_SAFE_INTEGER;
+
+function bounded(result: number, what: string, input: string | number): number {
+  if (!(result <= MAX_RESULT)) throw new UnitError(`invalid ${what} ${JSON.stringify(input)}: too large (at most ${MAX_RESULT} ${what === 'duration' ? 'ms' : 'bytes'})`);
+  return result;
+}
+
+/** "500ms", "5s", "2m", "1h", "1d", "1h30m" or a bare number of seconds -> milliseconds (at most 2^53-1). */
 export function parseDuration(input: string | number): number {
   if (typeof input === 'number') {
     if (!Number.isFinite(input) || input < 0) throw new UnitError(`invalid duration ${input}: must be a non-negative number of seconds`);
-    return Math.round(input * 1000);
+    return bounded(Math.round(input * 1000), 'duration', input);
   }
   const text = input.trim();
-  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
+  if (/^\d+(\.\d+)?$/.test(text)) return bounded(Math.round(Number(text) * 1000), 'duration', input);
   const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
   let total = 0;
   let end = 0;
@@ -27,18 +35,18 @@ export function parseDuration(input: string | number): number {
   if (end === 0 || end !== text.length) {
     throw new UnitError(`invalid duration "${input}": use a number with ms, s, m, h or d (e.g. 500ms, 5s, 2m, 1h)`);
   }
-  return Math.round(total);
+  return bounded(Math.round(total), 'duration', input);
 }
 
 /** "512M", "1G", "10M", "4096", "1.5G" -> bytes. Accepts an optional "B"/"iB" suffix (512MiB, 1GB). */
 export function parseSize(input: string | number): number {
   if (typeof input === 'number') {
     if (!Number.isFinite(input) || input < 0) throw new UnitError(`invalid size ${input}: must be a non-negative number of bytes`);
-    return Math.round(input);
+    return bounded(Math.round(input), 'size', input);
   }
   const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$/i.exec(input);
   if (!m) throw new UnitError(`invalid size "${input}": use a number with K, M, G or T (e.g. 512M, 1G)`);
-  return Math.round(Number(m[1]) * SIZE_UNITS[m[2]!.toUpperCase()]!);
+  return bounded(Math.round(Number(m[1]) * SIZE_UNITS[m[2]!.toUpperCase()]!), 'size', input);
 }
 
 /** Rates are sizes per second: "10M" -> 10485760 bytes/s. A trailing "/s" is accepted. */

@@ -91,6 +91,7 @@ export class ControllerClient {
       if (res.ok) {
         this.spool.acknowledge(seq);
         sent++;
+        this.logRefusedItems(seq, text);
         continue;
       }
       if (res.status === 401) this.token = undefined; // re-read the token file next time
@@ -139,6 +140,20 @@ export class ControllerClient {
     this.spool.setMeta('policy', text);
     this.spool.setMeta('policy_etag', res.headers.get('etag') ?? '');
     return { policy: parsed.policy, changed: true };
+  }
+
+  /** A 202 that names samples, events or directory entries the controller refused alone (out of range). */
+  private logRefusedItems(seq: number, text: string): void {
+    let answer: { rejected?: Record<string, unknown>; problems?: unknown };
+    try {
+      answer = JSON.parse(text) as typeof answer;
+    } catch {
+      return;
+    }
+    const rejected = answer?.rejected;
+    if (!rejected || !Object.values(rejected).some((n) => typeof n === 'number' && n > 0)) return;
+    const problems = Array.isArray(answer.problems) ? answer.problems.slice(0, 5).map((p) => String(p).slice(0, 300)) : [];
+    this.log.warn({ seq, rejected, problems }, 'the controller refused some items of a report (out of range or malformed); the rest was stored');
   }
 
   storedPolicy(): Policy | undefined {

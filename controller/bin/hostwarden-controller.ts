@@ -1,11 +1,14 @@
 // hostwarden-controller [--config FILE]: the REST API, history, fairness ledger and incidents of a fleet.
-// Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration.
+// Also the database's own tools: --check (PRAGMA quick_check) and --backup FILE (an online copy), each on
+// the database the configuration names, while the controller runs or not (store/sqlite/maintenance.ts).
+// Exit codes: 0 ok, 1 runtime failure (or a damaged database for --check), 2 usage or configuration.
 import { parseArgs } from 'node:util';
 import { ConfigError, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, UsageError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/log.js';
 import { CONTROLLER_VERSION } from '../http/common.js';
 import { CONTROLLER_CONFIG_REFERENCE, DEFAULT_CONFIG_FILE, loadControllerConfig } from '../config.js';
 import { startController } from '../server.js';
+import { backupFile, checkFile } from '../store/sqlite/maintenance.js';
 import type { Logger } from 'pino';
 
 let log: Logger | undefined;
@@ -17,10 +20,17 @@ function exit(code: number): void {
   setTimeout(() => process.exit(code), 2000).unref();
 }
 
-const USAGE = `usage: hostwarden-controller [--config FILE]
+const USAGE = `usage: hostwarden-controller [--config FILE] [--check | --backup FILE]
 
   --config FILE   configuration (default ${DEFAULT_CONFIG_FILE}; when that file does not exist the
                   embedded defaults are used)
+  --check         run PRAGMA quick_check on the database (read-only, also while a controller runs),
+                  print the result, exit 0 when whole and 1 when damaged
+  --backup FILE   copy the database to FILE while the controller keeps running (SQLite's online
+                  backup API on a read-only connection: no lock taken), check the copy with
+                  quick_check and print the result; FILE is replaced only by a whole copy.
+                  To restore: stop the controller, put FILE in place of the database (removing its
+                  -wal and -shm files), start it again
   --print-config  print every configuration key with its default, then exit
   --version       print the version, then exit
   --help          this text
@@ -34,7 +44,14 @@ async function main(argv: string[]): Promise<number> {
   try {
     args = parseArgs({
       args: argv,
-      options: { config: { type: 'string' }, help: { type: 'boolean' }, version: { type: 'boolean' }, 'print-config': { type: 'boolean' } },
+      options: {
+        config: { type: 'string' },
+        help: { type: 'boolean' },
+        version: { type: 'boolean' },
+        'print-config': { type: 'boolean' },
+        check: { type: 'boolean' },
+        backup: { type: 'string' },
+      },
       allowPositionals: false,
       strict: true,
     }).values;
@@ -51,6 +68,20 @@ async function main(argv: string[]): Promise<number> {
   }
   if (args['print-config']) {
     process.stdout.write(CONTROLLER_CONFIG_REFERENCE);
+    return EXIT_OK;
+  }
+  if (args.check && args.backup !== undefined) throw new UsageError('--check and --backup are separate runs: give one of them');
+  if (args.backup !== undefined && args.backup.trim() === '') throw new UsageError('--backup needs the file to write the copy to');
+  if (args.check || args.backup !== undefined) {
+    const { config } = loadControllerConfig(args.config);
+    if (args.check) {
+      const r = checkFile(config.database);
+      if (r.ok) process.stdout.write(`${r.file}: ok (PRAGMA quick_check, ${Math.round(r.ms)} ms)\n`);
+      else process.stdout.write(`${r.file}: DAMAGED (PRAGMA quick_check):\n${r.findings.map((f) => `  ${f}`).join('\n')}\nrestore the latest backup (hostwarden-controller --backup FILE makes one)\n`);
+      return r.ok ? EXIT_OK : EXIT_RUNTIME;
+    }
+    const r = await backupFile(config.database, args.backup!);
+    process.stdout.write(`${r.file}: backed up to ${r.to} (${r.pages} pages, ${r.bytes} bytes, ${Math.round(r.ms)} ms); the copy passed PRAGMA quick_check\n`);
     return EXIT_OK;
   }
   const { config, source } = loadControllerConfig(args.config);

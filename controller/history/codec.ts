@@ -3,6 +3,14 @@
 // 400-600 bytes of its JSON. Integers up to 2^52 in magnitude round-trip exactly (sums of an hour of memory
 // samples of a 1 TiB host stay far below that).
 //
+// What it refuses: a varint holds an integer 0..2^53-1 in at most 8 bytes (the space the writer reserves),
+// so a zigzag value is an integer in -2^52..2^52-1. Anything else (NaN, Infinity, a fraction, a negative
+// where the varint is unsigned, a magnitude beyond those) throws a CodecError before a byte is written,
+// never loops or overruns; the reader refuses a varint longer than 8 bytes or above 2^53-1. Agents' values
+// are kept within these by the wire schemas' ranges (shared/wire/bounds.ts) and the ledger's by its clamps
+// (fairness.ts); a rollup's sum, the one value that grows with the number of samples, saturates at the
+// zigzag range (writeAcc): its count and maximum stay exact, its average is then a lower bound.
+//
 // Formats (all varints unsigned LEB128 unless "zz" = zigzag):
 //   vector:  mask, zz(value) for each bit set, in metric order
 //   samples: version(1), n, then n times: series id, u16le payload length, vector   (raw tenant samples)
@@ -13,8 +21,18 @@ import { HostwardenError } from '../../shared/errors.js';
 export const SAMPLES_VERSION = 1;
 export const ROLLUP_VERSION = 1;
 const MAX_METRICS = 31; // the mask is kept in a signed 32-bit integer's low 31 bits
+/** Largest varint: 2^53-1 (8 bytes of 7 bits hold 2^56; a double holds integers exactly up to 2^53). */
+export const MAX_VARINT = Number.MAX_SAFE_INTEGER;
+/** Zigzag range: the integers whose zigzag form is a varint. */
+export const MAX_ZIGZAG = 2 ** 52 - 1;
+export const MIN_ZIGZAG = -(2 ** 52);
+/** Bytes of the longest varint. */
+const MAX_VARINT_BYTES = 8;
 
-/** A history blob that cannot be read: truncated, or written in a format this controller does not know. */
+/**
+ * A history blob that cannot be read (truncated, too long a varint, a format this controller does not know)
+ * or a value that cannot be written exactly (not a safe integer of the varint's or the zigzag's range).
+ */
 export class CodecError extends HostwardenError {
   constructor(message: string) {
     super('HW_CODEC', message);
@@ -43,7 +61,8 @@ export class Writer {
   }
 
   varint(v: number): void {
-    this.ensure(8);
+    if (!(Number.isInteger(v) && v >= 0 && v <= MAX_VARINT)) throw new CodecError(`cannot encode ${v}: a varint holds an integer 0..2^53-1`);
+    this.ensure(MAX_VARINT_BYTES);
     const b = this.buf;
     let p = this.pos;
     while (v >= 0x80) {
@@ -55,6 +74,7 @@ export class Writer {
   }
 
   zigzag(v: number): void {
+    if (!(Number.isInteger(v) && v >= MIN_ZIGZAG && v <= MAX_ZIGZAG)) throw new CodecError(`cannot encode ${v}: a stored value is an integer -2^52..2^52-1`);
     this.varint(v >= 0 ? v * 2 : -v * 2 - 1);
   }
 
@@ -88,13 +108,16 @@ export class Reader {
     const b = this.buf;
     let result = 0;
     let mul = 1;
-    for (;;) {
+    for (let n = 1; ; n++) {
       if (this.pos >= b.length) throw new CodecError('truncated varint');
       const byte = b[this.pos++]!;
       result += (byte & 0x7f) * mul;
-      if (byte < 0x80) return result;
+      if (byte < 0x80) {
+        if (result > MAX_VARINT) throw new CodecError(`varint ${result} above 2^53-1`);
+        return result;
+      }
+      if (n === MAX_VARINT_BYTES) throw new CodecError('varint too long');
       mul *= 0x80;
-      if (mul > 2 ** 56) throw new CodecError('varint too long');
     }
   }
 
@@ -253,9 +276,14 @@ export function writeAcc(w: Writer, acc: Acc, width: number): void {
   for (let i = 0; i < width; i++) {
     if (!(mask & (1 << i))) continue;
     w.varint(acc.v[3 * i]!);
-    w.zigzag(acc.v[3 * i + 1]!);
+    w.zigzag(saturated(acc.v[3 * i + 1]!));
     w.zigzag(acc.v[3 * i + 2]!);
   }
+}
+
+/** A rollup sum as stored: beyond the zigzag range it saturates (count and max stay exact; see the header). */
+export function saturated(sum: number): number {
+  return sum > MAX_ZIGZAG ? MAX_ZIGZAG : sum < MIN_ZIGZAG ? MIN_ZIGZAG : sum;
 }
 
 export function encodeAcc(acc: Acc, width: number, w = new Writer(512)): Buffer {

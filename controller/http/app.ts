@@ -167,6 +167,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     metrics.tenants.set(s.tenants);
     metrics.openIncidents.set(s.openIncidents);
     metrics.buffered.set(s.bufferedBuckets);
+    metrics.damagedRows.set(opts.store.damagedRows());
   });
 
   await app.register(async (scope) => registerAgentRoutes(scope, deps));

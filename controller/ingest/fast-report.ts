@@ -6,10 +6,13 @@
 //
 // It is a fast path only: anything it does not handle exactly (an unknown key, an escape in a string, a
 // number in exponent form it cannot convert exactly, a value out of range, a duplicate key, malformed JSON)
-// makes it give up, and the caller runs the full JSON.parse + schema path, which accepts or produces the
-// precise error message. So it never rejects a valid report and never accepts an invalid one, as long as
-// every check below is at least as strict as the schema's (test/unit/controller/ingest/fast-report.test.ts
-// compares both paths on generated valid and invalid samples).
+// makes it give up, and the caller runs the full JSON.parse + schema path, which strips unknown fields,
+// refuses the samples that are out of range alone and names them (items.ts). So it never refuses a valid
+// report and never accepts an invalid sample, as long as every check below is at least as strict as the
+// schema's: the upper bounds are read from the schemas themselves (test/unit/controller/ingest/
+// fast-report.test.ts compares both paths on generated valid and invalid samples).
+import type { TObject } from 'typebox';
+import { ApiSampleSchema, BandwidthSampleSchema, CpuSampleSchema, InodesSampleSchema, IoSampleSchema, MemorySampleSchema, ProcessesSampleSchema, PsiLineSchema, TenantSampleSchema } from '../../shared/wire/agent.js';
 import { TENANT_INDEX, TENANT_SCALE, TENANT_WIDTH } from '../history/catalog.js';
 
 // Byte constants.
@@ -63,38 +66,54 @@ class Keys {
   }
 }
 
-/** An object whose members are all numbers: keys, the check of each, where it goes and its scale. */
+/** An object whose members are all numbers: keys, the check of each (kind, maximum), where it goes and its scale. */
 interface Flat {
   keys: Keys;
   kinds: Int8Array;
+  maxima: Float64Array;
   slots: Int16Array;
   scales: Float64Array;
   required: number;
 }
 
-function flatOf(names: string[], kinds: number[], slots: number[], scales: number[]): Flat {
-  return { keys: new Keys(names), kinds: Int8Array.from(kinds), slots: Int16Array.from(slots), scales: Float64Array.from(scales), required: (1 << names.length) - 1 };
+/** The `maximum` the schema gives member `key` of `schema` (every number on the wire has one). */
+function maximumOf(schema: TObject, key: string): number {
+  const max = (schema.properties[key] as { maximum?: unknown } | undefined)?.maximum;
+  if (typeof max !== 'number') throw new Error(`wire schema member ${key} has no maximum`);
+  return max;
 }
 
-/** Value kinds and their checks (TenantSampleSchema). */
+function flatOf(schema: TObject, names: string[], kinds: number[], slots: number[], scales: number[]): Flat {
+  return {
+    keys: new Keys(names),
+    kinds: Int8Array.from(kinds),
+    maxima: Float64Array.from(names.map((n) => maximumOf(schema, n))),
+    slots: Int16Array.from(slots),
+    scales: Float64Array.from(scales),
+    required: (1 << names.length) - 1,
+  };
+}
+
+/** Value kinds and their checks (TenantSampleSchema); the maximum comes from the schema. */
 const NONNEG = 0; // Number, minimum 0
 const COUNT = 1; // Integer, minimum 0
-const PERCENT = 2; // Number, 0..100 (PSI)
 
 const SAMPLE_KEYS = new Keys(['tenant', 'cpu', 'memory', 'io', 'processes', 'bandwidth', 'inodes', 'api', 'pressure', 'strays', 'frozen', 'throttle_level']);
 const PRESSURE_KEYS = new Keys(['cpu', 'memory', 'io']);
 const PSI_KEYS = new Keys(['some', 'full']);
-const CPU = flatOf(['percent'], [NONNEG], [TENANT_INDEX.cpu_percent], [TENANT_SCALE.cpu_percent]);
-const MEMORY = flatOf(['current', 'anon', 'file'], [COUNT, COUNT, COUNT], [TENANT_INDEX.memory_current, TENANT_INDEX.memory_anon, TENANT_INDEX.memory_file], [TENANT_SCALE.memory_current, TENANT_SCALE.memory_anon, TENANT_SCALE.memory_file]);
-const IO = flatOf(['read_bps', 'write_bps', 'read_iops', 'write_iops'], [NONNEG, NONNEG, NONNEG, NONNEG], [TENANT_INDEX.io_read_bps, TENANT_INDEX.io_write_bps, TENANT_INDEX.io_read_iops, TENANT_INDEX.io_write_iops], [TENANT_SCALE.io_read_bps, TENANT_SCALE.io_write_bps, TENANT_SCALE.io_read_iops, TENANT_SCALE.io_write_iops]);
-const PROCESSES = flatOf(['count'], [COUNT], [TENANT_INDEX.processes], [TENANT_SCALE.processes]);
-const BANDWIDTH = flatOf(['tx_bps', 'rx_bps'], [NONNEG, NONNEG], [TENANT_INDEX.bandwidth_tx_bps, TENANT_INDEX.bandwidth_rx_bps], [TENANT_SCALE.bandwidth_tx_bps, TENANT_SCALE.bandwidth_rx_bps]);
-const INODES = flatOf(['count'], [COUNT], [TENANT_INDEX.inodes], [TENANT_SCALE.inodes]);
-const API = flatOf(['per_minute'], [NONNEG], [TENANT_INDEX.api_per_minute], [TENANT_SCALE.api_per_minute]);
+const CPU = flatOf(CpuSampleSchema, ['percent'], [NONNEG], [TENANT_INDEX.cpu_percent], [TENANT_SCALE.cpu_percent]);
+const MEMORY = flatOf(MemorySampleSchema, ['current', 'anon', 'file'], [COUNT, COUNT, COUNT], [TENANT_INDEX.memory_current, TENANT_INDEX.memory_anon, TENANT_INDEX.memory_file], [TENANT_SCALE.memory_current, TENANT_SCALE.memory_anon, TENANT_SCALE.memory_file]);
+const IO = flatOf(IoSampleSchema, ['read_bps', 'write_bps', 'read_iops', 'write_iops'], [NONNEG, NONNEG, NONNEG, NONNEG], [TENANT_INDEX.io_read_bps, TENANT_INDEX.io_write_bps, TENANT_INDEX.io_read_iops, TENANT_INDEX.io_write_iops], [TENANT_SCALE.io_read_bps, TENANT_SCALE.io_write_bps, TENANT_SCALE.io_read_iops, TENANT_SCALE.io_write_iops]);
+const PROCESSES = flatOf(ProcessesSampleSchema, ['count'], [COUNT], [TENANT_INDEX.processes], [TENANT_SCALE.processes]);
+const BANDWIDTH = flatOf(BandwidthSampleSchema, ['tx_bps', 'rx_bps'], [NONNEG, NONNEG], [TENANT_INDEX.bandwidth_tx_bps, TENANT_INDEX.bandwidth_rx_bps], [TENANT_SCALE.bandwidth_tx_bps, TENANT_SCALE.bandwidth_rx_bps]);
+const INODES = flatOf(InodesSampleSchema, ['count'], [COUNT], [TENANT_INDEX.inodes], [TENANT_SCALE.inodes]);
+const API = flatOf(ApiSampleSchema, ['per_minute'], [NONNEG], [TENANT_INDEX.api_per_minute], [TENANT_SCALE.api_per_minute]);
 /** The members of a sample that are flat objects, by their index in SAMPLE_KEYS. */
 const SAMPLE_FLATS: ReadonlyArray<Flat | undefined> = [undefined, CPU, MEMORY, IO, PROCESSES, BANDWIDTH, INODES, API];
 /** A PSI line: only avg10 is kept, in the slot given by the caller, and only avg10 is required. */
-const PSI_LINE = { ...flatOf(['avg10', 'avg60', 'avg300', 'total'], [PERCENT, PERCENT, PERCENT, COUNT], [-2, -1, -1, -1], [TENANT_SCALE.pressure_cpu_some, 0, 0, 0]), required: 1 };
+const PSI_LINE = { ...flatOf(PsiLineSchema, ['avg10', 'avg60', 'avg300', 'total'], [NONNEG, NONNEG, NONNEG, COUNT], [-2, -1, -1, -1], [TENANT_SCALE.pressure_cpu_some, 0, 0, 0]), required: 1 };
+const STRAYS_MAX = maximumOf(TenantSampleSchema, 'strays');
+const THROTTLE_LEVEL_MAX = maximumOf(TenantSampleSchema, 'throttle_level');
 
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
 const MAX_EXACT = 2 ** 53;
@@ -216,13 +235,12 @@ class Scanner {
     this.num = neg ? -v : v;
   }
 
-  /** A checked number of `kind`. */
-  value(kind: number): number {
+  /** A checked number of `kind`, 0..max. */
+  value(kind: number, max: number): number {
     this.number();
     const v = this.num;
-    if (!(v >= 0)) throw GIVE_UP;
+    if (!(v >= 0) || v > max) throw GIVE_UP;
     if (kind === COUNT && !Number.isInteger(v)) throw GIVE_UP;
-    if (kind === PERCENT && v > 100) throw GIVE_UP;
     return v;
   }
 
@@ -274,7 +292,7 @@ class Scanner {
         const i = f.keys.match(this.buf, this.keyStart, this.keyLen);
         if (i < 0 || seen & (1 << i)) throw GIVE_UP;
         seen |= 1 << i;
-        const v = this.value(f.kinds[i]!);
+        const v = this.value(f.kinds[i]!, f.maxima[i]!);
         let slot = f.slots[i]!;
         if (slot === -2) slot = slot2;
         if (slot >= 0) out[offset + slot] = Math.round(v * f.scales[i]!);
@@ -340,13 +358,9 @@ class Scanner {
         if (i === 0) tenant = this.tenant();
         else if (i <= 7) this.flat(SAMPLE_FLATS[i]!, out, offset, -1);
         else if (i === 8) this.pressure(out, offset);
-        else if (i === 9) out[offset + TENANT_INDEX.strays] = this.value(COUNT);
+        else if (i === 9) out[offset + TENANT_INDEX.strays] = this.value(COUNT, STRAYS_MAX);
         else if (i === 10) out[offset + TENANT_INDEX.frozen] = this.literal() ? 1 : 0;
-        else {
-          const v = this.value(COUNT); // throttle_level: 0..2
-          if (v > 2) throw GIVE_UP;
-          out[offset + TENANT_INDEX.throttle_level] = v;
-        }
+        else out[offset + TENANT_INDEX.throttle_level] = this.value(COUNT, THROTTLE_LEVEL_MAX);
       } while (this.more(RBRACE));
     } else this.pos++;
     if (tenant === undefined) throw GIVE_UP;

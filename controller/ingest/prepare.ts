@@ -1,11 +1,14 @@
 // Turning a report body into what the store ingests: parse, validate against the wire schema, quantize the
 // samples into one flat vector per tenant. Pure and self-contained, so it runs either inline or in a parser
 // worker thread (parse-worker.ts) with the result's typed arrays transferred back without copying.
+// A report whose envelope is valid is accepted with its valid items; the others are refused alone and
+// named (items.ts).
 import { describeJsonError } from '../../shared/json-error.js';
 import { validator } from '../../shared/validate.js';
-import { ReportSchema, type ActionAck, type CollectorStatus, type HostInventory, type HostStats, type IncidentEvent, type Report, type TenantInfoWire } from '../../shared/wire/agent.js';
+import { ReportSchema, type ActionAck, type CollectorStatus, type HostInventory, type HostStats, type IncidentEvent, type RejectedItems, type Report, type TenantInfoWire } from '../../shared/wire/agent.js';
 import { HOST_WIDTH, quantizeHostStats, quantizeTenantSample, TENANT_WIDTH } from '../history/catalog.js';
 import { scanReport } from './fast-report.js';
+import { checkReport, eventTimesValid, NO_REJECTS } from './items.js';
 
 export interface PreparedReport {
   host: string;
@@ -33,6 +36,10 @@ export interface PreparedReport {
   bytes: number;
   /** Read by the fast scanner (false: JSON.parse and the schema, because the scanner gave up). */
   fast: boolean;
+  /** Items refused alone (out of range or malformed); the rest is what this holds. */
+  rejected: RejectedItems;
+  /** Why, one line each, at most MAX_REPORT_PROBLEMS. */
+  problems: string[];
 }
 
 export type PrepareResult = { ok: true; report: PreparedReport } | { ok: false; message: string };
@@ -44,9 +51,17 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 export function prepareReport(body: Uint8Array | string): PrepareResult {
   if (typeof body !== 'string') {
     const fast = scanReport(body);
-    if (fast && reportValidator.check(fast.rest)) return finish(fast.rest, fast.tenants, fast.values, body.byteLength, true);
+    // Anything the fast path would have to refuse an item for (a second sample of a tenant, an event with a
+    // time that is none, an invalid event or entry in the rest) goes the reference way, which names it.
+    if (fast && reportValidator.check(fast.rest) && unique(fast.tenants) && eventTimesValid(fast.rest.events)) {
+      return finish(fast.rest, fast.tenants, fast.values, body.byteLength, true, { ...NO_REJECTS }, []);
+    }
   }
   return prepareSlow(body);
+}
+
+function unique(names: readonly string[]): boolean {
+  return new Set(names).size === names.length;
 }
 
 /** The reference path: JSON.parse, then the schema. */
@@ -67,33 +82,26 @@ export function prepareSlow(body: Uint8Array | string): PrepareResult {
 }
 
 export function prepareParsed(raw: unknown, bytes: number): PrepareResult {
-  if (!reportValidator.check(raw)) return { ok: false, message: reportValidator.problems(raw).join('; ') || 'report does not match the schema' };
-  const n = raw.samples.length;
+  const checked = checkReport(raw);
+  if (!checked.ok) return checked;
+  const r = checked.report;
+  const n = r.samples.length;
   const tenants = new Array<string>(n);
   const values = new Float64Array(n * TENANT_WIDTH);
   for (let k = 0; k < n; k++) {
-    const s = raw.samples[k]!;
+    const s = r.samples[k]!;
     tenants[k] = s.tenant;
     quantizeTenantSample(s, values, k * TENANT_WIDTH);
   }
-  return finish(raw, tenants, values, bytes, false);
+  return finish(r, tenants, values, bytes, false, checked.rejected, checked.problems);
 }
 
-function finish(r: Report, tenants: string[], values: Float64Array, bytes: number, fast: boolean): PrepareResult {
-  const seen = new Set<string>();
-  for (let k = 0; k < tenants.length; k++) {
-    const name = tenants[k]!;
-    if (seen.has(name)) return { ok: false, message: `at /samples/${k}/tenant: "${name}" appears more than once in this report` };
-    seen.add(name);
-  }
+function finish(r: Report, tenants: string[], values: Float64Array, bytes: number, fast: boolean, rejected: RejectedItems, problems: string[]): PrepareResult {
   const hostValues = new Float64Array(HOST_WIDTH);
   quantizeHostStats(r.host_stats, hostValues);
   const at = Date.parse(r.at);
   const sentAt = Date.parse(r.sent_at);
   const events = r.events ?? [];
-  for (let k = 0; k < events.length; k++) {
-    if (!Number.isFinite(Date.parse(events[k]!.at))) return { ok: false, message: `at /events/${k}/at: not a valid time` };
-  }
   if (!Number.isFinite(at)) return { ok: false, message: 'at /at: not a valid time' };
   return {
     ok: true,
@@ -115,6 +123,8 @@ function finish(r: Report, tenants: string[], values: Float64Array, bytes: numbe
       inventory: r.inventory,
       bytes,
       fast,
+      rejected,
+      problems,
     },
   };
 }

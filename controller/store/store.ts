@@ -192,6 +192,8 @@ export interface Store {
    * store's clock), with their directory entries; their history stays until retention drops it.
    */
   expireTenants(now?: number): Promise<{ expired: number; names: string[] }>;
+  /** Rows skipped since the store opened because they cannot be read (damaged; GET /healthz shows it). */
+  damagedRows(): number;
 
   listHosts(): Promise<HostInfo[]>;
   /** One host with its latest inventory (null until its agent sent one). */

@@ -4,6 +4,7 @@
 import { Type, type Static } from 'typebox';
 import { EMAIL_MAX_LENGTH, EMAIL_PATTERN } from '../email.js';
 import { HOST_PATTERN, NAME_PATTERN } from '../names.js';
+import { IntegerIn, MAX_BYTES, MAX_CORES, MAX_CPU_PERCENT, MAX_INODES, MAX_OPS, MAX_SAFE, MAX_SECONDS, MAX_SHARE, MAX_TASKS, MAX_UID, MAX_VALUE, MAX_WEIGHT, MIN_CORES, NumberIn } from './bounds.js';
 
 export { HOST_PATTERN, HOST_RE, NAME_PATTERN, NAME_RE } from '../names.js';
 
@@ -15,17 +16,22 @@ export const HostNameSchema = Type.String({ pattern: HOST_PATTERN, description: 
 export const EmailSchema = Type.String({ pattern: EMAIL_PATTERN, maxLength: EMAIL_MAX_LENGTH, description: 'email address (user@example.com)' });
 export const TimestampSchema = Type.String({ format: 'date-time', description: 'ISO-8601 UTC timestamp' });
 
-const NonNeg = (description?: string) => Type.Number({ minimum: 0, ...(description ? { description } : {}) });
-const Count = (description?: string) => Type.Integer({ minimum: 0, ...(description ? { description } : {}) });
+// Every number has a range (bounds.ts), said in its description; a sample, event or directory entry with a
+// value outside it is refused alone (controller/ingest/items.ts), the rest of its report is stored.
+const NonNeg = (max: number, description?: string) => NumberIn(0, max, description);
+const Count = (max: number, description?: string) => IntegerIn(0, max, description);
+const Percent = (description?: string) => NumberIn(0, 100, description);
+/** A value an explanation quotes (bytes, percent, a share): any finite number the store holds. */
+const Quoted = (description?: string) => NumberIn(-MAX_VALUE, MAX_VALUE, description);
 
 // --- pressure stall information -------------------------------------------------------------------------
 /** A PSI line. Tenant samples carry avg10 only (all the controller keeps); host stats carry the whole line. */
 export const PsiLineSchema = Type.Object(
   {
-    avg10: Type.Number({ minimum: 0, maximum: 100 }),
-    avg60: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
-    avg300: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
-    total: Type.Optional(Count('cumulative stall time in microseconds')),
+    avg10: Percent('percent of the last 10 s stalled'),
+    avg60: Type.Optional(Percent('percent of the last 60 s stalled')),
+    avg300: Type.Optional(Percent('percent of the last 300 s stalled')),
+    total: Type.Optional(Count(MAX_SAFE, 'cumulative stall time in microseconds')),
   },
   { additionalProperties: false },
 );
@@ -53,33 +59,33 @@ export type KernelPressure = Partial<Record<'cpu' | 'memory' | 'io', KernelPsi>>
 
 // --- samples ---------------------------------------------------------------------------------------------
 export const CpuSampleSchema = Type.Object(
-  { percent: NonNeg('percent of one core over the interval (100 = one core)') },
+  { percent: NonNeg(MAX_CPU_PERCENT, 'percent of one core over the interval (100 = one core)') },
   { additionalProperties: false },
 );
 export const MemorySampleSchema = Type.Object(
   {
-    current: Count('bytes charged to the tenant'),
-    anon: Count('anonymous memory, bytes'),
-    file: Count('page cache, bytes'),
+    current: Count(MAX_BYTES, 'bytes charged to the tenant'),
+    anon: Count(MAX_BYTES, 'anonymous memory, bytes'),
+    file: Count(MAX_BYTES, 'page cache, bytes'),
   },
   { additionalProperties: false },
 );
 export const IoSampleSchema = Type.Object(
   {
-    read_bps: NonNeg('bytes read per second'),
-    write_bps: NonNeg('bytes written per second'),
-    read_iops: NonNeg('read operations per second'),
-    write_iops: NonNeg('write operations per second'),
+    read_bps: NonNeg(MAX_BYTES, 'bytes read per second'),
+    write_bps: NonNeg(MAX_BYTES, 'bytes written per second'),
+    read_iops: NonNeg(MAX_OPS, 'read operations per second'),
+    write_iops: NonNeg(MAX_OPS, 'write operations per second'),
   },
   { additionalProperties: false },
 );
-export const ProcessesSampleSchema = Type.Object({ count: Count('tasks in the tenant cgroup') }, { additionalProperties: false });
+export const ProcessesSampleSchema = Type.Object({ count: Count(MAX_TASKS, 'tasks in the tenant cgroup') }, { additionalProperties: false });
 export const BandwidthSampleSchema = Type.Object(
-  { tx_bps: NonNeg('bytes sent per second'), rx_bps: NonNeg('bytes received per second') },
+  { tx_bps: NonNeg(MAX_BYTES, 'bytes sent per second'), rx_bps: NonNeg(MAX_BYTES, 'bytes received per second') },
   { additionalProperties: false },
 );
-export const InodesSampleSchema = Type.Object({ count: Count('inodes owned') }, { additionalProperties: false });
-export const ApiSampleSchema = Type.Object({ per_minute: NonNeg('API calls per minute') }, { additionalProperties: false });
+export const InodesSampleSchema = Type.Object({ count: Count(MAX_INODES, 'inodes owned') }, { additionalProperties: false });
+export const ApiSampleSchema = Type.Object({ per_minute: NonNeg(MAX_OPS, 'API calls per minute') }, { additionalProperties: false });
 
 export const TenantSampleSchema = Type.Object(
   {
@@ -92,9 +98,9 @@ export const TenantSampleSchema = Type.Object(
     inodes: Type.Optional(InodesSampleSchema),
     api: Type.Optional(ApiSampleSchema),
     pressure: Type.Optional(PressureSchema),
-    strays: Type.Optional(Count('processes found outside the tenant cgroup and moved in since the previous report')),
+    strays: Type.Optional(Count(MAX_TASKS, 'processes found outside the tenant cgroup and moved in since the previous report')),
     frozen: Type.Optional(Type.Boolean()),
-    throttle_level: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 })),
+    throttle_level: Type.Optional(IntegerIn(0, 2, 'throttle level applied')),
   },
   { additionalProperties: false },
 );
@@ -102,13 +108,13 @@ export type TenantSample = Static<typeof TenantSampleSchema>;
 
 export const HostStatsSchema = Type.Object(
   {
-    cores: Type.Number({ exclusiveMinimum: 0, description: 'online CPUs' }),
-    memory_bytes: Count('total memory'),
-    cpu_percent: Type.Optional(NonNeg('host cpu use, percent of one core (up to cores*100)')),
-    memory_used: Type.Optional(Count('bytes in use (total - available)')),
+    cores: NumberIn(MIN_CORES, MAX_CORES, 'online CPUs'),
+    memory_bytes: Count(MAX_BYTES, 'total memory'),
+    cpu_percent: Type.Optional(NonNeg(MAX_CPU_PERCENT, 'host cpu use, percent of one core (up to cores*100)')),
+    memory_used: Type.Optional(Count(MAX_BYTES, 'bytes in use (total - available)')),
     pressure: Type.Optional(PressureSchema),
     io_capacity: Type.Optional(
-      Type.Object({ read_bps: NonNeg(), write_bps: NonNeg(), iops: NonNeg() }, { additionalProperties: false, description: 'configured disk capacity for fairness shares' }),
+      Type.Object({ read_bps: NonNeg(MAX_BYTES, 'bytes/s'), write_bps: NonNeg(MAX_BYTES, 'bytes/s'), iops: NonNeg(MAX_OPS, 'operations/s') }, { additionalProperties: false, description: 'configured disk capacity for fairness shares' }),
     ),
   },
   { additionalProperties: false },
@@ -121,7 +127,7 @@ export const CollectorStatusSchema = Type.Object(
     ok: Type.Boolean(),
     no_data: Type.Optional(Type.Boolean()),
     error: Type.Optional(Type.String({ maxLength: 2000 })),
-    duration_ms: NonNeg(),
+    duration_ms: NonNeg(MAX_SECONDS * 1000, 'milliseconds the collector took'),
   },
   { additionalProperties: false },
 );
@@ -141,10 +147,10 @@ export const ResourceSchema = Type.Union([
 
 export const TopProcessSchema = Type.Object(
   {
-    pid: Type.Integer({ minimum: 1 }),
+    pid: IntegerIn(1, MAX_TASKS, 'process id'),
     command: Type.String({ maxLength: 4096 }),
-    cpu_percent: NonNeg(),
-    rss_bytes: Count(),
+    cpu_percent: NonNeg(MAX_CPU_PERCENT, 'percent of one core'),
+    rss_bytes: Count(MAX_BYTES, 'resident memory, bytes'),
     user: Type.Optional(Type.String({ maxLength: 64 })),
   },
   { additionalProperties: false },
@@ -155,8 +161,8 @@ export const ContentionSignalSchema = Type.Object(
   {
     resource: Type.String({ maxLength: 32 }),
     metric: Type.String({ maxLength: 64, description: 'e.g. psi_some_avg10, saturation' }),
-    value: Type.Number(),
-    threshold: Type.Number(),
+    value: Quoted('the measured signal'),
+    threshold: Quoted('its threshold'),
   },
   { additionalProperties: false },
 );
@@ -166,10 +172,10 @@ export const ExplanationSchema = Type.Object(
     summary: Type.String({ maxLength: 2000, description: 'one sentence an admin or tenant can read' }),
     rule: Type.String({ maxLength: 128 }),
     resource: ResourceSchema,
-    measured: Type.Object({ value: Type.Number(), unit: Type.String({ maxLength: 32 }) }, { additionalProperties: false }),
+    measured: Type.Object({ value: Quoted('in the unit below'), unit: Type.String({ maxLength: 32 }) }, { additionalProperties: false }),
     threshold: Type.Object(
       {
-        value: Type.Number(),
+        value: Quoted('in the unit below'),
         unit: Type.String({ maxLength: 32 }),
         kind: Type.Union([Type.Literal('plan_cap'), Type.Literal('fair_share'), Type.Literal('manual'), Type.Literal('limit')]),
       },
@@ -177,18 +183,24 @@ export const ExplanationSchema = Type.Object(
     ),
     share: Type.Optional(
       Type.Object(
-        { tenant: Type.Number(), fair: Type.Number(), dominant: Type.Number(), weight: Type.Number(), factor: Type.Optional(Type.Number()) },
+        {
+          tenant: NonNeg(MAX_SHARE, 'share of the host'),
+          fair: NonNeg(MAX_SHARE, 'fair share'),
+          dominant: NonNeg(MAX_SHARE, 'dominant share (weighted)'),
+          weight: NonNeg(MAX_WEIGHT, 'plan weight'),
+          factor: Type.Optional(NonNeg(MAX_SHARE, 'times the fair share that counts as disproportionate')),
+        },
         { additionalProperties: false, description: 'fractions of host capacity' },
       ),
     ),
-    window_seconds: NonNeg(),
+    window_seconds: NonNeg(MAX_SECONDS, 'seconds'),
     contention: Type.Object(
       { contended: Type.Boolean(), signals: Type.Array(ContentionSignalSchema, { maxItems: 16 }) },
       { additionalProperties: false },
     ),
     top_processes: Type.Array(TopProcessSchema, { maxItems: 20 }),
     action: Type.String({ maxLength: 2000, description: 'what was done, in words' }),
-    limits: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Type.Number()]))),
+    limits: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Quoted()]))),
     avoid: Type.String({ maxLength: 2000, description: 'what would have avoided the action' }),
   },
   { additionalProperties: false },
@@ -204,7 +216,7 @@ export const IncidentEventSchema = Type.Object(
     rule: Type.String({ maxLength: 128 }),
     type: Type.Union([Type.Literal('opened'), Type.Literal('escalated'), Type.Literal('relaxed'), Type.Literal('released')]),
     step: StepSchema,
-    level: Type.Integer({ minimum: 0, maximum: 3, description: '0 notice, 1-2 throttle levels, 3 quarantine' }),
+    level: IntegerIn(0, 3, '0 notice, 1-2 throttle levels, 3 quarantine'),
     at: TimestampSchema,
     until: Type.Optional(TimestampSchema),
     manual: Type.Optional(
@@ -237,7 +249,7 @@ export const TenantInfoWireSchema = Type.Object(
     name: TenantNameSchema,
     email: Type.Optional(EmailSchema),
     plan: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-    uids: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 256 })),
+    uids: Type.Optional(Type.Array(IntegerIn(0, MAX_UID, 'UID'), { maxItems: 256 })),
     source: Type.Optional(Type.Union([Type.Literal('config'), Type.Literal('controller'), Type.Literal('discovered')])),
   },
   { additionalProperties: false },
@@ -263,8 +275,8 @@ export const INVENTORY_BOUNDS = {
 } as const;
 
 const InventoryText = (description: string, maxLength: number = INVENTORY_BOUNDS.text) => Type.String({ minLength: 1, maxLength, description });
-const InventoryBytes = (description: string) => Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description });
-const InventoryCpus = (description: string) => Type.Integer({ minimum: 1, maximum: INVENTORY_BOUNDS.cpus, description });
+const InventoryBytes = (description: string) => IntegerIn(0, MAX_SAFE, description);
+const InventoryCpus = (description: string) => IntegerIn(1, INVENTORY_BOUNDS.cpus, description);
 
 export const InventoryOsSchema = Type.Object(
   {
@@ -304,7 +316,7 @@ export const InventoryFilesystemSchema = Type.Object(
 export const InventoryNicSchema = Type.Object(
   {
     name: InventoryText('interface name'),
-    speed_mbps: Type.Optional(Type.Number({ minimum: 0, maximum: INVENTORY_BOUNDS.speedMbps, description: 'link speed, Mbit/s; absent when unknown' })),
+    speed_mbps: Type.Optional(NumberIn(0, INVENTORY_BOUNDS.speedMbps, 'link speed, Mbit/s; absent when unknown')),
     virtual: Type.Optional(Type.Boolean({ description: 'a virtual interface (bridge, veth, tunnel, ...)' })),
   },
   { additionalProperties: false, description: 'a network interface (loopback left out; no addresses)' },
@@ -330,10 +342,10 @@ export const ReportSchema = Type.Object(
   {
     version: Type.Literal(WIRE_VERSION),
     host: HostNameSchema,
-    seq: Type.Integer({ minimum: 1, description: 'per-host sequence number; a repeated (host, seq) is stored once' }),
+    seq: IntegerIn(1, MAX_SAFE, 'per-host sequence number; a repeated (host, seq) is stored once'),
     at: TimestampSchema,
     sent_at: TimestampSchema,
-    interval: Type.Number({ exclusiveMinimum: 0, maximum: 86400, description: 'seconds the samples cover' }),
+    interval: NumberIn(0, 86400, 'seconds the samples cover, more than 0', { exclusiveMinimum: 0 }),
     host_stats: HostStatsSchema,
     samples: Type.Array(TenantSampleSchema, { maxItems: 20000 }),
     events: Type.Optional(Type.Array(IncidentEventSchema, { maxItems: 10000 })),
@@ -356,17 +368,40 @@ export const ReportItemRejectionSchema = Type.Object(
   },
   { additionalProperties: false },
 );
+/** The most items of all kinds one report can carry (samples, events, directory entries, acknowledgements). */
+const MAX_REPORT_ITEMS = 100_000;
+
+/** Most lines of `problems` in a report's answer (the counts in `rejected` are complete). */
+export const MAX_REPORT_PROBLEMS = 20;
+
+export const RejectedItemsSchema = Type.Object(
+  {
+    samples: Count(20000, 'samples refused'),
+    events: Count(10000, 'incident events refused'),
+    tenants: Count(20000, 'tenant directory entries refused'),
+  },
+  { additionalProperties: false, description: 'items refused alone (out of range or malformed); every other item of the report was stored' },
+);
+export type RejectedItems = Static<typeof RejectedItemsSchema>;
 
 export const ReportAcceptedSchema = Type.Object(
   {
     accepted: Type.Boolean(),
     duplicate: Type.Boolean(),
-    seq: Type.Integer(),
-    // Present when items were refused one by one (DESIGN 8); the rest of the report is stored.
-    rejected_cross_host: Type.Optional(Type.Integer({ minimum: 0, description: "samples, directory entries, events and acknowledgements refused: they touch another host's tenants" })),
-    rejected_unmanaged_cap: Type.Optional(Type.Integer({ minimum: 0, description: 'new tenant names refused: the host has tenants.max_per_host unmanaged tenants' })),
-    rejected_forged_manual: Type.Optional(Type.Integer({ minimum: 0, description: "events refused: their manual field names no action the controller queued for that tenant on this host" })),
+    seq: IntegerIn(1, MAX_SAFE, "the report's seq"),
+    // Present when items were refused one by one; the rest of the report is stored. `rejected`/`problems`:
+    // out of range or malformed (controller/ingest/items.ts); `rejected_*`: the trust rules (DESIGN 8).
+    rejected_cross_host: Type.Optional(Count(MAX_REPORT_ITEMS, "samples, directory entries, events and acknowledgements refused: they touch another host's tenants")),
+    rejected_unmanaged_cap: Type.Optional(Count(MAX_REPORT_ITEMS, 'new tenant names refused: the host has tenants.max_per_host unmanaged tenants')),
+    rejected_forged_manual: Type.Optional(Count(MAX_REPORT_ITEMS, 'events refused: their manual field names no action the controller queued for that tenant on this host')),
     rejected_items: Type.Optional(Type.Array(ReportItemRejectionSchema, { maxItems: 100, description: 'the first refused items, named' })),
+    rejected: Type.Optional(RejectedItemsSchema),
+    problems: Type.Optional(
+      Type.Array(Type.String({ maxLength: 1000 }), {
+        maxItems: MAX_REPORT_PROBLEMS,
+        description: `why items were refused, one line each ("samples/3/cpu/percent: must be <= 409600"), at most ${MAX_REPORT_PROBLEMS}`,
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -376,13 +411,13 @@ export type ReportAccepted = Static<typeof ReportAcceptedSchema>;
 /** A plan on the wire: limits in base units (percent of one core, bytes, bytes/s, ops/s, count). */
 export const PlanSchema = Type.Object(
   {
-    cpu: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'percent of one core (100 = one core)' })),
-    memory: Type.Optional(Type.Integer({ minimum: 1, description: 'bytes' })),
-    io_read: Type.Optional(Type.Integer({ minimum: 1, description: 'bytes/s' })),
-    io_write: Type.Optional(Type.Integer({ minimum: 1, description: 'bytes/s' })),
-    iops: Type.Optional(Type.Integer({ minimum: 1, description: 'operations/s' })),
-    processes: Type.Optional(Type.Integer({ minimum: 1, description: 'tasks (threads count)' })),
-    weight: Type.Number({ exclusiveMinimum: 0, default: 1, description: 'fair-share weight' }),
+    cpu: Type.Optional(NumberIn(0, MAX_CPU_PERCENT, 'percent of one core (100 = one core), more than 0', { exclusiveMinimum: 0 })),
+    memory: Type.Optional(IntegerIn(1, MAX_BYTES, 'bytes')),
+    io_read: Type.Optional(IntegerIn(1, MAX_BYTES, 'bytes/s')),
+    io_write: Type.Optional(IntegerIn(1, MAX_BYTES, 'bytes/s')),
+    iops: Type.Optional(IntegerIn(1, MAX_OPS, 'operations/s')),
+    processes: Type.Optional(IntegerIn(1, MAX_TASKS, 'tasks (threads count)')),
+    weight: NumberIn(0, MAX_WEIGHT, 'fair-share weight, more than 0', { exclusiveMinimum: 0, default: 1 }),
   },
   { additionalProperties: false },
 );
@@ -391,7 +426,7 @@ export type Plan = Static<typeof PlanSchema>;
 export const TenantSpecSchema = Type.Object(
   {
     name: TenantNameSchema,
-    users: Type.Array(Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Integer({ minimum: 0 })]), { minItems: 1, maxItems: 256 }),
+    users: Type.Array(Type.Union([Type.String({ minLength: 1, maxLength: 64 }), IntegerIn(0, MAX_UID, 'UID')]), { minItems: 1, maxItems: 256 }),
     email: Type.Optional(EmailSchema),
     plan: Type.String({ minLength: 1, maxLength: 64 }),
     host: Type.Optional(HostNameSchema),
@@ -408,7 +443,7 @@ export const ManualActionSchema = Type.Object(
     id: Type.String({ minLength: 1, maxLength: 128 }),
     tenant: TenantNameSchema,
     action: Type.Union([Type.Literal('notice'), Type.Literal('throttle'), Type.Literal('quarantine'), Type.Literal('release')]),
-    level: Type.Optional(Type.Integer({ minimum: 1, maximum: 2 })),
+    level: Type.Optional(IntegerIn(1, 2, 'throttle level')),
     reason: Type.String({ minLength: 1, maxLength: 2000 }),
     by: Type.Optional(Type.String({ maxLength: 128 })),
     created_at: TimestampSchema,

@@ -20,10 +20,18 @@ import {
   TimestampSchema,
 } from './agent.js';
 import { HostTransportProperties } from './transport.js';
+import { DEFAULT_UID_MIN, IntegerIn, MAX_DEBT, MAX_SAFE, MAX_SECONDS, MAX_UID, MAX_VALUE, MAX_WEIGHT, NumberIn, planValueSchema, rangeText } from './bounds.js';
 
 const Nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()]);
-/** number or null, in the form fast-json-stringify serializes quickly. */
-const NumOrNull = Type.Unsafe<number | null>({ type: ['number', 'null'] });
+/** number or null, in the form fast-json-stringify serializes quickly: any finite value the store holds. */
+const NumOrNull = Type.Unsafe<number | null>({ type: ['number', 'null'], minimum: -MAX_VALUE, maximum: MAX_VALUE, description: `${rangeText(-MAX_VALUE, MAX_VALUE)}, or null` });
+/** A row id (incidents, notices, audit entries). */
+const Id = (description?: string) => IntegerIn(1, MAX_SAFE, description);
+/** A count of things. */
+const Count = (description?: string) => IntegerIn(0, MAX_SAFE, description);
+const Weight = (description: string) => NumberIn(0, MAX_WEIGHT, description);
+const Debt = (description: string) => NumberIn(-MAX_DEBT, MAX_DEBT, description);
+const Seconds = (description: string) => NumberIn(0, MAX_SECONDS, description);
 
 /** Relative ("24h": now minus 24 hours) or absolute (ISO-8601) time, or "now". */
 export const TimeParamSchema = Type.String({ minLength: 1, maxLength: 40, description: 'ISO-8601 time, "now", or a duration back from now such as 24h, 7d, 90m' });
@@ -36,7 +44,15 @@ export const ErrorSchema = Type.Object(
 );
 export type ErrorBody = Static<typeof ErrorSchema>;
 
-export const HealthSchema = Type.Object({ status: Type.Literal('ok'), version: Type.String(), uptime_seconds: Type.Number() }, { additionalProperties: false });
+export const HealthSchema = Type.Object(
+  {
+    status: Type.Literal('ok'),
+    version: Type.String(),
+    uptime_seconds: Seconds('since the controller started'),
+    damaged_rows: Type.Optional(Count('database rows skipped since the start because they cannot be read (logged each; hostwarden-controller --check checks the file)')),
+  },
+  { additionalProperties: false },
+);
 
 // --- hosts ------------------------------------------------------------------------------------------------
 export const HostInfoSchema = Type.Object(
@@ -45,15 +61,15 @@ export const HostInfoSchema = Type.Object(
     first_seen: TimestampSchema,
     last_seen: Nullable(TimestampSchema),
     last_report_at: Nullable(TimestampSchema),
-    last_seq: Nullable(Type.Integer()),
+    last_seq: Nullable(Id('seq of the newest report')),
     agent_version: Nullable(Type.String()),
-    tenants: Type.Integer({ description: 'tenants whose samples or spec place them on this host' }),
-    open_incidents: Type.Integer(),
+    tenants: Count('tenants whose samples or spec place them on this host'),
+    open_incidents: Count(),
     host_stats: Nullable(HostStatsSchema),
     collectors: Nullable(Type.Array(CollectorStatusSchema)),
     fairness: Nullable(
       Type.Object(
-        { jain: NumOrNull, fair_share: NumOrNull, active_tenants: Type.Integer() },
+        { jain: NumOrNull, fair_share: NumOrNull, active_tenants: Count() },
         { additionalProperties: false, description: 'of the latest report' },
       ),
     ),
@@ -87,21 +103,21 @@ export const TenantInfoSchema = Type.Object(
     host: Nullable(HostNameSchema),
     managed: Type.Boolean({ description: 'true when put through the API (served to its host in the policy); false when only seen in reports' }),
     plan: Nullable(Type.String({ description: 'the managed spec\'s plan, else the plan its agent reported' })),
-    weight: Type.Number({ description: 'fair-share weight of its plan (1 when the plan is not defined here)' }),
+    weight: Weight('fair-share weight of its plan (1 when the plan is not defined here)'),
     spec: Nullable(TenantSpecSchema),
     reported: Type.Union([TenantInfoWireSchema, Type.Null()], { description: "what the tenant's agent reported of it (its own configuration or discovery)" }),
     first_seen: Nullable(TimestampSchema),
     last_seen: Nullable(TimestampSchema),
-    debt: Type.Number({ description: 'fairness debt now, share-hours (negative = credit)' }),
-    open_incidents: Type.Integer(),
+    debt: Debt('fairness debt now, share-hours (negative = credit)'),
+    open_incidents: Count(),
   },
   { additionalProperties: false },
 );
 export type TenantInfo = Static<typeof TenantInfoSchema>;
-export const TenantListSchema = Type.Object({ tenants: Type.Array(TenantInfoSchema), total: Type.Integer() }, { additionalProperties: false });
+export const TenantListSchema = Type.Object({ tenants: Type.Array(TenantInfoSchema), total: Count() }, { additionalProperties: false });
 
 export const TenantLatestSchema = Type.Object(
-  { at: TimestampSchema, values: Type.Record(Type.String(), Type.Number()) },
+  { at: TimestampSchema, values: Type.Record(Type.String(), NumberIn(-MAX_VALUE, MAX_VALUE, 'in the unit of the series')) },
   { additionalProperties: false, description: 'the newest raw sample' },
 );
 export const TenantDetailSchema = Type.Object(
@@ -113,9 +129,16 @@ export const TenantDetailSchema = Type.Object(
 );
 export type TenantDetail = Static<typeof TenantDetailSchema>;
 
-/** PUT body: a TenantSpec whose name may be left out (it is in the path). */
+/** PUT body: a TenantSpec whose name may be left out (it is in the path); UIDs the agent governs only. */
 export const TenantPutSchema = Type.Object(
-  { ...TenantSpecSchema.properties, name: Type.Optional(TenantNameSchema) },
+  {
+    ...TenantSpecSchema.properties,
+    name: Type.Optional(TenantNameSchema),
+    users: Type.Array(
+      Type.Union([Type.String({ minLength: 1, maxLength: 64 }), IntegerIn(DEFAULT_UID_MIN, MAX_UID, "UID; below the agents' default uid_min are system accounts, never governed")]),
+      { minItems: 1, maxItems: 256 },
+    ),
+  },
   { additionalProperties: false },
 );
 export type TenantPut = Static<typeof TenantPutSchema>;
@@ -126,12 +149,21 @@ export const PlanParamsSchema = Type.Object({ plan: Type.String({ pattern: NAME_
 
 // --- plans ------------------------------------------------------------------------------------------------
 export const PlanPutSchema = Type.Object(
-  { ...PlanSchema.properties, weight: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1000, description: 'fair-share weight (default 1)' })) },
+  {
+    // The one plan rule (shared/wire/bounds.ts PLAN_LIMITS), the agent's own for agent.yaml.
+    cpu: Type.Optional(planValueSchema('cpu')),
+    memory: Type.Optional(planValueSchema('memory')),
+    io_read: Type.Optional(planValueSchema('io_read')),
+    io_write: Type.Optional(planValueSchema('io_write')),
+    iops: Type.Optional(planValueSchema('iops')),
+    processes: Type.Optional(planValueSchema('processes')),
+    weight: Type.Optional(planValueSchema('weight')),
+  },
   { additionalProperties: false },
 );
 export type PlanPut = Static<typeof PlanPutSchema>;
 export const PlanEntrySchema = Type.Object(
-  { name: Type.String(), plan: PlanSchema, updated_at: TimestampSchema, tenants: Type.Integer({ description: 'managed tenants on this plan' }) },
+  { name: Type.String(), plan: PlanSchema, updated_at: TimestampSchema, tenants: Count('managed tenants on this plan') },
   { additionalProperties: false },
 );
 export type PlanEntry = Static<typeof PlanEntrySchema>;
@@ -142,9 +174,9 @@ export type ActionStateName = 'pending' | 'applied' | 'failed' | 'expired' | 're
 export const ActionRequestSchema = Type.Object(
   {
     action: Type.Union([Type.Literal('notice'), Type.Literal('throttle'), Type.Literal('quarantine'), Type.Literal('release')]),
-    level: Type.Optional(Type.Integer({ minimum: 1, maximum: 2, description: 'throttle level (throttle only; default 1)' })),
+    level: Type.Optional(IntegerIn(1, 2, 'throttle level (throttle only; default 1)')),
     reason: Type.String({ minLength: 1, maxLength: 2000 }),
-    ttl: Type.Optional(Type.Union([DurationParamSchema, Type.Number({ exclusiveMinimum: 0, description: 'seconds' })], { description: 'how long the action lasts (throttle, quarantine)' })),
+    ttl: Type.Optional(Type.Union([DurationParamSchema, NumberIn(0, MAX_SECONDS, 'seconds, more than 0', { exclusiveMinimum: 0 })], { description: 'how long the action lasts (throttle, quarantine)' })),
   },
   { additionalProperties: false },
 );
@@ -168,7 +200,7 @@ export const ActionParamsSchema = Type.Object({ id: Type.String({ minLength: 1, 
 
 // --- incidents --------------------------------------------------------------------------------------------
 const IncidentCore = {
-  id: Type.Integer(),
+  id: Id(),
   host: HostNameSchema,
   agent_incident: Type.String({ description: "the agent's id of the incident" }),
   tenant: TenantNameSchema,
@@ -176,13 +208,13 @@ const IncidentCore = {
   rule: Type.String(),
   state: Type.Union([Type.Literal('open'), Type.Literal('released')]),
   step: StepSchema,
-  level: Type.Integer(),
+  level: IntegerIn(0, 3, '0 notice, 1-2 throttle levels, 3 quarantine'),
   manual: Type.Boolean(),
   opened_at: TimestampSchema,
   updated_at: TimestampSchema,
   released_at: Nullable(TimestampSchema),
   until: Nullable(TimestampSchema),
-  events: Type.Integer(),
+  events: Count(),
   summary: Type.String({ description: 'the latest explanation in one sentence' }),
 };
 export const IncidentSummarySchema = Type.Object(IncidentCore, { additionalProperties: false });
@@ -206,11 +238,11 @@ export const IncidentQuerySchema = Type.Object(
     resource: Type.Optional(ResourceSchema),
     from: Type.Optional(TimeParamSchema),
     to: Type.Optional(TimeParamSchema),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 100 })),
+    limit: Type.Optional(IntegerIn(1, 10000, 'most entries to answer', { default: 100 })),
   },
   { additionalProperties: false },
 );
-export const IncidentParamsSchema = Type.Object({ id: Type.Integer({ minimum: 1 }) }, { additionalProperties: false });
+export const IncidentParamsSchema = Type.Object({ id: Id() }, { additionalProperties: false });
 
 // --- history ----------------------------------------------------------------------------------------------
 export const SeriesSchema = Type.Object(
@@ -223,10 +255,10 @@ export const SeriesResponseSchema = Type.Object(
     host: Nullable(HostNameSchema),
     from: TimestampSchema,
     to: TimestampSchema,
-    step_seconds: Type.Number({ description: 'width of each point; for raw data the report interval' }),
+    step_seconds: Seconds('width of each point; for raw data the report interval'),
     source: Type.Union([Type.Literal('raw'), Type.Literal('minute'), Type.Literal('hour')], { description: 'the history tier the points were read from' }),
     times: Type.Array(TimestampSchema, { description: 'start of each point' }),
-    samples: Type.Array(Type.Integer(), { description: 'raw samples behind each point' }),
+    samples: Type.Array(Count(), { description: 'raw samples behind each point' }),
     series: Type.Record(Type.String(), SeriesSchema),
   },
   { additionalProperties: false },
@@ -246,7 +278,7 @@ export const FairnessQuerySchema = Type.Object(
   {
     host: Type.Optional(HostNameSchema),
     window: Type.Optional(DurationParamSchema),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 100 })),
+    limit: Type.Optional(IntegerIn(1, 10000, 'most entries to answer', { default: 100 })),
   },
   { additionalProperties: false },
 );
@@ -261,12 +293,12 @@ export const FairnessHostSchema = Type.Object(
 );
 export const FairnessTenantSchema = Type.Object(
   {
-    rank: Type.Integer({ minimum: 1 }),
+    rank: Id('1 = the largest debt'),
     tenant: TenantNameSchema,
     host: Nullable(HostNameSchema),
     plan: Nullable(Type.String()),
-    weight: Type.Number(),
-    debt: Type.Number({ description: 'share-hours now; positive = took more than the fair share' }),
+    weight: Weight('fair-share weight of its plan'),
+    debt: Debt('share-hours now; positive = took more than the fair share'),
     dominant_share: Type.Object({ avg: NumOrNull, max: NumOrNull }, { additionalProperties: false }),
     fair_share: NumOrNull,
     shares: Type.Object({ cpu: NumOrNull, memory: NumOrNull, io: NumOrNull }, { additionalProperties: false, description: 'average unweighted shares over the window' }),
@@ -277,8 +309,8 @@ export const FairnessRankingSchema = Type.Object(
   {
     from: TimestampSchema,
     to: TimestampSchema,
-    window_seconds: Type.Number(),
-    half_life_seconds: Type.Number(),
+    window_seconds: Seconds('the window of the averages'),
+    half_life_seconds: Seconds('half-life of the debt'),
     hosts: Type.Array(FairnessHostSchema),
     tenants: Type.Array(FairnessTenantSchema),
   },
@@ -289,12 +321,12 @@ export type FairnessRanking = Static<typeof FairnessRankingSchema>;
 // --- audit ------------------------------------------------------------------------------------------------
 export const AuditEntrySchema = Type.Object(
   {
-    id: Type.Integer(),
+    id: Id(),
     at: TimestampSchema,
     who: Type.String(),
     method: Type.String(),
     path: Type.String(),
-    status: Type.Integer(),
+    status: IntegerIn(100, 599, 'HTTP status'),
     ip: Nullable(Type.String()),
     detail: Nullable(Type.String()),
   },
@@ -307,7 +339,7 @@ export const AuditQuerySchema = Type.Object(
     from: Type.Optional(TimeParamSchema),
     to: Type.Optional(TimeParamSchema),
     who: Type.Optional(Type.String({ maxLength: 200 })),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 100 })),
+    limit: Type.Optional(IntegerIn(1, 10000, 'most entries to answer', { default: 100 })),
   },
   { additionalProperties: false },
 );
@@ -335,16 +367,16 @@ export type NoticeStateName = Static<typeof NoticeStateSchema>;
 const NullTime = Nullable(TimestampSchema);
 export const NoticeSchema = Type.Object(
   {
-    id: Type.Integer(),
+    id: Id(),
     kind: Type.Union([Type.Literal('event'), Type.Literal('digest')]),
     tenant: TenantNameSchema,
     host: Nullable(HostNameSchema),
     resource: Nullable(Type.String()),
-    incident_id: Nullable(Type.Integer({ description: 'GET /v1/incidents/{id}' })),
+    incident_id: Nullable(Id('GET /v1/incidents/{id}')),
     incident: Nullable(Type.String({ description: "the agent's incident id" })),
     event_type: Nullable(Type.String()),
     step: Nullable(Type.String()),
-    level: Nullable(Type.Integer()),
+    level: Nullable(IntegerIn(0, 3, 'ladder level')),
     manual: Type.Boolean(),
     category: Type.String({ description: 'warning, throttle, quarantine, release or digest' }),
     state: NoticeStateSchema,
@@ -355,12 +387,12 @@ export const NoticeSchema = Type.Object(
     subject: Type.String(),
     summary: Type.String(),
     message_id: Type.String(),
-    attempts: Type.Integer(),
+    attempts: Count(),
     next_attempt_at: NullTime,
     last_attempt_at: NullTime,
     sent_at: NullTime,
     error: Nullable(Type.String({ description: 'the last error, or a note (refused recipients, no address, the notices.caps cap that held it back)' })),
-    digest_id: Nullable(Type.Integer({ description: 'held notices: the digest that told them' })),
+    digest_id: Nullable(Id('held notices: the digest that told them')),
     digest_due: NullTime,
   },
   { additionalProperties: false },
@@ -374,7 +406,7 @@ export const NoticeDetailSchema = Type.Object(
 export type NoticeDetail = Static<typeof NoticeDetailSchema>;
 
 export const NoticeListSchema = Type.Object(
-  { notices: Type.Array(NoticeSchema), counts: Type.Record(Type.String(), Type.Integer(), { description: 'all notices by state' }) },
+  { notices: Type.Array(NoticeSchema), counts: Type.Record(Type.String(), Count(), { description: 'all notices by state' }) },
   { additionalProperties: false },
 );
 export type NoticeList = Static<typeof NoticeListSchema>;
@@ -384,9 +416,9 @@ export const NoticeQuerySchema = Type.Object(
     tenant: Type.Optional(TenantNameSchema),
     state: Type.Optional(NoticeStateSchema),
     kind: Type.Optional(Type.Union([Type.Literal('event'), Type.Literal('digest')])),
-    incident: Type.Optional(Type.Integer({ minimum: 1, description: 'incident id (GET /v1/incidents)' })),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 100 })),
+    incident: Type.Optional(Id('incident id (GET /v1/incidents)')),
+    limit: Type.Optional(IntegerIn(1, 10000, 'most entries to answer', { default: 100 })),
   },
   { additionalProperties: false },
 );
-export const NoticeParamsSchema = Type.Object({ id: Type.Integer({ minimum: 1 }) }, { additionalProperties: false });
+export const NoticeParamsSchema = Type.Object({ id: Id() }, { additionalProperties: false });

@@ -62,10 +62,14 @@ export async function registerAgentRoutes(app: App, deps: RouteDeps): Promise<vo
         metrics.samples.inc(result.samples);
         metrics.rate.add(result.samples);
         if (result.events) metrics.incidentEvents.inc(result.events);
+        for (const kind of ['samples', 'events', 'tenants'] as const) if (report.rejected[kind]) metrics.itemsRejected.inc({ kind }, report.rejected[kind]);
       }
       flusher.kick();
       metrics.reportLatency.observe((performance.now() - started) / 1000);
-      return reply.code(202).send({ accepted: result.accepted, duplicate: result.duplicate, seq: result.seq, ...rejectedFields(result.rejected, metrics) });
+      // Items refused alone (ingest/items.ts: out of range or malformed; the store: another host's tenants, the
+      // unmanaged cap, forged administrator's events) are counted and named here: an agent drops a report
+      // answered 400, so one bad item must not cost it the whole report.
+      return reply.code(202).send({ accepted: result.accepted, duplicate: result.duplicate, seq: result.seq, rejected: report.rejected, problems: report.problems, ...rejectedFields(result.rejected, metrics) });
     },
   );
 

@@ -4,6 +4,7 @@ import { ADMIN, adminName, ERROR_RESPONSES, type App, type RouteDeps } from '../
 import { BadRequestError, ConflictError, NotFoundError } from '../../errors.js';
 import { ConflictStateError, UnknownPlanError } from '../../store/errors.js';
 import { parseDuration, UnitError } from '../../../shared/units.js';
+import { MAX_SECONDS } from '../../../shared/wire/bounds.js';
 import {
   ActionListSchema,
   ActionParamsSchema,
@@ -61,7 +62,7 @@ export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<vo
             host: Type.Optional(HostNameSchema),
             managed: Type.Optional(Type.Boolean()),
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
-            offset: Type.Optional(Type.Integer({ minimum: 0 })),
+            offset: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
           },
           { additionalProperties: false },
         ),
@@ -234,13 +235,16 @@ export async function registerFleetRoutes(app: App, deps: RouteDeps): Promise<vo
   );
 }
 
-/** The API's ttl (a duration, or seconds) in milliseconds, as the store takes it. */
+/** The API's ttl (a duration, or seconds) in milliseconds, as the store takes it: at most ten years. */
 function ttlMsOf(ttl: string | number | undefined): number | undefined {
   if (ttl === undefined) return undefined;
+  let ms: number;
   try {
-    return parseDuration(ttl);
+    ms = parseDuration(ttl);
   } catch (err) {
     if (err instanceof UnitError) throw new BadRequestError(`ttl: ${err.message}`);
     throw err;
   }
+  if (ms > MAX_SECONDS * 1000) throw new BadRequestError(`ttl: must be at most ${MAX_SECONDS / 86_400}d, got ${JSON.stringify(ttl)}`);
+  return ms;
 }

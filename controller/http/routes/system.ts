@@ -7,7 +7,7 @@ export async function registerSystemRoutes(scope: App, deps: RouteDeps, root: Ap
   scope.get(
     '/healthz',
     { config: { auth: 'public' }, schema: { operationId: 'getHealth', summary: 'Liveness (no token needed)', tags: ['system'], security: [], response: { 200: HealthSchema, ...ERROR_RESPONSES } } },
-    async () => ({ status: 'ok' as const, version: CONTROLLER_VERSION, uptime_seconds: (deps.now() - deps.startedAt) / 1000 }),
+    async () => ({ status: 'ok' as const, version: CONTROLLER_VERSION, uptime_seconds: (deps.now() - deps.startedAt) / 1000, damaged_rows: deps.store.damagedRows() }),
   );
 
   scope.get(

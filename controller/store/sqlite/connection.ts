@@ -1,5 +1,6 @@
 // The SQLite connection of the store: the lock that makes this process the database's only writer, the
-// pragmas (WAL, checkpoints on a thread of their own), and the numbered migrations (migrations/).
+// pragmas (WAL, checkpoints on a thread of their own), the numbered migrations (migrations/), and the
+// clean-shutdown mark that has PRAGMA quick_check run after a crash (maintenance.ts).
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
@@ -7,6 +8,7 @@ import type { Logger } from 'pino';
 import { StoreUnavailableError } from '../errors.js';
 import { Checkpointer } from './checkpointer.js';
 import { sqliteCode } from './context.js';
+import { CLEAN_SHUTDOWN_KEY, damagedFileError, isDamageCode, quickCheck } from './maintenance.js';
 import { MIGRATIONS } from './migrations/index.js';
 
 export interface ConnectionOptions {
@@ -43,11 +45,39 @@ export class Connection {
       this.db.pragma(`cache_size = ${-1024 * (opts.cacheMiB ?? 64)}`);
       this.db.pragma('temp_store = MEMORY');
       this.db.pragma('foreign_keys = ON');
+      const unclean = !inMemory && this.shutdownMark() === '0';
+      if (unclean) this.checkAfterCrash();
       this.migrate();
+      if (!inMemory) this.setShutdownMark('0');
     } catch (err) {
       this.closeNow();
+      if (isDamageCode(err)) throw damagedFileError(opts.file, [(err as Error).message], err);
       throw err;
     }
+  }
+
+  /** The clean-shutdown mark: '1' after a clean close, '0' while open (or after a crash), undefined before the first. */
+  private shutdownMark(): string | undefined {
+    const hasMeta = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
+    if (!hasMeta) return undefined;
+    return this.db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?').get(CLEAN_SHUTDOWN_KEY)?.value;
+  }
+
+  private setShutdownMark(value: '0' | '1'): void {
+    this.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(CLEAN_SHUTDOWN_KEY, value);
+  }
+
+  /** The last controller did not close the file: read every page before trusting it. */
+  private checkAfterCrash(): void {
+    const started = performance.now();
+    this.log?.warn({ file: this.file }, 'the database was not closed cleanly (crash, kill -9 or power loss): running PRAGMA quick_check');
+    const findings = quickCheck(this.db);
+    const ms = Math.round(performance.now() - started);
+    if (findings.length) {
+      this.log?.error({ file: this.file, findings, ms }, 'PRAGMA quick_check found damage; refusing to start');
+      throw damagedFileError(this.file, findings);
+    }
+    this.log?.info({ file: this.file, ms }, 'PRAGMA quick_check: ok');
   }
 
   /** Start WAL checkpoints on their own thread (once the store is loaded). */
@@ -84,8 +114,13 @@ export class Connection {
     return bytes;
   }
 
-  /** Close after the last checkpoint. */
+  /** Close after the last checkpoint, marked clean (no quick_check at the next open). */
   async close(): Promise<void> {
+    try {
+      if (this.file !== ':memory:' && this.db.open) this.setShutdownMark('1');
+    } catch (err) {
+      this.log?.error({ err }, 'cannot mark the database closed cleanly; the next start runs PRAGMA quick_check');
+    }
     await this.checkpointer?.stop();
     this.closeNow();
   }

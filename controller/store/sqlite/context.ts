@@ -7,6 +7,7 @@ import type { RetentionSpans } from '../../history/rollup.js';
 import { StoreUnavailableError } from '../errors.js';
 import type { NoticeTx } from '../notice-store.js';
 import type { ActionQueuedHook, FairnessOptions, IncidentEventsHook, TxContext } from '../store.js';
+import type { DamagedRows } from './damage.js';
 import type { WriterState } from './writer-state.js';
 
 export interface StoreContext {
@@ -21,6 +22,8 @@ export interface StoreContext {
   readonly hooks: Hooks;
   /** True once close() began: long jobs stop between steps. */
   readonly closed: () => boolean;
+  /** Rows skipped because they cannot be read (damage.ts). */
+  readonly damaged: DamagedRows;
 }
 
 /** The hooks of a store, and the transaction handle they are given. */

@@ -17,11 +17,11 @@ import type { HostState } from './writer-state.js';
 
 function statements(db: Database.Database) {
   return {
-    rawRange: db.prepare<[number, number, number], { at: number; interval_ms: number; samples: Buffer }>(
-      'SELECT at, interval_ms, samples FROM reports WHERE host_id = ? AND at >= ? AND at < ? ORDER BY at',
+    rawRange: db.prepare<[number, number, number], { id: number; at: number; interval_ms: number; samples: Buffer }>(
+      'SELECT id, at, interval_ms, samples FROM reports WHERE host_id = ? AND at >= ? AND at < ? ORDER BY at',
     ),
-    rawHostRange: db.prepare<[number, number, number], { at: number; interval_ms: number; host_values: Buffer }>(
-      'SELECT at, interval_ms, host_values FROM reports WHERE host_id = ? AND at >= ? AND at < ? ORDER BY at',
+    rawHostRange: db.prepare<[number, number, number], { id: number; at: number; interval_ms: number; host_values: Buffer }>(
+      'SELECT id, at, interval_ms, host_values FROM reports WHERE host_id = ? AND at >= ? AND at < ? ORDER BY at',
     ),
     minuteRange: db.prepare<[number, number, number], { bucket: number; data: Buffer }>('SELECT bucket, data FROM minute WHERE series = ? AND bucket >= ? AND bucket < ? ORDER BY bucket'),
     hourRange: db.prepare<[number, number, number], { bucket: number; data: Buffer }>('SELECT bucket, data FROM hour WHERE series = ? AND bucket >= ? AND bucket < ? ORDER BY bucket'),
@@ -62,21 +62,29 @@ export class History {
     return { from: iso(from), to: iso(query.to), step_seconds: stepMs / 1000, source: choice.tier, ...seriesBody(points, catalog, indices) };
   }
 
-  /** Feed one series' rows of a tier in [from, to) into a bucketer: stored rows plus the host's memory. */
+  /** Feed one series' rows of a tier in [from, to) into a bucketer: stored rows plus the host's memory. A row
+   *  that does not decode is skipped and noted (damage.ts): the answer is the rest. */
   private collect(series: number, host: HostState, tier: Tier, from: number, to: number, out: Bucketer): void {
     const width = widthOf(series);
+    const { damaged } = this.ctx;
     if (tier === 'raw') {
       if (isTenantSeries(series)) {
         const row = new Float64Array(width);
-        for (const r of this.sql.rawRange.iterate(host.id, from, to)) if (findSample(r.samples, series, width, row)) out.addRow(r.at, row);
+        for (const r of this.sql.rawRange.iterate(host.id, from, to)) if (damaged.decode('reports', r.id, () => findSample(r.samples, series, width, row))) out.addRow(r.at, row);
       } else {
-        for (const r of this.sql.rawHostRange.iterate(host.id, from, to)) out.addRow(r.at, decodeVector(r.host_values, width));
+        for (const r of this.sql.rawHostRange.iterate(host.id, from, to)) {
+          const row = damaged.decode('reports', r.id, () => decodeVector(r.host_values, width));
+          if (row) out.addRow(r.at, row);
+        }
       }
       return;
     }
     const rows = tier === 'minute' ? this.sql.minuteRange : this.sql.hourRange;
     const res = tier === 'minute' ? MINUTE_MS : HOUR_MS;
-    for (const r of rows.all(series, floorTo(from, res), to)) out.add(r.bucket, decodeAcc(r.data, width), true);
+    for (const r of rows.all(series, floorTo(from, res), to)) {
+      const acc = damaged.decode(tier, `${series}@${r.bucket}`, () => decodeAcc(r.data, width));
+      if (acc) out.add(r.bucket, acc, true);
+    }
     host.rollups.collect(series, from, to, out);
   }
 

@@ -152,11 +152,37 @@ export class Incidents {
   get(id: number): IncidentDetail | undefined {
     const r = this.sql.getIncident.get(id);
     if (!r) return undefined;
-    const history: StoredEvent[] = this.sql.incidentEvents.all(id).map((e) => ({
-      ...(JSON.parse(e.body) as IncidentEvent),
-      host: this.ctx.state.hostName(e.host_id),
-      received_at: iso(e.received),
-    }));
-    return { ...this.summary(r), explanation: JSON.parse(r.explanation) as IncidentDetail['explanation'], history };
+    // An event or explanation column that does not parse is noted (damage.ts) and left out, not a 500.
+    const history: StoredEvent[] = this.sql.incidentEvents.all(id).flatMap((e, k) => {
+      const body = this.parsed<IncidentEvent>('incident_events', `${id}/${k}`, 'body', e.body);
+      return body ? [{ ...body, host: this.ctx.state.hostName(e.host_id), received_at: iso(e.received) }] : [];
+    });
+    const explanation = this.parsed<IncidentDetail['explanation']>('incidents', id, 'explanation', r.explanation) ?? history.at(-1)?.explanation ?? unreadable(r.resource);
+    return { ...this.summary(r), explanation, history };
   }
+
+  private parsed<T>(table: string, row: string | number, column: string, text: string): T | undefined {
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      this.ctx.damaged.note(table, row, `${column} is not JSON`);
+      return undefined;
+    }
+  }
+}
+
+/** The explanation of an incident whose stored one cannot be read. */
+function unreadable(resource: string): IncidentDetail['explanation'] {
+  return {
+    summary: '(the stored explanation of this incident cannot be read)',
+    rule: '',
+    resource: resource as IncidentDetail['explanation']['resource'],
+    measured: { value: 0, unit: '' },
+    threshold: { value: 0, unit: '', kind: 'limit' },
+    window_seconds: 0,
+    contention: { contended: false, signals: [] },
+    top_processes: [],
+    action: '',
+    avoid: '',
+  };
 }

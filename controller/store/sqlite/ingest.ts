@@ -12,7 +12,7 @@
 import type Database from 'better-sqlite3';
 import { accrueReport, type DebtState } from '../../fairness.js';
 import { HOST_WIDTH, TENANT_WIDTH } from '../../history/catalog.js';
-import { encodeSamples, encodeVector } from '../../history/codec.js';
+import { CodecError, encodeSamples, encodeVector } from '../../history/codec.js';
 import { MAX_CLOCK_AHEAD_MS, reportAccumulators } from '../../history/rollup-buffer.js';
 import { floorTo, MINUTE_MS } from '../../history/rollup.js';
 import { hostSeries } from '../../history/series.js';
@@ -47,6 +47,19 @@ export interface IngestParts {
   actions: Actions;
   rollups: Rollups;
   trust: Trust;
+}
+
+/**
+ * The report's rows, encoded before anything is written: a value the codec cannot store exactly (which the
+ * wire schemas' ranges keep out) refuses the report here, inside its transaction, never half-written.
+ */
+function encodeReport(ids: number[], values: Float64Array, n: number, hv: Float64Array, state: StoreContext['state']): { blob: Buffer; hostBlob: Buffer } {
+  try {
+    return { blob: encodeSamples(ids, values, n, TENANT_WIDTH, state.writer), hostBlob: encodeVector(hv, HOST_WIDTH, state.smallWriter) };
+  } catch (err) {
+    if (err instanceof CodecError) throw new InvalidError(`report cannot be stored: ${err.message}`);
+    throw err;
+  }
 }
 
 const duplicate = (seq: number): IngestResult => ({ accepted: true, duplicate: true, seq, samples: 0, events: 0, acks: 0 });
@@ -138,8 +151,7 @@ export class Ingest {
     );
 
     const meta: ReportMeta = { host_stats: stats, collectors: p.collectors, agent_version: p.agentVersion };
-    const blob = encodeSamples(ids, values, n, TENANT_WIDTH, state.writer);
-    const hostBlob = encodeVector(hv, HOST_WIDTH, state.smallWriter);
+    const { blob, hostBlob } = encodeReport(ids, values, n, hv, state);
     const reportId = Number(this.sql.insertReport.run(host.id, p.seq, p.at, now, p.intervalMs, n, JSON.stringify(meta), hostBlob, blob).lastInsertRowid);
 
     // Rollups: in memory from the host's watermark on; a report older than that goes straight to the tables.

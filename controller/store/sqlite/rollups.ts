@@ -98,8 +98,10 @@ export class Rollups {
     const width = widthOf(series);
     const existing = (table === 'minute' ? this.sql.getMinute : this.sql.getHour).get(series, bucket);
     let merged = acc;
-    if (existing) {
-      merged = decodeAcc(existing.data, width);
+    // A stored row that does not decode (damage.ts) is noted and replaced by what is merged into it.
+    const stored = existing ? this.ctx.damaged.decode(table, `${series}@${bucket}`, () => decodeAcc(existing.data, width)) : undefined;
+    if (stored) {
+      merged = stored;
       accMerge(merged, acc, width);
     }
     (table === 'minute' ? this.sql.putMinute : this.sql.putHour).run(series, bucket, encodeAcc(merged, width, this.ctx.state.smallWriter));

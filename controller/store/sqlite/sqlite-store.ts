@@ -14,6 +14,8 @@
 //   audit.ts         the admin audit log
 //   retention.ts     dropping what is past its span
 //   notices.ts       the notices' outbox (the NoticeStore, and the NoticeTx hooks write through)
+//   damage.ts        rows that cannot be read: skipped, logged once, counted (GET /healthz damaged_rows)
+//   maintenance.ts   PRAGMA quick_check after an unclean shutdown and for --check; online backups (--backup)
 import type { Logger } from 'pino';
 import type { Policy } from '../../../shared/wire/agent.js';
 import type {
@@ -56,6 +58,8 @@ import {
 import { Actions } from './actions.js';
 import { Audit } from './audit.js';
 import { Connection } from './connection.js';
+import { DamagedRows } from './damage.js';
+import { damagedFileError, isDamageCode } from './maintenance.js';
 import { Hooks, type StoreContext } from './context.js';
 import { FairnessRankings, History } from './history.js';
 import { Hosts, Stats } from './hosts.js';
@@ -119,6 +123,7 @@ export class SqliteStore implements Store {
         flushIntervalMs: Math.max(MINUTE_MS, opts.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS),
         hooks: new Hooks(this.notices),
         closed: () => this.closed,
+        damaged: new DamagedRows(opts.log),
       };
       const ctx = this.ctx;
       this.hosts = new Hosts(ctx);
@@ -138,6 +143,8 @@ export class SqliteStore implements Store {
       this.connection.startCheckpoints();
     } catch (err) {
       this.connection.closeNow();
+      // A page SQLite cannot read while loading (a damaged file that was closed cleanly): say what to do.
+      if (isDamageCode(err)) throw damagedFileError(opts.file, [(err as Error).message], err);
       throw err;
     }
   }
@@ -253,6 +260,10 @@ export class SqliteStore implements Store {
   }
 
   // --- housekeeping ---------------------------------------------------------------------------------------
+  damagedRows(): number {
+    return this.ctx.damaged.count;
+  }
+
   async stats(): Promise<StoreStats> {
     return this.statistics.get();
   }

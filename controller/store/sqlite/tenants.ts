@@ -5,7 +5,7 @@
 // actions expires, so the agents' frequent pulls cost no query.
 import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import type { ManualAction, Plan, Policy, TenantSpec } from '../../../shared/wire/agent.js';
+import { TenantSpecSchema, type ManualAction, type Plan, type Policy, type TenantSpec } from '../../../shared/wire/agent.js';
 import type { PlanEntry, PlanPut, TenantDetail, TenantInfo, TenantPut } from '../../../shared/wire/api.js';
 import { decayedDebt } from '../../fairness.js';
 import { TENANT_METRICS, TENANT_WIDTH } from '../../history/catalog.js';
@@ -14,6 +14,7 @@ import { InvalidError, UnknownPlanError } from '../errors.js';
 import type { TenantFilter } from '../store.js';
 import { effectiveState, manualAction, type ActionRow } from './actions.js';
 import { assertOpen, iso, isoOrNull, type StoreContext } from './context.js';
+import { columnCheck } from './damage.js';
 import type { Hosts } from './hosts.js';
 import type { HostState, TenantState } from './writer-state.js';
 
@@ -25,7 +26,7 @@ function statements(db: Database.Database) {
     insertTenant: db.prepare<[string, number | null, number | null, number | null]>(`INSERT INTO tenants (id, name, host_id, first_seen, last_seen) VALUES (${NEW_TENANT_ID}, ?, ?, ?, ?)`),
     openIncidentsByTenant: db.prepare<[], { tenant: string; n: number }>("SELECT tenant, count(*) AS n FROM incidents WHERE state = 'open' GROUP BY tenant"),
     openIncidentsOfTenant: db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM incidents WHERE state = 'open' AND tenant = ?"),
-    reportSamples: db.prepare<[number], { at: number; samples: Buffer }>('SELECT at, samples FROM reports WHERE id = ?'),
+    reportSamples: db.prepare<[number], { id: number; at: number; samples: Buffer }>('SELECT id, at, samples FROM reports WHERE id = ?'),
     putTenantSpec: db.prepare<[string, number, number, number]>('UPDATE tenants SET spec = ?, host_id = ?, updated_at = ? WHERE id = ?'),
     insertManagedTenant: db.prepare<[string, number, string, number]>(`INSERT INTO tenants (id, name, host_id, spec, updated_at) VALUES (${NEW_TENANT_ID}, ?, ?, ?, ?)`),
     clearTenantSpec: db.prepare<[number, number]>('UPDATE tenants SET spec = NULL, updated_at = ? WHERE id = ?'),
@@ -101,7 +102,7 @@ export class Tenants {
     const host = this.ctx.state.hostOf(t);
     if (host?.lastReportId != null) {
       const r = this.sql.reportSamples.get(host.lastReportId);
-      const row = r ? findSample(r.samples, t.id, TENANT_WIDTH) : undefined;
+      const row = r ? this.ctx.damaged.decode('reports', r.id, () => findSample(r.samples, t.id, TENANT_WIDTH)) : undefined;
       if (r && row) {
         const values: Record<string, number> = {};
         TENANT_METRICS.forEach((d, i) => {
@@ -204,7 +205,7 @@ interface CachedPolicy {
 
 function policyStatements(db: Database.Database) {
   return {
-    managedTenantsOfHost: db.prepare<[number], { spec: string }>('SELECT spec FROM tenants WHERE host_id = ? AND spec IS NOT NULL ORDER BY name'),
+    managedTenantsOfHost: db.prepare<[number], { name: string; spec: string }>('SELECT name, spec FROM tenants WHERE host_id = ? AND spec IS NOT NULL ORDER BY name'),
     activeActionsOfHost: db.prepare<[number], ActionRow>("SELECT * FROM actions WHERE host_id = ? AND state IN ('pending', 'applied') ORDER BY created_at, id"),
   };
 }
@@ -227,7 +228,9 @@ export class Policies {
     const host = ctx.state.hosts.get(hostName);
     const plans: Record<string, Plan> = {};
     for (const [name, p] of [...ctx.state.plans.entries()].sort((a, b) => a[0].localeCompare(b[0]))) plans[name] = p.plan;
-    const tenants: TenantSpec[] = host ? this.sql.managedTenantsOfHost.all(host.id).map((r) => JSON.parse(r.spec) as TenantSpec) : [];
+    // A spec that does not parse (damage.ts) is left out of the policy rather than failing every agent's pull.
+    const specCheck = columnCheck(TenantSpecSchema);
+    const tenants: TenantSpec[] = host ? this.sql.managedTenantsOfHost.all(host.id).flatMap((r) => ctx.damaged.json('tenants', r.name, 'spec', r.spec, specCheck) ?? []) : [];
     const actions: ManualAction[] = [];
     let validUntil = Number.POSITIVE_INFINITY;
     if (host) {

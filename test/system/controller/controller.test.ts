@@ -106,9 +106,10 @@ log_level: info
 
   it('refuses the wrong token (401), a malformed report (400) and another host (403)', async () => {
     expect((await post('wrong-token-wrong-token', report(1, base, []))).status).toBe(401);
-    const bad = await post(agent1, report(1, base, [{ tenant: 'alice', memory: { current: 1.5, anon: 0, file: 0 } }]));
+    // A broken envelope is refused whole; a bad sample alone is refused with 202 (integrity.test.ts).
+    const bad = await post(agent1, report(1, base, [{ tenant: 'alice', cpu: { percent: 1 } }], { host_stats: { cores: 4, memory_bytes: 1.5 } }));
     expect(bad.status).toBe(400);
-    expect(await bad.json()).toEqual({ error: 'bad_request', message: 'at /samples/0/memory/current: must be integer' });
+    expect(await bad.json()).toEqual({ error: 'bad_request', message: 'at /host_stats/memory_bytes: must be integer' });
     const other = await post(agent1, { ...report(1, base, []), host: 'web02' });
     expect(other.status).toBe(403);
     expect((await get('/v1/hosts', agent1)).status).toBe(403);
@@ -146,7 +147,7 @@ log_level: info
       expect(res.status).toBe(202);
     }
     const again = await post(agent1, report(1, base, [sample('alice', 10), sample('bob', 25, 2)]));
-    expect([again.status, await again.json()]).toEqual([202, { accepted: true, duplicate: true, seq: 1 }]);
+    expect([again.status, await again.json()]).toEqual([202, { accepted: true, duplicate: true, seq: 1, rejected: { samples: 0, events: 0, tenants: 0 }, problems: [] }]);
 
     // Each minute: 10, 20, ..., 120 -> average 65, maximum 120.
     const u = await get(`/v1/tenants/alice/usage?from=${new Date(base).toISOString()}&to=${new Date(base + 90 * MIN).toISOString()}&step=1m&resources=cpu`);

@@ -89,6 +89,29 @@ describe('controller client', () => {
     expect(enqueue()).toBe(5_000_001);
   });
 
+  it('a 202 naming items the controller refused alone leaves the spool and is logged as a warning with its problems', async () => {
+    const spool = new Spool(mkdtempSync(join(dir, 's-')), {});
+    spools.push(spool);
+    const lines: Array<Record<string, unknown>> = [];
+    const client = new ControllerClient({ url, tokenFile, timeoutMs: 2000 }, 'web01', spool, pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) }));
+    const seq = spool.enqueue((n) => ({ version: 1, host: 'web01', seq: n, at: new Date(0).toISOString(), interval: 5, host_stats: { cores: 1, memory_bytes: 1 }, samples: [] })).report.seq;
+    handler = (_q, _b, res) => {
+      res.statusCode = 202;
+      res.end(JSON.stringify({ accepted: true, duplicate: false, seq, rejected: { samples: 1, events: 0, tenants: 0 }, problems: ['samples/0/cpu/percent: must be <= 409600'] }));
+    };
+    expect(await client.sendPending()).toMatchObject({ sent: 1, buried: 0, pending: 0 });
+    expect(lines).toEqual([
+      expect.objectContaining({ seq, rejected: { samples: 1, events: 0, tenants: 0 }, problems: ['samples/0/cpu/percent: must be <= 409600'], msg: expect.stringMatching(/^the controller refused some items of a report/) }),
+    ]);
+    handler = (_q, _b, res) => {
+      res.statusCode = 202;
+      res.end(JSON.stringify({ accepted: true, duplicate: false, seq: seq + 1, rejected: { samples: 0, events: 0, tenants: 0 }, problems: [] }));
+    };
+    spool.enqueue((n) => ({ version: 1, host: 'web01', seq: n, at: new Date(0).toISOString(), interval: 5, host_stats: { cores: 1, memory_bytes: 1 }, samples: [] }));
+    await client.sendPending();
+    expect(lines).toHaveLength(1);
+  });
+
   it('says clearly when the controller cannot be reached, and keeps everything', async () => {
     const spool = new Spool(mkdtempSync(join(dir, 's-')), {});
     spools.push(spool);

@@ -1,8 +1,10 @@
 // The fast report scanner must agree with the reference path (JSON.parse + schema) on every input: same
-// acceptance, same error message, bit-identical values. Inputs: generated valid reports and mutations of them.
+// acceptance, same error message, bit-identical values. Inputs: generated valid reports (every value within
+// its wire range, some at the very maximum) and mutations of them.
 import { describe, expect, it } from 'vitest';
 import { scanReport } from '../../../../controller/ingest/fast-report.js';
 import { prepareReport, prepareSlow, type PrepareResult } from '../../../../controller/ingest/prepare.js';
+import { MAX_BYTES, MAX_CPU_PERCENT, MAX_INODES, MAX_OPS, MAX_SAFE, MAX_TASKS } from '../../../../shared/wire/bounds.js';
 
 /** Deterministic PRNG (mulberry32). */
 function rng(seed: number): () => number {
@@ -16,16 +18,17 @@ function rng(seed: number): () => number {
   };
 }
 
-function numberText(r: () => number, kind: 'nonneg' | 'count' | 'percent'): string {
+function numberText(r: () => number, kind: 'nonneg' | 'count' | 'percent', limit = kind === 'percent' ? 100 : MAX_BYTES): string {
   const pick = r();
   if (kind === 'count') {
     if (pick < 0.1) return '0';
     if (pick < 0.15) return '4.0'; // an integer written with a fraction
     if (pick < 0.2) return '1e3';
-    if (pick < 0.25) return String(2 ** 53 + 2); // beyond 2^53: converted through Number()
-    return String(Math.floor(r() * 2 ** 40));
+    if (pick < 0.25) return String(limit); // the maximum (16 digits for 2^50: converted through Number())
+    return String(Math.floor(r() * Math.min(limit, 2 ** 40)));
   }
-  const max = kind === 'percent' ? 100 : 1e12;
+  const max = Math.min(limit, 1e12);
+  if (pick < 0.08) return String(limit); // the maximum itself
   if (pick < 0.1) return '0';
   if (pick < 0.15) return '-0';
   if (pick < 0.2) return (r() * max).toExponential(3);
@@ -37,18 +40,18 @@ function numberText(r: () => number, kind: 'nonneg' | 'count' | 'percent'): stri
 function psiLine(r: () => number): string {
   // Whole lines (host stats, older agents) or avg10 alone (what agents send for tenants now).
   if (r() < 0.5) return `{"avg10":${numberText(r, 'percent')}}`;
-  return `{"avg10":${numberText(r, 'percent')},"avg60":${numberText(r, 'percent')},"avg300":${numberText(r, 'percent')},"total":${numberText(r, 'count')}}`;
+  return `{"avg10":${numberText(r, 'percent')},"avg60":${numberText(r, 'percent')},"avg300":${numberText(r, 'percent')},"total":${numberText(r, 'count', MAX_SAFE)}}`;
 }
 
 function sampleText(r: () => number, k: number): string {
   const parts = [`"tenant":"t${k}_a.b-${Math.floor(r() * 1e6)}"`];
-  if (r() < 0.9) parts.push(`"cpu":{"percent":${numberText(r, 'nonneg')}}`);
+  if (r() < 0.9) parts.push(`"cpu":{"percent":${numberText(r, 'nonneg', MAX_CPU_PERCENT)}}`);
   if (r() < 0.9) parts.push(`"memory":{"current":${numberText(r, 'count')},"anon":${numberText(r, 'count')},"file":${numberText(r, 'count')}}`);
-  if (r() < 0.8) parts.push(`"io":{"read_bps":${numberText(r, 'nonneg')},"write_bps":${numberText(r, 'nonneg')},"read_iops":${numberText(r, 'nonneg')},"write_iops":${numberText(r, 'nonneg')}}`);
-  if (r() < 0.8) parts.push(`"processes":{"count":${numberText(r, 'count')}}`);
+  if (r() < 0.8) parts.push(`"io":{"read_bps":${numberText(r, 'nonneg')},"write_bps":${numberText(r, 'nonneg')},"read_iops":${numberText(r, 'nonneg', MAX_OPS)},"write_iops":${numberText(r, 'nonneg', MAX_OPS)}}`);
+  if (r() < 0.8) parts.push(`"processes":{"count":${numberText(r, 'count', MAX_TASKS)}}`);
   if (r() < 0.3) parts.push(`"bandwidth":{"tx_bps":${numberText(r, 'nonneg')},"rx_bps":${numberText(r, 'nonneg')}}`);
-  if (r() < 0.3) parts.push(`"inodes":{"count":${numberText(r, 'count')}}`);
-  if (r() < 0.3) parts.push(`"api":{"per_minute":${numberText(r, 'nonneg')}}`);
+  if (r() < 0.3) parts.push(`"inodes":{"count":${numberText(r, 'count', MAX_INODES)}}`);
+  if (r() < 0.3) parts.push(`"api":{"per_minute":${numberText(r, 'nonneg', MAX_OPS)}}`);
   if (r() < 0.7) {
     const p: string[] = [];
     for (const res of ['cpu', 'memory', 'io']) if (r() < 0.8) p.push(`"${res}":{"some":${psiLine(r)}${r() < 0.7 ? `,"full":${psiLine(r)}` : ''}}`);
@@ -101,34 +104,42 @@ describe('fast report scanner', () => {
     expect(handled).toBe(300);
   });
 
-  const mutations: Array<[string, boolean, (s: string) => string]> = [
-    ['a negative value', false, (s) => s.replace(/"percent":[^,}]+/, '"percent":-1')],
-    ['a PSI average above 100', false, (s) => s.replace(/"avg10":[^,}]+/, '"avg10":100.5')],
-    ['a fractional count', false, (s) => s.replace(/"current":[^,}]+/, '"current":1.5')],
-    ['a null', false, (s) => s.replace(/"percent":[^,}]+/, '"percent":null')],
-    ['a number as a string', false, (s) => s.replace(/"percent":[^,}]+/, '"percent":"5"')],
-    ['an unknown key', false, (s) => s.replace('"tenant":', '"gpu":{"percent":1},"tenant":')],
-    ['a missing required member', false, (s) => s.replace(/"memory":\{"current":[^,}]+,/, '"memory":{')],
-    ['a duplicate key', true, (s) => s.replace('"tenant":', '"strays":1,"strays":2,"tenant":')],
-    ['an escaped tenant name', true, (s) => s.replace('"tenant":"t0_', '"tenant":"t\\u0030_')],
-    ['a tenant name against the pattern', false, (s) => s.replace('"tenant":"t0_', '"tenant":"-t0_')],
-    ['a throttle level of 3', false, (s) => s.replace(/"samples":\s*\[/, '"samples":[{"tenant":"zz","throttle_level":3},')],
-    ['frozen as a number', false, (s) => s.replace(/"samples":\s*\[/, '"samples":[{"tenant":"zz","frozen":1},')],
-    ['a leading zero', false, (s) => s.replace(/"processes":\{"count":[^,}]+/, '"processes":{"count":01')],
-    ['a trailing comma', false, (s) => s.replace(/\]\s*\}$/, ',]}')],
-    ['truncated JSON', false, (s) => s.slice(0, s.length - 7)],
-    ['a huge exponent', false, (s) => s.replace(/"percent":[^,}]+/, '"percent":1e400')],
-    ['a wrong top-level field', false, (s) => s.replace('"interval":5', '"interval":"5s"')],
-    ['an unknown top-level field', false, (s) => s.replace('"interval":5', '"interval":5,"extra":[1,{"a":"}"}]')],
-    ['the same tenant twice', false, (s) => s.replace(/"tenant":"t1_[^"]+"/, (m) => m.replace('t1_', 't0_')).replace(/"tenant":"t0_[^"]+"/g, '"tenant":"same"')],
-    ['no samples at all', true, (s) => s.replace(/"samples":\s*\[.*\]\s*\}$/s, '"samples":[]}')],
-    ['samples not an array', false, (s) => s.replace(/"samples":\s*\[.*\]\s*\}$/s, '"samples":{}}')],
-    ['an empty sample', false, (s) => s.replace(/"samples":\s*\[/, '"samples":[{},')],
-    ['an empty pressure', true, (s) => s.replace(/"samples":\s*\[/, '"samples":[{"tenant":"zz","pressure":{}},')],
-    ['pressure without some', false, (s) => s.replace(/"samples":\s*\[/, '"samples":[{"tenant":"zz","pressure":{"cpu":{}}},')],
+  // whole: accepted, nothing refused; partial: accepted with one sample refused and named (items.ts);
+  // refused: the envelope is broken, the report is answered 400.
+  type Outcome = 'whole' | 'partial' | 'refused';
+  const mutations: Array<[string, Outcome, (s: string) => string]> = [
+    ['a negative value', 'partial', (s) => s.replace(/"percent":[^,}]+/, '"percent":-1')],
+    ['a PSI average above 100', 'partial', (s) => s.replace(/"avg10":[^,}]+/, '"avg10":100.5')],
+    ['a fractional count', 'partial', (s) => s.replace(/"current":[^,}]+/, '"current":1.5')],
+    ['a null', 'partial', (s) => s.replace(/"percent":[^,}]+/, '"percent":null')],
+    ['a number as a string', 'partial', (s) => s.replace(/"percent":[^,}]+/, '"percent":"5"')],
+    ['an unknown key (a newer agent: stripped)', 'whole', (s) => s.replace('"tenant":', '"gpu":{"percent":1},"tenant":')],
+    ['an unknown key in a member (stripped)', 'whole', (s) => s.replace(/"cpu":\{"percent":/, '"cpu":{"steal":[1,{"x":2}],"percent":')],
+    ['a missing required member', 'partial', (s) => s.replace(/"memory":\{"current":[^,}]+,/, '"memory":{')],
+    ['a duplicate key', 'whole', (s) => s.replace('"tenant":', '"strays":1,"strays":2,"tenant":')],
+    ['an escaped tenant name', 'whole', (s) => s.replace('"tenant":"t0_', '"tenant":"t\\u0030_')],
+    ['a tenant name against the pattern', 'partial', (s) => s.replace('"tenant":"t0_', '"tenant":"-t0_')],
+    ['a throttle level of 3', 'partial', (s) => s.replace(/"samples":\s*\[/, '"samples":[{"tenant":"zz","throttle_level":3},')],
+    ['frozen as a number', 'partial', (s) => s.replace(/"samples":\s*\[/, '"samples":[{"tenant":"zz","frozen":1},')],
+    ['a leading zero', 'refused', (s) => s.replace(/"processes":\{"count":[^,}]+/, '"processes":{"count":01')],
+    ['a trailing comma', 'refused', (s) => s.replace(/\]\s*\}$/, ',]}')],
+    ['truncated JSON', 'refused', (s) => s.slice(0, s.length - 7)],
+    ['a huge exponent', 'partial', (s) => s.replace(/"percent":[^,}]+/, '"percent":1e400')],
+    ['a cpu percent of 1e308', 'partial', (s) => s.replace(/"percent":[^,}]+/, '"percent":1e308')],
+    ['a cpu percent just above its maximum', 'partial', (s) => s.replace(/"percent":[^,}]+/, `"percent":${MAX_CPU_PERCENT + 0.001}`)],
+    ['memory above 2^50', 'partial', (s) => s.replace(/"samples":\s*\[/, `"samples":[{"tenant":"zz","memory":{"current":${MAX_BYTES + 1},"anon":0,"file":0}},`)],
+    ['a count above 2^53', 'partial', (s) => s.replace(/"samples":\s*\[/, `"samples":[{"tenant":"zz","strays":${2 ** 53 + 2}},`)],
+    ['a wrong top-level field', 'refused', (s) => s.replace('"interval":5', '"interval":"5s"')],
+    ['an unknown top-level field (stripped)', 'whole', (s) => s.replace('"interval":5', '"interval":5,"extra":[1,{"a":"}"}]')],
+    ['the same tenant twice', 'partial', (s) => s.replace(/"tenant":"t1_[^"]+"/, (m) => m.replace('t1_', 't0_')).replace(/"tenant":"t0_[^"]+"/g, '"tenant":"same"')],
+    ['no samples at all', 'whole', (s) => s.replace(/"samples":\s*\[.*\]\s*\}$/s, '"samples":[]}')],
+    ['samples not an array', 'refused', (s) => s.replace(/"samples":\s*\[.*\]\s*\}$/s, '"samples":{}}')],
+    ['an empty sample', 'partial', (s) => s.replace(/"samples":\s*\[/, '"samples":[{},')],
+    ['an empty pressure', 'whole', (s) => s.replace(/"samples":\s*\[/, '"samples":[{"tenant":"zz","pressure":{}},')],
+    ['pressure without some', 'partial', (s) => s.replace(/"samples":\s*\[/, '"samples":[{"tenant":"zz","pressure":{"cpu":{}}},')],
   ];
 
-  it.each(mutations)('agrees on %s (valid: %s)', (_name, valid, mutate) => {
+  it.each(mutations)('agrees on %s (%s)', (_name, outcome, mutate) => {
     const r = rng(7);
     for (let i = 0; i < 20; i++) {
       const original = reportText(r, 3);
@@ -136,7 +147,12 @@ describe('fast report scanner', () => {
       expect(text).not.toBe(original);
       const buf = Buffer.from(text);
       const slow = prepareSlow(buf);
-      expect(slow.ok, slow.ok ? 'accepted' : slow.message).toBe(valid);
+      expect(slow.ok, slow.ok ? 'accepted' : slow.message).toBe(outcome !== 'refused');
+      if (slow.ok) {
+        const rejected = slow.report.rejected.samples;
+        expect(rejected, slow.report.problems.join('; ')).toBe(outcome === 'partial' ? 1 : 0);
+        expect(slow.report.problems.length).toBe(rejected);
+      }
       same(prepareReport(buf), slow);
     }
   });
@@ -145,6 +161,10 @@ describe('fast report scanner', () => {
     const text = reportText(rng(3), 2).replace(/"percent":[^,}]+/, '"percent":-1');
     expect(scanReport(Buffer.from(text))).toBeUndefined();
     const res = prepareReport(Buffer.from(text));
-    expect(res).toEqual({ ok: false, message: 'at /samples/0/cpu/percent: must be >= 0' });
+    expect(res.ok).toBe(true);
+    if (!res.ok) return;
+    expect(res.report.tenants).toHaveLength(1);
+    expect(res.report.rejected).toEqual({ samples: 1, events: 0, tenants: 0 });
+    expect(res.report.problems).toEqual(['samples/0/cpu/percent: must be >= 0']);
   });
 });
