@@ -83,7 +83,17 @@ export class Findings {
     return {
       total: this.total,
       counts: Object.fromEntries(this.counts),
-      findings: [...this.findings.values()].map((f) => ({ signature: f.signature, count: f.count, route: f.witness.route, who: f.witness.who, notes: f.witness.notes, detail: f.witness.detail, request: renderRequest(f.witness) })),
+      findings: [...this.findings.values()].map((f) => ({
+        signature: f.signature,
+        count: f.count,
+        route: f.witness.route,
+        who: f.witness.who,
+        notes: f.witness.notes,
+        detail: f.witness.detail,
+        request: renderRequest(f.witness),
+        // The request itself, to send again (bodies over 256 KiB cut; latin1 keeps every byte of the target).
+        raw: { method: f.witness.request.method, target: f.witness.request.target.slice(0, 65_536), headers: f.witness.request.headers.filter(([k]) => k.toLowerCase() !== 'authorization'), body: f.witness.request.body?.subarray(0, 262_144).toString('latin1') },
+      })),
     };
   }
 }

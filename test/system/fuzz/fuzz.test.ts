@@ -34,6 +34,7 @@ const OPTIONS: RunOptions = {
   maxFaults: Number(env.HW_FUZZ_MAX_FAULTS ?? 3),
   deadlineMs: Number(env.HW_FUZZ_DEADLINE ?? 200) * 1000,
   routes: env.HW_FUZZ_ROUTES ? new RegExp(env.HW_FUZZ_ROUTES) : undefined,
+  progress: (line) => console.log(`fuzz: ${line}`),
 };
 
 describeWith(missing([[built, 'needs a build (npx tsc -b)']]), 'fuzz: the controller under generated and extreme requests', () => {

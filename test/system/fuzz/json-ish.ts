@@ -80,14 +80,12 @@ export function plain(v: JsonIsh): unknown {
 }
 
 /**
- * Whether `got` (parsed from an answer) is what `sent` meant: numbers equal, and an integer written as
- * digits equal to the last digit (9007199254740993 read back as ...992 is not as sent).
+ * Whether `got` (parsed from an answer) is what `sent` meant: the same double, and for an integer field an
+ * integer written as digits equal to the last digit (9007199254740993 read back as ...992 is not as sent: the
+ * field cannot hold it, and saying so is the server's to do).
  */
-export function sameNumber(sent: number | RawNumber, got: unknown): boolean {
+export function sameNumber(sent: number | RawNumber, got: unknown, integer = false): boolean {
   if (typeof got !== 'number') return false;
-  if (sent instanceof RawNumber) {
-    if (/^-?\d+$/.test(sent.text)) return Number.isInteger(got) && BigInt(sent.text) === BigInt(got);
-    return sent.value === got;
-  }
-  return sent === got;
+  if (integer && sent instanceof RawNumber && /^-?\d+$/.test(sent.text)) return Number.isInteger(got) && BigInt(sent.text) === BigInt(got);
+  return (sent instanceof RawNumber ? sent.value : sent) === got;
 }

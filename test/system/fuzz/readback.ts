@@ -2,15 +2,31 @@
 // makes it checkable: a plan (PUT /v1/plans/{plan} -> GET /v1/plans), a tenant's spec (PUT -> GET
 // /v1/tenants/{tenant}), a manual action (POST -> GET /v1/actions/{id}) and a report's sample of a fresh tenant
 // (POST /v1/reports -> GET /v1/tenants/{tenant}/usage at the sample's time, raw tier).
+import { TENANT_METRICS } from '../../../controller/history/catalog.js';
 import { isFaithful, isPlainObject, RawNumber, sameNumber, type JsonIsh } from './json-ish.js';
-import type { FuzzRequest } from './requests.js';
+import { BODY_SCHEMAS, type FuzzRequest } from './requests.js';
+import type { SchemaNode } from './schema-arb.js';
 
 /** Sends a GET as part of the run (counted and checked like every other request); its parsed answer, or undefined
  *  when it went unanswered (counted as such by the run, not read back). */
 export type Get = (target: string) => Promise<{ status: number; json: unknown } | undefined>;
 
-/** History keeps values quantized to at most 1/100 of their unit (iops, api calls, pressure; cpu to 1/1000). */
-const QUANTUM = 0.005;
+/** The scale each history series is stored in (value = round(sent * scale) / scale), from the store's catalog. */
+const SCALE: Record<string, number> = Object.fromEntries(TENANT_METRICS.map((m) => [m.name, m.scale]));
+
+/** The schema of a value at a path of properties (undefined where the schema does not say). */
+function schemaAt(s: SchemaNode | undefined, path: string[]): SchemaNode | undefined {
+  let at = s;
+  for (const k of path) at = at?.properties?.[k] ?? at?.items;
+  return at;
+}
+
+/** An integer field (a union that takes integers and no other numbers counts). */
+function isInteger(s: SchemaNode | undefined): boolean {
+  if (!s) return false;
+  if (s.type === 'integer') return true;
+  return (s.anyOf?.some((b) => b.type === 'integer') ?? false) && !(s.anyOf?.some((b) => b.type === 'number') ?? false);
+}
 
 /** A sample's fields and the usage series that shows each. */
 const SAMPLE_SERIES: Array<[path: string[], series: string]> = [
@@ -46,19 +62,21 @@ function dig(v: JsonIsh | undefined, path: string[]): JsonIsh | undefined {
 
 const show = (v: unknown): string => (v instanceof RawNumber ? v.text : JSON.stringify(v) ?? 'undefined');
 
-/** A value in history equals the one sent, within the store's quantum (integers written as digits: exactly). */
-function closeEnough(sent: number | RawNumber, got: unknown): boolean {
+/** A value in history is the one sent, quantized to the series' scale (an integer field written as digits: exactly). */
+function inHistory(sent: number | RawNumber, got: unknown, series: string, integer: boolean): boolean {
   if (typeof got !== 'number' || !Number.isFinite(got)) return false;
-  if (sent instanceof RawNumber && /^-?\d+$/.test(sent.text)) return sameNumber(sent, got);
+  const scale = SCALE[series] ?? 1;
+  if (integer && scale === 1) return sameNumber(sent, got, true);
   const v = sent instanceof RawNumber ? sent.value : sent;
-  return Math.abs(got - v) <= QUANTUM + 1e-12 * Math.abs(v);
+  const expected = Math.round(v * scale) / scale;
+  return Math.abs(got - expected) <= 1e-12 * Math.abs(expected);
 }
 
-/** Whether `got` is `sent`: numbers by sameNumber, strings and booleans exactly, arrays and objects in depth. */
-function same(sent: JsonIsh, got: unknown): boolean {
-  if (typeof sent === 'number' || sent instanceof RawNumber) return sameNumber(sent, got);
-  if (Array.isArray(sent)) return Array.isArray(got) && got.length === sent.length && sent.every((x, i) => same(x, got[i]));
-  if (isPlainObject(sent)) return typeof got === 'object' && got !== null && Object.entries(sent).every(([k, x]) => same(x, (got as Record<string, unknown>)[k]));
+/** Whether `got` is `sent` (as its schema reads it): numbers by sameNumber, strings and booleans exactly, arrays and objects in depth. */
+function same(sent: JsonIsh, got: unknown, schema: SchemaNode | undefined): boolean {
+  if (typeof sent === 'number' || sent instanceof RawNumber) return sameNumber(sent, got, isInteger(schema));
+  if (Array.isArray(sent)) return Array.isArray(got) && got.length === sent.length && sent.every((x, i) => same(x, got[i], schema?.items));
+  if (isPlainObject(sent)) return typeof got === 'object' && got !== null && Object.entries(sent).every(([k, x]) => same(x, (got as Record<string, unknown>)[k], schema?.properties?.[k]));
   return sent === got;
 }
 
@@ -66,8 +84,9 @@ function same(sent: JsonIsh, got: unknown): boolean {
 export async function readBack(req: FuzzRequest, sent: JsonIsh, name: string | undefined, answer: unknown, get: Get): Promise<string[]> {
   if (!isFaithful(sent) || !isPlainObject(sent)) return [];
   const problems: string[] = [];
+  const schema = BODY_SCHEMAS[req.route];
   const compare = (what: string, expected: Record<string, JsonIsh>, got: unknown) => {
-    for (const [k, v] of Object.entries(expected)) if (!same(v, (got as Record<string, unknown> | undefined)?.[k])) problems.push(`${what}.${k}: sent ${show(v)}, read ${show((got as Record<string, unknown> | undefined)?.[k])}`);
+    for (const [k, v] of Object.entries(expected)) if (!same(v, (got as Record<string, unknown> | undefined)?.[k], schema?.properties?.[k])) problems.push(`${what}.${k}: sent ${show(v)}, read ${show((got as Record<string, unknown> | undefined)?.[k])}`);
   };
   switch (req.readBack) {
     case 'plan': {
@@ -126,7 +145,8 @@ export async function readBack(req: FuzzRequest, sent: JsonIsh, name: string | u
         if (typeof v !== 'number' && !(v instanceof RawNumber)) continue;
         const avg = usage.series[series]?.avg[i];
         const max = usage.series[series]?.max[i];
-        if (!closeEnough(v, avg) || !closeEnough(v, max)) problems.push(`usage ${series}: sent ${show(v)}, read avg ${show(avg)} max ${show(max)}`);
+        const integer = isInteger(schemaAt(schema?.properties?.samples?.items, path));
+        if (!inHistory(v, avg, series, integer) || !inHistory(v, max, series, integer)) problems.push(`usage ${series}: sent ${show(v)}, read avg ${show(avg)} max ${show(max)}`);
       }
       break;
     }

@@ -24,6 +24,8 @@ export interface RunOptions {
   deadlineMs: number;
   /** Only operations whose `METHOD /path` matches (all when absent). */
   routes?: RegExp | undefined;
+  /** Told after every batch. */
+  progress?: (line: string) => void;
 }
 
 interface Sent {
@@ -203,7 +205,7 @@ export class FuzzRun {
 
   /** Requests went unanswered: a slow answer, or a hung or dead controller (then find the request that did it). */
   async trouble(unanswered: Sent[]): Promise<void> {
-    const alive = this.ctl.running && (await this.ctl.healthy(5000));
+    const alive = this.ctl.running && (await this.ctl.healthy(3000));
     if (alive) {
       for (const s of unanswered) this.findings.add(`unanswered ${s.req.route} (${describe(s.outcome)}) while /healthz answered`, this.witness(s, describe(s.outcome)));
       return;
@@ -271,6 +273,7 @@ export class FuzzRun {
         this.countFault();
       }
       if (!this.stopped) await refreshPools(this);
+      this.opts.progress?.(`batch ${n}: ${this.findings.total} requests, ${this.findings.violations} violations in ${this.findings.findings.size} groups, ${this.faults} hung or dead controllers, ${Math.round((Date.now() - end + this.opts.deadlineMs) / 1000)} s`);
     }
     this.drain5xx(true);
   }
