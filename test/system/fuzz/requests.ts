@@ -8,8 +8,8 @@ import { ReportSchema } from '../../../shared/wire/agent.js';
 import { ActionRequestSchema, PlanPutSchema, TenantPutSchema } from '../../../shared/wire/api.js';
 import { EXPLANATION } from '../../unit/ctl/fixtures.js';
 import { HOST_A, HOST_B, type Who } from './fuzz-controller.js';
-import { INVALID_UTF8, RawNumber, toText, type JsonIsh } from './json-ish.js';
-import { fromPool, FRESH, otherTargetArb, targetArb, type Operation, type Pools } from './routes.js';
+import { INVALID_UTF8, isPlainObject, RawNumber, toText, type JsonIsh } from './json-ish.js';
+import { fromPool, FRESH, otherTargetArb, rarely, targetArb, type Operation, type Pools } from './routes.js';
 import { DEEP_ARRAYS, DEEP_OBJECTS, mutate, mutationArb, schemaArb, type Overrides, type SchemaNode } from './schema-arb.js';
 
 export type ReadBackKind = 'plan' | 'tenant' | 'action' | 'report';
@@ -150,6 +150,7 @@ function validBody(route: string, host: string, pools: Pools, now: number, fresh
   // rollups instead of stopping at the first extreme value.
   if (route === 'POST /v1/reports') return fc.oneof(...[false, true].map((tame) => schemaArb(schema, { now, tame: tame && !fresh, overrides: reportOverrides(host, pools, now, fresh) })));
   if (route === 'PUT /v1/tenants/{tenant}') return schemaArb(schema, { now, overrides: tenantPutOverrides(pools, fresh) });
+  if (route === 'POST /v1/tenants/{tenant}/actions') return schemaArb(schema, { now, overrides: (path, derived) => (path === '/ttl' ? fc.oneof({ weight: 3, arbitrary: fc.constantFrom<JsonIsh>('30s', '5m', '1h', '2d', 60, 3600.5) }, { weight: 1, arbitrary: derived() }) : undefined) });
   return schemaArb(schema, { now });
 }
 
@@ -174,13 +175,37 @@ function bodyArb(op: Operation, host: string, pools: Pools, now: number): Arbitr
   return fc.oneof({ weight: 9, arbitrary: plainBody }, { weight: 7, arbitrary: mutated }, { weight: 4, arbitrary: textBody });
 }
 
-/** One request to `op`. */
+/**
+ * One request to `op`: two in five well-formed (the right token, known names, well-formed query values, a
+ * valid body: they reach the handlers and the store), the rest hostile anywhere.
+ */
 export function opRequestArb(op: Operation, pools: Pools, now: number): Arbitrary<FuzzRequest> {
-  const strayBody = fc.option(fc.constantFrom<BodySpec>({ value: {}, contentType: 'application/json', bad: 0 }, { value: null, text: 'x', contentType: 'text/plain', bad: 0 }), { freq: 20, nil: undefined });
+  return fc.oneof({ weight: 2, arbitrary: cleanRequestArb(op, pools, now) }, { weight: 3, arbitrary: hostileRequestArb(op, pools, now) });
+}
+
+function cleanRequestArb(op: Operation, pools: Pools, now: number): Arbitrary<FuzzRequest> {
+  const who: Arbitrary<Who> = PUBLIC_ROUTES.has(op.route) ? fc.constant('none') : AGENT_ROUTES.has(op.route) ? fc.constantFrom('hostA', 'hostB') : fc.constant('admin');
+  return who.chain((w) => {
+    const body = op.hasBody ? validBody(op.route, w === 'hostB' ? HOST_B : HOST_A, pools, now, false).map((value): BodySpec => ({ value, contentType: 'application/json', bad: 0 })) : fc.constant(undefined);
+    return fc.record({ target: targetArb(op, pools, now, true), body }).map(({ target, body: b }): FuzzRequest => {
+      // A tenant's name in the body is the one in the path (or absent).
+      if (b && op.route === 'PUT /v1/tenants/{tenant}' && isPlainObject(b.value) && b.value.name !== undefined) b.value.name = target.split('/')[3]!;
+      // Only a throttle has a level; only a throttle or a quarantine lasts for a time.
+      if (b && op.route === 'POST /v1/tenants/{tenant}/actions' && isPlainObject(b.value)) {
+        if (b.value.action !== 'throttle') delete b.value.level;
+        if (b.value.action !== 'throttle' && b.value.action !== 'quarantine') delete b.value.ttl;
+      }
+      return { route: op.route, method: op.method, target, who: w, headers: [], ...(b ? { body: b } : {}), notes: ['clean'] };
+    });
+  });
+}
+
+function hostileRequestArb(op: Operation, pools: Pools, now: number): Arbitrary<FuzzRequest> {
+  const strayBody = rarely(fc.constantFrom<BodySpec>({ value: {}, contentType: 'application/json', bad: 0 }, { value: null, text: 'x', contentType: 'text/plain', bad: 0 }), 20);
   return whoArb(op.route).chain(({ who, auth }) => {
     const host = who === 'hostB' ? HOST_B : HOST_A;
     const body: Arbitrary<{ body?: BodySpec; notes: string[] }> = op.hasBody ? bodyArb(op, host, pools, now) : strayBody.map((b) => (b ? { body: b, notes: ['body-on-' + op.method] } : { notes: [] }));
-    const extraHeaders = fc.option(fc.constantFrom<Array<[string, string]>>([['if-none-match', '*']], [['if-none-match', `"${'x'.repeat(2000)}"`]], [['accept', 'text/html']], [['x-forwarded-for', '1.2.3.4']], [['content-encoding', 'gzip']], [['expect', '100-continue']]), { freq: 12, nil: undefined });
+    const extraHeaders = rarely(fc.constantFrom<Array<[string, string]>>([['if-none-match', '*']], [['if-none-match', `"${'x'.repeat(2000)}"`]], [['accept', 'text/html']], [['x-forwarded-for', '1.2.3.4']], [['content-encoding', 'gzip']], [['expect', '100-continue']]), 12);
     return fc.record({ target: targetArb(op, pools, now), b: body, extra: extraHeaders }).map(({ target, b, extra }) => ({
       route: op.route,
       method: op.method,

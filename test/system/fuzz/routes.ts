@@ -50,6 +50,11 @@ export function fromPool<T>(pool: Iterable<T>, fallback: T): Arbitrary<T> {
   return list.length ? fc.constantFrom(...list) : fc.constant(fallback);
 }
 
+/** `arb` one time in `oneIn`, else undefined. */
+export function rarely<T>(arb: Arbitrary<T>, oneIn: number): Arbitrary<T | undefined> {
+  return fc.oneof({ weight: oneIn - 1, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: arb });
+}
+
 /** The placeholder for a fresh, unique name (filled in just before the request is sent). */
 export const FRESH = '@RB@';
 
@@ -144,7 +149,7 @@ const enc = (v: JsonIsh): string => {
 };
 
 /** A path parameter's value, as sent in the URL. */
-function pathParamArb(op: Operation, name: string, schema: SchemaNode, pools: Pools, now: number): Arbitrary<string> {
+function pathParamArb(op: Operation, name: string, schema: SchemaNode, pools: Pools, now: number, clean: boolean): Arbitrary<string> {
   const extremes = fc.constantFrom(...PATH_EXTREMES);
   const derived = schemaArb(schema, { now }).map(enc);
   const known = ((): Arbitrary<string> => {
@@ -164,15 +169,38 @@ function pathParamArb(op: Operation, name: string, schema: SchemaNode, pools: Po
         return derived;
     }
   })();
+  if (clean) return known;
   const numeric = fc.constantFrom('0', '-1', '1.5', '1e3', '9007199254740993', '99999999999999999999', '1e308', '0x1', '%201', '01');
   return fc.oneof({ weight: 12, arbitrary: known }, { weight: 3, arbitrary: derived }, { weight: 4, arbitrary: extremes }, { weight: name === 'id' ? 2 : 0, arbitrary: numeric });
 }
 
+/** Values a query parameter takes in a well-formed request (the schemas say only "string" for times). */
+function usualQueryValue(name: string, schema: SchemaNode, pools: Pools, now: number): Arbitrary<string> {
+  switch (name) {
+    case 'tenant':
+      return fromPool([...pools.tenants[HOST_A]!, ...pools.tenants[HOST_B]!], 'alice');
+    case 'host':
+      return fc.constantFrom(HOST_A, HOST_B);
+    case 'from':
+    case 'to':
+      return fc.oneof(fc.constantFrom('now', '5m', '1h', '24h', '7d', '90d'), fc.integer({ min: 0, max: 30 * 86_400 }).map((s) => new Date(now - s * 1000).toISOString()));
+    case 'step':
+      return fc.constantFrom('5s', '30s', '1m', '5m', '1h', '1d');
+    case 'window':
+      return fc.constantFrom('1m', '15m', '1h', '24h', '7d');
+    case 'resources':
+      return fc.constantFrom('cpu', 'memory', 'io', 'cpu,memory', 'pressure', 'cpu_percent', 'fairness');
+    default:
+      return schemaArb(schema, { now, tame: true }).map(enc);
+  }
+}
+
 /** The query string of an operation ('' or '?...'). */
-function queryArb(op: Operation, pools: Pools, now: number): Arbitrary<string> {
+function queryArb(op: Operation, pools: Pools, now: number, clean: boolean): Arbitrary<string> {
   const declared = op.params.filter((p) => p.in === 'query');
   const pair = (name: string, schema: SchemaNode): Arbitrary<string> => {
-    const known = name === 'tenant' ? fromPool([...pools.tenants[HOST_A]!, ...pools.tenants[HOST_B]!], 'alice') : name === 'host' ? fc.constantFrom(HOST_A, HOST_B) : schemaArb(schema, { now }).map(enc);
+    const known = usualQueryValue(name, schema, pools, now);
+    if (clean) return known.map((v) => `${name}=${v}`);
     return fc.oneof({ weight: 6, arbitrary: known }, { weight: 3, arbitrary: schemaArb(schema, { now }).map(enc) }, { weight: 3, arbitrary: fc.constantFrom(...QUERY_EXTREMES) }).map((v) => `${name}=${v}`);
   };
   const parts = declared.map((p) => fc.option(pair(p.name, p.schema), { freq: 2, nil: undefined }));
@@ -191,17 +219,20 @@ function queryArb(op: Operation, pools: Pools, now: number): Arbitrary<string> {
     Array.from({ length: 1000 }, (_, i) => `k${i}=${i}`).join('&'),
     `x=${'y'.repeat(20_000)}`,
   );
-  return fc.tuple(fc.tuple(...parts), fc.option(odd, { freq: 8, nil: undefined })).map(([ps, extra]) => {
+  return fc.tuple(fc.tuple(...parts), clean ? fc.constant(undefined) : rarely(odd, 8)).map(([ps, extra]) => {
     const all = [...ps.filter((p): p is string => p !== undefined), ...(extra !== undefined ? [extra] : [])];
     return all.length ? `?${all.join('&')}` : '';
   });
 }
 
-/** The request-target of an operation: its path with parameters filled in, and a query string. */
-export function targetArb(op: Operation, pools: Pools, now: number): Arbitrary<string> {
+/**
+ * The request-target of an operation: its path with parameters filled in, and a query string. `clean`: known
+ * names and well-formed values only, so the request reaches the handler.
+ */
+export function targetArb(op: Operation, pools: Pools, now: number, clean = false): Arbitrary<string> {
   const names = [...op.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
-  const values = names.map((n) => pathParamArb(op, n, op.params.find((p) => p.in === 'path' && p.name === n)?.schema ?? {}, pools, now));
-  return fc.tuple(fc.tuple(...values), queryArb(op, pools, now)).map(([vals, q]) => {
+  const values = names.map((n) => pathParamArb(op, n, op.params.find((p) => p.in === 'path' && p.name === n)?.schema ?? {}, pools, now, clean));
+  return fc.tuple(fc.tuple(...values), queryArb(op, pools, now, clean)).map(([vals, q]) => {
     let i = 0;
     return `${op.path.replace(/\{\w+\}/g, () => vals[i++]!)}${q}`;
   });
