@@ -3,7 +3,7 @@
 // /v1/tenants/{tenant}), a manual action (POST -> GET /v1/actions/{id}) and a report's sample of a fresh tenant
 // (POST /v1/reports -> GET /v1/tenants/{tenant}/usage at the sample's time, raw tier).
 import { TENANT_METRICS } from '../../../controller/history/catalog.js';
-import { isFaithful, isPlainObject, RawNumber, sameNumber, type JsonIsh } from './json-ish.js';
+import { isFaithful, isPlainObject, RawNumber, sameNumber, toText, type JsonIsh } from './json-ish.js';
 import { BODY_SCHEMAS, type FuzzRequest } from './requests.js';
 import type { SchemaNode } from './schema-arb.js';
 
@@ -60,7 +60,21 @@ function dig(v: JsonIsh | undefined, path: string[]): JsonIsh | undefined {
   return at;
 }
 
-const show = (v: unknown): string => (v instanceof RawNumber ? v.text : JSON.stringify(v) ?? 'undefined');
+const show = (v: unknown): string => (v === undefined ? 'undefined' : toText(v as JsonIsh));
+
+/** An integer written as digits that no double holds (2^53+1): accepted, it can only read back rounded. */
+function unsafeInteger(v: JsonIsh): boolean {
+  if (v instanceof RawNumber) return /^-?\d+$/.test(v.text) && !Number.isSafeInteger(Number(v.text));
+  if (Array.isArray(v)) return v.some(unsafeInteger);
+  if (isPlainObject(v)) return Object.values(v).some(unsafeInteger);
+  return false;
+}
+
+/** What did not read back: the cause (the same for every instance of it, for grouping) and the details. */
+export interface ReadBackProblem {
+  cause: string;
+  detail: string;
+}
 
 /** A value in history is the one sent, quantized to the series' scale (an integer field written as digits: exactly). */
 function inHistory(sent: number | RawNumber, got: unknown, series: string, integer: boolean): boolean {
@@ -81,12 +95,18 @@ function same(sent: JsonIsh, got: unknown, schema: SchemaNode | undefined): bool
 }
 
 /** What does not read back as sent, in words (empty: all did, or nothing was checkable). */
-export async function readBack(req: FuzzRequest, sent: JsonIsh, name: string | undefined, answer: unknown, get: Get): Promise<string[]> {
+export async function readBack(req: FuzzRequest, sent: JsonIsh, name: string | undefined, answer: unknown, get: Get): Promise<ReadBackProblem[]> {
   if (!isFaithful(sent) || !isPlainObject(sent)) return [];
-  const problems: string[] = [];
+  const problems: ReadBackProblem[] = [];
+  const problem = (cause: string, detail: string) => problems.push({ cause: `${req.readBack}: ${cause}`, detail });
   const schema = BODY_SCHEMAS[req.route];
   const compare = (what: string, expected: Record<string, JsonIsh>, got: unknown) => {
-    for (const [k, v] of Object.entries(expected)) if (!same(v, (got as Record<string, unknown> | undefined)?.[k], schema?.properties?.[k])) problems.push(`${what}.${k}: sent ${show(v)}, read ${show((got as Record<string, unknown> | undefined)?.[k])}`);
+    for (const [k, v] of Object.entries(expected)) {
+      const read = (got as Record<string, unknown> | undefined)?.[k];
+      if (same(v, read, schema?.properties?.[k])) continue;
+      const cause = unsafeInteger(v) ? 'an integer beyond 2^53 was accepted and reads back rounded' : `${k} does not read back as sent`;
+      problem(cause, `${what}.${k}: sent ${show(v)}, read ${show(read)}`);
+    }
   };
   switch (req.readBack) {
     case 'plan': {
@@ -95,7 +115,7 @@ export async function readBack(req: FuzzRequest, sent: JsonIsh, name: string | u
       const list = await get('/v1/plans');
       const entry = (list?.json as { plans?: Array<{ name: string; plan: unknown }> } | undefined)?.plans?.find((p) => p.name === name);
       if (!list) break;
-      if (!entry) problems.push(`plan ${name} not listed by GET /v1/plans (status ${list?.status})`);
+      if (!entry) problem('an accepted plan is not listed', `plan ${name} not listed by GET /v1/plans (status ${list.status})`);
       else compare('GET /v1/plans plan', expected, entry.plan);
       break;
     }
@@ -104,7 +124,7 @@ export async function readBack(req: FuzzRequest, sent: JsonIsh, name: string | u
       delete expected.name;
       const got = await get(`/v1/tenants/${name}`);
       if (!got) break;
-      if (got.status !== 200) problems.push(`GET /v1/tenants/${name} answered ${got?.status}`);
+      if (got.status !== 200) problem(`GET /v1/tenants/{tenant} answered ${got.status}`, `GET /v1/tenants/${name} answered ${got.status}`);
       else compare('spec', expected, (got.json as { spec?: unknown }).spec);
       break;
     }
@@ -114,7 +134,7 @@ export async function readBack(req: FuzzRequest, sent: JsonIsh, name: string | u
       if (!got) break;
       const expected: Record<string, JsonIsh> = { action: sent.action!, reason: sent.reason! };
       if (sent.level !== undefined) expected.level = sent.level;
-      if (got.status !== 200) problems.push(`GET /v1/actions/${id} answered ${got.status}`);
+      if (got.status !== 200) problem(`GET /v1/actions/{id} answered ${got.status}`, `GET /v1/actions/${id} answered ${got.status}`);
       else compare('action', expected, got.json);
       break;
     }
@@ -129,13 +149,13 @@ export async function readBack(req: FuzzRequest, sent: JsonIsh, name: string | u
       const got = await get(`/v1/tenants/${name}/usage?from=${new Date(at - 1000).toISOString()}&to=${new Date(at + 1000).toISOString()}`);
       if (!got) break;
       if (got.status !== 200) {
-        problems.push(`usage of ${name} answered ${got.status}`);
+        problem(`the usage of the sample's tenant answered ${got.status}`, `usage of ${name} answered ${got.status}`);
         break;
       }
       const usage = got.json as { times: string[]; series: Record<string, { avg: unknown[]; max: unknown[] }> };
       const i = usage.times.indexOf(new Date(at).toISOString());
       if (i < 0) {
-        problems.push(`usage of ${name} has no point at ${new Date(at).toISOString()} (times ${JSON.stringify(usage.times)})`);
+        problem('an accepted sample has no point in the usage', `usage of ${name} has no point at ${new Date(at).toISOString()} (times ${JSON.stringify(usage.times)})`);
         break;
       }
       for (const [path, series] of SAMPLE_SERIES) {
@@ -146,7 +166,9 @@ export async function readBack(req: FuzzRequest, sent: JsonIsh, name: string | u
         const avg = usage.series[series]?.avg[i];
         const max = usage.series[series]?.max[i];
         const integer = isInteger(schemaAt(schema?.properties?.samples?.items, path));
-        if (!inHistory(v, avg, series, integer) || !inHistory(v, max, series, integer)) problems.push(`usage ${series}: sent ${show(v)}, read avg ${show(avg)} max ${show(max)}`);
+        if (inHistory(v, avg, series, integer) && inHistory(v, max, series, integer)) continue;
+        const cause = unsafeInteger(v) ? 'an integer beyond 2^53 was accepted and reads back rounded' : `usage ${series} does not read back as sent`;
+        problem(cause, `usage ${series}: sent ${show(v)}, read avg ${show(avg)} max ${show(max)}`);
       }
       break;
     }

@@ -132,7 +132,7 @@ export class FuzzRun {
     };
     if (isFaithful(value)) this.readBacks++;
     const problems = await readBack(req, value, s.fresh, answer, get);
-    for (const p of problems) this.findings.add(`read-back ${req.readBack}: ${p.replace(/\brb\w+n\d+\b/g, '<fresh>').replace(/: sent .*$/, ': not as sent').replace(/answered \d+.*$/, (m) => m.slice(0, 12))}`, this.witness(s, p));
+    for (const p of problems) this.findings.add(`read-back ${p.cause}`, this.witness(s, p.detail));
   }
 
   /** 5xx answers, each with the error the controller logged for it. */
@@ -177,13 +177,12 @@ export class FuzzRun {
     const now = Date.now();
     const ops = this.ops.filter((o) => !this.opts.routes || this.opts.routes.test(o.route));
     const byOp = ops.map((o) => ({ weight: o.route === 'POST /v1/reports' ? 8 : 2, arbitrary: opRequestArb(o, this.pools, now) }));
-    const all = this.opts.routes
-      ? fc.oneof(...byOp)
-      : fc.oneof(...byOp, { weight: 2, arbitrary: otherRequestArb }, { weight: 8, arbitrary: readBackArb(this.pools, now) }, { weight: n % 4 === 1 ? 1 : 0, arbitrary: bulkReportArb(now) });
+    const all = fc.oneof(...byOp, { weight: 2, arbitrary: otherRequestArb }, { weight: 8, arbitrary: readBackArb(this.pools, now) }, { weight: n % 4 === 1 ? 1 : 0, arbitrary: bulkReportArb(now) });
     const reqs = fc.sample(all, { seed: this.opts.seed + n, numRuns: size });
-    // At most one bulk report per batch: each is thousands of notices.
+    // At most one bulk report per batch: each is thousands of notices. With HW_FUZZ_ROUTES, its routes only
+    // (read-backs of those routes included).
     let bulk = 0;
-    return reqs.filter((r) => !r.notes.some((x) => x.startsWith('bulk:')) || bulk++ === 0);
+    return reqs.filter((r) => (!this.opts.routes || this.opts.routes.test(r.route)) && (!r.notes.some((x) => x.startsWith('bulk:')) || bulk++ === 0));
   }
 
   /** Send a batch with `concurrency` in flight; stops taking new ones while the controller is in trouble. */
