@@ -18,15 +18,6 @@ export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.
  */
 const REJECTED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'] as const;
 
-/**
- * Label names of the metrics other components make through `counter()`/`gauge()` without naming their labels
- * (the notices, controller/notices/service.ts): prom-client fixes a metric's label names when it is made.
- */
-const LABELS_OF: Readonly<Record<string, readonly string[]>> = {
-  hostwarden_notice_sends_total: ['result'],
-  hostwarden_notices: ['state'],
-};
-
 /** A gauge set at scrape time, value first (the notices set one per state in an onCollect hook). */
 export interface ScrapeGauge {
   set(value: number, labels?: Labels): void;
@@ -41,12 +32,12 @@ export class Registry {
   private readonly hooks: Array<() => void | Promise<void>> = [];
 
   /** A counter (name ends in `_total`); increment it with `inc(labels?, by?)`. */
-  counter(name: string, help: string, labelNames: readonly string[] = LABELS_OF[name] ?? []): Counter {
+  counter(name: string, help: string, labelNames: readonly string[] = []): Counter {
     return new Counter({ name, help, labelNames, registers: [this.prom] });
   }
 
   /** A gauge set from current state, normally in an onCollect hook. */
-  gauge(name: string, help: string, labelNames: readonly string[] = LABELS_OF[name] ?? []): ScrapeGauge {
+  gauge(name: string, help: string, labelNames: readonly string[] = []): ScrapeGauge {
     const g = new Gauge({ name, help, labelNames, registers: [this.prom] });
     return { set: (value, labels) => (labels ? g.set(labels, value) : g.set(value)) };
   }

@@ -15,7 +15,7 @@ import { Type } from 'typebox';
 import { ErrorSchema } from '../../shared/wire/api.js';
 import type { TokenRegistry } from '../auth.js';
 import { DEFAULT_REPORT_BODY_LIMIT } from '../config.js';
-import { ApiError } from '../errors.js';
+import { ApiError } from './errors.js';
 import { Flusher } from '../ingest/flusher.js';
 import { InlineParser, type ReportParser } from '../ingest/parser.js';
 import { controllerMetrics, type ControllerMetrics } from '../metrics.js';
@@ -28,7 +28,7 @@ import { registerHistoryRoutes } from './routes/history.js';
 import { registerIncidentRoutes } from './routes/incidents.js';
 import { registerNoticeRoutes } from './routes/notices.js';
 import { registerSystemRoutes } from './routes/system.js';
-import { registerTransportHooks, TransportTracker } from '../transport.js';
+import { registerTransportHooks, TransportTracker } from './transport.js';
 
 export { CONTROLLER_VERSION, type App, type RouteDeps } from './common.js';
 

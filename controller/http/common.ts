@@ -10,7 +10,7 @@ import { validator } from '../../shared/validate.js';
 import { VERSION } from '../../shared/version.js';
 import type { ErrorBody } from '../../shared/wire/api.js';
 import type { Principal } from '../auth.js';
-import { ApiError, UnauthorizedError } from '../errors.js';
+import { ApiError, UnauthorizedError } from './errors.js';
 import type { Flusher } from '../ingest/flusher.js';
 import type { ReportParser } from '../ingest/parser.js';
 import type { ControllerMetrics } from '../metrics.js';

@@ -16,7 +16,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { describeJsonError } from '../../shared/json-error.js';
 import type { ErrorBody } from '../../shared/wire/api.js';
-import { ApiError, BadRequestError } from '../errors.js';
+import { ApiError, BadRequestError } from './errors.js';
 
 export const MAX_HEADER_BYTES = 16_384;
 export const MAX_URL_LENGTH = 8192;

@@ -1,7 +1,7 @@
 // Time and duration query parameters: ISO-8601 times, "now", or durations back from now ("24h" = now - 24 h).
 import { parseTimePoint } from '../../shared/time.js';
 import { parseDuration, UnitError } from '../../shared/units.js';
-import { BadRequestError } from '../errors.js';
+import { BadRequestError } from './errors.js';
 
 /** Times the API takes: years 0000 to 9999 (what an ISO-8601 answer with four digits can say). */
 export const MIN_TIME_MS = Date.parse('0000-01-01T00:00:00.000Z');

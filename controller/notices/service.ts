@@ -2,11 +2,10 @@
 // transaction (store.onIncidentEvents), the sender loop, GET /v1/notices and /metrics.
 //
 //   const notices = startNotices(store, config, { log, now, registry });   // before the API listens
-//   ... buildApp({ ..., routes: [notices.routes] })
+//   ... buildApp({ ..., outbox: notices.outbox })                           // GET /v1/notices reads it
 //   await notices.close();                                                  // before the store closes
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { App } from '../http/app.js';
 import type { ControllerConfig } from '../config.js';
 import type { Registry } from '../metrics.js';
 import type { Store } from '../store/store.js';
@@ -14,7 +13,6 @@ import { CapWatch, type CapHold } from './caps.js';
 import { parseAddresses } from './config.js';
 import { OutboxDirMailer, SmtpMailer, type Mailer } from './mailer.js';
 import { NOTICE_STATES, NoticeOutbox } from './outbox.js';
-import { registerNoticeRoutes } from '../http/routes/notices.js';
 import { NoticeSender } from './sender.js';
 import { loadTemplates } from './templates.js';
 
@@ -32,8 +30,6 @@ export interface Notices {
   /** Undefined when notices.enabled is false (the API still lists what is stored). */
   readonly sender: NoticeSender | undefined;
   readonly mailer: Mailer | undefined;
-  /** Register GET /v1/notices in the app (AppOptions.routes). */
-  routes(scope: App): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -54,9 +50,9 @@ export function startNotices(store: Store, config: ControllerConfig, opts: Notic
   const outbox = new NoticeOutbox({ store: store.notices, config: n, templates, domain, log, onHeld: (holds, at) => caps.record(holds, at) });
   let sender: NoticeSender | undefined;
   let mailer: Mailer | undefined;
-  const sends = opts.registry?.counter('hostwarden_notice_sends_total', 'notice delivery attempts, by result (sent, retry, failed)');
+  const sends = opts.registry?.counter('hostwarden_notice_sends_total', 'notice delivery attempts, by result (sent, retry, failed)', ['result']);
   if (opts.registry) {
-    const byState = opts.registry.gauge('hostwarden_notices', 'notices in the outbox, by state');
+    const byState = opts.registry.gauge('hostwarden_notices', 'notices in the outbox, by state', ['state']);
     opts.registry.onCollect(async () => {
       const counts = await outbox.counts();
       for (const s of NOTICE_STATES) byState.set(counts[s] ?? 0, { state: s });
@@ -89,7 +85,6 @@ export function startNotices(store: Store, config: ControllerConfig, opts: Notic
     outbox,
     sender,
     mailer,
-    routes: (scope) => registerNoticeRoutes(scope, outbox),
     close: async () => {
       unhook?.();
       await sender?.close();

@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import { PolicySchema, ReportAcceptedSchema, ReportSchema, type ReportAccepted } from '../../../shared/wire/agent.js';
 import { REJECTION_KINDS, type Rejections } from '../../trust.js';
 import { ERROR_RESPONSES, principalOf, statusOf, validatorCompiler, type App, type RouteDeps } from '../common.js';
-import { BadRequestError, ForbiddenError } from '../../errors.js';
+import { BadRequestError, ForbiddenError } from '../errors.js';
 import { HostParamsSchema } from '../../../shared/wire/api.js';
 
 export async function registerAgentRoutes(app: App, deps: RouteDeps): Promise<void> {

@@ -1,7 +1,7 @@
 // Admin routes over the fleet's configuration: hosts, tenants, plans, manual actions, the audit log.
 import { Type } from 'typebox';
 import { ADMIN, adminName, ERROR_RESPONSES, type App, type RouteDeps } from '../common.js';
-import { BadRequestError, ConflictError, NotFoundError } from '../../errors.js';
+import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
 import { ConflictStateError, UnknownPlanError } from '../../store/errors.js';
 import { parseDuration, UnitError } from '../../../shared/units.js';
 import { MAX_SECONDS } from '../../../shared/wire/bounds.js';

@@ -1,6 +1,6 @@
 // Admin routes over history: usage series of tenants and hosts, the fairness series and ranking.
 import { ADMIN, ERROR_RESPONSES, type App, type RouteDeps } from '../common.js';
-import { NotFoundError } from '../../errors.js';
+import { NotFoundError } from '../errors.js';
 import { FairnessQuerySchema, FairnessRankingSchema, HostParamsSchema, SeriesResponseSchema, TenantParamsSchema, UsageQuerySchema } from '../../../shared/wire/api.js';
 import type { HistoryQuery } from '../../store/store.js';
 import { parseDurationParam, parseRange } from '../params.js';

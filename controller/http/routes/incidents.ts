@@ -1,6 +1,6 @@
 // Admin routes over incidents.
 import { ADMIN, ERROR_RESPONSES, type App, type RouteDeps } from '../common.js';
-import { NotFoundError } from '../../errors.js';
+import { NotFoundError } from '../errors.js';
 import { IncidentDetailSchema, IncidentListSchema, IncidentParamsSchema, IncidentQuerySchema } from '../../../shared/wire/api.js';
 import { parseTimeParam } from '../params.js';
 

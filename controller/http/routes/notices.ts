@@ -10,7 +10,7 @@ import {
   type NoticeDetail,
   type NoticeList,
 } from '../../../shared/wire/api.js';
-import { ApiError, NotFoundError } from '../../errors.js';
+import { ApiError, NotFoundError } from '../errors.js';
 import type { NoticeRow } from '../../notices/outbox.js';
 import { ADMIN, ERROR_RESPONSES, type App, type NoticeReader } from '../common.js';
 

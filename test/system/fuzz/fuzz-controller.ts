@@ -4,7 +4,7 @@
 // no longer starts: the harness goes on and reports what it saw instead of hanging.
 import { join } from 'node:path';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { Cleanup, freePort, startDaemon, writeToken, type Daemon } from '../../helpers/system.js';
+import { Cleanup, listeningUrl, startDaemon, writeToken, type Daemon } from '../../helpers/system.js';
 import { sendRaw } from './raw-http.js';
 
 export const CONTROLLER_BIN = 'controller/bin/hostwarden-controller.js';
@@ -36,7 +36,6 @@ export class FuzzController {
   ) {}
 
   async init(): Promise<void> {
-    this.port = await freePort();
     mkdirSync(join(this.dir, 'etc'), { recursive: true });
     this.tokens.admin = writeToken(join(this.dir, 'etc', 'admin.token'));
     this.tokens.hostA = writeToken(join(this.dir, 'etc', 'agent-a.token'));
@@ -51,13 +50,13 @@ export class FuzzController {
     this.config = join(this.dir, `controller-${this.generation}.yaml`);
     writeFileSync(
       this.config,
-      `listen: 127.0.0.1:${this.port}
+      `listen: 127.0.0.1:0
 state_dir: ${this.stateDir}
 admin_token_file: ${join(this.dir, 'etc', 'admin.token')}
 agents:
   - { host: ${HOST_A}, token_file: ${join(this.dir, 'etc', 'agent-a.token')} }
   - { host: ${HOST_B}, token_file: ${join(this.dir, 'etc', 'agent-b.token')} }
-log_level: warn
+log_level: info
 `,
     );
   }
@@ -84,6 +83,13 @@ log_level: warn
     this.ended += this.output();
     const daemon = startDaemon(this.cleanup, CONTROLLER_BIN, ['--config', this.config]);
     this.daemon = daemon;
+    // Port 0: the kernel picks a free port while the controller binds it; its log line says which.
+    try {
+      this.port = Number(new URL(await listeningUrl(daemon, 30_000)).port);
+    } catch (err) {
+      this.kill();
+      return { ok: false, why: (err as Error).message.split('\n')[0] ?? 'did not listen', ms: ms() };
+    }
     let exited = false;
     void daemon.exited.then(() => (exited = true));
     const end = Date.now() + 30_000;

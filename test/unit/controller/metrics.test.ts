@@ -46,10 +46,10 @@ describe('Registry', () => {
     );
   });
 
-  it('knows the label names of the notice metrics, which their service registers without naming them', async () => {
+  it('makes counters and gauges with the label names they are given, and refuses others', async () => {
     const r = new Registry();
-    r.counter('hostwarden_notice_sends_total', 'sends').inc({ result: 'retry' });
-    r.gauge('hostwarden_notices', 'by state').set(4, { state: 'held' });
+    r.counter('hostwarden_notice_sends_total', 'sends', ['result']).inc({ result: 'retry' });
+    r.gauge('hostwarden_notices', 'by state', ['state']).set(4, { state: 'held' });
     const text = await r.render();
     expect(text).toContain('hostwarden_notice_sends_total{result="retry"} 1');
     expect(text).toContain('hostwarden_notices{state="held"} 4');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BadRequestError } from '../../../../controller/errors.js';
+import { BadRequestError } from '../../../../controller/http/errors.js';
 import { parseDurationParam, parseRange, parseTimeParam } from '../../../../controller/http/params.js';
 
 const now = Date.UTC(2025, 5, 1, 12, 0, 0);

@@ -1,5 +1,5 @@
 // API errors: each carries the HTTP status and the stable code sent as `{ "error": code, "message": text }`.
-import { HostwardenError } from '../shared/errors.js';
+import { HostwardenError } from '../../shared/errors.js';
 
 export class ApiError extends HostwardenError {
   constructor(

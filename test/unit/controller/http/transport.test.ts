@@ -2,10 +2,10 @@
 // app.inject() with the peer address of a request set, on a real SQLite store.
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp, type App } from '../../../controller/http/app.js';
-import { TokenRegistry } from '../../../controller/auth.js';
-import { isLoopbackAddress, TransportTracker } from '../../../controller/transport.js';
-import { report, tempStore } from './fixtures.js';
+import { buildApp, type App } from '../../../../controller/http/app.js';
+import { TokenRegistry } from '../../../../controller/auth.js';
+import { isLoopbackAddress, TransportTracker } from '../../../../controller/http/transport.js';
+import { report, tempStore } from '../fixtures.js';
 
 const ADMIN = 'admin-token-for-transport-01';
 const AGENT1 = 'agent-token-web01-transport1';

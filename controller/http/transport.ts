@@ -9,7 +9,7 @@
 // front of the controller on the same machine talks plain HTTP from loopback: not flagged, as it should be.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import type { HostTransport } from '../shared/wire/transport.js';
+import type { HostTransport } from '../../shared/wire/transport.js';
 
 export interface TransportSeen {
   transport: 'http' | 'https';
