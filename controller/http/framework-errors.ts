@@ -184,6 +184,18 @@ export function notFoundHandler(routes: RouteMethods) {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** The path of the first string (value or key) in `value` that is not well-formed UTF-16, if any. */
+function loneSurrogateAt(value: unknown, path: string, depth = 0): string | undefined {
+  if (typeof value === 'string') return value.isWellFormed() ? undefined : path;
+  if (value === null || typeof value !== 'object' || depth > 64) return undefined;
+  for (const [k, v] of Object.entries(value)) {
+    if (!k.isWellFormed()) return `${path}/(a key)`;
+    const at = loneSurrogateAt(v, `${path}/${k}`, depth + 1);
+    if (at) return at;
+  }
+  return undefined;
+}
+
 /**
  * The JSON body parser of the admin routes: Fastify's own (it refuses `__proto__` and `constructor.prototype`
  * keys), with messages that say what is wrong and where: bytes that are not UTF-8, the JSON error with its
@@ -203,7 +215,12 @@ export function jsonBodyParser(fastifyParser: (req: FastifyRequest, body: string
       return;
     }
     fastifyParser(request, text, (err, body) => {
-      if (!err) return done(null, body);
+      if (!err) {
+        // A \uD800 escape parses to a lone surrogate, which no store keeps (SQLite writes UTF-8: it would read
+        // back as U+FFFD): refused here, named, rather than stored as something else.
+        const bad = loneSurrogateAt(body, 'body');
+        return bad ? done(new BadRequestError(`${bad}: a string holds a lone UTF-16 surrogate (\\ud800-\\udfff escape without its pair), which is not text`)) : done(null, body);
+      }
       try {
         JSON.parse(text);
       } catch (syntax) {
