@@ -4,6 +4,7 @@
 // fresh one when that fails: a finding of its own), and the requests that were in flight are sent again one
 // at a time to find the one that stops it. After `maxFaults` such faults the run stops and says so.
 import fc from 'fast-check';
+import { NAME_RE } from '../../../shared/names.js';
 import { FuzzController, HOST_A, HOST_B, tail, type Who } from './fuzz-controller.js';
 import { Findings, normalize, printable, type Witness } from './findings.js';
 import { INVALID_UTF8, isFaithful, isPlainObject, textBytes, toText } from './json-ish.js';
@@ -61,8 +62,8 @@ export class FuzzRun {
 
   /** The bytes of a request, its FRESH placeholder filled in with a name never used before. */
   toRaw(req: FuzzRequest): { raw: RawRequest; fresh: string | undefined } {
-    const needs = req.target.includes(FRESH) || (req.body !== undefined && (req.body.text ?? toText(req.body.value)).includes(FRESH));
-    const fresh = needs ? `${this.tag}n${++this.freshCount}` : undefined;
+    const text = req.body ? (req.body.text ?? toText(req.body.value)) : undefined;
+    const fresh = req.target.includes(FRESH) || text?.includes(FRESH) ? `${this.tag}n${++this.freshCount}` : undefined;
     const fill = (s: string) => (fresh ? s.replaceAll(FRESH, fresh) : s);
     const headers: Array<[string, string]> = [];
     const token = req.who === 'none' ? undefined : this.ctl.tokens[req.who];
@@ -70,7 +71,7 @@ export class FuzzRun {
     else if (token) headers.push(['Authorization', `Bearer ${token}`]);
     if (req.body?.contentType !== undefined && req.body.contentType !== null) headers.push(['Content-Type', req.body.contentType]);
     headers.push(...req.headers);
-    const body = req.body ? textBytes(fill(req.body.text ?? toText(req.body.value)), INVALID_UTF8[req.body.bad]) : undefined;
+    const body = req.body && text !== undefined ? textBytes(fill(text), INVALID_UTF8[req.body.bad]) : undefined;
     return { raw: { method: req.method, target: fill(req.target), headers, body }, fresh };
   }
 
@@ -116,7 +117,7 @@ export class FuzzRun {
     if (req.route === 'POST /v1/tenants/{tenant}/actions' && isPlainObject(answer) && typeof answer.id === 'string') this.pools.actions.add(answer.id);
     if (req.route === 'POST /v1/reports' && isPlainObject(value) && Array.isArray(value.samples)) {
       for (const sample of value.samples.slice(0, 20)) {
-        if (isPlainObject(sample) && typeof sample.tenant === 'string' && /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(sample.tenant)) this.pools.tenants[hostOf(req.who)]!.add(sample.tenant);
+        if (isPlainObject(sample) && typeof sample.tenant === 'string' && NAME_RE.test(sample.tenant)) this.pools.tenants[hostOf(req.who)]!.add(sample.tenant);
       }
       if (s.fresh) this.pools.tenants[hostOf(req.who)]!.add(s.fresh);
     }

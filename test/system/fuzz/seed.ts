@@ -4,8 +4,15 @@
 import { EXPLANATION } from '../../unit/ctl/fixtures.js';
 import { HOST_A, HOST_B, type Who } from './fuzz-controller.js';
 import type { JsonIsh } from './json-ish.js';
+import type { RawOutcome } from './raw-http.js';
 import type { FuzzRequest } from './requests.js';
-import type { FuzzRun } from './runner.js';
+import type { Pools } from './routes.js';
+
+/** What seeding needs of a run: to send a request as part of it, and its pools of known ids. */
+export interface Exchanger {
+  exchange(req: FuzzRequest): Promise<{ outcome: RawOutcome }>;
+  readonly pools: Pools;
+}
 
 const json = (value: JsonIsh) => ({ value, contentType: 'application/json', bad: 0 });
 const req = (route: string, method: string, target: string, who: Who, body?: JsonIsh): FuzzRequest => ({ route, method, target, who, headers: [], ...(body !== undefined ? { body: json(body) } : {}), notes: ['seed'] });
@@ -27,7 +34,7 @@ function report(host: string, seq: number, tenants: [string, string]): JsonIsh {
   };
 }
 
-export async function seedFixtures(run: FuzzRun): Promise<void> {
+export async function seedFixtures(run: Exchanger): Promise<void> {
   const seq = Date.now() % 2 ** 40;
   const steps: FuzzRequest[] = [
     req('PUT /v1/plans/{plan}', 'PUT', '/v1/plans/basic', 'admin', { cpu: 100, memory: 1024 ** 3, weight: 1 }),
@@ -48,7 +55,7 @@ export async function seedFixtures(run: FuzzRun): Promise<void> {
 }
 
 /** Incident and notice ids as they are now (reports of the run open incidents and queue notices). */
-export async function refreshPools(run: FuzzRun): Promise<void> {
+export async function refreshPools(run: Exchanger): Promise<void> {
   const ids = async (target: string, route: string, key: string): Promise<number[]> => {
     const s = await run.exchange(req(route, 'GET', target, 'admin'));
     if (s.outcome.kind !== 'answer' || s.outcome.status !== 200) return [];
