@@ -74,6 +74,10 @@ export function checkReport(raw: unknown): CheckedReport {
   // Clean changes the parsed value in place: it is ours alone (JSON.parse made it).
   const cleaned = Value.Clean(ReportSchema, raw);
   if (!envelope.check(cleaned)) return { ok: false, message: envelope.problems(cleaned).join('; ') || 'report does not match the schema' };
+  for (const key of ['at', 'sent_at'] as const) {
+    const t = cleaned[key];
+    if (t !== undefined && !isRealTime(t)) return { ok: false, message: `at /${key}: "${t}" is not a valid time` };
+  }
   const problems = new Problems();
   const rejected: RejectedItems = { samples: 0, events: 0, tenants: 0 };
 
@@ -99,9 +103,10 @@ export function checkReport(raw: unknown): CheckedReport {
       if (!eventCheck.check(e)) {
         rejected.events++;
         problems.item(eventCheck, e, `events/${k}`);
-      } else if (!Number.isFinite(Date.parse(e.at))) {
+      } else if (!isRealTime(e.at) || (e.until !== undefined && !isRealTime(e.until))) {
         rejected.events++;
-        problems.add(`events/${k}/at: "${e.at}" is not a valid time`);
+        const [field, value] = isRealTime(e.at) ? ['until', e.until] : ['at', e.at];
+        problems.add(`events/${k}/${field}: "${value}" is not a valid time`);
       } else events.push(e);
     }
   }
@@ -118,6 +123,20 @@ export function checkReport(raw: unknown): CheckedReport {
     }
   }
 
+  // An acknowledgement or an inventory whose time is none (the date-time format lets "23:59:60" through, which
+  // Date cannot hold) is left out with a problem line: the rest of the report is stored.
+  if (cleaned.acks) {
+    cleaned.acks = cleaned.acks.filter((a, k) => {
+      if (isRealTime(a.at)) return true;
+      problems.add(`acks/${k}/at: "${a.at}" is not a valid time`);
+      return false;
+    });
+  }
+  if (cleaned.inventory && !isRealTime(cleaned.inventory.gathered_at)) {
+    problems.add(`inventory/gathered_at: "${cleaned.inventory.gathered_at}" is not a valid time`);
+    delete cleaned.inventory;
+  }
+
   const report: Report = { ...(cleaned as Omit<Report, 'samples' | 'events' | 'tenants'>), samples };
   if (events) report.events = events;
   else delete report.events;
@@ -126,8 +145,18 @@ export function checkReport(raw: unknown): CheckedReport {
   return { ok: true, report, rejected, problems: problems.lines };
 }
 
-/** True when a report's events all have real times (the fast path falls back to checkReport otherwise). */
-export function eventTimesValid(events: readonly IncidentEvent[] | undefined): boolean {
-  if (events) for (const e of events) if (!Number.isFinite(Date.parse(e.at))) return false;
-  return true;
+/** A time Date can hold (the schema's date-time format also lets a leap second "…T23:59:60Z" through). */
+function isRealTime(text: string): boolean {
+  return Number.isFinite(Date.parse(text));
+}
+
+/**
+ * True when every time of a report is one Date can hold: the report's own, its events' (at, until), its
+ * acknowledgements' and its inventory's (the fast path falls back to checkReport otherwise, which names them).
+ */
+export function reportTimesValid(rest: Pick<Report, 'at' | 'sent_at' | 'events' | 'acks' | 'inventory'>): boolean {
+  if (!isRealTime(rest.at) || (rest.sent_at !== undefined && !isRealTime(rest.sent_at))) return false;
+  if (rest.events) for (const e of rest.events) if (!isRealTime(e.at) || (e.until !== undefined && !isRealTime(e.until))) return false;
+  if (rest.acks) for (const a of rest.acks) if (!isRealTime(a.at)) return false;
+  return rest.inventory === undefined || isRealTime(rest.inventory.gathered_at);
 }

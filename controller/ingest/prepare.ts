@@ -8,7 +8,7 @@ import { validator } from '../../shared/validate.js';
 import { ReportSchema, type ActionAck, type CollectorStatus, type HostInventory, type HostStats, type IncidentEvent, type RejectedItems, type Report, type TenantInfoWire } from '../../shared/wire/agent.js';
 import { HOST_WIDTH, quantizeHostStats, quantizeTenantSample, TENANT_WIDTH } from '../history/catalog.js';
 import { scanReport } from './fast-report.js';
-import { checkReport, eventTimesValid, NO_REJECTS } from './items.js';
+import { checkReport, NO_REJECTS, reportTimesValid } from './items.js';
 
 export interface PreparedReport {
   host: string;
@@ -53,7 +53,7 @@ export function prepareReport(body: Uint8Array | string): PrepareResult {
     const fast = scanReport(body);
     // Anything the fast path would have to refuse an item for (a second sample of a tenant, an event with a
     // time that is none, an invalid event or entry in the rest) goes the reference way, which names it.
-    if (fast && reportValidator.check(fast.rest) && unique(fast.tenants) && eventTimesValid(fast.rest.events)) {
+    if (fast && reportValidator.check(fast.rest) && unique(fast.tenants) && reportTimesValid(fast.rest)) {
       return finish(fast.rest, fast.tenants, fast.values, body.byteLength, true, { ...NO_REJECTS }, []);
     }
   }

@@ -79,7 +79,8 @@ describe('cross-host: an agent token touches only its own host', () => {
     expect((await call(admin, 'PUT', '/v1/plans/basic', { cpu: 100, weight: 1 })).status).toBe(201);
     expect((await call(admin, 'PUT', '/v1/tenants/dave', { users: ['dave'], plan: 'basic', host: 'web02', email: 'dave@admin.example' })).status).toBe(201);
     const b = await post(tokenB, report('web02', [cpu('dave', 20), cpu('erin', 10)], { tenants: [{ name: 'erin', email: 'erin@web02.example', plan: 'basic' }] }));
-    expect(b).toEqual({ accepted: true, duplicate: false, seq: 1 });
+    expect(b).toMatchObject({ accepted: true, duplicate: false, seq: 1 });
+    expect(Object.keys(b).filter((k) => k.startsWith('rejected_'))).toEqual([]); // nothing of its own refused
   });
   afterAll(async () => {
     expect(await cleanup.run()).toEqual([]);

@@ -127,6 +127,22 @@ describe('item 2: partial acceptance', () => {
     expect(metrics).toMatch(/^hostwarden_report_items_rejected_total\{kind="tenants"\} 1$/m);
   });
 
+  it('a leap second passes the date-time format but is no time Date can hold: that event or acknowledgement is refused alone (found by the fuzz test: a 500 before)', async () => {
+    const leap = '2025-06-30T23:59:60Z';
+    const res = await post(
+      report('web01', next(), at(), [{ tenant: 'alice', cpu: { percent: 3 } }], {
+        events: [event('ev-leap', 'inc-9', 'opened', at(), { until: leap }), event('ev-fine', 'inc-10', 'opened', at())],
+        acks: [{ action_id: 'act-unknown', state: 'applied', at: leap }],
+      }),
+    );
+    expect(res.statusCode).toBe(202);
+    expect(res.json().rejected).toEqual({ samples: 0, events: 1, tenants: 0 });
+    expect(res.json().problems).toEqual([`events/0/until: "${leap}" is not a valid time`, `acks/0/at: "${leap}" is not a valid time`]);
+    expect((await get('/v1/tenants/alice')).json().latest.values.cpu_percent).toBe(3);
+    expect((await post(report('web01', next(), at(), [], { sent_at: leap }))).json()).toEqual({ error: 'bad_request', message: `at /sent_at: "${leap}" is not a valid time` });
+    expect((await get('/healthz')).statusCode).toBe(200);
+  });
+
   it('names at most MAX_REPORT_PROBLEMS problems but counts every refused item', async () => {
     const samples = Array.from({ length: 30 }, (_, k) => ({ tenant: `bad${k}`, cpu: { percent: -k - 1 } }));
     const res = await post(report('web01', next(), at(), samples));
