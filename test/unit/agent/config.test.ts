@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -70,8 +70,12 @@ describe('agent config', () => {
   it('names the file when it cannot be read or parsed', () => {
     expect(() => loadAgentConfig('/nonexistent/agent.yaml')).toThrow(/cannot read \/nonexistent\/agent.yaml/);
     const dir = mkdtempSync(join(tmpdir(), 'hw-cfg-'));
-    const bad = join(dir, 'agent.yaml');
-    writeFileSync(bad, 'interval: [5s\n');
-    expect(() => loadAgentConfig(bad)).toThrow(/not valid YAML/);
+    try {
+      const bad = join(dir, 'agent.yaml');
+      writeFileSync(bad, 'interval: [5s\n');
+      expect(() => loadAgentConfig(bad)).toThrow(/not valid YAML/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
