@@ -57,8 +57,7 @@ export function boundMessage(message: string): string {
 
 /**
  * A process's command line, NULs as spaces, read no further than the bound (an argument area may hold
- * megabytes); `[comm]` for kernel threads, zombies and processes gone. The same text as procfs.ts
- * `readCmdline`, bounded.
+ * megabytes); `[comm]` for kernel threads, zombies and processes gone.
  */
 export function readCommandLine(procRoot: string, pid: number, comm: string): string {
   const fallback = `[${boundName(comm)}]`;

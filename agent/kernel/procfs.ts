@@ -1,7 +1,7 @@
 // /proc: pure parsers and thin readers (STYLE 4). Every root is a parameter so tests use temp trees.
 // Per process: the PIDs, a PID's owner, /proc/PID/stat, cmdline, cgroup and mountinfo; host-wide: meminfo and
 // the cpu line of /proc/stat. The cgroup interface files have their parsers in cgroup/parse.ts.
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { HostwardenError } from '../../shared/errors.js';
 import { digitsAt, numberedLines, plural } from './text-scan.js';
 
@@ -67,17 +67,6 @@ export function parseProcStat(text: string): ProcStat {
     starttime: f(22),
     rssPages: f(24),
   };
-}
-
-/** Command line with NULs as spaces; falls back to [comm] for kernel threads and zombies. */
-export function readCmdline(procRoot: string, pid: number, comm: string): string {
-  try {
-    const raw = readFileSync(`${procRoot}/${pid}/cmdline`);
-    const text = raw.toString('utf8').replace(/\0+$/, '').replace(/\0/g, ' ');
-    return text || `[${comm}]`;
-  } catch {
-    return `[${comm}]`;
-  }
 }
 
 export interface MemInfo {

@@ -173,7 +173,6 @@ export class Ingest {
         const t = states[k]!;
         t.debt = ledger.balances[k];
         if (t.lastSeen === null || p.at > t.lastSeen) t.lastSeen = p.at;
-        if (t.hostId === host.id && (t.hostSeenAt === null || p.at > t.hostSeenAt)) t.hostSeenAt = p.at;
         host.dirtyTenants.add(t);
       }
       if (!late) rollups.add(p.at, ids, values, n, hostSeries(host.id), hv);

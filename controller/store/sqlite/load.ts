@@ -77,7 +77,6 @@ export function loadState(ctx: StoreContext, rollups: Rollups): void {
       weight: state.weightOf(spec, reported),
       firstSeen: intOrNull(t.first_seen),
       lastSeen: intOrNull(t.last_seen),
-      hostSeenAt: intOrNull(t.last_seen),
       debt: debtAt === null || !debtOk ? undefined : { debt: t.debt, at: debtAt },
     };
     state.tenants.set(t.name, tenant);

@@ -53,7 +53,7 @@ export class Tenants {
     const t = this.ctx.state.tenants.get(name) ?? created.get(name);
     if (t) return t;
     const id = Number(this.sql.insertTenant.run(name, host.id, at, at).lastInsertRowid);
-    const nt: TenantState = { id, name, hostId: host.id, spec: null, reported: null, reportedJson: null, weight: 1, firstSeen: at, lastSeen: at, hostSeenAt: at, debt: undefined };
+    const nt: TenantState = { id, name, hostId: host.id, spec: null, reported: null, reportedJson: null, weight: 1, firstSeen: at, lastSeen: at, debt: undefined };
     created.set(name, nt);
     return nt;
   }
@@ -140,7 +140,7 @@ export class Tenants {
         created = true;
         const id = Number(this.sql.insertManagedTenant.run(name, host.id, JSON.stringify(spec), now).lastInsertRowid);
         after.push(() =>
-          state.tenants.set(name, { id, name, hostId: host.id, spec, reported: null, reportedJson: null, weight: state.weightOf(spec, null), firstSeen: null, lastSeen: null, hostSeenAt: null, debt: undefined }),
+          state.tenants.set(name, { id, name, hostId: host.id, spec, reported: null, reportedJson: null, weight: state.weightOf(spec, null), firstSeen: null, lastSeen: null, debt: undefined }),
         );
       }
     })();

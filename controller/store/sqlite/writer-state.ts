@@ -60,8 +60,6 @@ export interface TenantState {
   weight: number;
   firstSeen: number | null;
   lastSeen: number | null;
-  /** Newest sample from the host it is on (a tenant never changes host on its own: only an admin moves it). */
-  hostSeenAt: number | null;
   debt: DebtState | undefined;
   /** Newest report whose directory listed it (memory only: unmanaged tenants expire unseen, trust.ts). */
   directorySeenAt?: number | undefined;
