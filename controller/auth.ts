@@ -38,6 +38,13 @@ export class TokenRegistry {
     return this.byHash.size;
   }
 
+  /** The hosts whose agents have a token. */
+  agentHosts(): Set<string> {
+    const out = new Set<string>();
+    for (const { principal } of this.byHash.values()) if (principal.kind === 'agent') out.add(principal.host);
+    return out;
+  }
+
   /** Check an Authorization header value. */
   authenticate(header: string | undefined): AuthResult {
     if (header === undefined || header === '') return { ok: false, reason: 'missing' };

@@ -22,6 +22,8 @@ admin_token_file: /etc/hostwarden/admin.token  # created with a random token (mo
 admins: []                                   # more admins: [{ name: alice, token_file: FILE }] or token_sha256: HEX
 agents: []                                   # [{ host: web01, token_file: /etc/hostwarden/agent-web01.token }]
                                              #   or token_sha256: <sha256 hex of the agent's token>
+agents_dir:                                  # a directory of HOST.token files, one agent each (none by default;
+                                             #   the package sets /etc/hostwarden/agents.d); not writable by others
 ${NOTICES_CONFIG_REFERENCE}retention:
   raw: 48h                                   # raw samples
   minute: 90d                                # 1-minute rollups (average and maximum)
@@ -55,6 +57,8 @@ export interface ControllerConfig {
   adminTokenFile: string;
   admins: Array<TokenSource & { name: string }>;
   agents: Array<TokenSource & { host: string }>;
+  /** agents_dir: HOST.token files, each one more agent (controller/agents-dir.ts); undefined: none. */
+  agentsDir: string | undefined;
   /** Absent: notices go to the outbox directory (notices.outbox_dir). */
   smtp: SmtpConfig | undefined;
   notices: NoticesConfig;
@@ -130,6 +134,9 @@ export function parseControllerConfig(raw: unknown): ControllerConfig {
     seenHosts.add(a.host);
   }
 
+  const agentsDir = root.string('agents_dir') || undefined;
+  if (agentsDir !== undefined && !agentsDir.startsWith('/')) throw new ConfigError('agents_dir', `must be an absolute path, got "${agentsDir}"`);
+
   let smtp: ControllerConfig['smtp'];
   if (root.has('smtp')) smtp = parseSmtpConfig(root.section('smtp'));
   else root.section('smtp');
@@ -174,6 +181,7 @@ export function parseControllerConfig(raw: unknown): ControllerConfig {
     adminTokenFile,
     admins,
     agents,
+    agentsDir,
     smtp,
     notices,
     retention,

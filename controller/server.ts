@@ -7,7 +7,8 @@ import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import { ConfigError } from '../shared/errors.js';
 import { buildApp, type App } from './http/app.js';
-import { ensureAdminToken, readTokenFile, TokenRegistry } from './auth.js';
+import { readAgentsDir } from './agents-dir.js';
+import { ensureAdminToken, hashToken, readTokenFile, TokenRegistry } from './auth.js';
 import type { ControllerConfig } from './config.js';
 import { Flusher } from './ingest/flusher.js';
 import { createReportParser, type ReportParser } from './ingest/parser.js';
@@ -53,12 +54,25 @@ export function loadTokens(config: ControllerConfig, log?: Logger): TokenRegistr
       else tokens.addHash(a.tokenSha256!, { kind: 'admin', name: a.name });
     });
   }
+  const hashes = new Map<string, string>(); // host -> sha256 hex of its agents: token
   for (const a of config.agents) {
     const principal = { kind: 'agent' as const, name: `agent:${a.host}`, host: a.host };
     add(a.key, () => {
-      if (a.tokenFile !== undefined) tokens.addToken(readTokenFile(a.tokenFile, `${a.key}.token_file`), principal);
-      else tokens.addHash(a.tokenSha256!, principal);
+      const hex = a.tokenFile !== undefined ? hashToken(readTokenFile(a.tokenFile, `${a.key}.token_file`)).toString('hex') : a.tokenSha256!.toLowerCase();
+      tokens.addHash(hex, principal);
+      hashes.set(a.host, hex);
     });
+  }
+  if (config.agentsDir !== undefined) {
+    const dir = readAgentsDir(config.agentsDir);
+    if (dir.skipped.length > 0) log?.warn({ agents_dir: config.agentsDir, skipped: dir.skipped }, 'agents_dir: files not named HOST.token are skipped');
+    for (const a of dir.agents) {
+      const hex = hashToken(a.token).toString('hex');
+      const listed = hashes.get(a.host);
+      if (listed !== undefined && listed !== hex) throw new ConfigError('agents_dir', `${a.file}: host ${a.host} is also in agents: with another token (remove one of them)`);
+      add('agents_dir', () => tokens.addHash(hex, { kind: 'agent', name: `agent:${a.host}`, host: a.host }));
+      hashes.set(a.host, hex);
+    }
   }
   return tokens;
 }
@@ -82,7 +96,8 @@ export async function startController(config: ControllerConfig, opts: StartOptio
   mkdirSync(config.stateDir, { recursive: true, mode: 0o750 });
   const tokens = loadTokens(config, log);
   const tlsPair = config.tls ? readTlsPair(config.tls) : undefined; // ConfigError naming the key, before anything opens
-  if (config.agents.length === 0) log.warn('no agents configured: no host can post reports (add agents: [{ host, token_file }])');
+  const agents = tokens.agentHosts().size;
+  if (agents === 0) log.warn({ agents_dir: config.agentsDir }, 'no agents configured: no host can post reports (add agents: [{ host, token_file }], or HOST.token files in agents_dir)');
   const store = new SqliteStore({
     file: config.database,
     now: opts.now,
@@ -125,7 +140,7 @@ export async function startController(config: ControllerConfig, opts: StartOptio
       tls.watch();
       registerTlsMetrics(metrics.registry, tls);
     }
-    log.info({ url, database: config.database, parser_threads: parser.threads, agents: config.agents.length, ...(tlsPair ? { tls: describePair(tlsPair) } : {}) }, 'controller listening');
+    log.info({ url, database: config.database, parser_threads: parser.threads, agents, ...(tlsPair ? { tls: describePair(tlsPair) } : {}) }, 'controller listening');
 
     const rlog = log.child({ component: 'retention' });
     retentionTask = cron.schedule(

@@ -67,6 +67,12 @@ if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
 fi
 export SOURCE_DATE_EPOCH
 compress=${HOSTWARDEN_DEB_COMPRESS:-xz}
+year=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y)
+mandate=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%d)
+command -v strip >/dev/null 2>&1 || die "strip is missing (apt-get install binutils)"
+# The newest entry of packaging/changelog is this version: a release without its changelog entry fails here.
+logged=$(sed -n '1s/^hostwarden (\([^)]*\)).*/\1/p' "$here/changelog")
+[ "$logged" = "$version" ] || die "packaging/changelog starts with version \"$logged\", not $version (add an entry for $version)"
 
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -81,6 +87,9 @@ copy_js() {
   cp -R "$1/." "$2/"
   find "$2" -type f ! -name '*.js' -delete
   find "$2" -depth -type d -empty -delete
+  # run.sh runs them with the packaged node: a "#!/usr/bin/env node" line would name an interpreter no
+  # package provides. Blanked, not deleted, so stack traces keep their line numbers.
+  grep -rl --include='*.js' '^#!' "$2" | while IFS= read -r f; do sed -i '1s/^#!.*$//' "$f"; done
 }
 
 # subst TEMPLATE: the template with the package's values.
@@ -111,17 +120,35 @@ launcher() {
   chmod 0755 "$stage/$1/usr/bin/$2"
 }
 
+# doc PKG: /usr/share/doc/hostwarden-PKG: the changelog (packaging/changelog, a native package's), the
+# copyright file (hostwarden's own paragraph; hostwarden-common's also covers the runtime and every module).
 doc() {
   d=$stage/$1/usr/share/doc/hostwarden-$1
   mkdir -p "$d"
+  gzip -9n <"$here/changelog" >"$d/changelog.gz"
   if [ "$1" = common ]; then
     cp "$here/README.Debian" "$d/README.Debian"
+    "$node" "$here/copyright.ts" "$lib/node_modules" "$stage/modules.txt" "$year" --modules >"$d/copyright"
   else
-    printf '%s\n' "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/" "Upstream-Name: hostwarden" \
-      "Comment: the runtime and the Node.js modules are in hostwarden-common; see its copyright file." "" \
-      "Files: *" "Copyright: hostwarden contributors" "License: Apache-2.0" \
-      " On Debian systems the full text is in /usr/share/common-licenses/Apache-2.0." >"$d/copyright"
+    "$node" "$here/copyright.ts" - - "$year" >"$d/copyright"
   fi
+}
+
+# manpage PKG NAME SCRIPT [--commands]: /usr/share/man/man1/NAME.1.gz from the program's --help and
+# packaging/man/NAME.in (packaging/man/man.ts).
+manpage() {
+  m=$stage/$1/usr/share/man/man1
+  mkdir -p "$m"
+  "$node" "$here/man/man.ts" "$node" "$root/dist/$3.js" "$2" "$version" "$mandate" ${4:-} >"$stage/$2.1"
+  gzip -9n <"$stage/$2.1" >"$m/$2.1.gz"
+}
+
+# strip_elf FILE: as dh_strip does (symbols and debug sections out; a shared object keeps what it exports).
+strip_elf() {
+  case "$1" in
+  *.node | *.so) strip --remove-section=.comment --remove-section=.note --strip-unneeded "$1" ;;
+  *) strip --remove-section=.comment --remove-section=.note "$1" ;;
+  esac
 }
 
 # --- hostwarden-common
@@ -139,18 +166,10 @@ copy_js "$root/dist/shared" "$lib/dist/shared"
 cp "$here/common/run.sh" "$lib/run.sh"
 cp "$here/common/tokens.sh" "$lib/tokens.sh"
 chmod 0755 "$lib/run.sh" "$lib/tokens.sh"
+for f in "$lib/node/bin/node" $(find "$lib/node_modules" -type f -name '*.node'); do strip_elf "$f"; done
 doc common
-{
-  printf '%s\n' "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/" "Upstream-Name: hostwarden" "" \
-    "Files: *" "Copyright: hostwarden contributors" "License: Apache-2.0" \
-    " On Debian systems the full text is in /usr/share/common-licenses/Apache-2.0." "" \
-    "Files: usr/lib/hostwarden/node/*" "Copyright: Node.js contributors and the authors of its dependencies" \
-    "License: MIT and others" " The full text is in /usr/lib/hostwarden/node/LICENSE."
-  while read -r name ver license; do
-    printf '\n%s\n' "Files: usr/lib/hostwarden/node_modules/$name/*"
-    printf '%s\n' "Comment: $name $ver from the npm registry" "Copyright: the authors of $name" "License: $license"
-  done <"$stage/modules.txt"
-} >"$stage/common/usr/share/doc/hostwarden-common/copyright"
+mkdir -p "$stage/common/usr/share/lintian/overrides"
+cp "$here/common/lintian-overrides" "$stage/common/usr/share/lintian/overrides/hostwarden-common"
 
 # The native module must load on the packaged runtime (an ABI mismatch fails here, not on a server).
 "$lib/node/bin/node" -e '
@@ -176,6 +195,7 @@ fi
 say "hostwarden-agent"
 copy_js "$root/dist/agent" "$stage/agent/usr/lib/hostwarden/dist/agent"
 launcher agent hostwarden-agent agent/bin/hostwarden-agent
+manpage agent hostwarden-agent agent/bin/hostwarden-agent
 mkdir -p "$stage/agent/lib/systemd/system" "$stage/agent/etc/hostwarden"
 cp "$here/agent/hostwarden-agent.service" "$stage/agent/lib/systemd/system/"
 cp "$here/agent/agent.yaml" "$stage/agent/etc/hostwarden/agent.yaml"
@@ -185,9 +205,11 @@ doc agent
 say "hostwarden-controller"
 copy_js "$root/dist/controller" "$stage/controller/usr/lib/hostwarden/dist/controller"
 launcher controller hostwarden-controller controller/bin/hostwarden-controller
+manpage controller hostwarden-controller controller/bin/hostwarden-controller
 if [ -f "$root/dist/ctl/bin/hostwardenctl.js" ]; then
   copy_js "$root/dist/ctl" "$stage/controller/usr/lib/hostwarden/dist/ctl"
   launcher controller hostwardenctl ctl/bin/hostwardenctl
+  manpage controller hostwardenctl ctl/bin/hostwardenctl --commands
 else
   say "dist/ctl/bin/hostwardenctl.js is not built: the package has no /usr/bin/hostwardenctl"
 fi
@@ -210,6 +232,8 @@ for pkg in common agent controller; do
   find "$dir" -type d -exec chmod 0755 {} +
   find "$dir" -type f -perm /111 -exec chmod 0755 {} +
   find "$dir" -type f ! -perm /111 -exec chmod 0644 {} +
+  # Shared objects are loaded, not run (Policy 8.1); modules' scripts are run by node, not executed.
+  find "$dir" -type f \( -name '*.node' -o -name '*.so' -o -path '*/node_modules/*.js' -o -path '*/node_modules/*.mjs' -o -path '*/node_modules/*.cjs' -o -path '*/node_modules/*/LICENSE*' \) -exec chmod 0644 {} +
   # md5sums of every file but the conffiles (dpkg keeps their sums itself), for dpkg --verify.
   (cd "$dir" && find . \( -path ./DEBIAN -o -path ./etc \) -prune -o -type f -printf '%P\0' | sort -z | xargs -0 md5sum) >"$dir/DEBIAN/md5sums"
   size=$(du -sk --exclude=DEBIAN "$dir" | cut -f1)

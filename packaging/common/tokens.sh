@@ -8,6 +8,10 @@
 #                                read it; the agent runs as root and reads it anyway)
 #       ETC/agent.token          with --link (the agent's postinst): a symbolic link to it, unless it exists;
 #                                the agent's default controller.token_file
+#       ETC/agents.d/HOST.token  a symbolic link to it, unless it exists: a controller on this host reads
+#                                agents.d (agents_dir in the packaged controller.yaml) and so lets this
+#                                agent report with no edit of agents:. agents.d is root's, 0755, and holds
+#                                only links and files root put there (the controller refuses it otherwise).
 #     HOST is `host:` of ETC/agent.yaml when set there, else `uname -n` (the agent's own default). When
 #     agent.token is already a file (a token copied from a remote controller), agent-HOST.token is made as a
 #     copy of it, so that a controller installed later on this host accepts this agent. The name of the token
@@ -66,6 +70,14 @@ local-agent)
   fi
   chmod 0600 "$tok"
   owner_if_exists hostwarden "$tok"
+  mkdir -p "$etc/agents.d"
+  chmod 0755 "$etc/agents.d"
+  pair="$etc/agents.d/$host.token"
+  if [ ! -e "$pair" ] && [ ! -L "$pair" ]; then
+    ln -s "../$name" "$pair"
+  elif [ -L "$pair" ] && [ ! -e "$pair" ]; then
+    echo "hostwarden: $pair points to a missing file ($(readlink "$pair")); the controller will not start until it is fixed" >&2
+  fi
   if [ "${2:-}" != --link ]; then
     :
   elif [ ! -e "$link" ] && [ ! -L "$link" ]; then
