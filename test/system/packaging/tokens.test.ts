@@ -5,6 +5,7 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, s
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { readAgentsDir } from '../../../controller/agents-dir.js';
 import { Cleanup, ROOT, tempDir } from '../../helpers/system.js';
 
 const TOKENS = join(ROOT, 'packaging/common/tokens.sh');
@@ -87,6 +88,26 @@ describe('tokens.sh', () => {
     expect(r.status).toBe(0);
     expect(r.stderr).toContain('points to a missing file (agent-oldname.token)');
     expect(readlinkSync(join(etc, 'agent.token'))).toBe('agent-oldname.token');
+  });
+
+  it('pairs the local agent with a local controller: agents.d/HOST.token links to the token, which the controller reads as is', () => {
+    mkdirSync(etc, { recursive: true });
+    writeFileSync(join(etc, 'agent.yaml'), 'host: web07\n');
+    ok('local-agent');
+    const pair = join(etc, 'agents.d/web07.token');
+    expect(readlinkSync(pair)).toBe('../agent-web07.token');
+    expect(mode(join(etc, 'agents.d'))).toBe(0o755);
+    // What the controller makes of the directory: exactly this host, with this host's token.
+    const agents = readAgentsDir(join(etc, 'agents.d'));
+    expect(agents.agents.map((a) => [a.host, `${a.token}\n`])).toEqual([['web07', readFileSync(join(etc, 'agent-web07.token'), 'utf8')]]);
+    // A second run (the other package, an upgrade) leaves an admin's own file there alone.
+    rmSync(pair);
+    writeFileSync(pair, 'admin-placed-token-0123456789\n', { mode: 0o600 });
+    ok('local-agent', '--link');
+    expect(readFileSync(pair, 'utf8')).toBe('admin-placed-token-0123456789\n');
+    rmSync(pair);
+    symlinkSync('../agent-gone.token', pair);
+    expect(run('local-agent').stderr).toContain(`${pair} points to a missing file (../agent-gone.token)`);
   });
 
   it('admin: a 0600 token owned as asked, made once', () => {
