@@ -12,6 +12,9 @@ want setquota quota
 want dpkg-shlibdeps dpkg-dev
 want deb-systemd-helper init-system-helpers
 want adduser adduser
+want lintian lintian       # Debian's package checker on the built .debs (test/system/packaging/deb.test.ts)
+want strip binutils        # packaging/build-deb.sh strips the runtime and the native module
+want man man-db            # the packaged manual pages are read with man --warnings
 want /usr/bin/python3 python3-minimal
 want promtool prometheus   # promtool check metrics on a scrape of /metrics (test/unit/controller/metrics.test.ts)
 if [ "${1:-}" != "--host-only" ]; then
