@@ -107,9 +107,11 @@ describe('packaged controller.yaml', () => {
     expect(config.database).toBe('/var/lib/hostwarden/controller/controller.db');
     expect(config.adminTokenFile).toBe('/etc/hostwarden/admin.token');
     expect(config.agents).toEqual([]);
+    // The packages put this host's agent token in agents.d (tokens.sh): a single-host install needs no edit.
+    expect(config.agentsDir).toBe('/etc/hostwarden/agents.d');
     expect(config.smtp).toBeUndefined();
-    expect(Object.keys(parseYaml(text) as object)).toEqual(['state_dir']);
-    expect(omit(config, 'stateDir', 'database')).toEqual(omit(parseControllerConfig({}), 'stateDir', 'database'));
+    expect(Object.keys(parseYaml(text) as object)).toEqual(['state_dir', 'agents_dir']);
+    expect(omit(config, 'stateDir', 'database', 'agentsDir')).toEqual(omit(parseControllerConfig({}), 'stateDir', 'database', 'agentsDir'));
   });
 
   it('shows each key with its real default (parser_threads depends on the CPUs)', () => {
