@@ -97,7 +97,6 @@ export function makeCopyright(opts: { nodeModules?: string; modules?: string[]; 
         'Files: usr/lib/hostwarden/node/*',
         'Copyright: Node.js contributors, and the authors of the libraries built into its binary',
         'License: Node.js',
-        body('Node.js is under the Expat licence; the libraries built into the binary (V8, libuv, OpenSSL,\nzlib, ICU, and others) are under their own licences. The full texts are in\n/usr/lib/hostwarden/node/LICENSE.'),
       ].join('\n'),
     );
     for (const line of opts.modules ?? []) {
@@ -119,6 +118,11 @@ export function makeCopyright(opts: { nodeModules?: string; modules?: string[]; 
         ].join('\n'),
       );
     }
+  }
+  if (opts.nodeModules !== undefined) {
+    paras.push(
+      `License: Node.js\n${body('Node.js is under the Expat licence; the libraries built into the binary (V8, libuv, OpenSSL,\nzlib, ICU, and others) are under their own licences. The full texts are in\n/usr/lib/hostwarden/node/LICENSE.')}`,
+    );
   }
   for (const name of [...used].sort()) {
     const file = join(LICENSES_DIR, name);

@@ -125,7 +125,7 @@ describeWith(missing([[hasCommand('dpkg-deb'), 'needs dpkg-deb']]), 'Debian pack
       (f) =>
         /\/node_modules\/(?:@[^/]+\/)?[^/]+\/(?:test|tests|__tests__|benchmarks?|docs|examples?|integration|\.github)\//.test(f) ||
         /\/(?:\.git(?:attributes|ignore)|\.npmignore|\.eslintrc[^/]*|\.travis\.yml|tsconfig[^/]*\.json)$/.test(f) ||
-        /\.(?:d\.[cm]?ts|map|md|html)$/.test(f.replace(/\/LICEN[CS]E\.md$/i, '/x')),
+        /\.(?:d\.[cm]?ts|map|md|html)$/.test(f.replace(/\/(?:LICEN[CS]E|COPYING|NOTICE|AUTHORS)[^/]*$/i, '/x')),
     );
     expect(cruft).toEqual([]);
   });
