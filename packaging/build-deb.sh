@@ -11,6 +11,11 @@
 #   hostwarden-controller_V_amd64.deb  dist/controller and dist/ctl, /usr/bin/hostwarden-controller (and hostwardenctl when
 #                                      it is built), the unit, controller.yaml
 #
+# Every package has a changelog (packaging/changelog, whose newest entry must be V) and a DEP-5 copyright file
+# (packaging/copyright.ts); the agent and controller packages carry manual pages made from the programs'
+# --help (packaging/man/man.ts). The runtime and the native module are stripped; node_modules holds what runs
+# only (packaging/prod-modules.ts). Needs dpkg-deb, strip (binutils) and gzip.
+#
 # V is package.json's version (a semver pre-release "-rc.1" becomes "~rc.1", which sorts before the release).
 # --out DIR: where the .deb files go (default packaging/build). --no-build: use dist/ as it is (default: run
 # `tsc -b` first). --keep-staging: leave the staging trees in DIR/staging. File times are SOURCE_DATE_EPOCH
