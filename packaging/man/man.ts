@@ -74,7 +74,8 @@ function term(t: string): string {
 }
 
 function items(list: Item[]): string {
-  return list.map((i) => `.TP\n${term(i.term)}\n${roff(i.text)}`).join('\n');
+  // "this text" is the help speaking of itself; on a manual page it prints the help.
+  return list.map((i) => `.TP\n${term(i.term)}\n${roff(i.text.replace(/^this text\b/, 'print the help'))}`).join('\n');
 }
 
 const SECTION_OF_HEADER: Array<[RegExp, string]> = [

@@ -136,6 +136,7 @@ describe('manual pages from --help', () => {
     expect(page).toContain('.SH DESCRIPTION\nDoes things to tenants.\n');
     expect(page).toContain('.TP\n\\fB\\-\\-config\\fR \\fIFILE\\fR\nthe config (default /etc/x.yaml; embedded defaults if that file is absent)\n');
     expect(page).toContain('.SH EXIT STATUS\n0 ok, 1 runtime failure, 2 usage or configuration error.\n');
+    expect(page).toContain('.TP\n\\fB\\-h,\\fR \\fB\\-\\-help\\fR\nprint the help\n');
     expect(page.indexOf('.SH EXIT STATUS')).toBeLessThan(page.indexOf('.SH FILES'));
     expect(() => makeManPage({ name: 'prog', version: '1', date: 'd', help, fragment: '.SH FILES\n' })).toThrow(/no "summary:" line/);
   });
