@@ -94,7 +94,16 @@ export async function registerRemediationLinkRoutes(app: App, deps: RouteDeps): 
     '/remediation/:token',
     {
       config: { auth: 'public' },
-      schema: { operationId: 'postRemediationLink', summary: 'The tenant acknowledges its case (the signed link)', tags, security: [], params: RemediationTokenParamsSchema, response },
+      schema: {
+        operationId: 'postRemediationLink',
+        summary: 'The tenant acknowledges its case (the signed link)',
+        tags,
+        security: [],
+        params: RemediationTokenParamsSchema,
+        // The page's form (no fields); a body of another type, or none, is ignored alike.
+        body: { content: { 'application/x-www-form-urlencoded': { schema: Type.Object({}, { additionalProperties: true, description: 'the confirm form (ignored)' }) } } },
+        response,
+      },
     },
     async (request, reply) => {
       const service = remediationOf(deps);

@@ -77,7 +77,7 @@ describe('remediation cases over the API', () => {
     const incidents = await s.t.store.listIncidents({});
     const alice = incidents.filter((i) => i.tenant === 'alice').map((i) => i.id);
     const bob = incidents.find((i) => i.tenant === 'bob')!.id;
-    const bad = async (payload: unknown, status: number) => {
+    const bad = async (payload: object, status: number) => {
       const res = await s.app.inject({ method: 'POST', url: '/v1/remediation-cases', headers: auth, payload });
       expect([res.statusCode, Object.keys(res.json()).sort()]).toEqual([status, ['error', 'message']]);
       return res.json().message as string;
