@@ -22,7 +22,7 @@ const HEADLINES: Record<CaseNoticeKind, string> = {
   opened: 'please fix an issue with your account by {{deadline}}',
   reminder: 'reminder: an issue with your account is due by {{deadline}}',
   acknowledged: 'thank you: your acknowledgement of case {{id}} is recorded',
-  overdue: 'case {{id}} is overdue: {{step}} applies',
+  overdue: 'case {{id}} is overdue{{#step_short}}: your account is {{step_short}}{{/step_short}}',
   resolved: 'case {{id}} is resolved',
 };
 
@@ -109,7 +109,7 @@ const INTROS: Record<CaseNoticeKind, string> = {
   opened: 'We ask you to fix an issue with your account (our acceptable use policy, section 7, lets us require a remediation). What, why and by when is below.',
   reminder: 'This is a reminder: the issue below is due to be fixed by {{deadline}}.',
   acknowledged: 'You told us you are working on the issue below. Thank you: the deadline stays as it was.',
-  overdue: 'The deadline of the issue below has passed without it being resolved. As announced, {{step}} now applies to your account until an administrator resolves the case.',
+  overdue: 'The deadline of the issue below has passed without it being resolved.{{#step_short}} As announced, {{step}} until an administrator resolves the case.{{/step_short}}{{^step_short}} An administrator will contact you.{{/step_short}}',
   resolved: 'An administrator resolved the case below.{{#lifted}} What applied because it was overdue is lifted.{{/lifted}}',
 };
 
@@ -122,7 +122,7 @@ const intros = Object.fromEntries(Object.entries(INTROS).map(([k, v]) => [k, com
 export function stepWords(c: Pick<RemediationCase, 'step'>): string {
   if (c.step.action === 'throttle') return `your account's resources are throttled (level ${c.step.level ?? 1})`;
   if (c.step.action === 'quarantine') return "your account's processes are frozen (quarantine)";
-  return 'an administrator decides what happens next';
+  return 'an administrator will contact you';
 }
 
 export interface CaseNoticeContext {
@@ -135,7 +135,8 @@ export interface CaseNoticeContext {
 
 /** The view a case's notice renders; every tenant-given or agent-given string cleaned of control characters. */
 export function caseView(c: RemediationCase, kind: CaseNoticeKind, ctx: CaseNoticeContext): Record<string, unknown> {
-  const base = { id: c.id, deadline: humanTime(c.deadline), step: stepWords(c), lifted: c.step_state === 'lift_due' || c.step_state === 'lifted' };
+  const stepShort = c.step.action === 'throttle' ? `throttled (level ${c.step.level ?? 1})` : c.step.action === 'quarantine' ? 'frozen (quarantine)' : null;
+  const base = { id: c.id, deadline: humanTime(c.deadline), step: stepWords(c), step_short: stepShort, lifted: c.step_state === 'lift_due' || c.step_state === 'lifted' };
   const processes = c.evidence.top_processes.map((p) => {
     const cpu = `${Math.round(p.cpu_percent)}%`;
     const memory = formatBytes(p.rss_bytes);
