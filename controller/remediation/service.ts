@@ -64,6 +64,8 @@ export class RemediationService {
   private readonly store: Store;
   private readonly now: () => number;
   private key: Buffer | undefined;
+  /** Tenants and rules the automatic opening could not open a case for: warned once each. */
+  private readonly warned = new Set<string>();
 
   constructor(private readonly opts: RemediationOptions) {
     this.store = opts.store;
@@ -288,7 +290,11 @@ export class RemediationService {
         opened++;
       } catch (err) {
         if (err instanceof CaseRefusal || err instanceof MissingError || err instanceof ConflictStateError) {
-          this.opts.log?.warn({ tenant: t.tenant, rule: t.rule, error: (err as Error).message }, 'no automatic remediation case opened');
+          const k = `${t.tenant}\u001f${t.rule}`;
+          if (!this.warned.has(k) && this.warned.size < 10_000) {
+            this.warned.add(k);
+            this.opts.log?.warn({ tenant: t.tenant, rule: t.rule, error: (err as Error).message }, 'no automatic remediation case opened (logged once per tenant and rule)');
+          }
         } else throw err;
       }
     }
