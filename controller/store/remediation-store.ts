@@ -4,7 +4,13 @@
 // controller/remediation's; the store only keeps the rows and the key that signs the tenants' links, so any
 // backend can carry them.
 import type { CaseState, RemediationCase } from '../../shared/wire/remediation.js';
-import type { TxContext } from './store.js';
+import type { NoticeTx } from './notice-store.js';
+
+/** What a decision gets inside the case's transaction: its clock and the outbox (the same as the ingest hooks' TxContext). */
+export interface CaseTx {
+  now: number;
+  notices: NoticeTx;
+}
 
 export interface CaseFilter {
   tenant?: string | undefined;
@@ -22,7 +28,7 @@ export interface IncidentTally {
 }
 
 /** A decision inside a case's transaction: the next case (undefined: no change); notices go through tx. */
-export type CaseDecision = (current: RemediationCase, tx: TxContext) => RemediationCase | undefined;
+export type CaseDecision = (current: RemediationCase, tx: CaseTx) => RemediationCase | undefined;
 
 export interface RemediationStore {
   /** The key that signs tenants' links (made once, 32 random bytes, kept in the store). */
@@ -31,7 +37,7 @@ export interface RemediationStore {
    * Store a new case (its `id` is ignored: the store assigns one) and, in the same transaction, what
    * `opened` writes (its notice). The case as stored.
    */
-  open(c: RemediationCase, opened: (stored: RemediationCase, tx: TxContext) => void): Promise<RemediationCase>;
+  open(c: RemediationCase, opened: (stored: RemediationCase, tx: CaseTx) => void): Promise<RemediationCase>;
   get(id: number): Promise<RemediationCase | undefined>;
   /** Newest first. */
   list(filter?: CaseFilter): Promise<RemediationCase[]>;

@@ -5,8 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { RemediationCaseSchema, type RemediationCase } from '../../../shared/wire/remediation.js';
-import type { CaseDecision, CaseFilter, IncidentTally, RemediationStore } from '../remediation-store.js';
-import type { TxContext } from '../store.js';
+import type { CaseDecision, CaseFilter, CaseTx, IncidentTally, RemediationStore } from '../remediation-store.js';
 import { assertOpen, Where, type StoreContext } from './context.js';
 import { columnCheck } from './damage.js';
 
@@ -57,7 +56,7 @@ export class SqliteRemediation implements RemediationStore {
     return Buffer.from(this.sql.getKey.get(LINK_KEY)!.value, 'hex');
   }
 
-  async open(c: RemediationCase, opened: (stored: RemediationCase, tx: TxContext) => void): Promise<RemediationCase> {
+  async open(c: RemediationCase, opened: (stored: RemediationCase, tx: CaseTx) => void): Promise<RemediationCase> {
     const { ctx } = this;
     assertOpen(ctx);
     const now = ctx.now();
