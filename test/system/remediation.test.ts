@@ -44,7 +44,7 @@ describeWith(missing([needRoot, needV1Cgroups]), 'a remediation case from openin
         `smtp: { url: "smtp://127.0.0.1:${smtp.port}", from: "Hosting <noreply@example.com>" }`,
         `public_url: ${PUBLIC_URL}`,
         // The overdue job every second, so a deadline of seconds is seen on time.
-        'remediation: { schedule: "* * * * * *", reminder_before: 8s, overdue_step: { action: throttle, level: 2 } }',
+        'remediation: { schedule: "* * * * * *", reminder_before: 15s, overdue_step: { action: throttle, level: 2 } }',
       ],
     });
     await waitFor('the plan cap in the kernel', () => quota() === 100_000, 20_000);
@@ -59,7 +59,7 @@ describeWith(missing([needRoot, needV1Cgroups]), 'a remediation case from openin
   it('open -> acknowledged -> reminder -> overdue -> throttle applied -> resolved -> throttle lifted, each with a notice', async () => {
     const tenant = user.name;
     const what = 'Your backup script <backup.sh> runs every minute & loads the server: run it once a night.';
-    const opened = await api('POST', '/v1/remediation-cases', { tenant, what, deadline: '20s' });
+    const opened = await api('POST', '/v1/remediation-cases', { tenant, what, deadline: '40s' });
     expect(opened.status).toBe(201);
     const id = opened.body.id as number;
     expect(opened.body).toMatchObject({ state: 'open', host: 'remedy', step: { action: 'throttle', level: 2 }, opened_by: 'admin' });
