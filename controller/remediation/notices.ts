@@ -8,11 +8,11 @@ import { randomUUID } from 'node:crypto';
 import type { NewNotice } from '../store/notice-store.js';
 import type { TxContext } from '../store/store.js';
 import type { NoticesConfig } from '../notices/config.js';
-import { CAP_WINDOW_MS, CapBudget, capNote, type CapHold } from '../notices/caps.js';
+import { CapBudget, capNote, type CapHold } from '../notices/caps.js';
 import { NO_RECIPIENT_NOTE } from '../notices/outbox.js';
 import { compileTemplate } from '../notices/template-engine.js';
 import { clean, humanTime } from '../notices/view.js';
-import { formatBytes, formatDuration } from '../../shared/units.js';
+import { formatBytes } from '../../shared/units.js';
 import type { RemediationCase } from '../../shared/wire/remediation.js';
 import type { CaseNoticeKind } from './machine.js';
 
@@ -215,11 +215,3 @@ export function enqueueCaseNotice(c: RemediationCase, kind: CaseNoticeKind, tx: 
   }
   return { id: tx.notices.enqueue(row), hold };
 }
-
-/** For the log: how long until a deadline, in words. */
-export function untilWords(deadline: string, now: number): string {
-  const ms = Date.parse(deadline) - now;
-  return ms > 0 ? `in ${formatDuration(ms)}` : `${formatDuration(-ms)} ago`;
-}
-
-export { CAP_WINDOW_MS };
