@@ -7,6 +7,7 @@ import { loadYamlFile, Section } from '../shared/config.js';
 import { ConfigError } from '../shared/errors.js';
 import { HOST_RE } from '../shared/wire/agent.js';
 import { NOTICES_CONFIG_REFERENCE, parseNoticesConfig, parseSmtpConfig, type NoticesConfig, type SmtpConfig } from './notices/config.js';
+import { parsePublicUrl, parseRemediationConfig, REMEDIATION_CONFIG_REFERENCE, type RemediationConfig } from './remediation/config.js';
 import { parseTlsConfig, TLS_CONFIG_REFERENCE, type TlsConfig } from './tls.js';
 import { parseTenantsConfig, TENANTS_CONFIG_REFERENCE, type TenantLimits } from './trust.js';
 
@@ -38,7 +39,7 @@ rollup:
 ingest:
   parser_threads: ${defaultParserThreads()}                          # threads parsing reports beside the main one (0 = none); default: 1 on 2-3 cores, cores - 2 from 4 (at most 4)
   max_report_size: 32M                       # largest report body accepted
-${TENANTS_CONFIG_REFERENCE}log_level: info                              # fatal, error, warn, info, debug, trace
+${TENANTS_CONFIG_REFERENCE}${REMEDIATION_CONFIG_REFERENCE}log_level: info                              # fatal, error, warn, info, debug, trace
 `;
 
 export interface TokenSource {
@@ -68,6 +69,10 @@ export interface ControllerConfig {
   ingest: { parserThreads: number; maxReportSize: number };
   /** Unmanaged tenants: expiry and the per-host cap (controller/trust.ts). */
   tenants: TenantLimits;
+  /** Base URL of links in tenants' notices (public_url); undefined: no link. */
+  publicUrl: string | undefined;
+  /** Remediation cases (controller/remediation). */
+  remediation: RemediationConfig;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 }
 
@@ -170,6 +175,8 @@ export function parseControllerConfig(raw: unknown): ControllerConfig {
   ing.done();
 
   const tenants = parseTenantsConfig(root.section('tenants'));
+  const publicUrl = parsePublicUrl(root);
+  const remediation = parseRemediationConfig(root.section('remediation'));
 
   const logLevel = root.oneOf('log_level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const, 'info');
   root.done();
@@ -189,6 +196,8 @@ export function parseControllerConfig(raw: unknown): ControllerConfig {
     rollup,
     ingest,
     tenants,
+    publicUrl,
+    remediation,
     logLevel,
   };
 }

@@ -1,5 +1,6 @@
 // The running controller: store, tokens, report parser, the app on its listener, and the scheduled jobs
-// (retention and the expiry of unmanaged tenants on its cron schedule, a periodic rollup flush for hosts that went silent). There is one rollup
+// (retention and the expiry of unmanaged tenants on its cron schedule, the remediation cases' overdue job on
+// remediation.schedule, a periodic rollup flush for hosts that went silent). There is one rollup
 // Flusher: the app kicks it after each report, the periodic job passes over every host and clears a failure,
 // so one failed flush between requests is retried and the kicks resume after it.
 import { mkdirSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { Flusher } from './ingest/flusher.js';
 import { createReportParser, type ReportParser } from './ingest/parser.js';
 import { controllerMetrics } from './metrics.js';
 import { startNotices, type Notices } from './notices/service.js';
+import { RemediationService } from './remediation/service.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import { describePair, readTlsPair, registerTlsMetrics, TlsReloader, type SecureContextTarget } from './tls.js';
 
@@ -25,6 +27,8 @@ export interface RunningController {
   store: SqliteStore;
   /** Tenants' notices: the outbox, its sender (controller/notices). */
   notices: Notices;
+  /** Remediation cases (controller/remediation); its overdue job runs on remediation.schedule. */
+  remediation: RemediationService;
   /** The one rollup flusher (kicked after reports; its periodic pass runs every PERIODIC_FLUSH_MS). */
   flusher: Flusher;
   /** http(s)://address:port actually bound (port 0 in the config picks a free one). */
@@ -110,6 +114,7 @@ export async function startController(config: ControllerConfig, opts: StartOptio
   let parser: ReportParser | undefined;
   let app: App | undefined;
   let retentionTask: ScheduledTask | undefined;
+  let remediationTask: ScheduledTask | undefined;
   let timer: NodeJS.Timeout | undefined;
   let notices: Notices | undefined;
   let tls: TlsReloader | undefined;
@@ -120,6 +125,18 @@ export async function startController(config: ControllerConfig, opts: StartOptio
     const flusher = new Flusher(store, { log: log.child({ component: 'rollup' }), onFlushed: (n) => metrics.flushes.inc(n) });
     // Registered before the API listens, so every incident event from the first report on makes its notices.
     notices = startNotices(store, config, { log, now: opts.now, registry: metrics.registry });
+    const n0 = notices;
+    const remediation = new RemediationService({
+      store,
+      config: config.remediation,
+      notices: config.notices,
+      publicUrl: config.publicUrl,
+      domain: n0.domain,
+      log: log.child({ component: 'remediation' }),
+      now: opts.now,
+      onQueued: () => n0.kick(),
+      onHeld: (holds, at) => n0.recordHolds(holds, at),
+    });
     app = await buildApp({
       store,
       tokens,
@@ -128,6 +145,7 @@ export async function startController(config: ControllerConfig, opts: StartOptio
       metrics,
       flusher,
       outbox: notices.outbox,
+      remediation,
       now: opts.now,
       reportBodyLimit: config.ingest.maxReportSize,
       halfLifeMs: config.fairness.halfLifeMs,
@@ -166,6 +184,20 @@ export async function startController(config: ControllerConfig, opts: StartOptio
       },
       { name: 'hostwarden-retention', noOverlap: true },
     );
+    // The overdue job: automatic cases, reminders, overdue cases and their steps (controller/remediation).
+    const mlog = log.child({ component: 'remediation' });
+    remediationTask = cron.schedule(
+      config.remediation.schedule,
+      async () => {
+        try {
+          const r = await remediation.tick();
+          if (r.opened || r.reminded || r.overdue || r.stepsApplied || r.stepsLifted) mlog.info({ ...r }, 'remediation run');
+        } catch (err) {
+          mlog.error({ err }, 'remediation run failed');
+        }
+      },
+      { name: 'hostwarden-remediation', noOverlap: true },
+    );
     let flushing = false;
     timer = setInterval(() => {
       if (flushing) return;
@@ -186,6 +218,7 @@ export async function startController(config: ControllerConfig, opts: StartOptio
       app: running,
       store,
       notices: n,
+      remediation,
       flusher,
       url,
       tls: t,
@@ -194,6 +227,7 @@ export async function startController(config: ControllerConfig, opts: StartOptio
           t?.close();
           clearInterval(timer);
           await retentionTask?.destroy();
+          await remediationTask?.destroy();
           await running.close();
           await n.close();
           await p.close();
@@ -205,6 +239,7 @@ export async function startController(config: ControllerConfig, opts: StartOptio
     tls?.close();
     clearInterval(timer);
     await retentionTask?.destroy();
+    await remediationTask?.destroy();
     await app?.close().catch(() => {});
     await notices?.close().catch(() => {});
     await parser?.close().catch(() => {});

@@ -10,6 +10,7 @@ import { auditCommand } from './commands/audit.js';
 import { fairnessCommand } from './commands/fairness.js';
 import { hostCommand, hostsCommand, plansCommand, tenantCommand, tenantsCommand } from './commands/fleet.js';
 import { explainCommand, incidentsCommand } from './commands/incidents.js';
+import { remediationCommand } from './commands/remediation.js';
 import { usageCommand } from './commands/usage.js';
 import { exitCodeOf } from './errors.js';
 import { printable, terminalSafe } from './format.js';
@@ -34,6 +35,7 @@ export const COMMANDS: readonly Command[] = [
   actionsCommand,
   actionCommand,
   auditCommand,
+  remediationCommand,
 ];
 
 export const DEFAULT_WIDTH = 80;

@@ -4,7 +4,8 @@
 // Node and Fastify refuse before a route runs gets the same shape (framework-errors.ts).
 //
 // Access (route config `auth`):
-//   public  GET /healthz, GET /openapi.json (the API's shape, no data)
+//   public  GET /healthz, GET /openapi.json (the API's shape, no data), GET|POST /remediation/{token} (the
+//           tenant's signed link: the link is the credential)
 //   agent   POST /v1/reports (the token's own host only), GET /v1/hosts/{host}/policy (own host; admins too)
 //   admin   everything else, /metrics included; every admin call, refused ones too, goes to the audit log.
 import swagger from '@fastify/swagger';
@@ -27,6 +28,9 @@ import { registerFleetRoutes } from './routes/fleet.js';
 import { registerHistoryRoutes } from './routes/history.js';
 import { registerIncidentRoutes } from './routes/incidents.js';
 import { registerNoticeRoutes } from './routes/notices.js';
+import { registerRemediationRoutes } from './routes/remediation.js';
+import { registerRemediationLinkRoutes } from './routes/remediation-link.js';
+import type { RemediationService } from '../remediation/service.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerTransportHooks, TransportTracker } from './transport.js';
 
@@ -49,6 +53,8 @@ export interface AppOptions {
   autoFlush?: boolean;
   /** The notices outbox, read by GET /v1/notices (controller/notices/service.ts); absent: those answer 503. */
   outbox?: NoticeReader | undefined;
+  /** Remediation cases (controller/remediation/service.ts); absent: those routes answer 503. */
+  remediation?: RemediationService | undefined;
   now?: () => number;
   reportBodyLimit?: number;
   /** Fairness half-life, reported by GET /v1/fairness (the store applies it). */
@@ -155,6 +161,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     parser,
     flusher,
     outbox: opts.outbox,
+    remediation: opts.remediation,
     now,
     reportBodyLimit: opts.reportBodyLimit ?? DEFAULT_REPORT_BODY_LIMIT,
     halfLifeMs: opts.halfLifeMs,
@@ -176,5 +183,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   await app.register(async (scope) => registerHistoryRoutes(scope, deps));
   await app.register(async (scope) => registerIncidentRoutes(scope, deps));
   await app.register(async (scope) => registerNoticeRoutes(scope, deps.outbox));
+  await app.register(async (scope) => registerRemediationRoutes(scope, deps));
+  await app.register(async (scope) => registerRemediationLinkRoutes(scope, deps));
   return app;
 }

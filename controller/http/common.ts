@@ -15,6 +15,7 @@ import type { Flusher } from '../ingest/flusher.js';
 import type { ReportParser } from '../ingest/parser.js';
 import type { ControllerMetrics } from '../metrics.js';
 import type { NoticeOutbox } from '../notices/outbox.js';
+import type { RemediationService } from '../remediation/service.js';
 import { StoreError, type StoreErrorKind } from '../store/errors.js';
 import type { Store } from '../store/store.js';
 
@@ -47,6 +48,8 @@ export interface RouteDeps {
   flusher: Flusher;
   /** Undefined in an app built without notices (tests): the notice routes then answer 503. */
   outbox: NoticeReader | undefined;
+  /** Remediation cases; undefined in an app built without them (tests): those routes then answer 503. */
+  remediation: RemediationService | undefined;
   now: () => number;
   reportBodyLimit: number;
   /** Fairness half-life, reported by GET /v1/fairness (the store applies it). */

@@ -8,7 +8,8 @@
 // A notice over a cap is stored `held`, with the cap named in its `error`, and is never lost:
 //   - a warning or throttle notice (rate-limited kinds) waits for the tenant's digest, due an hour later at
 //     the soonest (and never sooner than an interval after the tenant's last digest)
-//   - a quarantine, a release, an administrator's action and a digest wait (digest_due null) for a slot of
+//   - a quarantine, a release, an administrator's action, a digest and a remediation case's lifecycle notice
+//     (controller/remediation/notices.ts: never folded into a digest) wait (digest_due null) for a slot of
 //     their host's hourly cap: the sender releases them oldest first as soon as the hour's window frees one
 //     (releaseHeld, each sender run; the sender runs at least once a minute)
 // A notice that would wait for a slot is held while older ones of its host and category still wait, so they
@@ -19,7 +20,7 @@ import type { NoticeTx } from '../store/notice-store.js';
 
 /** The window of the per-host caps: a sliding hour. */
 export const CAP_WINDOW_MS = 3_600_000;
-export const CAP_CATEGORIES = ['warning', 'throttle', 'quarantine', 'release', 'digest'] as const;
+export const CAP_CATEGORIES = ['warning', 'throttle', 'quarantine', 'release', 'digest', 'remediation'] as const;
 export type CapCategory = (typeof CAP_CATEGORIES)[number];
 export const CAP_NAMES = ['per_host_hour', 'per_report'] as const;
 export type CapName = (typeof CAP_NAMES)[number];
@@ -34,7 +35,7 @@ export interface NoticeCaps {
 }
 
 export const DEFAULT_CAPS: NoticeCaps = {
-  perHostHour: { warning: 50, throttle: 50, quarantine: 30, release: 50, digest: 50 },
+  perHostHour: { warning: 50, throttle: 50, quarantine: 30, release: 50, digest: 50, remediation: 30 },
   perReport: 20,
 };
 

@@ -213,5 +213,6 @@ notices:
       quarantine: 30
       release: 50
       digest: 50
+      remediation: 30                        # remediation cases' notices (opened, reminder, overdue, resolved)
     per_report: 20                           # the most notices one report sends at once
 `;

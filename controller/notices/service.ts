@@ -30,6 +30,12 @@ export interface Notices {
   /** Undefined when notices.enabled is false (the API still lists what is stored). */
   readonly sender: NoticeSender | undefined;
   readonly mailer: Mailer | undefined;
+  /** Domain of the Message-IDs (that of the From address). */
+  readonly domain: string;
+  /** Notices were queued outside an ingest (remediation cases): the sender runs soon. */
+  kick(): void;
+  /** Notices a cap held outside an ingest, after their transaction: counted and logged like the others. */
+  recordHolds(holds: CapHold[], at: number): void;
   close(): Promise<void>;
 }
 
@@ -85,6 +91,9 @@ export function startNotices(store: Store, config: ControllerConfig, opts: Notic
     outbox,
     sender,
     mailer,
+    domain,
+    kick: () => sender?.kick(),
+    recordHolds: (holds, at) => caps.record(holds, at),
     close: async () => {
       unhook?.();
       await sender?.close();

@@ -27,6 +27,7 @@ import type {
   TenantPut,
 } from '../../shared/wire/api.js';
 import type { NoticeStore, NoticeTx } from './notice-store.js';
+import type { RemediationStore } from './remediation-store.js';
 
 export { DEFAULT_RETENTION, type RetentionSpans } from '../history/rollup.js';
 
@@ -235,6 +236,8 @@ export interface Store {
 
   /** The notices' outbox (controller/notices decides what goes in it). */
   readonly notices: NoticeStore;
+  /** Remediation cases (controller/remediation decides how they move). */
+  readonly remediation: RemediationStore;
 
   stats(): Promise<StoreStats>;
   onIncidentEvents(hook: IncidentEventsHook): () => void;

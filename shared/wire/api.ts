@@ -422,3 +422,6 @@ export const NoticeQuerySchema = Type.Object(
   { additionalProperties: false },
 );
 export const NoticeParamsSchema = Type.Object({ id: Id() }, { additionalProperties: false });
+
+// Remediation cases (their schemas live in ./remediation.ts; re-exported so every admin answer is here).
+export * from './remediation.js';

@@ -14,6 +14,7 @@
 //   audit.ts         the admin audit log
 //   retention.ts     dropping what is past its span
 //   notices.ts       the notices' outbox (the NoticeStore, and the NoticeTx hooks write through)
+//   remediation.ts   remediation cases (the RemediationStore) and the key of the tenants' links
 //   damage.ts        rows that cannot be read: skipped, logged once, counted (GET /healthz damaged_rows)
 //   maintenance.ts   PRAGMA quick_check after an unclean shutdown and for --check; online backups (--backup)
 import type { Logger } from 'pino';
@@ -67,6 +68,7 @@ import { Incidents } from './incidents.js';
 import { Ingest } from './ingest.js';
 import { loadState } from './load.js';
 import { SqliteNotices } from './notices.js';
+import { SqliteRemediation } from './remediation.js';
 import { Retention } from './retention.js';
 import { Rollups } from './rollups.js';
 import { Policies, Tenants } from './tenants.js';
@@ -89,6 +91,7 @@ export class SqliteStore implements Store {
   /** The connection, for tests and tools that look at the tables; the store's users go through the Store interface. */
   readonly db: StoreContext['db'];
   readonly notices: SqliteNotices;
+  readonly remediation: SqliteRemediation;
   private readonly connection: Connection;
   private readonly ctx: StoreContext;
   private closed = false;
@@ -139,6 +142,7 @@ export class SqliteStore implements Store {
       this.audit = new Audit(ctx);
       this.retention = new Retention(ctx);
       this.statistics = new Stats(ctx, this.connection);
+      this.remediation = new SqliteRemediation(ctx);
       loadState(ctx, this.rollups);
       this.connection.startCheckpoints();
     } catch (err) {

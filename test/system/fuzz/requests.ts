@@ -5,7 +5,7 @@
 // was accepted must read back as sent.
 import fc, { type Arbitrary } from 'fast-check';
 import { ReportSchema } from '../../../shared/wire/agent.js';
-import { ActionRequestSchema, PlanPutSchema, TenantPutSchema } from '../../../shared/wire/api.js';
+import { ActionRequestSchema, PlanPutSchema, RemediationAckSchema, RemediationNoteSchema, RemediationOpenSchema, TenantPutSchema } from '../../../shared/wire/api.js';
 import { EXPLANATION } from '../../unit/ctl/fixtures.js';
 import { HOST_A, HOST_B, type Who } from './fuzz-controller.js';
 import { INVALID_UTF8, isPlainObject, RawNumber, toText, type JsonIsh } from './json-ish.js';
@@ -45,10 +45,17 @@ export const BODY_SCHEMAS: Record<string, SchemaNode> = {
   'PUT /v1/tenants/{tenant}': TenantPutSchema as unknown as SchemaNode,
   'POST /v1/tenants/{tenant}/actions': ActionRequestSchema as unknown as SchemaNode,
   'PUT /v1/plans/{plan}': PlanPutSchema as unknown as SchemaNode,
+  'POST /v1/remediation-cases': RemediationOpenSchema as unknown as SchemaNode,
+  'POST /v1/remediation-cases/{id}/acknowledge': RemediationAckSchema as unknown as SchemaNode,
+  'POST /v1/remediation-cases/{id}/resolve': RemediationNoteSchema as unknown as SchemaNode,
+  // The tenant's confirm form: no fields (the body is ignored whatever it is).
+  'POST /remediation/{token}': { type: 'object', properties: {}, additionalProperties: false } as SchemaNode,
 };
 
 export const AGENT_ROUTES = new Set(['POST /v1/reports', 'GET /v1/hosts/{host}/policy']);
-export const PUBLIC_ROUTES = new Set(['GET /healthz', 'GET /openapi.json']);
+export const PUBLIC_ROUTES = new Set(['GET /healthz', 'GET /openapi.json', 'GET /remediation/{token}', 'POST /remediation/{token}']);
+/** Public pages for people: a refusal asked for with `Accept: text/html` is a small HTML page saying why. */
+export const HTML_ROUTES = new Set(['GET /remediation/{token}', 'POST /remediation/{token}']);
 
 const CONTENT_TYPES = [
   null,
@@ -151,6 +158,12 @@ function validBody(route: string, host: string, pools: Pools, now: number, fresh
   if (route === 'POST /v1/reports') return fc.oneof(...[false, true].map((tame) => schemaArb(schema, { now, tame: tame && !fresh, overrides: reportOverrides(host, pools, now, fresh) })));
   if (route === 'PUT /v1/tenants/{tenant}') return schemaArb(schema, { now, overrides: tenantPutOverrides(pools, fresh) });
   if (route === 'POST /v1/tenants/{tenant}/actions') return schemaArb(schema, { now, overrides: (path, derived) => (path === '/ttl' ? fc.oneof({ weight: 3, arbitrary: fc.constantFrom<JsonIsh>('30s', '5m', '1h', '2d', 60, 3600.5) }, { weight: 1, arbitrary: derived() }) : undefined) });
+  if (route === 'POST /v1/remediation-cases') {
+    // Half reach a case: a tenant the run knows and a deadline ahead; the rest as the schema derives them.
+    const tenants = fromPool([...pools.tenants[HOST_A]!, ...pools.tenants[HOST_B]!], 'alice');
+    const deadlines = fc.constantFrom<JsonIsh>('30s', '3d', '2099-01-01T00:00:00Z', '0s', 'now', '99999999999999999999d');
+    return schemaArb(schema, { now, overrides: (path, derived) => (path === '/tenant' ? fc.oneof(tenants, derived()) : path === '/deadline' ? fc.oneof(deadlines, derived()) : undefined) });
+  }
   return schemaArb(schema, { now });
 }
 

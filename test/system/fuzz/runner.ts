@@ -10,7 +10,7 @@ import { Findings, normalize, printable, type Witness } from './findings.js';
 import { INVALID_UTF8, isFaithful, isPlainObject, textBytes, toText } from './json-ish.js';
 import { sendRaw, type RawOutcome, type RawRequest } from './raw-http.js';
 import { readBack } from './readback.js';
-import { bulkReportArb, opRequestArb, otherRequestArb, readBackArb, type FuzzRequest } from './requests.js';
+import { bulkReportArb, HTML_ROUTES, opRequestArb, otherRequestArb, readBackArb, type FuzzRequest } from './requests.js';
 import { emptyPools, FRESH, type Operation, type Pools } from './routes.js';
 import { refreshPools, seedFixtures } from './seed.js';
 
@@ -89,7 +89,7 @@ export class FuzzRun {
     const { status } = outcome;
     if (status >= 500) this.pending5xx.push(s);
     else if (status >= 400 && req.method !== 'HEAD') {
-      const problem = errorShapeProblem(outcome);
+      const problem = htmlRefusal(req, outcome) ? undefined : errorShapeProblem(outcome);
       if (problem) this.findings.add(`4xx not {error, message}: ${status} ${problem}`, this.witness(s, `${status} ${printable(outcome.body.toString('utf8'), 300)}`));
     } else if (status >= 200 && status < 300) {
       if (req.method !== 'GET') this.recentWrites = [...this.recentWrites.slice(-15), s];
@@ -277,6 +277,23 @@ export class FuzzRun {
     }
     this.drain5xx(true);
   }
+}
+
+/**
+ * True for a refusal a person's browser asked for: a tenant's page (HTML_ROUTES) requested with `Accept: text/html`
+ * answers an HTML page that says why (what `{error, message}` says to every other client), escaped, never a
+ * script.
+ */
+export function htmlRefusal(req: FuzzRequest, outcome: Extract<RawOutcome, { kind: 'answer' }>): boolean {
+  const text = outcome.body.toString('utf8');
+  return (
+    HTML_ROUTES.has(req.route) &&
+    req.headers.some(([k, v]) => k.toLowerCase() === 'accept' && v.includes('text/html')) &&
+    /^text\/html; charset=utf-8$/.test(outcome.headers['content-type'] ?? '') &&
+    text.startsWith('<!DOCTYPE html>') &&
+    /<p>[^<]{10,}<\/p>/.test(text) &&
+    !/<script/i.test(text)
+  );
 }
 
 /** Why a 4xx body is not `{ "error": code, "message": text }` as JSON, or undefined when it is. */

@@ -39,7 +39,7 @@ afterAll(async () => {
 });
 
 function fill(url: string): string {
-  return url.replace(':tenant', 'alice').replace(':host', 'web01').replace(':plan', 'basic').replace(':id', '1');
+  return url.replace(':tenant', 'alice').replace(':host', 'web01').replace(':plan', 'basic').replace(':id', '1').replace(':token', 'abc.def');
 }
 
 function methods(r: RouteOptions): string[] {
@@ -57,7 +57,7 @@ describe('access', () => {
       if (methods(r).some((m) => m === 'POST' || m === 'PUT')) expect([r.url, Boolean(r.schema?.body)]).toEqual([r.url, true]);
     }
     const pub = routes.filter((r) => r.config?.auth === 'public').map((r) => `${methods(r).join()} ${r.url}`);
-    expect(pub.sort()).toEqual(['GET /healthz', 'GET /openapi.json', 'HEAD /healthz', 'HEAD /openapi.json']);
+    expect(pub.sort()).toEqual(['GET /healthz', 'GET /openapi.json', 'GET /remediation/:token', 'HEAD /healthz', 'HEAD /openapi.json', 'HEAD /remediation/:token', 'POST /remediation/:token']);
   });
 
   it('refuses an unknown query parameter on every GET route, those that take none included', async () => {

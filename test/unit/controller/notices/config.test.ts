@@ -33,7 +33,7 @@ describe('notices configuration', () => {
       usageCommand: 'hostwardenctl usage {tenant} --since 24h',
       retry: { minMs: 30_000, maxMs: 30 * 60_000, giveUpMs: 7 * 86_400_000 },
       keepMs: 90 * 86_400_000,
-      caps: { perHostHour: { warning: 50, throttle: 50, quarantine: 30, release: 50, digest: 50 }, perReport: 20 },
+      caps: { perHostHour: { warning: 50, throttle: 50, quarantine: 30, release: 50, digest: 50, remediation: 30 }, perReport: 20 },
     });
     expect(outboxDirOf(c)).toBe('/var/lib/hostwarden/outbox');
     expect(outboxDirOf(parse('state_dir: /srv/hw'))).toBe('/srv/hw/outbox');
@@ -89,10 +89,10 @@ notices:
       usageCommand: 'ask us',
       retry: { minMs: 1000, maxMs: 10_000, giveUpMs: 86_400_000 },
       keepMs: 30 * 86_400_000,
-      caps: { perHostHour: { warning: 1, throttle: 2, quarantine: 3, release: 4, digest: 5 }, perReport: 6 },
+      caps: { perHostHour: { warning: 1, throttle: 2, quarantine: 3, release: 4, digest: 5, remediation: 30 }, perReport: 6 },
     });
     // Keys left out keep their defaults.
-    expect(parse('notices: { caps: { per_host_hour: { quarantine: 5 } } }').notices.caps).toEqual({ perHostHour: { warning: 50, throttle: 50, quarantine: 5, release: 50, digest: 50 }, perReport: 20 });
+    expect(parse('notices: { caps: { per_host_hour: { quarantine: 5 } } }').notices.caps).toEqual({ perHostHour: { warning: 50, throttle: 50, quarantine: 5, release: 50, digest: 50, remediation: 30 }, perReport: 20 });
     // null values are defaults, not unknown keys
     expect(parse('smtp: { url: "smtp://m", from: a@b, starttls: , tls: , timeout: }').smtp).toEqual({ url: 'smtp://m', from: 'a@b' });
   });
