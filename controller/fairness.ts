@@ -205,47 +205,87 @@ const HS = HOST_SCALE;
 /**
  * Shares, dominant shares, the fair share, Jain's index and each tenant's debt after one report's interval:
  * written into the report's tenant and host vectors (quantized), the new balances returned.
+ *
+ * The arithmetic of tenantShares and hostFairness, in the same order of operations (so the same doubles),
+ * computed in place: no object per tenant on the ingest path. NaN stands for "undefined" (not measured or no
+ * capacity) here, which quantize writes as NaN just the same. fairness.test.ts holds both to the same results.
  */
 export function accrueReport(input: ReportLedgerInput, opts: LedgerOptions): { balances: DebtState[]; host: HostLedger } {
-  const { values, n, hostValues } = input;
+  const { values, n, hostValues, capacity } = input;
   const W = TENANT_WIDTH;
-  const usages = new Array<TenantUsage>(n);
+  const threshold = opts.activeThreshold;
+  const cpuCap = capacity.cores * 100;
+  const memCap = capacity.memoryBytes;
+  const io = capacity.io;
+  const dominant = new Float64Array(n);
+  const active = new Uint8Array(n);
+  let activeWeight = 0;
+  let activeCount = 0;
+  let sum = 0;
+  let sq = 0;
   for (let k = 0; k < n; k++) {
     const o = k * W;
-    usages[k] = {
-      cpuPercent: dequantize(values[o + TI.cpu_percent]!, TS.cpu_percent),
-      memoryBytes: dequantize(values[o + TI.memory_current]!, TS.memory_current),
-      ioReadBps: dequantize(values[o + TI.io_read_bps]!, TS.io_read_bps),
-      ioWriteBps: dequantize(values[o + TI.io_write_bps]!, TS.io_write_bps),
-      ioReadIops: dequantize(values[o + TI.io_read_iops]!, TS.io_read_iops),
-      ioWriteIops: dequantize(values[o + TI.io_write_iops]!, TS.io_write_iops),
-      weight: input.weights[k]!,
-    };
+    const cpu = share(values[o + TI.cpu_percent]! / TS.cpu_percent, cpuCap);
+    const memory = share(values[o + TI.memory_current]! / TS.memory_current, memCap);
+    let ioShare = Number.NaN;
+    if (io) {
+      const readIops = values[o + TI.io_read_iops]! / TS.io_read_iops;
+      const writeIops = values[o + TI.io_write_iops]! / TS.io_write_iops;
+      const ops = Number.isNaN(readIops) && Number.isNaN(writeIops) ? Number.NaN : (Number.isNaN(readIops) ? 0 : readIops) + (Number.isNaN(writeIops) ? 0 : writeIops);
+      ioShare = maxOf(maxOf(share(values[o + TI.io_read_bps]! / TS.io_read_bps, io.read_bps), share(values[o + TI.io_write_bps]! / TS.io_write_bps, io.write_bps)), share(ops, io.iops));
+    }
+    const m = maxOf(maxOf(cpu, memory), ioShare);
+    const max = Number.isNaN(m) ? 0 : m;
+    const weight = ledgerWeight(input.weights[k]!);
+    const d = clampShare(max / weight);
+    dominant[k] = d;
+    values[o + TI.share_cpu] = quantize(cpu, TS.share_cpu);
+    values[o + TI.share_memory] = quantize(memory, TS.share_memory);
+    values[o + TI.share_io] = quantize(ioShare, TS.share_io);
+    values[o + TI.dominant_share] = quantize(d, TS.dominant_share);
+    if (max >= threshold) {
+      active[k] = 1;
+      activeWeight += weight;
+      activeCount++;
+      sum += d;
+      sq += d * d;
+    }
   }
-  const fair = hostFairness(input.capacity, usages, opts.activeThreshold);
+  const fair = activeWeight > 0 ? 1 / activeWeight : undefined;
+  const jain = activeCount === 0 ? undefined : sq === 0 ? 1 : (sum * sum) / (activeCount * sq);
+  const fairQ = quantize(fair, TS.fair_share);
+  const intervalSec = input.intervalMs / 1000;
   const balances = new Array<DebtState>(n);
   let strays = 0;
   for (let k = 0; k < n; k++) {
     const o = k * W;
-    const sh = fair.tenants[k]!;
-    values[o + TI.share_cpu] = quantize(sh.cpu, TS.share_cpu);
-    values[o + TI.share_memory] = quantize(sh.memory, TS.share_memory);
-    values[o + TI.share_io] = quantize(sh.io, TS.share_io);
-    values[o + TI.dominant_share] = quantize(sh.dominant, TS.dominant_share);
-    values[o + TI.fair_share] = quantize(fair.fair, TS.fair_share);
-    values[o + TI.active] = sh.active ? 1 : 0;
-    const balance = accrueDebt(input.balances[k], input.at, input.intervalMs / 1000, sh.dominant, fair.fair, sh.active, opts.halfLifeMs);
+    const isActive = active[k] === 1;
+    values[o + TI.fair_share] = fairQ;
+    values[o + TI.active] = isActive ? 1 : 0;
+    const balance = accrueDebt(input.balances[k], input.at, intervalSec, dominant[k]!, fair, isActive, opts.halfLifeMs);
     balances[k] = balance;
     values[o + TI.debt] = quantize(balance.debt, TS.debt);
     const st = values[o + TI.strays]!;
     if (!Number.isNaN(st)) strays += st;
   }
   hostValues[HI.tenants] = n;
-  hostValues[HI.active_tenants] = fair.active;
-  hostValues[HI.fair_share] = quantize(fair.fair, HS.fair_share);
-  hostValues[HI.jain] = quantize(fair.jain, HS.jain);
+  hostValues[HI.active_tenants] = activeCount;
+  hostValues[HI.fair_share] = quantize(fair, HS.fair_share);
+  hostValues[HI.jain] = quantize(jain, HS.jain);
   hostValues[HI.strays] = strays;
-  return { balances, host: { fair: fair.fair ?? null, jain: fair.jain ?? null, active: fair.active } };
+  return { balances, host: { fair: fair ?? null, jain: jain ?? null, active: activeCount } };
+}
+
+/** ratio() with NaN for undefined: used / capacity within 0..MAX_SHARE, NaN when either is unknown. */
+function share(used: number, capacity: number | undefined): number {
+  if (Number.isNaN(used) || capacity === undefined || !(capacity > 0)) return Number.NaN;
+  return clampShare(used / capacity);
+}
+
+/** maxDefined() of two with NaN for undefined: the first defined one unless the second is larger. */
+function maxOf(a: number, b: number): number {
+  if (Number.isNaN(b)) return a;
+  return Number.isNaN(a) || b > a ? b : a;
 }
 
 /** The host's ledger as stored in a report's host vector. */

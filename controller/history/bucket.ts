@@ -4,12 +4,17 @@
 // for a closed minute is kept beside it and merged when the rows are read.
 import { accAdd, accMerge, decodeAcc, newAcc, writeAcc, type Acc, type Writer } from './codec.js';
 
+/** Accumulators per slab of an open minute. */
+const SLAB_ACCS = 64;
+
 export class MinuteBucket {
   private open: Map<number, Acc> | undefined = new Map();
   private ids: Int32Array | undefined;
   private offsets: Uint32Array | undefined;
   private data: Buffer | undefined;
   private late: Map<number, Acc> | undefined;
+  private slab: Float64Array | undefined;
+  private slabPos = 0;
 
   /** @param widthOf the number of metrics of a series */
   constructor(private readonly widthOf: (series: number) => number) {}
@@ -30,8 +35,24 @@ export class MinuteBucket {
   add(series: number, row: Float64Array, offset: number, width: number): void {
     const map = this.open ?? (this.late ??= new Map());
     let acc = map.get(series);
-    if (!acc) map.set(series, (acc = newAcc(width)));
+    if (!acc) map.set(series, (acc = this.open ? this.newOpenAcc(width) : newAcc(width)));
     accAdd(acc, row, offset, width);
+  }
+
+  /**
+   * An empty accumulator of the open minute, carved from a slab shared by the minute's series: one
+   * allocation per SLAB_ACCS series instead of one each (the ingest path's; the slab goes with the minute).
+   */
+  private newOpenAcc(width: number): Acc {
+    const len = 3 * width;
+    if (!this.slab || this.slabPos + len > this.slab.length) {
+      this.slab = new Float64Array(Math.max(len, SLAB_ACCS * len));
+      this.slabPos = 0;
+    }
+    const v = this.slab.subarray(this.slabPos, this.slabPos + len);
+    this.slabPos += len;
+    for (let j = 2; j < len; j += 3) v[j] = Number.NEGATIVE_INFINITY;
+    return { n: 0, v };
   }
 
   /** Encode the accumulators into one buffer (the minute is over). */
@@ -49,6 +70,7 @@ export class MinuteBucket {
     this.offsets = offsets;
     this.data = w.take();
     this.open = undefined;
+    this.slab = undefined;
   }
 
   private indexOf(series: number): number {

@@ -62,20 +62,31 @@ export class Writer {
 
   varint(v: number): void {
     if (!(Number.isInteger(v) && v >= 0 && v <= MAX_VARINT)) throw new CodecError(`cannot encode ${v}: a varint holds an integer 0..2^53-1`);
-    this.ensure(MAX_VARINT_BYTES);
-    const b = this.buf;
-    let p = this.pos;
-    while (v >= 0x80) {
-      b[p++] = (v % 0x80) | 0x80;
-      v = Math.floor(v / 0x80);
-    }
-    b[p++] = v;
-    this.pos = p;
+    this.put(v);
   }
 
   zigzag(v: number): void {
     if (!(Number.isInteger(v) && v >= MIN_ZIGZAG && v <= MAX_ZIGZAG)) throw new CodecError(`cannot encode ${v}: a stored value is an integer -2^52..2^52-1`);
-    this.varint(v >= 0 ? v * 2 : -v * 2 - 1);
+    this.put(v >= 0 ? v * 2 : -v * 2 - 1);
+  }
+
+  /** The bytes of a varint already checked (an integer 0..MAX_VARINT). */
+  private put(v: number): void {
+    if (this.pos + MAX_VARINT_BYTES > this.buf.length) this.ensure(MAX_VARINT_BYTES);
+    const b = this.buf;
+    let p = this.pos;
+    // Above 2^31 with float arithmetic, then in 32-bit integers (the same bytes, faster).
+    while (v >= 0x80000000) {
+      b[p++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    let i = v | 0;
+    while (i >= 0x80) {
+      b[p++] = (i & 0x7f) | 0x80;
+      i >>>= 7;
+    }
+    b[p++] = i;
+    this.pos = p;
   }
 
   u16At(at: number, v: number): void {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { accrueDebt, accrueReport, decayedDebt, hostFairness, hostLedgerOf, jainIndex, storedDebt, tenantShares, type HostCapacity, type TenantUsage } from '../../../controller/fairness.js';
-import { HOST_INDEX, HOST_WIDTH, TENANT_INDEX, TENANT_SCALE, TENANT_WIDTH } from '../../../controller/history/catalog.js';
+import { dequantize, HOST_INDEX, HOST_SCALE, HOST_WIDTH, quantize, TENANT_INDEX, TENANT_SCALE, TENANT_WIDTH } from '../../../controller/history/catalog.js';
 
 const GiB = 1024 ** 3;
 // The constructed host: 4 cores (400 %), 16 GiB. Hand-computed:
@@ -144,5 +144,79 @@ describe('the ledger of one report', () => {
     expect(hostLedgerOf(hostValues)).toEqual({ fair: null, jain: null, active: 0 });
     expect(out.balances).toEqual([{ debt: 0, at: t0 }]);
     expect(storedDebt(new Float64Array(TENANT_WIDTH).fill(Number.NaN))).toBeUndefined();
+  });
+
+  it('writes what tenantShares, hostFairness and accrueDebt compute, to the bit (random reports with gaps, io, odd weights)', () => {
+    const TI = TENANT_INDEX;
+    const TS = TENANT_SCALE;
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const maybe = (v: number) => (rnd() < 0.15 ? Number.NaN : v);
+    for (let round = 0; round < 40; round++) {
+      const n = 1 + Math.floor(rnd() * 30);
+      const capacity: HostCapacity = {
+        cores: round % 7 === 0 ? 0 : 1 + Math.floor(rnd() * 64),
+        memoryBytes: round % 9 === 0 ? 1 : Math.floor(rnd() * 64 * GiB),
+        io: round % 2 ? { read_bps: rnd() * 1e9, write_bps: round % 4 === 1 ? 0 : rnd() * 1e9, iops: rnd() * 1e5 } : undefined,
+      };
+      const values = new Float64Array(n * TENANT_WIDTH).fill(Number.NaN);
+      const weights: number[] = [];
+      const balances: Array<{ debt: number; at: number } | undefined> = [];
+      for (let k = 0; k < n; k++) {
+        const o = k * TENANT_WIDTH;
+        const idle = rnd() < 0.2;
+        values[o + TI.cpu_percent] = maybe(Math.round((idle ? rnd() * 0.01 : rnd() * 6400) * TS.cpu_percent));
+        values[o + TI.memory_current] = maybe(Math.round((idle ? 1 : rnd() * 64 * GiB) * TS.memory_current));
+        values[o + TI.io_read_bps] = maybe(Math.round(rnd() * 2e9 * TS.io_read_bps));
+        values[o + TI.io_write_bps] = maybe(Math.round(rnd() * 2e9 * TS.io_write_bps));
+        values[o + TI.io_read_iops] = maybe(Math.round(rnd() * 1e5 * TS.io_read_iops));
+        values[o + TI.io_write_iops] = maybe(Math.round(rnd() * 1e5 * TS.io_write_iops));
+        values[o + TI.strays] = maybe(Math.floor(rnd() * 5));
+        weights.push([1, 2, 0.5, 0, -1, Number.NaN, 1e-9, 1e9][Math.floor(rnd() * 8)]!);
+        balances.push(rnd() < 0.3 ? undefined : { debt: rnd() * 10 - 5, at: t0 - Math.floor(rnd() * 2 * HL) + (rnd() < 0.2 ? HL : 0) });
+      }
+      const opts = { halfLifeMs: HL, activeThreshold: 0.001 };
+      // The reference: the object-per-tenant functions above.
+      const expected = values.slice();
+      const usages: TenantUsage[] = Array.from({ length: n }, (_, k) => {
+        const o = k * TENANT_WIDTH;
+        return {
+          cpuPercent: dequantize(values[o + TI.cpu_percent]!, TS.cpu_percent),
+          memoryBytes: dequantize(values[o + TI.memory_current]!, TS.memory_current),
+          ioReadBps: dequantize(values[o + TI.io_read_bps]!, TS.io_read_bps),
+          ioWriteBps: dequantize(values[o + TI.io_write_bps]!, TS.io_write_bps),
+          ioReadIops: dequantize(values[o + TI.io_read_iops]!, TS.io_read_iops),
+          ioWriteIops: dequantize(values[o + TI.io_write_iops]!, TS.io_write_iops),
+          weight: weights[k]!,
+        };
+      });
+      const f = hostFairness(capacity, usages, opts.activeThreshold);
+      let strays = 0;
+      const expectedBalances = f.tenants.map((sh, k) => {
+        const o = k * TENANT_WIDTH;
+        expected[o + TI.share_cpu] = quantize(sh.cpu, TS.share_cpu);
+        expected[o + TI.share_memory] = quantize(sh.memory, TS.share_memory);
+        expected[o + TI.share_io] = quantize(sh.io, TS.share_io);
+        expected[o + TI.dominant_share] = quantize(sh.dominant, TS.dominant_share);
+        expected[o + TI.fair_share] = quantize(f.fair, TS.fair_share);
+        expected[o + TI.active] = sh.active ? 1 : 0;
+        const b = accrueDebt(balances[k], t0, 5, sh.dominant, f.fair, sh.active, HL);
+        expected[o + TI.debt] = quantize(b.debt, TS.debt);
+        if (!Number.isNaN(expected[o + TI.strays]!)) strays += expected[o + TI.strays]!;
+        return b;
+      });
+      const hostValues = new Float64Array(HOST_WIDTH).fill(Number.NaN);
+      const out = accrueReport({ values, n, hostValues, capacity, weights, balances, at: t0, intervalMs: 5000 }, opts);
+      expect(Array.from(values)).toEqual(Array.from(expected));
+      expect(out.balances).toEqual(expectedBalances);
+      expect(out.host).toEqual({ fair: f.fair ?? null, jain: f.jain ?? null, active: f.active });
+      expect([hostValues[HOST_INDEX.tenants], hostValues[HOST_INDEX.active_tenants], hostValues[HOST_INDEX.fair_share], hostValues[HOST_INDEX.jain], hostValues[HOST_INDEX.strays]]).toEqual([
+        n,
+        f.active,
+        quantize(f.fair, HOST_SCALE.fair_share),
+        quantize(f.jain, HOST_SCALE.jain),
+        strays,
+      ]);
+    }
   });
 });
