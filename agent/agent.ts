@@ -149,6 +149,7 @@ export class Agent implements TickAgent {
 
   private refreshTenants(): void {
     if (!this.tenants.refresh()) return;
+    this.placement.invalidate(); // UIDs may belong to other tenants now: verify every process again
     this.placement.ensureCgroups(this.tenants.list());
     this.devices.clear();
     this.retireGone();
