@@ -5,11 +5,12 @@
 //
 // Cost grows with process births and owner changes, not with the process count. Placement remembers every
 // PID it verified (owner, tenant, start time). A round:
-//   1. reads the last PID the kernel handed out (/proc/loadavg): none since the last round means no process was
-//      born, and /proc is not even listed; otherwise /proc is listed and only PIDs not seen before are verified
-//      (owner, and for a tenant's process its cgroup from /proc/PID/cgroup, moved if it is elsewhere). A known
-//      PID inside the range handed out since the last round may have been reused: its start time (field 22 of
-//      /proc/PID/stat) says whether it is still the process we verified.
+//   1. reads the last PID the kernel handed out (/proc/loadavg): the PIDs handed out since the last round (processes
+//      and threads) are the only ones that can be new. Up to PROBE_MAX of them are looked at one by one; more (a
+//      burst of forks or threads), and /proc is listed instead. Each new PID is verified (owner, and for a
+//      tenant's process its cgroup from /proc/PID/cgroup, moved if it is elsewhere). A known PID in that range
+//      was reused: its start time (field 22 of /proc/PID/stat) says whether it is still the process we verified.
+//      Without /proc/loadavg every round lists /proc and verifies the PIDs it has not seen.
 //   2. re-reads the owner of every process that was young (started less than `youngMs` ago) and not a tenant's
 //      when last seen: su, sshd, cron and login start as root and change their UID in their first moments.
 //   3. every `fullEveryMs` (and whenever the tenant set changed) verifies everything, as a full scan: a process
@@ -59,7 +60,7 @@ export function procSource(procRoot: string): ProcSource {
 }
 
 export interface PlacementOptions {
-  /** How often every process is verified again (ms of the clock, default 30 s). */
+  /** How often every process is verified again (ms of the clock, default 60 s). */
   fullEveryMs?: number;
   /** How long after its start a non-tenant process has its owner re-read every round (ms, default 10 s). */
   youngMs?: number;
@@ -104,7 +105,7 @@ export class Placement {
     opts: PlacementOptions = {},
   ) {
     this.proc = typeof procRoot === 'string' ? procSource(procRoot) : procRoot;
-    this.fullEveryMs = opts.fullEveryMs ?? 30_000;
+    this.fullEveryMs = opts.fullEveryMs ?? 60_000;
     this.youngTicks = Math.ceil(((opts.youngMs ?? 10_000) / 1000) * USER_HZ);
     this.now = opts.now ?? (() => performance.now());
   }
@@ -181,9 +182,30 @@ export class Placement {
     const last = this.proc.lastPid();
     const prev = this.prevLastPid;
     this.prevLastPid = last;
-    const uptime = this.young.size > 0 || last !== prev ? this.proc.uptimeTicks() : null;
     const listed = last === null || last !== prev;
-    if (listed) {
+    const uptime = this.young.size > 0 || listed ? this.proc.uptimeTicks() : null;
+    const range = listed ? pidRange(prev, last, this.proc.pidMax()) : undefined;
+    if (range && range.length <= PROBE_MAX) {
+      // Few PIDs handed out: look at each of them (a process, a thread, or one that already exited) instead of listing /proc.
+      const round = ++this.listing;
+      for (const pid of range) {
+        const k = this.known.get(pid);
+        if (k) {
+          k.seen = round;
+          k.fresh = false;
+          r.checked!++;
+          const start = this.proc.startTimeOf(pid);
+          if (start === null) {
+            this.known.delete(pid);
+            this.young.delete(pid);
+            continue;
+          }
+          if (start === k.start && k.start >= 0) continue;
+        }
+        r.checked!++;
+        this.verify(pid, round, byUid, uptime, r);
+      }
+    } else if (listed) {
       const listing = ++this.listing;
       // PIDs handed out since the last round: (prev, last], cyclically below pid_max. Unknown: any known PID may be reused.
       const inRange = rangeTest(prev, last, this.proc.pidMax());
@@ -231,7 +253,7 @@ export class Placement {
   /** A PID not verified before (or reused): owner, start, and its cgroup if it is a tenant's. */
   private verify(pid: number, listing: number, byUid: (uid: number) => Tenant | undefined, uptime: number | null, r: PlacementResult): void {
     const start = this.proc.startTimeOf(pid);
-    const uid = this.proc.uidOf(pid);
+    const uid = start === null ? null : this.proc.uidOf(pid);
     if (uid === null || start === null) {
       this.known.delete(pid);
       this.young.delete(pid);
@@ -287,6 +309,25 @@ export class Placement {
     this.strays = new Map();
     return out;
   }
+}
+
+/** Up to this many PIDs handed out since the last round are looked at one by one; more, and /proc is listed. */
+const PROBE_MAX = 1024;
+/** After pid_max the kernel hands out PIDs from here again (RESERVED_PIDS). */
+const FIRST_REUSED_PID = 300;
+
+/** The PIDs in (prev, last], wrapping at pid_max; undefined when unknown or more than PROBE_MAX. */
+export function pidRange(prev: number | null, last: number | null, max: number): number[] | undefined {
+  if (prev === null || last === null) return undefined;
+  const size = last >= prev ? last - prev : max - 1 - prev + Math.max(0, last - FIRST_REUSED_PID + 1);
+  if (size > PROBE_MAX) return undefined;
+  const out: number[] = [];
+  if (last >= prev) for (let p = prev + 1; p <= last; p++) out.push(p);
+  else {
+    for (let p = prev + 1; p < max; p++) out.push(p);
+    for (let p = FIRST_REUSED_PID; p <= last; p++) out.push(p);
+  }
+  return out;
 }
 
 /**
