@@ -53,6 +53,8 @@ export interface AgentBenchResult {
   agentWarnings: string[];
   /** Ticks the agent logged while measuring. */
   ticks: number;
+  /** % of one core per tick step (and `placement_timer`: the 1 s placement rounds), from the agent's tick lines. */
+  stepPercent: Record<string, number>;
   loadavg: string;
   goalPercent: number;
 }
@@ -330,6 +332,17 @@ export async function benchAgent(opts: AgentBenchOptions = {}): Promise<AgentBen
       .split('\n')
       .filter((l) => /"level":[456]0/.test(l));
     const ticksSeen = ticks(warnStart);
+    // Where the agent's CPU went: each tick line carries the CPU ms of its steps and of the placement timer's rounds.
+    const byStep: Record<string, number> = {};
+    for (const line of aout.slice(warnStart).split('\n')) {
+      if (!line.includes('"msg":"tick"')) continue;
+      try {
+        const cpu = (JSON.parse(line) as { cpu_ms?: Record<string, number> }).cpu_ms ?? {};
+        for (const [k, v] of Object.entries(cpu)) byStep[k] = (byStep[k] ?? 0) + v;
+      } catch {
+        /* a partial line */
+      }
+    }
     passes.sort((a, b) => a - b);
     const passMs = passes[Math.floor(passes.length / 2)] ?? NaN;
     return {
@@ -346,6 +359,7 @@ export async function benchAgent(opts: AgentBenchOptions = {}): Promise<AgentBen
       runningAtEnd: running,
       agentWarnings: warnings,
       ticks: ticksSeen,
+      stepPercent: Object.fromEntries(Object.entries(byStep).map(([k, v]) => [k, v / wall / 10])),
       loadavg: readFileSync('/proc/loadavg', 'utf8').trim(),
       goalPercent: GOAL,
     };
@@ -366,6 +380,8 @@ export function printAgent(r: AgentBenchResult): void {
     `agent: baseline full-scan placement ${r.baselinePassMs.toFixed(1)} ms CPU per pass = ${r.baselinePercent.toFixed(2)}% of one core at 1 s ` +
       `(before any cgroup read); ${r.placedAtEnd} of ${r.runningAtEnd} tenant processes in their cgroups at the end; load ${r.loadavg} (shared machine)`,
   );
+  const steps = Object.entries(r.stepPercent).sort((a, b) => b[1] - a[1]);
+  if (steps.length > 0) console.log(`agent: by step (% of one core, process CPU while the step ran): ${steps.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`);
   if (r.agentWarnings.length > 0) console.log(`agent: ${r.agentWarnings.length} log lines at warn or above while measuring, first: ${r.agentWarnings[0]!.slice(0, 300)}`);
   console.log(`agent: ${r.agentPercent.toFixed(2)}% of one core (goal <= ${r.goalPercent}${r.agentPercent <= r.goalPercent ? ', met' : ', NOT met'})`);
 }
