@@ -284,12 +284,15 @@ export class Placement {
   /** Move one process into its tenant's cgroup; true when it is there now. */
   private place(tenant: Tenant, pid: number, uid: number, r: PlacementResult): boolean {
     try {
-      if (!this.driver.exists(tenant.name)) {
+      try {
+        this.driver.move(tenant.name, pid); // checks that the cgroup exists before it writes
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'HW_CGROUP_NO_TENANT' || this.driver.exists(tenant.name)) throw err;
         // Removed under us (by hand, or another tool): make it again before placing into it.
         this.log.warn({ tenant: tenant.name }, 'tenant cgroup was missing; created again');
         this.driver.create(tenant.name);
+        this.driver.move(tenant.name, pid);
       }
-      this.driver.move(tenant.name, pid);
       r.moved++;
       this.strays.set(tenant.name, (this.strays.get(tenant.name) ?? 0) + 1);
       this.log.debug({ tenant: tenant.name, pid, uid }, 'placed stray process');
