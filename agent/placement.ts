@@ -10,7 +10,8 @@
 //      burst of forks or threads), and /proc is listed instead. Each new PID is verified (owner, and for a
 //      tenant's process its cgroup from /proc/PID/cgroup, moved if it is elsewhere). A known PID in that range
 //      was reused: its start time (field 22 of /proc/PID/stat) says whether it is still the process we verified.
-//      Without /proc/loadavg every round lists /proc and verifies the PIDs it has not seen.
+//      Without /proc/loadavg every round lists /proc, verifies the PIDs it has not seen and re-reads the start
+//      time of every known one (any of them may have been reused).
 //   2. re-reads the owner of every process that was young (started less than `youngMs` ago) and not a tenant's
 //      when last seen: su, sshd, cron and login start as root and change their UID in their first moments.
 //   3. every `fullEveryMs` (and whenever the tenant set changed) verifies everything, as a full scan: a process
