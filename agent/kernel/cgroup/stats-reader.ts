@@ -90,8 +90,12 @@ export class CgroupStatsReader implements StatsReader {
 
   read(): CgroupStats {
     const out: CgroupStats = {};
-    const cpu = this.readCpu();
-    if (cpu !== undefined) out.cpuUsageUsec = cpu;
+    if (this.cpu) {
+      const text = this.cpu.file.read();
+      if (text !== undefined) {
+        out.cpuUsageUsec = this.cpu.cpuacct ? Math.floor(parseU64(text, this.cpu.file.path) / 1000) : flatKeyedValue(text, 'usage_usec ', this.cpu.file.path);
+      }
+    }
     if (this.memory) {
       const m = this.memory;
       const current = m.current.read();
