@@ -75,6 +75,7 @@ export class Agent implements TickAgent {
   private tickTimer: NodeJS.Timeout | undefined;
   private ticking: Promise<unknown> | undefined;
   private stopped = false;
+  private placementCpuUs = 0;
 
   constructor(opts: AgentOptions) {
     this.config = opts.config;
@@ -149,6 +150,7 @@ export class Agent implements TickAgent {
 
   private refreshTenants(): void {
     if (!this.tenants.refresh()) return;
+    this.placement.invalidate(); // UIDs may belong to other tenants now: verify every process again
     this.placement.ensureCgroups(this.tenants.list());
     this.devices.clear();
     this.retireGone();
@@ -190,11 +192,20 @@ export class Agent implements TickAgent {
 
   /** placeTenants() for the placement timer and init: a failure is logged, and the next round tries again. */
   place(): void {
+    const cpu0 = process.cpuUsage();
     try {
       this.placeTenants();
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'placement failed');
     }
+    const c = process.cpuUsage(cpu0);
+    this.placementCpuUs += c.user + c.system;
+  }
+
+  takePlacementCpuMs(): number {
+    const ms = this.placementCpuUs / 1000;
+    this.placementCpuUs = 0;
+    return ms;
   }
 
   takeStrays(): Map<string, number> {

@@ -1,9 +1,11 @@
 // Enforcement: make the kernel hold what the policy wants, idempotently. A tenant's desired limits are
 // written only when they changed since the last successful write, and re-verified in full every
-// `verifyEvery` ticks (the driver reads every value back and throws if the kernel did not take it).
+// `verifyEvery` ticks: every value is read back, and a tenant whose kernel state drifted (someone wrote its
+// files, or thawed it) is written again (the driver reads back what it wrote and throws if the kernel did not take it).
 // --dry-run logs what would be written and writes nothing.
 import type { Logger } from 'pino';
 import type { CgroupDriver } from './kernel/cgroup/driver.js';
+import { verifyLimits } from './kernel/cgroup/limit-rules.js';
 import type { Desired } from './policy/desired.js';
 
 export interface EnforceResult {
@@ -29,7 +31,10 @@ export class Enforcer {
     let failed = 0;
     for (const [tenant, d] of desired) {
       const key = JSON.stringify(d);
-      if (!verify && this.applied.get(tenant) === key) continue;
+      const same = this.applied.get(tenant) === key;
+      if (!verify && same) continue;
+      // Re-verification reads before it writes: only a tenant whose kernel state drifted is written again.
+      if (verify && same && !this.dryRun && this.holds(tenant, d)) continue;
       if (this.dryRun) {
         if (this.applied.get(tenant) !== key) this.log.info({ tenant, limits: d.limits, frozen: d.frozen }, 'dry-run: would apply limits');
         this.applied.set(tenant, key);
@@ -53,6 +58,17 @@ export class Enforcer {
     }
     for (const t of [...this.applied.keys()]) if (!desired.has(t)) this.applied.delete(t);
     return { applied, failed };
+  }
+
+  /** Whether the kernel still holds what was applied (a read failure counts as no: the write path reports it). */
+  private holds(tenant: string, d: Desired): boolean {
+    try {
+      if (this.driver.isFrozen(tenant) !== d.frozen) return false;
+      verifyLimits(tenant, d.limits, this.driver.getLimits(tenant), (f) => f);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   forget(tenant: string): void {

@@ -1,5 +1,6 @@
 // `npm run bench`: every benchmark, each printing its numbers beside a baseline measured in the same run.
 // Speed is measured here, never asserted in tests. `npm run bench -- sampling evaluate` runs a subset.
+import { benchAgent, printAgent } from './agent.js';
 import { benchCtl, printCtl } from './ctl.js';
 import { benchEvaluate, printEvaluate } from './evaluate.js';
 import { benchHistory, printHistory } from './history.js';
@@ -14,6 +15,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   history: async () => printHistory(await benchHistory()),
   notices: async () => printNotices(await benchNotices()),
   ctl: async () => printCtl(await benchCtl()),
+  agent: async () => printAgent(await benchAgent({ log: (l) => console.log(l) })),
 };
 
 const wanted = process.argv.slice(2);

@@ -38,7 +38,9 @@ function counterName(direction: 'tx' | 'rx', tenant: string): string {
 export function buildRuleset(table: string, tenants: readonly Tenant[], rxCgroupParent?: string): string {
   const withUids = tenants.filter((t) => t.uids.length > 0);
   const lines = [`table inet ${table} {}`, `delete table inet ${table}`, `table inet ${table} {`];
-  for (const t of withUids) lines.push(`  counter ${counterName('tx', t.name)} { }`, `  counter ${counterName('rx', t.name)} { }`);
+  // rx counters only where rx is counted (cgroup v2): every counter makes each `nft list counters` dearer.
+  const rx = rxCgroupParent !== undefined;
+  for (const t of withUids) lines.push(`  counter ${counterName('tx', t.name)} { }`, ...(rx ? [`  counter ${counterName('rx', t.name)} { }`] : []));
   const txElems = withUids.flatMap((t) => t.uids.map((uid) => `${uid} : "${counterName('tx', t.name)}"`));
   lines.push(`  map tx_by_uid { type uid : counter;${txElems.length ? ` elements = { ${txElems.join(', ')} }` : ''} }`);
   lines.push('  chain tx {', '    type filter hook output priority -150; policy accept;', '    counter name meta skuid map @tx_by_uid', '  }');

@@ -10,6 +10,14 @@ import { type CollectContext, type Collector, Incomplete } from './collector.js'
 
 /** How many failed tenants a status or warning names; the rest are counted. */
 const NAMED_FAILURES = 5;
+/** A quiet tenant is still read in full at least every this many ticks (30 s at the default 5 s interval). */
+export const QUIET_FULL_EVERY = 6;
+
+/** The last full read of a tenant, and how many ticks since it were answered from it. */
+interface LastRead {
+  stats: CgroupStats;
+  quietTicks: number;
+}
 
 export interface StatsFailure {
   tenant: string;
@@ -19,6 +27,7 @@ export interface StatsFailure {
 export class CgroupStatsSource implements Collector {
   readonly name = 'cgroup_stats';
   private readers = new Map<string, StatsReader>();
+  private last = new Map<string, LastRead>();
 
   constructor(
     private readonly driver: CgroupDriver,
@@ -27,7 +36,7 @@ export class CgroupStatsSource implements Collector {
   ) {}
 
   collect(ctx: CollectContext): void | Incomplete {
-    const failed = this.readInto(ctx.tenants, ctx.stats);
+    const failed = this.readInto(ctx.tenants, ctx.stats, true);
     if (failed.length > 0) return new Incomplete(describeFailures(failed, ctx.tenants.length));
   }
 
@@ -39,8 +48,13 @@ export class CgroupStatsSource implements Collector {
     return out;
   }
 
-  /** Read every tenant into `out`; returns the tenants whose read failed. */
-  private readInto(tenants: readonly Tenant[], out: Map<string, CgroupStats>): StatsFailure[] {
+  /**
+   * Read every tenant into `out`; returns the tenants whose read failed. `quiet`: a tenant in which nothing ran,
+   * was born, exited or was moved in since its last full read (CPU time and task count both unchanged: two reads
+   * instead of about ten) repeats that read's memory, io, pressure and frozen state, for at most QUIET_FULL_EVERY
+   * ticks. Idle tenants (sleeping processes or none) then cost two reads a tick, whatever their files hold.
+   */
+  private readInto(tenants: readonly Tenant[], out: Map<string, CgroupStats>, quiet = false): StatsFailure[] {
     const failed: StatsFailure[] = [];
     for (const t of tenants) {
       let r = this.readers.get(t.name);
@@ -49,8 +63,18 @@ export class CgroupStatsSource implements Collector {
           r = this.driver.openStats(t.name);
           this.readers.set(t.name, r);
         }
+        const prev = quiet ? this.last.get(t.name) : undefined;
+        if (prev && r.readActivity && prev.quietTicks < QUIET_FULL_EVERY - 1) {
+          const a = r.readActivity();
+          if (a.cpuUsageUsec !== undefined && a.cpuUsageUsec === prev.stats.cpuUsageUsec && a.pids === prev.stats.pids) {
+            prev.quietTicks++;
+            out.set(t.name, { ...prev.stats });
+            continue;
+          }
+        }
         const st = r.read();
         out.set(t.name, st);
+        if (quiet) this.last.set(t.name, { stats: st, quietTicks: 0 });
         // Nothing at all: the cgroup is gone (its kept files read ENODEV, then ENOENT). Close the reader so the
         // next tick opens the cgroup afresh once it exists again under the same name.
         if (Object.keys(st).length === 0) this.close(t.name);
@@ -67,6 +91,7 @@ export class CgroupStatsSource implements Collector {
   }
 
   close(tenant: string): void {
+    this.last.delete(tenant);
     const r = this.readers.get(tenant);
     if (!r) return;
     this.readers.delete(tenant);

@@ -1,7 +1,7 @@
 // /proc: pure parsers and thin readers (STYLE 4). Every root is a parameter so tests use temp trees.
 // Per process: the PIDs, a PID's owner, /proc/PID/stat, cmdline, cgroup and mountinfo; host-wide: meminfo and
 // the cpu line of /proc/stat. The cgroup interface files have their parsers in cgroup/parse.ts.
-import { readdirSync, statSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { HostwardenError } from '../../shared/errors.js';
 import { digitsAt, numberedLines, plural } from './text-scan.js';
 
@@ -31,6 +31,76 @@ export function listPids(procRoot: string): number[] {
 export function uidOf(procRoot: string, pid: number): number | null {
   const st = statSync(`${procRoot}/${pid}`, { throwIfNoEntry: false });
   return st ? st.uid : null;
+}
+
+/** One small read of a /proc file into a reused buffer (no fstat, no string concat): undefined when it is gone. */
+const smallBuf = Buffer.allocUnsafe(4096);
+function readSmall(file: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    return smallBuf.toString('latin1', 0, readSync(fd, smallBuf, 0, smallBuf.length, 0));
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The PID most recently handed out in this PID namespace: field 5 of /proc/loadavg ("0.10 0.20 0.30 2/129 9082").
+ * Every fork and thread creation moves it on, cyclically below pid_max, so two readings bound which PIDs were
+ * allocated in between. null when the file is missing or has another shape (fixture trees).
+ */
+export function parseLastPid(text: string): number | null {
+  const m = /^\S+ \S+ \S+ \d+\/\d+ (\d+)\s*$/.exec(text);
+  return m ? Number(m[1]) : null;
+}
+
+export function lastPid(procRoot: string): number | null {
+  const text = readSmall(`${procRoot}/loadavg`);
+  return text === undefined ? null : parseLastPid(text);
+}
+
+/** /proc/sys/kernel/pid_max (PIDs are allocated below it, wrapping to 300); the kernel default when unreadable. */
+export function pidMax(procRoot: string): number {
+  const n = Number(readSmall(`${procRoot}/sys/kernel/pid_max`)?.trim());
+  return Number.isSafeInteger(n) && n > 0 ? n : 4_194_304;
+}
+
+/** Clock ticks (USER_HZ, 100 on every Linux architecture in use) since boot, from /proc/uptime; null when unreadable. */
+export function uptimeTicks(procRoot: string): number | null {
+  const text = readSmall(`${procRoot}/uptime`);
+  const s = text === undefined ? NaN : Number.parseFloat(text);
+  return Number.isFinite(s) ? Math.floor(s * USER_HZ) : null;
+}
+
+export const USER_HZ = 100;
+
+/** Field 22 (starttime, clock ticks after boot) of /proc/<pid>/stat without parsing the rest; null when gone. */
+export function startTimeOf(procRoot: string, pid: number): number | null {
+  const text = readSmall(`${procRoot}/${pid}/stat`);
+  if (text === undefined) return null;
+  return parseStartTime(text);
+}
+
+/** starttime from a /proc/<pid>/stat text: the 20th space-separated field after the comm's last ')'. */
+export function parseStartTime(text: string): number | null {
+  let i = text.lastIndexOf(')');
+  if (i < 0) return null;
+  // ") S ppid ..." : field 3 (state) follows ") "; field 22 is 19 spaces further on.
+  i += 1;
+  for (let field = 3; field < 22; field++) {
+    i = text.indexOf(' ', i + 1);
+    if (i < 0) return null;
+  }
+  const end = text.indexOf(' ', i + 1);
+  const n = Number(text.slice(i + 1, end < 0 ? undefined : end));
+  return Number.isSafeInteger(n) ? n : null;
 }
 
 export interface ProcStat {

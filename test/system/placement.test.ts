@@ -1,5 +1,8 @@
 // Placement on the real kernel: strays are moved into their tenant's cgroup and counted; a tenant cgroup
-// removed under the agent is made again, and its stats are read again afterwards.
+// removed under the agent is made again, and its stats are read again afterwards. Between full passes placement
+// only looks at what was born (or changed owner while young): a new process, and a root process that setuids to
+// the tenant after placement first saw it (su, sshd), are each placed by the next single round.
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -50,6 +53,26 @@ describeWith(missing([needRoot, needV1Cgroups]), 'placement', () => {
     expect(cgroupOf(rootProc.pid!, 'cpu')).not.toContain(parent);
     const again = await agent.tick();
     expect(again.samples.find((s) => s.tenant === user.name)?.strays).toBeUndefined(); // nothing new to place
+  });
+
+  it('places a process born after the last round in one cheap round (no full pass)', () => {
+    agent.place(); // the full pass of init is behind us; this round and the next are incremental
+    const p = spawnAs(cleanup, user, 'sleep', ['600']);
+    agent.place();
+    expect(cgroupOf(p.pid!, 'cpu')).toBe(`/${parent}/${user.name}`);
+    expect(cgroupOf(p.pid!, 'memory')).toBe(`/${parent}/${user.name}`);
+  });
+
+  it('places a process first seen as root that then setuids to the tenant, in the round after the change', async () => {
+    // A root shell that, 1.5 s after its start, becomes the tenant (setpriv: setuid + exec, like su's child or sshd's
+    // session process) under the same PID.
+    const p = spawnAs(cleanup, undefined, 'sh', ['-c', `sleep 1.5; exec setpriv --reuid=${user.uid} --regid=${user.gid} --clear-groups sleep 600`]);
+    agent.place();
+    expect(statSync(`/proc/${p.pid}`).uid).toBe(0); // seen as root by that round
+    expect(cgroupOf(p.pid!, 'cpu')).not.toContain(parent);
+    await waitFor('the process to change its owner', () => statSync(`/proc/${p.pid}`).uid === user.uid, 10_000, 50);
+    agent.place();
+    expect(cgroupOf(p.pid!, 'cpu')).toBe(`/${parent}/${user.name}`);
   });
 
   it('makes a tenant cgroup removed under it again, and reads its stats again', async () => {

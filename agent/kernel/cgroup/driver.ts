@@ -23,6 +23,8 @@ export interface CgroupStats {
 /** Stats files of one tenant, kept open and re-read with a positional read at offset 0. */
 export interface StatsReader {
   read(): CgroupStats;
+  /** CPU time and tasks only (two reads): unchanged since the last read(), nothing ran in the cgroup. */
+  readActivity?(): Pick<CgroupStats, 'cpuUsageUsec' | 'pids'>;
   close(): void;
 }
 

@@ -66,6 +66,28 @@ export class CgroupStatsReader implements StatsReader {
     }
   }
 
+  /**
+   * Only the two counters that move whenever anything runs in the cgroup: CPU time and tasks. Equal to the last
+   * full read(), nothing ran, was born, exited or was moved in since (the collector's quiet-tenant shortcut).
+   */
+  readActivity(): { cpuUsageUsec?: number; pids?: number } {
+    const out: { cpuUsageUsec?: number; pids?: number } = {};
+    const cpu = this.readCpu();
+    if (cpu !== undefined) out.cpuUsageUsec = cpu;
+    if (this.pids) {
+      const text = this.pids.read();
+      if (text !== undefined) out.pids = parseU64(text, this.pids.path);
+    }
+    return out;
+  }
+
+  private readCpu(): number | undefined {
+    if (!this.cpu) return undefined;
+    const text = this.cpu.file.read();
+    if (text === undefined) return undefined;
+    return this.cpu.cpuacct ? Math.floor(parseU64(text, this.cpu.file.path) / 1000) : flatKeyedValue(text, 'usage_usec ', this.cpu.file.path);
+  }
+
   read(): CgroupStats {
     const out: CgroupStats = {};
     if (this.cpu) {

@@ -15,7 +15,6 @@ describe('bandwidth collector (pure parts)', () => {
         'delete table inet hostwarden',
         'table inet hostwarden {',
         '  counter tx_alice { }',
-        '  counter rx_alice { }',
         '  map tx_by_uid { type uid : counter; elements = { 1001 : "tx_alice", 1002 : "tx_alice" } }',
         '  chain tx {',
         '    type filter hook output priority -150; policy accept;',
@@ -26,6 +25,7 @@ describe('bandwidth collector (pure parts)', () => {
       ].join('\n'),
     );
     expect(buildRuleset('hostwarden', [tenant('alice', [1001])], 'hostwarden')).toContain('counter name socket cgroupv2 level 2 map { "hostwarden/alice" : "rx_alice" }');
+    expect(buildRuleset('hostwarden', [tenant('alice', [1001])], 'hostwarden')).toContain('  counter rx_alice { }'); // rx counters only where rx is counted
     expect(buildRuleset('hostwarden', [])).toContain('map tx_by_uid { type uid : counter; }');
   });
 

@@ -1,0 +1,59 @@
+// The quiet-tenant shortcut of the cgroup_stats collector: a tenant whose CPU time and task count did not move
+// since its last full read costs two reads and repeats that read, at most QUIET_FULL_EVERY ticks in a row; any
+// change of either reads everything again.
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { CgroupStatsSource, QUIET_FULL_EVERY } from '../../../../agent/collectors/cgroup-stats.js';
+import type { CollectContext } from '../../../../agent/collectors/collector.js';
+import type { CgroupDriver, CgroupStats, StatsReader } from '../../../../agent/kernel/cgroup/driver.js';
+import type { Tenant } from '../../../../agent/tenants.js';
+
+/** One tenant's counters as the kernel would show them, and how often each kind of read ran. */
+function kernel() {
+  const now: Required<Pick<CgroupStats, 'cpuUsageUsec' | 'pids'>> & { memory: NonNullable<CgroupStats['memory']> } = {
+    cpuUsageUsec: 1000,
+    pids: 3,
+    memory: { current: 100, anon: 60, file: 40 },
+  };
+  const reads = { full: 0, activity: 0 };
+  const reader: StatsReader = {
+    read: () => (reads.full++, { cpuUsageUsec: now.cpuUsageUsec, pids: now.pids, memory: { ...now.memory } }),
+    readActivity: () => (reads.activity++, { cpuUsageUsec: now.cpuUsageUsec, pids: now.pids }),
+    close: () => {},
+  };
+  const driver = { openStats: () => reader } as unknown as CgroupDriver;
+  return { now, reads, source: new CgroupStatsSource(driver, pino({ level: 'silent' })) };
+}
+
+const alice: Tenant = { name: 'alice', uids: [1001], homes: [], domains: [], source: 'config' };
+
+function tick(source: CgroupStatsSource): CgroupStats {
+  const ctx: CollectContext = { mono: 0, tenants: [alice], stats: new Map(), samples: new Map(), host: { cores: 2, memory_bytes: 1 } as CollectContext['host'] };
+  source.collect(ctx);
+  return ctx.stats.get('alice')!;
+}
+
+describe('cgroup_stats: quiet tenants', () => {
+  it('a tenant in which nothing ran costs two reads a tick and repeats its last full read, read in full again every few ticks', () => {
+    const { now, reads, source } = kernel();
+    tick(source);
+    expect(reads).toEqual({ full: 1, activity: 0 });
+    now.memory.file = 10; // reclaimed page cache: no CPU of its own
+    for (let i = 1; i < QUIET_FULL_EVERY; i++) expect(tick(source).memory).toEqual({ current: 100, anon: 60, file: 40 });
+    expect(reads).toEqual({ full: 1, activity: QUIET_FULL_EVERY - 1 });
+    expect(tick(source).memory?.file).toBe(10); // the periodic full read
+    expect(reads.full).toBe(2);
+  });
+
+  it('CPU time or a task born, exited or moved in makes the next read a full one', () => {
+    const { now, reads, source } = kernel();
+    tick(source);
+    now.memory.anon = 500;
+    now.cpuUsageUsec += 1;
+    expect(tick(source).memory?.anon).toBe(500);
+    now.memory.anon = 700;
+    now.pids = 4; // a sleeping process placed into the tenant
+    expect(tick(source)).toMatchObject({ pids: 4, memory: { anon: 700 } });
+    expect(reads.full).toBe(3);
+  });
+});

@@ -1,0 +1,62 @@
+// The enforcer's periodic re-verification reads what the kernel holds and writes only a tenant that drifted,
+// so a thousand governed tenants cost reads, not a thousand rounds of writes, every verifyEvery ticks.
+// The writes themselves on a real kernel: test/system/enforcement.test.ts and test/vm/enforce.test.ts.
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { Enforcer } from '../../../agent/enforce.js';
+import type { CgroupDriver } from '../../../agent/kernel/cgroup/driver.js';
+import type { Limits } from '../../../agent/limits.js';
+import type { Desired } from '../../../agent/policy/desired.js';
+
+function fakeKernel() {
+  const held = new Map<string, { limits: Limits; frozen: boolean }>();
+  const writes: string[] = [];
+  const driver = {
+    setLimits: (t: string, l: Limits) => {
+      writes.push(t);
+      held.set(t, { limits: { ...l }, frozen: held.get(t)?.frozen ?? false });
+      return l;
+    },
+    getLimits: (t: string) => ({ ...held.get(t)?.limits }),
+    isFrozen: (t: string) => held.get(t)?.frozen ?? false,
+    freeze: (t: string) => void (held.get(t)!.frozen = true),
+    thaw: (t: string) => void (held.get(t)!.frozen = false),
+  } as unknown as CgroupDriver;
+  return { driver, held, writes };
+}
+
+/** A full set of desired limits: the given ones, the rest lifted (weight 100 is what a lifted weight reads back as). */
+const lim = (l: Limits): Required<Limits> => ({ cpuPercent: null, cpuWeight: 100, memoryHigh: null, memoryMax: null, io: null, pidsMax: null, ...l });
+
+describe('enforcer re-verification', () => {
+  const desired = new Map<string, Desired>([
+    ['alice', { limits: lim({ cpuPercent: 50, memoryMax: 1 << 30 }), frozen: false }],
+    ['bob', { limits: lim({ cpuPercent: 100, pidsMax: 200 }), frozen: false }],
+  ]);
+
+  it('reads on verify ticks and writes only the tenant whose kernel state drifted', () => {
+    const { driver, held, writes } = fakeKernel();
+    const e = new Enforcer(driver, pino({ level: 'silent' }), false, 3);
+    e.reconcile(desired); // tick 0: verify tick, first write of both
+    expect(writes).toEqual(['alice', 'bob']);
+    e.reconcile(desired);
+    e.reconcile(desired);
+    expect(writes).toHaveLength(2); // unchanged: nothing written
+    held.get('bob')!.limits.cpuPercent = null; // someone lifted bob's cap by hand
+    e.reconcile(desired); // tick 3: verify
+    expect(writes).toEqual(['alice', 'bob', 'bob']);
+    expect(held.get('bob')!.limits.cpuPercent).toBe(100);
+  });
+
+  it('a tenant thawed by someone else while it should be frozen is frozen again on the verify tick', () => {
+    const { driver, held } = fakeKernel();
+    const e = new Enforcer(driver, pino({ level: 'silent' }), false, 2);
+    const q = new Map<string, Desired>([['alice', { limits: lim({ cpuPercent: 50 }), frozen: true }]]);
+    e.reconcile(q);
+    expect(held.get('alice')!.frozen).toBe(true);
+    e.reconcile(q);
+    held.get('alice')!.frozen = false;
+    e.reconcile(q);
+    expect(held.get('alice')!.frozen).toBe(true);
+  });
+});
