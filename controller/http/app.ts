@@ -27,6 +27,7 @@ import { registerFleetRoutes } from './routes/fleet.js';
 import { registerHistoryRoutes } from './routes/history.js';
 import { registerIncidentRoutes } from './routes/incidents.js';
 import { registerNoticeRoutes } from './routes/notices.js';
+import { registerQuarantinedFileRoutes } from './routes/quarantined-files.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerTransportHooks, TransportTracker } from './transport.js';
 
@@ -175,6 +176,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   await app.register(async (scope) => registerFleetRoutes(scope, deps));
   await app.register(async (scope) => registerHistoryRoutes(scope, deps));
   await app.register(async (scope) => registerIncidentRoutes(scope, deps));
+  await app.register(async (scope) => registerQuarantinedFileRoutes(scope, deps));
   await app.register(async (scope) => registerNoticeRoutes(scope, deps.outbox));
   return app;
 }

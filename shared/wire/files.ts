@@ -94,3 +94,50 @@ export const InfectedFileSchema = Type.Object(
 );
 export type InfectedFile = Static<typeof InfectedFileSchema>;
 
+
+// --- the admin API (GET/POST/DELETE /v1/quarantined-files, POST /v1/tenants/{tenant}/scan) ----------------
+export const RequestStateSchema = Type.Union([Type.Literal('pending'), Type.Literal('done'), Type.Literal('failed')], {
+  description: 'pending: in the host policy until its agent answers; done; failed (message says why)',
+});
+
+export const FileRequestStatusSchema = Type.Object(
+  {
+    id: Id('request id'),
+    action: Type.Union([Type.Literal('restore'), Type.Literal('delete'), Type.Literal('scan')]),
+    host: Type.String({ maxLength: 253 }),
+    tenant: Type.String({ pattern: NAME_PATTERN }),
+    file: Type.Union([Id('file quarantine id'), Type.Null()]),
+    by: Type.Union([Type.String({ maxLength: 128 }), Type.Null()]),
+    created_at: Timestamp('when it was asked for'),
+    state: RequestStateSchema,
+    state_at: Timestamp('when the state was reached'),
+    message: Type.Union([Type.String({ maxLength: 2000 }), Type.Null()]),
+  },
+  { additionalProperties: false },
+);
+export type FileRequestStatus = Static<typeof FileRequestStatusSchema>;
+
+export const QuarantinedFileSchema = Type.Object(
+  {
+    ...QuarantinedFileWireSchema.properties,
+    host: Type.String({ maxLength: 253 }),
+    reported_at: Timestamp('when its agent last reported it'),
+    request: Type.Union([FileRequestStatusSchema, Type.Null()], { description: 'the latest restore or delete asked for' }),
+  },
+  { additionalProperties: false },
+);
+export type QuarantinedFile = Static<typeof QuarantinedFileSchema>;
+
+export const QuarantinedFileListSchema = Type.Object({ files: Type.Array(QuarantinedFileSchema) }, { additionalProperties: false });
+
+export const QuarantinedFilesQuerySchema = Type.Object(
+  {
+    tenant: Type.Optional(Type.String({ pattern: NAME_PATTERN })),
+    host: Type.Optional(Type.String({ maxLength: 253, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$' })),
+    state: Type.Optional(FileStateSchema),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 })),
+  },
+  { additionalProperties: false },
+);
+
+export const FileIdParamsSchema = Type.Object({ id: Id('file quarantine id') }, { additionalProperties: false });
