@@ -22,7 +22,7 @@ export async function registerQuarantinedFileRoutes(app: App, deps: RouteDeps): 
       config: ADMIN,
       schema: {
         operationId: 'getQuarantinedFiles',
-        summary: 'Files the agents moved into their file quarantine (and restored or deleted since), newest first',
+        summary: 'Files moved into the file quarantine (and restored or deleted since), newest first',
         tags: ['files'],
         querystring: QuarantinedFilesQuerySchema,
         response: { 200: QuarantinedFileListSchema, ...ERROR_RESPONSES },
@@ -49,8 +49,9 @@ export async function registerQuarantinedFileRoutes(app: App, deps: RouteDeps): 
     {
       config: ADMIN,
       schema: {
-        operationId: 'restoreQuarantinedFile',
-        summary: "Ask the file's agent to put it back exactly (owner, mode, times); refused there when the path is taken",
+        operationId: 'postQuarantinedFileRestore',
+        summary: "Ask the file's agent to put it back exactly (owner, mode, times)",
+        description: 'Answered 202 with the pending request; the agent refuses a path that is taken now or a directory replaced by a symlink (the request then fails with the reason).',
         tags: ['files'],
         params: FileIdParamsSchema,
         response: { 202: FileRequestStatusSchema, ...ERROR_RESPONSES },
