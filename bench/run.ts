@@ -6,6 +6,7 @@ import { benchHistory, printHistory } from './history.js';
 import { benchIngest, printIngest } from './ingest.js';
 import { benchNotices, printNotices } from './notices.js';
 import { benchSampling, printSampling } from './sampling.js';
+import { benchScan, printScan } from './scan.js';
 
 const BENCHES: Record<string, () => Promise<void>> = {
   sampling: async () => printSampling(await benchSampling()),
@@ -14,6 +15,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   history: async () => printHistory(await benchHistory()),
   notices: async () => printNotices(await benchNotices()),
   ctl: async () => printCtl(await benchCtl()),
+  scan: async () => printScan(await benchScan()),
 };
 
 const wanted = process.argv.slice(2);

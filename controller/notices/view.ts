@@ -15,7 +15,7 @@ import { formatBytes, formatDuration } from '../../shared/units.js';
 import type { Resource } from '../../shared/resources.js';
 import type { Explanation } from '../../shared/wire/agent.js';
 import type { IncidentSummary, StoredEvent } from '../../shared/wire/api.js';
-import { MANUAL_HINTS, REMEDIATION_HINTS } from './hints.js';
+import { INFECTED_HINTS, MANUAL_HINTS, REMEDIATION_HINTS } from './hints.js';
 
 export type Category = 'warning' | 'throttle' | 'quarantine' | 'release';
 
@@ -237,15 +237,17 @@ export function noticeView(ev: StoredEvent, incident: Pick<IncidentSummary, 'age
   const e = ev.explanation;
   const server = ctx.serverName ?? ev.host;
   const wholeAccount = ev.rule === 'manual';
-  const label = wholeAccount ? 'all resources' : ev.resource;
+  // Infected files (rule infected): the summary lists the files; there is no measured use to show.
+  const infected = ev.rule === 'infected';
+  const label = wholeAccount ? 'all resources' : infected ? 'infected files' : ev.resource;
   const noLimit = cls.category === 'release' && maxLevel < 1;
-  const hasMeasure = e.measured.unit !== 'manual' && e.threshold.kind !== 'manual';
+  const hasMeasure = e.measured.unit !== 'manual' && e.threshold.kind !== 'manual' && !infected;
   const until = ev.until && cls.category !== 'release' ? humanTime(ev.until) : null;
   let untilNote: string | null = null;
   if (!until) {
     if (cls.category === 'throttle' || cls.category === 'quarantine') untilNote = 'as long as the use stays too high while the server is busy; you will get an email when it is lifted';
   }
-  const hints = wholeAccount ? [...MANUAL_HINTS] : [...(REMEDIATION_HINTS[ev.resource as Resource] ?? [])];
+  const hints = wholeAccount ? [...MANUAL_HINTS] : infected ? [...INFECTED_HINTS] : [...(REMEDIATION_HINTS[ev.resource as Resource] ?? [])];
   return {
     server: clean(server, true),
     tenant: ev.tenant,

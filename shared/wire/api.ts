@@ -422,3 +422,6 @@ export const NoticeQuerySchema = Type.Object(
   { additionalProperties: false },
 );
 export const NoticeParamsSchema = Type.Object({ id: Id() }, { additionalProperties: false });
+
+// Infected data (file quarantine): the answers of /v1/quarantined-files and /v1/file-requests (shared/wire/files.ts).
+export { FileRequestStatusSchema, QuarantinedFileListSchema, QuarantinedFileSchema } from './files.js';
