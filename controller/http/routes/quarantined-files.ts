@@ -1,11 +1,22 @@
 // Admin routes over infected data (issue 16): the file quarantine entries agents reported, restores and deletes
 // of them, and on-demand scans. A restore, delete or scan is a request the tenant's host's agent takes from its
 // policy (as manual actions travel) and answers in a report; the routes answer 202 with the pending request.
+import { Type } from 'typebox';
 import { TenantParamsSchema } from '../../../shared/wire/api.js';
 import { FileIdParamsSchema, FileRequestStatusSchema, QuarantinedFileListSchema, QuarantinedFileSchema, QuarantinedFilesQuerySchema } from '../../../shared/wire/files.js';
 import { ConflictStateError } from '../../store/errors.js';
-import { ADMIN, adminName, ERROR_RESPONSES, type App, type RouteDeps } from '../common.js';
+import { ADMIN, adminName, ERROR_RESPONSES, validatorCompiler, type App, type RouteDeps } from '../common.js';
 import { ConflictError, NotFoundError } from '../errors.js';
+
+/** The POST routes take no body: none, or an empty object (the schema says so for the API description). */
+const EmptyBodySchema = Type.Object({}, { additionalProperties: false, description: 'no body, or an empty object' });
+const emptyBody = (ctx: Parameters<typeof validatorCompiler>[0]) =>
+  ctx.httpPart === 'body'
+    ? (value: unknown) =>
+        value === undefined || value === null || (typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 0)
+          ? { value }
+          : { error: [{ message: 'this route takes no body (or an empty object)', instancePath: '', schemaPath: '', keyword: 'hostwarden', params: {} }] }
+    : validatorCompiler(ctx);
 
 /** The store's refusals as HTTP answers. */
 function conflict(err: unknown): never {
@@ -54,8 +65,10 @@ export async function registerQuarantinedFileRoutes(app: App, deps: RouteDeps): 
         description: 'Answered 202 with the pending request; the agent refuses a path that is taken now or a directory replaced by a symlink (the request then fails with the reason).',
         tags: ['files'],
         params: FileIdParamsSchema,
+        body: EmptyBodySchema,
         response: { 202: FileRequestStatusSchema, ...ERROR_RESPONSES },
       },
+      validatorCompiler: emptyBody,
     },
     async (request, reply) => {
       const r = await store.requestFileAction(request.params.id, 'restore', adminName(request)).catch(conflict);
@@ -90,8 +103,10 @@ export async function registerQuarantinedFileRoutes(app: App, deps: RouteDeps): 
         summary: "Ask the tenant's agent to scan its homes for infected files now",
         tags: ['files'],
         params: TenantParamsSchema,
+        body: EmptyBodySchema,
         response: { 202: FileRequestStatusSchema, ...ERROR_RESPONSES },
       },
+      validatorCompiler: emptyBody,
     },
     async (request, reply) => {
       const r = await store.requestScan(request.params.tenant, adminName(request)).catch(conflict);

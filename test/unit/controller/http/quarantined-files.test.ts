@@ -115,7 +115,10 @@ describe('quarantined files at the controller', () => {
   it('scan on demand reaches the policy; unknown files and tenants are 404s, a bad id a 400, agents get 403', async () => {
     const res = await app.inject({ method: 'POST', url: '/v1/tenants/alice/scan', headers: bare(ADMIN) });
     expect(res.statusCode).toBe(202);
-    expect((await policy()).scan_requests).toEqual([expect.objectContaining({ id: res.json().id, tenant: 'alice' })]);
+    const bodied = await app.inject({ method: 'POST', url: '/v1/tenants/alice/scan', headers: auth(ADMIN), payload: '{"now":true}' });
+    expect([bodied.statusCode, bodied.json().message]).toEqual([400, expect.stringContaining('no body')]);
+    expect((await app.inject({ method: 'POST', url: '/v1/tenants/alice/scan', headers: auth(ADMIN), payload: '{}' })).statusCode).toBe(202);
+    expect((await policy()).scan_requests).toEqual([expect.objectContaining({ id: res.json().id, tenant: 'alice' }), expect.objectContaining({ tenant: 'alice' })]);
     expect((await app.inject({ method: 'POST', url: '/v1/tenants/nobody/scan', headers: bare(ADMIN) })).statusCode).toBe(404);
     expect((await get('/v1/quarantined-files/no-such-file')).statusCode).toBe(404);
     expect((await get('/v1/quarantined-files/..%2Fetc')).statusCode).toBe(400);
