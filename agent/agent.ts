@@ -134,6 +134,7 @@ export class Agent implements TickAgent {
           log: this.log.child({ component: 'malware' }),
           now: this.now,
           enter: this.scannerCgroup ? (pid) => this.scannerCgroup!.enter(pid) : undefined,
+          dryRun: this.dryRun,
         })
       : undefined;
     this.currentState = loadAgentState(this.spool, this.log);
