@@ -141,3 +141,6 @@ export const QuarantinedFilesQuerySchema = Type.Object(
 );
 
 export const FileIdParamsSchema = Type.Object({ id: Id('file quarantine id') }, { additionalProperties: false });
+
+/** The body of POST /v1/quarantined-files/{id}/restore and POST /v1/tenants/{tenant}/scan: none, or {}. */
+export const EmptyBodySchema = Type.Object({}, { additionalProperties: false, description: 'no body, or an empty object' });

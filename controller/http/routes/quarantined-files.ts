@@ -1,15 +1,13 @@
 // Admin routes over infected data (issue 16): the file quarantine entries agents reported, restores and deletes
 // of them, and on-demand scans. A restore, delete or scan is a request the tenant's host's agent takes from its
 // policy (as manual actions travel) and answers in a report; the routes answer 202 with the pending request.
-import { Type } from 'typebox';
 import { TenantParamsSchema } from '../../../shared/wire/api.js';
-import { FileIdParamsSchema, FileRequestStatusSchema, QuarantinedFileListSchema, QuarantinedFileSchema, QuarantinedFilesQuerySchema } from '../../../shared/wire/files.js';
+import { EmptyBodySchema, FileIdParamsSchema, FileRequestStatusSchema, QuarantinedFileListSchema, QuarantinedFileSchema, QuarantinedFilesQuerySchema } from '../../../shared/wire/files.js';
 import { ConflictStateError } from '../../store/errors.js';
 import { ADMIN, adminName, ERROR_RESPONSES, validatorCompiler, type App, type RouteDeps } from '../common.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 
-/** The POST routes take no body: none, or an empty object (the schema says so for the API description). */
-const EmptyBodySchema = Type.Object({}, { additionalProperties: false, description: 'no body, or an empty object' });
+/** The POST routes take no body: none, or an empty object (EmptyBodySchema says so for the API description). */
 const emptyBody = (ctx: Parameters<typeof validatorCompiler>[0]) =>
   ctx.httpPart === 'body'
     ? (value: unknown) =>

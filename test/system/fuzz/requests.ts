@@ -6,6 +6,7 @@
 import fc, { type Arbitrary } from 'fast-check';
 import { ReportSchema } from '../../../shared/wire/agent.js';
 import { ActionRequestSchema, PlanPutSchema, TenantPutSchema } from '../../../shared/wire/api.js';
+import { EmptyBodySchema } from '../../../shared/wire/files.js';
 import { EXPLANATION } from '../../unit/ctl/fixtures.js';
 import { HOST_A, HOST_B, type Who } from './fuzz-controller.js';
 import { INVALID_UTF8, isPlainObject, RawNumber, toText, type JsonIsh } from './json-ish.js';
@@ -45,6 +46,8 @@ export const BODY_SCHEMAS: Record<string, SchemaNode> = {
   'PUT /v1/tenants/{tenant}': TenantPutSchema as unknown as SchemaNode,
   'POST /v1/tenants/{tenant}/actions': ActionRequestSchema as unknown as SchemaNode,
   'PUT /v1/plans/{plan}': PlanPutSchema as unknown as SchemaNode,
+  'POST /v1/quarantined-files/{id}/restore': EmptyBodySchema as unknown as SchemaNode,
+  'POST /v1/tenants/{tenant}/scan': EmptyBodySchema as unknown as SchemaNode,
 };
 
 export const AGENT_ROUTES = new Set(['POST /v1/reports', 'GET /v1/hosts/{host}/policy']);
