@@ -18,6 +18,8 @@ import { PressureCollector } from './collectors/pressure.js';
 import { ProcessesCollector } from './collectors/processes.js';
 import type { AgentConfig } from './config.js';
 import { Enforcer } from './enforce.js';
+import { ScannerCgroup } from './malware/cgroup.js';
+import { MalwareService } from './malware/service.js';
 import type { CgroupDriver } from './kernel/cgroup/driver.js';
 import { devicesOf } from './kernel/devices.js';
 import { topProcesses } from './kernel/top-processes.js';
@@ -45,6 +47,8 @@ export interface AgentOptions {
   evaluate?: typeof evaluate;
   /** How the host inventory is gathered (default: systeminformation in a worker thread; tests may inject one). */
   inventory?: InventoryGatherer;
+  /** A driver for the scanner's own cgroup (parent `<cgroup.parent>-scanner`); absent: the engine runs uncapped. */
+  scannerDriver?: CgroupDriver | undefined;
 }
 
 export class Agent implements TickAgent {
@@ -60,6 +64,9 @@ export class Agent implements TickAgent {
   readonly pull: PolicyPull | undefined;
   /** The host inventory, gathered in the background (absent when `inventory.enabled` is false). */
   readonly inventory: InventorySource | undefined;
+  /** Infected-file scanning and the file quarantine (absent when `malware.enabled` is false). */
+  readonly malware: MalwareService | undefined;
+  private readonly scannerCgroup: ScannerCgroup | undefined;
   /** Static facts of the host (cores, memory), read once. */
   readonly hostBase: HostStats;
   policy: Policy | undefined;
@@ -115,6 +122,20 @@ export class Agent implements TickAgent {
           now: this.now,
           homes: () => this.tenants.list().flatMap((t) => t.homes),
           log: this.log.child({ component: 'inventory' }),
+        })
+      : undefined;
+    const mw = this.config.malware;
+    this.scannerCgroup = opts.scannerDriver ? new ScannerCgroup(opts.scannerDriver, { cpuPercent: mw.cpuPercent, ioReadBps: mw.ioReadBps, homes: () => this.tenants.list().flatMap((t) => t.homes) }) : undefined;
+    this.malware = mw.enabled
+      ? new MalwareService({
+          // A dry run moves nothing: it reports what it finds.
+          config: this.dryRun ? { ...mw, settings: { ...mw.settings, action: 'report' } } : mw,
+          stateDir: this.config.stateDir,
+          tenants: () => this.tenants.list().map((t) => ({ name: t.name, uids: t.uids, homes: t.homes })),
+          log: this.log.child({ component: 'malware' }),
+          now: this.now,
+          enter: this.scannerCgroup ? (pid) => this.scannerCgroup!.enter(pid) : undefined,
+          dryRun: this.dryRun,
         })
       : undefined;
     this.currentState = loadAgentState(this.spool, this.log);
@@ -225,6 +246,8 @@ export class Agent implements TickAgent {
     // The inventory is gathered off the tick's path: started here when due, its status that of its latest gathering.
     this.inventory?.poll(this.now());
     if (this.inventory) collectors.push(...this.inventory.statuses());
+    // Scans run in the background; the schedule, retention and the policy's file and scan requests are looked at here.
+    this.malware?.poll(this.policy);
     return { samples: ctx.samples, host: ctx.host, collectors };
   }
 
@@ -330,6 +353,12 @@ export class Agent implements TickAgent {
     }
     this.driver.teardown();
     this.bandwidth?.remove();
+    try {
+      this.scannerCgroup?.remove();
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, "could not remove the scanner's cgroup");
+    }
+    if (this.malware) this.log.info({ store: this.malware.store.dir }, 'the file quarantine store stays where it is');
     this.currentState = emptyAgentState(this.state.seenActions);
     saveAgentState(this.spool, this.state);
     return released;
@@ -357,6 +386,7 @@ export class Agent implements TickAgent {
     clearTimeout(this.tickTimer);
     await this.ticking;
     this.inventory?.stop();
+    await this.malware?.stop();
     await this.pull?.stop();
     this.stats.closeAll();
     this.spool.close();

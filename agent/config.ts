@@ -1,5 +1,6 @@
 // agent.yaml: every key has a documented default (README "Agent configuration"); a bad value exits 2 naming
 // its key. The reader turns YAML into a typed, fully defaulted AgentConfig; nothing else reads raw config.
+import { type MalwareConfig, readMalwareConfig } from './malware/config.js';
 import { hostname } from 'node:os';
 import { ConfigError } from '../shared/errors.js';
 import { Section, loadYamlFile } from '../shared/config.js';
@@ -43,6 +44,8 @@ export interface AgentConfig {
   inodes: { enabled: boolean; refreshMs: number };
   /** The host inventory (collectors/inventory.ts): gathered in the background at start and every `intervalMs`. */
   inventory: { enabled: boolean; intervalMs: number };
+  /** Infected-file scanning of tenants' homes (malware/config.ts); off by default. */
+  malware: MalwareConfig;
   tenants: TenantConfig[];
   plans: Record<string, Plan>;
   policy: PolicyConfig;
@@ -143,9 +146,10 @@ export function readAgentConfig(raw: unknown): AgentConfig {
   const inv = root.section('inventory');
   const inventory = { enabled: inv.boolean('enabled', true), intervalMs: inv.duration('interval', '24h', { min: 60_000 }) };
   inv.done();
+  const malware = readMalwareConfig(root.section('malware'));
   const policy = readPolicyConfig(root.section('policy'));
   root.done();
-  return { host, intervalMs, placementIntervalMs, stateDir, uidMin, logLevel, enforce, controller, cgroup, procRoot, passwdFile, discovery, bandwidth, inodes, inventory, tenants, plans, policy };
+  return { host, intervalMs, placementIntervalMs, stateDir, uidMin, logLevel, enforce, controller, cgroup, procRoot, passwdFile, discovery, bandwidth, inodes, inventory, malware, tenants, plans, policy };
 }
 
 /**

@@ -13,6 +13,7 @@ import { VERSION } from '../shared/version.js';
 import type { ActionAck, CollectorStatus, HostStats, IncidentEvent, Policy, TenantInfoWire, TenantSample, TopProcess } from '../shared/wire/agent.js';
 import { WIRE_VERSION } from '../shared/wire/agent.js';
 import type { InventorySource } from './collectors/inventory.js';
+import type { MalwareService } from './malware/service.js';
 import type { AgentConfig } from './config.js';
 import type { evaluate } from './policy/evaluate.js';
 import { expireManual } from './policy/manual.js';
@@ -108,6 +109,8 @@ export interface TickAgent {
   readonly pull: PolicyPull | undefined;
   /** The host inventory: a report carries it once after each gathering. */
   readonly inventory: InventorySource | undefined;
+  /** Infected-file scanning: its events, manifest entries and answers go out with the next report. */
+  readonly malware?: Pick<MalwareService, 'take' | 'restore'> | undefined;
   readonly hostBase: HostStats;
   readonly evaluate: typeof evaluate;
   /** The state persisted with each report; its fields are updated in place. */
@@ -297,6 +300,7 @@ export class Ticker {
     const acks = a.state.acks.splice(0);
     const tenants = this.tenantDirectory(flow.now);
     const inventory = a.inventory?.take();
+    const malware = a.malware?.take();
     try {
       const { report, dropped } = a.spool.enqueue(
         (seq) => ({
@@ -307,12 +311,14 @@ export class Ticker {
           interval: Math.round(flow.interval * 1000) / 1000,
           host_stats: flow.host,
           samples: list,
-          events: reported,
+          events: malware?.events.length && !a.dryRun ? [...reported, ...malware.events] : reported,
           acks,
           collectors: flow.collectors,
           agent_version: AGENT_VERSION,
           ...(tenants ? { tenants } : {}),
           ...(inventory ? { inventory } : {}),
+          ...(malware?.files.length ? { files: malware.files } : {}),
+          ...(malware?.acks.length ? { file_acks: malware.acks } : {}),
         }),
         // A dry run keeps its decisions in memory only: a later real run must not resume a ladder it never announced.
         a.dryRun ? {} : stateMeta(a.state),
@@ -326,6 +332,7 @@ export class Ticker {
       if (!a.dryRun) a.state.events.unshift(...flow.events);
       if (tenants) this.reportedTenants = { key: '', at: 0 };
       if (inventory) a.inventory?.restore(inventory);
+      if (malware) a.malware?.restore(malware);
       throw err;
     }
   }

@@ -7,6 +7,7 @@ import { benchHistory, printHistory } from './history.js';
 import { benchIngest, printIngest } from './ingest.js';
 import { benchNotices, printNotices } from './notices.js';
 import { benchSampling, printSampling } from './sampling.js';
+import { benchScan, printScan } from './scan.js';
 
 const BENCHES: Record<string, () => Promise<void>> = {
   sampling: async () => printSampling(await benchSampling()),
@@ -16,6 +17,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   notices: async () => printNotices(await benchNotices()),
   ctl: async () => printCtl(await benchCtl()),
   agent: async () => printAgent(await benchAgent({ log: (l) => console.log(l) })),
+  scan: async () => printScan(await benchScan()),
 };
 
 const wanted = process.argv.slice(2);

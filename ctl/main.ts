@@ -7,6 +7,7 @@ import { Client } from './client.js';
 import type { Command, View } from './command.js';
 import { actionCommand, actionsCommand, noticeCommand, quarantineCommand, releaseCommand, throttleCommand } from './commands/actions.js';
 import { auditCommand } from './commands/audit.js';
+import { filesCommand, scanCommand } from './commands/files.js';
 import { fairnessCommand } from './commands/fairness.js';
 import { hostCommand, hostsCommand, plansCommand, tenantCommand, tenantsCommand } from './commands/fleet.js';
 import { explainCommand, incidentsCommand } from './commands/incidents.js';
@@ -36,6 +37,8 @@ export const COMMANDS: readonly Command[] = [
   actionCommand,
   auditCommand,
   remediationCommand,
+  filesCommand,
+  scanCommand,
 ];
 
 export const DEFAULT_WIDTH = 80;

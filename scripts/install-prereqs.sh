@@ -16,6 +16,9 @@ want lintian lintian       # Debian's package checker on the built .debs (test/s
 want strip binutils        # packaging/build-deb.sh strips the runtime and the native module
 want man man-db            # the packaged manual pages are read with man --warnings
 want /usr/bin/python3 python3-minimal
+want clamscan clamav         # the malware scanner's engine (test/unit/agent/malware/, bench scan); updater disabled below
+want clamdscan clamdscan
+want clamd clamav-daemon
 want promtool prometheus   # promtool check metrics on a scrape of /metrics (test/unit/controller/metrics.test.ts)
 if [ "${1:-}" != "--host-only" ]; then
   want qemu-system-x86_64 qemu-system-x86
@@ -31,9 +34,27 @@ if [ -n "$need" ]; then
   echo "install-prereqs: installing$need" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
+  # No service a package brings may start during the install (ClamAV's updater would reach the internet):
+  # a policy-rc.d of our own for the install alone, where the machine has none.
+  own_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && own_policy=1
+  fi
   # shellcheck disable=SC2086
-  apt-get install -y -qq --no-install-recommends $need >/dev/null
+  apt-get install -y -qq --no-install-recommends $need >/dev/null || { [ -z "$own_policy" ] || rm -f /usr/sbin/policy-rc.d; exit 1; }
+  [ -z "$own_policy" ] || rm -f /usr/sbin/policy-rc.d
 fi
+# ClamAV's signature updater and the packaged clamd stay off: tests bring their own small signature
+# databases (and their own clamd); nothing may reach the internet.
+for svc in clamav-freshclam clamav-daemon; do
+  [ -e "/etc/init.d/$svc" ] || [ -e "/lib/systemd/system/$svc.service" ] || continue
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    systemctl disable --now "$svc" >/dev/null 2>&1 || true
+  else
+    command -v update-rc.d >/dev/null 2>&1 && update-rc.d "$svc" disable >/dev/null 2>&1 || true
+    [ ! -x "/etc/init.d/$svc" ] || "/etc/init.d/$svc" stop >/dev/null 2>&1 || true
+  fi
+done
 
 # The OpenAPI client test generates a client with @hey-api/openapi-ts, which needs the TypeScript compiler
 # API; the project's typescript 7 (the native compiler) has none. A typescript 6 package from the npm

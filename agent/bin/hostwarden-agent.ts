@@ -64,7 +64,11 @@ async function main(argv: string[]): Promise<number> {
     logger: log.child({ component: 'cgroup' }),
   });
   log.info({ driver: driver.kind, parent: driver.parentPaths(), host: config.host, tenants: config.tenants.length }, 'starting');
-  const agent = new Agent({ config, driver, log, dryRun: args['dry-run'] });
+  // The malware scanner's engine runs in a capped cgroup of its own, beside the tenants' parent.
+  const scannerDriver = config.malware.enabled || args['release-all']
+    ? createDriver({ cgroupRoot: config.cgroup.root, procRoot: config.procRoot, parent: `${config.cgroup.parent}-scanner`, driver: config.cgroup.driver, logger: log.child({ component: 'cgroup' }) })
+    : undefined;
+  const agent = new Agent({ config, driver, log, dryRun: args['dry-run'], scannerDriver });
 
   if (args['release-all']) {
     const released = agent.releaseAll();

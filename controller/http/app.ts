@@ -31,6 +31,7 @@ import { registerNoticeRoutes } from './routes/notices.js';
 import { registerRemediationRoutes } from './routes/remediation.js';
 import { registerRemediationLinkRoutes } from './routes/remediation-link.js';
 import type { RemediationService } from '../remediation/service.js';
+import { registerQuarantinedFileRoutes } from './routes/quarantined-files.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerTransportHooks, TransportTracker } from './transport.js';
 
@@ -182,6 +183,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   await app.register(async (scope) => registerFleetRoutes(scope, deps));
   await app.register(async (scope) => registerHistoryRoutes(scope, deps));
   await app.register(async (scope) => registerIncidentRoutes(scope, deps));
+  await app.register(async (scope) => registerQuarantinedFileRoutes(scope, deps));
   await app.register(async (scope) => registerNoticeRoutes(scope, deps.outbox));
   await app.register(async (scope) => registerRemediationRoutes(scope, deps));
   await app.register(async (scope) => registerRemediationLinkRoutes(scope, deps));

@@ -7,6 +7,7 @@ import { describeJsonError } from '../../shared/json-error.js';
 import { validator } from '../../shared/validate.js';
 import { ReportSchema, type ActionAck, type CollectorStatus, type HostInventory, type HostStats, type IncidentEvent, type RejectedItems, type Report, type TenantInfoWire } from '../../shared/wire/agent.js';
 import { HOST_WIDTH, quantizeHostStats, quantizeTenantSample, TENANT_WIDTH } from '../history/catalog.js';
+import type { FileAck, QuarantinedFileWire } from '../../shared/wire/files.js';
 import { scanReport } from './fast-report.js';
 import { checkReport, NO_REJECTS, reportTimesValid } from './items.js';
 
@@ -32,6 +33,9 @@ export interface PreparedReport {
   agentVersion: string | undefined;
   /** The host's inventory, in the report after each gathering (at the agent's start and daily). */
   inventory: HostInventory | undefined;
+  /** File quarantine entries whose state changed, and the answers to file and scan requests (issue 16). */
+  files: QuarantinedFileWire[];
+  fileAcks: FileAck[];
   /** Size of the body in bytes. */
   bytes: number;
   /** Read by the fast scanner (false: JSON.parse and the schema, because the scanner gave up). */
@@ -121,6 +125,8 @@ function finish(r: Report, tenants: string[], values: Float64Array, bytes: numbe
       directory: r.tenants,
       agentVersion: r.agent_version,
       inventory: r.inventory,
+      files: r.files ?? [],
+      fileAcks: r.file_acks ?? [],
       bytes,
       fast,
       rejected,

@@ -46,3 +46,11 @@ export const REMEDIATION_HINTS: Readonly<Record<Resource, readonly string[]>> = 
 export const MANUAL_HINTS: readonly string[] = [
   'Read the reason above; it says what prompted the action. Fix that, then reply to this email so that the action can be lifted.',
 ];
+
+/** What a tenant can do about infected files (rule infected): the notice's summary lists them. */
+export const INFECTED_HINTS: readonly string[] = [
+  'Update the applications, themes and plugins of your sites: most infections come in through an outdated one.',
+  'Change the passwords of your account, FTP, databases and site administrators.',
+  'Look for other files changed at the same time as the ones listed, and restore your sites from a clean backup if in doubt.',
+  'If a file listed is harmless (a false positive), reply to this message: an administrator can restore it exactly as it was.',
+];

@@ -15,7 +15,7 @@ import { formatBytes, formatDuration } from '../../shared/units.js';
 import type { Resource } from '../../shared/resources.js';
 import type { Explanation } from '../../shared/wire/agent.js';
 import type { IncidentSummary, StoredEvent } from '../../shared/wire/api.js';
-import { MANUAL_HINTS, REMEDIATION_HINTS } from './hints.js';
+import { INFECTED_HINTS, MANUAL_HINTS, REMEDIATION_HINTS } from './hints.js';
 
 export type Category = 'warning' | 'throttle' | 'quarantine' | 'release';
 
@@ -237,15 +237,17 @@ export function noticeView(ev: StoredEvent, incident: Pick<IncidentSummary, 'age
   const e = ev.explanation;
   const server = ctx.serverName ?? ev.host;
   const wholeAccount = ev.rule === 'manual';
-  const label = wholeAccount ? 'all resources' : ev.resource;
+  // Infected files (rule infected): the summary lists the files; there is no measured use to show.
+  const infected = ev.rule === 'infected';
+  const label = wholeAccount ? 'all resources' : infected ? 'infected files' : ev.resource;
   const noLimit = cls.category === 'release' && maxLevel < 1;
-  const hasMeasure = e.measured.unit !== 'manual' && e.threshold.kind !== 'manual';
+  const hasMeasure = e.measured.unit !== 'manual' && e.threshold.kind !== 'manual' && !infected;
   const until = ev.until && cls.category !== 'release' ? humanTime(ev.until) : null;
   let untilNote: string | null = null;
   if (!until) {
     if (cls.category === 'throttle' || cls.category === 'quarantine') untilNote = 'as long as the use stays too high while the server is busy; you will get an email when it is lifted';
   }
-  const hints = wholeAccount ? [...MANUAL_HINTS] : [...(REMEDIATION_HINTS[ev.resource as Resource] ?? [])];
+  const hints = wholeAccount ? [...MANUAL_HINTS] : infected ? [...INFECTED_HINTS] : [...(REMEDIATION_HINTS[ev.resource as Resource] ?? [])];
   return {
     server: clean(server, true),
     tenant: ev.tenant,
@@ -258,8 +260,8 @@ export function noticeView(ev: StoredEvent, incident: Pick<IncidentSummary, 'age
     is_release: cls.category === 'release',
     relaxed: ev.type === 'relaxed',
     level: ev.level,
-    headline: headlineOf(ev, cls, label, noLimit),
-    intro: introOf(ev, cls, clean(server, true), label, noLimit),
+    headline: infected ? (e.files?.some((f) => f.action === 'quarantined') ? 'infected files moved aside' : 'infected files found') : headlineOf(ev, cls, label, noLimit),
+    intro: infected ? `The malware scanner found infected files in the home of your account ${ev.tenant} on ${clean(server, true)}.` : introOf(ev, cls, clean(server, true), label, noLimit),
     at: humanTime(ev.at),
     summary: clean(e.summary),
     manual: ev.manual ? { reason: clean(ev.manual.reason) } : null,
@@ -275,7 +277,7 @@ export function noticeView(ev: StoredEvent, incident: Pick<IncidentSummary, 'age
         }
       : null,
     action: clean(e.action),
-    detail: !hasMeasure && cls.category === 'release' ? clean(e.summary) : null,
+    detail: (!hasMeasure && cls.category === 'release') || infected ? clean(e.summary) : null,
     until,
     until_note: untilNote,
     has_top_processes: e.top_processes.length > 0,

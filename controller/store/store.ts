@@ -28,6 +28,14 @@ import type {
 } from '../../shared/wire/api.js';
 import type { NoticeStore, NoticeTx } from './notice-store.js';
 import type { RemediationStore } from './remediation-store.js';
+import type { FileRequestStatus, QuarantinedFile } from '../../shared/wire/files.js';
+
+export interface QuarantinedFileFilter {
+  tenant?: string | undefined;
+  host?: string | undefined;
+  state?: string | undefined;
+  limit?: number | undefined;
+}
 
 export { DEFAULT_RETENTION, type RetentionSpans } from '../history/rollup.js';
 
@@ -220,6 +228,15 @@ export interface Store {
   queueAction(tenant: string, request: ActionInput, by: string): Promise<ActionStatus>;
   listActions(filter?: ActionFilter): Promise<ActionStatus[]>;
   getAction(id: string): Promise<ActionStatus | undefined>;
+
+  /** Infected data (issue 16): the file quarantine entries the agents reported, newest first. */
+  listQuarantinedFiles(filter?: QuarantinedFileFilter): Promise<QuarantinedFile[]>;
+  getQuarantinedFile(id: string): Promise<QuarantinedFile | undefined>;
+  /** Ask the file's agent to restore or delete it: MissingError, ConflictStateError (not_quarantined, request_pending). */
+  requestFileAction(id: string, action: 'restore' | 'delete', by: string): Promise<FileRequestStatus>;
+  /** Ask the tenant's agent to scan its homes now: MissingError, ConflictStateError (no_host). */
+  requestScan(tenant: string, by: string): Promise<FileRequestStatus>;
+  getFileRequest(id: string): Promise<FileRequestStatus | undefined>;
 
   /** A tenant's usage series; undefined when the tenant is unknown. */
   tenantHistory(tenant: string, query: HistoryQuery): Promise<SeriesResponse | undefined>;

@@ -4,6 +4,7 @@
 import { Type, type Static } from 'typebox';
 import { EMAIL_MAX_LENGTH, EMAIL_PATTERN } from '../email.js';
 import { HOST_PATTERN, NAME_PATTERN } from '../names.js';
+import { FileAckSchema, FileRequestSchema, InfectedFileSchema, MAX_FILES_LISTED, QuarantinedFileWireSchema, ScanRequestSchema } from './files.js';
 import { IntegerIn, MAX_BYTES, MAX_CORES, MAX_CPU_PERCENT, MAX_INODES, MAX_OPS, MAX_SAFE, MAX_SECONDS, MAX_SHARE, MAX_TASKS, MAX_UID, MAX_VALUE, MAX_WEIGHT, MIN_CORES, NumberIn } from './bounds.js';
 
 export { HOST_PATTERN, HOST_RE, NAME_PATTERN, NAME_RE } from '../names.js';
@@ -143,7 +144,8 @@ export const ResourceSchema = Type.Union([
   Type.Literal('bandwidth'),
   Type.Literal('inodes'),
   Type.Literal('api'),
-]);
+  Type.Literal('files'),
+], { description: "a governed resource, or files: infected data (rule infected, no measured use)" });
 
 export const TopProcessSchema = Type.Object(
   {
@@ -202,6 +204,7 @@ export const ExplanationSchema = Type.Object(
     action: Type.String({ maxLength: 2000, description: 'what was done, in words' }),
     limits: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Quoted()]))),
     avoid: Type.String({ maxLength: 2000, description: 'what would have avoided the action' }),
+    files: Type.Optional(Type.Array(InfectedFileSchema, { maxItems: MAX_FILES_LISTED, description: 'rule infected: the files found' })),
   },
   { additionalProperties: false },
 );
@@ -354,6 +357,8 @@ export const ReportSchema = Type.Object(
     tenants: Type.Optional(Type.Array(TenantInfoWireSchema, { maxItems: 20000, description: 'the tenants this agent governs; present when the set changed, and hourly' })),
     agent_version: Type.Optional(Type.String({ maxLength: 64 })),
     inventory: Type.Optional(HostInventorySchema),
+    files: Type.Optional(Type.Array(QuarantinedFileWireSchema, { maxItems: 1000, description: 'file quarantine entries whose state changed' })),
+    file_acks: Type.Optional(Type.Array(FileAckSchema, { maxItems: 1000, description: 'answers to file and scan requests' })),
   },
   { additionalProperties: false },
 );
@@ -459,6 +464,8 @@ export const PolicySchema = Type.Object(
     tenants: Type.Array(TenantSpecSchema),
     plans: Type.Record(Type.String(), PlanSchema),
     actions: Type.Array(ManualActionSchema),
+    file_requests: Type.Optional(Type.Array(FileRequestSchema, { maxItems: 1000, description: 'restores and deletes of quarantined files asked for by admins' })),
+    scan_requests: Type.Optional(Type.Array(ScanRequestSchema, { maxItems: 1000, description: "on-demand scans of tenants' homes" })),
   },
   { additionalProperties: false },
 );

@@ -425,3 +425,5 @@ export const NoticeParamsSchema = Type.Object({ id: Id() }, { additionalProperti
 
 // Remediation cases (their schemas live in ./remediation.ts; re-exported so every admin answer is here).
 export * from './remediation.js';
+// Infected data (file quarantine): the answers of /v1/quarantined-files and /v1/file-requests (shared/wire/files.ts).
+export { FileRequestStatusSchema, QuarantinedFileListSchema, QuarantinedFileSchema } from './files.js';

@@ -23,6 +23,7 @@ import type { Actions } from './actions.js';
 import { assertOpen, iso, type StoreContext } from './context.js';
 import type { Hosts } from './hosts.js';
 import type { Incidents } from './incidents.js';
+import type { QuarantinedFiles } from './quarantined-files.js';
 import type { Rollups } from './rollups.js';
 import type { Tenants } from './tenants.js';
 import type { Trust } from './trust.js';
@@ -47,6 +48,7 @@ export interface IngestParts {
   actions: Actions;
   rollups: Rollups;
   trust: Trust;
+  files: QuarantinedFiles;
 }
 
 /**
@@ -164,6 +166,7 @@ export class Ingest {
     if (p.inventory) parts.hosts.putInventory(host.id, p.at, now, p.inventory);
     const newEvents = parts.incidents.store(host, screened.events, now);
     const ackChanges = parts.actions.applyAcks(host, screened.acks, now);
+    const fileChanges = p.files.length || p.fileAcks.length ? parts.files.ingest(host, p.files, p.fileAcks, now, created).changed : false;
     if (newEvents.length) for (const hook of ctx.hooks.incident) hook(newEvents, ctx.hooks.tx(now));
 
     after.push(() => {
@@ -178,7 +181,7 @@ export class Ingest {
       if (!late) rollups.add(p.at, ids, values, n, hostSeries(host.id), hv);
       rollups.seen(p.at);
       parts.rollups.checkDue(host, now);
-      if (ackChanges) state.policyChanged();
+      if (ackChanges || fileChanges) state.policyChanged();
     });
     return { accepted: true, duplicate: false, seq: p.seq, samples: n, events: newEvents.length, acks: screened.acks.length, ...(screened.rejected ? { rejected: screened.rejected } : {}) };
   }

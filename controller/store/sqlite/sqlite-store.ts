@@ -12,6 +12,7 @@
 //   trust.ts         what a host's report may touch (screened item by item), unmanaged tenants' expiry
 //   hosts.ts         hosts, and the store's numbers for /metrics
 //   audit.ts         the admin audit log
+//   quarantined-files.ts  infected data: agents' file quarantine entries, admins' restores, deletes and scans
 //   retention.ts     dropping what is past its span
 //   notices.ts       the notices' outbox (the NoticeStore, and the NoticeTx hooks write through)
 //   remediation.ts   remediation cases (the RemediationStore) and the key of the tenants' links
@@ -50,6 +51,7 @@ import {
   type IncidentEventsHook,
   type IncidentFilter,
   type IngestResult,
+  type QuarantinedFileFilter,
   type RetentionResult,
   type Store,
   type StoreOptions,
@@ -71,6 +73,8 @@ import { SqliteNotices } from './notices.js';
 import { SqliteRemediation } from './remediation.js';
 import { Retention } from './retention.js';
 import { Rollups } from './rollups.js';
+import { QuarantinedFiles } from './quarantined-files.js';
+import type { FileRequestStatus, QuarantinedFile } from '../../../shared/wire/files.js';
 import { Policies, Tenants } from './tenants.js';
 import { Trust } from './trust.js';
 import { WriterState } from './writer-state.js';
@@ -108,6 +112,7 @@ export class SqliteStore implements Store {
   private readonly retention: Retention;
   private readonly statistics: Stats;
   private readonly trust: Trust;
+  private readonly files: QuarantinedFiles;
 
   constructor(opts: SqliteStoreOptions) {
     this.file = opts.file;
@@ -134,11 +139,12 @@ export class SqliteStore implements Store {
       this.incidents = new Incidents(ctx);
       this.actions = new Actions(ctx);
       this.rollups = new Rollups(ctx);
+      this.files = new QuarantinedFiles(ctx);
       this.trust = new Trust(ctx, this.tenants, { ...DEFAULT_TENANT_LIMITS, ...opts.tenants });
-      this.ingester = new Ingest(ctx, { hosts: this.hosts, tenants: this.tenants, incidents: this.incidents, actions: this.actions, rollups: this.rollups, trust: this.trust });
+      this.ingester = new Ingest(ctx, { hosts: this.hosts, tenants: this.tenants, incidents: this.incidents, actions: this.actions, rollups: this.rollups, trust: this.trust, files: this.files });
       this.history = new History(ctx);
       this.rankings = new FairnessRankings(ctx, this.history);
-      this.policies = new Policies(ctx);
+      this.policies = new Policies(ctx, this.files);
       this.audit = new Audit(ctx);
       this.retention = new Retention(ctx);
       this.statistics = new Stats(ctx, this.connection);
@@ -231,6 +237,27 @@ export class SqliteStore implements Store {
 
   async getAction(id: string): Promise<ActionStatus | undefined> {
     return this.actions.get(id);
+  }
+
+  // --- infected data (file quarantine) ---------------------------------------------------------------------
+  async listQuarantinedFiles(filter: QuarantinedFileFilter = {}): Promise<QuarantinedFile[]> {
+    return this.files.list(filter);
+  }
+
+  async getQuarantinedFile(id: string): Promise<QuarantinedFile | undefined> {
+    return this.files.get(id);
+  }
+
+  async requestFileAction(id: string, action: 'restore' | 'delete', by: string): Promise<FileRequestStatus> {
+    return this.files.requestFile(id, action, by);
+  }
+
+  async requestScan(tenant: string, by: string): Promise<FileRequestStatus> {
+    return this.files.requestScan(tenant, by);
+  }
+
+  async getFileRequest(id: string): Promise<FileRequestStatus | undefined> {
+    return this.files.getRequest(id);
   }
 
   // --- history and fairness -------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 // pulls: its host's managed tenants, every plan and its active manual actions, with an ETag. Policies are
 // cached per host until anything they contain changes (WriterState.policyGeneration) or the first of their
 // actions expires, so the agents' frequent pulls cost no query.
+import type { QuarantinedFiles } from './quarantined-files.js';
 import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { TenantSpecSchema, type ManualAction, type Plan, type Policy, type TenantSpec } from '../../../shared/wire/agent.js';
@@ -214,7 +215,10 @@ export class Policies {
   private readonly sql: ReturnType<typeof policyStatements>;
   private readonly cache = new Map<string, CachedPolicy>();
 
-  constructor(private readonly ctx: StoreContext) {
+  constructor(
+    private readonly ctx: StoreContext,
+    private readonly files?: QuarantinedFiles,
+  ) {
     this.sql = policyStatements(ctx.db);
   }
 
@@ -243,6 +247,10 @@ export class Policies {
       }
     }
     const policy: Policy = { host: hostName, tenants, plans, actions };
+    // Restores, deletes and scans asked for (issue 16): present only when there are any, so the policy an older agent gets is unchanged.
+    const requests = host && this.files ? this.files.forPolicy(host.id) : undefined;
+    if (requests?.file_requests.length) policy.file_requests = requests.file_requests;
+    if (requests?.scan_requests.length) policy.scan_requests = requests.scan_requests;
     const etag = `"${createHash('sha256').update(JSON.stringify(policy)).digest('base64url').slice(0, 32)}"`;
     const entry = { generation, validUntil, policy, etag };
     this.cache.set(hostName, entry);

@@ -6,6 +6,7 @@
 import fc, { type Arbitrary } from 'fast-check';
 import { ReportSchema } from '../../../shared/wire/agent.js';
 import { ActionRequestSchema, PlanPutSchema, RemediationAckSchema, RemediationNoteSchema, RemediationOpenSchema, TenantPutSchema } from '../../../shared/wire/api.js';
+import { EmptyBodySchema } from '../../../shared/wire/files.js';
 import { EXPLANATION } from '../../unit/ctl/fixtures.js';
 import { HOST_A, HOST_B, type Who } from './fuzz-controller.js';
 import { INVALID_UTF8, isPlainObject, RawNumber, toText, type JsonIsh } from './json-ish.js';
@@ -50,6 +51,8 @@ export const BODY_SCHEMAS: Record<string, SchemaNode> = {
   'POST /v1/remediation-cases/{id}/resolve': RemediationNoteSchema as unknown as SchemaNode,
   // The tenant's confirm form: no fields (the body is ignored whatever it is).
   'POST /remediation/{token}': { type: 'object', properties: {}, additionalProperties: false } as SchemaNode,
+  'POST /v1/quarantined-files/{id}/restore': EmptyBodySchema as unknown as SchemaNode,
+  'POST /v1/tenants/{tenant}/scan': EmptyBodySchema as unknown as SchemaNode,
 };
 
 export const AGENT_ROUTES = new Set(['POST /v1/reports', 'GET /v1/hosts/{host}/policy']);
