@@ -22,6 +22,7 @@ admin_token_file: /etc/hostwarden/admin.token  # created with a random token (mo
 admins: []                                   # more admins: [{ name: alice, token_file: FILE }] or token_sha256: HEX
 agents: []                                   # [{ host: web01, token_file: /etc/hostwarden/agent-web01.token }]
                                              #   or token_sha256: <sha256 hex of the agent's token>
+usage_api_tokens: []                         # tokens that may only POST /v1/usage/api: [{ name: shop, token_file: FILE }]
 ${NOTICES_CONFIG_REFERENCE}retention:
   raw: 48h                                   # raw samples
   minute: 90d                                # 1-minute rollups (average and maximum)
@@ -55,6 +56,8 @@ export interface ControllerConfig {
   adminTokenFile: string;
   admins: Array<TokenSource & { name: string }>;
   agents: Array<TokenSource & { host: string }>;
+  /** Tokens that may only POST /v1/usage/api (platforms pushing the API calls they metered). */
+  usageApiTokens: Array<TokenSource & { name: string }>;
   /** Absent: notices go to the outbox directory (notices.outbox_dir). */
   smtp: SmtpConfig | undefined;
   notices: NoticesConfig;
@@ -124,6 +127,16 @@ export function parseControllerConfig(raw: unknown): ControllerConfig {
     s.done();
     return { key, host, ...src };
   });
+  const usageApiTokens = root.list('usage_api_tokens').map((s, i) => {
+    const key = `usage_api_tokens[${i}]`;
+    const name = s.string('name');
+    if (!name || !/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/.test(name)) throw new ConfigError(`${key}.name`, 'required: letters, digits, . _ @ - (up to 64)');
+    if (seenAdmins.has(name)) throw new ConfigError(`${key}.name`, `"${name}" is already an admin's name`);
+    seenAdmins.add(name);
+    const src = tokenSource(s, key);
+    s.done();
+    return { key, name, ...src };
+  });
   const seenHosts = new Set<string>();
   for (const a of agents) {
     if (seenHosts.has(a.host)) throw new ConfigError(`${a.key}.host`, `host ${a.host} is listed twice`);
@@ -174,6 +187,7 @@ export function parseControllerConfig(raw: unknown): ControllerConfig {
     adminTokenFile,
     admins,
     agents,
+    usageApiTokens,
     smtp,
     notices,
     retention,

@@ -53,6 +53,12 @@ export function loadTokens(config: ControllerConfig, log?: Logger): TokenRegistr
       else tokens.addHash(a.tokenSha256!, { kind: 'admin', name: a.name });
     });
   }
+  for (const u of config.usageApiTokens) {
+    add(u.key, () => {
+      if (u.tokenFile !== undefined) tokens.addToken(readTokenFile(u.tokenFile, `${u.key}.token_file`), { kind: 'usage', name: u.name });
+      else tokens.addHash(u.tokenSha256!, { kind: 'usage', name: u.name });
+    });
+  }
   for (const a of config.agents) {
     const principal = { kind: 'agent' as const, name: `agent:${a.host}`, host: a.host };
     add(a.key, () => {

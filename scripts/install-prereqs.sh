@@ -13,6 +13,8 @@ want dpkg-shlibdeps dpkg-dev
 want deb-systemd-helper init-system-helpers
 want adduser adduser
 want /usr/bin/python3 python3-minimal
+want nginx nginx             # the web tier: a real nginx on loopback (test/system/weblogs.test.ts)
+want logrotate logrotate     # ... rotated by Debian's logrotate with the test's own config and state file
 want promtool prometheus   # promtool check metrics on a scrape of /metrics (test/unit/controller/metrics.test.ts)
 if [ "${1:-}" != "--host-only" ]; then
   want qemu-system-x86_64 qemu-system-x86
@@ -28,8 +30,16 @@ if [ -n "$need" ]; then
   echo "install-prereqs: installing$need" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
+  # Packages with a service (nginx) must not start it here (port 80, left running): a policy-rc.d that refuses,
+  # for the time of the install, unless the machine has one already.
+  policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
+  fi
   # shellcheck disable=SC2086
-  apt-get install -y -qq --no-install-recommends $need >/dev/null
+  apt-get install -y -qq --no-install-recommends $need >/dev/null || { [ -z "$policy" ] || rm -f "$policy"; exit 1; }
+  [ -z "$policy" ] || rm -f "$policy"
 fi
 
 # The OpenAPI client test generates a client with @hey-api/openapi-ts, which needs the TypeScript compiler

@@ -5,7 +5,7 @@
 // named (items.ts).
 import { describeJsonError } from '../../shared/json-error.js';
 import { validator } from '../../shared/validate.js';
-import { ReportSchema, type ActionAck, type CollectorStatus, type HostInventory, type HostStats, type IncidentEvent, type RejectedItems, type Report, type TenantInfoWire } from '../../shared/wire/agent.js';
+import { ReportSchema, type ActionAck, type CollectorStatus, type HostInventory, type HostStats, type IncidentEvent, type RejectedItems, type Report, type TenantInfoWire, type WebLogStats, type WebMinute } from '../../shared/wire/agent.js';
 import { HOST_WIDTH, quantizeHostStats, quantizeTenantSample, TENANT_WIDTH } from '../history/catalog.js';
 import { scanReport } from './fast-report.js';
 import { checkReport, NO_REJECTS, reportTimesValid } from './items.js';
@@ -32,6 +32,9 @@ export interface PreparedReport {
   agentVersion: string | undefined;
   /** The host's inventory, in the report after each gathering (at the agent's start and daily). */
   inventory: HostInventory | undefined;
+  /** Access-log counts per tenant and minute, and the reader's own counts (the web tier). */
+  web: WebMinute[] | undefined;
+  webLogs: WebLogStats | undefined;
   /** Size of the body in bytes. */
   bytes: number;
   /** Read by the fast scanner (false: JSON.parse and the schema, because the scanner gave up). */
@@ -121,6 +124,8 @@ function finish(r: Report, tenants: string[], values: Float64Array, bytes: numbe
       directory: r.tenants,
       agentVersion: r.agent_version,
       inventory: r.inventory,
+      web: r.web,
+      webLogs: r.web_logs,
       bytes,
       fast,
       rejected,

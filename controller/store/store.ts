@@ -6,6 +6,7 @@
 // Reads return API shapes (shared/wire/api.ts). Times in arguments are milliseconds since the epoch; the
 // store takes an injected clock (`StoreOptions.now`) so tests can ingest "yesterday" and run retention
 // "next month".
+import type { ApiUsagePush, ApiUsagePushAnswer, HostWebStats, WebUsage } from '../../shared/wire/web.js';
 import type { ManualAction, Policy } from '../../shared/wire/agent.js';
 import type { RetentionSpans } from '../history/rollup.js';
 import type { PreparedReport } from '../ingest/prepare.js';
@@ -226,6 +227,12 @@ export interface Store {
   hostHistory(host: string, query: HistoryQuery): Promise<SeriesResponse | undefined>;
   /** Tenants ranked by fairness debt; MissingError for an unknown host. */
   fairnessRanking(query: FairnessQuery): Promise<FairnessRanking>;
+  /** A tenant's exact web counts over [from, to) (ms): access-log minutes and pushed API calls. */
+  webUsage(tenant: string, from: number, to: number): Promise<WebUsage | undefined>;
+  /** A host's access-log reader counts. */
+  hostWebStats(host: string): Promise<HostWebStats | undefined>;
+  /** API calls a platform counted (POST /v1/usage/api); `by` names the token. */
+  pushApiCalls(push: ApiUsagePush, by: string): Promise<ApiUsagePushAnswer>;
 
   listIncidents(filter?: IncidentFilter): Promise<IncidentSummary[]>;
   getIncident(id: number): Promise<IncidentDetail | undefined>;

@@ -26,6 +26,7 @@ import type { Incidents } from './incidents.js';
 import type { Rollups } from './rollups.js';
 import type { Tenants } from './tenants.js';
 import type { Trust } from './trust.js';
+import type { Web } from './web.js';
 import type { HostState, ReportMeta, TenantState } from './writer-state.js';
 
 function statements(db: Database.Database) {
@@ -47,6 +48,7 @@ export interface IngestParts {
   actions: Actions;
   rollups: Rollups;
   trust: Trust;
+  web: Web;
 }
 
 /**
@@ -162,6 +164,8 @@ export class Ingest {
     if (late) parts.rollups.mergeIntoTables(minute, reportAccumulators(ids, values, n, hostSeries(host.id), hv));
 
     if (p.inventory) parts.hosts.putInventory(host.id, p.at, now, p.inventory);
+    // Access-log counts, added once with the report that carries them (its (host, seq) is stored just above).
+    if (p.web || p.webLogs) parts.web.addReport(host.id, p.at, new Map(states.map((t) => [t.name, t.id])), p.web, p.webLogs);
     const newEvents = parts.incidents.store(host, screened.events, now);
     const ackChanges = parts.actions.applyAcks(host, screened.acks, now);
     if (newEvents.length) for (const hook of ctx.hooks.incident) hook(newEvents, ctx.hooks.tx(now));

@@ -6,6 +6,7 @@ import { MIGRATION_003 } from './003-tenant-directory.js';
 import { MIGRATION_004 } from './004-notices.js';
 import { MIGRATION_005 } from './005-retired-tenants.js';
 import { MIGRATION_006 } from './006-host-inventory.js';
+import { MIGRATION_009 } from './009-web-usage.js';
 
 export interface Migration {
   version: number;
@@ -20,4 +21,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 4, name: 'notices', sql: MIGRATION_004 },
   { version: 5, name: 'retired-tenants', sql: MIGRATION_005 },
   { version: 6, name: 'host-inventory', sql: MIGRATION_006 },
+  { version: 9, name: 'web-usage', sql: MIGRATION_009 },
 ];
