@@ -83,6 +83,8 @@ export class LogTail {
   private old: Cursor[] = [];
   /** False until the path has been looked at once (first sight may start at the end of the file). */
   private seen: boolean;
+  /** Wall time of the previous poll in this process (undefined after a start or a rollback). */
+  private lastPollMs: number | undefined;
 
   constructor(
     readonly path: string,
@@ -102,6 +104,7 @@ export class LogTail {
     const mk = (s: CursorState) => new Cursor(s.dev, s.ino, s.off, Buffer.from(s.head, 'base64'), s.skip === true);
     this.cur = committed?.cur ? mk(committed.cur) : null;
     this.old = (committed?.old ?? []).map(mk);
+    this.lastPollMs = undefined;
   }
 
   state(): SourceState {
@@ -128,13 +131,17 @@ export class LogTail {
     this.old = this.old.filter((c) => c.fd !== undefined);
     if (this.cur && this.cur.fd === undefined) {
       if (!this.reattach(this.cur)) this.cur = null;
-      else if (st && (st.ino !== this.cur.ino || st.dev !== this.cur.dev)) this.rotate(); // rotated while we were away
+      else if (st && (st.ino !== this.cur.ino || st.dev !== this.cur.dev)) {
+        this.counters.rotations++; // rotated while we were away
+        this.rotate();
+      }
     } else if (this.cur && st && (st.ino !== this.cur.ino || st.dev !== this.cur.dev)) {
       this.counters.rotations++;
       this.rotate();
     }
     if (!this.cur && st) this.cur = this.open(firstSight && this.startAtEnd);
     if (this.cur && st && st.ino === this.cur.ino) this.checkTruncation(this.cur);
+    this.lastPollMs = Date.now();
 
     for (const c of this.old) this.read(c, budget, sink);
     const keep: Cursor[] = [];
@@ -217,9 +224,12 @@ export class LogTail {
     const size = fstatSync(c.fd!).size;
     const head = readHead(c.fd!, this.buf);
     const headChanged = c.head.length > 0 && (head.length < c.head.length || !head.subarray(0, c.head.length).equals(c.head));
-    if (size >= c.off && !headChanged) return;
+    // Nothing read yet and no head to know the file by: a copy made since the last poll is the only trace of
+    // lines written and copied (then truncated) in between.
+    const unseenCopy = c.off === 0 && c.head.length === 0 && this.lastPollMs !== undefined ? this.findFreshCopy(this.lastPollMs) : undefined;
+    if (size >= c.off && !headChanged && !unseenCopy) return;
     this.counters.truncations++;
-    const copy = this.findCopy(c);
+    const copy = unseenCopy ?? this.findCopy(c);
     if (copy) this.old.push(copy);
     else this.counters.lostBytes += Math.max(0, c.lastSize - c.off);
     c.off = 0;
@@ -251,6 +261,25 @@ export class LogTail {
     copy.fd = best.fd;
     copy.lastSize = best.st.size;
     return copy;
+  }
+
+  /** A file beside the log, none of ours, written since `sinceMs`: a copy of a log we had seen empty. */
+  private findFreshCopy(sinceMs: number): Cursor | undefined {
+    const ours = new Set([this.cur, ...this.old].filter((c) => c !== null).map((c) => `${c.dev}:${c.ino}`));
+    for (const p of this.siblings()) {
+      const st = statOrUndefined(p);
+      if (!st || !st.isFile() || st.size === 0 || st.mtimeMs < sinceMs || ours.has(`${st.dev}:${st.ino}`)) continue;
+      try {
+        const fd = openSync(p, 'r');
+        const copy = new Cursor(st.dev, st.ino, 0, readHead(fd, this.buf), false);
+        copy.fd = fd;
+        copy.lastSize = st.size;
+        return copy;
+      } catch {
+        // gone again
+      }
+    }
+    return undefined;
   }
 
   private hasCompleteLine(c: Cursor, size: number): boolean {

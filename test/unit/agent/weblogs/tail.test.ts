@@ -150,3 +150,19 @@ describe('LogTail', () => {
     expect(t.got).toEqual(['first']);
   });
 });
+
+describe('LogTail, copytruncate of a log seen empty', () => {
+  it('reads the copy made since the last poll', () => {
+    const t = setup();
+    writeFileSync(t.path, '');
+    t.poll();
+    t.write(20);
+    copyFileSync(t.path, `${t.path}.1`);
+    truncateSync(t.path, 0);
+    t.write(5);
+    t.poll();
+    t.poll();
+    t.expectAll();
+    expect(t.counters.truncations).toBe(1);
+  });
+});
