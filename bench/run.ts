@@ -4,6 +4,7 @@ import { benchCtl, printCtl } from './ctl.js';
 import { benchEvaluate, printEvaluate } from './evaluate.js';
 import { benchHistory, printHistory } from './history.js';
 import { benchIngest, printIngest } from './ingest.js';
+import { benchLogs, printLogs } from './logs.js';
 import { benchNotices, printNotices } from './notices.js';
 import { benchSampling, printSampling } from './sampling.js';
 
@@ -14,6 +15,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   history: async () => printHistory(await benchHistory()),
   notices: async () => printNotices(await benchNotices()),
   ctl: async () => printCtl(await benchCtl()),
+  logs: async () => printLogs(await benchLogs()),
 };
 
 const wanted = process.argv.slice(2);
