@@ -65,7 +65,7 @@ export async function registerWebRoutes(app: App, deps: RouteDeps): Promise<void
       config: { auth: 'usage_api' },
       bodyLimit: 2 * 1024 * 1024,
       schema: {
-        operationId: 'pushApiUsage',
+        operationId: 'postUsageApi',
         summary: 'Push API calls a platform counted',
         description: 'Counts of API calls per tenant and minute, added to the tenant\'s pushed_api_calls; an `id` makes a retried push count once. Admin token or a usage_api token.',
         tags: ['web'],
