@@ -62,6 +62,8 @@ export interface IngestResult {
   acks: number;
   /** Items of the report refused one by one (controller/trust.ts); absent when none was. */
   rejected?: Rejections;
+  /** The access-log counts the report added (its `web` rows of this host's tenants) and its reader's counts. */
+  web?: { requests: number; api_calls: number; bytes: number; errors_5xx: number; unparsed: number; truncations: number; lost_files: number };
 }
 
 export interface FlushResult {

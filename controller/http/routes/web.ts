@@ -73,6 +73,11 @@ export async function registerWebRoutes(app: App, deps: RouteDeps): Promise<void
         response: { 200: ApiUsagePushAnswerSchema, ...ERROR_RESPONSES },
       },
     },
-    async (request) => store.pushApiCalls(request.body, principalOf(request).name),
+    async (request) => {
+      const r = await store.pushApiCalls(request.body, principalOf(request).name);
+      deps.metrics.apiPushes.inc({ result: r.duplicate ? 'duplicate' : 'accepted' });
+      if (!r.duplicate) deps.metrics.apiPushedCalls.inc(request.body.counts.reduce((n, c) => n + c.calls, 0));
+      return r;
+    },
   );
 }

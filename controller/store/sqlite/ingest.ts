@@ -165,7 +165,7 @@ export class Ingest {
 
     if (p.inventory) parts.hosts.putInventory(host.id, p.at, now, p.inventory);
     // Access-log counts, added once with the report that carries them (its (host, seq) is stored just above).
-    if (p.web || p.webLogs) parts.web.addReport(host.id, p.at, new Map(states.map((t) => [t.name, t.id])), p.web, p.webLogs);
+    const web = p.web || p.webLogs ? parts.web.addReport(host.id, p.at, new Map(states.map((t) => [t.name, t.id])), p.web, p.webLogs) : undefined;
     const newEvents = parts.incidents.store(host, screened.events, now);
     const ackChanges = parts.actions.applyAcks(host, screened.acks, now);
     if (newEvents.length) for (const hook of ctx.hooks.incident) hook(newEvents, ctx.hooks.tx(now));
@@ -184,7 +184,7 @@ export class Ingest {
       parts.rollups.checkDue(host, now);
       if (ackChanges) state.policyChanged();
     });
-    return { accepted: true, duplicate: false, seq: p.seq, samples: n, events: newEvents.length, acks: screened.acks.length, ...(screened.rejected ? { rejected: screened.rejected } : {}) };
+    return { accepted: true, duplicate: false, seq: p.seq, samples: n, events: newEvents.length, acks: screened.acks.length, ...(screened.rejected ? { rejected: screened.rejected } : {}), ...(web ? { web } : {}) };
   }
 
   /** After the commit: the host's newest report (when this one is the newest) and its last contact. */

@@ -5,6 +5,7 @@ import type Database from 'better-sqlite3';
 import type { ApiUsagePush, ApiUsagePushAnswer, HostWebStats, WebUsage } from '../../../shared/wire/web.js';
 import type { WebLogStats, WebMinute } from '../../../shared/wire/agent.js';
 import { InvalidError } from '../errors.js';
+import type { IngestResult } from '../store.js';
 import { assertOpen, iso, type StoreContext } from './context.js';
 
 const MINUTE_MS = 60_000;
@@ -63,24 +64,25 @@ export class Web {
 
   /**
    * Inside a report's ingest transaction: its minute rows for the tenants `ids` names (this host's tenants,
-   * screened), and its reader counts. Rows for other tenants are left out and counted in the answer.
+   * screened), and its reader counts. Rows for other tenants are left out. Returns what was added.
    */
-  addReport(hostId: number, at: number, ids: ReadonlyMap<string, number>, web: readonly WebMinute[] | undefined, stats: WebLogStats | undefined): number {
-    let refused = 0;
+  addReport(hostId: number, at: number, ids: ReadonlyMap<string, number>, web: readonly WebMinute[] | undefined, stats: WebLogStats | undefined): NonNullable<IngestResult['web']> {
+    const added = { requests: 0, api_calls: 0, bytes: 0, errors_5xx: 0, unparsed: stats?.unparsed ?? 0, truncations: stats?.truncations ?? 0, lost_files: stats?.lost_files ?? 0 };
     for (const w of web ?? []) {
       const id = ids.get(w.tenant);
       const minute = Date.parse(w.minute);
-      if (id === undefined || !Number.isFinite(minute)) {
-        refused++;
-        continue;
-      }
+      if (id === undefined || !Number.isFinite(minute)) continue;
       this.sql.add.run(id, Math.floor(minute / MINUTE_MS) * MINUTE_MS, hostId, FROM_LOGS, w.requests, w.api_calls, w.bytes, w.errors_5xx);
+      added.requests += w.requests;
+      added.api_calls += w.api_calls;
+      added.bytes += w.bytes;
+      added.errors_5xx += w.errors_5xx;
     }
     if (stats) {
       const s = stats;
       this.sql.addStats.run(hostId, s.lines, s.unparsed, s.unattributed, s.rotations, s.truncations, s.lost_files, s.lost_bytes, s.backlog_bytes, at);
     }
-    return refused;
+    return added;
   }
 
   push(push: ApiUsagePush, by: string): ApiUsagePushAnswer {

@@ -95,6 +95,14 @@ describe('web counts at the controller', () => {
     expect((await push(USAGE, { counts: [{ tenant: 'alice', calls: -1 }] })).statusCode).toBe(400);
   });
 
+  it('/metrics: fleet totals of the web tier and of the pushes', async () => {
+    const text = (await app.inject({ url: '/metrics', headers: auth(ADMIN) })).body;
+    expect(text).toMatch(/^hostwarden_web_requests_total 19$/m); // alice 7 + 5 + 4, bob 3; web02's row for alice left out
+    expect(text).toMatch(/^hostwarden_web_log_unparsed_lines_total 4$/m);
+    expect(text).toMatch(/^hostwarden_api_usage_pushed_calls_total 45$/m);
+    expect(text).toMatch(/^hostwarden_api_usage_pushes_total\{result="duplicate"\} 1$/m);
+  });
+
   it('a usage_api token can do nothing else', async () => {
     for (const [method, url] of [
       ['GET', '/v1/tenants'],
