@@ -11,6 +11,7 @@ import { fairnessCommand } from './commands/fairness.js';
 import { hostCommand, hostsCommand, plansCommand, tenantCommand, tenantsCommand } from './commands/fleet.js';
 import { explainCommand, incidentsCommand } from './commands/incidents.js';
 import { usageCommand } from './commands/usage.js';
+import { webCommand } from './commands/web.js';
 import { exitCodeOf } from './errors.js';
 import { printable, terminalSafe } from './format.js';
 import { commandHelp, overview } from './help.js';
@@ -34,6 +35,7 @@ export const COMMANDS: readonly Command[] = [
   actionsCommand,
   actionCommand,
   auditCommand,
+  webCommand,
 ];
 
 export const DEFAULT_WIDTH = 80;

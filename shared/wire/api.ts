@@ -422,3 +422,6 @@ export const NoticeQuerySchema = Type.Object(
   { additionalProperties: false },
 );
 export const NoticeParamsSchema = Type.Object({ id: Id() }, { additionalProperties: false });
+
+// The web tier's answers (shared/wire/web.ts), here too so hostwardenctl checks them like every other answer.
+export { HostWebStatsSchema, WebUsageSchema } from './web.js';
