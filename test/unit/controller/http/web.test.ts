@@ -115,3 +115,13 @@ describe('web counts at the controller', () => {
     }
   });
 });
+
+describe('web counts and retention', () => {
+  it('go with the minute rollups (retention.minute, 90 days by default), push ids too', async () => {
+    expect((await web('alice', T0 - HOUR, T0 + HOUR)).requests).toBe(16);
+    await t.store.applyRetention(T0 + 91 * 24 * HOUR);
+    expect(await web('alice', T0 - HOUR, T0 + HOUR)).toMatchObject({ requests: 0, pushed_api_calls: 0, minutes: [] });
+    const again = await app.inject({ method: 'POST', url: '/v1/usage/api', headers: auth(USAGE), payload: JSON.stringify({ id: 'shop-1', counts: [{ tenant: 'alice', calls: 1 }] }) });
+    expect(again.json()).toEqual({ accepted: 1, duplicate: false });
+  });
+});
