@@ -33,6 +33,7 @@ import { type Collected, type TickAgent, type TickOptions, type TickResult, Tick
 import { PolicyPull } from './transport/policy-pull.js';
 import { ControllerClient } from './transport/reporter.js';
 import { Spool } from './transport/spool.js';
+import { WEBLOGS_META_KEY, WebLogs } from './weblogs/weblogs.js';
 
 export { AGENT_VERSION, type StepStatus, type TickResult } from './tick.js';
 
@@ -69,6 +70,8 @@ export class Agent implements TickAgent {
   private readonly scannerCgroup: ScannerCgroup | undefined;
   /** Static facts of the host (cores, memory), read once. */
   readonly hostBase: HostStats;
+  /** The access logs (absent when none are configured). */
+  readonly weblogs: WebLogs | undefined;
   policy: Policy | undefined;
   private currentState: AgentState;
   private readonly placement: Placement;
@@ -112,6 +115,9 @@ export class Agent implements TickAgent {
       this.bandwidth = new BandwidthCollector(undefined, this.config.bandwidth.table, this.driver.kind === 'v2' ? this.driver.parent : undefined);
       this.collectors.push(this.bandwidth);
     }
+    // After bandwidth: web bytes join the tenants' sent bytes.
+    this.weblogs = this.config.web.sources.length > 0 ? new WebLogs(this.config.web, this.spool.getMeta(WEBLOGS_META_KEY), this.log.child({ component: 'weblogs' }), this.now) : undefined;
+    if (this.weblogs) this.collectors.push(this.weblogs);
     const client = this.config.controller ? new ControllerClient(this.config.controller, this.config.host, this.spool, this.log.child({ component: 'reporter' })) : undefined;
     this.client = client;
     this.pull = client ? new PolicyPull((cancel) => client.pullPolicy(cancel)) : undefined;
@@ -389,6 +395,7 @@ export class Agent implements TickAgent {
     await this.malware?.stop();
     await this.pull?.stop();
     this.stats.closeAll();
+    this.weblogs?.close();
     this.spool.close();
   }
 }

@@ -9,6 +9,7 @@ import { HOST_RE, NAME_RE, type Plan } from '../shared/wire/agent.js';
 import { DEFAULT_UID_MIN, MAX_UID, planValueProblem, uidProblem, type PlanKey } from '../shared/wire/bounds.js';
 import { readConfigHomes } from './homes.js';
 import { type PolicyConfig, readPolicyConfig } from './policy/policy-config.js';
+import { readApiPaths, readWebConfig, type WebConfig } from './weblogs/config.js';
 
 export const DEFAULT_AGENT_CONFIG_FILE = '/etc/hostwarden/agent.yaml';
 
@@ -20,6 +21,8 @@ export interface TenantConfig {
   plan?: string;
   homes?: string[];
   domains?: string[];
+  /** Path prefixes that make a request an API call (replacing the global `api_paths` for this tenant). */
+  apiPaths?: string[];
 }
 
 export interface AgentConfig {
@@ -49,6 +52,8 @@ export interface AgentConfig {
   tenants: TenantConfig[];
   plans: Record<string, Plan>;
   policy: PolicyConfig;
+  /** Access logs: API calls and bytes served per tenant (weblogs/). */
+  web: WebConfig;
 }
 
 /** Login shells that do not count for discovery (accounts that cannot log in are not tenants). */
@@ -127,12 +132,14 @@ export function readAgentConfig(raw: unknown): AgentConfig {
     if (email !== undefined && !isEmail(email)) t.fail('email', `"${email}" is not an email address (${EMAIL_RULE})`);
     const homes = t.has('homes') ? readConfigHomes(t) : undefined;
     const domains = t.has('domains') ? t.scalars('domains').map(String) : undefined;
+    const apiPaths = readApiPaths(t, 'api_paths');
     t.done();
     const out: TenantConfig = { name, users };
     if (email !== undefined) out.email = email;
     if (plan !== undefined) out.plan = plan;
     if (homes) out.homes = homes;
     if (domains) out.domains = domains;
+    if (apiPaths) out.apiPaths = apiPaths;
     return out;
   });
 
@@ -148,8 +155,9 @@ export function readAgentConfig(raw: unknown): AgentConfig {
   inv.done();
   const malware = readMalwareConfig(root.section('malware'));
   const policy = readPolicyConfig(root.section('policy'));
+  const web = readWebConfig(root, tenants);
   root.done();
-  return { host, intervalMs, placementIntervalMs, stateDir, uidMin, logLevel, enforce, controller, cgroup, procRoot, passwdFile, discovery, bandwidth, inodes, inventory, malware, tenants, plans, policy };
+  return { host, intervalMs, placementIntervalMs, stateDir, uidMin, logLevel, enforce, controller, cgroup, procRoot, passwdFile, discovery, bandwidth, inodes, inventory, malware, tenants, plans, policy, web };
 }
 
 /**

@@ -22,6 +22,7 @@ import { type AgentState, stateMeta } from './state.js';
 import type { PolicyPull } from './transport/policy-pull.js';
 import type { ControllerClient } from './transport/reporter.js';
 import type { Spool } from './transport/spool.js';
+import type { WebLogs } from './weblogs/weblogs.js';
 
 export const AGENT_VERSION = VERSION;
 /** The tenant directory goes out with a report when it changed, and at least this often. */
@@ -112,6 +113,8 @@ export interface TickAgent {
   /** Infected-file scanning: its events, manifest entries and answers go out with the next report. */
   readonly malware?: Pick<MalwareService, 'take' | 'restore'> | undefined;
   readonly hostBase: HostStats;
+  /** The access logs: their batch and cursors are spooled together with the report. */
+  readonly weblogs?: WebLogs | undefined;
   readonly evaluate: typeof evaluate;
   /** The state persisted with each report; its fields are updated in place. */
   readonly state: AgentState;
@@ -301,6 +304,7 @@ export class Ticker {
     const tenants = this.tenantDirectory(flow.now);
     const inventory = a.inventory?.take();
     const malware = a.malware?.take();
+    const web = a.weblogs?.pending();
     try {
       const { report, dropped } = a.spool.enqueue(
         (seq) => ({
@@ -319,10 +323,13 @@ export class Ticker {
           ...(inventory ? { inventory } : {}),
           ...(malware?.files.length ? { files: malware.files } : {}),
           ...(malware?.acks.length ? { file_acks: malware.acks } : {}),
+          ...(web ? { web: web.web, web_logs: web.stats } : {}),
         }),
         // A dry run keeps its decisions in memory only: a later real run must not resume a ladder it never announced.
-        a.dryRun ? {} : stateMeta(a.state),
+        // The access logs' cursors go with the counts they produced, dry run or not (they are measurements).
+        { ...(a.dryRun ? {} : stateMeta(a.state)), ...(web ? web.meta : {}) },
       );
+      if (web) a.weblogs!.commit(web);
       if (dropped > 0) a.log.warn({ dropped }, 'spool full: dropped the oldest unsent reports');
       flow.seq = report.seq;
       flow.acks = acks;
@@ -333,6 +340,7 @@ export class Ticker {
       if (tenants) this.reportedTenants = { key: '', at: 0 };
       if (inventory) a.inventory?.restore(inventory);
       if (malware) a.malware?.restore(malware);
+      a.weblogs?.rollback();
       throw err;
     }
   }

@@ -5,6 +5,7 @@ import { benchCtl, printCtl } from './ctl.js';
 import { benchEvaluate, printEvaluate } from './evaluate.js';
 import { benchHistory, printHistory } from './history.js';
 import { benchIngest, printIngest } from './ingest.js';
+import { benchLogs, printLogs } from './logs.js';
 import { benchNotices, printNotices } from './notices.js';
 import { benchSampling, printSampling } from './sampling.js';
 import { benchScan, printScan } from './scan.js';
@@ -18,6 +19,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   ctl: async () => printCtl(await benchCtl()),
   agent: async () => printAgent(await benchAgent({ log: (l) => console.log(l) })),
   scan: async () => printScan(await benchScan()),
+  logs: async () => printLogs(await benchLogs()),
 };
 
 const wanted = process.argv.slice(2);

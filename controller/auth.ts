@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ConfigError } from '../shared/errors.js';
 
-export type Principal = { kind: 'admin'; name: string } | { kind: 'agent'; name: string; host: string };
+export type Principal = { kind: 'admin'; name: string } | { kind: 'agent'; name: string; host: string } | { kind: 'usage'; name: string };
 
 export type AuthResult = { ok: true; principal: Principal } | { ok: false; reason: 'missing' | 'malformed' | 'unknown' };
 

@@ -25,6 +25,7 @@ agents: []                                   # [{ host: web01, token_file: /etc/
                                              #   or token_sha256: <sha256 hex of the agent's token>
 agents_dir:                                  # a directory of HOST.token files, one agent each (none by default;
                                              #   the package sets /etc/hostwarden/agents.d); not writable by others
+usage_api_tokens: []                         # tokens that may only POST /v1/usage/api: [{ name: shop, token_file: FILE }]
 ${NOTICES_CONFIG_REFERENCE}retention:
   raw: 48h                                   # raw samples
   minute: 90d                                # 1-minute rollups (average and maximum)
@@ -60,6 +61,8 @@ export interface ControllerConfig {
   agents: Array<TokenSource & { host: string }>;
   /** agents_dir: HOST.token files, each one more agent (controller/agents-dir.ts); undefined: none. */
   agentsDir: string | undefined;
+  /** Tokens that may only POST /v1/usage/api (platforms pushing the API calls they metered). */
+  usageApiTokens: Array<TokenSource & { name: string }>;
   /** Absent: notices go to the outbox directory (notices.outbox_dir). */
   smtp: SmtpConfig | undefined;
   notices: NoticesConfig;
@@ -133,6 +136,16 @@ export function parseControllerConfig(raw: unknown): ControllerConfig {
     s.done();
     return { key, host, ...src };
   });
+  const usageApiTokens = root.list('usage_api_tokens').map((s, i) => {
+    const key = `usage_api_tokens[${i}]`;
+    const name = s.string('name');
+    if (!name || !/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/.test(name)) throw new ConfigError(`${key}.name`, 'required: letters, digits, . _ @ - (up to 64)');
+    if (seenAdmins.has(name)) throw new ConfigError(`${key}.name`, `"${name}" is already an admin's name`);
+    seenAdmins.add(name);
+    const src = tokenSource(s, key);
+    s.done();
+    return { key, name, ...src };
+  });
   const seenHosts = new Set<string>();
   for (const a of agents) {
     if (seenHosts.has(a.host)) throw new ConfigError(`${a.key}.host`, `host ${a.host} is listed twice`);
@@ -189,6 +202,7 @@ export function parseControllerConfig(raw: unknown): ControllerConfig {
     admins,
     agents,
     agentsDir,
+    usageApiTokens,
     smtp,
     notices,
     retention,

@@ -116,6 +116,18 @@ export function controllerMetrics(now: () => number = Date.now) {
     reportBytes: counter('hostwarden_report_bytes_total', 'bytes of report bodies received'),
     parsed: zeroed(counter('hostwarden_reports_parsed_total', 'valid reports by parser: fast (the scanner) or reference (JSON.parse, when the scanner gave up)', ['parser']), 'parser', ['fast', 'reference']),
     incidentEvents: counter('hostwarden_incident_events_total', 'incident events stored (repeats not counted)'),
+    // The web tier (fleet totals; per-tenant counts are in GET /v1/tenants/{tenant}/web, not labels).
+    web: {
+      requests: counter('hostwarden_web_requests_total', "requests in agents' access logs attributed to tenants"),
+      api_calls: counter('hostwarden_web_api_calls_total', "API calls in agents' access logs"),
+      bytes: counter('hostwarden_web_response_bytes_total', "response bytes in agents' access logs"),
+      errors_5xx: counter('hostwarden_web_errors_5xx_total', "5xx responses in agents' access logs"),
+      unparsed: counter('hostwarden_web_log_unparsed_lines_total', "access-log lines agents could not parse (skipped)"),
+      truncations: counter('hostwarden_web_log_truncations_total', 'copytruncate rotations agents saw (what was written between copy and truncation is lost)'),
+      lost_files: counter('hostwarden_web_log_lost_files_total', 'rotated access logs gone before agents read them to the end'),
+    },
+    apiPushes: zeroed(counter('hostwarden_api_usage_pushes_total', 'POST /v1/usage/api pushes, by result (accepted, duplicate)', ['result']), 'result', ['accepted', 'duplicate']),
+    apiPushedCalls: counter('hostwarden_api_usage_pushed_calls_total', 'API calls platforms pushed (POST /v1/usage/api)'),
     itemsRejected: zeroed(
       counter(
         'hostwarden_report_items_rejected_total',

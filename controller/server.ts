@@ -59,6 +59,12 @@ export function loadTokens(config: ControllerConfig, log?: Logger): TokenRegistr
     });
   }
   const hashes = new Map<string, string>(); // host -> sha256 hex of its agents: token
+  for (const u of config.usageApiTokens) {
+    add(u.key, () => {
+      if (u.tokenFile !== undefined) tokens.addToken(readTokenFile(u.tokenFile, `${u.key}.token_file`), { kind: 'usage', name: u.name });
+      else tokens.addHash(u.tokenSha256!, { kind: 'usage', name: u.name });
+    });
+  }
   for (const a of config.agents) {
     const principal = { kind: 'agent' as const, name: `agent:${a.host}`, host: a.host };
     add(a.key, () => {

@@ -13,6 +13,7 @@ import { hostCommand, hostsCommand, plansCommand, tenantCommand, tenantsCommand 
 import { explainCommand, incidentsCommand } from './commands/incidents.js';
 import { remediationCommand } from './commands/remediation.js';
 import { usageCommand } from './commands/usage.js';
+import { webCommand } from './commands/web.js';
 import { exitCodeOf } from './errors.js';
 import { printable, terminalSafe } from './format.js';
 import { commandHelp, overview } from './help.js';
@@ -39,6 +40,7 @@ export const COMMANDS: readonly Command[] = [
   remediationCommand,
   filesCommand,
   scanCommand,
+  webCommand,
 ];
 
 export const DEFAULT_WIDTH = 80;

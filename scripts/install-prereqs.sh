@@ -19,6 +19,8 @@ want /usr/bin/python3 python3-minimal
 want clamscan clamav         # the malware scanner's engine (test/unit/agent/malware/, bench scan); updater disabled below
 want clamdscan clamdscan
 want clamd clamav-daemon
+want nginx nginx             # the web tier: a real nginx on loopback (test/system/weblogs.test.ts)
+want logrotate logrotate     # ... rotated by Debian's logrotate with the test's own config and state file
 want promtool prometheus   # promtool check metrics on a scrape of /metrics (test/unit/controller/metrics.test.ts)
 if [ "${1:-}" != "--host-only" ]; then
   want qemu-system-x86_64 qemu-system-x86
@@ -34,7 +36,8 @@ if [ -n "$need" ]; then
   echo "install-prereqs: installing$need" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
-  # No service a package brings may start during the install (ClamAV's updater would reach the internet):
+  # No service a package brings may start during the install (ClamAV's updater would reach the internet,
+  # nginx would take port 80 and stay running):
   # a policy-rc.d of our own for the install alone, where the machine has none.
   own_policy=""
   if [ ! -e /usr/sbin/policy-rc.d ]; then

@@ -33,6 +33,7 @@ import { registerRemediationLinkRoutes } from './routes/remediation-link.js';
 import type { RemediationService } from '../remediation/service.js';
 import { registerQuarantinedFileRoutes } from './routes/quarantined-files.js';
 import { registerSystemRoutes } from './routes/system.js';
+import { registerWebRoutes } from './routes/web.js';
 import { registerTransportHooks, TransportTracker } from './transport.js';
 
 export { CONTROLLER_VERSION, type App, type RouteDeps } from './common.js';
@@ -125,6 +126,12 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       throw new ApiError(401, 'unauthorized', result.reason === 'missing' ? 'this route needs "Authorization: Bearer <token>"' : 'invalid bearer token');
     }
     request.principal = result.principal;
+    // A usage_api token may push API calls and nothing else; that route takes admins too.
+    if (result.principal.kind === 'usage') {
+      if (access !== 'usage_api') throw new ApiError(403, 'forbidden', `the token "${result.principal.name}" may only POST /v1/usage/api`);
+      return;
+    }
+    if (access === 'usage_api' && result.principal.kind !== 'admin') throw new ApiError(403, 'forbidden', 'an agent token cannot push API usage');
     if (access === 'admin' && result.principal.kind !== 'admin') {
       throw new ApiError(403, 'forbidden', `an agent token (host ${result.principal.kind === 'agent' ? result.principal.host : '?'}) cannot use admin routes`);
     }
@@ -137,7 +144,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     metrics.requestDuration.observe({ route }, reply.elapsedTime / 1000);
     if (request.routeOptions.config.auth !== 'admin') return;
     const p = request.principal;
-    const who = p ? (p.kind === 'admin' ? p.name : `agent:${p.host}`) : request.headers.authorization ? 'invalid-token' : 'anonymous';
+    const who = p ? (p.kind === 'agent' ? `agent:${p.host}` : p.name) : request.headers.authorization ? 'invalid-token' : 'anonymous';
     let detail: string | null = null;
     if (request.method !== 'GET' && request.body !== undefined && request.body !== null) {
       detail = JSON.stringify(request.body).slice(0, 2000);
@@ -187,5 +194,6 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   await app.register(async (scope) => registerNoticeRoutes(scope, deps.outbox));
   await app.register(async (scope) => registerRemediationRoutes(scope, deps));
   await app.register(async (scope) => registerRemediationLinkRoutes(scope, deps));
+  await app.register(async (scope) => registerWebRoutes(scope, deps));
   return app;
 }

@@ -23,7 +23,7 @@ import type { Store } from '../store/store.js';
 export const CONTROLLER_VERSION = VERSION;
 
 /** Who may call a route (route config `auth`). */
-export type Access = 'public' | 'agent' | 'admin';
+export type Access = 'public' | 'agent' | 'admin' | 'usage_api';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -92,7 +92,7 @@ export function principalOf(request: FastifyRequest): Principal {
 
 export function adminName(request: FastifyRequest): string {
   const p = principalOf(request);
-  return p.kind === 'admin' ? p.name : `agent:${p.host}`;
+  return p.kind === 'agent' ? `agent:${p.host}` : p.name;
 }
 
 /** The status of each kind of store refusal (controller/store/errors.ts). */

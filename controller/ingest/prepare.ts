@@ -5,7 +5,7 @@
 // named (items.ts).
 import { describeJsonError } from '../../shared/json-error.js';
 import { validator } from '../../shared/validate.js';
-import { ReportSchema, type ActionAck, type CollectorStatus, type HostInventory, type HostStats, type IncidentEvent, type RejectedItems, type Report, type TenantInfoWire } from '../../shared/wire/agent.js';
+import { ReportSchema, type ActionAck, type CollectorStatus, type HostInventory, type HostStats, type IncidentEvent, type RejectedItems, type Report, type TenantInfoWire, type WebLogStats, type WebMinute } from '../../shared/wire/agent.js';
 import { HOST_WIDTH, quantizeHostStats, quantizeTenantSample, TENANT_WIDTH } from '../history/catalog.js';
 import type { FileAck, QuarantinedFileWire } from '../../shared/wire/files.js';
 import { scanReport } from './fast-report.js';
@@ -36,6 +36,9 @@ export interface PreparedReport {
   /** File quarantine entries whose state changed, and the answers to file and scan requests (issue 16). */
   files: QuarantinedFileWire[];
   fileAcks: FileAck[];
+  /** Access-log counts per tenant and minute, and the reader's own counts (the web tier). */
+  web: WebMinute[] | undefined;
+  webLogs: WebLogStats | undefined;
   /** Size of the body in bytes. */
   bytes: number;
   /** Read by the fast scanner (false: JSON.parse and the schema, because the scanner gave up). */
@@ -127,6 +130,8 @@ function finish(r: Report, tenants: string[], values: Float64Array, bytes: numbe
       inventory: r.inventory,
       files: r.files ?? [],
       fileAcks: r.file_acks ?? [],
+      web: r.web,
+      webLogs: r.web_logs,
       bytes,
       fast,
       rejected,

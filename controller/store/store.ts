@@ -6,6 +6,7 @@
 // Reads return API shapes (shared/wire/api.ts). Times in arguments are milliseconds since the epoch; the
 // store takes an injected clock (`StoreOptions.now`) so tests can ingest "yesterday" and run retention
 // "next month".
+import type { ApiUsagePush, ApiUsagePushAnswer, HostWebStats, WebUsage } from '../../shared/wire/web.js';
 import type { ManualAction, Policy } from '../../shared/wire/agent.js';
 import type { RetentionSpans } from '../history/rollup.js';
 import type { PreparedReport } from '../ingest/prepare.js';
@@ -70,6 +71,8 @@ export interface IngestResult {
   acks: number;
   /** Items of the report refused one by one (controller/trust.ts); absent when none was. */
   rejected?: Rejections;
+  /** The access-log counts the report added (its `web` rows of this host's tenants) and its reader's counts. */
+  web?: { requests: number; api_calls: number; bytes: number; errors_5xx: number; unparsed: number; truncations: number; lost_files: number };
 }
 
 export interface FlushResult {
@@ -244,6 +247,12 @@ export interface Store {
   hostHistory(host: string, query: HistoryQuery): Promise<SeriesResponse | undefined>;
   /** Tenants ranked by fairness debt; MissingError for an unknown host. */
   fairnessRanking(query: FairnessQuery): Promise<FairnessRanking>;
+  /** A tenant's exact web counts over [from, to) (ms): access-log minutes and pushed API calls. */
+  webUsage(tenant: string, from: number, to: number): Promise<WebUsage | undefined>;
+  /** A host's access-log reader counts. */
+  hostWebStats(host: string): Promise<HostWebStats | undefined>;
+  /** API calls a platform counted (POST /v1/usage/api); `by` names the token. */
+  pushApiCalls(push: ApiUsagePush, by: string): Promise<ApiUsagePushAnswer>;
 
   listIncidents(filter?: IncidentFilter): Promise<IncidentSummary[]>;
   getIncident(id: number): Promise<IncidentDetail | undefined>;

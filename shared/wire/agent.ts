@@ -5,9 +5,11 @@ import { Type, type Static } from 'typebox';
 import { EMAIL_MAX_LENGTH, EMAIL_PATTERN } from '../email.js';
 import { HOST_PATTERN, NAME_PATTERN } from '../names.js';
 import { FileAckSchema, FileRequestSchema, InfectedFileSchema, MAX_FILES_LISTED, QuarantinedFileWireSchema, ScanRequestSchema } from './files.js';
+import { MAX_WEB_MINUTES, WebLogStatsSchema, WebMinuteSchema } from './web.js';
 import { IntegerIn, MAX_BYTES, MAX_CORES, MAX_CPU_PERCENT, MAX_INODES, MAX_OPS, MAX_SAFE, MAX_SECONDS, MAX_SHARE, MAX_TASKS, MAX_UID, MAX_VALUE, MAX_WEIGHT, MIN_CORES, NumberIn } from './bounds.js';
 
 export { HOST_PATTERN, HOST_RE, NAME_PATTERN, NAME_RE } from '../names.js';
+export { MAX_WEB_MINUTES, WebLogStatsSchema, WebMinuteSchema, type WebLogStats, type WebMinute } from './web.js';
 
 export const WIRE_VERSION = 1;
 
@@ -359,6 +361,8 @@ export const ReportSchema = Type.Object(
     inventory: Type.Optional(HostInventorySchema),
     files: Type.Optional(Type.Array(QuarantinedFileWireSchema, { maxItems: 1000, description: 'file quarantine entries whose state changed' })),
     file_acks: Type.Optional(Type.Array(FileAckSchema, { maxItems: 1000, description: 'answers to file and scan requests' })),
+    web: Type.Optional(Type.Array(WebMinuteSchema, { maxItems: MAX_WEB_MINUTES, description: 'access-log counts per tenant and minute read since the previous report' })),
+    web_logs: Type.Optional(WebLogStatsSchema),
   },
   { additionalProperties: false },
 );

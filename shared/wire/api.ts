@@ -427,3 +427,5 @@ export const NoticeParamsSchema = Type.Object({ id: Id() }, { additionalProperti
 export * from './remediation.js';
 // Infected data (file quarantine): the answers of /v1/quarantined-files and /v1/file-requests (shared/wire/files.ts).
 export { FileRequestStatusSchema, QuarantinedFileListSchema, QuarantinedFileSchema } from './files.js';
+// The web tier's answers (shared/wire/web.ts), here too so hostwardenctl checks them like every other answer.
+export { HostWebStatsSchema, WebUsageSchema } from './web.js';

@@ -4,7 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createDriver } from '../../agent/kernel/cgroup/detect.js';
-import { type Cleanup, listeningUrl, startDaemon, tempDir, uniq, writeToken } from './system.js';
+import { type Cleanup, type Daemon, listeningUrl, startDaemon, tempDir, uniq, writeToken } from './system.js';
 
 export interface Stack {
   url: string;
@@ -13,6 +13,10 @@ export interface Stack {
   dir: string;
   /** The agent's cgroup parent. */
   parent: string;
+  /** The agent daemon (the latest one after startAgent()). */
+  agent: Daemon;
+  /** Start the agent again with the same config (after the test killed it). */
+  startAgent(): Daemon;
   /** GET/POST/... on the API with the admin token; JSON body in and out. */
   api(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }>;
 }
@@ -49,7 +53,7 @@ export async function startStack(cleanup: Cleanup, opts: { host: string; interva
       '',
     ].join('\n'),
   );
-  startDaemon(cleanup, 'agent/bin/hostwarden-agent.js', ['--config', join(dir, 'agent.yaml')]);
+  const startAgent = () => startDaemon(cleanup, 'agent/bin/hostwarden-agent.js', ['--config', join(dir, 'agent.yaml')]);
   const api: Stack['api'] = async (method, path, body) => {
     const res = await fetch(`${url}${path}`, {
       method,
@@ -58,5 +62,14 @@ export async function startStack(cleanup: Cleanup, opts: { host: string; interva
     });
     return { status: res.status, body: (await res.json().catch(() => null)) as Record<string, unknown> };
   };
-  return { url, admin, dir, parent, api };
+  const stack: Stack = {
+    url,
+    admin,
+    dir,
+    parent,
+    agent: startAgent(),
+    startAgent: () => (stack.agent = startAgent()),
+    api,
+  };
+  return stack;
 }

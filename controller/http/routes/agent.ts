@@ -62,6 +62,7 @@ export async function registerAgentRoutes(app: App, deps: RouteDeps): Promise<vo
         metrics.samples.inc(result.samples);
         metrics.rate.add(result.samples);
         if (result.events) metrics.incidentEvents.inc(result.events);
+        if (result.web) for (const kind of ['requests', 'api_calls', 'bytes', 'errors_5xx', 'unparsed', 'truncations', 'lost_files'] as const) if (result.web[kind]) metrics.web[kind].inc(result.web[kind]);
         for (const kind of ['samples', 'events', 'tenants'] as const) if (report.rejected[kind]) metrics.itemsRejected.inc({ kind }, report.rejected[kind]);
       }
       flusher.kick();

@@ -27,6 +27,7 @@ import type { QuarantinedFiles } from './quarantined-files.js';
 import type { Rollups } from './rollups.js';
 import type { Tenants } from './tenants.js';
 import type { Trust } from './trust.js';
+import type { Web } from './web.js';
 import type { HostState, ReportMeta, TenantState } from './writer-state.js';
 
 function statements(db: Database.Database) {
@@ -49,6 +50,7 @@ export interface IngestParts {
   rollups: Rollups;
   trust: Trust;
   files: QuarantinedFiles;
+  web: Web;
 }
 
 /**
@@ -164,6 +166,8 @@ export class Ingest {
     if (late) parts.rollups.mergeIntoTables(minute, reportAccumulators(ids, values, n, hostSeries(host.id), hv));
 
     if (p.inventory) parts.hosts.putInventory(host.id, p.at, now, p.inventory);
+    // Access-log counts, added once with the report that carries them (its (host, seq) is stored just above).
+    const web = p.web || p.webLogs ? parts.web.addReport(host.id, p.at, new Map(states.map((t) => [t.name, t.id])), p.web, p.webLogs) : undefined;
     const newEvents = parts.incidents.store(host, screened.events, now);
     const ackChanges = parts.actions.applyAcks(host, screened.acks, now);
     const fileChanges = p.files.length || p.fileAcks.length ? parts.files.ingest(host, p.files, p.fileAcks, now, created).changed : false;
@@ -183,7 +187,7 @@ export class Ingest {
       parts.rollups.checkDue(host, now);
       if (ackChanges || fileChanges) state.policyChanged();
     });
-    return { accepted: true, duplicate: false, seq: p.seq, samples: n, events: newEvents.length, acks: screened.acks.length, ...(screened.rejected ? { rejected: screened.rejected } : {}) };
+    return { accepted: true, duplicate: false, seq: p.seq, samples: n, events: newEvents.length, acks: screened.acks.length, ...(screened.rejected ? { rejected: screened.rejected } : {}), ...(web ? { web } : {}) };
   }
 
   /** After the commit: the host's newest report (when this one is the newest) and its last contact. */

@@ -16,6 +16,9 @@ function statements(db: Database.Database) {
     deleteRaw: db.prepare<[number, number]>('DELETE FROM reports WHERE host_id = ? AND at < ?'),
     deleteMinute: db.prepare<[number, number]>('DELETE FROM minute WHERE series = ? AND bucket < ?'),
     deleteHour: db.prepare<[number, number]>('DELETE FROM hour WHERE series = ? AND bucket < ?'),
+    // The web tier's exact minutes (migration 9) live as long as the minute rollups; so do push ids.
+    deleteWebMinutes: db.prepare<[number, number]>('DELETE FROM web_minutes WHERE tenant_id = ? AND minute < ?'),
+    deleteOldPushes: db.prepare<[number]>('DELETE FROM api_pushes WHERE at < ?'),
     expireActions: db.prepare<[number]>(
       "UPDATE actions SET state = 'expired', state_at = expires_at WHERE state IN ('pending', 'applied') AND expires_at IS NOT NULL AND expires_at <= ?",
     ),
@@ -67,6 +70,7 @@ export class Retention {
       ctx.db.transaction(() => {
         for (const sid of chunk) {
           result.minute += this.sql.deleteMinute.run(sid, now - retention.minuteMs).changes;
+          if (sid >= 0) result.minute += this.sql.deleteWebMinutes.run(sid, now - retention.minuteMs).changes;
           result.hour += this.sql.deleteHour.run(sid, now - retention.hourMs).changes;
         }
       })();
@@ -81,6 +85,7 @@ export class Retention {
       result.records += this.sql.deleteOldIncidents.run(recordsCut).changes;
       result.records += this.sql.deleteOldActions.run(recordsCut).changes;
       result.records += this.sql.deleteOldAudit.run(recordsCut).changes;
+      result.records += this.sql.deleteOldPushes.run(now - retention.minuteMs).changes;
       // An expired tenant's id is free again once every span is past its retirement: no history left.
       this.sql.forgetRetired.run(now - Math.max(retention.rawMs, retention.minuteMs, retention.hourMs));
     })();

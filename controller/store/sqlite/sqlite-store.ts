@@ -77,7 +77,9 @@ import { QuarantinedFiles } from './quarantined-files.js';
 import type { FileRequestStatus, QuarantinedFile } from '../../../shared/wire/files.js';
 import { Policies, Tenants } from './tenants.js';
 import { Trust } from './trust.js';
+import { Web } from './web.js';
 import { WriterState } from './writer-state.js';
+import type { ApiUsagePush, ApiUsagePushAnswer, HostWebStats, WebUsage } from '../../../shared/wire/web.js';
 
 export { IDLE_FLUSH_MS, MAX_CLOCK_AHEAD_MS } from '../../history/rollup-buffer.js';
 
@@ -113,6 +115,7 @@ export class SqliteStore implements Store {
   private readonly statistics: Stats;
   private readonly trust: Trust;
   private readonly files: QuarantinedFiles;
+  private readonly web: Web;
 
   constructor(opts: SqliteStoreOptions) {
     this.file = opts.file;
@@ -141,7 +144,8 @@ export class SqliteStore implements Store {
       this.rollups = new Rollups(ctx);
       this.files = new QuarantinedFiles(ctx);
       this.trust = new Trust(ctx, this.tenants, { ...DEFAULT_TENANT_LIMITS, ...opts.tenants });
-      this.ingester = new Ingest(ctx, { hosts: this.hosts, tenants: this.tenants, incidents: this.incidents, actions: this.actions, rollups: this.rollups, trust: this.trust, files: this.files });
+      this.web = new Web(ctx);
+      this.ingester = new Ingest(ctx, { hosts: this.hosts, tenants: this.tenants, incidents: this.incidents, actions: this.actions, rollups: this.rollups, trust: this.trust, files: this.files, web: this.web });
       this.history = new History(ctx);
       this.rankings = new FairnessRankings(ctx, this.history);
       this.policies = new Policies(ctx, this.files);
@@ -187,6 +191,19 @@ export class SqliteStore implements Store {
 
   async expireTenants(now = this.ctx.now()): Promise<{ expired: number; names: string[] }> {
     return this.trust.expire(now);
+  }
+
+  // --- web tier --------------------------------------------------------------------------------------------
+  async webUsage(tenant: string, from: number, to: number): Promise<WebUsage | undefined> {
+    return this.web.usage(tenant, from, to);
+  }
+
+  async hostWebStats(host: string): Promise<HostWebStats | undefined> {
+    return this.web.hostStats(host);
+  }
+
+  async pushApiCalls(push: ApiUsagePush, by: string): Promise<ApiUsagePushAnswer> {
+    return this.web.push(push, by);
   }
 
   // --- hosts, tenants, plans, policy ----------------------------------------------------------------------

@@ -8,6 +8,7 @@ import { MIGRATION_005 } from './005-retired-tenants.js';
 import { MIGRATION_006 } from './006-host-inventory.js';
 import { MIGRATION_007 } from './007-quarantined-files.js';
 import { MIGRATION_008 } from './008-remediation.js';
+import { MIGRATION_009 } from './009-web-usage.js';
 
 export interface Migration {
   version: number;
@@ -24,4 +25,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 6, name: 'host-inventory', sql: MIGRATION_006 },
   { version: 7, name: 'quarantined-files', sql: MIGRATION_007 },
   { version: 8, name: 'remediation', sql: MIGRATION_008 },
+  { version: 9, name: 'web-usage', sql: MIGRATION_009 },
 ];

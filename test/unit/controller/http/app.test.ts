@@ -47,9 +47,10 @@ function methods(r: RouteOptions): string[] {
 }
 
 describe('access', () => {
-  it('classifies every route as public, agent or admin, and gives each request and response schemas', () => {
+  it('classifies every route as public, agent, admin or usage_api, and gives each request and response schemas', () => {
     expect(routes.length).toBeGreaterThan(20);
-    for (const r of routes) expect([r.url, r.config?.auth]).toEqual([r.url, expect.stringMatching(/^(public|agent|admin)$/)]);
+    for (const r of routes) expect([r.url, r.config?.auth]).toEqual([r.url, expect.stringMatching(/^(public|agent|admin|usage_api)$/)]);
+    expect(routes.filter((r) => r.config?.auth === 'usage_api').map((r) => `${methods(r).join()} ${r.url}`)).toEqual(['POST /v1/usage/api']);
     for (const r of routes) {
       const query = r.schema?.querystring as { type?: string; additionalProperties?: unknown } | undefined;
       expect([r.url, query?.type, query?.additionalProperties, Boolean(r.schema?.response)]).toEqual([r.url, 'object', false, true]);
