@@ -195,13 +195,29 @@ export const ExplanationSchema = Type.Object(
     ),
     window_seconds: NonNeg(MAX_SECONDS, 'seconds'),
     contention: Type.Object(
-      { contended: Type.Boolean(), signals: Type.Array(ContentionSignalSchema, { maxItems: 16 }) },
+      {
+        contended: Type.Boolean(),
+        signals: Type.Array(ContentionSignalSchema, { maxItems: 16 }),
+        detail: Type.Optional(
+          Type.String({ maxLength: 2000, description: 'for administrators only: whose pressure was seen, naming the other tenants (never shown to a tenant)' }),
+        ),
+      },
       { additionalProperties: false },
     ),
     top_processes: Type.Array(TopProcessSchema, { maxItems: 20 }),
     action: Type.String({ maxLength: 2000, description: 'what was done, in words' }),
     limits: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Quoted()]))),
     avoid: Type.String({ maxLength: 2000, description: 'what would have avoided the action' }),
+    fairness: Type.Optional(
+      Type.Object(
+        {
+          debt: Quoted("the tenant's fairness debt when the controller stored the event (dominant share minus fair share, integrated over seconds, decaying)"),
+          half_life_seconds: NonNeg(MAX_SECONDS, 'the half-life of the debt'),
+          text: Type.String({ maxLength: 500 }),
+        },
+        { additionalProperties: false, description: 'added by the controller from its fairness ledger (agents do not send it)' },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
