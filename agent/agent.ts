@@ -97,7 +97,10 @@ export class Agent implements TickAgent {
       new MemoryCollector(),
       new IoCollector(),
       new ProcessesCollector(),
-      new PressureCollector(() => this.driver.hostPressure()),
+      new PressureCollector(
+        () => this.driver.hostPressure(),
+        () => this.driver.servicesPressure(),
+      ),
     ];
     if (this.config.inodes.enabled) this.collectors.push(new InodesCollector(this.config.procRoot, this.config.inodes.refreshMs, undefined, this.log.child({ component: 'inodes' })));
     if (this.config.bandwidth.enabled) {
@@ -214,7 +217,10 @@ export class Agent implements TickAgent {
     // The inventory is gathered off the tick's path: started here when due, its status that of its latest gathering.
     this.inventory?.poll(this.now());
     if (this.inventory) collectors.push(...this.inventory.statuses());
-    return { samples: ctx.samples, host: ctx.host, collectors };
+    const out: Collected = { samples: ctx.samples, host: ctx.host, collectors };
+    if (ctx.throttled) out.throttled = ctx.throttled;
+    if (ctx.services) out.services = ctx.services;
+    return out;
   }
 
   tenantPolicies(): Map<string, TenantPolicy> {
