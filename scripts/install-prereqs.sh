@@ -14,6 +14,7 @@ want deb-systemd-helper init-system-helpers
 want adduser adduser
 want /usr/bin/python3 python3-minimal
 want promtool prometheus   # promtool check metrics on a scrape of /metrics (test/unit/controller/metrics.test.ts)
+want stress-ng stress-ng   # real tenant load for the contention tests (test/system/contention.test.ts, test/vm/contention.test.ts)
 if [ "${1:-}" != "--host-only" ]; then
   want qemu-system-x86_64 qemu-system-x86
   want busybox busybox-static

@@ -106,7 +106,7 @@ function servicesOf(p: Pressure | undefined): Record<Governed, number | undefine
   return { cpu: p?.cpu?.some.avg10, io: p?.io?.some.avg10, memory: p?.memory?.some.avg10 };
 }
 
-function thresholdOf(r: Governed, config: PolicyConfig): number {
+export function thresholdOf(r: Governed, config: PolicyConfig): number {
   return r === 'cpu' ? config.contention.cpuPsi : r === 'io' ? config.contention.ioPsi : config.contention.memoryPsi;
 }
 

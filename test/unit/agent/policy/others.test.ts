@@ -116,6 +116,26 @@ const CASES: Case[] = [
       [35, 'a', 'escalate', 1],
     ],
   },
+  {
+    name: 'hold: a throttled tenant below its ceiling but stalled by it (its weight lowered) keeps its throttle while the others wait',
+    ticks: (t) => (t < 50 ? hog(40) : { a: { use: 0.3, psi: 70 }, b: { use: 1, psi: 40 }, c: { use: 1, psi: 40 } }),
+    seconds: 400,
+    expected: [
+      [25, 'a', 'open', 0],
+      [35, 'a', 'escalate', 1],
+    ],
+  },
+  {
+    name: 'release: a throttled tenant gone quiet is released one cool-down later, though the others still wait',
+    ticks: (t) => (t < 50 ? hog(40) : { a: { use: 0.1, psi: 0 }, b: { use: 1, psi: 40 }, c: { use: 1, psi: 40 } }),
+    seconds: 200,
+    // its window average falls under 90% of its ceiling (1 unit) at 65 s: calm from then, released at 125 s
+    expected: [
+      [25, 'a', 'open', 0],
+      [35, 'a', 'escalate', 1],
+      [125, 'a', 'release', 0],
+    ],
+  },
 ];
 
 describe.each(['cpu', 'io', 'memory'] as const)('evaluate(): %s judged by what the others feel', (r) => {
