@@ -15,8 +15,8 @@
 //   open at level 0 (notice) -> after `escalate_after` of continued violation level 1 (throttle) -> level 2 ->
 //   level 3 (quarantine, only when quarantine.auto) ; release after `cooldown` of continuous calm. After a
 //   throttle, escalation waits for a whole window measured under the new limit, then `escalate_after` more.
-//   Calm = not violating, and not held back by the throttle (pressing its ceiling, or its own PSI at the
-//   threshold and above the others') while others are contended: a throttled tenant that would take more while the others still wait keeps its
+//   Calm = not violating, and not held back by the throttle (pressing its ceiling, or a material use with its
+//   own PSI at the threshold) while others are contended: a throttled tenant that would take more while the others still wait keeps its
 //   throttle; alone, or gone quiet, it is calm.
 //   A repeat offence (opened within `repeat_within` of the release of the tenant's previous incident on the
 //   same resource) opens at the level the previous one left (at most throttle level 2), with its base.
@@ -102,12 +102,12 @@ export function evaluate(input: EvaluateInput): EvaluateOutput {
       const next = { ...ladder };
       const avg = m?.avg[r];
       const target = throttleTarget(next, config);
-      // Still held back by its throttle: at its ceiling, or its own tasks wait more than the others' do (its
-      // cpu weight was lowered too, so under contention it may sit below the ceiling, stalled). Released now,
-      // it would take that back from others who still wait: it holds while they do.
+      // Still held back by its throttle: at its ceiling, or still at work (a material use) with its own tasks
+      // waiting (its cpu weight was lowered too, so under contention it may sit below the ceiling, stalled).
+      // Released now, it would take that back from others who still wait: it holds while they do.
       const pressing = target !== undefined && avg !== undefined && avg >= 0.9 * target;
       const ownStall = latest.samples.get(tenant)?.pressure?.[r]?.some.avg10 ?? 0;
-      const wanting = pressing || (ownStall >= thresholdOf(r, config) && ownStall > (judged.others?.value ?? 0));
+      const wanting = pressing || (avg !== undefined && material(r, avg, host, config) && ownStall >= thresholdOf(r, config));
       const calm = !v.violating && !(judged.contended && wanting);
       if (v.violating) {
         next.violatingSince ??= now;

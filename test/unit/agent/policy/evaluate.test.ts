@@ -91,13 +91,14 @@ describe('evaluate()', () => {
   });
 
   it('the cool-down releases, and not before', () => {
-    // A hogs until 45 s, then is light. Its window average falls below the threshold at 70 s (and below its
-    // level-1 ceiling): calm from there, released after the 60 s cool-down at 130 s and not a tick earlier.
+    // A hogs until 45 s, then is light. Its window average falls below its fair share and its level-1 ceiling
+    // at 65 s, but stays material (>= min_share, 20% of one core) with its own tasks waiting (40%) until 75 s:
+    // calm from there, released after the 60 s cool-down at 135 s and not a tick earlier.
     const r = run((t) => (t < 50 ? hog(40) : { psi: 40, cpu: { a: 5, b: 15, c: 5 } }), 240);
     expect(r.decisions).toEqual([
       [25, 'a', 'open', 0],
       [35, 'a', 'escalate', 1],
-      [130, 'a', 'release', 0],
+      [135, 'a', 'release', 0],
     ]);
     expect(r.state.ladders.a).toBeUndefined();
   });

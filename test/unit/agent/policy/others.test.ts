@@ -118,7 +118,8 @@ const CASES: Case[] = [
   },
   {
     name: 'hold: a throttled tenant below its ceiling but stalled by it (its weight lowered) keeps its throttle while the others wait',
-    ticks: (t) => (t < 50 ? hog(40) : { a: { use: 0.3, psi: 70 }, b: { use: 1, psi: 40 }, c: { use: 1, psi: 40 } }),
+    // from 50 s a works at 0.85 units, under 90% of its 1-unit ceiling, and its own tasks wait 70%
+    ticks: (t) => (t < 50 ? hog(40) : { a: { use: 0.85, psi: 70 }, b: { use: 1, psi: 40 }, c: { use: 1, psi: 40 } }),
     seconds: 400,
     expected: [
       [25, 'a', 'open', 0],
