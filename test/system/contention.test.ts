@@ -113,10 +113,10 @@ describeWith(missing([needRoot, needV1Cgroups, needUnified, [hasCommand('stress-
           others,
           windowS: WINDOW_S,
           cooldownS: COOLDOWN_S,
-          startOffender: () => void procs.push([off, spawnAs(r.cleanup, r.users[0], 'stress-ng', ['--cpu', '2', '--timeout', '600', '--quiet'])]),
+          startOffender: () => void procs.push([off, spawnAs(r.cleanup, r.users[0], 'stress-ng', ['--cpu', '2', '--temp-path', '/tmp', '--timeout', '600', '--quiet'])]),
           startOthers: () => {
             r.users.slice(1).forEach((u) => {
-              const p = spawnAs(r.cleanup, u, 'stress-ng', ['--cpu', '1', '--timeout', '600', '--quiet']);
+              const p = spawnAs(r.cleanup, u, 'stress-ng', ['--cpu', '1', '--temp-path', '/tmp', '--timeout', '600', '--quiet']);
               otherProcs.push(p);
               procs.push([u.name, p]);
             });
