@@ -64,7 +64,7 @@ export async function tickFor(agent: Agent, seconds: number, until?: (e: Inciden
 }
 
 export function describeEvents(events: ReadonlyArray<{ at: number; event: IncidentEvent }>): string {
-  return JSON.stringify(events.map(({ at, event: e }) => `${at.toFixed(0)}s ${e.tenant}:${e.resource}:${e.type}:${e.level}`));
+  return JSON.stringify(events.map(({ at, event: e }) => `${at.toFixed(0)}s ${e.tenant}:${e.resource}:${e.type}:${e.level} (${e.explanation.share?.tenant ?? '-'} of the use; ${e.explanation.contention.detail ?? ''})`));
 }
 
 export interface Scenario {
