@@ -5,7 +5,29 @@
 import type { Agent } from '../../agent/agent.js';
 import type { CgroupDriver } from '../../agent/kernel/cgroup/driver.js';
 import type { IncidentEvent } from '../../shared/wire/agent.js';
-import { hostIdleSeconds } from './system.js';
+import { hostIdleSeconds, waitFor } from './system.js';
+import type { ChildProcess } from 'node:child_process';
+
+export const WINDOW_S = 20;
+export const COOLDOWN_S = 8;
+
+/**
+ * Short windows for a test: window 20 s (long enough for the others' avg10 to climb while the offender's
+ * window still holds its burst), cool-down 8 s; min_share and active_share low, since other work on the
+ * machine may leave the tenants little CPU (the shares among them still decide).
+ */
+export const POLICY = {
+  window: `${WINDOW_S}s`,
+  stale: '10s',
+  escalate_after: '2s',
+  cooldown: `${COOLDOWN_S}s`,
+  factor: 1.5,
+  min_share: 0.001,
+  active_share: 0.0001,
+  min_io: '256K',
+  contention: { cpu: 15, io: 10 },
+  throttle: { level1: 0.3, level2: 0.2 },
+};
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -141,4 +163,8 @@ export async function runScenario(s: Scenario, check: (what: string, ok: boolean
   check('within cooldown + one window', releasedAfterS <= s.cooldownS + s.windowS + 3, `${releasedAfterS.toFixed(1)} s`);
   const again = pick(await useOver(s.driver, all, 3000)).get(s.offender) ?? 0;
   return { lone, before, after, target, releasedAfterS, again, events };
+}
+
+export async function placedAll(agent: Agent, driver: CgroupDriver, procs: ReadonlyArray<[string, ChildProcess]>): Promise<void> {
+  await waitFor('processes placed', () => (agent.place(), procs.every(([t, p]) => p.exitCode !== null || driver.procs(t).includes(p.pid!))), 15_000);
 }

@@ -15,33 +15,13 @@ import { Agent } from '../../agent/agent.js';
 import { readAgentConfig } from '../../agent/config.js';
 import { createDriver } from '../../agent/kernel/cgroup/detect.js';
 import type { CgroupDriver } from '../../agent/kernel/cgroup/driver.js';
-import { runScenario, useOver } from '../helpers/contention.js';
+import { COOLDOWN_S, placedAll, POLICY, runScenario, useOver, WINDOW_S } from '../helpers/contention.js';
 import { describeWith, hasCommand, missing, needRoot, needV1Cgroups } from '../helpers/env.js';
-import { Cleanup, createUser, reachedUnlessBusy, spawnAs, tempDir, type TestUser, uniq, waitFor } from '../helpers/system.js';
+import { Cleanup, createUser, reachedUnlessBusy, spawnAs, tempDir, type TestUser, uniq } from '../helpers/system.js';
 
 const log = pino({ level: process.env.HW_TEST_LOG ?? 'silent' });
-const WINDOW_S = 20;
-const COOLDOWN_S = 8;
 const IO_WINDOW_S = 30;
 const needUnified: [boolean, string] = [existsSync('/sys/fs/cgroup/unified/cgroup.procs') && existsSync('/proc/pressure/cpu'), 'needs the cgroup2 mount at /sys/fs/cgroup/unified and PSI'];
-
-/**
- * Short windows for a test: window 20 s (long enough for the others' avg10 to climb while the offender's
- * window still holds its burst), cool-down 8 s; min_share and active_share low, since other work on the
- * machine may leave the tenants little CPU (the shares among them still decide).
- */
-const POLICY = {
-  window: `${WINDOW_S}s`,
-  stale: '10s',
-  escalate_after: '2s',
-  cooldown: `${COOLDOWN_S}s`,
-  factor: 1.5,
-  min_share: 0.001,
-  active_share: 0.0001,
-  min_io: '256K',
-  contention: { cpu: 15, io: 10 },
-  throttle: { level1: 0.3, level2: 0.2 },
-};
 
 interface Rig {
   cleanup: Cleanup;
@@ -81,10 +61,6 @@ function agentFor(r: Rig, tenants: Array<Record<string, unknown>>, policy: Recor
 }
 
 const check = (what: string, ok: boolean, detail: string) => expect(ok, `${what}: ${detail}`).toBe(true);
-
-async function placedAll(agent: Agent, driver: CgroupDriver, procs: ReadonlyArray<[string, ChildProcess]>): Promise<void> {
-  await waitFor('processes placed', () => (agent.place(), procs.every(([t, p]) => p.exitCode !== null || driver.procs(t).includes(p.pid!))), 15_000);
-}
 
 describeWith(missing([needRoot, needV1Cgroups, needUnified, [hasCommand('stress-ng'), 'needs stress-ng (scripts/install-prereqs.sh)']]), 'contention judged by the others, stress-ng on real cgroups', () => {
   let r: Rig;
