@@ -84,9 +84,11 @@ export function renderExplain(i: IncidentDetail, view: View): string {
 
   const signals = x.contention.signals.map(signalWords);
   if (x.contention.contended || signals.length > 0 || !i.manual) {
+    // Explanations since contention is judged by the others' pressure say whose; older ones the host's.
+    const byOthers = x.contention.signals.some((s) => s.metric === 'others_psi_some_avg10' || s.metric === 'services_psi_some_avg10');
     const contention = x.contention.contended
-      ? `The host was contended: ${signals.join('; ') || 'no signal recorded'}.`
-      : `The host was not contended${signals.length ? `: ${signals.join('; ')}` : ''}.`;
+      ? `${byOthers ? 'Others were kept waiting' : 'The host was contended'}: ${signals.join('; ') || 'no signal recorded'}.`
+      : `${byOthers ? 'Others were not kept waiting' : 'The host was not contended'}${signals.length ? `: ${signals.join('; ')}` : ''}.`;
     const who = x.contention.detail ? `\n${wrap(`Whose pressure: ${x.contention.detail}.`, textWidth)}` : '';
     out += section('Contention', wrap(contention, textWidth) + who);
   }
