@@ -137,6 +137,12 @@ export async function runScenario(s: Scenario, check: (what: string, ok: boolean
   // 2. The others start: their share before any decision (no ticks for 3 s).
   s.startOthers();
   await s.placed();
+  // Their load started (stress-ng forks its workers; on a loaded machine that takes a while): every other
+  // tenant used some of the resource in a second. No tick meanwhile, so nothing is decided yet.
+  for (let i = 0; i < 20; i++) {
+    const u = pick(await useOver(s.driver, all, 1000));
+    if (s.others.every((o) => (u.get(o) ?? 0) > 0)) break;
+  }
   const before = shareOf(pick(await useOver(s.driver, all, 3000)), s.others, all);
   const climbing = await tickFor(s.agent, 60, (e) => mine(e) && e.step === 'throttle' && e.level >= 1);
   events.push(...climbing);
