@@ -108,7 +108,10 @@ export class Agent implements TickAgent {
       new MemoryCollector(),
       new IoCollector(),
       new ProcessesCollector(),
-      new PressureCollector(() => this.driver.hostPressure()),
+      new PressureCollector(
+        () => this.driver.hostPressure(),
+        () => this.driver.servicesPressure(),
+      ),
     ];
     if (this.config.inodes.enabled) this.collectors.push(new InodesCollector(this.config.procRoot, this.config.inodes.refreshMs, undefined, this.log.child({ component: 'inodes' })));
     if (this.config.bandwidth.enabled) {
@@ -254,7 +257,10 @@ export class Agent implements TickAgent {
     if (this.inventory) collectors.push(...this.inventory.statuses());
     // Scans run in the background; the schedule, retention and the policy's file and scan requests are looked at here.
     this.malware?.poll(this.policy);
-    return { samples: ctx.samples, host: ctx.host, collectors };
+    const out: Collected = { samples: ctx.samples, host: ctx.host, collectors };
+    if (ctx.throttled) out.throttled = ctx.throttled;
+    if (ctx.services) out.services = ctx.services;
+    return out;
   }
 
   tenantPolicies(): Map<string, TenantPolicy> {

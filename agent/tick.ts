@@ -10,7 +10,7 @@
 // Only a tick asked to include a pull (--once) waits for one, bounded by the controller timeout.
 import type { Logger } from 'pino';
 import { VERSION } from '../shared/version.js';
-import type { ActionAck, CollectorStatus, HostStats, IncidentEvent, Policy, TenantInfoWire, TenantSample, TopProcess } from '../shared/wire/agent.js';
+import type { ActionAck, CollectorStatus, HostStats, IncidentEvent, Policy, Pressure, TenantInfoWire, TenantSample, TopProcess } from '../shared/wire/agent.js';
 import { WIRE_VERSION } from '../shared/wire/agent.js';
 import type { InventorySource } from './collectors/inventory.js';
 import type { MalwareService } from './malware/service.js';
@@ -96,6 +96,9 @@ export interface Collected {
   samples: Map<string, TenantSample>;
   host: HostStats;
   collectors: CollectorStatus[];
+  /** For the policy only: each tenant's throttled percent, and the system services' PSI. */
+  throttled?: Map<string, number>;
+  services?: Pressure;
 }
 
 /** What a tick works with: the agent's parts and state (implemented by Agent). */
@@ -142,6 +145,8 @@ interface TickFlow {
   samples: Map<string, TenantSample>;
   host: HostStats;
   collectors: CollectorStatus[];
+  throttled?: Map<string, number> | undefined;
+  services?: Pressure | undefined;
   events: IncidentEvent[];
   decisions: Decision[];
   acks: ActionAck[];
@@ -256,6 +261,8 @@ export class Ticker {
     flow.host = c.host;
     flow.collectors = c.collectors;
     flow.observed = true;
+    flow.throttled = c.throttled;
+    flow.services = c.services;
     for (const [tenant, n] of a.takeStrays()) {
       const s = flow.samples.get(tenant);
       if (s) s.strays = n;
@@ -278,7 +285,12 @@ export class Ticker {
   /** evaluate: this tick's observation into the window, then the automatic ladder with the top processes. */
   private async evaluate(flow: TickFlow): Promise<void> {
     const a = this.agent;
-    if (flow.observed) this.window.push({ at: flow.now, host: flow.host, samples: flow.samples });
+    if (flow.observed) {
+      const o: Observation = { at: flow.now, host: flow.host, samples: flow.samples };
+      if (flow.throttled) o.throttled = flow.throttled;
+      if (flow.services) o.services = flow.services;
+      this.window.push(o);
+    }
     const keepFrom = flow.now - a.config.policy.windowMs - a.config.intervalMs * 2;
     while (this.window.length > 0 && this.window[0]!.at < keepFrom) this.window.shift();
     if (!a.config.enforce) return;

@@ -22,6 +22,8 @@ export function stepWords(step: string, level: number, short = false): string {
 
 function signalWords(s: Explanation['contention']['signals'][number]): string {
   if (s.metric === 'saturation') return `${s.resource} saturation ${formatShare(s.value)} (threshold ${formatShare(s.threshold)})`;
+  if (s.metric === 'others_psi_some_avg10') return `other tenants' ${s.resource} pressure ${formatPercent(s.value)} (some avg10, weighted by their activity; threshold ${formatPercent(s.threshold)})`;
+  if (s.metric === 'services_psi_some_avg10') return `system services' ${s.resource} pressure ${formatPercent(s.value)} (some avg10; threshold ${formatPercent(s.threshold)})`;
   if (s.metric.startsWith('psi_')) {
     const kind = s.metric.replace(/^psi_/, '').replace(/_/g, ' ');
     return `${s.resource} pressure ${formatPercent(s.value)} (${kind}; threshold ${formatPercent(s.threshold)})`;
@@ -82,11 +84,15 @@ export function renderExplain(i: IncidentDetail, view: View): string {
 
   const signals = x.contention.signals.map(signalWords);
   if (x.contention.contended || signals.length > 0 || !i.manual) {
+    // Explanations since contention is judged by the others' pressure say whose; older ones the host's.
+    const byOthers = x.contention.signals.some((s) => s.metric === 'others_psi_some_avg10' || s.metric === 'services_psi_some_avg10');
     const contention = x.contention.contended
-      ? `The host was contended: ${signals.join('; ') || 'no signal recorded'}.`
-      : `The host was not contended${signals.length ? `: ${signals.join('; ')}` : ''}.`;
-    out += section('Contention', wrap(contention, textWidth));
+      ? `${byOthers ? 'Others were kept waiting' : 'The host was contended'}: ${signals.join('; ') || 'no signal recorded'}.`
+      : `${byOthers ? 'Others were not kept waiting' : 'The host was not contended'}${signals.length ? `: ${signals.join('; ')}` : ''}.`;
+    const who = x.contention.detail ? `\n${wrap(`Whose pressure: ${x.contention.detail}.`, textWidth)}` : '';
+    out += section('Contention', wrap(contention, textWidth) + who);
   }
+  if (x.fairness) out += section('Fairness', wrap(`${x.fairness.text[0]!.toUpperCase()}${x.fairness.text.slice(1)}.`, textWidth));
 
   if (x.top_processes.length > 0) {
     out += section(

@@ -2,7 +2,7 @@
 // (node_exporter's collector.execute): a failing collector is logged and reported, the tick goes on.
 // A feature the kernel lacks is "no data", not an error (STYLE 2).
 import type { Logger } from 'pino';
-import type { CollectorStatus, HostStats, TenantSample } from '../../shared/wire/agent.js';
+import type { CollectorStatus, HostStats, Pressure, TenantSample } from '../../shared/wire/agent.js';
 import type { CgroupStats } from '../kernel/cgroup/driver.js';
 import type { Tenant } from '../tenants.js';
 
@@ -34,6 +34,10 @@ export interface CollectContext {
   /** Samples being built for this tick, one per tenant; collectors fill in their resource. */
   samples: Map<string, TenantSample>;
   host: HostStats;
+  /** Percent of the interval each tenant sat throttled by its CPU quota (the policy's, not the wire's). */
+  throttled?: Map<string, number>;
+  /** PSI of the system services' cgroup, where the host has one (the policy's, not the wire's). */
+  services?: Pressure;
 }
 
 export interface Collector {

@@ -16,11 +16,17 @@ export function avg10Only(p: Pressure): Pressure {
 export class PressureCollector implements Collector {
   readonly name = 'pressure';
 
-  constructor(private readonly hostPressure: () => Pressure) {}
+  constructor(
+    private readonly hostPressure: () => Pressure,
+    /** The system services' cgroup PSI (empty where the host has none). */
+    private readonly servicesPressure: () => Pressure = () => ({}),
+  ) {}
 
   collect(ctx: CollectContext): void | NoData {
     const host = this.hostPressure();
     if (Object.keys(host).length > 0) ctx.host.pressure = host;
+    const services = this.servicesPressure();
+    if (Object.keys(services).length > 0) ctx.services = services;
     let any = false;
     for (const [tenant, st] of ctx.stats) {
       if (!st.pressure || Object.keys(st.pressure).length === 0) continue;

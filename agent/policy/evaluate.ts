@@ -2,23 +2,31 @@
 // No clock, no I/O: tests step a fake clock through named table cases (STYLE 6).
 //
 // The rule of AUP section 7, as data:
-//   violation(tenant, r) = contended(r) AND disproportionate(tenant, r)
-//   contended(r)         = host PSI "some avg10" of r >= threshold (cpu without PSI: host CPU use >= saturation)
+//   violation(tenant, r) = contended(tenant, r) AND disproportionate(tenant, r)
+//   contended(tenant, r) = the pressure felt by everyone but the tenant is at or above the threshold
+//                          (contention.ts: the other tenants' PSI weighted by their activity, the system
+//                          services' PSI; cpu without PSI: saturation the others share in). Never the tenant's
+//                          own stalls or the stalls its own throttle causes.
 //   disproportionate     = share of the tenants' total use over the window > factor x weighted fair share
 //                          AND the usage is material (>= min_share of capacity; io: >= min_io bytes/s)
+//                          memory counts without page cache (reclaimable `file`): a cache is not a hog
 //   fair share           = plan weight / sum of the weights of the active tenants
 // Ladder per tenant and resource, with hysteresis (STYLE 7):
 //   open at level 0 (notice) -> after `escalate_after` of continued violation level 1 (throttle) -> level 2 ->
 //   level 3 (quarantine, only when quarantine.auto) ; release after `cooldown` of continuous calm. After a
 //   throttle, escalation waits for a whole window measured under the new limit, then `escalate_after` more.
-//   Calm = not violating, and not pressing against the throttle while the host is contended (a throttled
-//   tenant still at its ceiling keeps its throttle). At most max_tighten_per_tick tenants open or escalate
-//   per tick, worst excess first. Stale or too-short windows draw no decision.
-import { RESOURCE_UNITS } from '../../shared/resources.js';
-import { formatBytes, formatDuration } from '../../shared/units.js';
-import type { Explanation, HostStats, IncidentEvent, TenantSample } from '../../shared/wire/agent.js';
+//   Calm = not violating, and not held back by the throttle (pressing its ceiling, or a material use with its
+//   own PSI at the threshold) while others are contended: a throttled tenant that would take more while the others still wait keeps its
+//   throttle; alone, or gone quiet, it is calm.
+//   A repeat offence (opened within `repeat_within` of the release of the tenant's previous incident on the
+//   same resource) opens at the level the previous one left (at most throttle level 2), with its base.
+//   At most max_tighten_per_tick tenants open or escalate per tick, worst excess first. Stale or too-short
+//   windows draw no decision.
+import type { Explanation, IncidentEvent, TenantSample } from '../../shared/wire/agent.js';
+import { type ContentionView, contentionView, describe, judge, type Judged, thresholdOf } from './contention.js';
+import { explain, round } from './explain.js';
 import type { PolicyConfig } from './policy-config.js';
-import { type Decision, FIRST_THROTTLE_LEVEL, GOVERNED, type Governed, type LadderState, LAST_THROTTLE_LEVEL, NOTICE_LEVEL, type Observation, type PolicyState, QUARANTINE_LEVEL, type TenantPolicy } from './types.js';
+import { type Decision, FIRST_THROTTLE_LEVEL, GOVERNED, type Governed, type LadderState, LAST_THROTTLE_LEVEL, NOTICE_LEVEL, type Observation, type PolicyState, QUARANTINE_LEVEL, type ReleasedState, type TenantPolicy } from './types.js';
 
 export const LEVEL_NAMES = ['notice', 'throttle level 1', 'throttle level 2', 'quarantine'] as const;
 const RULE = 'contention_disproportion';
@@ -48,8 +56,8 @@ interface TenantMeasure {
 }
 
 interface HostView {
-  contended: Record<Governed, boolean>;
-  signals: Record<Governed, Explanation['contention']['signals']>;
+  /** Contention per tenant is judged from this (the latest observation). */
+  contention: ContentionView;
   /** Host usage per resource over the window (denominator of shares). */
   usage: Record<Governed, number>;
   capacity: { cpu: number; memory: number };
@@ -63,13 +71,15 @@ export function evaluate(input: EvaluateInput): EvaluateOutput {
   const used = input.window.filter((o) => o.at > now - config.windowMs && o.at <= now);
   if (!windowMet(used, config.windowMs)) return { decisions: [], state: input.state, skipped: 'window_not_met' };
 
-  const host = hostView(used, latest.host, config);
+  const host = hostView(used, latest, config);
   const measures = measureTenants(used);
   const weights = activeWeights(measures, input.tenants, host, config);
 
-  const state: PolicyState = { ladders: { ...input.state.ladders }, manual: input.state.manual };
+  const state: PolicyState = { ladders: { ...input.state.ladders }, manual: input.state.manual, released: pruneReleased(input.state.released, now, config) };
   const decisions: Decision[] = [];
-  const candidates: Array<{ tenant: string; resource: Governed; excess: number; ladder?: LadderState }> = [];
+  const candidates: Array<{ tenant: string; resource: Governed; excess: number; judged: Judged; ladder?: LadderState }> = [];
+  const ownCpu = (tenant: string) => latest.samples.get(tenant)?.cpu?.percent;
+  const ctx = (tenant: string, r: Governed, m: TenantMeasure | undefined, fair: number, share: number, judged: Judged) => ({ tenant, r, m, host, fair, share, judged, config, policy: input.tenants.get(tenant) });
 
   const names = new Set([...measures.keys(), ...Object.keys(state.ladders)]);
   for (const tenant of names) {
@@ -80,17 +90,25 @@ export function evaluate(input: EvaluateInput): EvaluateOutput {
     const ladders = { ...(state.ladders[tenant] ?? {}) };
     let changed = false;
     for (const r of GOVERNED) {
-      const v = m ? violation(r, m, host, fair, config) : { violating: false, share: 0, excess: 0 };
       const ladder = ladders[r];
+      // Contention is judged only where it can matter: a tenant with a use to judge, or an open incident.
+      if (!ladder && (m?.avg[r] === undefined || !material(r, m.avg[r]!, host, config))) continue;
+      const judged = judge(host.contention, tenant, r, ownCpu(tenant), config);
+      const v = m ? violation(r, m, host, fair, judged.contended, config) : { violating: false, share: 0, excess: 0 };
       if (!ladder) {
-        if (v.violating) candidates.push({ tenant, resource: r, excess: v.excess });
+        if (v.violating) candidates.push({ tenant, resource: r, excess: v.excess, judged });
         continue;
       }
       const next = { ...ladder };
       const avg = m?.avg[r];
       const target = throttleTarget(next, config);
+      // Still held back by its throttle: at its ceiling, or still at work (a material use) with its own tasks
+      // waiting (its cpu weight was lowered too, so under contention it may sit below the ceiling, stalled).
+      // Released now, it would take that back from others who still wait: it holds while they do.
       const pressing = target !== undefined && avg !== undefined && avg >= 0.9 * target;
-      const calm = !v.violating && !(host.contended[r] && pressing);
+      const ownStall = latest.samples.get(tenant)?.pressure?.[r]?.some.avg10 ?? 0;
+      const wanting = pressing || (avg !== undefined && material(r, avg, host, config) && ownStall >= thresholdOf(r, config));
+      const calm = !v.violating && !(judged.contended && wanting);
       if (v.violating) {
         next.violatingSince ??= now;
         next.calmSince = null;
@@ -102,7 +120,12 @@ export function evaluate(input: EvaluateInput): EvaluateOutput {
         next.calmSince = null;
       }
       if (calm && now - next.calmSince! >= config.cooldownMs) {
-        decisions.push(decide(tenant, r, 'release', next, now, explain(tenant, r, m, host, fair, v.share, config, next, 'release', input.tenants.get(tenant))));
+        decisions.push(decide(tenant, r, 'release', next, now, explainFor(ctx(tenant, r, m, fair, v.share, judged), next, 'release')));
+        if (config.repeatWithinMs > 0) {
+          const released: ReleasedState = { at: now, level: next.level };
+          if (next.base) released.base = next.base;
+          state.released = { ...state.released, [tenant]: { ...state.released?.[tenant], [r]: released } };
+        }
         delete ladders[r];
         changed = true;
         continue;
@@ -111,9 +134,9 @@ export function evaluate(input: EvaluateInput): EvaluateOutput {
         next.level = LAST_THROTTLE_LEVEL;
         next.changedAt = now;
         delete next.quarantineUntil;
-        decisions.push(decide(tenant, r, 'thaw', next, now, explain(tenant, r, m, host, fair, v.share, config, next, 'thaw', input.tenants.get(tenant))));
+        decisions.push(decide(tenant, r, 'thaw', next, now, explainFor(ctx(tenant, r, m, fair, v.share, judged), next, 'thaw')));
       } else if (v.violating && next.level < maxLevel(r, config) && now - Math.max(next.violatingSince!, judgedFrom(next, config)) >= config.escalateAfterMs) {
-        candidates.push({ tenant, resource: r, excess: v.excess, ladder: next });
+        candidates.push({ tenant, resource: r, excess: v.excess, judged, ladder: next });
       }
       ladders[r] = next;
       changed = true;
@@ -139,16 +162,40 @@ export function evaluate(input: EvaluateInput): EvaluateOutput {
     let next: LadderState;
     if (!c.ladder) {
       next = { incident: `${c.tenant}-${c.resource}-${now}`, resource: c.resource, rule: RULE, level: NOTICE_LEVEL, openedAt: now, changedAt: now, violatingSince: now, calmSince: null, events: 0 };
+      const before = state.released?.[c.tenant]?.[c.resource];
+      if (before && before.level > NOTICE_LEVEL) {
+        // A repeat offence starts where the last incident left (never straight into quarantine).
+        next.level = Math.min(before.level, LAST_THROTTLE_LEVEL);
+        next.base = before.base ?? throttleBase(c.resource, m, policy);
+        next.repeat = { releasedAt: before.at, level: before.level };
+      }
     } else {
       next = { ...c.ladder, level: c.ladder.level + 1, changedAt: now };
       if (next.level === QUARANTINE_LEVEL) next.quarantineUntil = now + config.quarantine.maxMs;
       next.base ??= throttleBase(c.resource, m, policy);
     }
-    decisions.push(decide(c.tenant, c.resource, c.ladder ? 'escalate' : 'open', next, now, explain(c.tenant, c.resource, m, host, fair, share, config, next, c.ladder ? 'escalate' : 'open', policy)));
+    decisions.push(decide(c.tenant, c.resource, c.ladder ? 'escalate' : 'open', next, now, explainFor(ctx(c.tenant, c.resource, m, fair, share, c.judged), next, c.ladder ? 'escalate' : 'open')));
     ladders[c.resource] = next;
     state.ladders[c.tenant] = ladders;
   }
   return { decisions, state };
+}
+
+/** Releases older than repeat_within are forgotten (the same object when nothing changes). */
+function pruneReleased(released: PolicyState['released'], now: number, config: PolicyConfig): PolicyState['released'] {
+  if (!released) return undefined;
+  let out: NonNullable<PolicyState['released']> | undefined;
+  for (const [tenant, per] of Object.entries(released)) {
+    for (const [r, rel] of Object.entries(per) as Array<[Governed, ReleasedState | undefined]>) {
+      if (rel && now - rel.at <= config.repeatWithinMs) continue;
+      out ??= { ...released };
+      const kept = { ...out[tenant] };
+      delete kept[r];
+      if (Object.keys(kept).length === 0) delete out[tenant];
+      else out[tenant] = kept;
+    }
+  }
+  return out ?? released;
 }
 
 /**
@@ -173,8 +220,8 @@ function windowMet(used: readonly Observation[], windowMs: number): boolean {
   return span + spacing >= windowMs * 0.999;
 }
 
-function hostView(used: readonly Observation[], latest: HostStats, config: PolicyConfig): HostView {
-  const capacity = { cpu: latest.cores * 100, memory: latest.memory_bytes };
+function hostView(used: readonly Observation[], latest: Observation, config: PolicyConfig): HostView {
+  const capacity = { cpu: latest.host.cores * 100, memory: latest.host.memory_bytes };
   const usage = { cpu: 0, io: 0, memory: 0 };
   for (const o of used) {
     let cpu = 0;
@@ -183,7 +230,7 @@ function hostView(used: readonly Observation[], latest: HostStats, config: Polic
     for (const s of o.samples.values()) {
       cpu += s.cpu?.percent ?? 0;
       io += s.io ? s.io.read_bps + s.io.write_bps : 0;
-      mem += s.memory?.current ?? 0;
+      mem += s.memory ? heldMemory(s) : 0;
     }
     // Shares are of what the tenants use together: the fair share is split among tenants too, so the
     // host's own daemons (outside every tenant cgroup) must not dilute a tenant's share.
@@ -192,26 +239,12 @@ function hostView(used: readonly Observation[], latest: HostStats, config: Polic
     usage.memory += mem;
   }
   for (const k of GOVERNED) usage[k] /= used.length;
+  return { contention: contentionView(latest, config), usage, capacity };
+}
 
-  const p = latest.pressure;
-  const signals: HostView['signals'] = { cpu: [], io: [], memory: [] };
-  const contended = { cpu: false, io: false, memory: false };
-  const psi = (r: Governed, threshold: number) => {
-    const v = p?.[r]?.some.avg10;
-    if (v === undefined) return;
-    signals[r].push({ resource: r, metric: 'psi_some_avg10', value: v, threshold });
-    if (v >= threshold) contended[r] = true;
-  };
-  psi('cpu', config.contention.cpuPsi);
-  psi('io', config.contention.ioPsi);
-  psi('memory', config.contention.memoryPsi);
-  // Saturation is the fallback where the kernel has no PSI: a saturated CPU alone does not mean anyone waits.
-  if (p?.cpu === undefined && latest.cpu_percent !== undefined && capacity.cpu > 0) {
-    const sat = latest.cpu_percent / capacity.cpu;
-    signals.cpu.push({ resource: 'cpu', metric: 'saturation', value: round(sat, 3), threshold: config.contention.cpuSaturation });
-    if (sat >= config.contention.cpuSaturation) contended.cpu = true;
-  }
-  return { contended, signals, usage, capacity };
+/** Memory a tenant holds: charged memory less its page cache, which the kernel reclaims when others need it. */
+function heldMemory(s: TenantSample): number {
+  return Math.max(0, s.memory!.current - s.memory!.file);
 }
 
 function measureTenants(used: readonly Observation[]): Map<string, TenantMeasure> {
@@ -224,7 +257,7 @@ function measureTenants(used: readonly Observation[]): Map<string, TenantMeasure
         acc.set(name, a);
       }
       add(a.cpu, s.cpu?.percent);
-      add(a.memory, s.memory?.current);
+      add(a.memory, s.memory ? heldMemory(s) : undefined);
       if (s.io) {
         add(a.io, s.io.read_bps + s.io.write_bps);
         a.r += s.io.read_bps;
@@ -273,14 +306,17 @@ function shareOf(r: Governed, m: TenantMeasure, host: HostView): number {
   return host.usage[r] > 0 ? avg / host.usage[r] : 0;
 }
 
-function violation(r: Governed, m: TenantMeasure, host: HostView, fair: number, config: PolicyConfig) {
+function material(r: Governed, avg: number, host: HostView, config: PolicyConfig): boolean {
+  return r === 'io' ? avg >= config.minIoBps : avg / (r === 'cpu' ? host.capacity.cpu : host.capacity.memory) >= config.minShare;
+}
+
+function violation(r: Governed, m: TenantMeasure, host: HostView, fair: number, contended: boolean, config: PolicyConfig) {
   const avg = m.avg[r];
   const share = shareOf(r, m, host);
   if (avg === undefined) return { violating: false, share, excess: 0 };
-  const material = r === 'io' ? avg >= config.minIoBps : avg / (r === 'cpu' ? host.capacity.cpu : host.capacity.memory) >= config.minShare;
   const allowed = config.factor * fair;
   const excess = share / allowed;
-  return { violating: host.contended[r] && material && share > allowed, share, excess };
+  return { violating: contended && material(r, avg, host, config) && share > allowed, share, excess };
 }
 
 /** The base throttle levels are fractions of: the lower of the plan cap and what the tenant uses now. */
@@ -326,70 +362,33 @@ function decide(tenant: string, resource: Governed, kind: Decision['kind'], ladd
   return { tenant, resource, kind, level: event.level, event };
 }
 
-function fmt(r: Governed, v: number): string {
-  if (r === 'cpu') return `${round(v, 1)}% of one core`;
-  if (r === 'io') return `${formatBytes(v)}/s`;
-  return formatBytes(v);
+interface ExplainContext {
+  tenant: string;
+  r: Governed;
+  m: TenantMeasure | undefined;
+  host: HostView;
+  fair: number;
+  share: number;
+  judged: Judged;
+  config: PolicyConfig;
+  policy: TenantPolicy | undefined;
 }
 
-function explain(
-  tenant: string,
-  r: Governed,
-  m: TenantMeasure | undefined,
-  host: HostView,
-  fair: number,
-  share: number,
-  config: PolicyConfig,
-  ladder: LadderState,
-  kind: Decision['kind'],
-  policy: TenantPolicy | undefined,
-): Explanation {
-  const avg = m?.avg[r] ?? 0;
-  const allowed = config.factor * fair;
-  const hostUse = host.usage[r];
-  const weight = policy?.plan?.weight ?? 1;
-  const window = formatDuration(config.windowMs);
-  const contention = host.signals[r].map((s) => `${s.metric === 'saturation' ? 'cpu saturation' : `${s.resource} pressure`} ${s.metric === 'saturation' ? `${round(s.value * 100, 1)}%` : `${s.value}%`} (threshold ${s.metric === 'saturation' ? `${s.threshold * 100}%` : `${s.threshold}%`})`);
-  const contendedText = host.contended[r] ? `while the server was contended: ${contention.join(', ')}` : `the server is no longer contended (${contention.join(', ') || 'no pressure data'})`;
-  const avoidAt = allowed * hostUse;
-  let action: string;
-  const limits: Record<string, string | number> = {};
-  if (kind === 'release') action = 'Released: limits are back to the plan.';
-  else if (ladder.level === NOTICE_LEVEL) action = `Notice only: no limit changed yet. If this continues for ${formatDuration(config.escalateAfterMs)}, ${r} will be throttled.`;
-  else if (ladder.level === QUARANTINE_LEVEL) action = `Quarantined: all processes of ${tenant} are frozen until ${new Date(ladder.quarantineUntil ?? 0).toISOString()} unless an administrator releases them earlier.`;
-  else {
-    const target = throttleTarget(ladder, config) ?? 0;
-    action = `Throttled (level ${ladder.level}): ${r} limited to ${fmt(r, target)}${r === 'memory' ? ' (memory.high; above it the kernel reclaims)' : ''}${r !== 'memory' ? ', and its scheduling weight lowered' : ''}.`;
-    limits[r === 'cpu' ? 'cpu_percent' : r === 'io' ? 'io_bytes_per_second' : 'memory_high_bytes'] = round(target, 2);
-  }
-  if (kind === 'thaw') action = `Quarantine time is over: thawed, held at throttle level 2 (${fmt(r, throttleTarget(ladder, config) ?? 0)}).`;
-  const summary =
-    kind === 'release'
-      ? `${tenant}'s ${r} use (${fmt(r, avg)} over the last ${window}) has stayed below its fair share or the server was not contended for ${formatDuration(config.cooldownMs)}: released.`
-      : `${tenant} used ${fmt(r, avg)} over the last ${window}, ${round(share * 100, 1)}% of the server's ${r} use, against a fair share of ${round(fair * 100, 1)}% (x${config.factor} allowed = ${round(allowed * 100, 1)}%), ${contendedText}.`;
-  const out: Explanation = {
-    summary,
-    rule: ladder.rule,
-    resource: r,
-    measured: { value: round(avg, 2), unit: RESOURCE_UNITS[r] },
-    threshold: { value: round(avoidAt, 2), unit: RESOURCE_UNITS[r], kind: 'fair_share' },
-    share: { tenant: round(share, 4), fair: round(fair, 4), dominant: round(share / weight, 4), weight, factor: config.factor },
-    window_seconds: config.windowMs / 1000,
-    contention: { contended: host.contended[r], signals: host.signals[r] },
-    top_processes: [],
-    action,
-    avoid:
-      kind === 'release'
-        ? `Keep ${r} use below ${fmt(r, avoidAt)} while the server is busy to avoid new limits.`
-        : `Keeping ${r} use below about ${fmt(r, avoidAt)} (your fair share x${config.factor}) while the server is busy would have avoided this.`,
-  };
-  if (Object.keys(limits).length > 0) out.limits = limits;
-  return out;
-}
-
-function round(v: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
+function explainFor(x: ExplainContext, ladder: LadderState, kind: Decision['kind']): Explanation {
+  return explain({
+    tenant: x.tenant,
+    r: x.r,
+    avg: x.m?.avg[x.r] ?? 0,
+    hostUse: x.host.usage[x.r],
+    fair: x.fair,
+    share: x.share,
+    contention: describe(x.judged, x.r, x.config),
+    config: x.config,
+    ladder,
+    kind,
+    policy: x.policy,
+    target: throttleTarget(ladder, x.config),
+  });
 }
 
 export type { TenantSample };

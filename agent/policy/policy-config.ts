@@ -20,6 +20,8 @@ export interface PolicyConfig {
   escalateAfterMs: number;
   /** Time below threshold before stepping down / releasing. */
   cooldownMs: number;
+  /** An incident that opens again within this time after a release starts at the level it left (0: never). */
+  repeatWithinMs: number;
   /** At most this many tenants are tightened (escalated) per tick. */
   maxTightenPerTick: number;
   /** Throttle levels as a fraction of the plan cap (or of host capacity when the plan has no cap). */
@@ -54,6 +56,7 @@ export function readPolicyConfig(s: Section): PolicyConfig {
     activeShare: s.number('active_share', 0.001, { min: 0, max: 1 }),
     escalateAfterMs: s.duration('escalate_after', '10s', { min: 0 }),
     cooldownMs: s.duration('cooldown', '2m', { min: 0 }),
+    repeatWithinMs: s.duration('repeat_within', '1h', { min: 0 }),
     maxTightenPerTick: s.number('max_tighten_per_tick', 3, { min: 1, integer: true }),
     throttle,
     quarantine,

@@ -1,5 +1,5 @@
 // Types of the policy engine: what evaluate() sees, remembers and decides.
-import type { Explanation, HostStats, IncidentEvent, Plan, TenantSample } from '../../shared/wire/agent.js';
+import type { Explanation, HostStats, IncidentEvent, Plan, Pressure, TenantSample } from '../../shared/wire/agent.js';
 
 /** The resources the ladder governs (contention-aware). Others are held by plan caps only. */
 export const GOVERNED = ['cpu', 'io', 'memory'] as const;
@@ -26,6 +26,17 @@ export interface Observation {
   at: number;
   host: HostStats;
   samples: ReadonlyMap<string, TenantSample>;
+  /**
+   * Percent of the interval each tenant's cgroup sat throttled by its CPU quota (cpu.stat throttled_usec, v1
+   * throttled_time), per CPU it ran on. A tenant's own throttle shows in its cpu pressure: this part of another
+   * tenant's pressure is not caused by the tenant judged. Absent: not known.
+   */
+  throttled?: ReadonlyMap<string, number>;
+  /**
+   * Pressure of the host's system services, where the kernel gives it for their cgroup as a whole (systemd:
+   * system.slice). Never the root minus the tenants: PSI does not subtract. Absent: not known.
+   */
+  services?: Pressure;
 }
 
 export interface TenantPolicy {
@@ -54,6 +65,8 @@ export interface LadderState {
   base?: { value: number; read?: number; write?: number };
   /** Quarantine ends (thaws back to level 2) at this time unless extended. */
   quarantineUntil?: number;
+  /** A repeat offence: the incident opened within policy.repeat_within of the release of the one before. */
+  repeat?: { releasedAt: number; level: number };
   /** Events emitted so far for this incident (event ids are `${incident}:${n}`). */
   events: number;
 }
@@ -71,9 +84,19 @@ export interface ManualState {
   events: number;
 }
 
+/** The last release of a tenant's incident on a resource, kept for policy.repeat_within. */
+export interface ReleasedState {
+  at: number;
+  /** The level the incident was at when released (0 notice .. 3 quarantine). */
+  level: number;
+  base?: LadderState['base'];
+}
+
 export interface PolicyState {
   ladders: Record<string, Partial<Record<Governed, LadderState>>>;
   manual: Record<string, ManualState>;
+  /** Recent releases per tenant and resource (absent in state saved before repeat offences were kept). */
+  released?: Record<string, Partial<Record<Governed, ReleasedState>>>;
 }
 
 export function emptyState(): PolicyState {

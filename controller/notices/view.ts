@@ -169,11 +169,13 @@ function thresholdKind(e: Explanation): string {
 }
 
 function contentionText(e: Explanation): string {
-  const signals = e.contention.signals.map((s) =>
-    s.metric === 'saturation'
-      ? `${s.resource} saturation ${pct(s.value)} (threshold ${pct(s.threshold)})`
-      : `${s.resource} pressure ${round(s.value, 1)}% (${s.metric}, threshold ${round(s.threshold, 1)}%)`,
-  );
+  // The signals only: contention.detail names other tenants and is for administrators, never for a tenant.
+  const signals = e.contention.signals.map((s) => {
+    if (s.metric === 'saturation') return `${s.resource} saturation ${pct(s.value)} (threshold ${pct(s.threshold)})`;
+    if (s.metric === 'others_psi_some_avg10') return `other customers waited for ${s.resource} ${round(s.value, 1)}% of the time (threshold ${round(s.threshold, 1)}%)`;
+    if (s.metric === 'services_psi_some_avg10') return `the server's own services waited for ${s.resource} ${round(s.value, 1)}% of the time (threshold ${round(s.threshold, 1)}%)`;
+    return `${s.resource} pressure ${round(s.value, 1)}% (${s.metric}, threshold ${round(s.threshold, 1)}%)`;
+  });
   const list = signals.length ? `: ${signals.join(', ')}` : '';
   return e.contention.contended ? `yes, other customers were waiting${list}` : `no${list}`;
 }

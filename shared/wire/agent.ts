@@ -199,7 +199,13 @@ export const ExplanationSchema = Type.Object(
     ),
     window_seconds: NonNeg(MAX_SECONDS, 'seconds'),
     contention: Type.Object(
-      { contended: Type.Boolean(), signals: Type.Array(ContentionSignalSchema, { maxItems: 16 }) },
+      {
+        contended: Type.Boolean(),
+        signals: Type.Array(ContentionSignalSchema, { maxItems: 16 }),
+        detail: Type.Optional(
+          Type.String({ maxLength: 2000, description: 'for administrators only: whose pressure was seen, naming the other tenants (never shown to a tenant)' }),
+        ),
+      },
       { additionalProperties: false },
     ),
     top_processes: Type.Array(TopProcessSchema, { maxItems: 20 }),
@@ -207,6 +213,16 @@ export const ExplanationSchema = Type.Object(
     limits: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Quoted()]))),
     avoid: Type.String({ maxLength: 2000, description: 'what would have avoided the action' }),
     files: Type.Optional(Type.Array(InfectedFileSchema, { maxItems: MAX_FILES_LISTED, description: 'rule infected: the files found' })),
+    fairness: Type.Optional(
+      Type.Object(
+        {
+          debt: Quoted("the tenant's fairness debt when the controller stored the event (dominant share minus fair share, integrated over seconds, decaying)"),
+          half_life_seconds: NonNeg(MAX_SECONDS, 'the half-life of the debt'),
+          text: Type.String({ maxLength: 500 }),
+        },
+        { additionalProperties: false, description: 'added by the controller from its fairness ledger (agents do not send it)' },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

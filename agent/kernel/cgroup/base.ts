@@ -25,6 +25,9 @@ import { CgroupBusyError, NoSuchProcessError } from './errors.js';
 import { LIMIT_FIELDS, validateLimits, verifyLimits, type LimitField } from './limit-rules.js';
 import { CgroupStatsReader, type StatsSources } from './stats-reader.js';
 
+/** The cgroup of the host's system services, directly under the cgroup2 root (systemd). */
+export const SERVICES_CGROUP = 'system.slice';
+
 export interface BaseOptions {
   procRoot: string;
   parent: string;
@@ -41,6 +44,7 @@ export abstract class BaseDriver implements CgroupDriver {
   protected readonly killTimeoutMs: number;
   protected readonly log: CgroupLogger;
   private hostPsi?: HostPressureReader;
+  private servicesPsi?: HostPressureReader;
 
   constructor(opts: BaseOptions) {
     assertParentName(opts.parent);
@@ -56,6 +60,8 @@ export abstract class BaseDriver implements CgroupDriver {
   abstract setup(): void;
   /** The tenant's directory in every hierarchy, the primary one first. */
   protected abstract tenantDirs(tenant: string): string[];
+  /** The cgroup2 mount (pure v2: the root; hybrid: the unified mount), if any. */
+  protected abstract cgroup2Mount(): string | undefined;
   /** The line of /proc/PID/cgroup that belongs to the primary hierarchy, and that hierarchy's mount root. */
   protected abstract primaryLine(lines: ProcCgroupLine[]): { line?: ProcCgroupLine; mountRoot: string };
   /** Which files hold the tenant's statistics (public for benchmarks and diagnostics; nothing is opened). */
@@ -172,6 +178,8 @@ export abstract class BaseDriver implements CgroupDriver {
     for (const dir of this.parentPaths()) rmdirCgroup(dir);
     this.hostPsi?.close();
     this.hostPsi = undefined;
+    this.servicesPsi?.close();
+    this.servicesPsi = undefined;
   }
 
   procs(tenant: string): number[] {
@@ -242,5 +250,13 @@ export abstract class BaseDriver implements CgroupDriver {
   hostPressure(): Pressure {
     this.hostPsi ??= new HostPressureReader(this.procRoot);
     return this.hostPsi.read();
+  }
+
+  servicesPressure(): Pressure {
+    const mount = this.cgroup2Mount();
+    if (mount === undefined) return {};
+    // systemd's system services, all in one cgroup of the cgroup2 tree; hosts without systemd have none.
+    this.servicesPsi ??= new HostPressureReader(this.procRoot, join(mount, SERVICES_CGROUP));
+    return this.servicesPsi.read();
   }
 }

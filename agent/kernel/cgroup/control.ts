@@ -164,8 +164,9 @@ export function waitUntil(done: () => boolean, timeoutMs: number, describe: () =
 export class HostPressureReader {
   private readonly files: Array<[(typeof PSI_RESOURCES)[number], KeptFile]>;
 
-  constructor(procRoot: string) {
-    this.files = PSI_RESOURCES.map((r) => [r, new KeptFile(join(procRoot, 'pressure', r))]);
+  /** `procRoot`/pressure/<r>, or with `cgroupDir` that cgroup's <r>.pressure files. */
+  constructor(procRoot: string, cgroupDir?: string) {
+    this.files = PSI_RESOURCES.map((r) => [r, new KeptFile(cgroupDir === undefined ? join(procRoot, 'pressure', r) : join(cgroupDir, `${r}.pressure`))]);
   }
 
   read(): Pressure {

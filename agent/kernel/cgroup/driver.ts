@@ -11,6 +11,11 @@ export type CgroupKind = 'v1' | 'v2';
 export interface CgroupStats {
   /** Cumulative CPU time in microseconds (v2 cpu.stat usage_usec; v1 cpuacct.usage / 1000). */
   cpuUsageUsec?: number;
+  /**
+   * Cumulative time the cgroup's runqueues sat throttled by its CPU quota, microseconds, summed over CPUs
+   * (v2 cpu.stat throttled_usec; v1 cpu.stat throttled_time / 1000). Absent without the cpu controller.
+   */
+  throttledUsec?: number;
   memory?: { current: number; anon: number; file: number };
   /** Cumulative IO summed over devices. */
   io?: { rbytes: number; wbytes: number; rios: number; wios: number };
@@ -75,6 +80,11 @@ export interface CgroupDriver {
 
   /** Host-wide PSI from <procRoot>/pressure/*; empty object when the kernel lacks PSI. */
   hostPressure(): Pressure;
+  /**
+   * PSI of the system services' cgroup as a whole (systemd: system.slice in the cgroup2 hierarchy); empty object
+   * where there is none. Never derived from the root: PSI does not subtract.
+   */
+  servicesPressure(): Pressure;
 }
 
 export interface DriverOptions {

@@ -10,6 +10,8 @@ import { flatKeyedValue, parseCgroupEvents, parseFreezerState, parsePsi, parseU6
 /** Where a backend finds each statistic of one tenant. Absent source = the host lacks it. */
 export interface StatsSources {
   cpu?: { kind: 'cpuacct.usage' | 'cpu.stat'; path: string };
+  /** Throttled time: `throttled_usec` in the cpu file itself (v2 cpu.stat), or v1's cpu.stat `throttled_time` (ns). */
+  throttled?: { kind: 'same-cpu.stat' } | { kind: 'throttled_time'; path: string };
   /** memory.current (v2) or memory.usage_in_bytes (v1), with memory.stat and its keys, first found wins. */
   memory?: { current: string; stat: string; anonKeys: string[]; fileKeys: string[] };
   io?: { kind: 'io.stat'; path: string } | { kind: 'blkio'; bytes: string; ios: string };
@@ -27,7 +29,8 @@ export interface StatFile {
 }
 
 export class CgroupStatsReader implements StatsReader {
-  private readonly cpu?: { cpuacct: boolean; file: StatFile };
+  private readonly cpu?: { cpuacct: boolean; file: StatFile; throttledToo: boolean };
+  private readonly throttledTime?: StatFile;
   private readonly memory?: { current: StatFile; stat: StatFile; anonKeys: string[]; fileKeys: string[] };
   private readonly io?: { kind: 'io.stat'; file: StatFile } | { kind: 'blkio'; bytes: StatFile; ios: StatFile };
   private readonly pids?: StatFile;
@@ -43,7 +46,8 @@ export class CgroupStatsReader implements StatsReader {
       return f;
     };
     try {
-      if (src.cpu) this.cpu = { cpuacct: src.cpu.kind === 'cpuacct.usage', file: keep(src.cpu.path) };
+      if (src.cpu) this.cpu = { cpuacct: src.cpu.kind === 'cpuacct.usage', file: keep(src.cpu.path), throttledToo: src.throttled?.kind === 'same-cpu.stat' && src.cpu.kind === 'cpu.stat' };
+      if (src.throttled?.kind === 'throttled_time') this.throttledTime = keep(src.throttled.path);
       if (src.memory) {
         // Keys are looked up as "key " at a line start; prepare the strings once.
         this.memory = {
@@ -94,7 +98,16 @@ export class CgroupStatsReader implements StatsReader {
       const text = this.cpu.file.read();
       if (text !== undefined) {
         out.cpuUsageUsec = this.cpu.cpuacct ? Math.floor(parseU64(text, this.cpu.file.path) / 1000) : flatKeyedValue(text, 'usage_usec ', this.cpu.file.path);
+        if (this.cpu.throttledToo) {
+          const t = flatKeyedValue(text, 'throttled_usec ', this.cpu.file.path);
+          if (t !== undefined) out.throttledUsec = t;
+        }
       }
+    }
+    if (this.throttledTime) {
+      const text = this.throttledTime.read();
+      const ns = text === undefined ? undefined : flatKeyedValue(text, 'throttled_time ', this.throttledTime.path);
+      if (ns !== undefined) out.throttledUsec = Math.floor(ns / 1000);
     }
     if (this.memory) {
       const m = this.memory;

@@ -167,6 +167,10 @@ export class V1Driver extends BaseDriver {
     this.log.info({ devices: activated }, 'blkio throttle accounting activated (no-op rules on the parent)');
   }
 
+  protected cgroup2Mount(): string | undefined {
+    return this.unified;
+  }
+
   protected primaryLine(lines: ProcCgroupLine[]): { line?: ProcCgroupLine; mountRoot: string } {
     return { line: lines.find((l) => l.id !== 0 && l.controllers.includes('cpu')), mountRoot: this.mountRoot };
   }
@@ -181,6 +185,8 @@ export class V1Driver extends BaseDriver {
     const cpuacct = at('cpuacct', V1_FILES.cpuacctUsage);
     if (cpuacct) src.cpu = { kind: 'cpuacct.usage', path: cpuacct };
     else if (u) src.cpu = { kind: 'cpu.stat', path: join(u, V1_FILES.cpuStat) };
+    const cpuStat = at('cpu', V1_FILES.cpuStat);
+    if (cpuStat) src.throttled = { kind: 'throttled_time', path: cpuStat };
     const memDir = this.dirOf('memory', tenant);
     if (memDir) {
       // total_* are the hierarchical values; rss/cache are the fallbacks of kernels without them.

@@ -128,6 +128,10 @@ export class V2Driver extends BaseDriver {
     return wanted.filter((c) => enabled.includes(c) || add.includes(c));
   }
 
+  protected cgroup2Mount(): string {
+    return this.root;
+  }
+
   protected primaryLine(lines: ProcCgroupLine[]): { line?: ProcCgroupLine; mountRoot: string } {
     return { line: lines.find((l) => l.id === 0 && l.controllers.length === 0), mountRoot: this.mountRoot };
   }
@@ -136,6 +140,7 @@ export class V2Driver extends BaseDriver {
     const f = (name: string): string => join(this.parentDir, tenant, name);
     return {
       cpu: { kind: 'cpu.stat', path: f(V2_FILES.cpuStat) },
+      throttled: { kind: 'same-cpu.stat' },
       memory: { current: f(V2_FILES.memoryCurrent), stat: f(V2_FILES.memoryStat), anonKeys: ['anon'], fileKeys: ['file'] },
       io: { kind: 'io.stat', path: f(V2_FILES.ioStat) },
       pids: f(V2_FILES.pidsCurrent),

@@ -1,7 +1,9 @@
 // Incidents and their events: each event stored once per (host, event id), the incident kept current (its
 // newest step, level, explanation), and the queries of GET /v1/incidents.
 import type Database from 'better-sqlite3';
+import { formatDuration } from '../../../shared/units.js';
 import type { IncidentEvent } from '../../../shared/wire/agent.js';
+import { decayedDebt } from '../../fairness.js';
 import type { IncidentDetail, IncidentSummary, StoredEvent } from '../../../shared/wire/api.js';
 import type { IncidentFilter, NewIncidentEvent } from '../store.js';
 import { iso, isoOrNull, Where, type StoreContext } from './context.js';
@@ -58,9 +60,10 @@ export class Incidents {
   /** Store a report's events (inside its transaction); the new ones (never a repeat) with their incident after the update. */
   store(host: HostState, events: IncidentEvent[], now: number): NewIncidentEvent[] {
     const out: NewIncidentEvent[] = [];
-    for (const ev of events) {
-      if (this.sql.findEvent.get(host.id, ev.id)) continue;
-      const at = Date.parse(ev.at);
+    for (const given of events) {
+      if (this.sql.findEvent.get(host.id, given.id)) continue;
+      const at = Date.parse(given.at);
+      const ev = this.withFairness(given, at);
       const until = ev.until ? Date.parse(ev.until) : null;
       const released = ev.type === 'released' || ev.step === 'release';
       let row = this.sql.findIncident.get(host.id, ev.incident);
@@ -103,6 +106,22 @@ export class Incidents {
       out.push({ event: { ...ev, host: host.name, received_at: iso(now) }, incident: this.summary(row, host.name) });
     }
     return out;
+  }
+
+  /**
+   * The event with the tenant's fairness debt at its time added to its explanation (the agent keeps no ledger):
+   * what the controller knew when it stored the event, decayed to the event's time.
+   */
+  private withFairness(ev: IncidentEvent, at: number): IncidentEvent {
+    const t = this.ctx.state.tenants.get(ev.tenant);
+    const halfLifeMs = this.ctx.fairness.halfLifeMs;
+    const debt = t?.debt ? decayedDebt(t.debt, Math.max(at, t.debt.at), halfLifeMs) : 0;
+    const rounded = Math.round(debt * 1000) / 1000;
+    const text =
+      rounded > 0
+        ? `fairness debt of ${ev.tenant}: ${rounded} share-hours (it has used more than its fair share lately; half-life ${formatDuration(halfLifeMs)})`
+        : `fairness debt of ${ev.tenant}: ${rounded} share-hours (no excess over its fair share lately; half-life ${formatDuration(halfLifeMs)})`;
+    return { ...ev, explanation: { ...ev.explanation, fairness: { debt: rounded, half_life_seconds: halfLifeMs / 1000, text } } };
   }
 
   private summary(r: IncidentRow, hostName?: string): IncidentSummary {

@@ -192,6 +192,22 @@ describe('fairness, incidents, explain, actions', () => {
     expect(renderIncidents([], view(80))).toBe('no incidents match\n');
   });
 
+  it("explain: whose pressure was seen and the tenant's fairness debt, for the admin", () => {
+    const x = {
+      ...INCIDENT.explanation,
+      contention: {
+        contended: true,
+        signals: [{ resource: 'cpu', metric: 'others_psi_some_avg10', value: 41, threshold: 20 }],
+        detail: '3 other tenants stalled 41% of the time on cpu (weighted by their activity; threshold 20%); the busiest: bob 58%',
+      },
+      fairness: { debt: 0.42, half_life_seconds: 86_400, text: 'fairness debt of alice: 0.42 share-hours (it has used more than its fair share lately; half-life 1d)' },
+    };
+    const out = renderExplain({ ...INCIDENT, explanation: x }, view(200));
+    expect(out).toContain("Contention\n  Others were kept waiting: other tenants' cpu pressure 41.0% (some avg10, weighted by their activity; threshold 20.0%).\n");
+    expect(out).toContain('  Whose pressure: 3 other tenants stalled 41% of the time on cpu (weighted by their activity; threshold 20%); the busiest: bob 58%.\n');
+    expect(out).toContain('Fairness\n  Fairness debt of alice: 0.42 share-hours (it has used more than its fair share lately; half-life 1d).\n');
+  });
+
   it('explain: every part of the explanation in words, and the history', () => {
     const out = renderExplain(INCIDENT, view(80));
     expect(fits(out, 80)).toBe(true);

@@ -112,7 +112,7 @@ ingest: { parser_threads: 0 }
       expect(part).toContain(measured);
       expect(part).toContain('averaged over 30s');
       expect(part).toContain(`${ev.explanation.threshold.value}% of one core`);
-      expect(part).toContain('cpu pressure 42% (psi_some_avg10, threshold 20%)');
+      expect(part).toContain('other customers waited for cpu 42% of the time (threshold 20%)');
       expect(part).toContain('Throttled (level 1): cpu limited to 75% of one core');
       expect(part).toContain('https://panel.example.com/usage/alice');
       expect(part).toContain('Heavy cron jobs');

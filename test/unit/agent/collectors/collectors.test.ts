@@ -36,6 +36,16 @@ describe('collectors', () => {
     expect(c3.samples.get('b')?.cpu).toEqual({ percent: 0 });
   });
 
+  it("cpu: the throttled percent per CPU the tenant ran on, for the policy only (never in the wire's sample)", () => {
+    const cpu = new CpuCollector();
+    cpu.collect(ctx(0, { a: { cpuUsageUsec: 0, throttledUsec: 0 }, b: { cpuUsageUsec: 0, throttledUsec: 0 }, c: { cpuUsageUsec: 0 } }));
+    // a: 0.5 core over 10 s, one runqueue throttled 5 s of them: 50%. b: 1.5 cores, 2 runqueues throttled 2.5 s each: 25%.
+    const c2 = ctx(10_000, { a: { cpuUsageUsec: 5_000_000, throttledUsec: 5_000_000 }, b: { cpuUsageUsec: 15_000_000, throttledUsec: 5_000_000 }, c: { cpuUsageUsec: 1_000_000 } });
+    cpu.collect(c2);
+    expect(Object.fromEntries(c2.throttled!)).toEqual({ a: 50, b: 25 });
+    expect(c2.samples.get('a')).toEqual({ tenant: 'a', cpu: { percent: 50 } });
+  });
+
   it('io: bytes and ops per second; memory and processes copied through', () => {
     const io = new IoCollector();
     io.collect(ctx(0, { a: { io: { rbytes: 0, wbytes: 0, rios: 0, wios: 0 } } }));

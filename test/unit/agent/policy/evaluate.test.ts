@@ -1,5 +1,6 @@
 // Table-driven cases of evaluate() with a fake clock: each case steps time in 5 s ticks and lists the
-// decisions it expects as [second, tenant, kind, level].
+// decisions it expects as [second, tenant, kind, level]. Each tick's `psi` is the cpu pressure every tenant
+// feels (its cgroup's cpu.pressure some avg10), so a tenant's contention is what the others feel: the same.
 import { describe, expect, it } from 'vitest';
 import { Section } from '../../../../shared/config.js';
 import type { TenantSample } from '../../../../shared/wire/agent.js';
@@ -19,6 +20,13 @@ interface Tick {
   cpu: Record<string, number>;
 }
 
+/** Every tenant's cgroup shows the tick's cpu pressure. */
+function observation(at: number, tick: Tick): Observation {
+  const psi = { some: { avg10: tick.psi } };
+  const samples = new Map<string, TenantSample>(Object.entries(tick.cpu).map(([tenant, percent]) => [tenant, { tenant, cpu: { percent }, pressure: { cpu: psi } }]));
+  return { at, host: { cores: 2, memory_bytes: 8 << 30 }, samples };
+}
+
 function run(ticks: (t: number) => Tick | undefined, seconds: number, opts: { tenants?: Map<string, TenantPolicy>; cfg?: typeof config; state?: PolicyState } = {}) {
   const cfg = opts.cfg ?? config;
   let state = opts.state ?? emptyState();
@@ -28,8 +36,7 @@ function run(ticks: (t: number) => Tick | undefined, seconds: number, opts: { te
   for (let now = 0; now <= seconds * 1000; now += TICK) {
     const tick = ticks(now / 1000);
     if (tick) {
-      const samples = new Map<string, TenantSample>(Object.entries(tick.cpu).map(([tenant, percent]) => [tenant, { tenant, cpu: { percent } }]));
-      window.push({ at: now, host: { cores: 2, memory_bytes: 8 << 30, pressure: { cpu: { some: { avg10: tick.psi, avg60: tick.psi, avg300: tick.psi, total: 0 } } } }, samples });
+      window.push(observation(now, tick));
     }
     while (window.length > 0 && window[0]!.at < now - cfg.windowMs - TICK) window.shift();
     const out = evaluate({ config: cfg, tenants: opts.tenants ?? new Map(), window, state, now });
@@ -84,13 +91,14 @@ describe('evaluate()', () => {
   });
 
   it('the cool-down releases, and not before', () => {
-    // A hogs until 45 s, then is light. Its window average falls below the threshold at 70 s (and below its
-    // level-1 ceiling): calm from there, released after the 60 s cool-down at 130 s and not a tick earlier.
+    // A hogs until 45 s, then is light. Its window average falls below its fair share and its level-1 ceiling
+    // at 65 s, but stays material (>= min_share, 20% of one core) with its own tasks waiting (40%) until 75 s:
+    // calm from there, released after the 60 s cool-down at 135 s and not a tick earlier.
     const r = run((t) => (t < 50 ? hog(40) : { psi: 40, cpu: { a: 5, b: 15, c: 5 } }), 240);
     expect(r.decisions).toEqual([
       [25, 'a', 'open', 0],
       [35, 'a', 'escalate', 1],
-      [130, 'a', 'release', 0],
+      [135, 'a', 'release', 0],
     ]);
     expect(r.state.ladders.a).toBeUndefined();
   });
@@ -153,7 +161,7 @@ describe('evaluate()', () => {
     let s = emptyState();
     let last;
     for (let now = 0; now <= 35_000; now += TICK) {
-      window.push({ at: now, host: { cores: 2, memory_bytes: 8 << 30, pressure: { cpu: { some: { avg10: 40, avg60: 40, avg300: 40, total: 0 } } } }, samples: new Map(Object.entries({ a: 100, b: 60, c: 5 }).map(([t, p]) => [t, { tenant: t, cpu: { percent: p } }])) });
+      window.push(observation(now, hog(40)));
       const o = evaluate({ config, tenants: new Map(), window, state: s, now });
       s = o.state;
       if (o.decisions.length) last = o.decisions[0];
@@ -163,7 +171,11 @@ describe('evaluate()', () => {
     expect(e.measured).toEqual({ value: 100, unit: '% of one core' });
     expect(e.share).toMatchObject({ tenant: 0.6061, fair: 0.3333, factor: 1.5 });
     expect(e.threshold).toEqual({ value: 82.5, unit: '% of one core', kind: 'fair_share' });
-    expect(e.contention).toEqual({ contended: true, signals: [{ resource: 'cpu', metric: 'psi_some_avg10', value: 40, threshold: 20 }] });
+    expect(e.contention).toEqual({
+      contended: true,
+      signals: [{ resource: 'cpu', metric: 'others_psi_some_avg10', value: 40, threshold: 20 }],
+      detail: '2 other tenants stalled 40% of the time on cpu (weighted by their activity; threshold 20%); the busiest: b 40%',
+    });
     expect(e.window_seconds).toBe(30);
     expect(e.action).toMatch(/^Throttled \(level 1\): cpu limited to 50% of one core/);
     expect(e.avoid).toMatch(/below about 82.5% of one core/);

@@ -30,17 +30,18 @@ interface Tick {
   use: Record<string, Use>;
 }
 
+/** Every tenant's cgroup shows the tick's pressure: what the others feel is the same. */
 function observation(at: number, tick: Tick): Observation {
   const pressure: Pressure = {};
-  for (const [r, v] of Object.entries(tick.psi)) pressure[r as Governed] = { some: { avg10: v, avg60: v, avg300: v, total: 0 } };
+  for (const [r, v] of Object.entries(tick.psi)) pressure[r as Governed] = { some: { avg10: v } };
   const samples = new Map<string, TenantSample>();
   for (const [tenant, u] of Object.entries(tick.use)) {
-    const s: TenantSample = { tenant };
+    const s: TenantSample = { tenant, pressure, cpu: { percent: 5 } };
     if (u.read !== undefined || u.write !== undefined) s.io = { read_bps: u.read ?? 0, write_bps: u.write ?? 0, read_iops: 0, write_iops: 0 };
     if (u.memory !== undefined) s.memory = { current: u.memory, anon: u.memory, file: 0 };
     samples.set(tenant, s);
   }
-  return { at, host: { cores: 2, memory_bytes: 8 * GiB, pressure }, samples };
+  return { at, host: { cores: 2, memory_bytes: 8 * GiB }, samples };
 }
 
 type Row = [second: number, tenant: string, resource: Governed, kind: Decision['kind'], level: number];
@@ -231,7 +232,7 @@ describe('evaluate(): io and memory', () => {
     expect(e.measured).toEqual({ value: 40 * MiB, unit: 'bytes/s' });
     expect(e.share).toMatchObject({ tenant: 0.7692, fair: 0.3333, factor: 1.5 });
     expect(e.threshold).toEqual({ value: 26 * MiB, unit: 'bytes/s', kind: 'fair_share' }); // 50% of 52 MiB/s
-    expect(e.contention).toEqual({ contended: true, signals: [{ resource: 'io', metric: 'psi_some_avg10', value: 40, threshold: 20 }] });
+    expect(e.contention).toMatchObject({ contended: true, signals: [{ resource: 'io', metric: 'others_psi_some_avg10', value: 40, threshold: 20 }] });
     expect(e.action).toBe('Throttled (level 1): io limited to 20.0 MiB/s, and its scheduling weight lowered.');
     expect(e.limits).toEqual({ io_bytes_per_second: 20 * MiB });
     expect(e.summary).toMatch(/^a used 40\.0 MiB\/s over the last 30s, 76\.9% of the server's io use, against a fair share of 33\.3%/);
@@ -244,10 +245,10 @@ describe('evaluate(): io and memory', () => {
     expect(e.measured).toEqual({ value: 4 * GiB, unit: 'bytes' });
     expect(e.share).toMatchObject({ tenant: 0.7273, fair: 0.3333 });
     expect(e.threshold).toEqual({ value: 2.75 * GiB, unit: 'bytes', kind: 'fair_share' }); // 50% of 5.5 GiB
-    expect(e.contention).toEqual({ contended: true, signals: [{ resource: 'memory', metric: 'psi_some_avg10', value: 30, threshold: 10 }] });
+    expect(e.contention).toMatchObject({ contended: true, signals: [{ resource: 'memory', metric: 'others_psi_some_avg10', value: 30, threshold: 10 }] });
     expect(e.action).toBe('Throttled (level 1): memory limited to 2.00 GiB (memory.high; above it the kernel reclaims).');
     expect(e.limits).toEqual({ memory_high_bytes: 2 * GiB });
-    expect(e.summary).toMatch(/^a used 4\.00 GiB over the last 30s, 72\.7% of the server's memory use/);
+    expect(e.summary).toMatch(/^a used 4\.00 GiB \(page cache not counted\) over the last 30s, 72\.7% of the server's memory use/);
   });
 
   it('io and memory releases say what to keep below, in their units', () => {

@@ -34,7 +34,8 @@ export function ladderEvents(tenant = 'alice', start = Date.UTC(2026, 10, 29, 12
   for (let now = start; now <= start + 10 * 60_000; now += TICK) {
     const busy = !quarantined;
     const cpu: Record<string, number> = { [tenant]: busy ? 150 : 2, other1: 20, other2: 15, other3: 10 };
-    const samples = new Map<string, TenantSample>(Object.entries(cpu).map(([t, percent]) => [t, { tenant: t, cpu: { percent } }]));
+    // Every tenant's cgroup feels cpu pressure 42%: the other tenants wait while alice hogs.
+    const samples = new Map<string, TenantSample>(Object.entries(cpu).map(([t, percent]) => [t, { tenant: t, cpu: { percent }, pressure: { cpu: { some: { avg10: 42 } } } }]));
     window.push({ at: now, host: { cores: 2, memory_bytes: 8 << 30, pressure: { cpu: { some: { avg10: 42, avg60: 30, avg300: 20, total: 0 } } } }, samples });
     while (window.length > 0 && window[0]!.at < now - config.windowMs - TICK) window.shift();
     const out = evaluate({ config, tenants: new Map(), window, state, now });

@@ -56,7 +56,7 @@ describe('notices of the automatic ladder', () => {
       expect(body).toContain('averaged over 30s');
       expect(body).toContain(formatValue(ev.explanation.threshold.value, ev.explanation.threshold.unit));
       expect(body).toContain('your fair share of the server, x2 allowed while it is busy');
-      expect(body).toContain('cpu pressure 42% (psi_some_avg10, threshold 20%)');
+      expect(body).toContain('other customers waited for cpu 42% of the time (threshold 20%)');
       expect(body).toContain('Throttled (level 1): cpu limited to 75% of one core');
       expect(body).toContain('/usr/bin/php /home/alice/cron/import.php --all');
       expect(body).toContain('Heavy cron jobs');
@@ -69,6 +69,24 @@ describe('notices of the automatic ladder', () => {
     expect(m.text).toContain(`share of the server:   ${(ev.explanation.share!.tenant * 100).toFixed(1).replace(/\.0$/, '')}%`);
     expect(m.text).toMatch(/How long: as long as the use stays too high/);
     expect(m.text).not.toMatch(/\n\n\n/);
+  });
+
+  it("never names another tenant: the others' pressure is 'other customers', whoever the busiest was", () => {
+    // The agent's explanation names the busiest other tenant for administrators (contention.detail) ...
+    const ev = byType('escalated', 1);
+    expect(ev.explanation.contention.detail).toMatch(/^3 other tenants stalled 42% of the time on cpu .*; the busiest: other\d 42%$/);
+    // ... and no notice of the ladder, in either part, nor the digest of them, names one of them.
+    const others = ['other1', 'other2', 'other3'];
+    for (const e of ladder) {
+      for (const maxLevel of [-1, 0, 1, 2, 3]) {
+        const m = render(e, maxLevel);
+        for (const text of [m.subject, m.text, m.html]) for (const name of others) expect(text, `${e.type} ${e.level}`).not.toContain(name);
+        expect(m.text).toContain('other customers');
+      }
+    }
+    const items = ladder.map((e) => ({ host: e.host, resource: e.resource, category: classify(e, 0).category, event_type: e.type, level: e.level, at: Date.parse(e.at), summary: e.explanation.summary }));
+    const digest = renderWith(templates.digest, digestView('alice', items, Date.parse(ladder.at(-1)!.at), ctx));
+    for (const text of [digest.subject, digest.text, digest.html]) for (const name of others) expect(text).not.toContain(name);
   });
 
   it('escapes the command line in HTML and keeps it as it is in plain text', () => {

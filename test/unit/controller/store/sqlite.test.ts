@@ -286,6 +286,11 @@ describe('incidents', () => {
     const detail = await store.getIncident(inc!.id);
     expect(detail?.history.map((e) => e.id)).toEqual(['e1', 'e2']);
     expect(detail?.explanation.top_processes[0]?.command).toBe('php-fpm: pool alice');
+    // The controller adds the tenant's fairness debt from its ledger (the agent has none), to the event too.
+    const ledger = (await store.fairnessRanking({ windowMs: HOUR, limit: 10 })).tenants.find((t) => t.tenant === 'alice');
+    expect(detail?.explanation.fairness).toEqual({ debt: expect.any(Number), half_life_seconds: 86_400, text: expect.stringMatching(/^fairness debt of alice: -?[\d.]+ share-hours \(.*half-life 1d\)$/) });
+    expect(detail?.history[1]?.explanation.fairness?.debt).toBe(detail?.explanation.fairness?.debt);
+    expect(Math.abs(detail!.explanation.fairness!.debt - (ledger?.debt ?? 0))).toBeLessThan(0.01);
 
     await store.ingest(prepared(report('web01', 3, T0 + 10 * MIN, [], { events: [event('e3', 'i1', 'released', T0 + 10 * MIN)] })));
     expect(await store.listIncidents({ state: 'open' })).toEqual([]);

@@ -35,6 +35,7 @@ describe('v1 driver on the captured hybrid tree', () => {
     try {
       expect(r.read()).toEqual({
         cpuUsageUsec: 331616, // cpuacct.usage 331616862 ns
+        throttledUsec: 0, // the cpu hierarchy's cpu.stat throttled_time (ns)
         memory: { current: 30478336, anon: 30003200, file: 94208 }, // usage_in_bytes, total_rss, total_cache
         io: { rbytes: 16777216 + 42123264, wbytes: 41943040, rios: 32 + 54, wios: 72 },
         pids: 2,

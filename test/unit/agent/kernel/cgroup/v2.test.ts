@@ -36,6 +36,7 @@ describe('v2 driver on a fixture tree', () => {
     try {
       expect(r.read()).toEqual({
         cpuUsageUsec: 8754312,
+        throttledUsec: 9832115, // cpu.stat throttled_usec
         memory: { current: 268435456, anon: 201326592, file: 50331648 },
         io: { rbytes: 1459200 + 90430464, wbytes: 314773504 + 299008000, rios: 192 + 8950, wios: 353 + 1252 },
         pids: 12,
