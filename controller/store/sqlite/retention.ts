@@ -1,6 +1,7 @@
 // Retention: each tier of history dropped past its span (raw rows only once they are rolled up: until then
 // they are the only copy), expired actions brought up to date, and old records (released incidents with
-// their events, finished actions, the audit log) dropped with the hour rollups. Work is done in chunks with
+// their events, finished actions, the audit log, quarantined files restored or deleted and answered file and
+// scan requests) dropped with the hour rollups. Work is done in chunks with
 // the event loop let through between them, so a long run never holds up reports.
 import type Database from 'better-sqlite3';
 import { hostSeries } from '../../history/series.js';
@@ -26,6 +27,13 @@ function statements(db: Database.Database) {
     deleteOldIncidents: db.prepare<[number]>("DELETE FROM incidents WHERE state = 'released' AND released_at < ?"),
     deleteOldActions: db.prepare<[number]>("DELETE FROM actions WHERE state NOT IN ('pending', 'applied') AND state_at < ?"),
     deleteOldAudit: db.prepare<[number]>('DELETE FROM audit WHERE at < ?'),
+    // Infected data (migration 7): entries of files restored or deleted (their state last reported before the
+    // cut), then answered requests, except those of a file still held (its latest request is shown with it).
+    deleteOldFiles: db.prepare<[number]>("DELETE FROM quarantined_files WHERE state IN ('restored', 'deleted') AND reported_at < ?"),
+    deleteOldFileRequests: db.prepare<[number]>(
+      `DELETE FROM file_requests WHERE state <> 'pending' AND state_at < ?
+         AND (file_id IS NULL OR NOT EXISTS (SELECT 1 FROM quarantined_files q WHERE q.id = file_requests.file_id AND q.state = 'quarantined'))`,
+    ),
     retiredTenants: db.prepare<[], { id: number }>('SELECT id FROM retired_tenants'),
     forgetRetired: db.prepare<[number]>('DELETE FROM retired_tenants WHERE retired_at < ?'),
   };
@@ -85,6 +93,8 @@ export class Retention {
       result.records += this.sql.deleteOldIncidents.run(recordsCut).changes;
       result.records += this.sql.deleteOldActions.run(recordsCut).changes;
       result.records += this.sql.deleteOldAudit.run(recordsCut).changes;
+      result.records += this.sql.deleteOldFiles.run(recordsCut).changes;
+      result.records += this.sql.deleteOldFileRequests.run(recordsCut).changes;
       result.records += this.sql.deleteOldPushes.run(now - retention.minuteMs).changes;
       // An expired tenant's id is free again once every span is past its retirement: no history left.
       this.sql.forgetRetired.run(now - Math.max(retention.rawMs, retention.minuteMs, retention.hourMs));

@@ -125,4 +125,25 @@ describe('quarantined files at the controller', () => {
     expect((await app.inject({ url: '/v1/quarantined-files', headers: auth(AGENT) })).statusCode).toBe(403);
     expect((await app.inject({ method: 'POST', url: `/v1/quarantined-files/${ID}/restore`, headers: bare(AGENT) })).statusCode).toBe(403);
   });
+
+  it('retention drops restored and deleted files and answered requests past the span, keeping files still held', async () => {
+    const ID2 = '0b7d3c9e-3f43-4c1e-9a55-5b8c1f2e7a02';
+    await post(AGENT, report('web01', 3, T0 + 3000, [], { files: [entry({ id: ID2, path: '/home/alice/x.php' })] }));
+    const del = (await app.inject({ method: 'DELETE', url: `/v1/quarantined-files/${ID2}`, headers: bare(ADMIN) })).json();
+    // The agent could not delete it: the request is answered, the file still held.
+    await post(AGENT, report('web01', 4, T0 + 4000, [], { file_acks: [{ request: del.id, state: 'failed', at: new Date(T0 + 4000).toISOString(), message: 'disk' }] }));
+    const scans = (await policy()).scan_requests as Array<{ id: string }>;
+    await post(AGENT, report('web01', 5, T0 + 5000, [], { file_acks: scans.map((s) => ({ request: s.id, state: 'done' as const, at: new Date(T0 + 5000).toISOString() })) }));
+    const restoreReq = (await get(`/v1/quarantined-files/${ID}`)).json().request.id as string;
+    // Within the span (730 days by default) nothing goes.
+    await t.store.applyRetention(T0 + 700 * 24 * HOUR);
+    expect((await get(`/v1/quarantined-files/${ID}`)).statusCode).toBe(200);
+    expect(await t.store.getFileRequest(scans[0]!.id)).toMatchObject({ state: 'done' });
+    await t.store.applyRetention(T0 + 800 * 24 * HOUR);
+    expect((await get(`/v1/quarantined-files/${ID}`)).statusCode).toBe(404);
+    expect(await t.store.getFileRequest(restoreReq)).toBeUndefined();
+    const held = (await get(`/v1/quarantined-files/${ID2}`)).json();
+    expect(held).toMatchObject({ state: 'quarantined', request: { id: del.id, state: 'failed' } });
+    for (const s of scans) expect(await t.store.getFileRequest(s.id)).toBeUndefined();
+  });
 });
