@@ -194,6 +194,11 @@ function topProcesses(e: Explanation): TopProcessView[] {
   });
 }
 
+function infectedHeadline(ev: StoredEvent, cls: Classification): string {
+  if (cls.category === 'release') return 'infected files dealt with';
+  return ev.explanation.files?.some((f) => f.action === 'quarantined') ? 'infected files moved aside' : 'infected files found';
+}
+
 function headlineOf(ev: StoredEvent, cls: Classification, label: string, noLimit: boolean): string {
   const t = ev.tenant;
   const byAdmin = ev.manual ? ' by an administrator' : '';
@@ -262,8 +267,12 @@ export function noticeView(ev: StoredEvent, incident: Pick<IncidentSummary, 'age
     is_release: cls.category === 'release',
     relaxed: ev.type === 'relaxed',
     level: ev.level,
-    headline: infected ? (e.files?.some((f) => f.action === 'quarantined') ? 'infected files moved aside' : 'infected files found') : headlineOf(ev, cls, label, noLimit),
-    intro: infected ? `The malware scanner found infected files in the home of your account ${ev.tenant} on ${clean(server, true)}.` : introOf(ev, cls, clean(server, true), label, noLimit),
+    headline: infected ? infectedHeadline(ev, cls) : headlineOf(ev, cls, label, noLimit),
+    intro: infected
+      ? cls.category === 'release'
+        ? `The infected files the malware scanner found in the home of your account ${ev.tenant} on ${clean(server, true)} are all dealt with: this incident is closed.`
+        : `The malware scanner found infected files in the home of your account ${ev.tenant} on ${clean(server, true)}.`
+      : introOf(ev, cls, clean(server, true), label, noLimit),
     at: humanTime(ev.at),
     summary: clean(e.summary),
     manual: ev.manual ? { reason: clean(ev.manual.reason) } : null,

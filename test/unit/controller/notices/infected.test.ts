@@ -1,6 +1,7 @@
 // The tenant's notice of infected files (rule infected, from the scanner's event): it lists the files, says
 // what was done and what to do, shows no measured use, and escapes a file name that holds HTML.
 import { describe, expect, it } from 'vitest';
+import { releaseEvent } from '../../../../agent/malware/incidents.js';
 import { infectedEvent } from '../../../../agent/malware/service.js';
 import type { ScanOutcome } from '../../../../agent/malware/scanner.js';
 import { loadTemplates, renderWith } from '../../../../controller/notices/templates.js';
@@ -28,5 +29,19 @@ describe('notice of infected files', () => {
     expect(m.text).not.toMatch(/MEASURED|threshold/i);
     expect(m.html).toContain('&lt;b&gt;odd&lt;/b&gt;.php');
     expect(m.html).not.toContain('<b>odd</b>');
+  });
+
+  it('the release says the files are dealt with, never that they were just moved', () => {
+    const files: InfectedFile[] = [{ path: '/home/alice/x.php', signature: 'Php.Webshell-1', sha256: 'a'.repeat(64), size: 120, action: 'quarantined', id: 'f1' }];
+    const o = { tenant: 'alice', scan: 'scan-2', engine: 'clamscan' } as ScanOutcome;
+    const opened = infectedEvent(o, files, Date.UTC(2026, 11, 6, 12), 'quarantine');
+    const ev = stored(releaseEvent(opened, [{ path: '/home/alice/x.php', sha256: 'a'.repeat(64), action: 'quarantined', id: 'f1', settled: 'restored' }], Date.UTC(2026, 11, 6, 13)));
+    const cls = classify(ev, 0);
+    expect(cls.category).toBe('release');
+    const m = renderWith(loadTemplates().notice, noticeView(ev, { host: ev.host, agent_incident: ev.incident }, cls, ctx, 0));
+    expect(m.subject).toContain('infected files dealt with');
+    expect(m.text).toContain('are all dealt with');
+    expect(m.text).toContain('1 restored');
+    expect(m.subject).not.toContain('moved aside');
   });
 });
