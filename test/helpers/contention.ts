@@ -144,7 +144,8 @@ export async function runScenario(s: Scenario, check: (what: string, ok: boolean
     const u = pick(await useOver(s.driver, all, 1000));
     if (s.others.every((o) => (u.get(o) ?? 0) > 0)) break;
   }
-  const before = shareOf(pick(await useOver(s.driver, all, 3000)), s.others, all);
+  const beforeUse = pick(await useOver(s.driver, all, 3000));
+  const before = shareOf(beforeUse, s.others, all);
   const climbing = await tickFor(s.agent, 60, (e) => mine(e) && e.step === 'throttle' && e.level >= 1);
   events.push(...climbing);
   const throttle = climbing.find((e) => mine(e.event) && e.event.step === 'throttle');
@@ -155,8 +156,19 @@ export async function runScenario(s: Scenario, check: (what: string, ok: boolean
   check('the explanation names the busiest other tenant for admins', s.others.some((o) => ev.explanation.contention.detail?.includes(`the busiest: ${o} `) ?? false), ev.explanation.contention.detail ?? '');
   check('what a tenant reads names no other tenant', !s.others.some((o) => `${ev.explanation.summary} ${ev.explanation.action} ${ev.explanation.avoid}`.includes(o)), ev.explanation.summary);
   // 3. Under the throttle the others' share rises, and it holds while they run.
-  const after = shareOf(pick(await useOver(s.driver, all, 4000, () => tickFor(s.agent, 4).then((e) => void events.push(...e)))), s.others, all);
-  check("the others' share rises", after > before + 0.05, `before ${before.toFixed(3)}, after ${after.toFixed(3)}`);
+  const afterUse = pick(await useOver(s.driver, all, 4000, () => tickFor(s.agent, 4).then((e) => void events.push(...e))));
+  const after = shareOf(afterUse, s.others, all);
+  const offBefore = beforeUse.get(s.offender) ?? 0;
+  const offAfter = afterUse.get(s.offender) ?? 0;
+  // The kernel holds the offender to its target (a level 2 throttle, if it escalated meanwhile, is lower still).
+  check('the kernel holds the offender to its throttle', offAfter <= 1.15 * target, `${offAfter.toFixed(0)} against a target of ${target}`);
+  // The others gain what the throttle took. For cpu always (a throttle also lowers the offender's cpu.shares,
+  // so the others gain even where its quota is above what it gets). For io where the throttle bound, i.e.
+  // where the offender used clearly more than its target before: on a machine loaded by other work the
+  // contended offender may already use less, then the throttle takes nothing, by design, and there is
+  // nothing to give (seen once in a full system run at load 30-50: 0.676 -> 0.714).
+  if (s.resource === 'cpu' || offBefore > 1.3 * target) check("the others' share rises", after > before + 0.05, `before ${before.toFixed(3)}, after ${after.toFixed(3)} (offender ${offBefore.toFixed(0)} -> ${offAfter.toFixed(0)}, target ${target})`);
+  else console.log(`the throttle did not bind (offender ${offBefore.toFixed(0)} before, target ${target}): the others' share is not required to rise (${before.toFixed(3)} -> ${after.toFixed(3)})`);
   const holding = await tickFor(s.agent, s.cooldownS + 4);
   events.push(...holding);
   check('the throttle holds while the others run', !holding.some((e) => mine(e.event) && e.event.type === 'released'), describeEvents(events));

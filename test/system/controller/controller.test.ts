@@ -119,7 +119,8 @@ log_level: info
   it('refuses no token, a wrong token and an agent token on every admin route it documents', async () => {
     const doc = (await (await fetch(`${url}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
     const agentRoutes = new Set(['POST /v1/reports', 'GET /v1/hosts/{host}/policy']);
-    const publicRoutes = new Set(['GET /healthz', 'GET /openapi.json']);
+    // Public: the probes, and the tenant's remediation page whose signed link is the credential.
+    const publicRoutes = new Set(['GET /healthz', 'GET /openapi.json', 'GET /remediation/{token}', 'POST /remediation/{token}']);
     let checked = 0;
     for (const [path, ops] of Object.entries(doc.paths)) {
       for (const m of Object.keys(ops)) {

@@ -7,6 +7,7 @@ import fc, { type Arbitrary } from 'fast-check';
 import { ReportSchema } from '../../../shared/wire/agent.js';
 import { ActionRequestSchema, PlanPutSchema, RemediationAckSchema, RemediationNoteSchema, RemediationOpenSchema, TenantPutSchema } from '../../../shared/wire/api.js';
 import { EmptyBodySchema } from '../../../shared/wire/files.js';
+import { ApiUsagePushSchema } from '../../../shared/wire/web.js';
 import { EXPLANATION } from '../../unit/ctl/fixtures.js';
 import { HOST_A, HOST_B, type Who } from './fuzz-controller.js';
 import { INVALID_UTF8, isPlainObject, RawNumber, toText, type JsonIsh } from './json-ish.js';
@@ -53,6 +54,7 @@ export const BODY_SCHEMAS: Record<string, SchemaNode> = {
   'POST /remediation/{token}': { type: 'object', properties: {}, additionalProperties: false } as SchemaNode,
   'POST /v1/quarantined-files/{id}/restore': EmptyBodySchema as unknown as SchemaNode,
   'POST /v1/tenants/{tenant}/scan': EmptyBodySchema as unknown as SchemaNode,
+  'POST /v1/usage/api': ApiUsagePushSchema as unknown as SchemaNode,
 };
 
 export const AGENT_ROUTES = new Set(['POST /v1/reports', 'GET /v1/hosts/{host}/policy']);

@@ -114,10 +114,11 @@ describe('packaged controller.yaml', () => {
     expect(omit(config, 'stateDir', 'database', 'agentsDir')).toEqual(omit(parseControllerConfig({}), 'stateDir', 'database', 'agentsDir'));
   });
 
-  it('shows each key with its real default (parser_threads depends on the CPUs)', () => {
-    const drop = ['ingest.parserThreads'];
+  it('shows each key with its real default (parser_threads depends on the CPUs; public_url: an example address)', () => {
+    const drop = ['ingest.parserThreads', 'publicUrl'];
     expect(omit(parseControllerConfig(shown), ...drop)).toEqual(omit(parseControllerConfig(parseYaml(text)), ...drop));
     expect((shown.ingest as Record<string, unknown>).parser_threads).toBe(2);
+    expect(shown.public_url).toBe('https://ctl.example.com:8640');
   });
 
   it('documents every key the controller reads', () => {
