@@ -8,7 +8,8 @@
 // has passed. nginx reads the include only on a reload or a restart, so the unchecked text is never served by
 // a reload of ours; a restart by someone else inside that window (the check's run time) would read it.
 //
-// The agent writes only a file it created: at start, a file at the include path that does not begin with the
+// At start the agent checks and reloads once, even when the file already holds the right text (see the
+// constructor). The agent writes only a file it created: at start, a file at the include path that does not begin with the
 // generated header is left alone and nothing is written (an error says so). With no tenant held the include
 // still exists, holding only comments, so an `include` line pointing at it stays valid.
 // --dry-run logs what it would write and writes nothing. The commands run synchronously with a timeout; they
@@ -53,9 +54,10 @@ export class WebServerLimits {
     if (!this.owned) {
       this.error = `${config.include} exists and was not written by hostwarden-agent (no "${INCLUDE_HEADER}" first line): left alone, no tenant is held at the web server`;
       this.log.error({ include: config.include }, this.error);
-    } else if (current !== undefined) {
-      this.applied = current;
     }
+    // `applied` starts undefined even when the file already holds the right text: an agent stopped between
+    // the swap and the reload left a file nginx may not have loaded, so the first reconcile checks and reloads
+    // once (without rewriting an unchanged file).
   }
 
   status(): WebServerStatus {
@@ -78,9 +80,11 @@ export class WebServerLimits {
       return;
     }
     const previous = readText(this.config.include);
+    const unchanged = previous === text;
     try {
-      this.swapIn(text);
+      if (!unchanged) this.swapIn(text);
       const check = this.run(this.config.check);
+      if (check && unchanged) throw new Error(`the check (${this.config.check.join(' ')}) refuses the server's configuration with the include as it is: ${check}`);
       if (check) {
         if (previous === undefined) rmSync(this.config.include, { force: true });
         else this.swapIn(previous);
