@@ -4,6 +4,8 @@
 //   - tenant A (plan `api: 600`, 10/s) driven at about 40 times its limit from four client addresses: the
 //     accepted (non-429) responses over a 10 s window are within 10 % of 100; every 429 carries Retry-After;
 //     tenant B's requests meanwhile are all 200;
+//   - a manual throttle halves the include's rate (policy.throttle.level1), its release restores it, every
+//     include passing nginx's check and reload;
 //   - the plan changed on the controller (no `api`): the include no longer mentions A, and A's requests are all
 //     accepted.
 // Why it holds on a loaded 2-core machine: nginx's own leaky bucket decides what is accepted, by nginx's clock,
@@ -100,7 +102,7 @@ describeWith(missing([needRoot, needV1Cgroups, [hasCommand('nginx'), 'needs ngin
 
   afterAll(async () => expect(await cleanup.run()).toEqual([]));
 
-  it('holds tenant A at its API limit within 10 % while B is unaffected, and forgets A once its plan has no api cap', async () => {
+  it('holds tenant A at its API limit within 10 % while B is unaffected, follows a manual throttle and its release, and forgets A once its plan has no api cap', async () => {
     await waitFor('the include holding alice', () => readFileSync(include, 'utf8').includes(`"${alice.name}"`), 60_000);
     expect(readFileSync(include, 'utf8')).not.toContain(bob.name);
     await sleep(2000); // the reload's new workers take over
@@ -146,6 +148,15 @@ describeWith(missing([needRoot, needV1Cgroups, [hasCommand('nginx'), 'needs ngin
     expect(bobReplies.length).toBeGreaterThan(50);
     expect(bobReplies.filter((r) => r.status !== 200)).toEqual([]);
 
+    // A manual throttle lowers the cap to policy.throttle.level1 (0.5) of the plan's; its release puts it back.
+    // The zones keep their names and keys, so nginx takes the changed rates on reload.
+    const zone = `zone=hostwarden_${Buffer.from(alice.name).toString('hex')}:32k`;
+    await waitFor('alice known to the controller', async () => (await stack.api('GET', `/v1/tenants/${alice.name}`)).status === 200, 30_000);
+    expect((await stack.api('POST', `/v1/tenants/${alice.name}/actions`, { action: 'throttle', level: 1, reason: 'api abuse', ttl: '10m' })).status).toBe(201);
+    await waitFor('the include at half the rate', () => readFileSync(include, 'utf8').includes(`${zone} rate=${LIMIT_PER_MINUTE / 2}r/m;`), 60_000);
+    expect((await stack.api('POST', `/v1/tenants/${alice.name}/actions`, { action: 'release', reason: 'fixed' })).status).toBe(201);
+    await waitFor('the include back at the plan rate', () => readFileSync(include, 'utf8').includes(`${zone} rate=${LIMIT_PER_MINUTE}r/m;`), 60_000);
+
     // The plan changed on the controller: no api cap, so alice is released and the include forgets her.
     expect((await stack.api('PUT', '/v1/plans/web', { weight: 1 })).status).toBeLessThan(300);
     await waitFor('the include without alice', () => !readFileSync(include, 'utf8').includes(alice.name), 60_000);
@@ -154,6 +165,8 @@ describeWith(missing([needRoot, needV1Cgroups, [hasCommand('nginx'), 'needs ngin
     const after: Reply[] = [];
     for (let i = 0; i < 60; i++) after.push(await get(port, 'alice.test', '/api/items', '127.0.0.2'));
     expect(after.filter((r) => r.status !== 200)).toEqual([]);
+    // Every include the agent wrote passed nginx's check and reloaded.
+    expect(stack.agent.output()).not.toMatch(/cannot apply the web server API limits/);
   }, 180_000);
 
   it('leaves the old include in place when the check refuses the new one, and never writes a file it did not create', () => {
