@@ -11,7 +11,7 @@
 // Why it holds on a loaded 2-core machine: nginx's own leaky bucket decides what is accepted, by nginx's clock,
 // not the test's; the test only needs to offer well above the limit (it offers about 40x) and count responses
 // over a 10 s window, where a response's latency moves at most a few requests across the window's edges.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -181,6 +181,15 @@ describeWith(missing([needRoot, needV1Cgroups, [hasCommand('nginx'), 'needs ngin
     const first = readFileSync(file, 'utf8');
     expect(first).toContain('"alpha"');
     expect(ok.status()).toMatchObject({ error: undefined, tenants: ['alpha'] });
+    // A restarted agent finding the right text checks and reloads once, without rewriting the file; the same
+    // limits again are a no-op.
+    const marker = join(dir, 'reloads');
+    const { mtimeMs, ino } = statSync(file);
+    const restarted = new WebServerLimits({ ...cfg, check: ['true'], reload: ['sh', '-c', `echo reload >> ${marker}`] }, log, false);
+    restarted.reconcile(limits);
+    restarted.reconcile(limits);
+    expect(readFileSync(marker, 'utf8')).toBe('reload\n');
+    expect(statSync(file)).toMatchObject({ mtimeMs, ino });
     // A check that refuses (the real nginx, on a config including a broken file of ours) puts the old text back.
     const broken = join(dir, 'broken.conf');
     writeFileSync(broken, `events {}\nhttp { include ${file}; unknown_directive_here on; }\n`);
