@@ -24,7 +24,7 @@ import type { CgroupDriver } from './kernel/cgroup/driver.js';
 import { devicesOf } from './kernel/devices.js';
 import { topProcesses } from './kernel/top-processes.js';
 import { Placement } from './placement.js';
-import { type Desired, desiredLimits } from './policy/desired.js';
+import { type Desired, desiredApiRate, desiredLimits } from './policy/desired.js';
 import { evaluate } from './policy/evaluate.js';
 import type { TenantPolicy } from './policy/types.js';
 import { type AgentState, applyManualActions, emptyAgentState, loadAgentState, saveAgentState } from './state.js';
@@ -34,6 +34,8 @@ import { PolicyPull } from './transport/policy-pull.js';
 import { ControllerClient } from './transport/reporter.js';
 import { Spool } from './transport/spool.js';
 import { WEBLOGS_META_KEY, WebLogs } from './weblogs/weblogs.js';
+import { WebServerLimits } from './webserver/apply.js';
+import type { WebLimit } from './webserver/nginx.js';
 
 export { AGENT_VERSION, type StepStatus, type TickResult } from './tick.js';
 
@@ -72,6 +74,8 @@ export class Agent implements TickAgent {
   readonly hostBase: HostStats;
   /** The access logs (absent when none are configured). */
   readonly weblogs: WebLogs | undefined;
+  /** The web server's generated include of API limits (absent unless `web_server` is configured). */
+  readonly webServer: WebServerLimits | undefined;
   policy: Policy | undefined;
   private currentState: AgentState;
   private readonly placement: Placement;
@@ -121,6 +125,7 @@ export class Agent implements TickAgent {
     // After bandwidth: web bytes join the tenants' sent bytes.
     this.weblogs = this.config.web.sources.length > 0 ? new WebLogs(this.config.web, this.spool.getMeta(WEBLOGS_META_KEY), this.log.child({ component: 'weblogs' }), this.now) : undefined;
     if (this.weblogs) this.collectors.push(this.weblogs);
+    this.webServer = this.config.webServer ? new WebServerLimits(this.config.webServer, this.log.child({ component: 'webserver' }), this.dryRun, this.now) : undefined;
     const client = this.config.controller ? new ControllerClient(this.config.controller, this.config.host, this.spool, this.log.child({ component: 'reporter' })) : undefined;
     this.client = client;
     this.pull = client ? new PolicyPull((cancel) => client.pullPolicy(cancel)) : undefined;
@@ -297,6 +302,14 @@ export class Agent implements TickAgent {
       );
     }
     this.enforcer.reconcile(desired);
+    if (this.webServer) {
+      const web: WebLimit[] = [];
+      for (const t of this.tenants.list()) {
+        const perMinute = desiredApiRate(t.plan, this.state.policy.manual[t.name], this.config.policy);
+        if (perMinute !== undefined) web.push({ tenant: t.name, perMinute, domains: t.domains, apiPaths: this.config.web.tenantApiPaths[t.name] ?? this.config.web.apiPaths });
+      }
+      this.webServer.reconcile(web);
+    }
   }
 
   /** Manual actions, each applied once; their acknowledgements wait in the state for the next report. */

@@ -10,6 +10,7 @@ import { DEFAULT_UID_MIN, MAX_UID, planValueProblem, uidProblem, type PlanKey } 
 import { readConfigHomes } from './homes.js';
 import { type PolicyConfig, readPolicyConfig } from './policy/policy-config.js';
 import { readApiPaths, readWebConfig, type WebConfig } from './weblogs/config.js';
+import { readWebServerConfig, type WebServerConfig } from './webserver/config.js';
 
 export const DEFAULT_AGENT_CONFIG_FILE = '/etc/hostwarden/agent.yaml';
 
@@ -54,6 +55,8 @@ export interface AgentConfig {
   policy: PolicyConfig;
   /** Access logs: API calls and bytes served per tenant (weblogs/). */
   web: WebConfig;
+  /** The web server holding tenants' API calls (webserver/); undefined = none (the default). */
+  webServer: WebServerConfig | undefined;
 }
 
 /** Login shells that do not count for discovery (accounts that cannot log in are not tenants). */
@@ -156,12 +159,13 @@ export function readAgentConfig(raw: unknown): AgentConfig {
   const malware = readMalwareConfig(root.section('malware'));
   const policy = readPolicyConfig(root.section('policy'));
   const web = readWebConfig(root, tenants);
+  const webServer = readWebServerConfig(root);
   root.done();
-  return { host, intervalMs, placementIntervalMs, stateDir, uidMin, logLevel, enforce, controller, cgroup, procRoot, passwdFile, discovery, bandwidth, inodes, inventory, malware, tenants, plans, policy, web };
+  return { host, intervalMs, placementIntervalMs, stateDir, uidMin, logLevel, enforce, controller, cgroup, procRoot, passwdFile, discovery, bandwidth, inodes, inventory, malware, tenants, plans, policy, web, webServer };
 }
 
 /**
- * Plans in config use units: `{ cpu: 100, memory: 1G, io_read: 10M, io_write: 10M, iops: 1000, processes: 100, weight: 1 }`.
+ * Plans in config use units: `{ cpu: 100, memory: 1G, io_read: 10M, io_write: 10M, iops: 1000, processes: 100, api: 600, weight: 1 }`.
  * Each value is checked against the one plan rule (shared/wire/bounds.ts PLAN_LIMITS), the rule PUT /v1/plans
  * applies too, so a plan the controller serves is one this agent could have been configured with.
  */
@@ -184,6 +188,8 @@ export function readPlan(p: Section): Plan {
   if (iops !== undefined) plan.iops = iops;
   const processes = checked('processes', p.number('processes', undefined));
   if (processes !== undefined) plan.processes = processes;
+  const api = checked('api', p.number('api', undefined));
+  if (api !== undefined) plan.api = api;
   p.done();
   return plan;
 }

@@ -100,3 +100,16 @@ function clamp(v: number, lo: number, hi: number): number {
 function round2(v: number): number {
   return Math.round(v * 100) / 100;
 }
+
+/**
+ * The API calls per minute the web server should hold a tenant to (the generated include, agent/webserver/),
+ * or undefined for none: the plan's `api` cap, lowered by a manual throttle to policy.throttle.levelN of it
+ * (at least 1/minute), as the other caps are. Without a plan `api` there is no base to lower (no ladder
+ * governs API calls yet), so a tenant without one is never held at the web server.
+ */
+export function desiredApiRate(plan: Plan | undefined, manual: ManualState | undefined, config: PolicyConfig): number | undefined {
+  const base = plan?.api;
+  if (base === undefined) return undefined;
+  const fraction = manual?.action === 'throttle' ? levelFraction(manual.level, config) : undefined;
+  return fraction === undefined ? base : Math.max(1, Math.min(base, Math.round(fraction * base)));
+}

@@ -197,6 +197,8 @@ export function renderPlans(plans: readonly PlanEntry[], view: View): string {
     { header: 'IO WRITE', value: (p) => formatRate(p.plan.io_write), align: 'right' },
     { header: 'IOPS', value: (p) => formatCount(p.plan.iops), align: 'right' },
     { header: 'PROCESSES', value: (p) => formatCount(p.plan.processes), align: 'right' },
+    // API calls/minute: shown only when a plan has the cap (held at the web server).
+    ...(plans.some((p) => p.plan.api !== undefined) ? [{ header: 'API/MIN', value: (p: PlanEntry) => formatCount(p.plan.api), align: 'right' as const }] : []),
     { header: 'WEIGHT', value: (p) => formatNumber(p.plan.weight), align: 'right' },
     { header: 'TENANTS', value: (p) => String(p.tenants), align: 'right' },
     { header: 'UPDATED', value: (p) => formatAge(p.updated_at, view.now) },

@@ -157,6 +157,7 @@ export const PlanPutSchema = Type.Object(
     io_write: Type.Optional(planValueSchema('io_write')),
     iops: Type.Optional(planValueSchema('iops')),
     processes: Type.Optional(planValueSchema('processes')),
+    api: Type.Optional(planValueSchema('api')),
     weight: Type.Optional(planValueSchema('weight')),
   },
   { additionalProperties: false },

@@ -85,6 +85,7 @@ export const PLAN_LIMITS = {
   io_write: { min: 1, max: MAX_BYTES, integer: true, unit: 'bytes/s' },
   iops: { min: 1, max: MAX_OPS, integer: true, unit: 'operations/s' },
   processes: { min: 1, max: MAX_TASKS, integer: true, unit: 'tasks (threads count)' },
+  api: { min: 1, max: MAX_OPS, integer: true, unit: 'API calls/minute (held at the web server)' },
   weight: { min: MIN_WEIGHT, max: MAX_WEIGHT, integer: false, unit: 'fair-share weight' },
 } as const;
 export type PlanKey = keyof typeof PLAN_LIMITS;

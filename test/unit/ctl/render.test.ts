@@ -106,6 +106,14 @@ describe('hosts and tenants', () => {
       ),
     );
   });
+
+  it('plans: an API/MIN column only when a plan caps API calls', () => {
+    const withApi = [{ ...PLANS[0]!, plan: { ...PLANS[0]!.plan, api: 600 } }, PLANS[1]!];
+    const out = renderPlans(withApi, view(120)).split('\n');
+    expect(out[0]).toMatch(/PROCESSES {2}API\/MIN {2}WEIGHT/);
+    expect(out[1]).toMatch(/ 100 {6}600 {7}1 /);
+    expect(out[2]).toMatch(/ - {8}- {7}4 /);
+  });
 });
 
 describe('usage', () => {
