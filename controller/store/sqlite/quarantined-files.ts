@@ -44,13 +44,13 @@ function statements(db: Database.Database) {
        ON CONFLICT (id) DO UPDATE SET state = excluded.state, reported_at = excluded.reported_at, entry = excluded.entry`,
     ),
     getRequest: db.prepare<[string], RequestRow>('SELECT * FROM file_requests WHERE id = ?'),
-    latestRequestOf: db.prepare<[string], RequestRow>('SELECT * FROM file_requests WHERE file_id = ? ORDER BY created_at DESC, id DESC LIMIT 1'),
+    latestRequestOf: db.prepare<[string], RequestRow>('SELECT * FROM file_requests WHERE file_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1'),
     insertRequest: db.prepare<[RequestRow]>(
       `INSERT INTO file_requests (id, host_id, tenant, action, file_id, by, created_at, state, state_at, message)
        VALUES (@id, @host_id, @tenant, @action, @file_id, @by, @created_at, @state, @state_at, @message)`,
     ),
     answer: db.prepare<[string, number, string | null, string, number]>("UPDATE file_requests SET state = ?, state_at = ?, message = ? WHERE id = ? AND host_id = ? AND state = 'pending'"),
-    pendingOfHost: db.prepare<[number], RequestRow>("SELECT * FROM file_requests WHERE host_id = ? AND state = 'pending' ORDER BY created_at, id"),
+    pendingOfHost: db.prepare<[number], RequestRow>("SELECT * FROM file_requests WHERE host_id = ? AND state = 'pending' ORDER BY created_at, rowid"),
   };
 }
 
