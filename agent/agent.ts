@@ -359,6 +359,7 @@ export class Agent implements TickAgent {
     this.inventory?.stop();
     await this.pull?.stop();
     this.stats.closeAll();
+    this.bandwidth?.close();
     this.spool.close();
   }
 }
