@@ -415,6 +415,7 @@ export class Agent implements TickAgent {
     await this.pull?.stop();
     this.stats.closeAll();
     this.weblogs?.close();
+    this.bandwidth?.close();
     this.spool.close();
   }
 }

@@ -2,6 +2,8 @@
 // written only when they changed since the last successful write, and re-verified in full every
 // `verifyEvery` ticks: every value is read back, and a tenant whose kernel state drifted (someone wrote its
 // files, or thawed it) is written again (the driver reads back what it wrote and throws if the kernel did not take it).
+// The re-verification is spread: each tick verifies the next 1/verifyEvery of the tenants (a rotating slice),
+// so every tenant is still verified every `verifyEvery` ticks but a thousand tenants' reads are not one tick's work.
 // --dry-run logs what would be written and writes nothing.
 import type { Logger } from 'pino';
 import type { CgroupDriver } from './kernel/cgroup/driver.js';
@@ -16,7 +18,8 @@ export interface EnforceResult {
 export class Enforcer {
   private applied = new Map<string, string>();
   private lastError = new Map<string, string>();
-  private ticks = 0;
+  /** Where the next tick's slice of tenants to re-verify starts (an index in the desired map's order). */
+  private cursor = 0;
 
   constructor(
     private readonly driver: CgroupDriver,
@@ -26,10 +29,17 @@ export class Enforcer {
   ) {}
 
   reconcile(desired: ReadonlyMap<string, Desired>): EnforceResult {
-    const verify = this.ticks++ % this.verifyEvery === 0;
+    const n = desired.size;
+    const slice = Math.ceil(n / this.verifyEvery);
+    const from = n === 0 ? 0 : this.cursor % n;
+    this.cursor = n === 0 ? 0 : (from + slice) % n;
     let applied = 0;
     let failed = 0;
+    let i = -1;
     for (const [tenant, d] of desired) {
+      i++;
+      // In this tick's slice: [from, from + slice) cyclically.
+      const verify = (i - from + n) % n < slice;
       const key = JSON.stringify(d);
       const same = this.applied.get(tenant) === key;
       if (!verify && same) continue;

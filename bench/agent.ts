@@ -3,8 +3,8 @@
 // processes (`sleep` started with those UIDs), of which 50 exit and 50 are born every second, reporting every
 // tick to a built controller on loopback. Both daemons run in a network namespace of the bench's own, so the
 // bandwidth collector's nftables table (and its `nft` children) live and die with it. Measured: utime + stime of
-// the agent process and of its waited-for children (cutime + cstime, e.g. nft) from /proc/PID/stat over the
-// measuring window. Baseline in the same run: the full-scan placement (every /proc/PID's owner, each tenant's
+// the agent process and of its children (waited-for: cutime + cstime; still running, like the nft session:
+// their own) from /proc/PID/stat over the measuring window. Baseline in the same run: the full-scan placement (every /proc/PID's owner, each tenant's
 // cgroup.procs) that ran every second before, timed in this process over the same processes.
 // Every cgroup, process, file and the namespace it makes are removed again, also on failure and on SIGINT/SIGTERM.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -85,12 +85,29 @@ kill 'KILL', keys %kids;
 `;
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
-/** utime + stime, cutime + cstime of a process in clock ticks (USER_HZ = 100). */
+/** Fields from field 3 on of /proc/PID/stat (f[0] is field 3; utime is field 14), or undefined when gone. */
+function statFields(pid: number): string[] | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return text.slice(text.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * utime + stime of a process, and of its children in clock ticks (USER_HZ = 100): the waited-for ones
+ * (cutime + cstime) plus the CPU so far of those still running (a long-lived child such as the agent's
+ * `nft -j -i` session is never waited for while the agent runs).
+ */
 function cpuTicks(pid: number): { self: number; children: number } {
-  const text = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  // f[0] is field 3; utime is field 14.
-  return { self: Number(f[11]) + Number(f[12]), children: Number(f[13]) + Number(f[14]) };
+  const f = statFields(pid)!;
+  let live = 0;
+  for (const p of listPids('/proc')) {
+    const c = statFields(p);
+    if (c && Number(c[1]) === pid) live += Number(c[11]) + Number(c[12]) + Number(c[13]) + Number(c[14]);
+  }
+  return { self: Number(f[11]) + Number(f[12]), children: Number(f[13]) + Number(f[14]) + live };
 }
 
 function sleep(ms: number): Promise<void> {

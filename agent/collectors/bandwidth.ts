@@ -8,6 +8,7 @@
 // such gap.
 import { spawnSync } from 'node:child_process';
 import { HostwardenError } from '../../shared/errors.js';
+import { type NftQuery, NftSession } from '../kernel/nft-session.js';
 import type { Tenant } from '../tenants.js';
 import { type CollectContext, type Collector, NoData, RateTracker, sampleOf } from './collector.js';
 
@@ -81,6 +82,11 @@ export class BandwidthCollector implements Collector {
     private readonly table = 'hostwarden',
     /** Set on pure cgroup v2 hosts to count received bytes too. */
     private readonly rxCgroupParent?: string,
+    /**
+     * Where the counters are listed each tick: one long-lived `nft -j -i` (kernel/nft-session.ts) by default
+     * when `exec` is the real nft; a run of `exec` whenever it gives no answer.
+     */
+    private readonly session: NftQuery | undefined = exec === nftExec ? new NftSession() : undefined,
   ) {}
 
   collect(ctx: CollectContext): void | NoData {
@@ -95,12 +101,16 @@ export class BandwidthCollector implements Collector {
       if (r.status !== 0) throw new NftablesError(`cannot install the nftables table inet ${this.table}: ${r.stderr.trim().split('\n')[0]}`);
       this.installed = key;
     }
-    const list = this.exec(['-j', 'list', 'counters', 'table', 'inet', this.table]);
-    if (list.status !== 0) {
-      this.installed = ''; // someone removed the table: reinstall next tick
-      throw new NftablesError(`cannot read nftables counters: ${list.stderr.trim().split('\n')[0]}`);
+    let json = this.session?.query(`list counters table inet ${this.table}`);
+    if (json === undefined) {
+      const list = this.exec(['-j', 'list', 'counters', 'table', 'inet', this.table]);
+      if (list.status !== 0) {
+        this.installed = ''; // someone removed the table: reinstall next tick
+        throw new NftablesError(`cannot read nftables counters: ${list.stderr.trim().split('\n')[0]}`);
+      }
+      json = list.stdout;
     }
-    for (const [tenant, bytes] of parseCounters(list.stdout)) {
+    for (const [tenant, bytes] of parseCounters(json)) {
       if (!ctx.samples.has(tenant)) continue;
       const tx = this.rates.rate(`${tenant}\0tx`, bytes.tx, ctx.mono, 1e11);
       const rx = this.rates.rate(`${tenant}\0rx`, bytes.rx, ctx.mono, 1e11);
@@ -111,7 +121,13 @@ export class BandwidthCollector implements Collector {
 
   /** Remove the table (uninstall path). */
   remove(): void {
+    this.close();
     this.exec(['delete', 'table', 'inet', this.table]);
     this.installed = '';
+  }
+
+  /** End the nft session (the agent stopping). */
+  close(): void {
+    this.session?.close();
   }
 }
