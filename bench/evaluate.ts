@@ -29,6 +29,9 @@ function window(tenants: number, now: number): Observation[] {
         memory: { current: (50 + (t % 200)) << 20, anon: 40 << 20, file: 10 << 20 },
         io: { read_bps: busy ? 5e6 : 1e4, write_bps: busy ? 8e6 : 2e4, read_iops: 10, write_iops: 20 },
         processes: { count: 12 },
+        // Every tenant feels the contention (cgroup PSI), as on a crowded host: contention is judged from the
+        // pressure of the others, so without it the ladder would never be reached.
+        pressure: { cpu: { some: { avg10: busy ? 30 : 45 } }, io: { some: { avg10: busy ? 30 : 45 } }, memory: { some: { avg10: busy ? 30 : 45 } } },
       });
     }
     const psi = { some: { avg10: 45, avg60: 40, avg300: 30, total: 1 } };
