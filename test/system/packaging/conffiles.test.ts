@@ -86,9 +86,11 @@ describe('packaged agent.yaml', () => {
     expect(omit(config, 'stateDir')).toEqual(omit(readAgentConfig({}), 'stateDir'));
   });
 
-  it('shows each key with its real default (host: a placeholder for the machine name)', () => {
-    expect(omit(readAgentConfig(shown), 'host')).toEqual(omit(readAgentConfig(parseYaml(text)), 'host'));
+  it('shows each key with its real default (host: a placeholder for the machine name; web_server: off unless set, an example)', () => {
+    expect(omit(readAgentConfig(shown), 'host', 'webServer')).toEqual(omit(readAgentConfig(parseYaml(text)), 'host', 'webServer'));
     expect(shown.host).toBe('web01');
+    expect(readAgentConfig(parseYaml(text)).webServer).toBeUndefined();
+    expect(shown.web_server).toMatchObject({ kind: 'nginx', include: '/etc/nginx/conf.d/hostwarden-limits.conf' });
   });
 
   it('documents every key the agent reads', () => {
