@@ -278,7 +278,11 @@ function objects(root: JsonIsh, out: Array<{ [key: string]: JsonIsh }> = []): Ar
 
 const at = <T>(list: readonly T[], i: number): T => list[i % list.length]!;
 
-/** Apply mutations to a copy of `value`; the result says what was done (for the findings). */
+/**
+ * Apply mutations to a copy of `value`; the result says what was done (for the findings). Every value put in is a
+ * copy: a shared WRONG_VALUES object, once placed, could be given itself as a field by a later mutation (a cycle
+ * that overflowed the stack of toText) and would carry one request's mutations into the next.
+ */
 export function mutate(value: JsonIsh, mutations: Mutation[]): { value: JsonIsh; applied: string[] } {
   const root: { v: JsonIsh } = { v: structuredCloneJson(value) };
   const applied: string[] = [];
@@ -287,10 +291,10 @@ export function mutate(value: JsonIsh, mutations: Mutation[]): { value: JsonIsh;
     const objs = objects(root.v);
     switch (m.kind) {
       case 'wrongType':
-        at(all, m.pick).set(at(WRONG_VALUES, m.choice));
+        at(all, m.pick).set(structuredCloneJson(at(WRONG_VALUES, m.choice)));
         break;
       case 'unknownField':
-        if (objs.length) Object.defineProperty(at(objs, m.pick), at(UNKNOWN_KEYS, m.choice), { value: at(WRONG_VALUES, m.pick), enumerable: true, writable: true, configurable: true });
+        if (objs.length) Object.defineProperty(at(objs, m.pick), at(UNKNOWN_KEYS, m.choice), { value: structuredCloneJson(at(WRONG_VALUES, m.pick)), enumerable: true, writable: true, configurable: true });
         break;
       case 'dropField': {
         const o = objs.length ? at(objs, m.pick) : undefined;
@@ -303,7 +307,7 @@ export function mutate(value: JsonIsh, mutations: Mutation[]): { value: JsonIsh;
         const keys = o ? Object.keys(o) : [];
         if (o && keys.length) {
           const k = at(keys, m.choice);
-          const dup = new DupObject([...Object.entries(o), [k, at(WRONG_VALUES, m.choice)]]);
+          const dup = new DupObject([...Object.entries(o), [k, structuredCloneJson(at(WRONG_VALUES, m.choice))]]);
           const slot = all.find((s) => s.get() === o);
           slot?.set(dup);
         }
