@@ -84,6 +84,16 @@ export function ended(child: ChildProcess): Promise<{ code: number | null; signa
   return new Promise((res) => child.once('exit', (code, signal) => res({ code, signal })));
 }
 
+/** Whether a process is stopped (state T in /proc/PID/stat); false once it is gone. */
+export function isStopped(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'T';
+  } catch {
+    return false;
+  }
+}
+
 /** A shell busy loop: one full core as long as it is not held back. */
 export function burner(cleanup: Cleanup, user: TestUser | undefined): ChildProcess {
   return spawnAs(cleanup, user, 'sh', ['-c', 'while :; do :; done']);

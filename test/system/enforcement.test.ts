@@ -16,7 +16,7 @@ import type { CgroupDriver } from '../../agent/kernel/cgroup/driver.js';
 import { readAgentConfig } from '../../agent/config.js';
 import type { IncidentEvent } from '../../shared/wire/agent.js';
 import { describeWith, hasCommand, missing, needRoot, needV1Cgroups } from '../helpers/env.js';
-import { burner, Cleanup, cpuTicks, createUser, ended, hostIdleSeconds, reachedUnlessBusy, spawnAs, tempDir, type TestUser, uniq, waitFor } from '../helpers/system.js';
+import { burner, Cleanup, cpuTicks, createUser, ended, hostIdleSeconds, isStopped, reachedUnlessBusy, spawnAs, tempDir, type TestUser, uniq, waitFor } from '../helpers/system.js';
 
 const log = pino({ level: process.env.HW_TEST_LOG ?? 'silent' });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -294,6 +294,8 @@ describeWith(missing([needRoot, needV1Cgroups]), 'enforcement on real cgroups', 
         const sleeper = spawnAs(r.cleanup, other, 'sleep', ['600']);
         // Start the hog stopped, place it, then let it hold 400 MiB in a shell variable.
         const hog = spawnAs(r.cleanup, hogUser, 'sh', ['-c', 'kill -STOP $$; x=$(head -c 400000000 /dev/zero | tr "\\0" a); sleep 30']);
+        // It must have stopped itself before it is continued: a SIGCONT that comes first is lost and the shell stops for good.
+        await waitFor('hog stopped itself', () => isStopped(hog.pid!), 10_000);
         await waitFor('hog placed', () => (agent.place(), r.driver.procs(hogUser.name).includes(hog.pid!)), 10_000);
         await waitFor('sleeper placed', () => (agent.place(), r.driver.procs(other.name).includes(sleeper.pid!)), 10_000);
         expect(r.driver.getLimits(hogUser.name).memoryMax).toBe(64 * 1024 * 1024);
@@ -344,6 +346,7 @@ describeWith(missing([needRoot, needV1Cgroups]), 'enforcement on real cgroups', 
         expect(lim.io).toEqual([expect.objectContaining({ wbps: 8 * 1024 * 1024 })]);
         // A stopped shell that is placed first, then writes 48 MiB with O_DIRECT.
         const writer = spawnAs(r.cleanup, u, 'sh', ['-c', `kill -STOP $$; exec dd if=/dev/zero of=${home}/f bs=1M count=48 oflag=direct status=none`]);
+        await waitFor('writer stopped itself', () => isStopped(writer.pid!), 10_000);
         await waitFor('writer placed', () => (agent.place(), r.driver.procs(u.name).includes(writer.pid!)), 10_000);
         const done = ended(writer);
         const t0 = performance.now();
