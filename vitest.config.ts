@@ -10,6 +10,8 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           testTimeout: 20_000,
+          // Set-up that starts a store and a server: seconds on a machine loaded by other work (seen past 10 s).
+          hookTimeout: 60_000,
         },
       },
       {

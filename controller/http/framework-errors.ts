@@ -122,7 +122,26 @@ export function clientErrorHandler(err: ClientError, socket: Socket): void {
   // As Node does: no answer in the middle of one already on its way (a pipelined request's), which it would corrupt.
   const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
   if (!inFlight?.headersSent) writeAnswer(socket, clientErrorAnswer(err));
-  socket.destroy();
+  closeAfterAnswer(socket);
+}
+
+/** How long a refused client may go on sending what it had started before the connection is cut. */
+export const LINGER_MS = 2000;
+
+/**
+ * A lingering close, as nginx's: the answer goes out with a FIN and what the client still sends is read and
+ * dropped for a while. Destroying at once would leave its unread bytes in the kernel's buffer, which then
+ * answers with a reset that can reach the client before it has read the answer (seen as EPIPE or ECONNRESET
+ * with no answer, under load).
+ */
+function closeAfterAnswer(socket: Socket): void {
+  if (socket.destroyed) return;
+  socket.removeAllListeners('data'); // the HTTP parser's: what follows is not parsed again
+  socket.on('data', () => undefined);
+  socket.end();
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
 }
 
 /** An answer written straight to a socket the HTTP server no longer reads (it is closed after). */
@@ -138,7 +157,7 @@ function writeAnswer(socket: Socket, { status, body, allow }: { status: number; 
 /** The server's `connect` (a CONNECT request, which never reaches Fastify): this is not a proxy. */
 export function connectHandler(_request: unknown, socket: Socket): void {
   writeAnswer(socket, { status: 405, body: { error: 'method_not_allowed', message: 'CONNECT is not allowed: this server is not a proxy' }, allow: 'GET, HEAD, POST, PUT, DELETE' });
-  socket.destroy();
+  closeAfterAnswer(socket);
 }
 
 /**

@@ -221,7 +221,7 @@ describeWith(missing([[built, 'needs a build (npx tsc -b)']]), 'hostwardenctl ag
 
     it('plans: the plan put through the API, in units', async () => {
       const out = await both(['plans'], '/v1/plans');
-      expect(out).toMatch(/^PLAN +CPU +MEMORY +IO READ +IO WRITE +IOPS +PROCESSES +WEIGHT +TENANTS +UPDATED\nbasic  100%  1\.00 GiB +- +- +- +- +1 +1  \d+s ago\n/);
+      expect(out).toMatch(/^PLAN +CPU +MEMORY +IO READ +IO WRITE +IOPS +PROCESSES +WEIGHT +TENANTS +UPDATED\nbasic  100%  1\.00 GiB +- +- +- +- +1 +1  \d+[sm] ago\n/); // minutes when the machine is so loaded the run before took one
     });
 
     it('throttle, quarantine, notice and release are queued and listed by actions; the agent sees them in its policy', async () => {
@@ -240,13 +240,18 @@ describeWith(missing([[built, 'needs a build (npx tsc -b)']]), 'hostwardenctl ag
 
       const listed = await both(['actions'], '/v1/actions');
       const rows = listed.split('\n');
-      expect(rows[0]).toBe('ID        TENANT  HOST   ACTION      STATE    SINCE   EXPIRES  BY     REASON');
-      expect(rows.slice(1, 5).map((r) => r.replace(/^[0-9a-f]{8}/, 'ID').replace(/\d+s ago/, 'Ns ago').replace(/in \d+m/, 'in Nm'))).toEqual([
+      // Columns as their widths came out: an age of 10 s or more widens SINCE (a loaded machine).
+      const cols = (r: string) => r.split(/ {2,}/).join('  ');
+      expect(cols(rows[0]!)).toBe('ID  TENANT  HOST  ACTION  STATE  SINCE  EXPIRES  BY  REASON');
+      expect(rows[0]).toMatch(/^ID {8}TENANT  HOST   ACTION {6}STATE {4}SINCE {3,}EXPIRES  BY {5}REASON$/);
+      expect(rows.slice(1, 5).map((r) => cols(r.replace(/^[0-9a-f]{8}/, 'ID').replace(/\d+[sm] ago/, 'Ns ago').replace(/in \d+m/, 'in Nm')))).toEqual(
+        [
         'ID  alice   web01  release     pending  Ns ago  -        admin  customer fixed the cron job',
         'ID  bob     web01  notice      pending  Ns ago  -        admin  please update WordPress',
         'ID  bob     web01  quarantine  pending  Ns ago  -        admin  malware in ~/tmp',
         'ID  alice   web01  throttle 2  pending  Ns ago  in Nm   admin  abuse ticket 42',
-      ]);
+        ].map(cols),
+      );
       const mine = await both(['actions', '--tenant', 'alice'], '/v1/actions?tenant=alice');
       expect(mine).not.toContain('bob');
       const one = await both(['action', id.slice(0, 8)], `/v1/actions/${id}`);
