@@ -161,6 +161,47 @@ describe('what only a real socket can send', () => {
     else expect(answer.body.message).toMatch(message);
   });
 
+  it('a refused client that goes on sending its body is read, not reset: the answer arrives and the close is a FIN (lingering close)', async () => {
+    // A bad chunk size refuses the request in its first bytes; the client then sends 4 MiB more, as a client
+    // that writes its whole body before reading does. Destroying the socket at once left those bytes unread:
+    // the kernel reset the connection and the writes failed with EPIPE or ECONNRESET (and could lose the answer).
+    const outcome = await new Promise<{ text: string; error?: string; ended: boolean }>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      let ended = false;
+      let error: string | undefined;
+      const timer = setTimeout(() => socket.destroy(), 10_000);
+      socket.on('data', (d) => chunks.push(d));
+      socket.on('end', () => {
+        ended = true;
+      });
+      socket.on('error', (e: NodeJS.ErrnoException) => {
+        error = e.code ?? e.message;
+      });
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve({ text: Buffer.concat(chunks).toString('utf8'), error, ended });
+      });
+      socket.write(`PUT /v1/plans/basic HTTP/1.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n${tail}zz\r\n`);
+      socket.once('data', () => {
+        // The answer is in: write the rest, then close our side.
+        const piece = Buffer.alloc(64 * 1024, 'x');
+        let left = 64;
+        const more = () => {
+          while (left > 0) {
+            left -= 1;
+            if (!socket.write(piece)) return void socket.once('drain', more);
+          }
+          socket.end();
+        };
+        more();
+      });
+    });
+    expect(outcome.error).toBeUndefined();
+    expect(outcome.ended).toBe(true);
+    expect(parseAnswer(outcome.text).status).toBe(400);
+  });
+
   it('still serves after every refusal above', async () => {
     const res = await fetch(`http://127.0.0.1:${port}/v1/tenants`, { headers: auth });
     expect(res.status).toBe(200);
