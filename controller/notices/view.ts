@@ -171,6 +171,7 @@ function thresholdKind(e: Explanation): string {
 function contentionText(e: Explanation): string {
   // The signals only: contention.detail names other tenants and is for administrators, never for a tenant.
   const signals = e.contention.signals.map((s) => {
+    if (s.metric === 'listen_queue') return `connections waiting to be accepted by the web server: ${round(s.value, 0)} (saturated from ${round(s.threshold, 0)})`;
     if (s.metric === 'saturation') return `${s.resource} saturation ${pct(s.value)} (threshold ${pct(s.threshold)})`;
     if (s.metric === 'others_psi_some_avg10') return `other customers waited for ${s.resource} ${round(s.value, 1)}% of the time (threshold ${round(s.threshold, 1)}%)`;
     if (s.metric === 'services_psi_some_avg10') return `the server's own services waited for ${s.resource} ${round(s.value, 1)}% of the time (threshold ${round(s.threshold, 1)}%)`;

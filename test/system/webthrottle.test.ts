@@ -174,7 +174,7 @@ describeWith(missing([needRoot, needV1Cgroups, [hasCommand('nginx'), 'needs ngin
     const file = join(dir, 'limits.conf');
     const log = pino({ level: 'silent' });
     const limits = [{ tenant: 'alpha', perMinute: 60, domains: ['alpha.test'], apiPaths: ['/api/'] }];
-    const cfg = { kind: 'nginx' as const, include: file, reload: ['true'], perClient: 0.5, timeoutMs: 10_000 };
+    const cfg = { kind: 'nginx' as const, include: file, reload: ['true'], perClient: 0.5, timeoutMs: 10_000, listenQueues: [80], queueThreshold: 8 };
     // A check that passes: the file is written, and rewritten only when its content changes.
     const ok = new WebServerLimits({ ...cfg, check: ['true'] }, log, false);
     ok.reconcile(limits);
