@@ -24,7 +24,7 @@ import type { CgroupDriver } from './kernel/cgroup/driver.js';
 import { devicesOf } from './kernel/devices.js';
 import { topProcesses } from './kernel/top-processes.js';
 import { Placement } from './placement.js';
-import { type Desired, desiredApiRate, desiredLimits } from './policy/desired.js';
+import { type Desired, desiredApiRate, desiredLimits, desiredWebRate } from './policy/desired.js';
 import { evaluate } from './policy/evaluate.js';
 import type { TenantPolicy } from './policy/types.js';
 import { type AgentState, applyManualActions, emptyAgentState, loadAgentState, saveAgentState } from './state.js';
@@ -35,6 +35,7 @@ import { ControllerClient } from './transport/reporter.js';
 import { Spool } from './transport/spool.js';
 import { WEBLOGS_META_KEY, WebLogs } from './weblogs/weblogs.js';
 import { WebServerLimits } from './webserver/apply.js';
+import { WebSaturationCollector } from './webserver/saturation.js';
 import type { WebLimit } from './webserver/nginx.js';
 
 export { AGENT_VERSION, type StepStatus, type TickResult } from './tick.js';
@@ -126,6 +127,7 @@ export class Agent implements TickAgent {
     this.weblogs = this.config.web.sources.length > 0 ? new WebLogs(this.config.web, this.spool.getMeta(WEBLOGS_META_KEY), this.log.child({ component: 'weblogs' }), this.now) : undefined;
     if (this.weblogs) this.collectors.push(this.weblogs);
     this.webServer = this.config.webServer ? new WebServerLimits(this.config.webServer, this.log.child({ component: 'webserver' }), this.dryRun, this.now) : undefined;
+    if (this.config.webServer) this.collectors.push(new WebSaturationCollector(this.config.webServer.listenQueues, this.config.webServer.queueThreshold));
     const client = this.config.controller ? new ControllerClient(this.config.controller, this.config.host, this.spool, this.log.child({ component: 'reporter' })) : undefined;
     this.client = client;
     this.pull = client ? new PolicyPull((cancel) => client.pullPolicy(cancel)) : undefined;
@@ -265,6 +267,7 @@ export class Agent implements TickAgent {
     const out: Collected = { samples: ctx.samples, host: ctx.host, collectors };
     if (ctx.throttled) out.throttled = ctx.throttled;
     if (ctx.services) out.services = ctx.services;
+    if (ctx.web) out.web = ctx.web;
     return out;
   }
 
@@ -305,8 +308,10 @@ export class Agent implements TickAgent {
     if (this.webServer) {
       const web: WebLimit[] = [];
       for (const t of this.tenants.list()) {
-        const perMinute = desiredApiRate(t.plan, this.state.policy.manual[t.name], this.config.policy);
-        if (perMinute !== undefined) web.push({ tenant: t.name, perMinute, domains: t.domains, apiPaths: this.config.web.tenantApiPaths[t.name] ?? this.config.web.apiPaths });
+        const manual = this.state.policy.manual[t.name];
+        const perMinute = desiredApiRate(t.plan, manual, this.config.policy, this.state.policy.ladders[t.name]?.api);
+        const bytesPerSecond = desiredWebRate(t.plan, manual, this.config.policy);
+        if (perMinute !== undefined || bytesPerSecond !== undefined) web.push({ tenant: t.name, perMinute, bytesPerSecond, domains: t.domains, apiPaths: this.config.web.tenantApiPaths[t.name] ?? this.config.web.apiPaths });
       }
       this.webServer.reconcile(web);
     }

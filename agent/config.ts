@@ -165,7 +165,7 @@ export function readAgentConfig(raw: unknown): AgentConfig {
 }
 
 /**
- * Plans in config use units: `{ cpu: 100, memory: 1G, io_read: 10M, io_write: 10M, iops: 1000, processes: 100, api: 600, weight: 1 }`.
+ * Plans in config use units: `{ cpu: 100, memory: 1G, io_read: 10M, io_write: 10M, iops: 1000, processes: 100, api: 600, bandwidth: 1M, weight: 1 }`.
  * Each value is checked against the one plan rule (shared/wire/bounds.ts PLAN_LIMITS), the rule PUT /v1/plans
  * applies too, so a plan the controller serves is one this agent could have been configured with.
  */
@@ -190,6 +190,8 @@ export function readPlan(p: Section): Plan {
   if (processes !== undefined) plan.processes = processes;
   const api = checked('api', p.number('api', undefined));
   if (api !== undefined) plan.api = api;
+  const bandwidth = checked('bandwidth', p.rate('bandwidth'));
+  if (bandwidth !== undefined) plan.bandwidth = bandwidth;
   p.done();
   return plan;
 }

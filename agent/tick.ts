@@ -17,7 +17,7 @@ import type { MalwareService } from './malware/service.js';
 import type { AgentConfig } from './config.js';
 import type { evaluate } from './policy/evaluate.js';
 import { expireManual } from './policy/manual.js';
-import { type Decision, FIRST_THROTTLE_LEVEL, LAST_THROTTLE_LEVEL, type Observation, QUARANTINE_LEVEL, type TenantPolicy, tenantLevel } from './policy/types.js';
+import { type Decision, FIRST_THROTTLE_LEVEL, LAST_THROTTLE_LEVEL, type Observation, QUARANTINE_LEVEL, type TenantPolicy, tenantLevel, type WebSaturation } from './policy/types.js';
 import { type AgentState, stateMeta } from './state.js';
 import type { PolicyPull } from './transport/policy-pull.js';
 import type { ControllerClient } from './transport/reporter.js';
@@ -99,6 +99,7 @@ export interface Collected {
   /** For the policy only: each tenant's throttled percent, and the system services' PSI. */
   throttled?: Map<string, number>;
   services?: Pressure;
+  web?: WebSaturation;
 }
 
 /** What a tick works with: the agent's parts and state (implemented by Agent). */
@@ -147,6 +148,7 @@ interface TickFlow {
   collectors: CollectorStatus[];
   throttled?: Map<string, number> | undefined;
   services?: Pressure | undefined;
+  web?: WebSaturation | undefined;
   events: IncidentEvent[];
   decisions: Decision[];
   acks: ActionAck[];
@@ -263,6 +265,7 @@ export class Ticker {
     flow.observed = true;
     flow.throttled = c.throttled;
     flow.services = c.services;
+    flow.web = c.web;
     for (const [tenant, n] of a.takeStrays()) {
       const s = flow.samples.get(tenant);
       if (s) s.strays = n;
@@ -289,6 +292,7 @@ export class Ticker {
       const o: Observation = { at: flow.now, host: flow.host, samples: flow.samples };
       if (flow.throttled) o.throttled = flow.throttled;
       if (flow.services) o.services = flow.services;
+      if (flow.web) o.web = flow.web;
       this.window.push(o);
     }
     const keepFrom = flow.now - a.config.policy.windowMs - a.config.intervalMs * 2;

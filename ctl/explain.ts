@@ -21,6 +21,7 @@ export function stepWords(step: string, level: number, short = false): string {
 }
 
 function signalWords(s: Explanation['contention']['signals'][number]): string {
+  if (s.metric === 'listen_queue') return `web server accept queue ${formatNumber(s.value)} connection(s) waiting (saturated from ${formatNumber(s.threshold)})`;
   if (s.metric === 'saturation') return `${s.resource} saturation ${formatShare(s.value)} (threshold ${formatShare(s.threshold)})`;
   if (s.metric === 'others_psi_some_avg10') return `other tenants' ${s.resource} pressure ${formatPercent(s.value)} (some avg10, weighted by their activity; threshold ${formatPercent(s.threshold)})`;
   if (s.metric === 'services_psi_some_avg10') return `system services' ${s.resource} pressure ${formatPercent(s.value)} (some avg10; threshold ${formatPercent(s.threshold)})`;
@@ -85,10 +86,12 @@ export function renderExplain(i: IncidentDetail, view: View): string {
   const signals = x.contention.signals.map(signalWords);
   if (x.contention.contended || signals.length > 0 || !i.manual) {
     // Explanations since contention is judged by the others' pressure say whose; older ones the host's.
+    // The api_cap rule's contention is the web server's saturation (its accept queues), not others' pressure.
+    const webServer = x.rule === 'api_cap';
     const byOthers = x.contention.signals.some((s) => s.metric === 'others_psi_some_avg10' || s.metric === 'services_psi_some_avg10');
     const contention = x.contention.contended
-      ? `${byOthers ? 'Others were kept waiting' : 'The host was contended'}: ${signals.join('; ') || 'no signal recorded'}.`
-      : `${byOthers ? 'Others were not kept waiting' : 'The host was not contended'}${signals.length ? `: ${signals.join('; ')}` : ''}.`;
+      ? `${webServer ? 'The web server was saturated' : byOthers ? 'Others were kept waiting' : 'The host was contended'}: ${signals.join('; ') || 'no signal recorded'}.`
+      : `${webServer ? (signals.length ? 'The web server was not saturated' : "The web server's saturation could not be read (no contention signal; the plan's cap alone decides)") : byOthers ? 'Others were not kept waiting' : 'The host was not contended'}${signals.length ? `: ${signals.join('; ')}` : ''}.`;
     const who = x.contention.detail ? `\n${wrap(`Whose pressure: ${x.contention.detail}.`, textWidth)}` : '';
     out += section('Contention', wrap(contention, textWidth) + who);
   }

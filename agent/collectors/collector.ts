@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import type { CollectorStatus, HostStats, Pressure, TenantSample } from '../../shared/wire/agent.js';
 import type { CgroupStats } from '../kernel/cgroup/driver.js';
+import type { WebSaturation } from '../policy/types.js';
 import type { Tenant } from '../tenants.js';
 
 /** The wire's bound on a collector's error text (CollectorStatusSchema). */
@@ -38,6 +39,8 @@ export interface CollectContext {
   throttled?: Map<string, number>;
   /** PSI of the system services' cgroup, where the host has one (the policy's, not the wire's). */
   services?: Pressure;
+  /** The web server's saturation (agent/webserver/saturation.ts; the policy's, not the wire's). */
+  web?: WebSaturation;
 }
 
 export interface Collector {

@@ -3,6 +3,7 @@
 import type { Plan } from '../../shared/wire/agent.js';
 import type { IoDeviceLimit, Limits } from '../limits.js';
 import type { PolicyConfig } from './policy-config.js';
+import { apiTarget } from './api-cap.js';
 import { levelFraction, throttleTarget } from './evaluate.js';
 import { type Governed, type LadderState, type ManualState, QUARANTINE_LEVEL } from './types.js';
 
@@ -103,13 +104,30 @@ function round2(v: number): number {
 
 /**
  * The API calls per minute the web server should hold a tenant to (the generated include, agent/webserver/),
- * or undefined for none: the plan's `api` cap, lowered by a manual throttle to policy.throttle.levelN of it
- * (at least 1/minute), as the other caps are. Without a plan `api` there is no base to lower (no ladder
- * governs API calls yet), so a tenant without one is never held at the web server.
+ * or undefined for none: the plan's `api` cap (always held while the plan has one), lowered by the `api`
+ * ladder's throttle level (api-cap.ts) or a manual throttle to policy.throttle.levelN of it (at least
+ * 1/minute), whichever is lower. Without a plan `api` there is no base to lower, so a tenant without one is
+ * never held at the web server for API calls.
  */
-export function desiredApiRate(plan: Plan | undefined, manual: ManualState | undefined, config: PolicyConfig): number | undefined {
+export function desiredApiRate(plan: Plan | undefined, manual: ManualState | undefined, config: PolicyConfig, ladder?: LadderState): number | undefined {
   const base = plan?.api;
   if (base === undefined) return undefined;
+  let rate = base;
   const fraction = manual?.action === 'throttle' ? levelFraction(manual.level, config) : undefined;
-  return fraction === undefined ? base : Math.max(1, Math.min(base, Math.round(fraction * base)));
+  if (fraction !== undefined) rate = Math.min(rate, Math.max(1, Math.round(fraction * base)));
+  const target = ladder ? apiTarget({ ...ladder, base: { value: base } }, config) : undefined;
+  if (target !== undefined) rate = Math.min(rate, target);
+  return rate;
+}
+
+/**
+ * The bytes per second each response of a tenant's sites is held to at the web server (nginx `limit_rate`),
+ * or undefined for none: the plan's `bandwidth` cap, lowered by a manual throttle to policy.throttle.levelN
+ * of it (at least 1 KiB/s), as the tenant's own egress is.
+ */
+export function desiredWebRate(plan: Plan | undefined, manual: ManualState | undefined, config: PolicyConfig): number | undefined {
+  const base = plan?.bandwidth;
+  if (base === undefined) return undefined;
+  const fraction = manual?.action === 'throttle' ? levelFraction(manual.level, config) : undefined;
+  return fraction === undefined ? base : Math.max(Math.min(base, 1024), Math.min(base, Math.round(fraction * base)));
 }

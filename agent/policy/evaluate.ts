@@ -22,11 +22,14 @@
 //   same resource) opens at the level the previous one left (at most throttle level 2), with its base.
 //   At most max_tighten_per_tick tenants open or escalate per tick, worst excess first. Stale or too-short
 //   windows draw no decision.
+// API calls have a ladder of their own (rule api_cap: over the plan's cap, contention = the web server's
+// saturation), stepped after the others in api-cap.ts.
 import type { Explanation, IncidentEvent, TenantSample } from '../../shared/wire/agent.js';
 import { type ContentionView, contentionView, describe, judge, type Judged, thresholdOf } from './contention.js';
+import { evaluateApiCaps } from './api-cap.js';
 import { explain, round } from './explain.js';
 import type { PolicyConfig } from './policy-config.js';
-import { type Decision, FIRST_THROTTLE_LEVEL, GOVERNED, type Governed, type LadderState, LAST_THROTTLE_LEVEL, NOTICE_LEVEL, type Observation, type PolicyState, QUARANTINE_LEVEL, type ReleasedState, type TenantPolicy } from './types.js';
+import { type Decision, FIRST_THROTTLE_LEVEL, GOVERNED, type Governed, type LadderState, type Laddered, LAST_THROTTLE_LEVEL, NOTICE_LEVEL, type Observation, type PolicyState, QUARANTINE_LEVEL, type ReleasedState, type TenantPolicy } from './types.js';
 
 export const LEVEL_NAMES = ['notice', 'throttle level 1', 'throttle level 2', 'quarantine'] as const;
 const RULE = 'contention_disproportion';
@@ -178,6 +181,7 @@ export function evaluate(input: EvaluateInput): EvaluateOutput {
     ladders[c.resource] = next;
     state.ladders[c.tenant] = ladders;
   }
+  evaluateApiCaps({ config, tenants: input.tenants, used, now }, state, decisions, decide);
   return { decisions, state };
 }
 
@@ -186,7 +190,7 @@ function pruneReleased(released: PolicyState['released'], now: number, config: P
   if (!released) return undefined;
   let out: NonNullable<PolicyState['released']> | undefined;
   for (const [tenant, per] of Object.entries(released)) {
-    for (const [r, rel] of Object.entries(per) as Array<[Governed, ReleasedState | undefined]>) {
+    for (const [r, rel] of Object.entries(per) as Array<[Laddered, ReleasedState | undefined]>) {
       if (rel && now - rel.at <= config.repeatWithinMs) continue;
       out ??= { ...released };
       const kept = { ...out[tenant] };
@@ -343,7 +347,7 @@ export function throttleTarget(ladder: LadderState, config: PolicyConfig): numbe
   return f === undefined || !ladder.base ? undefined : ladder.base.value * f;
 }
 
-function decide(tenant: string, resource: Governed, kind: Decision['kind'], ladder: LadderState, now: number, explanation: Explanation): Decision {
+function decide(tenant: string, resource: Laddered, kind: Decision['kind'], ladder: LadderState, now: number, explanation: Explanation): Decision {
   ladder.events += 1;
   const type: IncidentEvent['type'] = kind === 'open' ? 'opened' : kind === 'escalate' ? 'escalated' : kind === 'release' ? 'released' : 'relaxed';
   const event: IncidentEvent = {

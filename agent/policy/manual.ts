@@ -3,7 +3,7 @@
 import type { ActionAck, Explanation, IncidentEvent, ManualAction } from '../../shared/wire/agent.js';
 import { formatDuration } from '../../shared/units.js';
 import type { PolicyConfig } from './policy-config.js';
-import { FIRST_THROTTLE_LEVEL, type Governed, type ManualState, NOTICE_LEVEL, type PolicyState, QUARANTINE_LEVEL } from './types.js';
+import { FIRST_THROTTLE_LEVEL, type Laddered, type ManualState, NOTICE_LEVEL, type PolicyState, QUARANTINE_LEVEL } from './types.js';
 
 /** Default expiry of a manual action without a ttl. Quarantine uses policy.quarantine.max. */
 export const MANUAL_DEFAULT_TTL_MS = { notice: 24 * 3_600_000, throttle: 3_600_000 } as const;
@@ -14,7 +14,7 @@ export interface ManualOutput {
   ack: ActionAck;
 }
 
-function manualExplanation(tenant: string, what: string, reason: string, resource: Governed = 'cpu'): Explanation {
+function manualExplanation(tenant: string, what: string, reason: string, resource: Laddered = 'cpu'): Explanation {
   return {
     summary: `An administrator applied "${what}" to ${tenant}: ${reason}`,
     rule: 'manual',
@@ -79,14 +79,14 @@ export function applyManual(input: { state: PolicyState; action: ManualAction; n
         id: `${l.incident}:${l.events}`,
         incident: l.incident,
         tenant,
-        resource: r as Governed,
+        resource: r as Laddered,
         rule: l.rule,
         type: 'released',
         step: 'release',
         level: 0,
         at,
         manual: { action_id: action.id, reason: action.reason, ...(action.by ? { by: action.by } : {}) },
-        explanation: manualExplanation(tenant, `release of the automatic ${r} incident`, action.reason, r as Governed),
+        explanation: manualExplanation(tenant, `release of the automatic ${r} incident`, action.reason, r as Laddered),
       });
     }
     delete state.ladders[tenant];

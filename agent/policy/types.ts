@@ -4,6 +4,12 @@ import type { Explanation, HostStats, IncidentEvent, Plan, Pressure, TenantSampl
 /** The resources the ladder governs (contention-aware). Others are held by plan caps only. */
 export const GOVERNED = ['cpu', 'io', 'memory'] as const;
 export type Governed = (typeof GOVERNED)[number];
+/**
+ * Resources on the ladder under a rule of their own rather than contention x disproportion: `api` (calls per
+ * minute over the plan's cap, agent/policy/api-cap.ts). Ladders, releases and decisions may name them too.
+ */
+export const CAPPED = ['api'] as const;
+export type Laddered = Governed | (typeof CAPPED)[number];
 
 /**
  * Ladder levels (LadderState.level, ManualState.level): a notice changes no limit, the throttle levels tighten
@@ -37,6 +43,21 @@ export interface Observation {
    * system.slice). Never the root minus the tenants: PSI does not subtract. Absent: not known.
    */
   services?: Pressure;
+  /** The web server's saturation (agent/webserver/saturation.ts): contention for API calls. Absent: not watched. */
+  web?: WebSaturation;
+}
+
+/** Connections waiting in the watched listening sockets of the web server and PHP-FPM (`ss -ltx` Recv-Q). */
+export interface WebSaturation {
+  /** False when nothing could be read (no `ss`, no watched socket listening): then there is no signal. */
+  readable: boolean;
+  /** The longest accept queue among the watched sockets, and which socket it is. */
+  queued: number;
+  socket: string;
+  /** Queued connections from which the web server counts as saturated. */
+  threshold: number;
+  /** Why it is not readable. */
+  why?: string;
 }
 
 export interface TenantPolicy {
@@ -47,7 +68,7 @@ export interface TenantPolicy {
 /** Ladder position of one tenant for one resource: an open incident. */
 export interface LadderState {
   incident: string;
-  resource: Governed;
+  resource: Laddered;
   rule: string;
   /** 0 notice, 1-2 throttle levels, 3 quarantine. */
   level: number;
@@ -93,10 +114,10 @@ export interface ReleasedState {
 }
 
 export interface PolicyState {
-  ladders: Record<string, Partial<Record<Governed, LadderState>>>;
+  ladders: Record<string, Partial<Record<Laddered, LadderState>>>;
   manual: Record<string, ManualState>;
   /** Recent releases per tenant and resource (absent in state saved before repeat offences were kept). */
-  released?: Record<string, Partial<Record<Governed, ReleasedState>>>;
+  released?: Record<string, Partial<Record<Laddered, ReleasedState>>>;
 }
 
 export function emptyState(): PolicyState {
@@ -105,7 +126,7 @@ export function emptyState(): PolicyState {
 
 export interface Decision {
   tenant: string;
-  resource: Governed;
+  resource: Laddered;
   /** What changed. */
   kind: 'open' | 'escalate' | 'release' | 'thaw';
   level: number;

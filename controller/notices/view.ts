@@ -171,6 +171,7 @@ function thresholdKind(e: Explanation): string {
 function contentionText(e: Explanation): string {
   // The signals only: contention.detail names other tenants and is for administrators, never for a tenant.
   const signals = e.contention.signals.map((s) => {
+    if (s.metric === 'listen_queue') return `connections waiting to be accepted by the web server: ${round(s.value, 0)} (saturated from ${round(s.threshold, 0)})`;
     if (s.metric === 'saturation') return `${s.resource} saturation ${pct(s.value)} (threshold ${pct(s.threshold)})`;
     if (s.metric === 'others_psi_some_avg10') return `other customers waited for ${s.resource} ${round(s.value, 1)}% of the time (threshold ${round(s.threshold, 1)}%)`;
     if (s.metric === 'services_psi_some_avg10') return `the server's own services waited for ${s.resource} ${round(s.value, 1)}% of the time (threshold ${round(s.threshold, 1)}%)`;
@@ -204,6 +205,7 @@ function headlineOf(ev: StoredEvent, cls: Classification, label: string, noLimit
   const byAdmin = ev.manual ? ' by an administrator' : '';
   switch (cls.category) {
     case 'warning':
+      if (ev.rule === API_RULE) return `${t}: more API calls than the plan allows (warning, nothing more limited yet)`;
       return ev.manual ? `${t}: notice from an administrator` : `${t}: ${label} use above its fair share (warning, nothing limited yet)`;
     case 'throttle':
       return ev.type === 'relaxed' ? `${t}: quarantine over, ${label} still throttled (level ${ev.level})` : `${t}: ${label} throttled${byAdmin} (level ${ev.level})`;
@@ -218,6 +220,7 @@ function introOf(ev: StoredEvent, cls: Classification, server: string, label: st
   const where = `on ${server}`;
   const acct = `your account ${ev.tenant}`;
   const admin = ev.manual ? 'An administrator' : undefined;
+  if (ev.rule === API_RULE && !admin) return apiIntro(ev, cls, acct, where, noLimit);
   switch (cls.category) {
     case 'warning':
       return admin
@@ -234,6 +237,23 @@ function introOf(ev: StoredEvent, cls: Classification, server: string, label: st
   }
 }
 
+/** The rule api_cap: API calls over the plan's cap (agent/policy/api-cap.ts), told without fair shares. */
+const API_RULE = 'api_cap';
+
+function apiIntro(ev: StoredEvent, cls: Classification, acct: string, where: string, noLimit: boolean): string {
+  const cap = ev.explanation.threshold.value;
+  const busy = ev.explanation.contention.contended ? 'while the web server was busy' : "(the web server's load could not be told apart, so the plan's cap alone counts)";
+  switch (cls.category) {
+    case 'warning':
+      return `The web sites of ${acct} ${where} received more API calls than its plan allows (${cap} per minute). The web server answers the calls above that with 429 (Too Many Requests); nothing more has been limited yet.`;
+    case 'release':
+      if (noLimit) return `The warning about API calls to the web sites of ${acct} ${where} has ended: they stayed within the plan's ${cap} per minute.`;
+      return `The throttle on API calls to the web sites of ${acct} ${where} has been lifted: the web server accepts up to the plan's ${cap} per minute again.`;
+    default:
+      return `hostwarden has throttled API calls to the web sites of ${acct} ${where} (level ${ev.level} of 2): the web server now accepts fewer of them than the plan's ${cap} per minute, because the sites kept receiving more than the plan allows ${busy}.`;
+  }
+}
+
 function usage(ctx: ViewContext, tenant: string): { usage_url: string | null; usage_command: string | null } {
   const url = ctx.usageUrl ? ctx.usageUrl.replaceAll('{tenant}', encodeURIComponent(tenant)) : null;
   return { usage_url: url, usage_command: url ? null : ctx.usageCommand.replaceAll('{tenant}', tenant) };
@@ -246,7 +266,7 @@ export function noticeView(ev: StoredEvent, incident: Pick<IncidentSummary, 'age
   const wholeAccount = ev.rule === 'manual';
   // Infected files (rule infected): the summary lists the files; there is no measured use to show.
   const infected = ev.rule === 'infected';
-  const label = wholeAccount ? 'all resources' : infected ? 'infected files' : ev.resource;
+  const label = wholeAccount ? 'all resources' : infected ? 'infected files' : ev.resource === 'api' ? 'API calls' : ev.resource;
   const noLimit = cls.category === 'release' && maxLevel < 1;
   const hasMeasure = e.measured.unit !== 'manual' && e.threshold.kind !== 'manual' && !infected;
   const until = ev.until && cls.category !== 'release' ? humanTime(ev.until) : null;

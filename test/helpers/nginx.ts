@@ -1,6 +1,6 @@
 // A real nginx (Debian's) for one test: its own prefix, config, pid file and port on 127.0.0.1, in the
 // foreground under the test (stopped at cleanup), and bounded HTTP load that counts what the client received.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { type Cleanup, type Daemon, spawnDaemon, waitFor } from './system.js';
@@ -70,6 +70,32 @@ export async function startNginx(cleanup: Cleanup, prefix: string, http: string)
   });
   const reopen = () => process.kill(Number(readFileSync(pidFile, 'utf8').trim()), 'SIGUSR1');
   return { prefix, port, pidFile, daemon, reopen };
+}
+
+/** The PIDs of nginx's worker processes now (the master's children, from /proc). */
+export function workers(n: Nginx): number[] {
+  const master = Number(readFileSync(n.pidFile, 'utf8').trim());
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      // Fields after the command's closing parenthesis: state, ppid, ...
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === master) out.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** Wait until every worker of `before` has exited and new ones serve: a reload has taken effect. */
+export async function reloaded(n: Nginx, before: readonly number[], timeoutMs = 60_000): Promise<void> {
+  await waitFor('nginx reloaded (its old workers gone, new ones serving)', () => {
+    const now = workers(n);
+    return now.length > 0 && now.every((p) => !before.includes(p));
+  }, timeoutMs, 100);
 }
 
 export interface Response {

@@ -148,6 +148,27 @@ describeWith(missing([needRoot, needV1Cgroups, [hasCommand('nginx'), 'needs ngin
     expect(bobReplies.length).toBeGreaterThan(50);
     expect(bobReplies.filter((r) => r.status !== 200)).toEqual([]);
 
+    // One bot does not lock out the tenant's other visitors: a bot far above its per-client share (half the
+    // tenant's 10/s) is refused, while a visitor from another address at 2/s (within what the bot leaves of the
+    // tenant's rate: nginx counts a request the per-client zone refuses against no zone) is always served.
+    await sleep(2000);
+    const botEnd = Date.now() + 6000;
+    const bot: Reply[] = [];
+    const visitor: Reply[] = [];
+    const botWorker = async () => {
+      while (Date.now() < botEnd) bot.push(await get(port, 'alice.test', '/api/items', '127.0.0.6'));
+    };
+    const visitorWorker = async () => {
+      while (Date.now() < botEnd) {
+        visitor.push(await get(port, 'www.alice.test', '/api/items', '127.0.0.7'));
+        await sleep(500);
+      }
+    };
+    await Promise.all([botWorker(), botWorker(), visitorWorker()]);
+    expect(bot.filter((r) => r.status === 429).length, `bot: ${bot.length} requests`).toBeGreaterThan(0);
+    expect(visitor.length).toBeGreaterThan(5);
+    expect(visitor.filter((r) => r.status !== 200)).toEqual([]);
+
     // A manual throttle lowers the cap to policy.throttle.level1 (0.5) of the plan's; its release puts it back.
     // The zones keep their names and keys, so nginx takes the changed rates on reload.
     const zone = `zone=hostwarden_${Buffer.from(alice.name).toString('hex')}:32k`;
@@ -174,7 +195,7 @@ describeWith(missing([needRoot, needV1Cgroups, [hasCommand('nginx'), 'needs ngin
     const file = join(dir, 'limits.conf');
     const log = pino({ level: 'silent' });
     const limits = [{ tenant: 'alpha', perMinute: 60, domains: ['alpha.test'], apiPaths: ['/api/'] }];
-    const cfg = { kind: 'nginx' as const, include: file, reload: ['true'], perClient: 0.5, timeoutMs: 10_000 };
+    const cfg = { kind: 'nginx' as const, include: file, reload: ['true'], perClient: 0.5, timeoutMs: 10_000, listenQueues: [80], queueThreshold: 8 };
     // A check that passes: the file is written, and rewritten only when its content changes.
     const ok = new WebServerLimits({ ...cfg, check: ['true'] }, log, false);
     ok.reconcile(limits);

@@ -7,6 +7,7 @@ import { renderHost, renderHosts, renderPlans, renderTenant, renderTenants } fro
 import { renderIncidents } from '../../../ctl/commands/incidents.js';
 import { CHARTS, defaultStep, renderUsage } from '../../../ctl/commands/usage.js';
 import { renderExplain } from '../../../ctl/explain.js';
+import type { IncidentDetail } from '../../../shared/wire/api.js';
 import { visibleLength } from '../../../ctl/format.js';
 import {
   ActionStatusSchema,
@@ -214,6 +215,16 @@ describe('fairness, incidents, explain, actions', () => {
     expect(out).toContain("Contention\n  Others were kept waiting: other tenants' cpu pressure 41.0% (some avg10, weighted by their activity; threshold 20.0%).\n");
     expect(out).toContain('  Whose pressure: 3 other tenants stalled 41% of the time on cpu (weighted by their activity; threshold 20%); the busiest: bob 58%.\n');
     expect(out).toContain('Fairness\n  Fairness debt of alice: 0.42 share-hours (it has used more than its fair share lately; half-life 1d).\n');
+  });
+
+  it("explain: an api_cap incident's contention is the web server's saturation, or says it could not be read", () => {
+    const api = (contention: IncidentDetail['explanation']['contention']) =>
+      renderExplain({ ...INCIDENT, resource: 'api', rule: 'api_cap', explanation: { ...INCIDENT.explanation, resource: 'api', rule: 'api_cap', contention } }, view(200));
+    expect(api({ contended: true, signals: [{ resource: 'api', metric: 'listen_queue', value: 12, threshold: 8 }], detail: 'longest accept queue 12 connection(s) at /run/php/php8.2-fpm.sock (threshold 8)' })).toContain(
+      'Contention\n  The web server was saturated: web server accept queue 12 connection(s) waiting (saturated from 8).\n',
+    );
+    expect(api({ contended: false, signals: [{ resource: 'api', metric: 'listen_queue', value: 0, threshold: 8 }] })).toContain('The web server was not saturated: web server accept queue 0 connection(s) waiting');
+    expect(api({ contended: false, signals: [] })).toContain("The web server's saturation could not be read (no contention signal; the plan's cap alone decides).");
   });
 
   it('explain: every part of the explanation in words, and the history', () => {

@@ -44,7 +44,7 @@ function observation(at: number, tick: Tick): Observation {
   return { at, host: { cores: 2, memory_bytes: 8 * GiB }, samples };
 }
 
-type Row = [second: number, tenant: string, resource: Governed, kind: Decision['kind'], level: number];
+type Row = [second: number, tenant: string, resource: Decision['resource'], kind: Decision['kind'], level: number];
 
 function run(ticks: (t: number) => Tick, seconds: number, opts: { cfg?: typeof config; tenants?: Map<string, TenantPolicy> } = {}) {
   const cfg = opts.cfg ?? config;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../../shared/errors.js';
 import { readAgentConfig } from '../../../../agent/config.js';
-import { desiredApiRate } from '../../../../agent/policy/desired.js';
+import { desiredApiRate, desiredWebRate } from '../../../../agent/policy/desired.js';
 import { readPolicyConfig } from '../../../../agent/policy/policy-config.js';
 import { Section } from '../../../../shared/config.js';
 import { apiPathRegex, hexName, INCLUDE_HEADER, nginxQuote, normalizeDomain, renderNginxInclude, retryAfterSeconds } from '../../../../agent/webserver/nginx.js';
@@ -72,6 +72,25 @@ describe('nginx include', () => {
     expect(r.problems).toHaveLength(2);
   });
 
+  it('holds web bytes per response through a map of limit_rate, apart from API calls', () => {
+    const r = renderNginxInclude([{ ...A, bytesPerSecond: 204800 }, { tenant: 'gamma', bytesPerSecond: 1024, domains: ['gamma.test'], apiPaths: ['/api/'] }], { perClient: 0.5 });
+    expect(r.problems).toEqual([]);
+    expect(r.tenants).toEqual(['alpha', 'gamma']);
+    expect(r.text).toContain('map $hostwarden_tenant $hostwarden_limit_rate {\n    default 0;\n    "alpha" 204800;\n    "gamma" 1024;\n}\nlimit_rate $hostwarden_limit_rate;');
+    expect(r.text).toContain('"gamma.test" "gamma";');
+    // gamma's API calls are not held: no zone, no API path of its.
+    expect(r.text).not.toContain(hexName('gamma'));
+    expect(r.text).not.toContain('~^gamma:');
+    // Only bytes held: no API maps or limit_req at all.
+    const bytesOnly = renderNginxInclude([{ tenant: 'gamma', bytesPerSecond: 1024, domains: ['gamma.test'], apiPaths: ['/api/'] }], { perClient: 0.5 }).text;
+    expect(bytesOnly).not.toContain('limit_req');
+    expect(bytesOnly).not.toContain('$hostwarden_api');
+    expect(bytesOnly).toContain('limit_rate $hostwarden_limit_rate;');
+    // Neither held: the tenant is not in the include.
+    expect(renderNginxInclude([{ tenant: 'gamma', domains: ['gamma.test'], apiPaths: [] }], { perClient: 0.5 }).tenants).toEqual([]);
+    expect(renderNginxInclude([{ ...A, bytesPerSecond: 0.5 }], { perClient: 0.5 }).problems.join()).toMatch(/not a whole number of bytes per second/);
+  });
+
   it('says Retry-After as the per-client wait, at least 1 s', () => {
     expect(retryAfterSeconds(600, 0.5)).toBe(1);
     expect(retryAfterSeconds(10, 0.5)).toBe(12);
@@ -89,6 +108,15 @@ describe('desiredApiRate', () => {
     expect(desiredApiRate({ weight: 1, api: 600 }, manual, config)).toBe(Math.round(600 * config.throttle.level1));
     expect(desiredApiRate({ weight: 1, api: 1 }, { ...manual!, level: 2 }, config)).toBe(1);
   });
+  it('web bytes: the plan bandwidth cap, lowered by a manual throttle (at least 1 KiB/s)', () => {
+    expect(desiredWebRate({ weight: 1 }, undefined, config)).toBeUndefined();
+    expect(desiredWebRate({ weight: 1, bandwidth: 1 << 20 }, undefined, config)).toBe(1 << 20);
+    const manual = { actionId: 'x', action: 'throttle', level: 2 } as Parameters<typeof desiredWebRate>[1];
+    expect(desiredWebRate({ weight: 1, bandwidth: 1 << 20 }, manual, config)).toBe((1 << 20) * config.throttle.level2);
+    expect(desiredWebRate({ weight: 1, bandwidth: 2000 }, manual, config)).toBe(1024);
+    expect(desiredWebRate({ weight: 1, bandwidth: 100 }, manual, config)).toBe(100);
+    expect(desiredWebRate({ weight: 1, bandwidth: 1 << 20 }, { ...manual!, action: 'notice', level: 0 }, config)).toBe(1 << 20);
+  });
 });
 
 describe('web_server config', () => {
@@ -101,6 +129,12 @@ describe('web_server config', () => {
       reload: ['nginx', '-s', 'reload'],
       perClient: 0.5,
       timeoutMs: 30_000,
+      listenQueues: [80, 443],
+      queueThreshold: 8,
+    });
+    expect(readAgentConfig({ web_server: { include: '/x/l.conf', listen_queues: ['443', '[::1]:8443', '127.0.0.1:80', '*:80', '/run/php/php8.2-fpm.sock'], queue_threshold: 32 } }).webServer).toMatchObject({
+      listenQueues: [443, '[::1]:8443', '127.0.0.1:80', '*:80', '/run/php/php8.2-fpm.sock'],
+      queueThreshold: 32,
     });
   });
   it('names the key that is wrong', () => {
@@ -120,10 +154,14 @@ describe('web_server config', () => {
     expect(keyOf({ include: '/etc/x.conf', per_client: 0 })).toBe('web_server.per_client');
     expect(keyOf({ include: '/etc/x.conf', check: [] })).toBe('web_server.check');
     expect(keyOf({ include: '/etc/x.conf', reloadd: ['x'] })).toBe('web_server.reloadd');
+    for (const bad of [0, 70000, 'example.com:80', 'run/php.sock', '/run/a b.sock', '1.2.3.4:99999', '']) expect(keyOf({ include: '/etc/x.conf', listen_queues: [bad] }), String(bad)).toBe('web_server.listen_queues[0]');
+    expect(keyOf({ include: '/etc/x.conf', queue_threshold: 0 })).toBe('web_server.queue_threshold');
   });
   it('reads the plan key api under the plan rule', () => {
     expect(readAgentConfig({ plans: { p: { api: 600 } } }).plans['p']?.api).toBe(600);
     expect(() => readAgentConfig({ plans: { p: { api: 0 } } })).toThrow(/api/);
     expect(() => readAgentConfig({ plans: { p: { api: 1.5 } } })).toThrow(/api/);
+    expect(readAgentConfig({ plans: { p: { bandwidth: '2M' } } }).plans['p']?.bandwidth).toBe(2 * 1024 * 1024);
+    expect(() => readAgentConfig({ plans: { p: { bandwidth: 0 } } })).toThrow(/bandwidth/);
   });
 });
