@@ -113,3 +113,16 @@ export function desiredApiRate(plan: Plan | undefined, manual: ManualState | und
   const fraction = manual?.action === 'throttle' ? levelFraction(manual.level, config) : undefined;
   return fraction === undefined ? base : Math.max(1, Math.min(base, Math.round(fraction * base)));
 }
+
+/**
+ * The bytes per second a tenant's own sockets may send (the egress shaper, agent/shaping/), or undefined for
+ * none: the plan's `bandwidth` cap, lowered by a manual throttle to policy.throttle.levelN of it (at least the
+ * plan rule's minimum, 1,000 bytes/s), as the other caps are. Quarantine freezes the processes, so it needs no
+ * rate. Web bytes are the web server's to hold (its generated include), not this class's.
+ */
+export function desiredBandwidthRate(plan: Plan | undefined, manual: ManualState | undefined, config: PolicyConfig): number | undefined {
+  const base = plan?.bandwidth;
+  if (base === undefined) return undefined;
+  const fraction = manual?.action === 'throttle' ? levelFraction(manual.level, config) : undefined;
+  return fraction === undefined ? base : Math.max(1000, Math.min(base, Math.round(fraction * base)));
+}
