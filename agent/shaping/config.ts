@@ -28,7 +28,9 @@ export function readBandwidthConfig(bw: Section): BandwidthConfig {
     const problem = ctMarkMaskProblem(mask);
     if (problem) bw.fail('ct_mark_mask', `${problem}, got "${rawMask}"`);
   }
-  const ifaces = bw.has('interfaces') ? bw.scalars('interfaces').map(String) : undefined;
+  // Absent or empty: the default routes' devices (to shape nothing, set `shaping: false`).
+  const listed = bw.scalars('interfaces').map(String);
+  const ifaces = listed.length > 0 ? listed : undefined;
   if (ifaces) {
     if (ifaces.length > 64) bw.fail('interfaces', `at most 64 interfaces, got ${ifaces.length}`);
     for (const i of ifaces) if (!IFACE_RE.test(i)) bw.fail('interfaces', `"${i.slice(0, 40)}" is not an interface name`);
