@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { ActionAck, HostStats, IncidentEvent, ManualAction, Policy, TenantInfoWire, TopProcess } from '../shared/wire/agent.js';
 import { BandwidthCollector, nftExec } from './collectors/bandwidth.js';
 import { spawnSync } from 'node:child_process';
+import { LinkCollector } from './collectors/link.js';
 import { CgroupStatsSource } from './collectors/cgroup-stats.js';
 import { type CollectContext, type Collector, runCollectors } from './collectors/collector.js';
 import { CpuCollector } from './collectors/cpu.js';
@@ -128,6 +129,8 @@ export class Agent implements TickAgent {
       const log = this.log.child({ component: 'bandwidth' });
       this.bandwidth = new BandwidthCollector(nftExec, bw.table, this.driver.kind === 'v2' ? this.driver.parent : undefined, undefined, bw.ctMarkMask, (m) => log.warn(m));
       this.collectors.push(this.bandwidth);
+      // The egress link's saturation: bandwidth's contention signal (host `network` in the report).
+      this.collectors.push(new LinkCollector({ ...(bw.interfaces ? { interfaces: bw.interfaces } : {}), ...(bw.linkSpeed !== undefined ? { linkSpeed: bw.linkSpeed } : {}) }));
     }
     if (this.config.bandwidth.shaping) {
       const log = this.log.child({ component: 'shaper' });

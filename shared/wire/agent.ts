@@ -109,6 +109,19 @@ export const TenantSampleSchema = Type.Object(
 );
 export type TenantSample = Static<typeof TenantSampleSchema>;
 
+/** The egress link's saturation: the contention signal of bandwidth (agent/collectors/link.ts). */
+export const NetworkStatsSchema = Type.Object(
+  {
+    interface: Type.String({ pattern: '^[A-Za-z0-9_.:@-]{1,15}$', description: 'the busiest egress interface' }),
+    tx_bps: NonNeg(MAX_BYTES, 'bytes sent per second on it'),
+    link_bps: Type.Optional(NonNeg(MAX_BYTES, "its speed, bytes/s (configured, or the driver's)")),
+    saturation: Type.Optional(NumberIn(0, 10, 'tx_bps / link_bps')),
+    drops_per_s: NonNeg(MAX_OPS, 'packets dropped per second by the device and its qdiscs'),
+  },
+  { additionalProperties: false },
+);
+export type NetworkStats = Static<typeof NetworkStatsSchema>;
+
 export const HostStatsSchema = Type.Object(
   {
     cores: NumberIn(MIN_CORES, MAX_CORES, 'online CPUs'),
@@ -119,6 +132,7 @@ export const HostStatsSchema = Type.Object(
     io_capacity: Type.Optional(
       Type.Object({ read_bps: NonNeg(MAX_BYTES, 'bytes/s'), write_bps: NonNeg(MAX_BYTES, 'bytes/s'), iops: NonNeg(MAX_OPS, 'operations/s') }, { additionalProperties: false, description: 'configured disk capacity for fairness shares' }),
     ),
+    network: Type.Optional(NetworkStatsSchema),
   },
   { additionalProperties: false },
 );
