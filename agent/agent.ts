@@ -332,7 +332,7 @@ export class Agent implements TickAgent {
     if (this.shaper) {
       const targets = new Map<string, ShapeTarget>();
       for (const t of this.tenants.list()) {
-        const rate = desiredBandwidthRate(t.plan, this.state.policy.manual[t.name], this.config.policy);
+        const rate = desiredBandwidthRate(t.plan, this.state.policy.ladders[t.name]?.bandwidth, this.state.policy.manual[t.name], this.config.policy);
         if (rate !== undefined) targets.set(t.name, { uids: t.uids, rate });
       }
       if (this.dryRun) {

@@ -142,12 +142,12 @@ describe('bandwidth config and the plan key', () => {
 
   it('desires the plan cap, lowered by a manual throttle level', () => {
     const config = readPolicyConfig(new Section({}, 'policy'));
-    expect(desiredBandwidthRate(undefined, undefined, config)).toBeUndefined();
-    expect(desiredBandwidthRate({ weight: 1 }, undefined, config)).toBeUndefined();
-    expect(desiredBandwidthRate({ weight: 1, bandwidth: 1_000_000 }, undefined, config)).toBe(1_000_000);
-    const manual = { actionId: 'x', action: 'throttle', level: 1 } as Parameters<typeof desiredBandwidthRate>[1];
-    expect(desiredBandwidthRate({ weight: 1, bandwidth: 1_000_000 }, manual, config)).toBe(Math.round(1_000_000 * config.throttle.level1));
-    expect(desiredBandwidthRate({ weight: 1, bandwidth: 1000 }, { ...manual!, level: 2 }, config)).toBe(1000);
-    expect(desiredBandwidthRate({ weight: 1, bandwidth: 1_000_000 }, { ...manual!, action: 'quarantine', level: 3 }, config)).toBe(1_000_000);
+    expect(desiredBandwidthRate(undefined, undefined, undefined, config)).toBeUndefined();
+    expect(desiredBandwidthRate({ weight: 1 }, undefined, undefined, config)).toBeUndefined();
+    expect(desiredBandwidthRate({ weight: 1, bandwidth: 1_000_000 }, undefined, undefined, config)).toBe(1_000_000);
+    const manual = { actionId: 'x', action: 'throttle', level: 1 } as Parameters<typeof desiredBandwidthRate>[2];
+    expect(desiredBandwidthRate({ weight: 1, bandwidth: 1_000_000 }, undefined, manual, config)).toBe(Math.round(1_000_000 * config.throttle.level1));
+    expect(desiredBandwidthRate({ weight: 1, bandwidth: 1000 }, undefined, { ...manual!, level: 2 }, config)).toBe(1000);
+    expect(desiredBandwidthRate({ weight: 1, bandwidth: 1_000_000 }, undefined, { ...manual!, action: 'quarantine', level: 3 }, config)).toBe(1_000_000);
   });
 });
