@@ -235,7 +235,7 @@ function hostView(used: readonly Observation[], latest: Observation, config: Pol
       cpu += s.cpu?.percent ?? 0;
       io += s.io ? s.io.read_bps + s.io.write_bps : 0;
       mem += s.memory ? heldMemory(s) : 0;
-      tx += s.bandwidth?.tx_bps ?? 0;
+      tx += socketTx(s) ?? 0;
     }
     usage.bandwidth += tx;
     // Shares are of what the tenants use together: the fair share is split among tenants too, so the
@@ -246,6 +246,14 @@ function hostView(used: readonly Observation[], latest: Observation, config: Pol
   }
   for (const k of GOVERNED) usage[k] /= used.length;
   return { contention: contentionView(latest, config), usage, capacity };
+}
+
+/**
+ * Bytes a tenant's own sockets sent: what the egress shaper can hold. The web server's bytes for its sites
+ * (web_tx_bps) are held at the web server, so the ladder does not judge them: a throttle could not lower them.
+ */
+function socketTx(s: TenantSample): number | undefined {
+  return s.bandwidth ? Math.max(0, s.bandwidth.tx_bps - (s.bandwidth.web_tx_bps ?? 0)) : undefined;
 }
 
 /** Memory a tenant holds: charged memory less its page cache, which the kernel reclaims when others need it. */
@@ -264,7 +272,7 @@ function measureTenants(used: readonly Observation[]): Map<string, TenantMeasure
       }
       add(a.cpu, s.cpu?.percent);
       add(a.memory, s.memory ? heldMemory(s) : undefined);
-      add(a.bandwidth, s.bandwidth?.tx_bps);
+      add(a.bandwidth, socketTx(s));
       if (s.io) {
         add(a.io, s.io.read_bps + s.io.write_bps);
         a.r += s.io.read_bps;

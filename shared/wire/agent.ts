@@ -84,7 +84,11 @@ export const IoSampleSchema = Type.Object(
 );
 export const ProcessesSampleSchema = Type.Object({ count: Count(MAX_TASKS, 'tasks in the tenant cgroup') }, { additionalProperties: false });
 export const BandwidthSampleSchema = Type.Object(
-  { tx_bps: NonNeg(MAX_BYTES, 'bytes sent per second'), rx_bps: NonNeg(MAX_BYTES, 'bytes received per second') },
+  {
+    tx_bps: NonNeg(MAX_BYTES, "bytes sent per second (the tenant's own sockets, plus web_tx_bps)"),
+    rx_bps: NonNeg(MAX_BYTES, 'bytes received per second'),
+    web_tx_bps: Type.Optional(NonNeg(MAX_BYTES, "of tx_bps, the bytes the web server sent for the tenant's sites (access logs)")),
+  },
   { additionalProperties: false },
 );
 export const InodesSampleSchema = Type.Object({ count: Count(MAX_INODES, 'inodes owned') }, { additionalProperties: false });

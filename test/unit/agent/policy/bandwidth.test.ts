@@ -81,3 +81,15 @@ describe('the bandwidth ladder', () => {
     expect(r.state.ladders.a?.bandwidth).toBeUndefined();
   });
 });
+
+describe('web bytes and the bandwidth ladder', () => {
+  it('judges only the bytes the shaper can hold: web bytes (held at the web server) are left out of the share', () => {
+    // a's 90 MB/s are all web bytes served by the web server for its sites: no bandwidth incident for it.
+    const r = run((now) => {
+      const o = observation(now, { a: 90_000_000, b: 15_000_000, c: 10_000_000 });
+      o.samples.get('a')!.bandwidth!.web_tx_bps = 90_000_000;
+      return o;
+    }, 120);
+    expect(r.decisions.filter((d) => d[1] === 'a')).toEqual([]);
+  });
+});
