@@ -16,6 +16,7 @@
 // IPv6), looked up whenever the set of throttles changes and at each re-verification.
 // Limits: shaping is on egress only (what the host sends); HTB is one queue and one lock per interface, so a
 // many-queue NIC loses its per-CPU queues while a throttle is on (see README, troubleshooting).
+import { HostwardenError } from '../../shared/errors.js';
 import type { NftExec } from '../collectors/bandwidth.js';
 import { buildShapeRuleset, classArgs, classHolds, IFACE_RE, isKernelDefault, isOurs, MAX_MINOR, majorText, parseDefaultRouteDevs, parseHtbClasses, parseRootQdiscs, type RootQdisc, SHAPER_MAJOR } from './tc.js';
 
@@ -46,8 +47,11 @@ export interface ShapeResult {
   skipped: Array<{ dev: string; reason: string }>;
 }
 
-export class ShapingError extends Error {
-  readonly code = 'HW_SHAPING';
+/** tc or nft refused what the shaper asked (the agent logs it and tries again next tick). */
+export class ShapingError extends HostwardenError {
+  constructor(message: string) {
+    super('HW_SHAPING', message);
+  }
 }
 
 export class Shaper {
@@ -71,7 +75,16 @@ export class Shaper {
     // Nothing throttled and leftovers already cleared: nothing of ours to verify (no process per tick).
     const verify = this.calls++ % (this.opts.verifyEvery ?? 12) === 0 && active.size > 0;
     if (key === this.appliedKey && !verify) return { shaped: [], skipped: [] };
-    const result = this.reconcile(active);
+    let result: ShapeResult;
+    try {
+      result = this.reconcile(active);
+    } catch (err) {
+      // Nothing to shape and tc or nft cannot even be asked (not installed): there is nothing of ours to
+      // remove either; say so once instead of failing every tick. With a cap to hold, it is an error.
+      if (active.size > 0) throw err;
+      this.warnOnce('no tc', {}, `cannot look for leftover bandwidth shaping: ${(err as Error).message}`);
+      result = { shaped: [], skipped: [] };
+    }
     this.appliedKey = key;
     return result;
   }

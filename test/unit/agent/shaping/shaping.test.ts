@@ -151,3 +151,16 @@ describe('bandwidth config and the plan key', () => {
     expect(desiredBandwidthRate({ weight: 1, bandwidth: 1_000_000 }, undefined, { ...manual!, action: 'quarantine', level: 3 }, config)).toBe(1_000_000);
   });
 });
+
+describe('Shaper without tc', () => {
+  it('with nothing to shape says once that it cannot look, and fails only when a cap must be held', () => {
+    const missing: NetExec = () => ({ status: null, stdout: '', stderr: 'spawnSync tc ENOENT' });
+    const nft = () => ({ status: null, stdout: '', stderr: 'spawnSync nft ENOENT' });
+    const warnings: string[] = [];
+    const shaper = new Shaper(missing, nft, { table: 'hw_shape', warn: (_f, m) => warnings.push(m) });
+    expect(shaper.apply(new Map())).toEqual({ shaped: [], skipped: [] });
+    expect(shaper.apply(new Map())).toEqual({ shaped: [], skipped: [] });
+    expect(warnings).toEqual([expect.stringContaining('cannot look for leftover bandwidth shaping: tc -j qdisc show failed: spawnSync tc ENOENT')]);
+    expect(() => shaper.apply(new Map([['a', { uids: [1001], rate: 5000 }]]))).toThrow(/tc -j qdisc show failed/);
+  });
+});
