@@ -48,9 +48,13 @@ describeWith(
       { name: 'bob', uids: [bob.uid], homes: [], domains: [], source: 'config' },
     ];
 
-    /** One iperf3 client as `user` in the host namespace against the server on `port` (-R: the server sends). */
+    /**
+     * One iperf3 client as `user` in the host namespace against the server on `port` (-R: the server sends).
+     * -w 256K bounds what sits in socket buffers when iperf3 stops counting (arrived and counted by nftables,
+     * never read): a few hundred KB next to hundreds of MB moved.
+     */
     async function iperf(user: TestUser, address: string, port: number, seconds: number, reverse: boolean, omit = 0): Promise<Iperf> {
-      const args = ['netns', 'exec', net.host, 'setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', 'iperf3', '-c', address, '-p', String(port), '-t', String(seconds), '-O', String(omit), '-J', '--connect-timeout', '10000', ...(reverse ? ['-R'] : [])];
+      const args = ['netns', 'exec', net.host, 'setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', 'iperf3', '-c', address, '-p', String(port), '-t', String(seconds), '-O', String(omit), '-w', '256K', '-J', '--connect-timeout', '10000', ...(reverse ? ['-R'] : [])];
       const { stdout } = await run('ip', args, { timeout: (seconds + 60) * 1000, maxBuffer: 16 * 1024 * 1024 });
       const doc = JSON.parse(stdout) as { error?: string; end: { sum_sent: { bytes: number }; sum_received: { bytes: number; seconds: number } } };
       if (doc.error) throw new Error(`iperf3: ${doc.error}`);

@@ -47,7 +47,9 @@ describe('bandwidth on a pure cgroup v2 host', () => {
 
   /** iperf3 as the tenant, in its cgroup, against the server on `port` in the namespace (-R: the server sends). */
   async function iperf(who: TestUser, port: number, seconds: number, reverse: boolean, omit = 0): Promise<{ sent: number; received: number; seconds: number }> {
-    const p = await g.start(who.name, `exec iperf3 -c ${net.nsAddress} -p ${port} -t ${seconds} -O ${omit} -J --connect-timeout 10000 ${reverse ? '-R' : ''} 2>/dev/null`, { uid: who.uid });
+    // -w 128K: what sits in socket buffers when iperf3 stops counting (arrived, so counted by nftables, but never
+    // read) stays small next to a slow guest's few tens of MB (with the default buffers it was 15 %).
+    const p = await g.start(who.name, `exec iperf3 -c ${net.nsAddress} -p ${port} -t ${seconds} -O ${omit} -w 128K -J --connect-timeout 10000 ${reverse ? '-R' : ''} 2>/dev/null`, { uid: who.uid });
     const done = await p.exited;
     expect(done.code, p.output()).toBe(0);
     const doc = JSON.parse(p.output()) as { end: { sum_sent: { bytes: number }; sum_received: { bytes: number; seconds: number } } };
