@@ -96,14 +96,21 @@ export function classHolds(c: HtbClass | undefined, rateBytes: number): boolean 
 
 /**
  * `tc class replace` arguments for a tenant's class: rate = ceil = the cap (no borrowing), a quantum kept
- * within HTB's sane range (it warns below the MTU and above 200,000 bytes).
+ * within HTB's sane range (it warns below the MTU and above 200,000 bytes), and a burst of the larger of one
+ * whole GSO packet (64 KiB and headers) and 50 ms at the rate. HTB's default burst (about one MTU) loses the
+ * tokens of any dequeue that comes late: on a busy guest the class then ran 37 % under its rate (measured in
+ * the VM tier); a burst this size costs at most 50 ms worth of extra bytes once, after an idle spell.
  */
 export function classArgs(dev: string, major: number, minor: number, rateBytes: number): string[] {
   const bits = Math.max(8, Math.round(rateBytes * 8));
   const quantum = Math.min(200_000, Math.max(1600, Math.round(rateBytes / 10)));
+  const burst = Math.max(MIN_BURST, Math.round(rateBytes / 20));
   const id = `${major.toString(16)}:${minor.toString(16)}`;
-  return ['class', 'replace', 'dev', dev, 'parent', majorText(major), 'classid', id, 'htb', 'rate', `${bits}bit`, 'ceil', `${bits}bit`, 'quantum', String(quantum)];
+  return ['class', 'replace', 'dev', dev, 'parent', majorText(major), 'classid', id, 'htb', 'rate', `${bits}bit`, 'ceil', `${bits}bit`, 'burst', `${burst}b`, 'cburst', `${burst}b`, 'quantum', String(quantum)];
 }
+
+/** One GSO packet of 64 KiB and its headers. */
+const MIN_BURST = 65_536 + 1_600;
 
 /** The shaper's nft table: throttled tenants' UIDs -> their class, set as the packet priority on output. */
 export function buildShapeRuleset(table: string, major: number, entries: ReadonlyArray<{ uids: readonly number[]; minor: number }>): string {

@@ -46,8 +46,8 @@ describe('tc parsing (pure)', () => {
   });
 
   it('writes a class with rate = ceil and a sane quantum, and the priority map', () => {
-    expect(classArgs('eth0', 0x4857, 0x1f, 4_000_000)).toEqual(['class', 'replace', 'dev', 'eth0', 'parent', '4857:', 'classid', '4857:1f', 'htb', 'rate', '32000000bit', 'ceil', '32000000bit', 'quantum', '200000']);
-    expect(classArgs('eth0', 0x4857, 1, 1000).slice(-2)).toEqual(['quantum', '1600']);
+    expect(classArgs('eth0', 0x4857, 0x1f, 4_000_000)).toEqual(['class', 'replace', 'dev', 'eth0', 'parent', '4857:', 'classid', '4857:1f', 'htb', 'rate', '32000000bit', 'ceil', '32000000bit', 'burst', '200000b', 'cburst', '200000b', 'quantum', '200000']);
+    expect(classArgs('eth0', 0x4857, 1, 1000).slice(-6)).toEqual(['burst', '67136b', 'cburst', '67136b', 'quantum', '1600']);
     const rules = buildShapeRuleset('hw_shape', 0x4857, [{ uids: [1001, 1002], minor: 1 }, { uids: [1003], minor: 0x10 }]);
     expect(rules).toContain('map class_by_uid { type uid : classid; elements = { 1001 : 4857:1, 1002 : 4857:1, 1003 : 4857:10 } }');
     expect(rules).toContain('    meta priority set meta skuid map @class_by_uid');
