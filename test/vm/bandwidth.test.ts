@@ -109,7 +109,7 @@ describe('bandwidth on a pure cgroup v2 host', () => {
     cleanup.add('shaper release', () => shaper.releaseAll());
     const rate = 1_000_000;
     expect(shaper.apply(new Map([[alice.name, { uids: [alice.uid], rate }]])).shaped).toEqual([net.rootLink]);
-    const [a, b] = await Promise.all([iperf(alice, 5201, 10, false, 1), iperf(bob, 5202, 10, false, 1)]);
+    const [a, b] = await Promise.all([iperf(alice, 5201, 15, false, 2), iperf(bob, 5202, 15, false, 2)]);
     const aliceRate = a.received / a.seconds;
     const bobRate = b.received / b.seconds;
     console.log(`shaping: alice ${Math.round(aliceRate)} bytes/s for ${rate}; bob unshaped ${Math.round(bobRate)} bytes/s`);
