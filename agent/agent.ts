@@ -5,7 +5,9 @@
 // for tenants, plans and manual actions, pulled in the background (transport/policy-pull.ts).
 import type { Logger } from 'pino';
 import type { ActionAck, HostStats, IncidentEvent, ManualAction, Policy, TenantInfoWire, TopProcess } from '../shared/wire/agent.js';
-import { BandwidthCollector } from './collectors/bandwidth.js';
+import { BandwidthCollector, nftExec } from './collectors/bandwidth.js';
+import { spawnSync } from 'node:child_process';
+import { LinkCollector } from './collectors/link.js';
 import { CgroupStatsSource } from './collectors/cgroup-stats.js';
 import { type CollectContext, type Collector, runCollectors } from './collectors/collector.js';
 import { CpuCollector } from './collectors/cpu.js';
@@ -24,7 +26,9 @@ import type { CgroupDriver } from './kernel/cgroup/driver.js';
 import { devicesOf } from './kernel/devices.js';
 import { topProcesses } from './kernel/top-processes.js';
 import { Placement } from './placement.js';
-import { type Desired, desiredApiRate, desiredLimits, desiredWebRate } from './policy/desired.js';
+import { type Desired, desiredApiRate, desiredBandwidthRate, desiredLimits, desiredWebRate } from './policy/desired.js';
+import { Shaper, type ShapeTarget } from './shaping/shaper.js';
+import { type NetExec } from './shaping/shaper.js';
 import { evaluate } from './policy/evaluate.js';
 import type { TenantPolicy } from './policy/types.js';
 import { type AgentState, applyManualActions, emptyAgentState, loadAgentState, saveAgentState } from './state.js';
@@ -83,6 +87,8 @@ export class Agent implements TickAgent {
   private readonly stats: CgroupStatsSource;
   private readonly collectors: Collector[];
   private readonly bandwidth: BandwidthCollector | undefined;
+  /** Tenants' egress caps (plan `bandwidth`), absent when `bandwidth.shaping` is off. */
+  private readonly shaper: Shaper | undefined;
   private readonly enforcer: Enforcer;
   private readonly ticker: Ticker;
   private devices = new Map<string, Array<{ major: number; minor: number }>>();
@@ -120,8 +126,21 @@ export class Agent implements TickAgent {
     ];
     if (this.config.inodes.enabled) this.collectors.push(new InodesCollector(this.config.procRoot, this.config.inodes.refreshMs, undefined, this.log.child({ component: 'inodes' })));
     if (this.config.bandwidth.enabled) {
-      this.bandwidth = new BandwidthCollector(undefined, this.config.bandwidth.table, this.driver.kind === 'v2' ? this.driver.parent : undefined);
+      const bw = this.config.bandwidth;
+      const log = this.log.child({ component: 'bandwidth' });
+      this.bandwidth = new BandwidthCollector(nftExec, bw.table, this.driver.kind === 'v2' ? this.driver.parent : undefined, undefined, bw.ctMarkMask, (m) => log.warn(m));
       this.collectors.push(this.bandwidth);
+      // The egress link's saturation: bandwidth's contention signal (host `network` in the report).
+      this.collectors.push(new LinkCollector({ ...(bw.interfaces ? { interfaces: bw.interfaces } : {}), ...(bw.linkSpeed !== undefined ? { linkSpeed: bw.linkSpeed } : {}) }));
+    }
+    if (this.config.bandwidth.shaping) {
+      const log = this.log.child({ component: 'shaper' });
+      this.shaper = new Shaper(netExec, nftExec, {
+        table: `${this.config.bandwidth.table}_shape`,
+        ...(this.config.bandwidth.interfaces ? { interfaces: this.config.bandwidth.interfaces } : {}),
+        warn: (f, m) => log.warn(f, m),
+        info: (f, m) => log.info(f, m),
+      });
     }
     // After bandwidth: web bytes join the tenants' sent bytes.
     this.weblogs = this.config.web.sources.length > 0 ? new WebLogs(this.config.web, this.spool.getMeta(WEBLOGS_META_KEY), this.log.child({ component: 'weblogs' }), this.now) : undefined;
@@ -315,6 +334,22 @@ export class Agent implements TickAgent {
       }
       this.webServer.reconcile(web);
     }
+    if (this.shaper) {
+      const targets = new Map<string, ShapeTarget>();
+      for (const t of this.tenants.list()) {
+        const rate = desiredBandwidthRate(t.plan, this.state.policy.ladders[t.name]?.bandwidth, this.state.policy.manual[t.name], this.config.policy);
+        if (rate !== undefined) targets.set(t.name, { uids: t.uids, rate });
+      }
+      if (this.dryRun) {
+        if (targets.size > 0) this.log.debug({ tenants: [...targets.keys()] }, 'dry-run: would shape egress');
+        return;
+      }
+      try {
+        this.shaper.apply(targets);
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'cannot apply bandwidth shaping; will retry next tick');
+      }
+    }
   }
 
   /** Manual actions, each applied once; their acknowledgements wait in the state for the next report. */
@@ -384,6 +419,11 @@ export class Agent implements TickAgent {
     this.driver.teardown();
     this.bandwidth?.remove();
     try {
+      this.shaper?.releaseAll();
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'could not remove the bandwidth shaping');
+    }
+    try {
       this.scannerCgroup?.remove();
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, "could not remove the scanner's cgroup");
@@ -424,6 +464,12 @@ export class Agent implements TickAgent {
     this.spool.close();
   }
 }
+
+const netExec: NetExec = (program, args) => {
+  const r = spawnSync(program, args, { encoding: 'utf8', timeout: 10_000 });
+  if (r.error) return { status: null, stdout: '', stderr: r.error.message };
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+};
 
 function safe<T>(fn: () => T, fallback: T): T {
   try {

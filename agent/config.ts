@@ -9,6 +9,7 @@ import { HOST_RE, NAME_RE, type Plan } from '../shared/wire/agent.js';
 import { DEFAULT_UID_MIN, MAX_UID, planValueProblem, uidProblem, type PlanKey } from '../shared/wire/bounds.js';
 import { readConfigHomes } from './homes.js';
 import { type PolicyConfig, readPolicyConfig } from './policy/policy-config.js';
+import { type BandwidthConfig, readBandwidthConfig } from './shaping/config.js';
 import { readApiPaths, readWebConfig, type WebConfig } from './weblogs/config.js';
 import { readWebServerConfig, type WebServerConfig } from './webserver/config.js';
 
@@ -42,8 +43,8 @@ export interface AgentConfig {
   procRoot: string;
   passwdFile: string;
   discovery: { enabled: boolean; plan?: string; shells: string[] };
-  /** Per-tenant nftables byte counters in table `inet <table>`. */
-  bandwidth: { enabled: boolean; table: string };
+  /** Per-tenant nftables byte counters in table `inet <table>`, and the egress shaper (shaping/config.ts). */
+  bandwidth: BandwidthConfig;
   /** Inode counts per tenant (quota, else a walk of the homes), refreshed in the background. */
   inodes: { enabled: boolean; refreshMs: number };
   /** The host inventory (collectors/inventory.ts): gathered in the background at start and every `intervalMs`. */
@@ -146,10 +147,7 @@ export function readAgentConfig(raw: unknown): AgentConfig {
     return out;
   });
 
-  const bw = root.section('bandwidth');
-  const bandwidth = { enabled: bw.boolean('enabled', true), table: bw.string('table', 'hostwarden') };
-  if (!NAME_RE.test(bandwidth.table)) bw.fail('table', `"${bandwidth.table}" is not a valid nftables table name`);
-  bw.done();
+  const bandwidth = readBandwidthConfig(root.section('bandwidth'));
   const ino = root.section('inodes');
   const inodes = { enabled: ino.boolean('enabled', true), refreshMs: ino.duration('refresh', '10m', { min: 1000 }) };
   ino.done();
@@ -165,7 +163,7 @@ export function readAgentConfig(raw: unknown): AgentConfig {
 }
 
 /**
- * Plans in config use units: `{ cpu: 100, memory: 1G, io_read: 10M, io_write: 10M, iops: 1000, processes: 100, api: 600, bandwidth: 1M, weight: 1 }`.
+ * Plans in config use units: `{ cpu: 100, memory: 1G, io_read: 10M, io_write: 10M, iops: 1000, processes: 100, api: 600, bandwidth: 10M, weight: 1 }`.
  * Each value is checked against the one plan rule (shared/wire/bounds.ts PLAN_LIMITS), the rule PUT /v1/plans
  * applies too, so a plan the controller serves is one this agent could have been configured with.
  */

@@ -1,11 +1,19 @@
 // bandwidth: bytes per second sent and received per tenant, from nftables counters the agent keeps in its own
-// table (`inet hostwarden`). Sent bytes are matched by socket owner UID (`meta skuid`) on the output hook
-// through a UID -> named counter map: one lookup per packet however many tenants there are. Received bytes
-// need the socket of an incoming packet, which only `socket cgroupv2` finds on the input hook: counted on
-// pure cgroup v2 hosts (the tenant's cgroup path -> counter map); elsewhere rx is reported as 0 and the
-// collector says so once. Limitation of UID matching: bytes still queued after the sending process closed its
-// socket have no owner any more (the socket's file is gone) and are not counted; cgroup matching (v2) has no
-// such gap.
+// table (`inet hostwarden`, IPv4 and IPv6 alike). Sent bytes are matched by socket owner UID (`meta skuid`) on
+// the output hook through a UID -> named counter map: one lookup per packet however many tenants there are.
+// Received bytes need the socket of an incoming packet:
+// - pure cgroup v2 hosts: `socket cgroupv2` on the input hook (the tenant's cgroup path -> counter map);
+// - v1 and hybrid hosts (no cgroup v2 socket match for tenants): the connection is marked by its socket owner
+//   on output, in a masked bit range of the conntrack mark (`bandwidth.ct_mark_mask`, default 0x0fff0000:
+//   the bits outside it, which firewalld, CSF, Docker or wg-quick may use, are kept as they are), and input is
+//   counted by that mark (mark -> counter map). Every outgoing packet re-marks its connection (a TCP receiver
+//   sends ACKs all along), so a mark left by an earlier agent run with other tenant numbers is corrected by the
+//   connection's next packet out. The first packet of a connection opened from outside (a SYN to a tenant's
+//   own daemon) arrives before any mark and is not counted.
+// Loopback traffic is counted in neither direction: it never uses the link, and a tenant's PHP answering the
+// local web server over loopback would otherwise count once here and once more in the web server's access log.
+// Limitation of UID matching: bytes still queued after the sending process closed its socket have no owner any
+// more (the socket's file is gone) and are not counted; cgroup matching (v2) has no such gap.
 import { spawnSync } from 'node:child_process';
 import { HostwardenError } from '../../shared/errors.js';
 import { type NftQuery, NftSession } from '../kernel/nft-session.js';
@@ -32,23 +40,80 @@ function counterName(direction: 'tx' | 'rx', tenant: string): string {
   return `${direction}_${tenant}`;
 }
 
+/** The conntrack mark bits the received-bytes marks use by default: clear of the low 16 bits and the top nibble. */
+export const DEFAULT_CT_MARK_MASK = 0x0fff0000;
+
+/** How received bytes are attributed: by the socket's cgroup (pure v2), by the connection's mark, or not at all. */
+export type RxMode = { kind: 'cgroup'; parent: string } | { kind: 'ct_mark'; mask: number; marks: ReadonlyMap<string, number> } | undefined;
+
+/** Why a conntrack mark mask cannot be used (it must be one run of set bits), or undefined. */
+export function ctMarkMaskProblem(mask: number): string | undefined {
+  if (!Number.isInteger(mask) || mask <= 0 || mask > 0xffffffff) return 'must be a 32-bit mask with at least one bit set';
+  const shifted = mask / 2 ** lowBit(mask);
+  if ((shifted & (shifted + 1)) !== 0) return 'must be one contiguous run of bits (e.g. 0x0fff0000)';
+  return undefined;
+}
+
+function lowBit(mask: number): number {
+  let n = 0;
+  while (n < 32 && Math.floor(mask / 2 ** n) % 2 === 0) n++;
+  return n;
+}
+
+/** The mark of the tenant numbered `n` (1..max) within `mask`. */
+export function markOf(mask: number, n: number): number {
+  return n * 2 ** lowBit(mask);
+}
+
+/** How many tenants a mask can number (0 is "no tenant"). */
+export function markCapacity(mask: number): number {
+  return mask / 2 ** lowBit(mask);
+}
+
+const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
+
 /**
  * The whole table as one nft script, replaced atomically (create, delete, create again in one transaction).
- * `rxCgroupParent`: on pure cgroup v2 hosts the parent's path below the cgroup2 root (e.g. "hostwarden").
+ * `rx`: how received bytes are counted (see the header); undefined: not counted.
  */
-export function buildRuleset(table: string, tenants: readonly Tenant[], rxCgroupParent?: string): string {
+export function buildRuleset(table: string, tenants: readonly Tenant[], rx?: RxMode): string {
   const withUids = tenants.filter((t) => t.uids.length > 0);
   const lines = [`table inet ${table} {}`, `delete table inet ${table}`, `table inet ${table} {`];
-  // rx counters only where rx is counted (cgroup v2): every counter makes each `nft list counters` dearer.
-  const rx = rxCgroupParent !== undefined;
-  for (const t of withUids) lines.push(`  counter ${counterName('tx', t.name)} { }`, ...(rx ? [`  counter ${counterName('rx', t.name)} { }`] : []));
+  // Tenants whose received bytes are counted: every one by cgroup, the numbered ones by mark.
+  const rxTenants = rx === undefined ? [] : rx.kind === 'cgroup' ? withUids : withUids.filter((t) => rx.marks.has(t.name));
+  const rxSet = new Set(rxTenants.map((t) => t.name));
+  // rx counters only where rx is counted: every counter makes each `nft list counters` dearer.
+  for (const t of withUids) lines.push(`  counter ${counterName('tx', t.name)} { }`, ...(rxSet.has(t.name) ? [`  counter ${counterName('rx', t.name)} { }`] : []));
   const txElems = withUids.flatMap((t) => t.uids.map((uid) => `${uid} : "${counterName('tx', t.name)}"`));
   lines.push(`  map tx_by_uid { type uid : counter;${txElems.length ? ` elements = { ${txElems.join(', ')} }` : ''} }`);
-  lines.push('  chain tx {', '    type filter hook output priority -150; policy accept;', '    counter name meta skuid map @tx_by_uid', '  }');
-  if (rxCgroupParent !== undefined && withUids.length > 0) {
-    const rxElems = withUids.map((t) => `"${rxCgroupParent}/${t.name}" : "${counterName('rx', t.name)}"`);
-    lines.push('  chain rx {', '    type filter hook input priority -150; policy accept;');
+  const marking = rx?.kind === 'ct_mark' && rxTenants.length > 0 ? rx : undefined;
+  if (marking) {
+    // One chain per numbered tenant sets its number in the mask's bits, keeping the others (a verdict map
+    // jumps to it: one lookup per packet). Written only when it differs, so a connection's entry is not
+    // dirtied by every packet.
+    const keep = hex(~marking.mask >>> 0);
+    const mask = hex(marking.mask);
+    const vmap: string[] = [];
+    for (const t of rxTenants) {
+      const mark = hex(markOf(marking.mask, marking.marks.get(t.name)!));
+      lines.push(`  chain mark_${t.name} {`, `    ct mark and ${mask} != ${mark} ct mark set ct mark and ${keep} or ${mark}`, '  }');
+      for (const uid of t.uids) vmap.push(`${uid} : jump mark_${t.name}`);
+    }
+    lines.push(`  map mark_by_uid { type uid : verdict; elements = { ${vmap.join(', ')} } }`);
+    const rxElems = rxTenants.map((t) => `${hex(markOf(marking.mask, marking.marks.get(t.name)!))} : "${counterName('rx', t.name)}"`);
+    lines.push(`  map rx_by_mark { type mark : counter; elements = { ${rxElems.join(', ')} } }`);
+  }
+  lines.push('  chain tx {', '    type filter hook output priority -150; policy accept;', '    meta oiftype loopback return', '    counter name meta skuid map @tx_by_uid');
+  if (marking) lines.push('    meta skuid vmap @mark_by_uid');
+  lines.push('  }');
+  if (rx?.kind === 'cgroup' && rxTenants.length > 0) {
+    const rxElems = rxTenants.map((t) => `"${rx.parent}/${t.name}" : "${counterName('rx', t.name)}"`);
+    lines.push('  chain rx {', '    type filter hook input priority -150; policy accept;', '    meta iiftype loopback return');
     lines.push(`    counter name socket cgroupv2 level 2 map { ${rxElems.join(', ')} }`);
+    lines.push('  }');
+  } else if (marking) {
+    lines.push('  chain rx {', '    type filter hook input priority -150; policy accept;', '    meta iiftype loopback return');
+    lines.push(`    counter name ct mark and ${hex(marking.mask)} map @rx_by_mark`);
     lines.push('  }');
   }
   lines.push('}');
@@ -76,24 +141,53 @@ export class BandwidthCollector implements Collector {
   private installed = '';
   private readonly rates = new RateTracker();
   private unavailable: string | undefined;
+  /** Tenant -> its number in the conntrack mark bits (v1/hybrid rx), kept while the tenant exists. */
+  private readonly marks = new Map<string, number>();
+  private warnedFull = false;
 
   constructor(
     private readonly exec: NftExec = nftExec,
     private readonly table = 'hostwarden',
-    /** Set on pure cgroup v2 hosts to count received bytes too. */
+    /** Set on pure cgroup v2 hosts to count received bytes by the socket's cgroup. */
     private readonly rxCgroupParent?: string,
     /**
      * Where the counters are listed each tick: one long-lived `nft -j -i` (kernel/nft-session.ts) by default
      * when `exec` is the real nft; a run of `exec` whenever it gives no answer.
      */
     private readonly session: NftQuery | undefined = exec === nftExec ? new NftSession() : undefined,
+    /** Without a cgroup parent: the conntrack mark bits received bytes are attributed by (0: rx not counted). */
+    private readonly ctMarkMask = DEFAULT_CT_MARK_MASK,
+    private readonly warn: (message: string) => void = () => {},
   ) {}
+
+  /** How received bytes are counted for these tenants (numbers in the mark given to new tenants, freed for gone ones). */
+  private rxMode(tenants: readonly Tenant[]): RxMode {
+    if (this.rxCgroupParent !== undefined) return { kind: 'cgroup', parent: this.rxCgroupParent };
+    if (this.ctMarkMask === 0) return undefined;
+    const names = new Set(tenants.filter((t) => t.uids.length > 0).map((t) => t.name));
+    for (const name of [...this.marks.keys()]) if (!names.has(name)) this.marks.delete(name);
+    const used = new Set(this.marks.values());
+    const capacity = markCapacity(this.ctMarkMask);
+    let next = 1;
+    for (const name of names) {
+      if (this.marks.has(name)) continue;
+      while (used.has(next)) next++;
+      if (next > capacity) {
+        if (!this.warnedFull) this.warn(`bandwidth.ct_mark_mask ${hex(this.ctMarkMask)} numbers at most ${capacity} tenants: received bytes of the others are not counted`);
+        this.warnedFull = true;
+        break;
+      }
+      this.marks.set(name, next);
+      used.add(next);
+    }
+    return { kind: 'ct_mark', mask: this.ctMarkMask, marks: this.marks };
+  }
 
   collect(ctx: CollectContext): void | NoData {
     if (this.unavailable) return new NoData(this.unavailable);
     const key = JSON.stringify(ctx.tenants.map((t) => [t.name, t.uids]));
     if (key !== this.installed) {
-      const r = this.exec(['-f', '-'], buildRuleset(this.table, ctx.tenants, this.rxCgroupParent));
+      const r = this.exec(['-f', '-'], buildRuleset(this.table, ctx.tenants, this.rxMode(ctx.tenants)));
       if (r.status === null) {
         this.unavailable = `nft is not available: ${r.stderr}`;
         return new NoData(this.unavailable);

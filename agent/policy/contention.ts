@@ -11,9 +11,13 @@
 //                      cpu with no tenant PSI at all: host CPU use / capacity >= cpu_saturation AND the CPU
 //                      used by everything but T is material (min_share of the host): a saturated CPU that T
 //                      alone fills is no one else's loss, and T's throttled time is idle, never busy
+//                      bandwidth (no PSI for networks): the egress link's saturation (bytes sent / its speed)
+//                      >= link_saturation, or its queues dropping >= link_drops packets/s, AND the bytes sent
+//                      by everything but T are material (min_share of the link, or of what it carried when
+//                      its speed is not known): a link T alone fills is no one else's loss
 // T's own stalls, and the stalls its own throttle causes, are never part of its contention: a throttled tenant
 // alone on the host is calm. The sums are kept per resource once per tick, so each tenant costs O(1).
-import type { Explanation, Pressure, TenantSample } from '../../shared/wire/agent.js';
+import type { Explanation, NetworkStats, Pressure, TenantSample } from '../../shared/wire/agent.js';
 import type { PolicyConfig } from './policy-config.js';
 import { GOVERNED, type Governed, type Observation } from './types.js';
 
@@ -44,6 +48,8 @@ export interface ContentionView {
   /** Host CPU use in percent of one core and capacity (cores x 100), for the saturation fallback. */
   hostCpu: number | undefined;
   capacity: number;
+  /** The busiest egress link (the agent's link collector), for bandwidth. */
+  network: NetworkStats | undefined;
 }
 
 export interface Contention {
@@ -56,6 +62,7 @@ export interface Contention {
 }
 
 function stallOf(s: TenantSample, r: Governed, throttled: number | undefined): number | undefined {
+  if (r === 'bandwidth') return undefined;
   const v = s.pressure?.[r]?.some.avg10;
   if (v === undefined) return undefined;
   return r === 'cpu' && throttled !== undefined ? Math.max(0, v - throttled) : v;
@@ -99,14 +106,17 @@ export function contentionView(latest: Observation, config: PolicyConfig): Conte
     services: servicesOf(latest.services),
     hostCpu: latest.host.cpu_percent,
     capacity: latest.host.cores * 100,
+    network: latest.host.network,
   };
 }
 
 function servicesOf(p: Pressure | undefined): Record<Governed, number | undefined> {
-  return { cpu: p?.cpu?.some.avg10, io: p?.io?.some.avg10, memory: p?.memory?.some.avg10 };
+  return { cpu: p?.cpu?.some.avg10, io: p?.io?.some.avg10, memory: p?.memory?.some.avg10, bandwidth: undefined };
 }
 
+/** The contention threshold of r: PSI percent (cpu, io, memory), the link's saturation as a fraction (bandwidth). */
 export function thresholdOf(r: Governed, config: PolicyConfig): number {
+  if (r === 'bandwidth') return config.contention.linkSaturation;
   return r === 'cpu' ? config.contention.cpuPsi : r === 'io' ? config.contention.ioPsi : config.contention.memoryPsi;
 }
 
@@ -123,10 +133,17 @@ export interface Judged {
   services?: number;
   /** The saturation fallback (cpu without tenant PSI). */
   saturation?: { value: number; othersUse: number };
+  /** bandwidth: the egress link's saturation (absent when its speed is unknown), drops, and what the others sent. */
+  link?: { saturation?: number; drops: number; othersUse: number; interface: string };
 }
 
-/** Contention of resource r for `tenant`, whose own cpu use now is `ownCpu` (percent of one core). */
-export function judge(view: ContentionView, tenant: string, r: Governed, ownCpu: number | undefined, config: PolicyConfig): Judged {
+/**
+ * Contention of resource r for `tenant`, whose own use now is `ownUse` (cpu: percent of one core; bandwidth:
+ * bytes sent per second).
+ */
+export function judge(view: ContentionView, tenant: string, r: Governed, ownUse: number | undefined, config: PolicyConfig): Judged {
+  if (r === 'bandwidth') return judgeLink(view.network, ownUse, config);
+  const ownCpu = ownUse;
   const threshold = thresholdOf(r, config);
   const sum = view.sums[r];
   const out: Judged = { contended: false };
@@ -152,6 +169,17 @@ export function judge(view: ContentionView, tenant: string, r: Governed, ownCpu:
     if (value >= config.contention.cpuSaturation && othersUse >= config.minShare * view.capacity) out.contended = true;
   }
   return out;
+}
+
+function judgeLink(net: NetworkStats | undefined, ownTx: number | undefined, config: PolicyConfig): Judged {
+  if (!net) return { contended: false };
+  const othersUse = Math.max(0, net.tx_bps - (ownTx ?? 0));
+  const full = net.saturation !== undefined && net.saturation >= config.contention.linkSaturation;
+  const dropping = config.contention.linkDrops > 0 && net.drops_per_s >= config.contention.linkDrops;
+  const material = othersUse >= config.minShare * (net.link_bps ?? net.tx_bps);
+  const link: NonNullable<Judged['link']> = { drops: net.drops_per_s, othersUse, interface: net.interface };
+  if (net.saturation !== undefined) link.saturation = net.saturation;
+  return { contended: (full || dropping) && material, link };
 }
 
 /** The evidence of a judgement: signals for the wire, the text for administrators (names) and for anyone (none). */
@@ -182,6 +210,15 @@ export function describe(j: Judged, r: Governed, config: PolicyConfig): Contenti
     signals.push({ resource: 'cpu', metric: 'saturation', value, threshold: config.contention.cpuSaturation });
     const text = `the CPU was ${round(value * 100, 1)}% busy (threshold ${round(config.contention.cpuSaturation * 100, 1)}%), ${round(othersUse, 1)}% of one core of it used by others`;
     details.push(`${text} (no pressure data on this kernel)`);
+    plains.push(text);
+  }
+  if (j.link) {
+    const { saturation, drops, othersUse, interface: dev } = j.link;
+    if (saturation !== undefined) signals.push({ resource: 'bandwidth', metric: 'link_saturation', value: saturation, threshold: config.contention.linkSaturation });
+    signals.push({ resource: 'bandwidth', metric: 'link_drops_per_s', value: drops, threshold: config.contention.linkDrops });
+    const full = saturation === undefined ? 'the network link (its speed unknown)' : `the network link was ${round(saturation * 100, 1)}% full (threshold ${round(config.contention.linkSaturation * 100, 1)}%)`;
+    const text = `${full}, ${drops} packets/s dropped (threshold ${config.contention.linkDrops}), ${round(othersUse / 1e6, 2)} MB/s of it sent by others`;
+    details.push(`${text} (interface ${dev})`);
     plains.push(text);
   }
   if (signals.length === 0) {

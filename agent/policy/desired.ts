@@ -131,3 +131,22 @@ export function desiredWebRate(plan: Plan | undefined, manual: ManualState | und
   const fraction = manual?.action === 'throttle' ? levelFraction(manual.level, config) : undefined;
   return fraction === undefined ? base : Math.max(Math.min(base, 1024), Math.min(base, Math.round(fraction * base)));
 }
+
+/** The lowest rate the shaper is given (the plan rule's minimum): below it TCP barely works. */
+const MIN_BANDWIDTH_BPS = 1000;
+
+/**
+ * The bytes per second a tenant's own sockets may send (the egress shaper, agent/shaping/), or undefined for
+ * none: the plan's `bandwidth` cap, tightened by the bandwidth ladder's throttle target (a fraction of the
+ * lower of the cap and the use measured at the first throttle) and by a manual throttle to
+ * policy.throttle.levelN of the cap, as the other caps are; at least 1,000 bytes/s. Quarantine freezes the
+ * processes, so it needs no rate. Web bytes are the web server's to hold (its generated include), not this class's.
+ */
+export function desiredBandwidthRate(plan: Plan | undefined, ladder: LadderState | undefined, manual: ManualState | undefined, config: PolicyConfig): number | undefined {
+  let rate = plan?.bandwidth;
+  const target = ladder ? throttleTarget(ladder, config) : undefined;
+  if (target !== undefined) rate = Math.min(rate ?? Infinity, target);
+  const fraction = manual?.action === 'throttle' ? levelFraction(manual.level, config) : undefined;
+  if (fraction !== undefined && plan?.bandwidth !== undefined) rate = Math.min(rate ?? Infinity, fraction * plan.bandwidth);
+  return rate === undefined ? undefined : Math.max(MIN_BANDWIDTH_BPS, Math.round(rate));
+}

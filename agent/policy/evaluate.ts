@@ -10,6 +10,8 @@
 //   disproportionate     = share of the tenants' total use over the window > factor x weighted fair share
 //                          AND the usage is material (>= min_share of capacity; io: >= min_io bytes/s)
 //                          memory counts without page cache (reclaimable `file`): a cache is not a hog
+//                          bandwidth is the bytes the tenant's own sockets send (tx_bps), material from
+//                          min_bandwidth bytes/s and min_share of the link where its speed is known
 //   fair share           = plan weight / sum of the weights of the active tenants
 // Ladder per tenant and resource, with hysteresis (STYLE 7):
 //   open at level 0 (notice) -> after `escalate_after` of continued violation level 1 (throttle) -> level 2 ->
@@ -63,7 +65,8 @@ interface HostView {
   contention: ContentionView;
   /** Host usage per resource over the window (denominator of shares). */
   usage: Record<Governed, number>;
-  capacity: { cpu: number; memory: number };
+  /** bandwidth: the egress link's speed in bytes/s, where known. */
+  capacity: { cpu: number; memory: number; link: number | undefined };
 }
 
 export function evaluate(input: EvaluateInput): EvaluateOutput {
@@ -81,7 +84,7 @@ export function evaluate(input: EvaluateInput): EvaluateOutput {
   const state: PolicyState = { ladders: { ...input.state.ladders }, manual: input.state.manual, released: pruneReleased(input.state.released, now, config) };
   const decisions: Decision[] = [];
   const candidates: Array<{ tenant: string; resource: Governed; excess: number; judged: Judged; ladder?: LadderState }> = [];
-  const ownCpu = (tenant: string) => latest.samples.get(tenant)?.cpu?.percent;
+  const ownUse = (tenant: string, r: Governed) => (r === 'bandwidth' ? latest.samples.get(tenant)?.bandwidth?.tx_bps : latest.samples.get(tenant)?.cpu?.percent);
   const ctx = (tenant: string, r: Governed, m: TenantMeasure | undefined, fair: number, share: number, judged: Judged) => ({ tenant, r, m, host, fair, share, judged, config, policy: input.tenants.get(tenant) });
 
   const names = new Set([...measures.keys(), ...Object.keys(state.ladders)]);
@@ -96,7 +99,7 @@ export function evaluate(input: EvaluateInput): EvaluateOutput {
       const ladder = ladders[r];
       // Contention is judged only where it can matter: a tenant with a use to judge, or an open incident.
       if (!ladder && (m?.avg[r] === undefined || !material(r, m.avg[r]!, host, config))) continue;
-      const judged = judge(host.contention, tenant, r, ownCpu(tenant), config);
+      const judged = judge(host.contention, tenant, r, ownUse(tenant, r), config);
       const v = m ? violation(r, m, host, fair, judged.contended, config) : { violating: false, share: 0, excess: 0 };
       if (!ladder) {
         if (v.violating) candidates.push({ tenant, resource: r, excess: v.excess, judged });
@@ -109,7 +112,7 @@ export function evaluate(input: EvaluateInput): EvaluateOutput {
       // waiting (its cpu weight was lowered too, so under contention it may sit below the ceiling, stalled).
       // Released now, it would take that back from others who still wait: it holds while they do.
       const pressing = target !== undefined && avg !== undefined && avg >= 0.9 * target;
-      const ownStall = latest.samples.get(tenant)?.pressure?.[r]?.some.avg10 ?? 0;
+      const ownStall = r === 'bandwidth' ? 0 : (latest.samples.get(tenant)?.pressure?.[r]?.some.avg10 ?? 0);
       const wanting = pressing || (avg !== undefined && material(r, avg, host, config) && ownStall >= thresholdOf(r, config));
       const calm = !v.violating && !(judged.contended && wanting);
       if (v.violating) {
@@ -225,17 +228,20 @@ function windowMet(used: readonly Observation[], windowMs: number): boolean {
 }
 
 function hostView(used: readonly Observation[], latest: Observation, config: PolicyConfig): HostView {
-  const capacity = { cpu: latest.host.cores * 100, memory: latest.host.memory_bytes };
-  const usage = { cpu: 0, io: 0, memory: 0 };
+  const capacity = { cpu: latest.host.cores * 100, memory: latest.host.memory_bytes, link: latest.host.network?.link_bps };
+  const usage = { cpu: 0, io: 0, memory: 0, bandwidth: 0 };
   for (const o of used) {
     let cpu = 0;
     let io = 0;
     let mem = 0;
+    let tx = 0;
     for (const s of o.samples.values()) {
       cpu += s.cpu?.percent ?? 0;
       io += s.io ? s.io.read_bps + s.io.write_bps : 0;
       mem += s.memory ? heldMemory(s) : 0;
+      tx += socketTx(s) ?? 0;
     }
+    usage.bandwidth += tx;
     // Shares are of what the tenants use together: the fair share is split among tenants too, so the
     // host's own daemons (outside every tenant cgroup) must not dilute a tenant's share.
     usage.cpu += cpu;
@@ -246,22 +252,31 @@ function hostView(used: readonly Observation[], latest: Observation, config: Pol
   return { contention: contentionView(latest, config), usage, capacity };
 }
 
+/**
+ * Bytes a tenant's own sockets sent: what the egress shaper can hold. The web server's bytes for its sites
+ * (web_tx_bps) are held at the web server, so the ladder does not judge them: a throttle could not lower them.
+ */
+function socketTx(s: TenantSample): number | undefined {
+  return s.bandwidth ? Math.max(0, s.bandwidth.tx_bps - (s.bandwidth.web_tx_bps ?? 0)) : undefined;
+}
+
 /** Memory a tenant holds: charged memory less its page cache, which the kernel reclaims when others need it. */
 function heldMemory(s: TenantSample): number {
   return Math.max(0, s.memory!.current - s.memory!.file);
 }
 
 function measureTenants(used: readonly Observation[]): Map<string, TenantMeasure> {
-  const acc = new Map<string, { cpu: [number, number]; io: [number, number]; memory: [number, number]; r: number; w: number }>();
+  const acc = new Map<string, { cpu: [number, number]; io: [number, number]; memory: [number, number]; bandwidth: [number, number]; r: number; w: number }>();
   for (const o of used) {
     for (const [name, s] of o.samples) {
       let a = acc.get(name);
       if (!a) {
-        a = { cpu: [0, 0], io: [0, 0], memory: [0, 0], r: 0, w: 0 };
+        a = { cpu: [0, 0], io: [0, 0], memory: [0, 0], bandwidth: [0, 0], r: 0, w: 0 };
         acc.set(name, a);
       }
       add(a.cpu, s.cpu?.percent);
       add(a.memory, s.memory ? heldMemory(s) : undefined);
+      add(a.bandwidth, socketTx(s));
       if (s.io) {
         add(a.io, s.io.read_bps + s.io.write_bps);
         a.r += s.io.read_bps;
@@ -272,7 +287,7 @@ function measureTenants(used: readonly Observation[]): Map<string, TenantMeasure
   const out = new Map<string, TenantMeasure>();
   for (const [name, a] of acc) {
     out.set(name, {
-      avg: { cpu: mean(a.cpu), io: mean(a.io), memory: mean(a.memory) },
+      avg: { cpu: mean(a.cpu), io: mean(a.io), memory: mean(a.memory), bandwidth: mean(a.bandwidth) },
       ioRead: a.io[1] ? a.r / a.io[1] : 0,
       ioWrite: a.io[1] ? a.w / a.io[1] : 0,
     });
@@ -311,6 +326,7 @@ function shareOf(r: Governed, m: TenantMeasure, host: HostView): number {
 }
 
 function material(r: Governed, avg: number, host: HostView, config: PolicyConfig): boolean {
+  if (r === 'bandwidth') return avg >= config.minBandwidthBps && (host.capacity.link === undefined || avg / host.capacity.link >= config.minShare);
   return r === 'io' ? avg >= config.minIoBps : avg / (r === 'cpu' ? host.capacity.cpu : host.capacity.memory) >= config.minShare;
 }
 
@@ -329,6 +345,7 @@ function throttleBase(r: Governed, m: TenantMeasure, policy: TenantPolicy | unde
   const cap = (limit: number | undefined, used: number) => Math.min(limit ?? Infinity, used);
   if (r === 'cpu') return { value: round(cap(plan?.cpu, m.avg.cpu ?? 0), 2) };
   if (r === 'memory') return { value: Math.round(cap(plan?.memory, m.avg.memory ?? 0)) };
+  if (r === 'bandwidth') return { value: Math.round(cap(plan?.bandwidth, m.avg.bandwidth ?? 0)) };
   const read = Math.round(cap(plan?.io_read, m.ioRead));
   const write = Math.round(cap(plan?.io_write, m.ioWrite));
   return { value: read + write, read, write };

@@ -28,7 +28,7 @@ export interface ExplainInput {
 
 export function fmt(r: Governed, v: number): string {
   if (r === 'cpu') return `${round(v, 1)}% of one core`;
-  if (r === 'io') return `${formatBytes(v)}/s`;
+  if (r === 'io' || r === 'bandwidth') return `${formatBytes(v)}/s`;
   return formatBytes(v);
 }
 
@@ -52,8 +52,9 @@ export function explain(x: ExplainInput): Explanation {
   else if (ladder.level === QUARANTINE_LEVEL) action = `Quarantined: all processes of ${tenant} are frozen until ${new Date(ladder.quarantineUntil ?? 0).toISOString()} unless an administrator releases them earlier.`;
   else {
     const target = x.target ?? 0;
-    action = `Throttled (level ${ladder.level}): ${r} limited to ${fmt(r, target)}${r === 'memory' ? ' (memory.high; above it the kernel reclaims)' : ''}${r !== 'memory' ? ', and its scheduling weight lowered' : ''}.`;
-    limits[r === 'cpu' ? 'cpu_percent' : r === 'io' ? 'io_bytes_per_second' : 'memory_high_bytes'] = round(target, 2);
+    const how = r === 'memory' ? ' (memory.high; above it the kernel reclaims)' : r === 'bandwidth' ? ' sent by your own programs (web pages served by the web server are not in it)' : ', and its scheduling weight lowered';
+    action = `Throttled (level ${ladder.level}): ${r} limited to ${fmt(r, target)}${how}.`;
+    limits[r === 'cpu' ? 'cpu_percent' : r === 'io' ? 'io_bytes_per_second' : r === 'bandwidth' ? 'bandwidth_bytes_per_second' : 'memory_high_bytes'] = round(target, 2);
   }
   if (kind === 'thaw') action = `Quarantine time is over: thawed, held at throttle level 2 (${fmt(r, x.target ?? 0)}).`;
   if (kind === 'open' && ladder.repeat) {

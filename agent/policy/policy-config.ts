@@ -8,12 +8,14 @@ export interface PolicyConfig {
   /** Observations older than this are stale: no decision is taken on them. */
   staleMs: number;
   /** Host contention thresholds: PSI `some avg10` in percent, and CPU saturation as a fraction of capacity. */
-  contention: { cpuPsi: number; ioPsi: number; memoryPsi: number; cpuSaturation: number };
+  contention: { cpuPsi: number; ioPsi: number; memoryPsi: number; cpuSaturation: number; linkSaturation: number; linkDrops: number };
   /** A tenant is disproportionate when its share > factor x its weighted fair share and >= minShare of the host. */
   factor: number;
   minShare: number;
   /** Absolute floor for io: below this many bytes/s a tenant is never disproportionate in io. */
   minIoBps: number;
+  /** Absolute floor for bandwidth (bytes sent/s): below it a tenant is never disproportionate in bandwidth. */
+  minBandwidthBps: number;
   /** A tenant counts as active (takes part in the fair share) from this share of host capacity on. */
   activeShare: number;
   /** Sustained violation needed before each escalation step. */
@@ -37,6 +39,9 @@ export function readPolicyConfig(s: Section): PolicyConfig {
     ioPsi: c.number('io', 20, { min: 0, max: 100 }),
     memoryPsi: c.number('memory', 10, { min: 0, max: 100 }),
     cpuSaturation: c.number('cpu_saturation', 0.9, { min: 0.05, max: 1 }),
+    // The egress link: bytes sent / its speed, and packets its queues drop per second.
+    linkSaturation: c.number('link_saturation', 0.9, { min: 0.05, max: 1 }),
+    linkDrops: c.number('link_drops', 100, { min: 0 }),
   };
   c.done();
   const t = s.section('throttle');
@@ -53,6 +58,7 @@ export function readPolicyConfig(s: Section): PolicyConfig {
     factor: s.number('factor', 2, { min: 1 }),
     minShare: s.number('min_share', 0.1, { min: 0, max: 1 }),
     minIoBps: s.rate('min_io', '1M')!,
+    minBandwidthBps: s.rate('min_bandwidth', '1M')!,
     activeShare: s.number('active_share', 0.001, { min: 0, max: 1 }),
     escalateAfterMs: s.duration('escalate_after', '10s', { min: 0 }),
     cooldownMs: s.duration('cooldown', '2m', { min: 0 }),

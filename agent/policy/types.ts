@@ -1,8 +1,11 @@
 // Types of the policy engine: what evaluate() sees, remembers and decides.
 import type { Explanation, HostStats, IncidentEvent, Plan, Pressure, TenantSample } from '../../shared/wire/agent.js';
 
-/** The resources the ladder governs (contention-aware). Others are held by plan caps only. */
-export const GOVERNED = ['cpu', 'io', 'memory'] as const;
+/**
+ * The resources the ladder governs (contention-aware). Others are held by plan caps only. bandwidth: bytes the
+ * tenant's own sockets send (tx_bps); its contention is the egress link's saturation (no PSI for networks).
+ */
+export const GOVERNED = ['cpu', 'io', 'memory', 'bandwidth'] as const;
 export type Governed = (typeof GOVERNED)[number];
 /**
  * Resources on the ladder under a rule of their own rather than contention x disproportion: `api` (calls per

@@ -101,7 +101,13 @@ export class WebLogs implements Collector {
       const got = now ? totals(now) : { api: 0, bytes: 0 };
       const sample: TenantSample = sampleOf(ctx, t.name);
       sample.api = { per_minute: ((got.api - was.api) / seconds) * 60 };
-      if (sample.bandwidth) sample.bandwidth.tx_bps += (got.bytes - was.bytes) / seconds;
+      // Web bytes join the tenant's sent bytes, and are said apart (the ladder judges only the socket bytes
+      // the egress shaper can hold; the web server holds the others).
+      if (sample.bandwidth) {
+        const web = (got.bytes - was.bytes) / seconds;
+        sample.bandwidth.tx_bps += web;
+        sample.bandwidth.web_tx_bps = web;
+      }
     }
   }
 

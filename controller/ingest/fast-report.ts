@@ -105,7 +105,8 @@ const CPU = flatOf(CpuSampleSchema, ['percent'], [NONNEG], [TENANT_INDEX.cpu_per
 const MEMORY = flatOf(MemorySampleSchema, ['current', 'anon', 'file'], [COUNT, COUNT, COUNT], [TENANT_INDEX.memory_current, TENANT_INDEX.memory_anon, TENANT_INDEX.memory_file], [TENANT_SCALE.memory_current, TENANT_SCALE.memory_anon, TENANT_SCALE.memory_file]);
 const IO = flatOf(IoSampleSchema, ['read_bps', 'write_bps', 'read_iops', 'write_iops'], [NONNEG, NONNEG, NONNEG, NONNEG], [TENANT_INDEX.io_read_bps, TENANT_INDEX.io_write_bps, TENANT_INDEX.io_read_iops, TENANT_INDEX.io_write_iops], [TENANT_SCALE.io_read_bps, TENANT_SCALE.io_write_bps, TENANT_SCALE.io_read_iops, TENANT_SCALE.io_write_iops]);
 const PROCESSES = flatOf(ProcessesSampleSchema, ['count'], [COUNT], [TENANT_INDEX.processes], [TENANT_SCALE.processes]);
-const BANDWIDTH = flatOf(BandwidthSampleSchema, ['tx_bps', 'rx_bps'], [NONNEG, NONNEG], [TENANT_INDEX.bandwidth_tx_bps, TENANT_INDEX.bandwidth_rx_bps], [TENANT_SCALE.bandwidth_tx_bps, TENANT_SCALE.bandwidth_rx_bps]);
+// web_tx_bps (optional) is checked and not kept: the web bytes are kept exactly per minute (web_minutes).
+const BANDWIDTH = { ...flatOf(BandwidthSampleSchema, ['tx_bps', 'rx_bps', 'web_tx_bps'], [NONNEG, NONNEG, NONNEG], [TENANT_INDEX.bandwidth_tx_bps, TENANT_INDEX.bandwidth_rx_bps, -1], [TENANT_SCALE.bandwidth_tx_bps, TENANT_SCALE.bandwidth_rx_bps, 0]), required: 0b11 };
 const INODES = flatOf(InodesSampleSchema, ['count'], [COUNT], [TENANT_INDEX.inodes], [TENANT_SCALE.inodes]);
 const API = flatOf(ApiSampleSchema, ['per_minute'], [NONNEG], [TENANT_INDEX.api_per_minute], [TENANT_SCALE.api_per_minute]);
 /** The members of a sample that are flat objects, by their index in SAMPLE_KEYS. */

@@ -84,7 +84,11 @@ export const IoSampleSchema = Type.Object(
 );
 export const ProcessesSampleSchema = Type.Object({ count: Count(MAX_TASKS, 'tasks in the tenant cgroup') }, { additionalProperties: false });
 export const BandwidthSampleSchema = Type.Object(
-  { tx_bps: NonNeg(MAX_BYTES, 'bytes sent per second'), rx_bps: NonNeg(MAX_BYTES, 'bytes received per second') },
+  {
+    tx_bps: NonNeg(MAX_BYTES, "bytes sent per second (the tenant's own sockets, plus web_tx_bps)"),
+    rx_bps: NonNeg(MAX_BYTES, 'bytes received per second'),
+    web_tx_bps: Type.Optional(NonNeg(MAX_BYTES, "of tx_bps, the bytes the web server sent for the tenant's sites (access logs)")),
+  },
   { additionalProperties: false },
 );
 export const InodesSampleSchema = Type.Object({ count: Count(MAX_INODES, 'inodes owned') }, { additionalProperties: false });
@@ -109,6 +113,19 @@ export const TenantSampleSchema = Type.Object(
 );
 export type TenantSample = Static<typeof TenantSampleSchema>;
 
+/** The egress link's saturation: the contention signal of bandwidth (agent/collectors/link.ts). */
+export const NetworkStatsSchema = Type.Object(
+  {
+    interface: Type.String({ pattern: '^[A-Za-z0-9_.:@-]{1,15}$', description: 'the busiest egress interface' }),
+    tx_bps: NonNeg(MAX_BYTES, 'bytes sent per second on it'),
+    link_bps: Type.Optional(NonNeg(MAX_BYTES, "its speed, bytes/s (configured, or the driver's)")),
+    saturation: Type.Optional(NumberIn(0, 10, 'tx_bps / link_bps')),
+    drops_per_s: NonNeg(MAX_OPS, 'packets dropped per second by the device and its qdiscs'),
+  },
+  { additionalProperties: false },
+);
+export type NetworkStats = Static<typeof NetworkStatsSchema>;
+
 export const HostStatsSchema = Type.Object(
   {
     cores: NumberIn(MIN_CORES, MAX_CORES, 'online CPUs'),
@@ -119,6 +136,7 @@ export const HostStatsSchema = Type.Object(
     io_capacity: Type.Optional(
       Type.Object({ read_bps: NonNeg(MAX_BYTES, 'bytes/s'), write_bps: NonNeg(MAX_BYTES, 'bytes/s'), iops: NonNeg(MAX_OPS, 'operations/s') }, { additionalProperties: false, description: 'configured disk capacity for fairness shares' }),
     ),
+    network: Type.Optional(NetworkStatsSchema),
   },
   { additionalProperties: false },
 );
@@ -443,7 +461,7 @@ export const PlanSchema = Type.Object(
     iops: Type.Optional(IntegerIn(1, MAX_OPS, 'operations/s')),
     processes: Type.Optional(IntegerIn(1, MAX_TASKS, 'tasks (threads count)')),
     api: Type.Optional(IntegerIn(1, MAX_OPS, 'API calls/minute (held at the web server)')),
-    bandwidth: Type.Optional(IntegerIn(1, MAX_BYTES, 'bytes/s (each response of the web server; tenant-owned egress by tc)')),
+    bandwidth: Type.Optional(IntegerIn(1000, MAX_BYTES, 'bytes/s sent (the tenant\'s own sockets by an HTB class on the egress interfaces; each web response at the web server)')),
     weight: NumberIn(0, MAX_WEIGHT, 'fair-share weight, more than 0', { exclusiveMinimum: 0, default: 1 }),
   },
   { additionalProperties: false },

@@ -95,3 +95,59 @@ export function startDaemonInNetns(cleanup: Cleanup, ns: TestNetns, script: stri
   // `ip netns exec` execs the command: the child's pid is the program's, so SIGTERM reaches it.
   return spawnDaemon(cleanup, 'ip', ['netns', 'exec', ns.name, NODE, join(ROOT, 'dist', script), ...args], process.env);
 }
+
+/** Two namespaces of the test's own joined by a veth pair, IPv4 and IPv6: a host and the network it talks to. */
+export interface TestNetnsPair {
+  /** The "host": where the agent's tables and qdiscs go and tenants' programs run. */
+  host: string;
+  hostLink: string;
+  /** The far end: servers the tenants talk to. */
+  peer: string;
+  peerLink: string;
+  peer4: string;
+  peer6: string;
+  host4: string;
+  host6: string;
+}
+
+/**
+ * Make the pair (removed at cleanup, whatever runs inside killed first). Nothing touches the root namespace:
+ * IPv4 from a /30 of 198.18.0.0/15, IPv6 from a random /64 of the unique local range (fd00::/8), no DAD, no
+ * link-local addresses, so only the test's own traffic crosses the pair.
+ */
+export function createTestNetnsPair(cleanup: Cleanup, prefix: string): TestNetnsPair {
+  const id = uniq('hwp');
+  const host = `${prefix}-h-${process.pid}-${uniq('')}`;
+  const peer = `${prefix}-p-${process.pid}-${uniq('')}`;
+  const block = randomInt(0, 1 << 15) * 4;
+  const quad = (n: number) => `198.${18 + (n >> 16)}.${(n >> 8) & 255}.${n & 255}`;
+  const ula = `fd${randomInt(0, 256).toString(16).padStart(2, '0')}:${randomInt(0, 65536).toString(16)}:${randomInt(0, 65536).toString(16)}:${randomInt(0, 65536).toString(16)}`;
+  const pair: TestNetnsPair = { host, hostLink: `${id}h`, peer, peerLink: `${id}p`, host4: quad(block + 1), peer4: quad(block + 2), host6: `${ula}::1`, peer6: `${ula}::2` };
+  for (const ns of [peer, host]) {
+    ip(['netns', 'add', ns]);
+    cleanup.add(`ip netns del ${ns}`, async () => {
+      for (let i = 0; i < 50; i++) {
+        const pids = ip(['netns', 'pids', ns]).split('\n').filter(Boolean).map(Number);
+        if (pids.length === 0) break;
+        for (const pid of pids) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            /* gone */
+          }
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      ip(['netns', 'del', ns]);
+    });
+  }
+  ip(['-n', host, 'link', 'add', pair.hostLink, 'type', 'veth', 'peer', 'name', pair.peerLink, 'netns', peer]);
+  for (const [ns, link, a4, a6] of [[host, pair.hostLink, pair.host4, pair.host6], [peer, pair.peerLink, pair.peer4, pair.peer6]] as const) {
+    ip(['-n', ns, 'link', 'set', link, 'addrgenmode', 'none']);
+    ip(['-n', ns, 'addr', 'add', `${a4}/30`, 'dev', link]);
+    ip(['-n', ns, '-6', 'addr', 'add', `${a6}/64`, 'dev', link, 'nodad']);
+    ip(['-n', ns, 'link', 'set', 'lo', 'up']);
+    ip(['-n', ns, 'link', 'set', link, 'up']);
+  }
+  return pair;
+}

@@ -33,7 +33,7 @@ interface Tick {
 /** Every tenant's cgroup shows the tick's pressure: what the others feel is the same. */
 function observation(at: number, tick: Tick): Observation {
   const pressure: Pressure = {};
-  for (const [r, v] of Object.entries(tick.psi)) pressure[r as Governed] = { some: { avg10: v } };
+  for (const [r, v] of Object.entries(tick.psi)) pressure[r as 'cpu' | 'io' | 'memory'] = { some: { avg10: v } };
   const samples = new Map<string, TenantSample>();
   for (const [tenant, u] of Object.entries(tick.use)) {
     const s: TenantSample = { tenant, pressure, cpu: { percent: 5 } };

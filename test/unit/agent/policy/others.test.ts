@@ -28,7 +28,7 @@ interface T {
 type Tick = Record<string, T>;
 
 /** A unit of use per resource: 50% of one core, 10 MiB/s, 1 GiB (a hog at 2 units is > 1.5 x 1/3 of 2 + 1 + 0.x). */
-const UNIT: Record<Governed, number> = { cpu: 50, io: 10 * MiB, memory: GiB };
+const UNIT: Record<Governed, number> = { cpu: 50, io: 10 * MiB, memory: GiB, bandwidth: 10 * MiB };
 
 function observation(r: Governed, at: number, tick: Tick): Observation {
   const samples = new Map<string, TenantSample>();

@@ -49,7 +49,11 @@ function sampleText(r: () => number, k: number): string {
   if (r() < 0.9) parts.push(`"memory":{"current":${numberText(r, 'count')},"anon":${numberText(r, 'count')},"file":${numberText(r, 'count')}}`);
   if (r() < 0.8) parts.push(`"io":{"read_bps":${numberText(r, 'nonneg')},"write_bps":${numberText(r, 'nonneg')},"read_iops":${numberText(r, 'nonneg', MAX_OPS)},"write_iops":${numberText(r, 'nonneg', MAX_OPS)}}`);
   if (r() < 0.8) parts.push(`"processes":{"count":${numberText(r, 'count', MAX_TASKS)}}`);
-  if (r() < 0.3) parts.push(`"bandwidth":{"tx_bps":${numberText(r, 'nonneg')},"rx_bps":${numberText(r, 'nonneg')}}`);
+  if (r() < 0.3) {
+    // web_tx_bps (optional) on about half of them, chosen without drawing from r (the other cases' seeds stay).
+    const tx = numberText(r, 'nonneg');
+    parts.push(`"bandwidth":{"tx_bps":${tx},"rx_bps":${numberText(r, 'nonneg')}${tx.length % 2 === 0 ? `,"web_tx_bps":${tx}` : ''}}`);
+  }
   if (r() < 0.3) parts.push(`"inodes":{"count":${numberText(r, 'count', MAX_INODES)}}`);
   if (r() < 0.3) parts.push(`"api":{"per_minute":${numberText(r, 'nonneg', MAX_OPS)}}`);
   if (r() < 0.7) {
