@@ -146,6 +146,7 @@ export async function startController(config: ControllerConfig, opts: StartOptio
       config: config.remediation,
       notices: config.notices,
       publicUrl: config.publicUrl,
+      tenantLink: tenantLinks ? (tenant) => tenantLinks.url(tenant) : undefined,
       domain: n0.domain,
       log: log.child({ component: 'remediation' }),
       now: opts.now,
