@@ -159,3 +159,12 @@ export function errorHandler(err: unknown, request: FastifyRequest, reply: Fasti
   if (answer.internal) request.log.error({ err, url: request.url, method: request.method }, 'request failed');
   return reply.code(answer.status).send(answer.body);
 }
+
+/** For routes that take no body: none, or an empty object (EmptyBodySchema says so for the API description). */
+export const emptyBody = (ctx: Parameters<typeof validatorCompiler>[0]) =>
+  ctx.httpPart === 'body'
+    ? (value: unknown) =>
+        value === undefined || value === null || (typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 0)
+          ? { value }
+          : { error: [{ message: 'this route takes no body (or an empty object)', instancePath: '', schemaPath: '', keyword: 'hostwarden', params: {} }] }
+    : validatorCompiler(ctx);

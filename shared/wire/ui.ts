@@ -34,6 +34,8 @@ export const TenantLinkSchema = Type.Object(
   { additionalProperties: false },
 );
 export const TenantLinkParamsSchema = Type.Object({ id: Type.String({ pattern: LINK_ID_SCHEMA_PATTERN }) }, { additionalProperties: false });
+/** A file of the built UI's assets/ directory (vite writes them flat: name-hash.js). */
+export const AssetParamsSchema = Type.Object({ file: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false });
 export const TenantTokenParamsSchema = Type.Object({ token: Type.String({ minLength: 1, maxLength: 512 }) }, { additionalProperties: false });
 export const TenantCaseParamsSchema = Type.Object({ token: Type.String({ minLength: 1, maxLength: 512 }), id: IntegerIn(1, MAX_SAFE) }, { additionalProperties: false });
 

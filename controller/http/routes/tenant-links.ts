@@ -3,8 +3,9 @@
 // when there is none.
 import { Type } from 'typebox';
 import { TenantParamsSchema } from '../../../shared/wire/api.js';
+import { EmptyBodySchema } from '../../../shared/wire/files.js';
 import { TenantLinkParamsSchema, TenantLinkSchema } from '../../../shared/wire/ui.js';
-import { ADMIN, adminName, ERROR_RESPONSES, type App, type RouteDeps } from '../common.js';
+import { ADMIN, adminName, emptyBody, ERROR_RESPONSES, type App, type RouteDeps } from '../common.js';
 import { NotFoundError } from '../errors.js';
 
 export async function registerTenantLinkRoutes(app: App, deps: RouteDeps): Promise<void> {
@@ -16,12 +17,14 @@ export async function registerTenantLinkRoutes(app: App, deps: RouteDeps): Promi
     {
       config: ADMIN,
       schema: {
-        operationId: 'createTenantLink',
-        summary: "A new signed link to the tenant's usage page (/t/{token}), valid for ui.tenant_link_ttl",
+        operationId: 'postTenantLinks',
+        summary: "A new signed link to the tenant's usage page (/t/{token}), valid ui.tenant_link_ttl",
         tags,
         params: TenantParamsSchema,
+        body: EmptyBodySchema,
         response: { 201: TenantLinkSchema, ...ERROR_RESPONSES },
       },
+      validatorCompiler: emptyBody,
     },
     async (request, reply) => {
       const tenant = request.params.tenant;
@@ -37,8 +40,8 @@ export async function registerTenantLinkRoutes(app: App, deps: RouteDeps): Promi
     {
       config: ADMIN,
       schema: {
-        operationId: 'revokeTenantLink',
-        summary: 'Revoke a tenant link by its id (from POST /v1/tenants/{tenant}/links, or the id inside a notice\'s link); 204 also when it was revoked already',
+        operationId: 'deleteTenantLink',
+        summary: "Revoke a tenant link by its id (an admin's or a notice's); 204 if revoked already",
         tags,
         params: TenantLinkParamsSchema,
         response: { 204: Type.Null(), ...ERROR_RESPONSES },

@@ -7,7 +7,6 @@
 // (agent/policy/explain.ts: "other customers"); contention.detail (whose pressure, by name) is never read
 // here; and as a second lock the names of the other tenants of the tenant's hosts are replaced by "another
 // customer" in every text shown.
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Resource } from '../../../shared/resources.js';
 import { SeriesResponseSchema, UsageQuerySchema, type IncidentDetail } from '../../../shared/wire/api.js';
 import type { RemediationCase } from '../../../shared/wire/remediation.js';
@@ -18,6 +17,7 @@ import {
   TenantIncidentListSchema,
   TenantSummarySchema,
   TenantTokenParamsSchema,
+  AssetParamsSchema,
   type TenantCase,
   type TenantIncident,
 } from '../../../shared/wire/ui.js';
@@ -26,12 +26,13 @@ import { CaseRefusal } from '../../remediation/machine.js';
 import { stepWords } from '../../remediation/notices.js';
 import { TENANT_BY } from '../../remediation/service.js';
 import type { TenantLinkClaims } from '../../ui/tenant-link.js';
-import { ERROR_RESPONSES, type App, type RouteDeps } from '../common.js';
+import { emptyBody, ERROR_RESPONSES, type App, type RouteDeps } from '../common.js';
 import { ApiError, NotFoundError } from '../errors.js';
 import { sendAsset, sendHtml, sendPage } from '../ui-files.js';
 import { historyQuery } from './history.js';
 import { remediationOf } from './remediation.js';
 import { Type } from 'typebox';
+import { EmptyBodySchema } from '../../../shared/wire/files.js';
 
 const PUBLIC = { auth: 'public' } as const;
 const tags = ['tenant pages'];
@@ -126,8 +127,8 @@ export async function registerTenantPageRoutes(app: App, deps: RouteDeps): Promi
 
   app.get(
     '/t/:token',
-    { config: PUBLIC, schema: { operationId: 'tenantPage', summary: "The tenant's usage page (dist/ui/tenant.html) when the link verifies", tags, security: [], params: TenantTokenParamsSchema, response: html } },
-    async (request: FastifyRequest<{ Params: { token: string } }>, reply: FastifyReply) => {
+    { config: PUBLIC, schema: { operationId: 'getTenantPage', summary: "The tenant's usage page (dist/ui/tenant.html) when the link verifies", tags, security: [], params: TenantTokenParamsSchema, response: html } },
+    async (request, reply) => {
       const check = await ui.links.check(request.params.token);
       if (!check.ok) {
         const title = check.reason === 'expired' ? 'This link has expired' : check.reason === 'revoked' ? 'This link was withdrawn' : 'This link is not valid';
@@ -138,14 +139,14 @@ export async function registerTenantPageRoutes(app: App, deps: RouteDeps): Promi
   );
 
   app.get(
-    '/t/assets/*',
-    { config: PUBLIC, schema: { operationId: 'tenantAsset', summary: "The tenant page's assets (dist/ui/assets/)", tags, security: [], response: html } },
-    async (request, reply) => sendAsset(reply, ui.dir, (request.params as { '*': string })['*']),
+    '/t/assets/:file',
+    { config: PUBLIC, schema: { operationId: 'getTenantPageAsset', summary: "The tenant page's assets (dist/ui/assets/)", tags, security: [], params: AssetParamsSchema, response: html } },
+    async (request, reply) => sendAsset(reply, ui.dir, request.params.file),
   );
 
   app.get(
     '/t/:token/api/summary',
-    { config: PUBLIC, schema: { operationId: 'tenantSummary', summary: 'The tenant of the link: its plan, whom to contact, its hosts', tags, security: [], params: TenantTokenParamsSchema, response: { 200: TenantSummarySchema, ...ERROR_RESPONSES } } },
+    { config: PUBLIC, schema: { operationId: 'getTenantPageSummary', summary: 'The tenant of the link: its plan, whom to contact, its hosts', tags, security: [], params: TenantTokenParamsSchema, response: { 200: TenantSummarySchema, ...ERROR_RESPONSES } } },
     async (request) => {
       const claims = await claimsOf(request.params.token);
       const t = await store.getTenant(claims.tenant);
@@ -167,7 +168,7 @@ export async function registerTenantPageRoutes(app: App, deps: RouteDeps): Promi
     '/t/:token/api/usage',
     {
       config: PUBLIC,
-      schema: { operationId: 'tenantUsage', summary: "The link's tenant's usage series (as GET /v1/tenants/{tenant}/usage)", tags, security: [], params: TenantTokenParamsSchema, querystring: UsageQuerySchema, response: { 200: SeriesResponseSchema, ...ERROR_RESPONSES } },
+      schema: { operationId: 'getTenantPageUsage', summary: "The link's tenant's usage series (as GET /v1/tenants/{tenant}/usage)", tags, security: [], params: TenantTokenParamsSchema, querystring: UsageQuerySchema, response: { 200: SeriesResponseSchema, ...ERROR_RESPONSES } },
     },
     async (request) => {
       const claims = await claimsOf(request.params.token);
@@ -179,7 +180,7 @@ export async function registerTenantPageRoutes(app: App, deps: RouteDeps): Promi
 
   app.get(
     '/t/:token/api/incidents',
-    { config: PUBLIC, schema: { operationId: 'tenantIncidents', summary: "The link's tenant's open and recent incidents, explained for the tenant", tags, security: [], params: TenantTokenParamsSchema, response: { 200: TenantIncidentListSchema, ...ERROR_RESPONSES } } },
+    { config: PUBLIC, schema: { operationId: 'getTenantPageIncidents', summary: "The link's tenant's open and recent incidents, explained for the tenant", tags, security: [], params: TenantTokenParamsSchema, response: { 200: TenantIncidentListSchema, ...ERROR_RESPONSES } } },
     async (request) => {
       const claims = await claimsOf(request.params.token);
       const list = await store.listIncidents({ tenant: claims.tenant, limit: RECENT_INCIDENTS });
@@ -197,7 +198,7 @@ export async function registerTenantPageRoutes(app: App, deps: RouteDeps): Promi
 
   app.get(
     '/t/:token/api/remediation',
-    { config: PUBLIC, schema: { operationId: 'tenantRemediation', summary: "The link's tenant's remediation requests", tags, security: [], params: TenantTokenParamsSchema, response: { 200: TenantCaseListSchema, ...ERROR_RESPONSES } } },
+    { config: PUBLIC, schema: { operationId: 'getTenantPageRemediation', summary: "The link's tenant's remediation requests", tags, security: [], params: TenantTokenParamsSchema, response: { 200: TenantCaseListSchema, ...ERROR_RESPONSES } } },
     async (request) => {
       const claims = await claimsOf(request.params.token);
       const cases = await remediationOf(deps).list({ tenant: claims.tenant, limit: 50 });
@@ -210,7 +211,8 @@ export async function registerTenantPageRoutes(app: App, deps: RouteDeps): Promi
     '/t/:token/api/remediation/:id/ack',
     {
       config: PUBLIC,
-      schema: { operationId: 'tenantAcknowledge', summary: 'The tenant acknowledges one of its remediation requests', tags, security: [], params: TenantCaseParamsSchema, response: { 200: TenantCaseSchema, ...ERROR_RESPONSES } },
+      schema: { operationId: 'postTenantPageRemediationAck', summary: 'The tenant acknowledges one of its remediation requests', tags, security: [], params: TenantCaseParamsSchema, body: EmptyBodySchema, response: { 200: TenantCaseSchema, ...ERROR_RESPONSES } },
+      validatorCompiler: emptyBody,
     },
     async (request) => {
       const claims = await claimsOf(request.params.token);

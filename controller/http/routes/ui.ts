@@ -3,10 +3,11 @@
 // the page calls /v1 with the cookie. Logins, failed ones too, and logouts go to the audit log.
 import { Type } from 'typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { LoginSchema, UiSessionSchema, type UiSession } from '../../../shared/wire/ui.js';
+import { EmptyBodySchema } from '../../../shared/wire/files.js';
+import { AssetParamsSchema, LoginSchema, UiSessionSchema, type UiSession } from '../../../shared/wire/ui.js';
 import type { AdminSession } from '../../store/ui-store.js';
 import { CSRF_HEADER, sameSecret, SESSION_COOKIE } from '../../ui/sessions.js';
-import { ERROR_RESPONSES, type App, type RouteDeps } from '../common.js';
+import { emptyBody, ERROR_RESPONSES, type App, type RouteDeps } from '../common.js';
 import { ApiError } from '../errors.js';
 import { sendAsset, sendHtml } from '../ui-files.js';
 
@@ -39,7 +40,7 @@ export async function registerUiRoutes(app: App, deps: RouteDeps): Promise<void>
     {
       config: PUBLIC,
       schema: {
-        operationId: 'uiLogin',
+        operationId: 'postUiLogin',
         summary: 'Log in to the dashboard with an admin token: sets the session cookie hw_session',
         tags,
         security: [],
@@ -63,7 +64,7 @@ export async function registerUiRoutes(app: App, deps: RouteDeps): Promise<void>
 
   app.get(
     '/ui/api/session',
-    { config: PUBLIC, schema: { operationId: 'uiSession', summary: 'The session of the cookie (with its CSRF token), or 401', tags, security: [], response: { 200: UiSessionSchema, ...ERROR_RESPONSES } } },
+    { config: PUBLIC, schema: { operationId: 'getUiSession', summary: 'The session of the cookie (with its CSRF token), or 401', tags, security: [], response: { 200: UiSessionSchema, ...ERROR_RESPONSES } } },
     async (request) => view(await sessionOf(request)),
   );
 
@@ -71,7 +72,8 @@ export async function registerUiRoutes(app: App, deps: RouteDeps): Promise<void>
     '/ui/api/logout',
     {
       config: PUBLIC,
-      schema: { operationId: 'uiLogout', summary: 'End the session (needs X-CSRF-Token); clears the cookie', tags, security: [], response: { 204: Type.Null(), ...ERROR_RESPONSES } },
+      schema: { operationId: 'postUiLogout', summary: 'End the session (needs X-CSRF-Token); clears the cookie', tags, security: [], body: EmptyBodySchema, response: { 204: Type.Null(), ...ERROR_RESPONSES } },
+      validatorCompiler: emptyBody,
     },
     async (request, reply) => {
       const s = await sessionOf(request);
@@ -87,16 +89,16 @@ export async function registerUiRoutes(app: App, deps: RouteDeps): Promise<void>
   // /ui redirects to /ui/ so that the page's relative asset URLs (vite base './') resolve under /ui/.
   app.get(
     '/ui/',
-    { config: PUBLIC, schema: { operationId: 'uiIndex', summary: 'The admin dashboard (dist/ui/index.html)', tags, security: [], response: HTML } },
-    async (request, reply: FastifyReply) => {
+    { config: PUBLIC, schema: { operationId: 'getUiIndex', summary: 'The admin dashboard (dist/ui/index.html)', tags, security: [], response: HTML } },
+    async (request, reply) => {
       if (!request.url.startsWith('/ui/')) return reply.redirect('/ui/', 308);
       return sendHtml(reply, ui.dir, 'index.html');
     },
   );
 
   app.get(
-    '/ui/assets/*',
-    { config: PUBLIC, schema: { operationId: 'uiAsset', summary: "The dashboard's assets (dist/ui/assets/)", tags, security: [], response: HTML } },
-    async (request, reply) => sendAsset(reply, ui.dir, (request.params as { '*': string })['*']),
+    '/ui/assets/:file',
+    { config: PUBLIC, schema: { operationId: 'getUiAsset', summary: "The dashboard's assets (dist/ui/assets/)", tags, security: [], params: AssetParamsSchema, response: HTML } },
+    async (request, reply) => sendAsset(reply, ui.dir, request.params.file),
   );
 }
