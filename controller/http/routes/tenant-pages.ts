@@ -28,7 +28,7 @@ import { TENANT_BY } from '../../remediation/service.js';
 import type { TenantLinkClaims } from '../../ui/tenant-link.js';
 import { emptyBody, ERROR_RESPONSES, type App, type RouteDeps } from '../common.js';
 import { ApiError, NotFoundError } from '../errors.js';
-import { sendAsset, sendHtml, sendPage } from '../ui-files.js';
+import { refuse, sendAsset, sendHtml } from '../ui-files.js';
 import { historyQuery } from './history.js';
 import { remediationOf } from './remediation.js';
 import { Type } from 'typebox';
@@ -132,16 +132,16 @@ export async function registerTenantPageRoutes(app: App, deps: RouteDeps): Promi
       const check = await ui.links.check(request.params.token);
       if (!check.ok) {
         const title = check.reason === 'expired' ? 'This link has expired' : check.reason === 'revoked' ? 'This link was withdrawn' : 'This link is not valid';
-        return sendPage(reply, STATUS[check.reason], title, check.message);
+        return refuse(request, reply, STATUS[check.reason], `link_${check.reason}`, title, check.message);
       }
-      return sendHtml(reply, ui.dir, 'tenant.html');
+      return sendHtml(request, reply, ui.dir, 'tenant.html');
     },
   );
 
   app.get(
     '/t/assets/:file',
     { config: PUBLIC, schema: { operationId: 'getTenantPageAsset', summary: "The tenant page's assets (dist/ui/assets/)", tags, security: [], params: AssetParamsSchema, response: html } },
-    async (request, reply) => sendAsset(reply, ui.dir, request.params.file),
+    async (request, reply) => sendAsset(request, reply, ui.dir, request.params.file),
   );
 
   app.get(

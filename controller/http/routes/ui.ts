@@ -92,13 +92,13 @@ export async function registerUiRoutes(app: App, deps: RouteDeps): Promise<void>
     { config: PUBLIC, schema: { operationId: 'getUiIndex', summary: 'The admin dashboard (dist/ui/index.html)', tags, security: [], response: HTML } },
     async (request, reply) => {
       if (!request.url.startsWith('/ui/')) return reply.redirect('/ui/', 308);
-      return sendHtml(reply, ui.dir, 'index.html');
+      return sendHtml(request, reply, ui.dir, 'index.html');
     },
   );
 
   app.get(
     '/ui/assets/:file',
     { config: PUBLIC, schema: { operationId: 'getUiAsset', summary: "The dashboard's assets (dist/ui/assets/)", tags, security: [], params: AssetParamsSchema, response: HTML } },
-    async (request, reply) => sendAsset(reply, ui.dir, request.params.file),
+    async (request, reply) => sendAsset(request, reply, ui.dir, request.params.file),
   );
 }

@@ -271,10 +271,13 @@ describe('dashboard sessions, roles and CSRF', () => {
     }
     const app = await buildApp({ store: s.t.store, tokens: new TokenRegistry(), ui: { dir: join(s.uiDir, 'absent') } });
     try {
-      const res = await app.inject({ url: '/ui/' });
+      const res = await app.inject({ url: '/ui/', headers: { accept: 'text/html,application/xhtml+xml' } });
       expect(res.statusCode).toBe(503);
       expect(res.body).toContain('npm run build');
       expect(res.headers['content-security-policy']).toBe(CONTENT_SECURITY_POLICY);
+      // To anything but a browser, the refusal is the API's own shape.
+      const api = await app.inject({ url: '/ui/' });
+      expect([api.statusCode, api.json().error, api.json().message]).toEqual([503, 'ui_not_built', expect.stringContaining('npm run build')]);
     } finally {
       await app.close();
     }
@@ -348,7 +351,7 @@ describe('tenant links and pages', () => {
     const forged = `${Buffer.from(JSON.stringify({ ...decoded, t: 'bob' })).toString('base64url')}.${mac}`;
     const flipped = `${payload}.${mac.slice(0, -2)}${mac.endsWith('AA') ? 'BB' : 'AA'}`;
     for (const bad of [forged, flipped, payload, 'nonsense']) {
-      const page = await fetch(`${s.url}/t/${bad}`);
+      const page = await fetch(`${s.url}/t/${bad}`, { headers: { accept: 'text/html' } });
       expect([bad, page.status, page.headers.get('content-security-policy')]).toEqual([bad, 403, CONTENT_SECURITY_POLICY]);
       expect(await page.text()).toMatch(/not valid|cut short/);
       const api = await fetch(`${s.url}/t/${bad}/api/summary`);
@@ -357,7 +360,7 @@ describe('tenant links and pages', () => {
     }
     s.clock.advance(86_400_000);
     try {
-      const page = await fetch(`${s.url}${link.path}`);
+      const page = await fetch(`${s.url}${link.path}`, { headers: { accept: 'text/html' } });
       expect(page.status).toBe(410);
       expect(await page.text()).toContain('expired');
       expect((await fetch(`${s.url}${link.path}/api/usage`)).status).toBe(410);
