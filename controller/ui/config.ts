@@ -1,7 +1,7 @@
 // The `ui:` section of controller.yaml: the admin dashboard's sessions, the tenants' links and the optional
 // listener of the tenant pages. Every key has a default; bad values are ConfigErrors naming the key.
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Section } from '../../shared/config.js';
 import { MAX_SECONDS } from '../../shared/wire/bounds.js';
@@ -17,10 +17,14 @@ export interface UiConfig {
   dir: string;
 }
 
-/** The package's root: the nearest directory above this module with a package.json (source and dist alike). */
+/**
+ * The package's root: the parent of the `dist` directory this module was compiled into (the .deb installs
+ * /usr/lib/hostwarden/dist/...), or, run from the sources, the nearest directory above with a package.json.
+ */
 export function packageRoot(from = dirname(fileURLToPath(import.meta.url))): string {
   let dir = from;
   for (;;) {
+    if (basename(dir) === 'dist') return dirname(dir);
     if (existsSync(join(dir, 'package.json'))) return dir;
     const up = dirname(dir);
     if (up === dir) return resolve(from, '../..');
