@@ -3,7 +3,7 @@
 // no names, no contention detail, only the tenant's own processes.
 import { Type, type Static, type TSchema } from 'typebox';
 import { HostNameSchema, PlanSchema, ResourceSchema, StepSchema, TenantNameSchema, TimestampSchema } from './agent.js';
-import { IntegerIn, MAX_SAFE } from './bounds.js';
+import { IntegerIn, MAX_BYTES, MAX_CPU_PERCENT, MAX_SAFE, MAX_SHARE, MAX_TASKS, NumberIn } from './bounds.js';
 
 const Nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()]);
 
@@ -70,9 +70,14 @@ export const TenantIncidentSchema = Type.Object(
     avoid: Type.String({ description: 'what would have avoided it' }),
     measured: Nullable(Quantity),
     threshold: Nullable(Type.Object({ value: Type.String(), unit: Type.String(), kind: Type.String() }, { additionalProperties: false })),
-    share: Nullable(Type.Object({ yours: Type.Number(), fair: Type.Number() }, { additionalProperties: false, description: 'fractions of the server' })),
+    share: Nullable(Type.Object({ yours: NumberIn(0, MAX_SHARE, 'fraction of the server'), fair: NumberIn(0, MAX_SHARE, 'fraction of the server') }, { additionalProperties: false, description: 'fractions of the server' })),
     others_waiting: Type.Boolean({ description: 'other customers were waiting for the resource' }),
-    top_processes: Type.Array(Type.Object({ pid: Type.Integer(), command: Type.String(), cpu_percent: Type.Number(), rss_bytes: Type.Number() }, { additionalProperties: false })),
+    top_processes: Type.Array(
+      Type.Object(
+        { pid: IntegerIn(1, MAX_TASKS, 'process id'), command: Type.String(), cpu_percent: NumberIn(0, MAX_CPU_PERCENT, 'percent of one core'), rss_bytes: IntegerIn(0, MAX_BYTES, 'resident memory, bytes') },
+        { additionalProperties: false },
+      ),
+    ),
     what_to_change: Type.Array(Type.String()),
   },
   { additionalProperties: false },
