@@ -6,8 +6,10 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ConfigError } from '../shared/errors.js';
+import type { AdminRole } from './store/ui-store.js';
 
-export type Principal = { kind: 'admin'; name: string } | { kind: 'agent'; name: string; host: string } | { kind: 'usage'; name: string };
+/** An admin's `role` absent: a full admin (viewer: GET only). `session`: the call came with the dashboard's cookie. */
+export type Principal = { kind: 'admin'; name: string; role?: AdminRole; session?: boolean } | { kind: 'agent'; name: string; host: string } | { kind: 'usage'; name: string };
 
 export type AuthResult = { ok: true; principal: Principal } | { ok: false; reason: 'missing' | 'malformed' | 'unknown' };
 
@@ -50,7 +52,13 @@ export class TokenRegistry {
     if (header === undefined || header === '') return { ok: false, reason: 'missing' };
     const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
     if (!m) return { ok: false, reason: 'malformed' };
-    const presented = hashToken(m[1]!);
+    return this.check(m[1]!);
+  }
+
+  /** Check a token given as such (the dashboard's login form). */
+  check(token: string): AuthResult {
+    if (token === '') return { ok: false, reason: 'missing' };
+    const presented = hashToken(token);
     const entry = this.byHash.get(presented.toString('hex'));
     if (!entry || !timingSafeEqual(entry.hash, presented)) return { ok: false, reason: 'unknown' };
     return { ok: true, principal: entry.principal };

@@ -10,6 +10,8 @@ import { NOTICES_CONFIG_REFERENCE, parseNoticesConfig, parseSmtpConfig, type Not
 import { parsePublicUrl, parseRemediationConfig, REMEDIATION_CONFIG_REFERENCE, type RemediationConfig } from './remediation/config.js';
 import { parseTlsConfig, TLS_CONFIG_REFERENCE, type TlsConfig } from './tls.js';
 import { parseTenantsConfig, TENANTS_CONFIG_REFERENCE, type TenantLimits } from './trust.js';
+import type { AdminRole } from './store/ui-store.js';
+import { parseUiConfig, UI_CONFIG_REFERENCE, type UiConfig } from './ui/config.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/hostwarden/controller.yaml';
 /** ingest.max_report_size: reports of 3000 tenants with pressure and a burst of incident events fit well within. */
@@ -20,7 +22,8 @@ export const CONTROLLER_CONFIG_REFERENCE = `# hostwarden controller configuratio
 listen: 127.0.0.1:8640                       # address:port of the REST API ([::1]:8640 for IPv6)
 ${TLS_CONFIG_REFERENCE}state_dir: /var/lib/hostwarden               # the database is <state_dir>/controller.db
 admin_token_file: /etc/hostwarden/admin.token  # created with a random token (mode 0600) when missing
-admins: []                                   # more admins: [{ name: alice, token_file: FILE }] or token_sha256: HEX
+admins: []                                   # more admins: [{ name: alice, token_file: FILE }] or token_sha256: HEX;
+                                             #   role: viewer makes a read-only admin (GET only; default role: admin)
 agents: []                                   # [{ host: web01, token_file: /etc/hostwarden/agent-web01.token }]
                                              #   or token_sha256: <sha256 hex of the agent's token>
 agents_dir:                                  # a directory of HOST.token files, one agent each (none by default;
@@ -40,7 +43,7 @@ rollup:
 ingest:
   parser_threads: ${defaultParserThreads()}                          # threads parsing reports beside the main one (0 = none); default: 1 on 2-3 cores, cores - 2 from 4 (at most 4)
   max_report_size: 32M                       # largest report body accepted
-${TENANTS_CONFIG_REFERENCE}${REMEDIATION_CONFIG_REFERENCE}log_level: info                              # fatal, error, warn, info, debug, trace
+${TENANTS_CONFIG_REFERENCE}${REMEDIATION_CONFIG_REFERENCE}${UI_CONFIG_REFERENCE}log_level: info                              # fatal, error, warn, info, debug, trace
 `;
 
 export interface TokenSource {
@@ -57,7 +60,7 @@ export interface ControllerConfig {
   stateDir: string;
   database: string;
   adminTokenFile: string;
-  admins: Array<TokenSource & { name: string }>;
+  admins: Array<TokenSource & { name: string; role: AdminRole }>;
   agents: Array<TokenSource & { host: string }>;
   /** agents_dir: HOST.token files, each one more agent (controller/agents-dir.ts); undefined: none. */
   agentsDir: string | undefined;
@@ -76,6 +79,8 @@ export interface ControllerConfig {
   publicUrl: string | undefined;
   /** Remediation cases (controller/remediation). */
   remediation: RemediationConfig;
+  /** The dashboard and the tenant pages (controller/ui). */
+  ui: UiConfig;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 }
 
@@ -119,8 +124,9 @@ export function parseControllerConfig(raw: unknown): ControllerConfig {
     const name = s.string('name');
     if (!name || !/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/.test(name)) throw new ConfigError(`${key}.name`, 'required: letters, digits, . _ @ - (up to 64)');
     const src = tokenSource(s, key);
+    const role = s.oneOf('role', ['admin', 'viewer'] as const, 'admin');
     s.done();
-    return { key, name, ...src };
+    return { key, name, role, ...src };
   });
   const seenAdmins = new Set(['admin']);
   for (const a of admins) {
@@ -190,6 +196,7 @@ export function parseControllerConfig(raw: unknown): ControllerConfig {
   const tenants = parseTenantsConfig(root.section('tenants'));
   const publicUrl = parsePublicUrl(root);
   const remediation = parseRemediationConfig(root.section('remediation'));
+  const ui = parseUiConfig(root.section('ui'), parseListen);
 
   const logLevel = root.oneOf('log_level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const, 'info');
   root.done();
@@ -212,6 +219,7 @@ export function parseControllerConfig(raw: unknown): ControllerConfig {
     tenants,
     publicUrl,
     remediation,
+    ui,
     logLevel,
   };
 }

@@ -18,6 +18,7 @@ import { startNotices, type Notices } from './notices/service.js';
 import { RemediationService } from './remediation/service.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import { describePair, readTlsPair, registerTlsMetrics, TlsReloader, type SecureContextTarget } from './tls.js';
+import { TenantLinkService } from './ui/links.js';
 
 /** How often hosts that stopped reporting get their open minutes written. */
 export const PERIODIC_FLUSH_MS = 30_000;
@@ -33,6 +34,8 @@ export interface RunningController {
   flusher: Flusher;
   /** http(s)://address:port actually bound (port 0 in the config picks a free one). */
   url: string;
+  /** The tenant pages' own listener (ui.tenant_listen), as `url`; undefined when not configured. */
+  tenantUrl: string | undefined;
   /** With `tls` configured: the certificate in use; reload() reads the files again (SIGHUP). */
   tls: TlsReloader | undefined;
   close(): Promise<void>;
@@ -54,8 +57,8 @@ export function loadTokens(config: ControllerConfig, log?: Logger): TokenRegistr
   };
   for (const a of config.admins) {
     add(a.key, () => {
-      if (a.tokenFile !== undefined) tokens.addToken(readTokenFile(a.tokenFile, `${a.key}.token_file`), { kind: 'admin', name: a.name });
-      else tokens.addHash(a.tokenSha256!, { kind: 'admin', name: a.name });
+      if (a.tokenFile !== undefined) tokens.addToken(readTokenFile(a.tokenFile, `${a.key}.token_file`), { kind: 'admin', name: a.name, role: a.role });
+      else tokens.addHash(a.tokenSha256!, { kind: 'admin', name: a.name, role: a.role });
     });
   }
   const hashes = new Map<string, string>(); // host -> sha256 hex of its agents: token
@@ -119,6 +122,8 @@ export async function startController(config: ControllerConfig, opts: StartOptio
   });
   let parser: ReportParser | undefined;
   let app: App | undefined;
+  let tenantApp: App | undefined;
+  let tenantTls: TlsReloader | undefined;
   let retentionTask: ScheduledTask | undefined;
   let remediationTask: ScheduledTask | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -130,13 +135,18 @@ export async function startController(config: ControllerConfig, opts: StartOptio
     const metrics = controllerMetrics(opts.now);
     const flusher = new Flusher(store, { log: log.child({ component: 'rollup' }), onFlushed: (n) => metrics.flushes.inc(n) });
     // Registered before the API listens, so every incident event from the first report on makes its notices.
-    notices = startNotices(store, config, { log, now: opts.now, registry: metrics.registry });
+    // With public_url, every notice carries the tenant's signed usage page link (controller/ui/tenant-link.ts);
+    // the key is read once here so the outbox can sign inside its transaction.
+    const linkService = new TenantLinkService(store.ui, config.ui.tenantLinkTtlMs, opts.now);
+    const tenantLinks = config.publicUrl !== undefined ? await linkService.links(config.publicUrl) : undefined;
+    notices = startNotices(store, config, { log, now: opts.now, registry: metrics.registry, tenantLink: tenantLinks ? (tenant) => tenantLinks.url(tenant) : undefined });
     const n0 = notices;
     const remediation = new RemediationService({
       store,
       config: config.remediation,
       notices: config.notices,
       publicUrl: config.publicUrl,
+      tenantLink: tenantLinks ? (tenant) => tenantLinks.url(tenant) : undefined,
       domain: n0.domain,
       log: log.child({ component: 'remediation' }),
       now: opts.now,
@@ -156,8 +166,33 @@ export async function startController(config: ControllerConfig, opts: StartOptio
       reportBodyLimit: config.ingest.maxReportSize,
       halfLifeMs: config.fairness.halfLifeMs,
       https: tlsPair,
+      ui: { sessionTtlMs: config.ui.sessionTtlMs, tenantLinkTtlMs: config.ui.tenantLinkTtlMs, dir: config.ui.dir, publicUrl: config.publicUrl, support: config.notices.support },
     });
     const address = await app.listen({ host: config.listen.host, port: config.listen.port });
+    let tenantUrl: string | undefined;
+    if (config.ui.tenantListen) {
+      // The tenant pages alone (/t/...), so that /v1 and /ui need not face the internet.
+      tenantApp = await buildApp({
+        store,
+        tokens,
+        log,
+        parser,
+        metrics,
+        flusher,
+        remediation,
+        now: opts.now,
+        https: tlsPair,
+        surface: 'tenant',
+        ui: { tenantLinkTtlMs: config.ui.tenantLinkTtlMs, dir: config.ui.dir, publicUrl: config.publicUrl, support: config.notices.support },
+      });
+      const tenantAddress = await tenantApp.listen({ host: config.ui.tenantListen.host, port: config.ui.tenantListen.port });
+      tenantUrl = tenantAddress.replace('[::]', '[::1]').replace('0.0.0.0', '127.0.0.1');
+      if (config.tls && tlsPair) {
+        tenantTls = new TlsReloader(tenantApp.server as unknown as SecureContextTarget, config.tls, tlsPair, { log: log.child({ component: 'tls' }), now: opts.now });
+        tenantTls.watch();
+      }
+      log.info({ url: tenantUrl }, 'tenant pages listening (ui.tenant_listen)');
+    }
     const url = address.replace('[::]', '[::1]').replace('0.0.0.0', '127.0.0.1');
     if (config.tls && tlsPair) {
       tls = new TlsReloader(app.server as unknown as SecureContextTarget, config.tls, tlsPair, { log: log.child({ component: 'tls' }), now: opts.now });
@@ -186,6 +221,12 @@ export async function startController(config: ControllerConfig, opts: StartOptio
           if (x.expired) rlog.info({ expired: x.expired, tenants: x.names }, `deleted ${x.expired} unmanaged tenants unseen for tenants.unmanaged_ttl`);
         } catch (err) {
           rlog.error({ err }, 'expiring unmanaged tenants failed');
+        }
+        try {
+          const u = await store.ui.purge((opts.now ?? Date.now)());
+          if (u.sessions || u.links) rlog.info(u, 'dropped expired dashboard sessions and tenant links');
+        } catch (err) {
+          rlog.error({ err }, 'dropping expired dashboard sessions failed');
         }
       },
       { name: 'hostwarden-retention', noOverlap: true },
@@ -219,6 +260,8 @@ export async function startController(config: ControllerConfig, opts: StartOptio
     const p = parser;
     const n = notices;
     const t = tls;
+    const tt = tenantTls;
+    const ta = tenantApp;
     let closing: Promise<void> | undefined;
     return {
       app: running,
@@ -227,13 +270,16 @@ export async function startController(config: ControllerConfig, opts: StartOptio
       remediation,
       flusher,
       url,
+      tenantUrl,
       tls: t,
       close: () =>
         (closing ??= (async () => {
           t?.close();
+          tt?.close();
           clearInterval(timer);
           await retentionTask?.destroy();
           await remediationTask?.destroy();
+          await ta?.close();
           await running.close();
           await n.close();
           await p.close();
@@ -243,7 +289,9 @@ export async function startController(config: ControllerConfig, opts: StartOptio
     };
   } catch (err) {
     tls?.close();
+    tenantTls?.close();
     clearInterval(timer);
+    await tenantApp?.close().catch(() => {});
     await retentionTask?.destroy();
     await remediationTask?.destroy();
     await app?.close().catch(() => {});

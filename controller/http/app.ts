@@ -8,6 +8,14 @@
 //           tenant's signed link: the link is the credential)
 //   agent   POST /v1/reports (the token's own host only), GET /v1/hosts/{host}/policy (own host; admins too)
 //   admin   everything else, /metrics included; every admin call, refused ones too, goes to the audit log.
+//           With the dashboard's session cookie instead of a bearer token (controller/ui/sessions.ts): as that
+//           admin, and methods other than GET/HEAD need the session's CSRF token in X-CSRF-Token. A viewer
+//           (role viewer) may only GET/HEAD, by cookie or bearer.
+//   public  too: the dashboard's login (/ui/api/*), its static files (/ui/), the tenant pages (/t/{token}...,
+//           the signed link is the credential: routes/tenant-pages.ts).
+//
+// `surface: 'tenant'` builds the app of ui.tenant_listen: the tenant pages alone.
+import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyBaseLogger, type RouteOptions } from 'fastify';
@@ -35,6 +43,12 @@ import { registerQuarantinedFileRoutes } from './routes/quarantined-files.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerWebRoutes } from './routes/web.js';
 import { registerTransportHooks, TransportTracker } from './transport.js';
+import { registerTenantLinkRoutes } from './routes/tenant-links.js';
+import { registerTenantPageRoutes } from './routes/tenant-pages.js';
+import { registerUiRoutes } from './routes/ui.js';
+import { DEFAULT_UI_DIR } from '../ui/config.js';
+import { TenantLinkService } from '../ui/links.js';
+import { CSRF_HEADER, sameSecret, SESSION_COOKIE, UiSessions } from '../ui/sessions.js';
 
 export { CONTROLLER_VERSION, type App, type RouteDeps } from './common.js';
 
@@ -65,9 +79,35 @@ export interface AppOptions {
   onRoute?: (route: RouteOptions) => void;
   /** Serve HTTPS with this certificate and key (controller/tls.ts); absent: plain HTTP. */
   https?: { cert: Buffer; key: Buffer } | undefined;
+  /** The dashboard and tenant pages (controller/ui); every field has a default. */
+  ui?: UiAppOptions | undefined;
+  /** 'tenant': only the tenant pages (the ui.tenant_listen listener); default 'all'. */
+  surface?: 'all' | 'tenant';
 }
 
+export interface UiAppOptions {
+  /** Default 12 h. */
+  sessionTtlMs?: number | undefined;
+  /** Default 30 days. */
+  tenantLinkTtlMs?: number | undefined;
+  /** The built UI; default <package>/dist/ui. */
+  dir?: string | undefined;
+  /** Base of the links an admin makes (public_url); absent: the request's own origin. */
+  publicUrl?: string | undefined;
+  /** Whom tenants contact (notices.support), shown on their page. */
+  support?: { email?: string | undefined; url?: string | undefined } | undefined;
+}
+
+const DEFAULT_SESSION_TTL_MS = 12 * 3_600_000;
+const DEFAULT_TENANT_LINK_TTL_MS = 30 * 86_400_000;
+const SAFE_METHODS = new Set(['GET', 'HEAD']);
+
 const NO_QUERY = Type.Object({}, { additionalProperties: false });
+
+/** A header given once (a repeated one is an array: refused as absent). */
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
 
 export async function buildApp(opts: AppOptions): Promise<App> {
   const now = opts.now ?? Date.now;
@@ -117,10 +157,28 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   });
 
+  // The cookie is parsed, never signed: its value is a random id looked up in the store (controller/ui/sessions.ts).
+  await app.register(cookie, { parseOptions: {} });
+  const uiOpts = opts.ui ?? {};
+  const sessions = new UiSessions(opts.store.ui, uiOpts.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS, now);
+  const links = new TenantLinkService(opts.store.ui, uiOpts.tenantLinkTtlMs ?? DEFAULT_TENANT_LINK_TTL_MS, now);
+
   // --- authentication ------------------------------------------------------------------------------------
   app.addHook('onRequest', async (request) => {
     const access = request.routeOptions.config.auth;
     if (access === undefined || access === 'public') return; // unknown routes answer 404
+    // The dashboard's cookie stands for a bearer token on admin routes when no Authorization header is given.
+    const sessionCookie = request.cookies[SESSION_COOKIE];
+    if (access === 'admin' && request.headers.authorization === undefined && sessionCookie !== undefined) {
+      const session = await sessions.get(sessionCookie);
+      if (!session) throw new ApiError(401, 'unauthorized', 'the session has expired or was ended: log in again');
+      request.principal = { kind: 'admin', name: session.admin, role: session.role, session: true };
+      if (!SAFE_METHODS.has(request.method) && !sameSecret(headerValue(request.headers[CSRF_HEADER]), session.csrf)) {
+        throw new ApiError(403, 'csrf', `a ${request.method} made with the session cookie needs the session's CSRF token in the X-CSRF-Token header`);
+      }
+      if (session.role === 'viewer' && !SAFE_METHODS.has(request.method)) throw new ApiError(403, 'forbidden', `${session.admin} is a viewer: read-only access`);
+      return;
+    }
     const result = opts.tokens.authenticate(request.headers.authorization);
     if (!result.ok) {
       throw new ApiError(401, 'unauthorized', result.reason === 'missing' ? 'this route needs "Authorization: Bearer <token>"' : 'invalid bearer token');
@@ -135,6 +193,9 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     if (access === 'admin' && result.principal.kind !== 'admin') {
       throw new ApiError(403, 'forbidden', `an agent token (host ${result.principal.kind === 'agent' ? result.principal.host : '?'}) cannot use admin routes`);
     }
+    if (result.principal.kind === 'admin' && result.principal.role === 'viewer' && !SAFE_METHODS.has(request.method)) {
+      throw new ApiError(403, 'forbidden', `${result.principal.name} is a viewer: read-only access`);
+    }
   });
 
   // --- audit and request metrics -------------------------------------------------------------------------
@@ -144,7 +205,15 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     metrics.requestDuration.observe({ route }, reply.elapsedTime / 1000);
     if (request.routeOptions.config.auth !== 'admin') return;
     const p = request.principal;
-    const who = p ? (p.kind === 'agent' ? `agent:${p.host}` : p.name) : request.headers.authorization ? 'invalid-token' : 'anonymous';
+    const who = p
+      ? p.kind === 'agent'
+        ? `agent:${p.host}`
+        : p.name
+      : request.headers.authorization
+        ? 'invalid-token'
+        : request.cookies[SESSION_COOKIE] !== undefined
+          ? 'invalid-session'
+          : 'anonymous';
     let detail: string | null = null;
     if (request.method !== 'GET' && request.body !== undefined && request.body !== null) {
       detail = JSON.stringify(request.body).slice(0, 2000);
@@ -174,6 +243,15 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     reportBodyLimit: opts.reportBodyLimit ?? DEFAULT_REPORT_BODY_LIMIT,
     halfLifeMs: opts.halfLifeMs,
     startedAt: now(),
+    ui: {
+      sessions,
+      links,
+      tokens: opts.tokens,
+      dir: uiOpts.dir ?? DEFAULT_UI_DIR,
+      secureCookie: opts.https !== undefined,
+      publicUrl: uiOpts.publicUrl,
+      support: { email: uiOpts.support?.email, url: uiOpts.support?.url },
+    },
   };
   metrics.registry.onCollect(async () => {
     const s = await opts.store.stats();
@@ -185,6 +263,10 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     metrics.damagedRows.set(opts.store.damagedRows());
   });
 
+  if (opts.surface === 'tenant') {
+    await app.register(async (scope) => registerTenantPageRoutes(scope, deps));
+    return app;
+  }
   await app.register(async (scope) => registerAgentRoutes(scope, deps));
   await app.register(async (scope) => registerSystemRoutes(scope, deps, app));
   await app.register(async (scope) => registerFleetRoutes(scope, deps));
@@ -195,5 +277,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   await app.register(async (scope) => registerRemediationRoutes(scope, deps));
   await app.register(async (scope) => registerRemediationLinkRoutes(scope, deps));
   await app.register(async (scope) => registerWebRoutes(scope, deps));
+  await app.register(async (scope) => registerUiRoutes(scope, deps));
+  await app.register(async (scope) => registerTenantLinkRoutes(scope, deps));
+  await app.register(async (scope) => registerTenantPageRoutes(scope, deps));
   return app;
 }

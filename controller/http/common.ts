@@ -18,6 +18,9 @@ import type { NoticeOutbox } from '../notices/outbox.js';
 import type { RemediationService } from '../remediation/service.js';
 import { StoreError, type StoreErrorKind } from '../store/errors.js';
 import type { Store } from '../store/store.js';
+import type { TokenRegistry } from '../auth.js';
+import type { TenantLinkService } from '../ui/links.js';
+import type { UiSessions } from '../ui/sessions.js';
 
 /** The package version (shared/version.ts). */
 export const CONTROLLER_VERSION = VERSION;
@@ -55,6 +58,22 @@ export interface RouteDeps {
   /** Fairness half-life, reported by GET /v1/fairness (the store applies it). */
   halfLifeMs: number | undefined;
   startedAt: number;
+  /** The dashboard and the tenant pages. */
+  ui: UiDeps;
+}
+
+export interface UiDeps {
+  sessions: UiSessions;
+  links: TenantLinkService;
+  /** The login checks tokens as the bearer authentication does. */
+  tokens: TokenRegistry;
+  /** The built UI: index.html, tenant.html, assets/. */
+  dir: string;
+  /** The listener has TLS: the cookie is Secure. */
+  secureCookie: boolean;
+  /** Base of admin-made links; undefined: the request's origin. */
+  publicUrl: string | undefined;
+  support: { email: string | undefined; url: string | undefined };
 }
 
 /** Error responses of every route (the schema is ErrorSchema of shared/wire/api.ts, added as `ApiError`). */
@@ -140,3 +159,12 @@ export function errorHandler(err: unknown, request: FastifyRequest, reply: Fasti
   if (answer.internal) request.log.error({ err, url: request.url, method: request.method }, 'request failed');
   return reply.code(answer.status).send(answer.body);
 }
+
+/** For routes that take no body: none, or an empty object (EmptyBodySchema says so for the API description). */
+export const emptyBody = (ctx: Parameters<typeof validatorCompiler>[0]) =>
+  ctx.httpPart === 'body'
+    ? (value: unknown) =>
+        value === undefined || value === null || (typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 0)
+          ? { value }
+          : { error: [{ message: 'this route takes no body (or an empty object)', instancePath: '', schemaPath: '', keyword: 'hostwarden', params: {} }] }
+    : validatorCompiler(ctx);

@@ -199,7 +199,7 @@ notices:
   # reply_to: "Support <support@example.com>"
   admin_bcc: []                              # admin copy of every notice (Bcc), e.g. [abuse@example.com]
   support: {}                                # { email: support@example.com, url: https://example.com/support }
-  # usage_url: https://panel.example.com/usage/{tenant}
+  # usage_url: https://panel.example.com/usage/{tenant}   # used when public_url is not set (with it: the signed /t/ link)
   usage_command: "hostwardenctl usage {tenant} --since 24h"   # shown when there is no usage_url
   retry:
     min: 30s                                 # first retry after a failed send; doubles each time

@@ -41,6 +41,8 @@ export interface OutboxOptions {
   log?: Logger | undefined;
   /** Told of the digests a cap held back, after their transaction (the event notices' holds are in EnqueueCounts). */
   onHeld?: ((holds: CapHold[], now: number) => void) | undefined;
+  /** The tenant's signed usage page link (public_url set): every notice carries one, in place of usage_url. */
+  tenantLink?: ((tenant: string) => string) | undefined;
 }
 
 export const NO_RECIPIENT_NOTE = 'no email address for this tenant (neither its managed record nor its agent has one)';
@@ -66,6 +68,7 @@ export class NoticeOutbox {
       serverName: opts.config.serverName,
       support: opts.config.support,
       usageUrl: opts.config.usageUrl,
+      tenantLink: opts.tenantLink,
       usageCommand: opts.config.usageCommand,
       intervalMs: opts.config.intervalMs,
     };

@@ -23,6 +23,8 @@ export interface NoticesOptions {
   registry?: Registry | undefined;
   /** A mailer of the caller's (tests); default from the config: SMTP, else the outbox directory. */
   mailer?: Mailer | undefined;
+  /** The tenant's signed usage page link (controller/ui/tenant-link.ts TenantLinks.url), when public_url is set. */
+  tenantLink?: ((tenant: string) => string) | undefined;
 }
 
 export interface Notices {
@@ -53,7 +55,7 @@ export function startNotices(store: Store, config: ControllerConfig, opts: Notic
   const domain = parseAddresses(from)?.[0]?.split('@')[1] ?? 'localhost';
   const held = opts.registry?.counter('hostwarden_notices_held_total', 'notices a cap held back (notices.caps), by category and cap (per_host_hour, per_report)', ['category', 'cap']);
   const caps = new CapWatch(n.caps, log, held);
-  const outbox = new NoticeOutbox({ store: store.notices, config: n, templates, domain, log, onHeld: (holds, at) => caps.record(holds, at) });
+  const outbox = new NoticeOutbox({ store: store.notices, config: n, templates, domain, log, onHeld: (holds, at) => caps.record(holds, at), tenantLink: opts.tenantLink });
   let sender: NoticeSender | undefined;
   let mailer: Mailer | undefined;
   const sends = opts.registry?.counter('hostwarden_notice_sends_total', 'notice delivery attempts, by result (sent, retry, failed)', ['result']);

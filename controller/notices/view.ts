@@ -41,6 +41,11 @@ export interface ViewContext {
   serverName?: string | undefined;
   support: { email?: string | undefined; url?: string | undefined };
   usageUrl?: string | undefined;
+  /**
+   * The tenant's own signed usage page link (/t/{token}, controller/ui/tenant-link.ts), made fresh for each
+   * notice when public_url is set; it takes the place of usage_url.
+   */
+  tenantLink?: ((tenant: string) => string) | undefined;
   usageCommand: string;
   intervalMs: number;
 }
@@ -255,7 +260,7 @@ function apiIntro(ev: StoredEvent, cls: Classification, acct: string, where: str
 }
 
 function usage(ctx: ViewContext, tenant: string): { usage_url: string | null; usage_command: string | null } {
-  const url = ctx.usageUrl ? ctx.usageUrl.replaceAll('{tenant}', encodeURIComponent(tenant)) : null;
+  const url = ctx.tenantLink ? ctx.tenantLink(tenant) : ctx.usageUrl ? ctx.usageUrl.replaceAll('{tenant}', encodeURIComponent(tenant)) : null;
   return { usage_url: url, usage_command: url ? null : ctx.usageCommand.replaceAll('{tenant}', tenant) };
 }
 

@@ -64,6 +64,11 @@ TO ACKNOWLEDGE (tell us you are on it)
   and press the button on that page (the link is valid until {{link_expires}}).
 
 {{/link}}
+{{#usage_url}}
+YOUR USAGE PAGE (your usage, incidents and this request)
+  {{usage_url}}
+
+{{/usage_url}}
 QUESTIONS
   Reply to this email{{#support_email}} or write to {{support_email}}{{/support_email}}{{#support_url}} (see also {{support_url}}){{/support_url}}
   and quote case {{id}}.
@@ -100,6 +105,9 @@ const HTML = `<!DOCTYPE html>
 {{#link}}
 <p><a href="{{link}}">Acknowledge this case</a> (tell us you are on it; the link is valid until {{link_expires}}).</p>
 {{/link}}
+{{#usage_url}}
+<p>Your usage page (your usage, incidents and this request): <a href="{{usage_url}}">{{usage_url}}</a></p>
+{{/usage_url}}
 <p>Questions: reply to this email{{#support_email}} or write to {{support_email}}{{/support_email}}{{#support_url}} (see also {{support_url}}){{/support_url}} and quote case {{id}}.</p>
 <p style="color:#777;font-size:12px">hostwarden on {{server}}</p>
 </body></html>
@@ -129,6 +137,8 @@ export interface CaseNoticeContext {
   config: NoticesConfig;
   /** The acknowledgement link and when it expires, for open cases (undefined: no public_url). */
   link?: { url: string; expiresAt: number } | undefined;
+  /** The tenant's signed usage page link (controller/ui/tenant-link.ts; undefined: no public_url). */
+  usageUrl?: string | undefined;
   /** Domain of the Message-ID. */
   domain: string;
 }
@@ -159,6 +169,7 @@ export function caseView(c: RemediationCase, kind: CaseNoticeKind, ctx: CaseNoti
     processes,
     link: link?.url ?? null,
     link_expires: link ? humanTime(link.expiresAt) : null,
+    usage_url: ctx.usageUrl ?? null,
     support_email: ctx.config.support.email ?? null,
     support_url: ctx.config.support.url ?? null,
   };

@@ -29,6 +29,8 @@ export interface RemediationOptions {
   config: RemediationConfig;
   notices: NoticesConfig;
   publicUrl: string | undefined;
+  /** The tenant's signed usage page link (controller/ui/tenant-link.ts), carried by every case notice; undefined: none. */
+  tenantLink?: ((tenant: string) => string) | undefined;
   /** Domain of the notices' Message-IDs. */
   domain: string;
   log?: Logger | undefined;
@@ -81,7 +83,7 @@ export class RemediationService {
   }
 
   private async noticeContext(c: { id: number; tenant: string }): Promise<CaseNoticeContext> {
-    const ctx: CaseNoticeContext = { config: this.opts.notices, domain: this.opts.domain };
+    const ctx: CaseNoticeContext = { config: this.opts.notices, domain: this.opts.domain, usageUrl: this.opts.tenantLink?.(c.tenant) };
     if (this.opts.publicUrl !== undefined) {
       const expiresAt = this.now() + this.opts.config.linkTtlMs;
       ctx.link = { url: linkUrl(this.opts.publicUrl, signLink(await this.linkKey(), { caseId: c.id, tenant: c.tenant, expiresAt })), expiresAt };
@@ -119,7 +121,7 @@ export class RemediationService {
     // The notice needs the case's id (its link): the key is read before the transaction, the link made inside.
     const key = this.opts.publicUrl !== undefined ? await this.linkKey() : undefined;
     const stored = await this.store.remediation.open(draft, (c, tx) => {
-      const ctx: CaseNoticeContext = { config: this.opts.notices, domain: this.opts.domain };
+      const ctx: CaseNoticeContext = { config: this.opts.notices, domain: this.opts.domain, usageUrl: this.opts.tenantLink?.(c.tenant) };
       if (key && this.opts.publicUrl !== undefined) {
         const expiresAt = tx.now + this.opts.config.linkTtlMs;
         ctx.link = { url: linkUrl(this.opts.publicUrl, signLink(key, { caseId: c.id, tenant: c.tenant, expiresAt })), expiresAt };

@@ -29,6 +29,7 @@ import type {
 } from '../../shared/wire/api.js';
 import type { NoticeStore, NoticeTx } from './notice-store.js';
 import type { RemediationStore } from './remediation-store.js';
+import type { UiStore } from './ui-store.js';
 import type { FileRequestStatus, QuarantinedFile } from '../../shared/wire/files.js';
 
 export interface QuarantinedFileFilter {
@@ -264,6 +265,8 @@ export interface Store {
   readonly notices: NoticeStore;
   /** Remediation cases (controller/remediation decides how they move). */
   readonly remediation: RemediationStore;
+  /** The dashboard: sessions, signing keys, tenant links (controller/ui decides what they mean). */
+  readonly ui: UiStore;
 
   stats(): Promise<StoreStats>;
   onIncidentEvents(hook: IncidentEventsHook): () => void;

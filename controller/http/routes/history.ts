@@ -9,7 +9,8 @@ const admin = { auth: 'admin' } as const;
 const DEFAULT_RANGE_MS = 3_600_000;
 const FAIRNESS_METRICS = ['fairness'];
 
-function historyQuery(q: { from?: string | undefined; to?: string | undefined; step?: string | undefined; resources?: string | undefined }, now: number, metrics?: string[]): HistoryQuery {
+/** The query of a usage route (also the tenant page's: routes/tenant-pages.ts). */
+export function historyQuery(q: { from?: string | undefined; to?: string | undefined; step?: string | undefined; resources?: string | undefined }, now: number, metrics?: string[]): HistoryQuery {
   const { from, to } = parseRange(q, now, DEFAULT_RANGE_MS);
   return {
     from,

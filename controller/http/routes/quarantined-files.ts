@@ -4,17 +4,8 @@
 import { TenantParamsSchema } from '../../../shared/wire/api.js';
 import { EmptyBodySchema, FileIdParamsSchema, FileRequestStatusSchema, QuarantinedFileListSchema, QuarantinedFileSchema, QuarantinedFilesQuerySchema } from '../../../shared/wire/files.js';
 import { ConflictStateError } from '../../store/errors.js';
-import { ADMIN, adminName, ERROR_RESPONSES, validatorCompiler, type App, type RouteDeps } from '../common.js';
+import { ADMIN, adminName, emptyBody, ERROR_RESPONSES, type App, type RouteDeps } from '../common.js';
 import { ConflictError, NotFoundError } from '../errors.js';
-
-/** The POST routes take no body: none, or an empty object (EmptyBodySchema says so for the API description). */
-const emptyBody = (ctx: Parameters<typeof validatorCompiler>[0]) =>
-  ctx.httpPart === 'body'
-    ? (value: unknown) =>
-        value === undefined || value === null || (typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 0)
-          ? { value }
-          : { error: [{ message: 'this route takes no body (or an empty object)', instancePath: '', schemaPath: '', keyword: 'hostwarden', params: {} }] }
-    : validatorCompiler(ctx);
 
 /** The store's refusals as HTTP answers. */
 function conflict(err: unknown): never {

@@ -16,6 +16,7 @@
 //   retention.ts     dropping what is past its span
 //   notices.ts       the notices' outbox (the NoticeStore, and the NoticeTx hooks write through)
 //   remediation.ts   remediation cases (the RemediationStore) and the key of the tenants' links
+//   ui.ts            the dashboard: admins' sessions, signing keys, tenant links and their revocations
 //   damage.ts        rows that cannot be read: skipped, logged once, counted (GET /healthz damaged_rows)
 //   maintenance.ts   PRAGMA quick_check after an unclean shutdown and for --check; online backups (--backup)
 import type { Logger } from 'pino';
@@ -77,6 +78,7 @@ import { QuarantinedFiles } from './quarantined-files.js';
 import type { FileRequestStatus, QuarantinedFile } from '../../../shared/wire/files.js';
 import { Policies, Tenants } from './tenants.js';
 import { Trust } from './trust.js';
+import { SqliteUi } from './ui.js';
 import { Web } from './web.js';
 import { WriterState } from './writer-state.js';
 import type { ApiUsagePush, ApiUsagePushAnswer, HostWebStats, WebUsage } from '../../../shared/wire/web.js';
@@ -98,6 +100,7 @@ export class SqliteStore implements Store {
   readonly db: StoreContext['db'];
   readonly notices: SqliteNotices;
   readonly remediation: SqliteRemediation;
+  readonly ui: SqliteUi;
   private readonly connection: Connection;
   private readonly ctx: StoreContext;
   private closed = false;
@@ -153,6 +156,7 @@ export class SqliteStore implements Store {
       this.retention = new Retention(ctx);
       this.statistics = new Stats(ctx, this.connection);
       this.remediation = new SqliteRemediation(ctx);
+      this.ui = new SqliteUi(ctx);
       loadState(ctx, this.rollups);
       this.connection.startCheckpoints();
     } catch (err) {

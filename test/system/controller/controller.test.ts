@@ -119,8 +119,25 @@ log_level: info
   it('refuses no token, a wrong token and an agent token on every admin route it documents', async () => {
     const doc = (await (await fetch(`${url}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
     const agentRoutes = new Set(['POST /v1/reports', 'GET /v1/hosts/{host}/policy']);
-    // Public: the probes, and the tenant's remediation page whose signed link is the credential.
-    const publicRoutes = new Set(['GET /healthz', 'GET /openapi.json', 'GET /remediation/{token}', 'POST /remediation/{token}']);
+    // Public: the probes, the tenant's pages whose signed link is the credential, the dashboard's login and files.
+    const publicRoutes = new Set([
+      'GET /healthz',
+      'GET /openapi.json',
+      'GET /remediation/{token}',
+      'POST /remediation/{token}',
+      'POST /ui/api/login',
+      'GET /ui/api/session',
+      'POST /ui/api/logout',
+      'GET /ui/',
+      'GET /ui/assets/{file}',
+      'GET /t/{token}',
+      'GET /t/assets/{file}',
+      'GET /t/{token}/api/summary',
+      'GET /t/{token}/api/usage',
+      'GET /t/{token}/api/incidents',
+      'GET /t/{token}/api/remediation',
+      'POST /t/{token}/api/remediation/{id}/ack',
+    ]);
     let checked = 0;
     for (const [path, ops] of Object.entries(doc.paths)) {
       for (const m of Object.keys(ops)) {

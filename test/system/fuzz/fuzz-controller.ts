@@ -40,6 +40,11 @@ export class FuzzController {
     this.tokens.admin = writeToken(join(this.dir, 'etc', 'admin.token'));
     this.tokens.hostA = writeToken(join(this.dir, 'etc', 'agent-a.token'));
     this.tokens.hostB = writeToken(join(this.dir, 'etc', 'agent-b.token'));
+    // A tiny built dashboard (ui.dir), so that /ui/ and /t/{token} serve pages whether or not dist/ui was built.
+    mkdirSync(join(this.dir, 'ui', 'assets'), { recursive: true });
+    writeFileSync(join(this.dir, 'ui', 'index.html'), '<!DOCTYPE html><title>admin</title>\n');
+    writeFileSync(join(this.dir, 'ui', 'tenant.html'), '<!DOCTYPE html><title>tenant</title>\n');
+    writeFileSync(join(this.dir, 'ui', 'assets', 'app.js'), 'export {};\n');
     this.fresh();
   }
 
@@ -56,6 +61,7 @@ admin_token_file: ${join(this.dir, 'etc', 'admin.token')}
 agents:
   - { host: ${HOST_A}, token_file: ${join(this.dir, 'etc', 'agent-a.token')} }
   - { host: ${HOST_B}, token_file: ${join(this.dir, 'etc', 'agent-b.token')} }
+ui: { dir: ${join(this.dir, 'ui')} }
 log_level: info
 `,
     );

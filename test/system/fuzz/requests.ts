@@ -7,6 +7,7 @@ import fc, { type Arbitrary } from 'fast-check';
 import { ReportSchema } from '../../../shared/wire/agent.js';
 import { ActionRequestSchema, PlanPutSchema, RemediationAckSchema, RemediationNoteSchema, RemediationOpenSchema, TenantPutSchema } from '../../../shared/wire/api.js';
 import { EmptyBodySchema } from '../../../shared/wire/files.js';
+import { LoginSchema } from '../../../shared/wire/ui.js';
 import { ApiUsagePushSchema } from '../../../shared/wire/web.js';
 import { EXPLANATION } from '../../unit/ctl/fixtures.js';
 import { HOST_A, HOST_B, type Who } from './fuzz-controller.js';
@@ -55,12 +56,28 @@ export const BODY_SCHEMAS: Record<string, SchemaNode> = {
   'POST /v1/quarantined-files/{id}/restore': EmptyBodySchema as unknown as SchemaNode,
   'POST /v1/tenants/{tenant}/scan': EmptyBodySchema as unknown as SchemaNode,
   'POST /v1/usage/api': ApiUsagePushSchema as unknown as SchemaNode,
+  'POST /v1/tenants/{tenant}/links': EmptyBodySchema as unknown as SchemaNode,
+  'POST /ui/api/login': LoginSchema as unknown as SchemaNode,
+  'POST /ui/api/logout': EmptyBodySchema as unknown as SchemaNode,
+  'POST /t/{token}/api/remediation/{id}/ack': EmptyBodySchema as unknown as SchemaNode,
 };
 
 export const AGENT_ROUTES = new Set(['POST /v1/reports', 'GET /v1/hosts/{host}/policy']);
-export const PUBLIC_ROUTES = new Set(['GET /healthz', 'GET /openapi.json', 'GET /remediation/{token}', 'POST /remediation/{token}']);
 /** Public pages for people: a refusal asked for with `Accept: text/html` is a small HTML page saying why. */
-export const HTML_ROUTES = new Set(['GET /remediation/{token}', 'POST /remediation/{token}']);
+export const HTML_ROUTES = new Set(['GET /remediation/{token}', 'POST /remediation/{token}', 'GET /ui/', 'GET /ui/assets/{file}', 'GET /t/{token}', 'GET /t/assets/{file}']);
+export const PUBLIC_ROUTES = new Set([
+  'GET /healthz',
+  'GET /openapi.json',
+  ...HTML_ROUTES,
+  'POST /ui/api/login',
+  'GET /ui/api/session',
+  'POST /ui/api/logout',
+  'GET /t/{token}/api/summary',
+  'GET /t/{token}/api/usage',
+  'GET /t/{token}/api/incidents',
+  'GET /t/{token}/api/remediation',
+  'POST /t/{token}/api/remediation/{id}/ack',
+]);
 
 const CONTENT_TYPES = [
   null,

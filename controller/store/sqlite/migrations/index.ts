@@ -9,6 +9,7 @@ import { MIGRATION_006 } from './006-host-inventory.js';
 import { MIGRATION_007 } from './007-quarantined-files.js';
 import { MIGRATION_008 } from './008-remediation.js';
 import { MIGRATION_009 } from './009-web-usage.js';
+import { MIGRATION_010 } from './010-ui.js';
 
 export interface Migration {
   version: number;
@@ -26,4 +27,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 7, name: 'quarantined-files', sql: MIGRATION_007 },
   { version: 8, name: 'remediation', sql: MIGRATION_008 },
   { version: 9, name: 'web-usage', sql: MIGRATION_009 },
+  { version: 10, name: 'ui', sql: MIGRATION_010 },
 ];

@@ -58,7 +58,28 @@ describe('access', () => {
       if (methods(r).some((m) => m === 'POST' || m === 'PUT')) expect([r.url, Boolean(r.schema?.body)]).toEqual([r.url, true]);
     }
     const pub = routes.filter((r) => r.config?.auth === 'public').map((r) => `${methods(r).join()} ${r.url}`);
-    expect(pub.sort()).toEqual(['GET /healthz', 'GET /openapi.json', 'GET /remediation/:token', 'HEAD /healthz', 'HEAD /openapi.json', 'HEAD /remediation/:token', 'POST /remediation/:token']);
+    // The dashboard's login and files, and the tenant pages whose signed link is the credential, are public too.
+    const get = (url: string) => [`GET ${url}`, `HEAD ${url}`];
+    expect(pub.sort()).toEqual(
+      [
+        ...get('/healthz'),
+        ...get('/openapi.json'),
+        ...get('/remediation/:token'),
+        'POST /remediation/:token',
+        'POST /ui/api/login',
+        'POST /ui/api/logout',
+        ...get('/ui/api/session'),
+        ...get('/ui/'),
+        ...get('/ui/assets/:file'),
+        ...get('/t/:token'),
+        ...get('/t/assets/:file'),
+        ...get('/t/:token/api/summary'),
+        ...get('/t/:token/api/usage'),
+        ...get('/t/:token/api/incidents'),
+        ...get('/t/:token/api/remediation'),
+        'POST /t/:token/api/remediation/:id/ack',
+      ].sort(),
+    );
   });
 
   it('refuses an unknown query parameter on every GET route, those that take none included', async () => {
