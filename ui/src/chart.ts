@@ -1,0 +1,138 @@
+// One usage chart: a resource's average line over a band up to its maximum per point, the plan's cap as a
+// dashed line, and the periods the tenant was throttled (or frozen) shaded behind. Drawn by uPlot on canvas.
+// The container carries what it plots as data-series (JSON) and data-ready="1" once drawn, so the browser
+// tests read back exactly the values on screen (UI-CONTRACT.md).
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import { h } from './dom.js';
+import { inUnit } from './format.js';
+import type { Num, SeriesResponse } from './wire.js';
+
+export interface ChartSpec {
+  /** The API's series name, e.g. cpu_percent. */
+  metric: string;
+  title: string;
+  /** The plan's cap in the series' unit, when the plan has one. */
+  cap?: number | undefined;
+}
+
+/** The series names a page asks for besides its charts' own: throttle and freeze periods. */
+export const STATE_METRICS = ['throttle_level', 'frozen'];
+
+export interface Plotted {
+  metric: string;
+  unit: string;
+  from: string;
+  to: string;
+  step_seconds: number;
+  source: string;
+  /** Start of each point, seconds since the epoch. */
+  t: number[];
+  avg: Num[];
+  max: Num[];
+  cap: number | null;
+  /** [start, end) in seconds of each run of points with throttle_level > 0 or frozen (the maximum per point). */
+  throttle: Array<[number, number, string]>;
+}
+
+/** The periods when a throttle or a freeze held, from the state series of the same answer. */
+export function throttlePeriods(r: SeriesResponse, t: number[]): Array<[number, number, string]> {
+  const level = r.series.throttle_level?.max ?? [];
+  const frozen = r.series.frozen?.max ?? [];
+  const out: Array<[number, number, string]> = [];
+  let cur: [number, number, string] | null = null;
+  for (let i = 0; i < t.length; i++) {
+    const what = (frozen[i] ?? 0) > 0 ? 'frozen' : (level[i] ?? 0) > 0 ? `throttle ${level[i]}` : null;
+    const end = t[i]! + r.step_seconds;
+    if (what && cur && cur[2] === what && cur[1] >= t[i]!) cur[1] = end;
+    else if (what) out.push((cur = [t[i]!, end, what]));
+    else cur = null;
+  }
+  return out;
+}
+
+export function plotted(r: SeriesResponse, spec: ChartSpec): Plotted {
+  const s = r.series[spec.metric];
+  const t = r.times.map((x) => Math.round(Date.parse(x) / 1000));
+  return {
+    metric: spec.metric,
+    unit: s?.unit ?? '',
+    from: r.from,
+    to: r.to,
+    step_seconds: r.step_seconds,
+    source: r.source,
+    t,
+    avg: s?.avg ?? t.map(() => null),
+    max: s?.max ?? t.map(() => null),
+    cap: spec.cap ?? null,
+    throttle: throttlePeriods(r, t),
+  };
+}
+
+const css = (name: string, fallback: string) => getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
+
+/** A chart in a new container (appended to `parent` before drawing, so it takes the parent's width). */
+export function chart(parent: HTMLElement, r: SeriesResponse, spec: ChartSpec): HTMLElement {
+  const p = plotted(r, spec);
+  const plot = h('div', { class: 'plot' });
+  const box = h('figure', { class: 'chart', 'data-metric': spec.metric, 'data-points': p.t.length }, h('figcaption', {}, spec.title, p.unit ? h('span', { class: 'unit' }, ` (${p.unit})`) : null), plot);
+  box.dataset.series = JSON.stringify(p);
+  parent.appendChild(box);
+  if (p.t.length === 0) {
+    plot.appendChild(h('p', { class: 'empty' }, 'no data in this range'));
+    box.dataset.ready = '1';
+    return box;
+  }
+  const accent = css('--accent', '#2563eb');
+  const capColor = css('--danger', '#dc2626');
+  const shade = css('--throttle', 'rgba(234, 88, 12, 0.18)');
+  const capLine = p.t.map(() => p.cap);
+  const fmt = (v: number | null) => inUnit(v, p.unit);
+  const opts: uPlot.Options = {
+    width: Math.max(240, plot.clientWidth || parent.clientWidth || 600),
+    height: 180,
+    legend: { live: true },
+    cursor: { drag: { x: false, y: false } },
+    scales: {
+      x: { time: true },
+      y: {
+        range: (_u, _min, max) => [0, Math.max(max ?? 0, p.cap ?? 0) * 1.1 || 1],
+      },
+    },
+    axes: [{}, { size: 70, values: (_u, vals) => vals.map((v) => fmt(v)) }],
+    series: [
+      {},
+      { label: 'average', stroke: accent, width: 1.5, value: (_u, v) => fmt(v) },
+      { label: 'maximum', stroke: 'rgba(37, 99, 235, 0.35)', width: 1, value: (_u, v) => fmt(v) },
+      { label: 'plan cap', stroke: capColor, width: 1.5, dash: [6, 4], show: p.cap !== null, value: (_u, v) => fmt(v) },
+    ],
+    bands: [{ series: [2, 1], fill: 'rgba(37, 99, 235, 0.15)' }],
+    hooks: {
+      drawClear: [
+        (u) => {
+          const { ctx } = u;
+          const { top, height } = u.bbox;
+          ctx.save();
+          ctx.fillStyle = shade;
+          for (const [s, e] of p.throttle) {
+            const x0 = u.valToPos(s, 'x', true);
+            const x1 = u.valToPos(e, 'x', true);
+            ctx.fillRect(x0, top, Math.max(1, x1 - x0), height);
+          }
+          ctx.restore();
+        },
+      ],
+      draw: [() => (box.dataset.ready = '1')],
+    },
+  };
+  // Throttle periods also in words (a chart is not the only way to read them).
+  if (p.throttle.length > 0) {
+    box.appendChild(h('p', { class: 'throttled' }, `throttled: ${p.throttle.map(([s, e, w]) => `${w} ${new Date(s * 1000).toISOString().slice(0, 16).replace('T', ' ')}–${new Date(e * 1000).toISOString().slice(11, 16)}`).join('; ')}`));
+  }
+  const u = new uPlot(opts, [p.t, p.avg, p.max, capLine] as uPlot.AlignedData, plot);
+  new ResizeObserver(() => {
+    const w = plot.clientWidth;
+    if (w > 0 && Math.abs(w - u.width) > 4) u.setSize({ width: w, height: 180 });
+  }).observe(plot);
+  return box;
+}
