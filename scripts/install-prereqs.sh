@@ -23,6 +23,7 @@ want nginx nginx             # the web tier: a real nginx on loopback (test/syst
 want logrotate logrotate     # ... rotated by Debian's logrotate with the test's own config and state file
 want promtool prometheus   # promtool check metrics on a scrape of /metrics (test/unit/controller/metrics.test.ts)
 want stress-ng stress-ng   # real tenant load for the contention tests (test/system/contention.test.ts, test/vm/contention.test.ts)
+want chromium chromium     # headless browser of the dashboard tests (test/system/ui/) and bench ui, driven by playwright-core
 if [ "${1:-}" != "--host-only" ]; then
   want qemu-system-x86_64 qemu-system-x86
   want busybox busybox-static

@@ -45,6 +45,29 @@ export function ensureUiBuilt(): void {
   execFileSync(NODE, [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--config', join(ROOT, 'ui/vite.config.ts')], { cwd: ROOT, timeout: 300_000, stdio: ['ignore', 'inherit', 'inherit'] });
 }
 
+interface IncidentDetail {
+  id: number;
+  host: string;
+  resource: string;
+  state: string;
+  step: string;
+  level: number;
+  manual: boolean;
+  opened_at: string;
+  released_at: string | null;
+  until: string | null;
+  explanation: {
+    summary: string;
+    action: string;
+    avoid: string;
+    measured: { value: number; unit: string };
+    threshold: { value: number; unit: string; kind: string };
+    share?: { tenant: number; fair: number };
+    contention: { contended: boolean };
+    top_processes: Array<{ pid: number; command: string; cpu_percent: number; rss_bytes: number }>;
+  };
+}
+
 interface Session {
   admin: string;
   role: 'admin' | 'viewer';
@@ -94,13 +117,13 @@ export async function startUiServer(cleanup: Cleanup, o: UiServerOptions): Promi
   };
 
   const makeLink = (tenant: string, ttlMs: number) => {
-    const id = b64(randomBytes(9));
+    const id = randomBytes(8).toString('hex');
     const exp = Date.now() + ttlMs;
     const payload = b64(Buffer.from(JSON.stringify({ t: tenant, e: exp, i: id })));
     return { id, token: `${payload}.${b64(mac(payload))}`, expires_at: new Date(exp).toISOString() };
   };
   /** The tenant a token names, or why not: altered (403), expired or revoked (410). */
-  const verify = (token: string): { tenant: string } | { status: 403 | 410; why: string } => {
+  const verify = (token: string): { tenant: string; expires: number } | { status: 403 | 410; why: string } => {
     const m = /^([A-Za-z0-9_-]{1,400})\.([A-Za-z0-9_-]{43})$/.exec(token);
     if (!m) return { status: 403, why: 'This link is not valid: it was altered or cut.' };
     const want = mac(m[1]!);
@@ -109,16 +132,23 @@ export async function startUiServer(cleanup: Cleanup, o: UiServerOptions): Promi
     const p = JSON.parse(Buffer.from(m[1]!, 'base64url').toString()) as { t: string; e: number; i: string };
     if (revoked.has(p.i)) return { status: 410, why: 'This link was withdrawn. Ask your hosting provider for a new one.' };
     if (p.e <= Date.now()) return { status: 410, why: 'This link has expired. Ask your hosting provider for a new one.' };
-    return { tenant: p.t };
+    return { tenant: p.t, expires: p.e };
   };
 
-  const tenantApi = async (tenant: string, rest: string, req: IncomingMessage, res: ServerResponse, url: URL) => {
+  const tenantApi = async (tenant: string, expires: number, rest: string, req: IncomingMessage, res: ServerResponse, url: URL) => {
     const enc = encodeURIComponent(tenant);
     if (req.method === 'GET' && rest === 'summary') {
-      const t = (await upstream('GET', `/v1/tenants/${enc}`)).body as { plan: string | null; host: string | null };
+      const t = (await upstream('GET', `/v1/tenants/${enc}`)).body as { plan: string | null; host: string | null; open_incidents: number };
       const plans = (await upstream('GET', '/v1/plans')).body as { plans: Array<{ name: string; plan: Record<string, unknown> }> };
       const plan = plans.plans.find((p) => p.name === t.plan);
-      return sendJson(res, 200, { tenant, plan: plan ? { name: plan.name, ...plan.plan } : null, contact: o.contact ?? { email: 'support@hosting.example', phone: '+1 555 0100' }, hosts: t.host ? [t.host] : [] });
+      return sendJson(res, 200, {
+        tenant,
+        plan: plan ? { name: plan.name, ...plan.plan } : null,
+        contact: o.contact ?? { email: 'support@hosting.example', url: null },
+        hosts: t.host ? [t.host] : [],
+        open_incidents: t.open_incidents,
+        link_expires_at: new Date(expires).toISOString(),
+      });
     }
     if (req.method === 'GET' && rest === 'usage') {
       const q = new URLSearchParams();
@@ -130,20 +160,52 @@ export async function startUiServer(cleanup: Cleanup, o: UiServerOptions): Promi
       return sendJson(res, r.status, r.body);
     }
     if (req.method === 'GET' && rest === 'incidents') {
+      // The shape of shared/wire/ui.ts TenantIncident (branch ui-api): the tenant's words, no contention detail.
       const list = (await upstream('GET', `/v1/incidents?tenant=${enc}&limit=20`)).body as { incidents: Array<{ id: number }> };
       const incidents = [];
       for (const i of list.incidents) {
-        const d = (await upstream('GET', `/v1/incidents/${i.id}`)).body as Record<string, unknown> & { explanation: { contention: Record<string, unknown> } };
-        // Tenant-safe: no host name of other tenants' pressure (contention.detail), no history, no host.
-        const { detail: _detail, ...contention } = d.explanation.contention;
-        const { history: _h, host: _host, agent_incident: _a, ...rest } = d;
-        incidents.push({ ...rest, explanation: { ...d.explanation, contention } });
+        const d = (await upstream('GET', `/v1/incidents/${i.id}`)).body as IncidentDetail;
+        const x = d.explanation;
+        incidents.push({
+          id: d.id,
+          host: d.host,
+          resource: d.resource,
+          state: d.state,
+          step: d.step,
+          level: d.level,
+          manual: d.manual,
+          opened_at: d.opened_at,
+          released_at: d.released_at,
+          until: d.until,
+          summary: x.summary,
+          action: x.action,
+          avoid: x.avoid,
+          measured: { value: String(x.measured.value), unit: x.measured.unit },
+          threshold: { value: String(x.threshold.value), unit: x.threshold.unit, kind: x.threshold.kind },
+          share: x.share ? { yours: x.share.tenant, fair: x.share.fair } : null,
+          others_waiting: x.contention.contended,
+          top_processes: x.top_processes.slice(0, 10).map((p) => ({ pid: p.pid, command: p.command, cpu_percent: p.cpu_percent, rss_bytes: p.rss_bytes })),
+          what_to_change: d.manual ? ['Reply to your hosting provider about the reason given.'] : [x.avoid],
+        });
       }
       return sendJson(res, 200, { incidents });
     }
     if (req.method === 'GET' && rest === 'remediation') {
-      const r = (await upstream('GET', `/v1/remediation-cases?tenant=${enc}`)).body as { cases: Array<Record<string, unknown>> };
-      return sendJson(res, 200, { cases: r.cases.map(({ id, state, what, opened_at, deadline, acknowledged_at, step }) => ({ id, state, what, opened_at, deadline, acknowledged_at, step })) });
+      const r = (await upstream('GET', `/v1/remediation-cases?tenant=${enc}`)).body as { cases: Array<Record<string, unknown> & { state: string; acknowledged_at: string | null; step: { action: string } }> };
+      return sendJson(res, 200, {
+        cases: r.cases.map((c) => ({
+          id: c.id,
+          host: c.host,
+          state: c.state,
+          what: c.what,
+          opened_at: c.opened_at,
+          deadline: c.deadline,
+          acknowledged_at: c.acknowledged_at,
+          resolved_at: c.resolved_at,
+          if_not_fixed: c.step.action === 'none' ? 'nothing happens automatically' : `your account is ${c.step.action === 'quarantine' ? 'paused' : 'slowed down'} until it is fixed`,
+          can_acknowledge: c.state === 'open' || (c.state === 'overdue' && c.acknowledged_at === null),
+        })),
+      });
     }
     const ack = /^remediation\/([0-9]{1,15})\/ack$/.exec(rest);
     if (req.method === 'POST' && ack) {
@@ -222,9 +284,9 @@ export async function startUiServer(cleanup: Cleanup, o: UiServerOptions): Promi
         const body = JSON.parse((await readBody(req)).toString() || '{}') as { ttl?: number };
         const ttl = typeof body.ttl === 'number' && body.ttl > 0 ? body.ttl * 1000 : (o.linkTtlMs ?? 30 * 86_400_000);
         const l = makeLink(decodeURIComponent(m[1]!), ttl);
-        return sendJson(res, 201, { url: `/t/${l.token}`, expires_at: l.expires_at, id: l.id });
+        return sendJson(res, 201, { url: `http://${req.headers.host}/t/${l.token}`, expires_at: l.expires_at, id: l.id });
       }
-      m = /^\/v1\/tenant-links\/([A-Za-z0-9_-]+)$/.exec(p);
+      m = /^\/v1\/tenant-links\/([0-9a-f]{16})$/.exec(p);
       if (m && method === 'DELETE') {
         revoked.add(m[1]!);
         return void res.writeHead(204).end();
@@ -240,7 +302,7 @@ export async function startUiServer(cleanup: Cleanup, o: UiServerOptions): Promi
         return sendText(res, v.status, `<!doctype html><title>Link not valid</title><p>${v.why}</p>`, 'text/html; charset=utf-8');
       }
       if (m[2] === undefined) return method === 'GET' ? sendPage(res, UI_DIST, 'tenant.html') : sendJson(res, 405, { error: 'method', message: 'GET only' });
-      return tenantApi(v.tenant, m[2], req, res, url);
+      return tenantApi(v.tenant, v.expires, m[2], req, res, url);
     }
     return sendJson(res, 404, { error: 'not_found', message: `no route ${method} ${p}` });
   };

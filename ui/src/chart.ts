@@ -69,7 +69,14 @@ export function plotted(r: SeriesResponse, spec: ChartSpec): Plotted {
   };
 }
 
-const css = (name: string, fallback: string) => getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
+/** The smallest top of a chart's scale, by unit: ticks of a fraction of a byte or a task mean nothing. */
+function floorOf(unit: string): number {
+  return unit.startsWith('bytes') ? 1024 : 1;
+}
+
+let rootStyle: CSSStyleDeclaration | null = null;
+/** A colour of the stylesheet (read once: each read of computed style may force a style pass). */
+const css = (name: string, fallback: string) => (rootStyle ??= getComputedStyle(document.documentElement)).getPropertyValue(name).trim() || fallback;
 
 /** A chart in a new container (appended to `parent` before drawing, so it takes the parent's width). */
 export function chart(parent: HTMLElement, r: SeriesResponse, spec: ChartSpec): HTMLElement {
@@ -96,7 +103,8 @@ export function chart(parent: HTMLElement, r: SeriesResponse, spec: ChartSpec): 
     scales: {
       x: { time: true },
       y: {
-        range: (_u, _min, max) => [0, Math.max(max ?? 0, p.cap ?? 0) * 1.1 || 1],
+        // From 0, up to the cap or the data, and never below a floor of the unit (all-zero bytes read as 0 B).
+        range: (_u, _min, max) => [0, Math.max(max ?? 0, p.cap ?? 0, floorOf(p.unit)) * 1.1],
       },
     },
     axes: [{}, { size: 70, values: (_u, vals) => vals.map((v) => fmt(v)) }],
@@ -104,7 +112,7 @@ export function chart(parent: HTMLElement, r: SeriesResponse, spec: ChartSpec): 
       {},
       { label: 'average', stroke: accent, width: 1.5, value: (_u, v) => fmt(v) },
       { label: 'maximum', stroke: 'rgba(37, 99, 235, 0.35)', width: 1, value: (_u, v) => fmt(v) },
-      { label: 'plan cap', stroke: capColor, width: 1.5, dash: [6, 4], show: p.cap !== null, value: (_u, v) => fmt(v) },
+      ...(p.cap === null ? [] : [{ label: 'plan cap', stroke: capColor, width: 1.5, dash: [6, 4], value: (_u: uPlot, v: number | null) => fmt(v) }]),
     ],
     bands: [{ series: [2, 1], fill: 'rgba(37, 99, 235, 0.15)' }],
     hooks: {
@@ -129,7 +137,7 @@ export function chart(parent: HTMLElement, r: SeriesResponse, spec: ChartSpec): 
   if (p.throttle.length > 0) {
     box.appendChild(h('p', { class: 'throttled' }, `throttled: ${p.throttle.map(([s, e, w]) => `${w} ${new Date(s * 1000).toISOString().slice(0, 16).replace('T', ' ')}–${new Date(e * 1000).toISOString().slice(11, 16)}`).join('; ')}`));
   }
-  const u = new uPlot(opts, [p.t, p.avg, p.max, capLine] as uPlot.AlignedData, plot);
+  const u = new uPlot(opts, (p.cap === null ? [p.t, p.avg, p.max] : [p.t, p.avg, p.max, capLine]) as uPlot.AlignedData, plot);
   new ResizeObserver(() => {
     const w = plot.clientWidth;
     if (w > 0 && Math.abs(w - u.width) > 4) u.setSize({ width: w, height: 180 });

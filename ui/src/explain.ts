@@ -9,7 +9,7 @@ const KIND: Record<string, string> = { plan_cap: 'the plan cap', fair_share: 'th
 export function explanation(e: Explanation, opts: { admin: boolean }): HTMLElement {
   const pairs: Array<[string, Child | Child[]]> = [
     ['What happened', e.summary],
-    ['Measured', `${inUnit(e.measured.value, e.measured.unit)} over ${duration(e.window_seconds)}`],
+    ['Measured', `${inUnit(e.measured.value, e.measured.unit)}${e.window_seconds > 0 ? ` over ${duration(e.window_seconds)}` : ''}`],
     ['Threshold', `${inUnit(e.threshold.value, e.threshold.unit)} (${KIND[e.threshold.kind] ?? e.threshold.kind})`],
   ];
   if (e.share) {

@@ -172,20 +172,47 @@ export interface Session {
   expires_at: string;
 }
 
-export interface RemediationCase {
+/** GET /t/{token}/api/remediation: a remediation request as its tenant sees it (shared/wire/ui.ts TenantCase). */
+export interface TenantCase {
   id: number;
   state: string;
   what: string;
   opened_at: string;
   deadline: string;
   acknowledged_at: string | null;
-  step?: { action: string; level?: number };
+  resolved_at?: string | null;
+  if_not_fixed?: string;
+  can_acknowledge?: boolean;
 }
 
-/** GET /t/{token}/api/summary (UI-CONTRACT.md). */
+/** GET /t/{token}/api/summary (UI-CONTRACT.md; shared/wire/ui.ts TenantSummary). */
 export interface TenantSummary {
   tenant: string;
   plan: (Plan & { name?: string }) | null;
   contact: Record<string, unknown> | null;
   hosts: string[];
+  open_incidents?: number;
+  link_expires_at?: string;
+}
+
+/** GET /t/{token}/api/incidents: an incident in the tenant's words (shared/wire/ui.ts TenantIncident). */
+export interface TenantIncident {
+  id: number;
+  resource: string;
+  state: 'open' | 'released';
+  step: string;
+  level: number;
+  manual: boolean;
+  opened_at: string;
+  released_at: string | null;
+  until: string | null;
+  summary: string;
+  action: string;
+  avoid: string;
+  measured: { value: string; unit: string } | null;
+  threshold: { value: string; unit: string; kind: string } | null;
+  share: { yours: number; fair: number } | null;
+  others_waiting: boolean;
+  top_processes: Array<{ pid: number; command: string; cpu_percent: number; rss_bytes: number }>;
+  what_to_change: string[];
 }

