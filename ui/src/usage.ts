@@ -25,26 +25,4 @@ export function drawCharts(parent: HTMLElement, r: SeriesResponse, specs: ChartS
   return grid;
 }
 
-export interface Range {
-  label: string;
-  from: string;
-  to: string;
-  step?: string | undefined;
-}
-
-const PRESETS: Record<string, number> = { '1h': 3_600_000, '24h': 86_400_000, '30d': 30 * 86_400_000 };
-export const PRESET_NAMES = Object.keys(PRESETS);
-
-/** A preset (1h, 24h, 30d) or a custom from/to (ISO) as absolute times, so the API is asked exactly once. */
-export function rangeOf(params: URLSearchParams, now = Date.now()): Range {
-  const from = Date.parse(params.get('from') ?? '');
-  const to = Date.parse(params.get('to') ?? '');
-  const step = params.get('step') ?? undefined;
-  const okStep = step && /^[0-9]{1,6}[smhd]$/.test(step) ? step : undefined;
-  if (Number.isFinite(from) && Number.isFinite(to) && from < to) {
-    return { label: 'custom', from: new Date(from).toISOString(), to: new Date(to).toISOString(), step: okStep };
-  }
-  const name = params.get('range') ?? '24h';
-  const span = PRESETS[name] ?? PRESETS['24h']!;
-  return { label: PRESETS[name] ? name : '24h', from: new Date(now - span).toISOString(), to: new Date(now).toISOString(), step: okStep };
-}
+export { PRESET_NAMES, rangeOf, type Range } from './series.js';

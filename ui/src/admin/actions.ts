@@ -3,7 +3,7 @@
 import { ApiError, get, post } from '../api.js';
 import { h, replace } from '../dom.js';
 import type { ActionStatus, TenantInfo } from '../wire.js';
-import type { Ctx } from './main.js';
+import type { Ctx } from './ctx.js';
 import { actionsTable } from './tenant.js';
 
 const WHAT: Record<string, string> = {

@@ -3,7 +3,7 @@ import { get, qs } from '../api.js';
 import { badge, h, link, replace, sortableTable, type Column } from '../dom.js';
 import { ago, bytes, num, pct, time } from '../format.js';
 import type { AuditEntry, FairnessRanking, HostInfo, TenantInfo } from '../wire.js';
-import type { Ctx } from './main.js';
+import type { Ctx } from './ctx.js';
 
 const tenantHref = (name: string) => `#/tenant/${encodeURIComponent(name)}`;
 

@@ -6,15 +6,10 @@ import { ApiError, get, post, setCsrf, whenUnauthorized } from '../api.js';
 import { h, replace } from '../dom.js';
 import type { Session } from '../wire.js';
 import { actionsPage } from './actions.js';
+import type { Ctx } from './ctx.js';
 import { auditPage, fairnessPage, fleetPage, tenantsPage } from './lists.js';
 import { incidentPage, tenantPage } from './tenant.js';
 
-export interface Ctx {
-  session: Session;
-  params: URLSearchParams;
-  /** Path segments after the page's name, decoded. */
-  rest: string[];
-}
 type Page = (main: HTMLElement, ctx: Ctx) => Promise<void>;
 
 const PAGES: Record<string, { title: string; page: Page; nav: boolean }> = {
@@ -48,8 +43,10 @@ async function route(): Promise<void> {
   const gen = ++generation;
   if (!session) return showLogin();
   const { name, rest, params } = parseHash();
-  const entry = PAGES[name] ?? PAGES.fleet!;
-  const main = h('main', { id: 'page', 'data-page': PAGES[name] ? name : 'fleet' });
+  // Own keys only: #/constructor or #/__proto__ must not find Object's.
+  const known = Object.hasOwn(PAGES, name);
+  const entry = known ? PAGES[name]! : PAGES.fleet!;
+  const main = h('main', { id: 'page', 'data-page': known ? name : 'fleet' });
   replace(root, header(name), main);
   document.title = `${entry.title} · hostwarden`;
   try {

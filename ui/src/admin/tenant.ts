@@ -6,7 +6,7 @@ import { explanation, stepText } from '../explain.js';
 import { ago, bytes, num, time } from '../format.js';
 import { chartSpecs, drawCharts, PRESET_NAMES, rangeOf, usageResources } from '../usage.js';
 import type { ActionStatus, IncidentDetail, IncidentSummary, Notice, Plan, SeriesResponse, TenantInfo } from '../wire.js';
-import type { Ctx } from './main.js';
+import type { Ctx } from './ctx.js';
 
 export async function tenantPage(main: HTMLElement, ctx: Ctx): Promise<void> {
   const name = ctx.rest[0] ?? '';
