@@ -59,7 +59,7 @@ function usage(n: number, stepS: number, empty: boolean): string {
   return JSON.stringify({ tenant: 'bench', host: 'bench-host', from: new Date((to - n * stepS) * 1000).toISOString(), to: new Date(to * 1000).toISOString(), step_seconds: stepS, source: stepS >= 3600 ? 'hour' : 'minute', times, samples: times.map(() => stepS / 5), series });
 }
 
-async function serve(): Promise<{ server: Server; url: string }> {
+export async function serve(): Promise<{ server: Server; url: string }> {
   const answers = {
     full: { '1m': usage(1440, 60, false), '1h': usage(720, 3600, false) },
     empty: { '1m': usage(1440, 60, true), '1h': usage(720, 3600, true) },

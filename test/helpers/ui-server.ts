@@ -28,8 +28,8 @@ export interface UiTarget {
   standIn: boolean;
 }
 
-/** The controller.yaml lines the real controller needs for the UI tests (none for the stand-in). */
-export const UI_CONTROLLER_LINES: string[] = REAL_CONTROLLER ? ['public_url: http://127.0.0.1'] : [];
+/** The controller.yaml lines the UI tests give the controller (none needed: its ui: keys have defaults). */
+export const UI_CONTROLLER_LINES: string[] = [];
 
 /** The UI the tests drive: the stand-in in front of the stack's controller, or the controller itself. */
 export async function uiTarget(cleanup: Cleanup, stack: Stack, opts: { sessionTtlMs?: number } = {}): Promise<UiTarget> {

@@ -10,7 +10,8 @@ export function explanation(e: Explanation, opts: { admin: boolean }): HTMLEleme
   const pairs: Array<[string, Child | Child[]]> = [
     ['What happened', e.summary],
     ['Measured', `${inUnit(e.measured.value, e.measured.unit)}${e.window_seconds > 0 ? ` over ${duration(e.window_seconds)}` : ''}`],
-    ['Threshold', `${inUnit(e.threshold.value, e.threshold.unit)} (${Object.hasOwn(KIND, e.threshold.kind) ? KIND[e.threshold.kind] : e.threshold.kind})`],
+    // A manual action has no measured threshold (its value is 0): who set it says it all.
+    ['Threshold', e.threshold.kind === 'manual' ? KIND.manual! : `${inUnit(e.threshold.value, e.threshold.unit)} (${Object.hasOwn(KIND, e.threshold.kind) ? KIND[e.threshold.kind] : e.threshold.kind})`],
   ];
   if (e.share) {
     pairs.push([

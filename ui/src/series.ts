@@ -45,9 +45,17 @@ export function throttlePeriods(r: SeriesResponse, t: number[]): Array<[number, 
   return out;
 }
 
+/** Per answer, once for all its charts: the times in seconds and the throttle periods. */
+const perAnswer = new WeakMap<SeriesResponse, { t: number[]; throttle: Array<[number, number, string]> }>();
+
 export function plotted(r: SeriesResponse, spec: ChartSpec): Plotted {
   const s = r.series[spec.metric];
-  const t = r.times.map((x) => Math.round(Date.parse(x) / 1000));
+  let shared = perAnswer.get(r);
+  if (!shared) {
+    const t = r.times.map((x) => Math.round(Date.parse(x) / 1000));
+    perAnswer.set(r, (shared = { t, throttle: throttlePeriods(r, t) }));
+  }
+  const { t } = shared;
   return {
     metric: spec.metric,
     unit: s?.unit ?? '',
@@ -59,7 +67,7 @@ export function plotted(r: SeriesResponse, spec: ChartSpec): Plotted {
     avg: s?.avg ?? t.map(() => null),
     max: s?.max ?? t.map(() => null),
     cap: spec.cap ?? null,
-    throttle: throttlePeriods(r, t),
+    throttle: shared.throttle,
   };
 }
 

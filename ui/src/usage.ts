@@ -1,5 +1,5 @@
 // The usage charts a tenant page draws (admin and tenant alike): which series, with which plan cap.
-import { chart, STATE_METRICS, type ChartSpec } from './chart.js';
+import { prepareChart, STATE_METRICS, type ChartSpec } from './chart.js';
 import { h } from './dom.js';
 import type { Plan, SeriesResponse } from './wire.js';
 
@@ -21,7 +21,10 @@ export function usageResources(specs: ChartSpec[]): string {
 export function drawCharts(parent: HTMLElement, r: SeriesResponse, specs: ChartSpec[], label: string): HTMLElement {
   const grid = h('section', { class: 'charts', 'data-range': label, 'aria-label': `usage, ${label}` });
   parent.appendChild(grid);
-  for (const s of specs) chart(grid, r, s);
+  const charts = specs.map((s) => prepareChart(grid, r, s));
+  // One layout for all: the charts of a grid are equally wide.
+  const width = charts[0]?.plot.clientWidth ?? 0;
+  for (const c of charts) c.draw(width);
   return grid;
 }
 

@@ -1,4 +1,4 @@
-// The Debian packages, built from this tree by packaging/build-deb.sh (from dist/ as `npx tsc -b` left it):
+// The Debian packages, built from this tree by packaging/build-deb.sh (from dist/ as `npm run build` left it):
 // their control fields and contents, their maintainer scripts and units, the packaged programs run from an
 // extracted tree on the packaged runtime, and (as root) a real `dpkg -i`, use, `dpkg -r` and `dpkg --purge`
 // in a chroot on a throw-away overlay of this host's root filesystem, inside a mount namespace of the test's
@@ -13,6 +13,7 @@ import { createDriver } from '../../../agent/kernel/cgroup/detect.js';
 import { productionPackages } from '../../../packaging/prod-modules.js';
 import { describeWith, hasCommand, isRoot, missing, needRoot, needV1Cgroups } from '../../helpers/env.js';
 import { Cleanup, cgroupOf, listeningUrl, NODE, ownTopCgroup, ROOT, spawnAs, spawnDaemon, tempDir, uniq, waitFor } from '../../helpers/system.js';
+import { ensureUiBuilt } from '../../helpers/ui-server.js';
 import { checkDocs, checkLintian, contents, type Entry, field, HAS_CTL, LIB, LOCK, ok, type Pkg, PKGS, run, UPSTREAM, VERSION } from './deb-lib.js';
 
 /** The packaged programs run with a plain system PATH, as under systemd. */
@@ -26,6 +27,7 @@ describeWith(missing([[hasCommand('dpkg-deb'), 'needs dpkg-deb']]), 'Debian pack
 
   beforeAll(() => {
     out = tempDir(cleanup, 'hw-deb-');
+    ensureUiBuilt(); // dist/ui, which the controller package carries (npm run build makes it with the rest)
     const started = performance.now();
     // gzip: the same trees as the default xz, built in seconds instead of a minute (measured in the report).
     const r = run(join(ROOT, 'packaging/build-deb.sh'), ['--out', out, '--no-build'], { HOSTWARDEN_DEB_COMPRESS: 'gzip' }, undefined, 600_000); // 2-3 min here, more on a loaded machine

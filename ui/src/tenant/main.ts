@@ -90,7 +90,8 @@ function incidentList(list: TenantIncident[]): HTMLElement {
 
 function incidentBox(i: TenantIncident): HTMLElement {
   const pairs: Array<[string, Child | Child[]]> = [['What happened', i.summary]];
-  if (i.measured) pairs.push(['Measured', `${inUnit(Number(i.measured.value), i.measured.unit)}${i.threshold ? `, limit ${inUnit(Number(i.threshold.value), i.threshold.unit)}` : ''}`]);
+  const limit = i.threshold && i.threshold.kind !== 'manual' ? `, limit ${inUnit(Number(i.threshold.value), i.threshold.unit)}` : '';
+  if (i.measured) pairs.push(['Measured', `${inUnit(Number(i.measured.value), i.measured.unit)}${limit}`]);
   if (i.share) pairs.push(['Your share of the server', `${pct(i.share.yours * 100)} (a fair share is ${pct(i.share.fair * 100)})`]);
   pairs.push(['Were other customers waiting', i.others_waiting ? 'yes: your use slowed them down' : 'no']);
   pairs.push(['What was done', i.action]);
