@@ -75,6 +75,8 @@ describeWith(missing([needRoot, needV1Cgroups, [existsSync(CHROMIUM), 'needs chr
     const err = await page.locator('#page > p.error').allTextContents();
     expect(err, `errors on ${hash}`).toEqual([]);
   };
+  /** When the busy tenant's first sample was taken (ms). */
+  const firstSample = async () => Date.parse(((await api('GET', `/v1/tenants/${busy.name}/usage?from=1h&resources=cpu_percent`)).body.times as string[])[0]!);
   const plottedOf = async (p: Page, metric: string, range?: string): Promise<Plotted> =>
     JSON.parse((await p.locator(`${range ? `section[data-range="${range}"] ` : ''}figure.chart[data-metric="${metric}"]`).getAttribute('data-series'))!) as Plotted;
 
@@ -160,7 +162,7 @@ describeWith(missing([needRoot, needV1Cgroups, [existsSync(CHROMIUM), 'needs chr
   it("tenant: each chart plots exactly the API's values for the same range, with the plan cap", async () => {
     // A custom range ending 15 s ago: every report of it has arrived, so the API answers the same twice.
     const to = new Date(Date.now() - 15_000);
-    const from = new Date(to.getTime() - 10 * 60_000);
+    const from = new Date(await firstSample());
     await open(`#/tenant/${busy.name}?from=${from.toISOString()}&to=${to.toISOString()}`);
     const metrics = ['cpu_percent', 'memory_current', 'io_read_bps', 'io_write_bps', 'processes'];
     const usage = (await api('GET', `/v1/tenants/${busy.name}/usage?from=${from.toISOString()}&to=${to.toISOString()}&resources=${metrics.join(',')},throttle_level,frozen`)).body as unknown as Usage;
@@ -210,6 +212,9 @@ describeWith(missing([needRoot, needV1Cgroups, [existsSync(CHROMIUM), 'needs chr
       return p.throttle.length > 0 ? p : undefined;
     }, 40_000, 2000);
     expect(shown.throttle.at(-1)![2]).toBe('throttle 1');
+    // For the screenshot: the span the stack has data for, the throttle in it.
+    await open(`#/tenant/${busy.name}?from=${new Date(await firstSample()).toISOString()}&to=${new Date().toISOString()}`);
+    expect((await plottedOf(page, 'cpu_percent')).throttle.length).toBeGreaterThan(0);
     expect(await page.locator('figure.chart[data-metric="cpu_percent"] .throttled').textContent()).toContain('throttle 1');
     // The page lists the action, and the incident it opened is in the timeline.
     await expect.poll(async () => page.locator(`tr[data-key="${id}"]`).count(), POLL).toBe(1);
