@@ -38,6 +38,8 @@ export interface CollectContext {
   throttled?: Map<string, number>;
   /** PSI of the system services' cgroup, where the host has one (the policy's, not the wire's). */
   services?: Pressure;
+  /** Cumulative nftables byte counters per tenant (rx only where counted), for the metrics endpoint. */
+  network?: Map<string, { tx: number; rx?: number }>;
 }
 
 export interface Collector {
