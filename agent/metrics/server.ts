@@ -51,11 +51,18 @@ export class MetricsServer {
     private readonly config: MetricsConfig,
     private readonly metrics: TenantMetrics,
     private readonly log: Logger,
+    /** Tests shorten the idle limit. */
+    opts: { idleMs?: number } = {},
   ) {
     this.tokenDigest = config.tokenFile !== undefined ? digest(readMetricsToken(config.tokenFile)) : undefined;
-    this.server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, keepAliveTimeout: 5_000 }, (req, res) => this.handle(req, res));
+    const idleMs = opts.idleMs ?? SOCKET_IDLE_MS;
+    // connectionsCheckingInterval: how often the header and request time limits are looked at (default 30 s).
+    this.server = createServer(
+      { maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: Math.max(idleMs, REQUEST_TIMEOUT_MS), headersTimeout: Math.min(idleMs, HEADERS_TIMEOUT_MS), keepAliveTimeout: Math.min(idleMs, 5_000), connectionsCheckingInterval: 1_000 },
+      (req, res) => this.handle(req, res),
+    );
     this.server.maxConnections = MAX_CONNECTIONS;
-    this.server.setTimeout(SOCKET_IDLE_MS, (socket) => socket.destroy());
+    this.server.setTimeout(idleMs, (socket) => socket.destroy());
     this.server.on('clientError', (_err, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       else socket.destroy();
