@@ -95,27 +95,27 @@ function num(v: number): string {
  * a value (a family no tenant has a value for is left out, as cAdvisor leaves out what a kernel lacks).
  */
 export function render(snapshot: Snapshot | undefined, strays: ReadonlyMap<string, number>, agent: { version: string; host: string }): string {
-  const out: string[] = [];
-  out.push('# HELP hostwarden_agent_info The agent: its version and host name (value 1).', '# TYPE hostwarden_agent_info gauge');
-  out.push(`hostwarden_agent_info{version="${escapeLabel(agent.version)}",host="${escapeLabel(agent.host)}"} 1`);
-  if (!snapshot) return `${out.join('\n')}\n`;
-  out.push('# HELP hostwarden_agent_last_tick_timestamp_seconds When the tick whose measurements these are collected them, Unix seconds.', '# TYPE hostwarden_agent_last_tick_timestamp_seconds gauge');
-  out.push(`hostwarden_agent_last_tick_timestamp_seconds ${num(snapshot.at / 1000)}`);
-  out.push('# HELP hostwarden_agent_tenants Tenants the agent governs.', '# TYPE hostwarden_agent_tenants gauge', `hostwarden_agent_tenants ${snapshot.tenants.length}`);
-  const labels = snapshot.tenants.map((t) => `{tenant="${escapeLabel(t.name)}"}`);
-  out.push('# HELP hostwarden_tenant_info The tenant and its plan (value 1; plan="" without a plan).', '# TYPE hostwarden_tenant_info gauge');
-  snapshot.tenants.forEach((t) => out.push(`hostwarden_tenant_info{tenant="${escapeLabel(t.name)}",plan="${escapeLabel(t.planName ?? '')}"} 1`));
+  // One string built by appending (V8 joins the pieces lazily): no array of 30,000 lines for 1,000 tenants.
+  let out = '# HELP hostwarden_agent_info The agent: its version and host name (value 1).\n# TYPE hostwarden_agent_info gauge\n';
+  out += `hostwarden_agent_info{version="${escapeLabel(agent.version)}",host="${escapeLabel(agent.host)}"} 1\n`;
+  if (!snapshot) return out;
+  out += '# HELP hostwarden_agent_last_tick_timestamp_seconds When the tick whose measurements these are collected them, Unix seconds.\n# TYPE hostwarden_agent_last_tick_timestamp_seconds gauge\n';
+  out += `hostwarden_agent_last_tick_timestamp_seconds ${num(snapshot.at / 1000)}\n`;
+  out += `# HELP hostwarden_agent_tenants Tenants the agent governs.\n# TYPE hostwarden_agent_tenants gauge\nhostwarden_agent_tenants ${snapshot.tenants.length}\n`;
+  const tenants = snapshot.tenants;
+  const labels = tenants.map((t) => `{tenant="${escapeLabel(t.name)}"} `);
+  const straysOf = tenants.map((t) => strays.get(t.name) ?? 0);
+  out += '# HELP hostwarden_tenant_info The tenant and its plan (value 1; plan="" without a plan).\n# TYPE hostwarden_tenant_info gauge\n';
+  for (const t of tenants) out += `hostwarden_tenant_info{tenant="${escapeLabel(t.name)}",plan="${escapeLabel(t.planName ?? '')}"} 1\n`;
   for (const f of TENANT_FAMILIES) {
-    const lines: string[] = [];
-    snapshot.tenants.forEach((t, i) => {
-      const v = f.value(t, strays.get(t.name) ?? 0);
-      if (v !== undefined && Number.isFinite(v)) lines.push(`${f.name}${labels[i]} ${num(v)}`);
-    });
-    if (lines.length === 0) continue;
-    out.push(`# HELP ${f.name} ${f.help}`, `# TYPE ${f.name} ${f.kind}`);
-    for (const l of lines) out.push(l);
+    let lines = '';
+    for (let i = 0; i < tenants.length; i++) {
+      const v = f.value(tenants[i]!, straysOf[i]!);
+      if (v !== undefined && Number.isFinite(v)) lines += `${f.name}${labels[i]}${num(v)}\n`;
+    }
+    if (lines) out += `# HELP ${f.name} ${f.help}\n# TYPE ${f.name} ${f.kind}\n${lines}`;
   }
-  return `${out.join('\n')}\n`;
+  return out;
 }
 
 /**
