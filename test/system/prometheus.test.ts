@@ -165,11 +165,12 @@ describeWith(prereqs, 'the agent scraped by a real Prometheus; the Grafana dashb
     expect(queries.length).toBeGreaterThanOrEqual(20);
     // Each query as Grafana sends it with every agent and the busy tenant chosen, then with "All".
     const empty: string[] = [];
+    // Rates need a few scrapes, the inode count its first walk: each query may wait, all of them 60 s at most.
+    const deadline = Date.now() + 60_000;
     for (const tenant of [busy.name, '.*']) {
       for (const q of queries) {
         const expr = substitute(q.expr, { instance: '.*', tenant, __rate_interval: RATE_INTERVAL });
-        // Rates need a few scrapes, the inode count its first walk: wait for each (bounded), then judge.
-        const got = await waitFor(`data for ${q.where}`, async () => ((await query(expr)).length > 0 ? true : undefined), 60_000, 1000).catch(() => false);
+        const got = await waitFor(`data for ${q.where}`, async () => ((await query(expr)).length > 0 ? true : undefined), Math.max(1000, deadline - Date.now()), 1000).catch(() => false);
         if (!got) empty.push(`${q.where}: ${expr}`);
       }
     }

@@ -2,7 +2,7 @@
 // through from the kernel's counters; `promtool check metrics` on 1,000 tenants), and the listener on real
 // loopback HTTP (only /metrics, the bearer token, gzip, and clients that stall or never read).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import { render, type Snapshot, TENANT_FAMILIES, TenantMetrics, type TenantView 
 import { MAX_CONNECTIONS, MetricsServer } from '../../../agent/metrics/server.js';
 import { ConfigError } from '../../../shared/errors.js';
 import { describeWith, hasCommand, missing } from '../../helpers/env.js';
+import { ROOT } from '../../helpers/system.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hw-agent-metrics-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -142,6 +143,38 @@ describe('exposition', () => {
       expect(r.status).toBe(0);
       expect(text.split('\n').filter((l) => l.startsWith('hostwarden_tenant_cpu_usage_seconds_total{')).length).toBe(1000);
     });
+  });
+});
+
+describe('the packaged Grafana dashboard', () => {
+  const dashboard = JSON.parse(readFileSync(join(ROOT, 'packaging/grafana/hostwarden-tenants.json'), 'utf8')) as {
+    __inputs: Array<{ name: string; pluginId: string }>;
+    uid: string;
+    panels: Array<{ id: number; title: string; datasource: { uid: string }; gridPos: object; targets: Array<{ expr: string; datasource: { uid: string } }> }>;
+    templating: { list: Array<{ name: string; query: { query: string } }> };
+  };
+
+  it('is importable: one Prometheus input that every panel and target uses, unique panel ids, a stable uid', () => {
+    expect(dashboard.__inputs).toEqual([expect.objectContaining({ name: 'DS_PROMETHEUS', pluginId: 'prometheus' })]);
+    expect(dashboard.uid).toBe('hostwarden-tenants');
+    expect(new Set(dashboard.panels.map((p) => p.id)).size).toBe(dashboard.panels.length);
+    for (const p of dashboard.panels) {
+      expect(p.datasource.uid, p.title).toBe('${DS_PROMETHEUS}');
+      expect(p.gridPos, p.title).toBeDefined();
+      expect(p.targets.length, p.title).toBeGreaterThan(0);
+      for (const t of p.targets) expect(t.datasource.uid, p.title).toBe('${DS_PROMETHEUS}');
+    }
+  });
+
+  it('queries only metrics the agent serves (a renamed metric fails here, without a Prometheus)', () => {
+    const text = render({ at: 1, tenants: [fullTenant(1)] }, new Map(), AGENT);
+    const served = new Set(families(text).keys());
+    const used = new Set<string>();
+    const exprs = [...dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr)), ...dashboard.templating.list.map((v) => v.query.query)];
+    for (const e of exprs) for (const m of e.matchAll(/\bhostwarden_[a-z_]+/g)) used.add(m[0]);
+    expect([...used].filter((n) => !served.has(n))).toEqual([]);
+    // The main families all have a panel.
+    for (const n of ['hostwarden_tenant_cpu_usage_seconds_total', 'hostwarden_tenant_memory_usage_bytes', 'hostwarden_tenant_fs_reads_bytes_total', 'hostwarden_tenant_network_transmit_bytes_total', 'hostwarden_tenant_processes', 'hostwarden_tenant_throttle_level', 'hostwarden_tenant_frozen', 'hostwarden_tenant_strays_total', 'hostwarden_tenant_plan_cpu_cores']) expect(used, n).toContain(n);
   });
 });
 
