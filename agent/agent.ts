@@ -25,15 +25,17 @@ import { MalwareService } from './malware/service.js';
 import type { CgroupDriver } from './kernel/cgroup/driver.js';
 import { devicesOf } from './kernel/devices.js';
 import { topProcesses } from './kernel/top-processes.js';
+import { TenantMetrics } from './metrics/exposition.js';
+import { MetricsServer } from './metrics/server.js';
 import { Placement } from './placement.js';
 import { type Desired, desiredApiRate, desiredBandwidthRate, desiredLimits, desiredWebRate } from './policy/desired.js';
 import { Shaper, type ShapeTarget } from './shaping/shaper.js';
 import { type NetExec } from './shaping/shaper.js';
 import { evaluate } from './policy/evaluate.js';
-import type { TenantPolicy } from './policy/types.js';
+import { type TenantPolicy, tenantLevel } from './policy/types.js';
 import { type AgentState, applyManualActions, emptyAgentState, loadAgentState, saveAgentState } from './state.js';
 import { TenantRegistry } from './tenants.js';
-import { type Collected, type TickAgent, type TickOptions, type TickResult, Ticker } from './tick.js';
+import { AGENT_VERSION, type Collected, type TickAgent, type TickObservation, type TickOptions, type TickResult, Ticker } from './tick.js';
 import { PolicyPull } from './transport/policy-pull.js';
 import { ControllerClient } from './transport/reporter.js';
 import { Spool } from './transport/spool.js';
@@ -81,6 +83,9 @@ export class Agent implements TickAgent {
   readonly weblogs: WebLogs | undefined;
   /** The web server's generated include of API limits (absent unless `web_server` is configured). */
   readonly webServer: WebServerLimits | undefined;
+  /** What the Prometheus endpoint serves (absent unless `metrics_listen` is set: then a tick keeps nothing for it). */
+  readonly metrics: TenantMetrics | undefined;
+  private metricsServer: MetricsServer | undefined;
   policy: Policy | undefined;
   private currentState: AgentState;
   private readonly placement: Placement;
@@ -173,6 +178,7 @@ export class Agent implements TickAgent {
           dryRun: this.dryRun,
         })
       : undefined;
+    this.metrics = this.config.metrics ? new TenantMetrics({ version: AGENT_VERSION, host: this.config.host }) : undefined;
     this.currentState = loadAgentState(this.spool, this.log);
     this.ticker = new Ticker(this);
   }
@@ -283,7 +289,8 @@ export class Agent implements TickAgent {
     if (this.inventory) collectors.push(...this.inventory.statuses());
     // Scans run in the background; the schedule, retention and the policy's file and scan requests are looked at here.
     this.malware?.poll(this.policy);
-    const out: Collected = { samples: ctx.samples, host: ctx.host, collectors };
+    const out: Collected = { samples: ctx.samples, host: ctx.host, collectors, stats: ctx.stats };
+    if (ctx.network) out.network = ctx.network;
     if (ctx.throttled) out.throttled = ctx.throttled;
     if (ctx.services) out.services = ctx.services;
     if (ctx.web) out.web = ctx.web;
@@ -403,6 +410,28 @@ export class Agent implements TickAgent {
     }));
   }
 
+  /** A tick's measurements for the metrics endpoint (a reference kept; rendered only when scraped). */
+  observed(o: TickObservation): void {
+    if (!this.metrics) return;
+    const tenants = this.tenants.list().map((t) => ({
+      name: t.name,
+      planName: t.planName,
+      plan: t.plan,
+      stats: o.stats.get(t.name),
+      network: o.network?.get(t.name),
+      sample: o.samples.get(t.name),
+      level: tenantLevel(this.state.policy, t.name),
+    }));
+    this.metrics.update({ at: o.at, tenants }, o.strays);
+  }
+
+  /** Open the metrics endpoint (when `metrics_listen` is set); its URL, or undefined when it is off. */
+  async listenMetrics(): Promise<string | undefined> {
+    if (!this.config.metrics || !this.metrics) return undefined;
+    this.metricsServer = new MetricsServer(this.config.metrics, this.metrics, this.log.child({ component: 'metrics' }));
+    return this.metricsServer.listen();
+  }
+
   /** One full tick (tick.ts); `awaitPolicy` makes it include a policy pull (--once). */
   tick(opts: TickOptions = {}): Promise<TickResult> {
     return this.ticker.run(opts);
@@ -458,6 +487,7 @@ export class Agent implements TickAgent {
     this.inventory?.stop();
     await this.malware?.stop();
     await this.pull?.stop();
+    await this.metricsServer?.close();
     this.stats.closeAll();
     this.weblogs?.close();
     this.bandwidth?.close();

@@ -1,6 +1,7 @@
 // agent.yaml: every key has a documented default (README "Agent configuration"); a bad value exits 2 naming
 // its key. The reader turns YAML into a typed, fully defaulted AgentConfig; nothing else reads raw config.
 import { type MalwareConfig, readMalwareConfig } from './malware/config.js';
+import { type MetricsConfig, readMetricsConfig } from './metrics/config.js';
 import { hostname } from 'node:os';
 import { ConfigError } from '../shared/errors.js';
 import { Section, loadYamlFile } from '../shared/config.js';
@@ -58,6 +59,8 @@ export interface AgentConfig {
   web: WebConfig;
   /** The web server holding tenants' API calls (webserver/); undefined = none (the default). */
   webServer: WebServerConfig | undefined;
+  /** The Prometheus endpoint of the tenants' usage (metrics/); undefined = off (the default). */
+  metrics: MetricsConfig | undefined;
 }
 
 /** Login shells that do not count for discovery (accounts that cannot log in are not tenants). */
@@ -158,8 +161,9 @@ export function readAgentConfig(raw: unknown): AgentConfig {
   const policy = readPolicyConfig(root.section('policy'));
   const web = readWebConfig(root, tenants);
   const webServer = readWebServerConfig(root);
+  const metrics = readMetricsConfig(root);
   root.done();
-  return { host, intervalMs, placementIntervalMs, stateDir, uidMin, logLevel, enforce, controller, cgroup, procRoot, passwdFile, discovery, bandwidth, inodes, inventory, malware, tenants, plans, policy, web, webServer };
+  return { host, intervalMs, placementIntervalMs, stateDir, uidMin, logLevel, enforce, controller, cgroup, procRoot, passwdFile, discovery, bandwidth, inodes, inventory, malware, tenants, plans, policy, web, webServer, metrics };
 }
 
 /**

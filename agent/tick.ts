@@ -13,6 +13,7 @@ import { VERSION } from '../shared/version.js';
 import type { ActionAck, CollectorStatus, HostStats, IncidentEvent, Policy, Pressure, TenantInfoWire, TenantSample, TopProcess } from '../shared/wire/agent.js';
 import { WIRE_VERSION } from '../shared/wire/agent.js';
 import type { InventorySource } from './collectors/inventory.js';
+import type { CgroupStats } from './kernel/cgroup/driver.js';
 import type { MalwareService } from './malware/service.js';
 import type { AgentConfig } from './config.js';
 import type { evaluate } from './policy/evaluate.js';
@@ -100,6 +101,18 @@ export interface Collected {
   throttled?: Map<string, number>;
   services?: Pressure;
   web?: WebSaturation;
+  /** The cgroup stats the collectors read, and the nftables counters: what the metrics endpoint serves. */
+  stats?: ReadonlyMap<string, CgroupStats>;
+  network?: ReadonlyMap<string, { tx: number; rx?: number }>;
+}
+
+/** What a tick's collect step observed, handed to the metrics endpoint (Agent.observed) after the tick. */
+export interface TickObservation {
+  at: number;
+  samples: ReadonlyMap<string, TenantSample>;
+  stats: ReadonlyMap<string, CgroupStats>;
+  network: ReadonlyMap<string, { tx: number; rx?: number }> | undefined;
+  strays: ReadonlyMap<string, number>;
 }
 
 /** What a tick works with: the agent's parts and state (implemented by Agent). */
@@ -137,6 +150,8 @@ export interface TickAgent {
   topProcessesOf(tenants: readonly string[]): Promise<Map<string, TopProcess[]>>;
   enforce(): void;
   tenantDirectory(): TenantInfoWire[];
+  /** After a tick whose collect step ran (the metrics endpoint's view; optional: absent when it is off). */
+  observed?(o: TickObservation): void;
 }
 
 /** What the steps of one tick hand each other; the defaults stand when a step failed. */
@@ -149,6 +164,9 @@ interface TickFlow {
   throttled?: Map<string, number> | undefined;
   services?: Pressure | undefined;
   web?: WebSaturation | undefined;
+  stats?: ReadonlyMap<string, CgroupStats> | undefined;
+  network?: ReadonlyMap<string, { tx: number; rx?: number }> | undefined;
+  strays?: Map<string, number> | undefined;
   events: IncidentEvent[];
   decisions: Decision[];
   acks: ActionAck[];
@@ -211,6 +229,13 @@ export class Ticker {
       { name: 'report', run: () => this.report(flow) },
     ];
     const statuses = await runSteps(steps, a.log);
+    if (flow.observed && a.observed) {
+      try {
+        a.observed({ at: flow.now, samples: flow.samples, stats: flow.stats ?? new Map(), network: flow.network, strays: flow.strays ?? new Map() });
+      } catch (err) {
+        a.log.error({ err: (err as Error).message }, 'metrics: cannot keep this tick for the endpoint');
+      }
+    }
     const list = [...flow.samples.values()];
     const pending = flow.pending ?? safeSize(a.spool) ?? 0;
     const failed = statuses.filter((s) => !s.ok).map((s) => s.name);
@@ -266,7 +291,10 @@ export class Ticker {
     flow.throttled = c.throttled;
     flow.services = c.services;
     flow.web = c.web;
-    for (const [tenant, n] of a.takeStrays()) {
+    flow.stats = c.stats;
+    flow.network = c.network;
+    flow.strays = a.takeStrays();
+    for (const [tenant, n] of flow.strays) {
       const s = flow.samples.get(tenant);
       if (s) s.strays = n;
     }

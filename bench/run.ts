@@ -6,6 +6,7 @@ import { benchEvaluate, printEvaluate } from './evaluate.js';
 import { benchHistory, printHistory } from './history.js';
 import { benchIngest, printIngest } from './ingest.js';
 import { benchLogs, printLogs } from './logs.js';
+import { benchMetrics, printMetrics } from './metrics.js';
 import { benchNotices, printNotices } from './notices.js';
 import { benchSampling, printSampling } from './sampling.js';
 import { benchScan, printScan } from './scan.js';
@@ -22,6 +23,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   scan: async () => printScan(await benchScan()),
   logs: async () => printLogs(await benchLogs()),
   ui: async () => printUi(await benchUi()),
+  metrics: async () => printMetrics(await benchMetrics()),
 };
 
 const wanted = process.argv.slice(2);

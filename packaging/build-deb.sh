@@ -7,7 +7,8 @@
 #   hostwarden-common_V_amd64.deb      /usr/lib/hostwarden: the pinned Node.js runtime, the production
 #                                      node_modules (better-sqlite3 as built by npm ci against that runtime),
 #                                      dist/shared, run.sh, tokens.sh
-#   hostwarden-agent_V_amd64.deb       dist/agent, /usr/bin/hostwarden-agent, the unit, agent.yaml
+#   hostwarden-agent_V_amd64.deb       dist/agent, /usr/bin/hostwarden-agent, the unit, agent.yaml, the Grafana
+#                                      dashboard (/usr/share/hostwarden/grafana/hostwarden-tenants.json)
 #   hostwarden-controller_V_amd64.deb  dist/controller and dist/ctl, /usr/bin/hostwarden-controller (and hostwardenctl when
 #                                      it is built), the unit, controller.yaml, dist/ui (the dashboard's built pages)
 #
@@ -210,6 +211,9 @@ manpage agent hostwarden-agent agent/bin/hostwarden-agent
 mkdir -p "$stage/agent/lib/systemd/system" "$stage/agent/etc/hostwarden"
 cp "$here/agent/hostwarden-agent.service" "$stage/agent/lib/systemd/system/"
 cp "$here/agent/agent.yaml" "$stage/agent/etc/hostwarden/agent.yaml"
+# The Grafana dashboard of the agents' Prometheus endpoint (metrics_listen), to import as it is.
+mkdir -p "$stage/agent/usr/share/hostwarden/grafana"
+cp "$here/grafana/hostwarden-tenants.json" "$stage/agent/usr/share/hostwarden/grafana/"
 doc agent
 
 # --- hostwarden-controller

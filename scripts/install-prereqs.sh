@@ -22,6 +22,7 @@ want clamd clamav-daemon
 want nginx nginx             # the web tier: a real nginx on loopback (test/system/weblogs.test.ts)
 want logrotate logrotate     # ... rotated by Debian's logrotate with the test's own config and state file
 want promtool prometheus   # promtool check metrics on a scrape of /metrics (test/unit/controller/metrics.test.ts)
+want prometheus prometheus # a real Prometheus the test starts itself scrapes an agent (test/system/prometheus.test.ts); its service disabled below
 want stress-ng stress-ng   # real tenant load for the contention tests (test/system/contention.test.ts, test/vm/contention.test.ts)
 want iperf3 iperf3         # real TCP transfers for the bandwidth counters and the HTB shaper (test/system/bandwidth.test.ts)
 want chromium chromium     # headless browser of the dashboard tests (test/system/ui/) and bench ui, driven by playwright-core
@@ -51,8 +52,9 @@ if [ -n "$need" ]; then
   [ -z "$own_policy" ] || rm -f /usr/sbin/policy-rc.d
 fi
 # ClamAV's signature updater and the packaged clamd stay off: tests bring their own small signature
-# databases (and their own clamd); nothing may reach the internet.
-for svc in clamav-freshclam clamav-daemon; do
+# databases (and their own clamd); nothing may reach the internet. So does the packaged Prometheus (it would
+# scrape this machine on port 9090 for good): the tests start their own, on addresses of their own.
+for svc in clamav-freshclam clamav-daemon prometheus; do
   [ -e "/etc/init.d/$svc" ] || [ -e "/lib/systemd/system/$svc.service" ] || continue
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     systemctl disable --now "$svc" >/dev/null 2>&1 || true

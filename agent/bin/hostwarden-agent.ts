@@ -84,6 +84,13 @@ async function main(argv: string[]): Promise<number> {
     await agent.stop();
     return r.reportError ? EXIT_RUNTIME : EXIT_OK;
   }
+  // Before the first tick: a token file or an address that cannot be used exits 2 naming its key.
+  try {
+    await agent.listenMetrics();
+  } catch (err) {
+    await agent.stop();
+    throw err;
+  }
   agent.start();
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

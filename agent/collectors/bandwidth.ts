@@ -204,8 +204,10 @@ export class BandwidthCollector implements Collector {
       }
       json = list.stdout;
     }
+    const network = (ctx.network = new Map());
     for (const [tenant, bytes] of parseCounters(json)) {
       if (!ctx.samples.has(tenant)) continue;
+      network.set(tenant, this.rxCgroupParent !== undefined ? bytes : { tx: bytes.tx });
       const tx = this.rates.rate(`${tenant}\0tx`, bytes.tx, ctx.mono, 1e11);
       const rx = this.rates.rate(`${tenant}\0rx`, bytes.rx, ctx.mono, 1e11);
       if (tx === undefined || rx === undefined) continue;

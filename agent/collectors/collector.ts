@@ -41,6 +41,8 @@ export interface CollectContext {
   services?: Pressure;
   /** The web server's saturation (agent/webserver/saturation.ts; the policy's, not the wire's). */
   web?: WebSaturation;
+  /** Cumulative nftables byte counters per tenant (rx only where counted), for the metrics endpoint. */
+  network?: Map<string, { tx: number; rx?: number }>;
 }
 
 export interface Collector {

@@ -18,7 +18,7 @@ import { sendAsset, sendJson, sendPage, sendText } from '../../bench/ui-static.j
 import type { Stack } from './stack.js';
 import { type Cleanup, NODE, ROOT } from './system.js';
 
-export const REAL_CONTROLLER = process.env.HW_UI_REAL_CONTROLLER === '1';
+export const REAL_CONTROLLER = process.env.HW_UI_REAL_CONTROLLER !== '0';
 export const UI_DIST = join(ROOT, 'dist/ui');
 
 export interface UiTarget {

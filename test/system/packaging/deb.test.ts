@@ -78,6 +78,7 @@ describeWith(missing([[hasCommand('dpkg-deb'), 'needs dpkg-deb']]), 'Debian pack
     expect(c.has('/usr/share/lintian/overrides/hostwarden-common')).toBe(true);
     for (const p of PKGS) for (const f of ['copyright', 'changelog.gz']) expect(files[p].has(`/usr/share/doc/hostwarden-${p}/${f}`), `${p} ${f}`).toBe(true);
     expect(files.agent.has('/usr/share/man/man1/hostwarden-agent.1.gz')).toBe(true);
+    expect(files.agent.has('/usr/share/hostwarden/grafana/hostwarden-tenants.json')).toBe(true);
     expect(files.controller.has('/usr/share/man/man1/hostwarden-controller.1.gz')).toBe(true);
     expect(files.controller.has('/usr/share/man/man1/hostwardenctl.1.gz')).toBe(HAS_CTL);
 
