@@ -3,6 +3,7 @@
 // report, run step by step in tick.ts; placement also runs on its own short tick (default 1 s). The agent
 // decides locally, so it keeps governing while the controller is down; the controller is the source of truth
 // for tenants, plans and manual actions, pulled in the background (transport/policy-pull.ts).
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { ActionAck, HostStats, IncidentEvent, ManualAction, Policy, TenantInfoWire, TopProcess } from '../shared/wire/agent.js';
 import { BandwidthCollector } from './collectors/bandwidth.js';
@@ -10,7 +11,7 @@ import { CgroupStatsSource } from './collectors/cgroup-stats.js';
 import { type CollectContext, type Collector, runCollectors } from './collectors/collector.js';
 import { CpuCollector } from './collectors/cpu.js';
 import { HostCollector, hostFacts } from './collectors/host.js';
-import { InodesCollector } from './collectors/inodes.js';
+import { InodesCollector, mountPointOf } from './collectors/inodes.js';
 import { gatherInWorker, type InventoryGatherer, InventorySource } from './collectors/inventory.js';
 import { IoCollector } from './collectors/io.js';
 import { MemoryCollector } from './collectors/memory.js';
@@ -18,6 +19,10 @@ import { PressureCollector } from './collectors/pressure.js';
 import { ProcessesCollector } from './collectors/processes.js';
 import type { AgentConfig } from './config.js';
 import { Enforcer } from './enforce.js';
+import { type CappedTenant, INODE_QUOTAS_META_KEY, InodeQuotas } from './inode-quota.js';
+import { parseMountinfo } from './kernel/procfs.js';
+import { quotaTools } from './kernel/quota.js';
+import { evaluateInodeCaps, type InodeTenant } from './policy/inodes.js';
 import { ScannerCgroup } from './malware/cgroup.js';
 import { MalwareService } from './malware/service.js';
 import type { CgroupDriver } from './kernel/cgroup/driver.js';
@@ -52,6 +57,8 @@ export interface AgentOptions {
   inventory?: InventoryGatherer;
   /** A driver for the scanner's own cgroup (parent `<cgroup.parent>-scanner`); absent: the engine runs uncapped. */
   scannerDriver?: CgroupDriver | undefined;
+  /** How quotas are read and set (default: Debian's quota tools). */
+  quotaTools?: typeof quotaTools;
 }
 
 export class Agent implements TickAgent {
@@ -76,6 +83,13 @@ export class Agent implements TickAgent {
   readonly weblogs: WebLogs | undefined;
   /** The web server's generated include of API limits (absent unless `web_server` is configured). */
   readonly webServer: WebServerLimits | undefined;
+  /** Inode counts (absent when `inodes.enabled` is false). */
+  readonly inodes: InodesCollector | undefined;
+  /** Inode caps held by the filesystems' user quotas (absent with `inodes.quota: false` or `enforce: false`). */
+  readonly inodeQuotas: InodeQuotas | undefined;
+  /** What the quotas were last reconciled for (count generation, tenants, caps) and whom they hold. */
+  private quotaKey = '';
+  private quotaHeld = new Set<string>();
   policy: Policy | undefined;
   private currentState: AgentState;
   private readonly placement: Placement;
@@ -117,7 +131,8 @@ export class Agent implements TickAgent {
         () => this.driver.servicesPressure(),
       ),
     ];
-    if (this.config.inodes.enabled) this.collectors.push(new InodesCollector(this.config.procRoot, this.config.inodes.refreshMs, undefined, this.log.child({ component: 'inodes' })));
+    this.inodes = this.config.inodes.enabled ? new InodesCollector(this.config.procRoot, this.config.inodes.refreshMs, undefined, this.log.child({ component: 'inodes' })) : undefined;
+    if (this.inodes) this.collectors.push(this.inodes);
     if (this.config.bandwidth.enabled) {
       this.bandwidth = new BandwidthCollector(undefined, this.config.bandwidth.table, this.driver.kind === 'v2' ? this.driver.parent : undefined);
       this.collectors.push(this.bandwidth);
@@ -153,6 +168,10 @@ export class Agent implements TickAgent {
         })
       : undefined;
     this.currentState = loadAgentState(this.spool, this.log);
+    this.inodeQuotas =
+      this.inodes && this.config.inodes.quota && this.config.enforce
+        ? new InodeQuotas(opts.quotaTools ?? quotaTools, this.log.child({ component: 'inode-quota' }), this.dryRun, this.spool.getMeta(INODE_QUOTAS_META_KEY))
+        : undefined;
     this.ticker = new Ticker(this);
   }
 
@@ -211,6 +230,7 @@ export class Agent implements TickAgent {
         this.enforcer.forget(name);
         delete this.state.policy.ladders[name];
         delete this.state.policy.manual[name];
+        if (this.state.inodes) delete this.state.inodes[name];
         this.log.info({ tenant: name }, 'tenant no longer defined: released and its cgroup removed');
       } catch (err) {
         this.log.error({ tenant: name, err: (err as Error).message }, 'cannot retire a tenant that is no longer defined');
@@ -312,6 +332,34 @@ export class Agent implements TickAgent {
     }
   }
 
+  /**
+   * Inode caps (policy/inodes.ts): the quotas first, when the counts or the tenants' caps changed (a plan cap,
+   * always in force like the cgroup caps), so the events say whether the filesystem holds the tenant.
+   */
+  evaluateInodes(now: number): IncidentEvent[] {
+    if (!this.inodes || !this.config.enforce) return [];
+    const tenants = this.tenants.list();
+    if (this.inodeQuotas) {
+      const k = JSON.stringify([this.inodes.generation, tenants.map((t) => [t.name, t.plan?.inodes, t.uids, t.homes])]);
+      if (k !== this.quotaKey) {
+        const mounts = parseMountinfo(readFileSync(`${this.config.procRoot}/self/mountinfo`, 'utf8')).map((m) => m.mountPoint);
+        const capped: CappedTenant[] = tenants.map((t) => ({ name: t.name, uids: t.uids, mounts: t.homes.map((h) => mountPointOf(h, mounts)), cap: t.plan?.inodes, count: this.inodes!.countOf(t.name) }));
+        const r = this.inodeQuotas.reconcile(capped, this.inodes.reports());
+        if (r.changed && !this.dryRun) this.spool.setMeta(INODE_QUOTAS_META_KEY, this.inodeQuotas.serialize());
+        this.quotaHeld = r.held;
+        this.quotaKey = k;
+      }
+    }
+    const partial = this.inodes.partial();
+    const input = new Map<string, InodeTenant>();
+    for (const t of tenants) input.set(t.name, { count: this.inodes.countOf(t.name), cap: t.plan?.inodes, partial: partial.has(t.name), held: this.quotaHeld.has(t.name) });
+    const { refreshMs, warn, release } = this.config.inodes;
+    const out = evaluateInodeCaps({ config: { refreshMs, warn, release }, tenants: input, state: this.state.inodes, now });
+    this.state.inodes = out.state;
+    for (const e of out.events) this.log.info({ tenant: e.tenant, resource: e.resource, decision: e.type, level: e.level, explanation: e.explanation, dryRun: this.dryRun }, e.explanation.summary);
+    return out.events;
+  }
+
   /** Manual actions, each applied once; their acknowledgements wait in the state for the next report. */
   applyManualActions(actions: readonly ManualAction[], now: number): IncidentEvent[] {
     return applyManualActions(this.state, actions, now, { config: this.config.policy, governs: (t) => this.tenants.get(t) !== undefined, log: this.log });
@@ -378,6 +426,7 @@ export class Agent implements TickAgent {
     }
     this.driver.teardown();
     this.bandwidth?.remove();
+    if (this.inodeQuotas?.restoreAll()) this.spool.setMeta(INODE_QUOTAS_META_KEY, this.inodeQuotas.serialize());
     try {
       this.scannerCgroup?.remove();
     } catch (err) {

@@ -158,6 +158,7 @@ export const PlanPutSchema = Type.Object(
     iops: Type.Optional(planValueSchema('iops')),
     processes: Type.Optional(planValueSchema('processes')),
     api: Type.Optional(planValueSchema('api')),
+    inodes: Type.Optional(planValueSchema('inodes')),
     weight: Type.Optional(planValueSchema('weight')),
   },
   { additionalProperties: false },

@@ -86,6 +86,7 @@ export const PLAN_LIMITS = {
   iops: { min: 1, max: MAX_OPS, integer: true, unit: 'operations/s' },
   processes: { min: 1, max: MAX_TASKS, integer: true, unit: 'tasks (threads count)' },
   api: { min: 1, max: MAX_OPS, integer: true, unit: 'API calls/minute (held at the web server)' },
+  inodes: { min: 1, max: MAX_INODES, integer: true, unit: 'inodes (files and directories owned)' },
   weight: { min: MIN_WEIGHT, max: MAX_WEIGHT, integer: false, unit: 'fair-share weight' },
 } as const;
 export type PlanKey = keyof typeof PLAN_LIMITS;
