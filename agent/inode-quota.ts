@@ -7,8 +7,9 @@
 //
 // For the usual tenant (one UID, its homes on one filesystem) that is the cap itself, constant. A tenant with
 // several UIDs (or filesystems) gets its headroom given to each of them, recomputed at every count: at the cap
-// every UID is held where it is; below it, UIDs creating files at the same moment can overshoot by their
-// number times the headroom until the next count narrows it.
+// every UID is held where it is (over it, below: no new file); below the cap, UIDs creating files at the same
+// moment can overshoot by their number times the headroom until the next count narrows it. The least limit
+// is 1 (a UID with no files and no headroom may create one).
 //
 // What the agent sets it remembers (spool meta `inode_quotas`: filesystem, UID, the limit set and the inode
 // limits that were there before), so a plan that stops capping, a UID that leaves the tenant and a tenant
