@@ -3,7 +3,6 @@
 // report, run step by step in tick.ts; placement also runs on its own short tick (default 1 s). The agent
 // decides locally, so it keeps governing while the controller is down; the controller is the source of truth
 // for tenants, plans and manual actions, pulled in the background (transport/policy-pull.ts).
-import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { ActionAck, HostStats, IncidentEvent, ManualAction, Policy, TenantInfoWire, TopProcess } from '../shared/wire/agent.js';
 import { BandwidthCollector } from './collectors/bandwidth.js';
@@ -11,7 +10,7 @@ import { CgroupStatsSource } from './collectors/cgroup-stats.js';
 import { type CollectContext, type Collector, runCollectors } from './collectors/collector.js';
 import { CpuCollector } from './collectors/cpu.js';
 import { HostCollector, hostFacts } from './collectors/host.js';
-import { InodesCollector, mountPointOf } from './collectors/inodes.js';
+import { InodesCollector } from './collectors/inodes.js';
 import { gatherInWorker, type InventoryGatherer, InventorySource } from './collectors/inventory.js';
 import { IoCollector } from './collectors/io.js';
 import { MemoryCollector } from './collectors/memory.js';
@@ -19,10 +18,8 @@ import { PressureCollector } from './collectors/pressure.js';
 import { ProcessesCollector } from './collectors/processes.js';
 import type { AgentConfig } from './config.js';
 import { Enforcer } from './enforce.js';
-import { type CappedTenant, INODE_QUOTAS_META_KEY, InodeQuotas } from './inode-quota.js';
-import { parseMountinfo } from './kernel/procfs.js';
+import { InodeCaps } from './inode-caps.js';
 import { quotaTools } from './kernel/quota.js';
-import { evaluateInodeCaps, type InodeTenant } from './policy/inodes.js';
 import { ScannerCgroup } from './malware/cgroup.js';
 import { MalwareService } from './malware/service.js';
 import type { CgroupDriver } from './kernel/cgroup/driver.js';
@@ -85,11 +82,8 @@ export class Agent implements TickAgent {
   readonly webServer: WebServerLimits | undefined;
   /** Inode counts (absent when `inodes.enabled` is false). */
   readonly inodes: InodesCollector | undefined;
-  /** Inode caps held by the filesystems' user quotas (absent with `inodes.quota: false` or `enforce: false`). */
-  readonly inodeQuotas: InodeQuotas | undefined;
-  /** What the quotas were last reconciled for (count generation, tenants, caps) and whom they hold. */
-  private quotaKey = '';
-  private quotaHeld = new Set<string>();
+  /** Plans' inode caps: quotas and incidents (absent without inode counts, or with `enforce: false`). */
+  readonly inodeCaps: InodeCaps | undefined;
   policy: Policy | undefined;
   private currentState: AgentState;
   private readonly placement: Placement;
@@ -168,10 +162,7 @@ export class Agent implements TickAgent {
         })
       : undefined;
     this.currentState = loadAgentState(this.spool, this.log);
-    this.inodeQuotas =
-      this.inodes && this.config.inodes.quota && this.config.enforce
-        ? new InodeQuotas(opts.quotaTools ?? quotaTools, this.log.child({ component: 'inode-quota' }), this.dryRun, this.spool.getMeta(INODE_QUOTAS_META_KEY))
-        : undefined;
+    this.inodeCaps = this.inodes && this.config.enforce ? new InodeCaps(this.inodes, this.config, this.spool, opts.quotaTools ?? quotaTools, this.dryRun, this.log.child({ component: 'inodes' })) : undefined;
     this.ticker = new Ticker(this);
   }
 
@@ -332,31 +323,11 @@ export class Agent implements TickAgent {
     }
   }
 
-  /**
-   * Inode caps (policy/inodes.ts): the quotas first, when the counts or the tenants' caps changed (a plan cap,
-   * always in force like the cgroup caps), so the events say whether the filesystem holds the tenant.
-   */
+  /** Inode caps (inode-caps.ts): their incident events this tick. */
   evaluateInodes(now: number): IncidentEvent[] {
-    if (!this.inodes || !this.config.enforce) return [];
-    const tenants = this.tenants.list();
-    if (this.inodeQuotas) {
-      const k = JSON.stringify([this.inodes.generation, tenants.map((t) => [t.name, t.plan?.inodes, t.uids, t.homes])]);
-      if (k !== this.quotaKey) {
-        const mounts = parseMountinfo(readFileSync(`${this.config.procRoot}/self/mountinfo`, 'utf8')).map((m) => m.mountPoint);
-        const capped: CappedTenant[] = tenants.map((t) => ({ name: t.name, uids: t.uids, mounts: t.homes.map((h) => mountPointOf(h, mounts)), cap: t.plan?.inodes, count: this.inodes!.countOf(t.name) }));
-        const r = this.inodeQuotas.reconcile(capped, this.inodes.reports());
-        if (r.changed && !this.dryRun) this.spool.setMeta(INODE_QUOTAS_META_KEY, this.inodeQuotas.serialize());
-        this.quotaHeld = r.held;
-        this.quotaKey = k;
-      }
-    }
-    const partial = this.inodes.partial();
-    const input = new Map<string, InodeTenant>();
-    for (const t of tenants) input.set(t.name, { count: this.inodes.countOf(t.name), cap: t.plan?.inodes, partial: partial.has(t.name), held: this.quotaHeld.has(t.name) });
-    const { refreshMs, warn, release } = this.config.inodes;
-    const out = evaluateInodeCaps({ config: { refreshMs, warn, release }, tenants: input, state: this.state.inodes, now });
+    if (!this.inodeCaps) return [];
+    const out = this.inodeCaps.evaluate(this.tenants.list(), this.state.inodes, now);
     this.state.inodes = out.state;
-    for (const e of out.events) this.log.info({ tenant: e.tenant, resource: e.resource, decision: e.type, level: e.level, explanation: e.explanation, dryRun: this.dryRun }, e.explanation.summary);
     return out.events;
   }
 
@@ -426,7 +397,7 @@ export class Agent implements TickAgent {
     }
     this.driver.teardown();
     this.bandwidth?.remove();
-    if (this.inodeQuotas?.restoreAll()) this.spool.setMeta(INODE_QUOTAS_META_KEY, this.inodeQuotas.serialize());
+    this.inodeCaps?.restoreAll();
     try {
       this.scannerCgroup?.remove();
     } catch (err) {
