@@ -323,12 +323,17 @@ export class Agent implements TickAgent {
     }
   }
 
-  /** Inode caps (inode-caps.ts): their incident events this tick. */
+  /** Inode caps (inode-caps.ts): their incident events this tick (a failure costs them, not the cgroup ladder). */
   evaluateInodes(now: number): IncidentEvent[] {
     if (!this.inodeCaps) return [];
-    const out = this.inodeCaps.evaluate(this.tenants.list(), this.state.inodes, now);
-    this.state.inodes = out.state;
-    return out.events;
+    try {
+      const out = this.inodeCaps.evaluate(this.tenants.list(), this.state.inodes, now);
+      this.state.inodes = out.state;
+      return out.events;
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'inode caps not evaluated this tick');
+      return [];
+    }
   }
 
   /** Manual actions, each applied once; their acknowledgements wait in the state for the next report. */
