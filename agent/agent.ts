@@ -20,6 +20,8 @@ import { PressureCollector } from './collectors/pressure.js';
 import { ProcessesCollector } from './collectors/processes.js';
 import type { AgentConfig } from './config.js';
 import { Enforcer } from './enforce.js';
+import { InodeCaps } from './inode-caps.js';
+import { quotaTools } from './kernel/quota.js';
 import { ScannerCgroup } from './malware/cgroup.js';
 import { MalwareService } from './malware/service.js';
 import type { CgroupDriver } from './kernel/cgroup/driver.js';
@@ -59,6 +61,8 @@ export interface AgentOptions {
   inventory?: InventoryGatherer;
   /** A driver for the scanner's own cgroup (parent `<cgroup.parent>-scanner`); absent: the engine runs uncapped. */
   scannerDriver?: CgroupDriver | undefined;
+  /** How quotas are read and set (default: Debian's quota tools). */
+  quotaTools?: typeof quotaTools;
 }
 
 export class Agent implements TickAgent {
@@ -86,6 +90,10 @@ export class Agent implements TickAgent {
   /** What the Prometheus endpoint serves (absent unless `metrics_listen` is set: then a tick keeps nothing for it). */
   readonly metrics: TenantMetrics | undefined;
   private metricsServer: MetricsServer | undefined;
+  /** Inode counts (absent when `inodes.enabled` is false). */
+  readonly inodes: InodesCollector | undefined;
+  /** Plans' inode caps: quotas and incidents (absent without inode counts, or with `enforce: false`). */
+  readonly inodeCaps: InodeCaps | undefined;
   policy: Policy | undefined;
   private currentState: AgentState;
   private readonly placement: Placement;
@@ -129,7 +137,8 @@ export class Agent implements TickAgent {
         () => this.driver.servicesPressure(),
       ),
     ];
-    if (this.config.inodes.enabled) this.collectors.push(new InodesCollector(this.config.procRoot, this.config.inodes.refreshMs, undefined, this.log.child({ component: 'inodes' })));
+    this.inodes = this.config.inodes.enabled ? new InodesCollector(this.config.procRoot, this.config.inodes.refreshMs, undefined, this.log.child({ component: 'inodes' })) : undefined;
+    if (this.inodes) this.collectors.push(this.inodes);
     if (this.config.bandwidth.enabled) {
       const bw = this.config.bandwidth;
       const log = this.log.child({ component: 'bandwidth' });
@@ -180,6 +189,7 @@ export class Agent implements TickAgent {
       : undefined;
     this.metrics = this.config.metrics ? new TenantMetrics({ version: AGENT_VERSION, host: this.config.host }) : undefined;
     this.currentState = loadAgentState(this.spool, this.log);
+    this.inodeCaps = this.inodes && this.config.enforce ? new InodeCaps(this.inodes, this.config, this.spool, opts.quotaTools ?? quotaTools, this.dryRun, this.log.child({ component: 'inodes' })) : undefined;
     this.ticker = new Ticker(this);
   }
 
@@ -238,6 +248,7 @@ export class Agent implements TickAgent {
         this.enforcer.forget(name);
         delete this.state.policy.ladders[name];
         delete this.state.policy.manual[name];
+        if (this.state.inodes) delete this.state.inodes[name];
         this.log.info({ tenant: name }, 'tenant no longer defined: released and its cgroup removed');
       } catch (err) {
         this.log.error({ tenant: name, err: (err as Error).message }, 'cannot retire a tenant that is no longer defined');
@@ -359,6 +370,19 @@ export class Agent implements TickAgent {
     }
   }
 
+  /** Inode caps (inode-caps.ts): their incident events this tick (a failure costs them, not the cgroup ladder). */
+  evaluateInodes(now: number): IncidentEvent[] {
+    if (!this.inodeCaps) return [];
+    try {
+      const out = this.inodeCaps.evaluate(this.tenants.list(), this.state.inodes, now);
+      this.state.inodes = out.state;
+      return out.events;
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'inode caps not evaluated this tick');
+      return [];
+    }
+  }
+
   /** Manual actions, each applied once; their acknowledgements wait in the state for the next report. */
   applyManualActions(actions: readonly ManualAction[], now: number): IncidentEvent[] {
     return applyManualActions(this.state, actions, now, { config: this.config.policy, governs: (t) => this.tenants.get(t) !== undefined, log: this.log });
@@ -447,6 +471,7 @@ export class Agent implements TickAgent {
     }
     this.driver.teardown();
     this.bandwidth?.remove();
+    this.inodeCaps?.restoreAll();
     try {
       this.shaper?.releaseAll();
     } catch (err) {

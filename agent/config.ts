@@ -46,8 +46,12 @@ export interface AgentConfig {
   discovery: { enabled: boolean; plan?: string; shells: string[] };
   /** Per-tenant nftables byte counters in table `inet <table>`, and the egress shaper (shaping/config.ts). */
   bandwidth: BandwidthConfig;
-  /** Inode counts per tenant (quota, else a walk of the homes), refreshed in the background. */
-  inodes: { enabled: boolean; refreshMs: number };
+  /**
+   * Inode counts per tenant (quota, else a walk of the homes), refreshed in the background; plan caps
+   * (`plans.*.inodes`) warn from `warn` x cap, release below `release` x cap, and are held by the filesystem's
+   * user quota where it is enforced and `quota` is on (agent/inode-quota.ts).
+   */
+  inodes: { enabled: boolean; refreshMs: number; warn: number; release: number; quota: boolean };
   /** The host inventory (collectors/inventory.ts): gathered in the background at start and every `intervalMs`. */
   inventory: { enabled: boolean; intervalMs: number };
   /** Infected-file scanning of tenants' homes (malware/config.ts); off by default. */
@@ -152,7 +156,14 @@ export function readAgentConfig(raw: unknown): AgentConfig {
 
   const bandwidth = readBandwidthConfig(root.section('bandwidth'));
   const ino = root.section('inodes');
-  const inodes = { enabled: ino.boolean('enabled', true), refreshMs: ino.duration('refresh', '10m', { min: 1000 }) };
+  const inodes = {
+    enabled: ino.boolean('enabled', true),
+    refreshMs: ino.duration('refresh', '10m', { min: 1000 }),
+    warn: ino.number('warn', 0.9, { min: 0.01, max: 1 }),
+    release: ino.number('release', 0.85, { min: 0, max: 1 }),
+    quota: ino.boolean('quota', true),
+  };
+  if (inodes.release >= inodes.warn) ino.fail('release', `must be below warn (${inodes.warn}), got ${inodes.release}`);
   ino.done();
   const inv = root.section('inventory');
   const inventory = { enabled: inv.boolean('enabled', true), intervalMs: inv.duration('interval', '24h', { min: 60_000 }) };
@@ -194,6 +205,8 @@ export function readPlan(p: Section): Plan {
   if (api !== undefined) plan.api = api;
   const bandwidth = checked('bandwidth', p.rate('bandwidth'));
   if (bandwidth !== undefined) plan.bandwidth = bandwidth;
+  const inodes = checked('inodes', p.number('inodes', undefined));
+  if (inodes !== undefined) plan.inodes = inodes;
   p.done();
   return plan;
 }

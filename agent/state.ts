@@ -3,6 +3,7 @@
 // acknowledged, its events kept for the next report.
 import type { Logger } from 'pino';
 import type { ActionAck, IncidentEvent, ManualAction } from '../shared/wire/agent.js';
+import type { InodeCapState } from './policy/inodes.js';
 import { applyManual } from './policy/manual.js';
 import type { PolicyConfig } from './policy/policy-config.js';
 import { emptyState, type PolicyState } from './policy/types.js';
@@ -21,6 +22,8 @@ export interface AgentState {
   acks: ActionAck[];
   /** Incident events decided between ticks (manual actions applied directly), for the next report. */
   events: IncidentEvent[];
+  /** Open inode-cap incidents per tenant (policy/inodes.ts); absent in state saved before inode caps. */
+  inodes?: Record<string, InodeCapState>;
 }
 
 export function emptyAgentState(seenActions: Record<string, number> = {}): AgentState {

@@ -147,6 +147,8 @@ export interface TickAgent {
   applyManualActions(actions: Policy['actions'], now: number): IncidentEvent[];
   describeManual(events: IncidentEvent[]): Promise<void>;
   tenantPolicies(): Map<string, TenantPolicy>;
+  /** Inode caps: their incident events this tick (optional: test doubles need not have inodes). */
+  evaluateInodes?(now: number): IncidentEvent[];
   topProcessesOf(tenants: readonly string[]): Promise<Map<string, TopProcess[]>>;
   enforce(): void;
   tenantDirectory(): TenantInfoWire[];
@@ -326,6 +328,7 @@ export class Ticker {
     const keepFrom = flow.now - a.config.policy.windowMs - a.config.intervalMs * 2;
     while (this.window.length > 0 && this.window[0]!.at < keepFrom) this.window.shift();
     if (!a.config.enforce) return;
+    if (flow.observed) flow.events.push(...(a.evaluateInodes?.(flow.now) ?? []));
     const out = a.evaluate({ config: a.config.policy, tenants: a.tenantPolicies(), window: this.window, state: a.state.policy, now: flow.now });
     a.state.policy = out.state;
     flow.decisions = out.decisions;

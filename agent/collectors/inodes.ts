@@ -7,18 +7,14 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { HostwardenError } from '../../shared/errors.js';
 import { parseMountinfo } from '../kernel/procfs.js';
+import { parseRepquotaLines, type QuotaLine } from '../kernel/quota.js';
 import type { Tenant } from '../tenants.js';
 import { type CollectContext, type Collector, NoData, sampleOf } from './collector.js';
 import { TenantWalk, walkOwnedEntries, type WalkStop } from './inode-walk.js';
 
 /** Files used per UID from `repquota -u -n -p <mount>` output ("#1001 -- 1234 0 0 0 56 0 0 0"). */
 export function parseRepquota(text: string): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const line of text.split('\n')) {
-    const m = /^#(\d+)\s+[-+]{2}\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/.exec(line.trim());
-    if (m) out.set(Number(m[1]), Number(m[6]));
-  }
-  return out;
+  return new Map([...parseRepquotaLines(text)].map(([uid, line]) => [uid, line.inodes.used]));
 }
 
 /** The mount point holding a path: the longest mount point that prefixes it. */
@@ -57,6 +53,10 @@ export class InodesCollector implements Collector {
   private failure: string | undefined;
   /** Tenants whose last count stopped early (a bound of the walk), and why. */
   private partialCounts = new Map<string, WalkStop>();
+  /** The user quota of each filesystem holding a home at the last count (null: it keeps none). */
+  private quotaReports = new Map<string, Map<number, QuotaLine> | null>();
+  /** Completed counts so far: what reads the counts knows when they are new. */
+  private refreshes = 0;
 
   constructor(
     private readonly procRoot: string,
@@ -91,7 +91,7 @@ export class InodesCollector implements Collector {
   /** Recount every tenant now (tests await it; the tick does not). */
   async refresh(tenants: readonly Tenant[]): Promise<void> {
     const mounts = parseMountinfo(readFileSync(`${this.procRoot}/self/mountinfo`, 'utf8')).map((m) => m.mountPoint);
-    const quota = new Map<string, Map<number, number> | null>();
+    const quota = new Map<string, Map<number, QuotaLine> | null>();
     const next = new Map<string, number>();
     const partial = new Map<string, WalkStop>();
     for (const t of tenants) {
@@ -105,11 +105,11 @@ export class InodesCollector implements Collector {
       for (const [mp, homes] of byMount) {
         if (!quota.has(mp)) {
           const r = this.repquota(mp);
-          quota.set(mp, r.status === 0 ? parseRepquota(r.stdout) : null);
+          quota.set(mp, r.status === 0 ? parseRepquotaLines(r.stdout) : null);
         }
         const q = quota.get(mp);
         // Quota counts per UID over the whole filesystem: once per filesystem, not per home on it.
-        if (q) total += t.uids.reduce((sum, uid) => sum + (q.get(uid) ?? 0), 0);
+        if (q) total += t.uids.reduce((sum, uid) => sum + (q.get(uid)?.inodes.used ?? 0), 0);
         else for (const home of homes) total += await walk.count(home);
       }
       next.set(t.name, total);
@@ -117,6 +117,23 @@ export class InodesCollector implements Collector {
     }
     this.counts = next;
     this.partialCounts = partial;
+    this.quotaReports = quota;
+    this.refreshes++;
+  }
+
+  /** The last completed count of a tenant (undefined before the first). */
+  countOf(tenant: string): number | undefined {
+    return this.counts.get(tenant);
+  }
+
+  /** The user quota of each filesystem holding a home, as read by the last count (null: none kept there). */
+  reports(): ReadonlyMap<string, Map<number, QuotaLine> | null> {
+    return this.quotaReports;
+  }
+
+  /** How many counts have completed: it changes when the counts and reports are new. */
+  get generation(): number {
+    return this.refreshes;
   }
 
   private notePartial(tenant: string, walk: TenantWalk, into: Map<string, WalkStop>): void {

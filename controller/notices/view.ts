@@ -17,6 +17,9 @@ import type { Explanation } from '../../shared/wire/agent.js';
 import type { IncidentSummary, StoredEvent } from '../../shared/wire/api.js';
 import { INFECTED_HINTS, MANUAL_HINTS, REMEDIATION_HINTS } from './hints.js';
 
+/** The rule of inode caps (agent/policy/inodes.ts INODE_RULE; the controller does not import the agent). */
+export const INODE_CAP_RULE = 'inode_cap';
+
 export type Category = 'warning' | 'throttle' | 'quarantine' | 'release';
 
 export interface Classification {
@@ -27,10 +30,14 @@ export interface Classification {
   limited: boolean;
 }
 
-/** How an event is told. `maxLevel`: the highest level of its incident before this event (-1 when none). */
-export function classify(ev: Pick<StoredEvent, 'type' | 'step' | 'level' | 'manual'>, maxLevel: number): Classification {
+/**
+ * How an event is told. `maxLevel`: the highest level of its incident before this event (-1 when none). An
+ * inode cap's warning is about the plan's own limit, which the tenant must act on (no opt-out).
+ */
+export function classify(ev: Pick<StoredEvent, 'type' | 'step' | 'level' | 'manual'> & { rule?: string }, maxLevel: number): Classification {
   const manual = ev.manual !== undefined;
   if (ev.type === 'released' || ev.step === 'release') return { category: 'release', informational: maxLevel < 1, limited: false };
+  if (ev.rule === INODE_CAP_RULE && (ev.level <= 0 || ev.step === 'notice')) return { category: 'warning', informational: false, limited: true };
   if (ev.step === 'quarantine' || ev.level >= 3) return { category: 'quarantine', informational: false, limited: false };
   if (ev.level <= 0 || ev.step === 'notice') return { category: 'warning', informational: !manual, limited: !manual };
   return { category: 'throttle', informational: false, limited: !manual };
@@ -205,6 +212,19 @@ function infectedHeadline(ev: StoredEvent, cls: Classification): string {
   return ev.explanation.files?.some((f) => f.action === 'quarantined') ? 'infected files moved aside' : 'infected files found';
 }
 
+/** Inode caps: a count against the plan's limit, held by the filesystem's quota or by notices only. */
+function inodeText(ev: StoredEvent, cls: Classification, server: string): { headline: string; intro: string } {
+  const t = ev.tenant;
+  const e = ev.explanation;
+  const acct = `Your account ${t} on ${server}`;
+  const atCap = e.measured.value >= e.threshold.value;
+  if (cls.category === 'release') return { headline: `${t}: inodes back below the plan's limit`, intro: `${acct} holds fewer files and directories (inodes) again: this incident is closed.` };
+  if (ev.type === 'relaxed') return { headline: `${t}: inodes below the plan's limit again`, intro: `${acct} is below its plan's limit of files and directories (inodes) again: new files can be created, but it is still near the limit.` };
+  if (cls.category === 'throttle') return { headline: `${t}: inodes at the plan's limit, new files refused`, intro: `${acct} holds as many files and directories (inodes) as its plan allows: the filesystem refuses new ones ("Disk quota exceeded") until some are removed.` };
+  if (atCap) return { headline: `${t}: inodes over the plan's limit`, intro: `${acct} holds more files and directories (inodes) than its plan allows. This server cannot hold you at the limit; please remove files.` };
+  return { headline: `${t}: inodes near the plan's limit (warning, nothing limited yet)`, intro: `${acct} holds nearly as many files and directories (inodes) as its plan allows. Nothing is limited yet.` };
+}
+
 function headlineOf(ev: StoredEvent, cls: Classification, label: string, noLimit: boolean): string {
   const t = ev.tenant;
   const byAdmin = ev.manual ? ' by an administrator' : '';
@@ -271,13 +291,17 @@ export function noticeView(ev: StoredEvent, incident: Pick<IncidentSummary, 'age
   const wholeAccount = ev.rule === 'manual';
   // Infected files (rule infected): the summary lists the files; there is no measured use to show.
   const infected = ev.rule === 'infected';
+  // Inode caps (rule inode_cap): a count, not a use averaged over a window; the summary says it.
+  const inodeCap = ev.rule === INODE_CAP_RULE;
+  const inodeWords = inodeCap ? inodeText(ev, cls, clean(server, true)) : undefined;
   const label = wholeAccount ? 'all resources' : infected ? 'infected files' : ev.resource === 'api' ? 'API calls' : ev.resource;
   const noLimit = cls.category === 'release' && maxLevel < 1;
-  const hasMeasure = e.measured.unit !== 'manual' && e.threshold.kind !== 'manual' && !infected;
+  const hasMeasure = e.measured.unit !== 'manual' && e.threshold.kind !== 'manual' && !infected && !inodeCap;
   const until = ev.until && cls.category !== 'release' ? humanTime(ev.until) : null;
   let untilNote: string | null = null;
   if (!until) {
-    if (cls.category === 'throttle' || cls.category === 'quarantine') untilNote = 'as long as the use stays too high while the server is busy; you will get an email when it is lifted';
+    if (inodeCap && cls.category === 'throttle') untilNote = 'until the account holds fewer files and directories than its limit; you will get an email when it does';
+    else if (cls.category === 'throttle' || cls.category === 'quarantine') untilNote = 'as long as the use stays too high while the server is busy; you will get an email when it is lifted';
   }
   const hints = wholeAccount ? [...MANUAL_HINTS] : infected ? [...INFECTED_HINTS] : [...(REMEDIATION_HINTS[ev.resource as Resource] ?? [])];
   return {
@@ -292,8 +316,10 @@ export function noticeView(ev: StoredEvent, incident: Pick<IncidentSummary, 'age
     is_release: cls.category === 'release',
     relaxed: ev.type === 'relaxed',
     level: ev.level,
-    headline: infected ? infectedHeadline(ev, cls) : headlineOf(ev, cls, label, noLimit),
-    intro: infected
+    headline: inodeWords ? inodeWords.headline : infected ? infectedHeadline(ev, cls) : headlineOf(ev, cls, label, noLimit),
+    intro: inodeWords
+      ? inodeWords.intro
+      : infected
       ? cls.category === 'release'
         ? `The infected files the malware scanner found in the home of your account ${ev.tenant} on ${clean(server, true)} are all dealt with: this incident is closed.`
         : `The malware scanner found infected files in the home of your account ${ev.tenant} on ${clean(server, true)}.`
@@ -313,7 +339,7 @@ export function noticeView(ev: StoredEvent, incident: Pick<IncidentSummary, 'age
         }
       : null,
     action: clean(e.action),
-    detail: (!hasMeasure && cls.category === 'release') || infected ? clean(e.summary) : null,
+    detail: (!hasMeasure && cls.category === 'release') || infected || inodeCap ? clean(e.summary) : null,
     until,
     until_note: untilNote,
     has_top_processes: e.top_processes.length > 0,

@@ -201,6 +201,8 @@ export function renderPlans(plans: readonly PlanEntry[], view: View): string {
     ...(plans.some((p) => p.plan.api !== undefined) ? [{ header: 'API/MIN', value: (p: PlanEntry) => formatCount(p.plan.api), align: 'right' as const }] : []),
     // Egress bytes/s: shown only when a plan has the cap (held by an HTB class).
     ...(plans.some((p) => p.plan.bandwidth !== undefined) ? [{ header: 'NET OUT', value: (p: PlanEntry) => formatRate(p.plan.bandwidth), align: 'right' as const }] : []),
+    // Inodes (files and directories): shown only when a plan has the cap.
+    ...(plans.some((p) => p.plan.inodes !== undefined) ? [{ header: 'INODES', value: (p: PlanEntry) => formatCount(p.plan.inodes), align: 'right' as const }] : []),
     { header: 'WEIGHT', value: (p) => formatNumber(p.plan.weight), align: 'right' },
     { header: 'TENANTS', value: (p) => String(p.tenants), align: 'right' },
     { header: 'UPDATED', value: (p) => formatAge(p.updated_at, view.now) },

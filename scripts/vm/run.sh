@@ -18,7 +18,9 @@
 # HOSTWARDEN_VM_SMP (default 2), HOSTWARDEN_VM_ACCEL (default tcg,thread=multi), HOSTWARDEN_VM_CPU (default
 # Nehalem-v2: SSE4.2 but no AVX, so glibc and V8 take code paths TCG emulates fast; measured against `max`:
 # node start-up and exec-heavy work about 1.3-2x faster), HOSTWARDEN_VM_SCRATCH_SIZE
-# (default 1G), HOSTWARDEN_VM_CACHE (default <checkout>/.cache/vm). CI, NO_COLOR and FORCE_COLOR pass through.
+# (default 1G), HOSTWARDEN_VM_SCRATCH_INODES (default 262144: room for the inode tests' tree of 100k files; mkfs's
+# default of one inode per 16 KiB gives a 1G disk only 65536), HOSTWARDEN_VM_CACHE (default <checkout>/.cache/vm).
+# CI, NO_COLOR and FORCE_COLOR pass through.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -29,6 +31,7 @@ memory=${HOSTWARDEN_VM_MEMORY:-1536}
 smp=${HOSTWARDEN_VM_SMP:-2}
 accel=${HOSTWARDEN_VM_ACCEL:-tcg,thread=multi}
 scratch_size=${HOSTWARDEN_VM_SCRATCH_SIZE:-1G}
+scratch_inodes=${HOSTWARDEN_VM_SCRATCH_INODES:-262144}
 keep=0
 
 EXIT_TIMEOUT=124
@@ -57,6 +60,7 @@ while [ $# -gt 0 ]; do
 done
 [ $# -gt 0 ] || { say "no command given"; usage; }
 case "$timeout" in '' | *[!0-9]*) say "--timeout must be a whole number of seconds, got '$timeout'"; exit 2 ;; esac
+case "$scratch_inodes" in '' | *[!0-9]*) say "HOSTWARDEN_VM_SCRATCH_INODES must be a whole number, got '$scratch_inodes'"; exit 2 ;; esac
 
 [ "$(id -u)" = 0 ] || die "must run as root (the guest shares the host's root filesystem read-only over 9p)"
 for cmd in qemu-system-x86_64 mkfs.ext4 setpriv truncate; do
@@ -124,7 +128,7 @@ printf '%s\n' "$checkout" >"$run/share/project"
 # A fresh scratch disk: sparse, ext4 with the quota feature (user and group accounting from mount on).
 # Inode tables and journal are written now, so no lazy-init writer runs in the guest during IO tests.
 truncate -s "$scratch_size" "$run/scratch.img"
-mkfs.ext4 -q -F -m 0 -O quota -E quotatype=usrquota:grpquota,lazy_itable_init=0,lazy_journal_init=0 \
+mkfs.ext4 -q -F -m 0 -N "$scratch_inodes" -O quota -E quotatype=usrquota:grpquota,lazy_itable_init=0,lazy_journal_init=0 \
   -L hw-scratch "$run/scratch.img" || die "mkfs.ext4 of the scratch disk failed"
 
 console="$run/console.log"

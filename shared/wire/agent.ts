@@ -462,6 +462,7 @@ export const PlanSchema = Type.Object(
     processes: Type.Optional(IntegerIn(1, MAX_TASKS, 'tasks (threads count)')),
     api: Type.Optional(IntegerIn(1, MAX_OPS, 'API calls/minute (held at the web server)')),
     bandwidth: Type.Optional(IntegerIn(1000, MAX_BYTES, 'bytes/s sent (the tenant\'s own sockets by an HTB class on the egress interfaces; each web response at the web server)')),
+    inodes: Type.Optional(IntegerIn(1, MAX_INODES, 'inodes (files and directories owned; a filesystem quota holds it where user quotas are on)')),
     weight: NumberIn(0, MAX_WEIGHT, 'fair-share weight, more than 0', { exclusiveMinimum: 0, default: 1 }),
   },
   { additionalProperties: false },

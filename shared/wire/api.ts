@@ -159,6 +159,7 @@ export const PlanPutSchema = Type.Object(
     processes: Type.Optional(planValueSchema('processes')),
     api: Type.Optional(planValueSchema('api')),
     bandwidth: Type.Optional(planValueSchema('bandwidth')),
+    inodes: Type.Optional(planValueSchema('inodes')),
     weight: Type.Optional(planValueSchema('weight')),
   },
   { additionalProperties: false },

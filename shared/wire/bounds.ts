@@ -87,6 +87,7 @@ export const PLAN_LIMITS = {
   processes: { min: 1, max: MAX_TASKS, integer: true, unit: 'tasks (threads count)' },
   api: { min: 1, max: MAX_OPS, integer: true, unit: 'API calls/minute (held at the web server)' },
   bandwidth: { min: 1000, max: MAX_BYTES, integer: true, unit: 'bytes/s sent (own sockets by an HTB class; each web response at the web server)' },
+  inodes: { min: 1, max: MAX_INODES, integer: true, unit: 'inodes (files and directories owned)' },
   weight: { min: MIN_WEIGHT, max: MAX_WEIGHT, integer: false, unit: 'fair-share weight' },
 } as const;
 export type PlanKey = keyof typeof PLAN_LIMITS;

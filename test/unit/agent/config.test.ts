@@ -60,11 +60,23 @@ describe('agent config', () => {
     [{ policy: { throttle: { level1: 0.2, level2: 0.5 } } }, 'policy.throttle.level2', /not be above level1/],
     [{ intervall: '5s' }, 'intervall', /unknown key/],
     [{ tenants: 'alice' }, 'tenants', /must be a list/],
+    [{ plans: { basic: { inodes: 0 } } }, 'plans.basic.inodes', /within 1\.\./],
+    [{ plans: { basic: { inodes: 10.5 } } }, 'plans.basic.inodes', /whole number/],
+    [{ plans: { basic: { inodes: 2 ** 51 } } }, 'plans.basic.inodes', /within/],
+    [{ inodes: { warn: 0.8, release: 0.9 } }, 'inodes.release', /below warn/],
+    [{ inodes: { warn: 1.5 } }, 'inodes.warn', /at most 1/],
   ])('%j fails naming %s', (raw, key, msg) => {
     const err = errorOf(raw);
     expect(err.key).toBe(key);
     expect(err.message).toMatch(msg);
     expect(err.message).toContain(`"${key}"`);
+  });
+
+  it('inode caps: the plan key and the inodes section', () => {
+    const c = readAgentConfig({ plans: { basic: { inodes: 250_000 } } });
+    expect(c.plans.basic).toEqual({ inodes: 250_000, weight: 1 });
+    expect(c.inodes).toEqual({ enabled: true, refreshMs: 600_000, warn: 0.9, release: 0.85, quota: true });
+    expect(readAgentConfig({ inodes: { warn: 0.95, release: 0.5, quota: false } }).inodes).toMatchObject({ warn: 0.95, release: 0.5, quota: false });
   });
 
   it('names the file when it cannot be read or parsed', () => {

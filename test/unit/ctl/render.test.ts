@@ -115,6 +115,15 @@ describe('hosts and tenants', () => {
     expect(out[1]).toMatch(/ 100 {6}600 {7}1 /);
     expect(out[2]).toMatch(/ - {8}- {7}4 /);
   });
+
+  it('plans: an INODES column only when a plan caps inodes', () => {
+    expect(renderPlans(PLANS, view(120))).not.toMatch(/INODES/);
+    const withInodes = [{ ...PLANS[0]!, plan: { ...PLANS[0]!.plan, inodes: 250_000 } }, PLANS[1]!];
+    const out = renderPlans(withInodes, view(140)).split('\n');
+    expect(out[0]).toMatch(/PROCESSES {2}INODES {2}WEIGHT/);
+    expect(out[1]).toMatch(/ 100 +250,?000 +1 /);
+    expect(out[2]).toMatch(/ - +- +4 /);
+  });
 });
 
 describe('usage', () => {
