@@ -24,7 +24,7 @@ import type { CgroupDriver } from './kernel/cgroup/driver.js';
 import { devicesOf } from './kernel/devices.js';
 import { topProcesses } from './kernel/top-processes.js';
 import { Placement } from './placement.js';
-import { type Desired, desiredApiRate, desiredLimits } from './policy/desired.js';
+import { type Desired, type DesiredInput, desiredApiRate, desiredLimits } from './policy/desired.js';
 import { evaluate } from './policy/evaluate.js';
 import type { TenantPolicy } from './policy/types.js';
 import { type AgentState, applyManualActions, emptyAgentState, loadAgentState, saveAgentState } from './state.js';
@@ -90,6 +90,8 @@ export class Agent implements TickAgent {
   private ticking: Promise<unknown> | undefined;
   private stopped = false;
   private placementCpuUs = 0;
+  private directory: { of: readonly unknown[]; list: TenantInfoWire[] } | undefined;
+  private desiredMemo = new Map<string, DesiredMemo>();
 
   constructor(opts: AgentOptions) {
     this.config = opts.config;
@@ -288,19 +290,23 @@ export class Agent implements TickAgent {
     if (!this.config.enforce) return;
     const desired = new Map<string, Desired>();
     const cpuCapacity = this.hostBase.cores * 100;
+    const cache = new Map<string, DesiredMemo>();
     for (const t of this.tenants.list()) {
-      desired.set(
-        t.name,
-        desiredLimits({
-          plan: t.plan,
-          ladders: this.state.policy.ladders[t.name],
-          manual: this.state.policy.manual[t.name],
-          config: this.config.policy,
-          devices: this.devicesOf(t.name, t.homes),
-          cpuCapacity,
-        }),
-      );
+      const input = {
+        plan: t.plan,
+        ladders: this.state.policy.ladders[t.name],
+        manual: this.state.policy.manual[t.name],
+        config: this.config.policy,
+        devices: this.devicesOf(t.name, t.homes),
+        cpuCapacity,
+      };
+      // The same inputs (the same objects) give the same Desired object as last tick: the enforcer sees it unchanged at a glance.
+      const memo = this.desiredMemo.get(t.name);
+      const d = memo && sameInputs(memo.input, input) ? memo.desired : desiredLimits(input);
+      cache.set(t.name, { input, desired: d });
+      desired.set(t.name, d);
     }
+    this.desiredMemo = cache;
     this.enforcer.reconcile(desired);
     if (this.webServer) {
       const web: WebLimit[] = [];
@@ -354,13 +360,18 @@ export class Agent implements TickAgent {
 
   /** The tenants this agent governs, as the report's tenant directory lists them. */
   tenantDirectory(): TenantInfoWire[] {
-    return this.tenants.list().map((t) => ({
+    // The same array while the tenant set is the same (the tick compares it by identity before serialising it).
+    const tenants = this.tenants.list();
+    if (this.directory?.of === tenants) return this.directory.list;
+    const list = tenants.map((t) => ({
       name: t.name,
       ...(t.email ? { email: t.email } : {}),
       ...(t.planName ? { plan: t.planName } : {}),
       uids: t.uids,
       source: t.source,
     }));
+    this.directory = { of: tenants, list };
+    return list;
   }
 
   /** One full tick (tick.ts); `awaitPolicy` makes it include a policy pull (--once). */
@@ -414,10 +425,20 @@ export class Agent implements TickAgent {
     await this.malware?.stop();
     await this.pull?.stop();
     this.stats.closeAll();
+    this.driver.closeFiles?.();
     this.weblogs?.close();
     this.bandwidth?.close();
     this.spool.close();
   }
+}
+
+interface DesiredMemo {
+  input: DesiredInput;
+  desired: Desired;
+}
+
+function sameInputs(a: DesiredInput, b: DesiredInput): boolean {
+  return a.plan === b.plan && a.ladders === b.ladders && a.manual === b.manual && a.config === b.config && a.devices === b.devices && a.cpuCapacity === b.cpuCapacity;
 }
 
 function safe<T>(fn: () => T, fallback: T): T {
