@@ -65,16 +65,20 @@ export interface AgentBenchResult {
   goalPercent: number;
   /** The checkout whose agent was measured. */
   agentRoot: string;
+  /** Tenant processes actually born per second while measuring (the spawner may not keep up on a loaded machine). */
+  bornPerSecond: number;
 }
 
 const GOAL = 1;
 
 /**
  * Reads "S <uid>" (start a sleep as that UID and group; prints its PID) and "K <pid>" (SIGKILL it) lines; children are
- * reaped automatically. At end of input (the bench ended, however) it kills every child it started and exits.
+ * reaped automatically. At end of input, or on SIGTERM (the bench ended, however: without waiting for the lines
+ * still queued), it kills every child it started and exits.
  */
 const SPAWNER = `
 $SIG{CHLD} = 'IGNORE'; $| = 1; my %kids;
+$SIG{TERM} = sub { kill 'KILL', keys %kids; POSIX::_exit(0); };
 while (my $l = <STDIN>) {
   if ($l =~ /^S (\\d+)/) {
     my $u = $1; my $pid = fork();
@@ -197,6 +201,7 @@ export async function benchAgentRounds(opts: AgentBenchOptions = {}): Promise<Ag
     clearInterval(churnTimer);
     for (const d of daemons) if (d.exitCode === null && d.signalCode === null) d.kill('SIGTERM');
     spawner.stdin!.end(); // the spawner kills what it started at end of input
+    spawner.kill('SIGTERM'); // and at once on SIGTERM, without working through lines still queued
     sleepers.clear();
     const problems: string[] = [];
     for (let i = 0; i < 50; i++) {
@@ -225,15 +230,24 @@ export async function benchAgentRounds(opts: AgentBenchOptions = {}): Promise<Ag
   const spawner = spawn('perl', ['-MPOSIX', '-MConfig', '-e', SPAWNER], { stdio: ['pipe', 'pipe', 'inherit'] });
   spawner.on('error', () => {});
   let spawnerOut = '';
+  /** Processes asked for and not yet started, and how many were started in all (the birth rate actually reached). */
+  let outstanding = 0;
+  let born = 0;
   spawner.stdout!.on('data', (d: Buffer) => {
     spawnerOut += d.toString();
     const lines = spawnerOut.split('\n');
     spawnerOut = lines.pop()!;
-    for (const l of lines) if (/^\d+$/.test(l)) sleepers.add(Number(l));
+    for (const l of lines) {
+      if (!/^\d+$/.test(l)) continue;
+      sleepers.add(Number(l));
+      outstanding = Math.max(0, outstanding - 1);
+      born++;
+    }
   });
   const spawnSleepers = (n: number): void => {
     let cmd = '';
     for (let i = 0; i < n; i++) cmd += `S ${uidBase + randomInt(0, nTenants)}\n`;
+    outstanding += n;
     spawner.stdin!.write(cmd);
   };
   const killSleepers = (n: number): void => {
@@ -286,6 +300,9 @@ export async function benchAgentRounds(opts: AgentBenchOptions = {}): Promise<Ag
 
     const tenants = Array.from({ length: nTenants }, (_, i) => `  - { name: t${String(i).padStart(4, '0')}, users: [${uidBase + i}] }`);
     churnTimer = setInterval(() => {
+      // On a loaded machine the spawner may lag: never queue more than a second's work, or the births pile up behind
+      // (and the rate reached is reported instead of the one asked for).
+      if (outstanding > churn) return;
       killSleepers(churn);
       spawnSleepers(churn);
     }, 1000);
@@ -332,6 +349,7 @@ export async function benchAgentRounds(opts: AgentBenchOptions = {}): Promise<Ag
       for (const d of drivers.slice(0, -1)) removeCgroups(d, [], false);
 
       const warnStart = aout.length;
+      const born0 = born;
       const t0 = cpuTicks(agentPid);
       const w0 = performance.now();
       // The baseline: the full scan that placement ran every second, timed here every 5 s during the window.
@@ -403,6 +421,7 @@ export async function benchAgentRounds(opts: AgentBenchOptions = {}): Promise<Ag
         loadavg: readFileSync('/proc/loadavg', 'utf8').trim(),
         goalPercent: GOAL,
         agentRoot,
+        bornPerSecond: (born - born0) / wall,
       };
       results.push(result);
       if (roots.length > 1) printAgent(result);
@@ -424,7 +443,7 @@ export function printAgent(r: AgentBenchResult): void {
   console.log(
     `agent (${r.kind}): ${r.tenants} tenants, ${r.processes} processes, ${r.churnPerSecond} born and ${r.churnPerSecond} exiting per second, ` +
       `5 s interval, 1 s placement, reporting to a controller on loopback; CPU over ${r.measureSeconds} s from /proc/PID/stat ` +
-      `(children such as nft: ${r.childrenPercent.toFixed(2)}%), ${r.ticks} ticks`,
+      `(children such as nft: ${r.childrenPercent.toFixed(2)}%), ${r.ticks} ticks; ${r.bornPerSecond.toFixed(0)} processes born per second while measuring`,
   );
   console.log(
     `agent: baseline full-scan placement ${r.baselinePassMs.toFixed(1)} ms CPU per pass = ${r.baselinePercent.toFixed(2)}% of one core at 1 s ` +
