@@ -30,7 +30,7 @@ import { topProcesses } from './kernel/top-processes.js';
 import { TenantMetrics } from './metrics/exposition.js';
 import { MetricsServer } from './metrics/server.js';
 import { Placement } from './placement.js';
-import { type Desired, desiredApiRate, desiredBandwidthRate, desiredLimits, desiredWebRate } from './policy/desired.js';
+import { type Desired, type DesiredInput, desiredApiRate, desiredBandwidthRate, desiredLimits, desiredWebRate } from './policy/desired.js';
 import { Shaper, type ShapeTarget } from './shaping/shaper.js';
 import { type NetExec } from './shaping/shaper.js';
 import { evaluate } from './policy/evaluate.js';
@@ -110,6 +110,8 @@ export class Agent implements TickAgent {
   private ticking: Promise<unknown> | undefined;
   private stopped = false;
   private placementCpuUs = 0;
+  private directory: { of: readonly unknown[]; list: TenantInfoWire[] } | undefined;
+  private desiredMemo = new Map<string, DesiredMemo>();
 
   constructor(opts: AgentOptions) {
     this.config = opts.config;
@@ -328,19 +330,23 @@ export class Agent implements TickAgent {
     if (!this.config.enforce) return;
     const desired = new Map<string, Desired>();
     const cpuCapacity = this.hostBase.cores * 100;
+    const cache = new Map<string, DesiredMemo>();
     for (const t of this.tenants.list()) {
-      desired.set(
-        t.name,
-        desiredLimits({
-          plan: t.plan,
-          ladders: this.state.policy.ladders[t.name],
-          manual: this.state.policy.manual[t.name],
-          config: this.config.policy,
-          devices: this.devicesOf(t.name, t.homes),
-          cpuCapacity,
-        }),
-      );
+      const input = {
+        plan: t.plan,
+        ladders: this.state.policy.ladders[t.name],
+        manual: this.state.policy.manual[t.name],
+        config: this.config.policy,
+        devices: this.devicesOf(t.name, t.homes),
+        cpuCapacity,
+      };
+      // The same inputs (the same objects) give the same Desired object as last tick: the enforcer sees it unchanged at a glance.
+      const memo = this.desiredMemo.get(t.name);
+      const d = memo && sameInputs(memo.input, input) ? memo.desired : desiredLimits(input);
+      cache.set(t.name, { input, desired: d });
+      desired.set(t.name, d);
     }
+    this.desiredMemo = cache;
     this.enforcer.reconcile(desired);
     if (this.webServer) {
       const web: WebLimit[] = [];
@@ -425,13 +431,18 @@ export class Agent implements TickAgent {
 
   /** The tenants this agent governs, as the report's tenant directory lists them. */
   tenantDirectory(): TenantInfoWire[] {
-    return this.tenants.list().map((t) => ({
+    // The same array while the tenant set is the same (the tick compares it by identity before serialising it).
+    const tenants = this.tenants.list();
+    if (this.directory?.of === tenants) return this.directory.list;
+    const list = tenants.map((t) => ({
       name: t.name,
       ...(t.email ? { email: t.email } : {}),
       ...(t.planName ? { plan: t.planName } : {}),
       uids: t.uids,
       source: t.source,
     }));
+    this.directory = { of: tenants, list };
+    return list;
   }
 
   /** A tick's measurements for the metrics endpoint (a reference kept; rendered only when scraped). */
@@ -514,6 +525,7 @@ export class Agent implements TickAgent {
     await this.pull?.stop();
     await this.metricsServer?.close();
     this.stats.closeAll();
+    this.driver.closeFiles?.();
     this.weblogs?.close();
     this.bandwidth?.close();
     this.spool.close();
@@ -525,6 +537,15 @@ const netExec: NetExec = (program, args) => {
   if (r.error) return { status: null, stdout: '', stderr: r.error.message };
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 };
+
+interface DesiredMemo {
+  input: DesiredInput;
+  desired: Desired;
+}
+
+function sameInputs(a: DesiredInput, b: DesiredInput): boolean {
+  return a.plan === b.plan && a.ladders === b.ladders && a.manual === b.manual && a.config === b.config && a.devices === b.devices && a.cpuCapacity === b.cpuCapacity;
+}
 
 function safe<T>(fn: () => T, fallback: T): T {
   try {

@@ -16,7 +16,8 @@ export interface EnforceResult {
 }
 
 export class Enforcer {
-  private applied = new Map<string, string>();
+  /** What was last applied per tenant: its serialisation, and the object (the agent hands the same one while nothing changed). */
+  private applied = new Map<string, { key: string; desired: Desired }>();
   private lastError = new Map<string, string>();
   /** Where the next tick's slice of tenants to re-verify starts (an index in the desired map's order). */
   private cursor = 0;
@@ -40,22 +41,30 @@ export class Enforcer {
       i++;
       // In this tick's slice: [from, from + slice) cyclically.
       const verify = (i - from + n) % n < slice;
-      const key = JSON.stringify(d);
-      const same = this.applied.get(tenant) === key;
-      if (!verify && same) continue;
+      const prev = this.applied.get(tenant);
+      // The very object applied last is unchanged without serialising it; another one is compared by its text.
+      const key = prev?.desired === d ? prev.key : JSON.stringify(d);
+      const same = prev?.key === key;
+      if (!verify && same) {
+        prev!.desired = d;
+        continue;
+      }
       // Re-verification reads before it writes: only a tenant whose kernel state drifted is written again.
-      if (verify && same && !this.dryRun && this.holds(tenant, d)) continue;
+      if (verify && same && !this.dryRun && this.holds(tenant, d)) {
+        prev!.desired = d;
+        continue;
+      }
       if (this.dryRun) {
-        if (this.applied.get(tenant) !== key) this.log.info({ tenant, limits: d.limits, frozen: d.frozen }, 'dry-run: would apply limits');
-        this.applied.set(tenant, key);
+        if (!same) this.log.info({ tenant, limits: d.limits, frozen: d.frozen }, 'dry-run: would apply limits');
+        this.applied.set(tenant, { key, desired: d });
         continue;
       }
       try {
         if (!d.frozen && this.driver.isFrozen(tenant)) this.driver.thaw(tenant);
         this.driver.setLimits(tenant, d.limits);
         if (d.frozen && !this.driver.isFrozen(tenant)) this.driver.freeze(tenant);
-        if (this.applied.get(tenant) !== key) this.log.info({ tenant, limits: d.limits, frozen: d.frozen }, 'limits applied');
-        this.applied.set(tenant, key);
+        if (!same) this.log.info({ tenant, limits: d.limits, frozen: d.frozen }, 'limits applied');
+        this.applied.set(tenant, { key, desired: d });
         this.lastError.delete(tenant);
         applied++;
       } catch (err) {
@@ -73,8 +82,9 @@ export class Enforcer {
   /** Whether the kernel still holds what was applied (a read failure counts as no: the write path reports it). */
   private holds(tenant: string, d: Desired): boolean {
     try {
-      if (this.driver.isFrozen(tenant) !== d.frozen) return false;
-      verifyLimits(tenant, d.limits, this.driver.getLimits(tenant), (f) => f);
+      const held = this.driver.heldState?.(tenant) ?? { frozen: this.driver.isFrozen(tenant), limits: this.driver.getLimits(tenant) };
+      if (held.frozen !== d.frozen) return false;
+      verifyLimits(tenant, d.limits, held.limits, (f) => f);
       return true;
     } catch {
       return false;

@@ -184,7 +184,7 @@ interface TickFlow {
 export class Ticker {
   private window: Observation[] = [];
   private lastMono = 0;
-  private reportedTenants = { key: '', at: 0 };
+  private reportedTenants: { key: string; at: number; list?: TenantInfoWire[] } = { key: '', at: 0 };
 
   constructor(private readonly agent: TickAgent) {}
 
@@ -408,9 +408,15 @@ export class Ticker {
   /** The tenants this agent governs, when the set changed since the last report or an hour went by. */
   private tenantDirectory(now: number): TenantInfoWire[] | undefined {
     const list = this.agent.tenantDirectory();
+    const recent = now - this.reportedTenants.at < TENANT_DIRECTORY_EVERY_MS;
+    // The same array as last time is the same directory: no need to serialise a thousand entries to see it.
+    if (recent && list === this.reportedTenants.list) return undefined;
     const key = JSON.stringify(list);
-    if (key === this.reportedTenants.key && now - this.reportedTenants.at < TENANT_DIRECTORY_EVERY_MS) return undefined;
-    this.reportedTenants = { key, at: now };
+    if (key === this.reportedTenants.key && recent) {
+      this.reportedTenants.list = list;
+      return undefined;
+    }
+    this.reportedTenants = { key, at: now, list };
     return list;
   }
 }

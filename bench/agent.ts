@@ -29,6 +29,12 @@ export interface AgentBenchOptions {
   log?: (line: string) => void;
   /** Another checkout whose built agent to measure (e.g. the main branch, for a before/after). */
   agentRoot?: string;
+  /**
+   * Several checkouts measured in turn over the same tenant processes (e.g. old, new, old, new): a before/after
+   * in the same conditions, with the processes started once. Each round starts a fresh agent (its own parent
+   * cgroup and state) that places every process anew; the previous round's cgroups are removed once emptied.
+   */
+  agentRoots?: string[];
   /** Extra node options for the agent (e.g. --cpu-prof --cpu-prof-dir=DIR to profile it). */
   agentNodeArgs?: string[];
 }
@@ -57,16 +63,22 @@ export interface AgentBenchResult {
   stepPercent: Record<string, number>;
   loadavg: string;
   goalPercent: number;
+  /** The checkout whose agent was measured. */
+  agentRoot: string;
+  /** Tenant processes actually born per second while measuring (the spawner may not keep up on a loaded machine). */
+  bornPerSecond: number;
 }
 
 const GOAL = 1;
 
 /**
  * Reads "S <uid>" (start a sleep as that UID and group; prints its PID) and "K <pid>" (SIGKILL it) lines; children are
- * reaped automatically. At end of input (the bench ended, however) it kills every child it started and exits.
+ * reaped automatically. At end of input, or on SIGTERM (the bench ended, however: without waiting for the lines
+ * still queued), it kills every child it started and exits.
  */
 const SPAWNER = `
 $SIG{CHLD} = 'IGNORE'; $| = 1; my %kids;
+$SIG{TERM} = sub { kill 'KILL', keys %kids; POSIX::_exit(0); };
 while (my $l = <STDIN>) {
   if ($l =~ /^S (\\d+)/) {
     my $u = $1; my $pid = fork();
@@ -110,6 +122,22 @@ function cpuTicks(pid: number): { self: number; children: number } {
   return { self: Number(f[11]) + Number(f[12]), children: Number(f[13]) + Number(f[14]) + live };
 }
 
+/** Remove every tenant cgroup of a driver and its parent; `kill` kills what is still inside (the final cleanup). */
+function removeCgroups(driver: CgroupDriver, problems: string[], kill = true): void {
+  for (const t of driver.list()) {
+    try {
+      driver.remove(t, { kill });
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  }
+  try {
+    driver.teardown();
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -128,6 +156,10 @@ function freeUidBase(count: number): number {
 }
 
 export async function benchAgent(opts: AgentBenchOptions = {}): Promise<AgentBenchResult> {
+  return (await benchAgentRounds({ ...opts, agentRoots: [opts.agentRoot ?? ROOT] }))[0]!;
+}
+
+export async function benchAgentRounds(opts: AgentBenchOptions = {}): Promise<AgentBenchResult[]> {
   const nTenants = opts.tenants ?? 1000;
   const nProcs = opts.processes ?? 5000;
   const churn = opts.churnPerSecond ?? 50;
@@ -135,7 +167,7 @@ export async function benchAgent(opts: AgentBenchOptions = {}): Promise<AgentBen
   const warmupS = opts.warmupSeconds ?? 20;
   const log = opts.log ?? (() => {});
   const id = randomBytes(3).toString('hex');
-  const parent = `hostwarden-b${id}`;
+  const roots = opts.agentRoots?.length ? opts.agentRoots : [opts.agentRoot ?? ROOT];
   const netns = `hwbench-${id}`;
   const node = process.execPath;
   const dir = mkdtempSync(join(tmpdir(), 'hw-bench-agent-'));
@@ -143,7 +175,8 @@ export async function benchAgent(opts: AgentBenchOptions = {}): Promise<AgentBen
   const sleepers = new Set<number>();
   const daemons: ChildProcess[] = [];
   let churnTimer: NodeJS.Timeout | undefined;
-  let driver: CgroupDriver | undefined;
+  /** One driver per round (its own parent cgroup), for the baseline and the cleanup. */
+  const drivers: CgroupDriver[] = [];
   let cleaned = false;
 
   /** SIGKILL whatever runs with the bench's UIDs; returns how many were found. */
@@ -168,6 +201,7 @@ export async function benchAgent(opts: AgentBenchOptions = {}): Promise<AgentBen
     clearInterval(churnTimer);
     for (const d of daemons) if (d.exitCode === null && d.signalCode === null) d.kill('SIGTERM');
     spawner.stdin!.end(); // the spawner kills what it started at end of input
+    spawner.kill('SIGTERM'); // and at once on SIGTERM, without working through lines still queued
     sleepers.clear();
     const problems: string[] = [];
     for (let i = 0; i < 50; i++) {
@@ -182,20 +216,7 @@ export async function benchAgent(opts: AgentBenchOptions = {}): Promise<AgentBen
     } catch {
       /* never made */
     }
-    if (driver) {
-      for (const t of driver.list()) {
-        try {
-          driver.remove(t, { kill: true });
-        } catch (err) {
-          problems.push((err as Error).message);
-        }
-      }
-      try {
-        driver.teardown();
-      } catch (err) {
-        problems.push((err as Error).message);
-      }
-    }
+    for (const driver of drivers) removeCgroups(driver, problems);
     rmSync(dir, { recursive: true, force: true });
     if (problems.length > 0) console.error(`agent bench cleanup: ${problems.slice(0, 5).join('; ')}`);
   };
@@ -209,15 +230,24 @@ export async function benchAgent(opts: AgentBenchOptions = {}): Promise<AgentBen
   const spawner = spawn('perl', ['-MPOSIX', '-MConfig', '-e', SPAWNER], { stdio: ['pipe', 'pipe', 'inherit'] });
   spawner.on('error', () => {});
   let spawnerOut = '';
+  /** Processes asked for and not yet started, and how many were started in all (the birth rate actually reached). */
+  let outstanding = 0;
+  let born = 0;
   spawner.stdout!.on('data', (d: Buffer) => {
     spawnerOut += d.toString();
     const lines = spawnerOut.split('\n');
     spawnerOut = lines.pop()!;
-    for (const l of lines) if (/^\d+$/.test(l)) sleepers.add(Number(l));
+    for (const l of lines) {
+      if (!/^\d+$/.test(l)) continue;
+      sleepers.add(Number(l));
+      outstanding = Math.max(0, outstanding - 1);
+      born++;
+    }
   });
   const spawnSleepers = (n: number): void => {
     let cmd = '';
     for (let i = 0; i < n; i++) cmd += `S ${uidBase + randomInt(0, nTenants)}\n`;
+    outstanding += n;
     spawner.stdin!.write(cmd);
   };
   const killSleepers = (n: number): void => {
@@ -234,7 +264,6 @@ export async function benchAgent(opts: AgentBenchOptions = {}): Promise<AgentBen
   };
 
   try {
-    driver = createDriver({ cgroupRoot: '/sys/fs/cgroup', procRoot: '/proc', parent });
     execFileSync('ip', ['netns', 'add', netns]);
     execFileSync('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
     const token = (f: string): string => {
@@ -270,116 +299,138 @@ export async function benchAgent(opts: AgentBenchOptions = {}): Promise<AgentBen
     log(`  ${sleepers.size} tenant processes started (${((performance.now() - c0) / 1000).toFixed(1)} s)`);
 
     const tenants = Array.from({ length: nTenants }, (_, i) => `  - { name: t${String(i).padStart(4, '0')}, users: [${uidBase + i}] }`);
-    writeFileSync(
-      join(dir, 'agent.yaml'),
-      [
-        'host: bench',
-        'interval: 5s',
-        'placement_interval: 1s',
-        `state_dir: ${join(dir, 'agent')}`,
-        `controller: { url: "${url}", token_file: ${join(dir, 'agent.token')} }`,
-        `cgroup: { parent: ${parent} }`,
-        `bandwidth: { enabled: true, table: hwb${id} }`,
-        'log_level: info', // one line a tick: the bench sees when start-up is over
-        'tenants:',
-        ...tenants,
-        '',
-      ].join('\n'),
-    );
-    const agent = spawn('nsenter', [`--net=/var/run/netns/${netns}`, node, ...(opts.agentNodeArgs ?? []), join(opts.agentRoot ?? ROOT, 'dist/agent/bin/hostwarden-agent.js'), '--config', join(dir, 'agent.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    daemons.push(agent);
-    let aout = '';
-    agent.stdout!.on('data', (d: Buffer) => (aout += d.toString()));
-    agent.stderr!.on('data', (d: Buffer) => (aout += d.toString()));
-    const agentPid = agent.pid!;
-    const a0 = performance.now();
-
     churnTimer = setInterval(() => {
+      // On a loaded machine the spawner may lag: never queue more than a second's work, or the births pile up behind
+      // (and the rate reached is reported instead of the one asked for).
+      if (outstanding > churn) return;
       killSleepers(churn);
       spawnSleepers(churn);
     }, 1000);
+    const results: AgentBenchResult[] = [];
+    for (const [round, agentRoot] of roots.entries()) {
+      const parent = `hostwarden-b${id}${roots.length > 1 ? `r${round}` : ''}`;
+      const driver = createDriver({ cgroupRoot: '/sys/fs/cgroup', procRoot: '/proc', parent });
+      drivers.push(driver);
+      if (roots.length > 1) log(`  round ${round + 1} of ${roots.length}: the agent of ${agentRoot}`);
+      const stateDir = join(dir, `agent${round}`);
+      writeFileSync(
+        join(dir, 'agent.yaml'),
+        [
+          'host: bench',
+          'interval: 5s',
+          'placement_interval: 1s',
+          `state_dir: ${stateDir}`,
+          `controller: { url: "${url}", token_file: ${join(dir, 'agent.token')} }`,
+          `cgroup: { parent: ${parent} }`,
+          `bandwidth: { enabled: true, table: hwb${id} }`,
+          'log_level: info', // one line a tick: the bench sees when start-up is over
+          'tenants:',
+          ...tenants,
+          '',
+        ].join('\n'),
+      );
+      const agent = spawn('nsenter', [`--net=/var/run/netns/${netns}`, node, ...(opts.agentNodeArgs ?? []), join(agentRoot, 'dist/agent/bin/hostwarden-agent.js'), '--config', join(dir, 'agent.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+      daemons.push(agent);
+      let aout = '';
+      agent.stdout!.on('data', (d: Buffer) => (aout += d.toString()));
+      agent.stderr!.on('data', (d: Buffer) => (aout += d.toString()));
+      const agentPid = agent.pid!;
+      const a0 = performance.now();
 
-    log(`  warming up at least ${warmupS} s (agent start, first full placement of ${nProcs} processes, first limits written)`);
-    await sleep(warmupS * 1000);
-    // Start-up (placing 5,000 strays, writing 1,000 tenants' limits) takes long on a loaded machine and happens
-    // before the first tick: measure from the second tick the agent logs on.
-    const ticks = (from = 0): number => (aout.slice(from).match(/"msg":"tick"/g) ?? []).length;
-    for (let i = 0; i < 600 && agent.exitCode === null && ticks() < 2; i++) await sleep(1000);
-    log(`  agent ticking ${((performance.now() - a0) / 1000).toFixed(0)} s after its start; measuring ${measureS} s`);
-    if (agent.exitCode !== null) throw new Error(`the agent exited (${agent.exitCode}):\n${aout.slice(-3000)}`);
+      log(`  warming up at least ${warmupS} s (agent start, first full placement of ${nProcs} processes, first limits written)`);
+      await sleep(warmupS * 1000);
+      // Start-up (placing 5,000 strays, writing 1,000 tenants' limits) takes long on a loaded machine and happens
+      // before the first tick: measure from the second tick the agent logs on.
+      const ticks = (from = 0): number => (aout.slice(from).match(/"msg":"tick"/g) ?? []).length;
+      for (let i = 0; i < 600 && agent.exitCode === null && ticks() < 2; i++) await sleep(1000);
+      log(`  agent ticking ${((performance.now() - a0) / 1000).toFixed(0)} s after its start; measuring ${measureS} s`);
+      if (agent.exitCode !== null) throw new Error(`the agent exited (${agent.exitCode}):\n${aout.slice(-3000)}`);
+      // The previous round's cgroups are empty now (this agent moved every process): remove them.
+      for (const d of drivers.slice(0, -1)) removeCgroups(d, [], false);
 
-    const warnStart = aout.length;
-    const t0 = cpuTicks(agentPid);
-    const w0 = performance.now();
-    // The baseline: the full scan that placement ran every second, timed here every 5 s during the window.
-    const passes: number[] = [];
-    const names = driver.list();
-    while (performance.now() - w0 < measureS * 1000) {
-      await sleep(5000);
-      const u0 = process.cpuUsage();
-      let n = 0;
-      const members = new Map<string, Set<number>>();
-      for (const pid of listPids('/proc')) {
-        const uid = uidOf('/proc', pid);
-        if (uid === null || uid < uidBase || uid >= uidBase + nTenants) continue;
-        const name = `t${String(uid - uidBase).padStart(4, '0')}`;
-        let set = members.get(name);
-        if (!set) {
-          set = new Set(driver.procs(name));
-          members.set(name, set);
+      const warnStart = aout.length;
+      const born0 = born;
+      const t0 = cpuTicks(agentPid);
+      const w0 = performance.now();
+      // The baseline: the full scan that placement ran every second, timed here every 5 s during the window.
+      const passes: number[] = [];
+      const names = driver.list();
+      while (performance.now() - w0 < measureS * 1000) {
+        await sleep(5000);
+        const u0 = process.cpuUsage();
+        let n = 0;
+        const members = new Map<string, Set<number>>();
+        for (const pid of listPids('/proc')) {
+          const uid = uidOf('/proc', pid);
+          if (uid === null || uid < uidBase || uid >= uidBase + nTenants) continue;
+          const name = `t${String(uid - uidBase).padStart(4, '0')}`;
+          let set = members.get(name);
+          if (!set) {
+            set = new Set(driver.procs(name));
+            members.set(name, set);
+          }
+          if (set.has(pid)) n++;
         }
-        if (set.has(pid)) n++;
+        const u = process.cpuUsage(u0);
+        passes.push((u.user + u.system) / 1000);
+        void n;
       }
-      const u = process.cpuUsage(u0);
-      passes.push((u.user + u.system) / 1000);
-      void n;
-    }
-    const wall = (performance.now() - w0) / 1000;
-    const t1 = cpuTicks(agentPid);
-    const self = t1.self - t0.self;
-    const children = t1.children - t0.children;
-    let placed = 0;
-    for (const t of names) placed += driver.procs(t).length;
-    const running = listPids('/proc').filter((p) => {
-      const uid = uidOf('/proc', p);
-      return uid !== null && uid >= uidBase && uid < uidBase + nTenants;
-    }).length;
-    const warnings = aout
-      .slice(warnStart)
-      .split('\n')
-      .filter((l) => /"level":[456]0/.test(l));
-    const ticksSeen = ticks(warnStart);
-    // Where the agent's CPU went: each tick line carries the CPU ms of its steps and of the placement timer's rounds.
-    const byStep: Record<string, number> = {};
-    for (const line of aout.slice(warnStart).split('\n')) {
-      if (!line.includes('"msg":"tick"')) continue;
-      try {
-        const cpu = (JSON.parse(line) as { cpu_ms?: Record<string, number> }).cpu_ms ?? {};
-        for (const [k, v] of Object.entries(cpu)) byStep[k] = (byStep[k] ?? 0) + v;
-      } catch {
-        /* a partial line */
+      const wall = (performance.now() - w0) / 1000;
+      const t1 = cpuTicks(agentPid);
+      const self = t1.self - t0.self;
+      const children = t1.children - t0.children;
+      let placed = 0;
+      for (const t of names) placed += driver.procs(t).length;
+      const running = listPids('/proc').filter((p) => {
+        const uid = uidOf('/proc', p);
+        return uid !== null && uid >= uidBase && uid < uidBase + nTenants;
+      }).length;
+      const warnings = aout
+        .slice(warnStart)
+        .split('\n')
+        .filter((l) => /"level":[456]0/.test(l));
+      const ticksSeen = ticks(warnStart);
+      // Where the agent's CPU went: each tick line carries the CPU ms of its steps and of the placement timer's rounds.
+      const byStep: Record<string, number> = {};
+      for (const line of aout.slice(warnStart).split('\n')) {
+        if (!line.includes('"msg":"tick"')) continue;
+        try {
+          const cpu = (JSON.parse(line) as { cpu_ms?: Record<string, number> }).cpu_ms ?? {};
+          for (const [k, v] of Object.entries(cpu)) byStep[k] = (byStep[k] ?? 0) + v;
+        } catch {
+          /* a partial line */
+        }
       }
+      passes.sort((a, b) => a - b);
+      const passMs = passes[Math.floor(passes.length / 2)] ?? NaN;
+      const result: AgentBenchResult = {
+        kind: driver.kind,
+        tenants: nTenants,
+        processes: nProcs,
+        churnPerSecond: churn,
+        measureSeconds: Math.round(wall),
+        agentPercent: (self + children) / wall, // ticks are 1/100 s: ticks per second = % of one core
+        childrenPercent: children / wall,
+        baselinePassMs: passMs,
+        baselinePercent: passMs / 10,
+        placedAtEnd: placed,
+        runningAtEnd: running,
+        agentWarnings: warnings,
+        ticks: ticksSeen,
+        stepPercent: Object.fromEntries(Object.entries(byStep).map(([k, v]) => [k, v / wall / 10])),
+        loadavg: readFileSync('/proc/loadavg', 'utf8').trim(),
+        goalPercent: GOAL,
+        agentRoot,
+        bornPerSecond: (born - born0) / wall,
+      };
+      results.push(result);
+      if (roots.length > 1) printAgent(result);
+      // Stop this round's agent before the next one starts: two agents would move the same processes back and forth.
+      agent.kill('SIGTERM');
+      for (let i = 0; i < 200 && agent.exitCode === null && agent.signalCode === null; i++) await sleep(100);
+      if (agent.exitCode === null && agent.signalCode === null) agent.kill('SIGKILL');
     }
-    passes.sort((a, b) => a - b);
-    const passMs = passes[Math.floor(passes.length / 2)] ?? NaN;
-    return {
-      kind: driver.kind,
-      tenants: nTenants,
-      processes: nProcs,
-      churnPerSecond: churn,
-      measureSeconds: Math.round(wall),
-      agentPercent: (self + children) / wall, // ticks are 1/100 s: ticks per second = % of one core
-      childrenPercent: children / wall,
-      baselinePassMs: passMs,
-      baselinePercent: passMs / 10,
-      placedAtEnd: placed,
-      runningAtEnd: running,
-      agentWarnings: warnings,
-      ticks: ticksSeen,
-      stepPercent: Object.fromEntries(Object.entries(byStep).map(([k, v]) => [k, v / wall / 10])),
-      loadavg: readFileSync('/proc/loadavg', 'utf8').trim(),
-      goalPercent: GOAL,
-    };
+    return results;
   } finally {
     await cleanup();
     process.removeListener('SIGINT', onSignal);
@@ -388,10 +439,11 @@ export async function benchAgent(opts: AgentBenchOptions = {}): Promise<AgentBen
 }
 
 export function printAgent(r: AgentBenchResult): void {
+  if (r.agentRoot !== ROOT) console.log(`agent: measured the agent built in ${r.agentRoot}`);
   console.log(
     `agent (${r.kind}): ${r.tenants} tenants, ${r.processes} processes, ${r.churnPerSecond} born and ${r.churnPerSecond} exiting per second, ` +
       `5 s interval, 1 s placement, reporting to a controller on loopback; CPU over ${r.measureSeconds} s from /proc/PID/stat ` +
-      `(children such as nft: ${r.childrenPercent.toFixed(2)}%), ${r.ticks} ticks`,
+      `(children such as nft: ${r.childrenPercent.toFixed(2)}%), ${r.ticks} ticks; ${r.bornPerSecond.toFixed(0)} processes born per second while measuring`,
   );
   console.log(
     `agent: baseline full-scan placement ${r.baselinePassMs.toFixed(1)} ms CPU per pass = ${r.baselinePercent.toFixed(2)}% of one core at 1 s ` +
@@ -408,8 +460,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const v = process.env[name];
     return v === undefined ? undefined : Number(v);
   };
-  benchAgent({ log: (l) => console.log(l), measureSeconds: num('HW_BENCH_SECONDS'), tenants: num('HW_BENCH_TENANTS'), processes: num('HW_BENCH_PROCESSES'), agentRoot: process.env.HW_BENCH_AGENT_ROOT, agentNodeArgs: process.env.HW_BENCH_AGENT_NODE_ARGS?.split(' ').filter(Boolean) })
-    .then(printAgent)
+  const agentRoots = process.env.HW_BENCH_AGENT_ROOTS?.split(':').filter(Boolean);
+  const common = { log: (l: string) => console.log(l), measureSeconds: num('HW_BENCH_SECONDS'), tenants: num('HW_BENCH_TENANTS'), processes: num('HW_BENCH_PROCESSES'), agentNodeArgs: process.env.HW_BENCH_AGENT_NODE_ARGS?.split(' ').filter(Boolean) };
+  // HW_BENCH_AGENT_ROOTS=a:b:a:b measures those checkouts' agents in turn over the same processes (each round printed as it ends).
+  (agentRoots?.length ? benchAgentRounds({ ...common, agentRoots }).then(() => undefined) : benchAgent({ ...common, agentRoot: process.env.HW_BENCH_AGENT_ROOT }).then(printAgent))
     .catch((err: unknown) => {
       console.error(err);
       process.exitCode = 1;

@@ -64,6 +64,7 @@ export class CgroupStatsSource implements Collector {
           this.readers.set(t.name, r);
         }
         const prev = quiet ? this.last.get(t.name) : undefined;
+        let afterActivity = false;
         if (prev && r.readActivity && prev.quietTicks < QUIET_FULL_EVERY - 1) {
           const a = r.readActivity();
           if (a.cpuUsageUsec !== undefined && a.cpuUsageUsec === prev.stats.cpuUsageUsec && a.pids === prev.stats.pids) {
@@ -71,8 +72,10 @@ export class CgroupStatsSource implements Collector {
             out.set(t.name, { ...prev.stats });
             continue;
           }
+          afterActivity = true; // the full read takes the CPU time and tasks just read
         }
-        const st = r.read();
+        // The tick leaves the freezer state out: the agent knows whom it froze (enforcement re-verifies that).
+        const st = quiet ? r.read({ afterActivity, frozen: false }) : r.read();
         out.set(t.name, st);
         if (quiet) this.last.set(t.name, { stats: st, quietTicks: 0 });
         // Nothing at all: the cgroup is gone (its kept files read ENODEV, then ENOENT). Close the reader so the

@@ -88,10 +88,15 @@ export class RateTracker {
 
   rate(key: string, value: number, at: number, max = Infinity): number | undefined {
     const p = this.prev.get(key);
-    this.prev.set(key, { value, at });
-    if (!p) return undefined;
+    if (!p) {
+      this.prev.set(key, { value, at });
+      return undefined;
+    }
     const dt = (at - p.at) / 1000;
     const dv = value - p.value;
+    // Updated in place: a thousand tenants' counters allocate nothing per tick.
+    p.value = value;
+    p.at = at;
     if (dt <= 0 || dv < 0) return undefined;
     const r = dv / dt;
     return r > max ? undefined : r;

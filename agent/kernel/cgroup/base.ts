@@ -22,6 +22,7 @@ import type { Limits } from '../../limits.js';
 import { parseProcCgroup, type ProcCgroupLine } from '../procfs.js';
 import { CgroupError, type CgroupDriver, type CgroupKind, type CgroupLogger, type StatsReader } from './driver.js';
 import { CgroupBusyError, NoSuchProcessError } from './errors.js';
+import { KeptProcsFiles, onCgroupFs } from './kept-procs.js';
 import { LIMIT_FIELDS, validateLimits, verifyLimits, type LimitField } from './limit-rules.js';
 import { CgroupStatsReader, type StatsSources } from './stats-reader.js';
 
@@ -45,6 +46,8 @@ export abstract class BaseDriver implements CgroupDriver {
   protected readonly log: CgroupLogger;
   private hostPsi?: HostPressureReader;
   private servicesPsi?: HostPressureReader;
+  /** cgroup.procs kept open for placement's moves (kept-procs.ts); undefined until the first move, null off cgroupfs. */
+  private keptProcs: KeptProcsFiles | null | undefined;
 
   constructor(opts: BaseOptions) {
     assertParentName(opts.parent);
@@ -110,6 +113,7 @@ export abstract class BaseDriver implements CgroupDriver {
 
   remove(tenant: string, opts: { kill?: boolean; moveTo?: string } = {}): void {
     assertTenantName(tenant);
+    this.keptProcs?.close(tenant);
     const dirs = this.tenantDirs(tenant).filter((d) => existsSync(d));
     if (dirs.length === 0) return;
     if (existsSync(this.primaryDir(tenant))) this.thawNow(tenant);
@@ -176,6 +180,12 @@ export abstract class BaseDriver implements CgroupDriver {
     for (const dir of this.parentPaths()) for (const t of listTenantDirs(dir)) left.add(t);
     if (left.size > 0) throw new CgroupBusyError(`cannot remove parent cgroup ${this.parent}: tenant cgroups ${[...left].sort().join(', ')} remain`);
     for (const dir of this.parentPaths()) rmdirCgroup(dir);
+    this.closeFiles();
+  }
+
+  /** Close the descriptors the driver keeps (the kept cgroup.procs and PSI files); they reopen when used again. */
+  closeFiles(): void {
+    this.keptProcs?.closeAll();
     this.hostPsi?.close();
     this.hostPsi = undefined;
     this.servicesPsi?.close();
@@ -189,8 +199,15 @@ export abstract class BaseDriver implements CgroupDriver {
 
   move(tenant: string, pid: number): void {
     assertPid(pid);
+    assertTenantName(tenant);
+    // The hot path: the tenant's cgroup.procs already open, one write each. Anything but ESRCH (e.g. the cgroup
+    // was removed: ENODEV) closes them and the move goes the checked way below, which reports it as before.
+    if (this.keptProcs?.write(tenant, pid)) return;
     this.requireTenant(tenant);
-    for (const dir of this.tenantDirs(tenant)) movePid(join(dir, 'cgroup.procs'), pid);
+    const files = this.tenantDirs(tenant).map((dir) => join(dir, 'cgroup.procs'));
+    for (const file of files) movePid(file, pid);
+    if (this.keptProcs === undefined) this.keptProcs = onCgroupFs(this.parentPaths()) ? new KeptProcsFiles() : null;
+    this.keptProcs?.keep(tenant, files);
   }
 
   tenantOf(pid: number): string | null {
@@ -225,6 +242,11 @@ export abstract class BaseDriver implements CgroupDriver {
   getLimits(tenant: string): Limits {
     this.requireTenant(tenant);
     return this.readLimits(tenant);
+  }
+
+  heldState(tenant: string): { limits: Limits; frozen: boolean } {
+    this.requireTenant(tenant);
+    return { limits: this.readLimits(tenant), frozen: this.frozenNow(tenant) };
   }
 
   freeze(tenant: string): void {

@@ -27,10 +27,19 @@ export interface CgroupStats {
 
 /** Stats files of one tenant, kept open and re-read with a positional read at offset 0. */
 export interface StatsReader {
-  read(): CgroupStats;
+  /**
+   * Every statistic. `opts.afterActivity`: readActivity() was called just before, so its CPU time and tasks are
+   * used instead of being read again; `opts.frozen: false` leaves the freezer state out (one read less).
+   */
+  read(opts?: StatsReadOptions): CgroupStats;
   /** CPU time and tasks only (two reads): unchanged since the last read(), nothing ran in the cgroup. */
   readActivity?(): Pick<CgroupStats, 'cpuUsageUsec' | 'pids'>;
   close(): void;
+}
+
+export interface StatsReadOptions {
+  afterActivity?: boolean;
+  frozen?: boolean;
 }
 
 export interface CgroupDriver {
@@ -71,12 +80,17 @@ export interface CgroupDriver {
   /** Apply limits; read them back and return what the kernel now holds. Throws if a write did not take. */
   setLimits(tenant: string, limits: Limits): Limits;
   getLimits(tenant: string): Limits;
+  /** getLimits() and isFrozen() in one call, the cgroup's existence checked once (enforcement's re-verification). */
+  heldState?(tenant: string): { limits: Limits; frozen: boolean };
 
   freeze(tenant: string): void;
   thaw(tenant: string): void;
   isFrozen(tenant: string): boolean;
   /** Kill every process of the tenant (thaws first: a frozen task ignores SIGKILL until thawed). */
   kill(tenant: string): void;
+
+  /** Close whatever descriptors the driver keeps open between calls (the agent stopping); used again, they reopen. */
+  closeFiles?(): void;
 
   /** Host-wide PSI from <procRoot>/pressure/*; empty object when the kernel lacks PSI. */
   hostPressure(): Pressure;

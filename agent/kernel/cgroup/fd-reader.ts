@@ -36,8 +36,8 @@ export class KeptFile {
       }
       if (code === 'EMFILE' || code === 'ENFILE') {
         throw new CgroupError(
-          `cannot keep ${this.path} open: too many open files (${code}); every tenant keeps about 10 stats files open, ` +
-            'so raise the descriptor limit (systemd LimitNOFILE, ulimit -n) to at least 10 x tenants + 1000',
+          `cannot keep ${this.path} open: too many open files (${code}); every tenant keeps about 11 stats files open, and ` +
+            "placement the cgroup.procs of the last 1,024 tenants placed into, so raise the descriptor limit (systemd LimitNOFILE, ulimit -n) to at least 11 x tenants + 8200",
           { cause: err, code: 'HW_CGROUP_FDS' },
         );
       }

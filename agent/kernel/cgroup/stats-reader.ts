@@ -2,7 +2,7 @@
 // keeps them open (KeptFile) and turns their text into CgroupStats every tick. The hot path of the agent:
 // one pread per file, indexOf parsers, one result object.
 import type { KernelPressure as Pressure } from '../../../shared/wire/agent.js';
-import type { CgroupStats, StatsReader } from './driver.js';
+import type { CgroupStats, StatsReader, StatsReadOptions } from './driver.js';
 import { KeptFile } from './fd-reader.js';
 import { CgroupParseError } from './errors.js';
 import { flatKeyedValue, parseCgroupEvents, parseFreezerState, parsePsi, parseU64, sumBlkioThrottle, sumIoStat } from './parse.js';
@@ -37,6 +37,8 @@ export class CgroupStatsReader implements StatsReader {
   private readonly pressure: Array<['cpu' | 'memory' | 'io', StatFile]> = [];
   private readonly frozen: Array<{ events: boolean; file: StatFile }> = [];
   private readonly all: StatFile[] = [];
+  /** What the last readActivity() read (read({ afterActivity }) takes it instead of reading again). */
+  private activity: { cpuUsageUsec?: number; throttledUsec?: number; pids?: number } = {};
 
   /** `open` makes the file objects (default: KeptFile, descriptors kept open). */
   constructor(src: StatsSources, open: (path: string) => StatFile = (path) => new KeptFile(path)) {
@@ -75,35 +77,39 @@ export class CgroupStatsReader implements StatsReader {
    * full read(), nothing ran, was born, exited or was moved in since (the collector's quiet-tenant shortcut).
    */
   readActivity(): { cpuUsageUsec?: number; pids?: number } {
-    const out: { cpuUsageUsec?: number; pids?: number } = {};
-    const cpu = this.readCpu();
-    if (cpu !== undefined) out.cpuUsageUsec = cpu;
+    const a: { cpuUsageUsec?: number; throttledUsec?: number; pids?: number } = {};
+    this.readCpuInto(a);
     if (this.pids) {
       const text = this.pids.read();
-      if (text !== undefined) out.pids = parseU64(text, this.pids.path);
+      if (text !== undefined) a.pids = parseU64(text, this.pids.path);
     }
+    this.activity = a;
+    const out: { cpuUsageUsec?: number; pids?: number } = {};
+    if (a.cpuUsageUsec !== undefined) out.cpuUsageUsec = a.cpuUsageUsec;
+    if (a.pids !== undefined) out.pids = a.pids;
     return out;
   }
 
-  private readCpu(): number | undefined {
-    if (!this.cpu) return undefined;
+  /** CPU time (and v2's throttled time from the same cpu.stat) into `out`. */
+  private readCpuInto(out: { cpuUsageUsec?: number; throttledUsec?: number }): void {
+    if (!this.cpu) return;
     const text = this.cpu.file.read();
-    if (text === undefined) return undefined;
-    return this.cpu.cpuacct ? Math.floor(parseU64(text, this.cpu.file.path) / 1000) : flatKeyedValue(text, 'usage_usec ', this.cpu.file.path);
+    if (text === undefined) return;
+    const usage = this.cpu.cpuacct ? Math.floor(parseU64(text, this.cpu.file.path) / 1000) : flatKeyedValue(text, 'usage_usec ', this.cpu.file.path);
+    if (usage !== undefined) out.cpuUsageUsec = usage;
+    if (this.cpu.throttledToo) {
+      const t = flatKeyedValue(text, 'throttled_usec ', this.cpu.file.path);
+      if (t !== undefined) out.throttledUsec = t;
+    }
   }
 
-  read(): CgroupStats {
+  read(opts: StatsReadOptions = {}): CgroupStats {
     const out: CgroupStats = {};
-    if (this.cpu) {
-      const text = this.cpu.file.read();
-      if (text !== undefined) {
-        out.cpuUsageUsec = this.cpu.cpuacct ? Math.floor(parseU64(text, this.cpu.file.path) / 1000) : flatKeyedValue(text, 'usage_usec ', this.cpu.file.path);
-        if (this.cpu.throttledToo) {
-          const t = flatKeyedValue(text, 'throttled_usec ', this.cpu.file.path);
-          if (t !== undefined) out.throttledUsec = t;
-        }
-      }
-    }
+    const reuse = opts.afterActivity === true;
+    if (reuse) {
+      if (this.activity.cpuUsageUsec !== undefined) out.cpuUsageUsec = this.activity.cpuUsageUsec;
+      if (this.activity.throttledUsec !== undefined) out.throttledUsec = this.activity.throttledUsec;
+    } else this.readCpuInto(out);
     if (this.throttledTime) {
       const text = this.throttledTime.read();
       const ns = text === undefined ? undefined : flatKeyedValue(text, 'throttled_time ', this.throttledTime.path);
@@ -131,7 +137,9 @@ export class CgroupStatsReader implements StatsReader {
         }
       }
     }
-    if (this.pids) {
+    if (reuse) {
+      if (this.activity.pids !== undefined) out.pids = this.activity.pids;
+    } else if (this.pids) {
       const text = this.pids.read();
       if (text !== undefined) out.pids = parseU64(text, this.pids.path);
     }
@@ -143,6 +151,7 @@ export class CgroupStatsReader implements StatsReader {
       }
       if (pressure) out.pressure = pressure;
     }
+    if (opts.frozen === false) return out;
     for (const f of this.frozen) {
       const text = f.file.read();
       if (text === undefined) continue;

@@ -298,11 +298,13 @@ export class V1Driver extends BaseDriver {
       }
     }
     const blk = this.dirOf('blkio', tenant);
-    if (blk && existsSync(join(blk, V1_FILES.readBps))) {
+    // The read rule file first: absent, the host has no blk-throttle and io stays undefined (no existence check of its own).
+    const readBps = blk === undefined ? undefined : readControl(join(blk, V1_FILES.readBps));
+    if (blk && readBps !== undefined) {
       const byDev = new Map<string, IoDeviceLimit>();
       for (const [field, name] of IO_FILES) {
         const file = join(blk, name);
-        for (const { major, minor, value } of parseV1DeviceValues(readControl(file) ?? '', file)) {
+        for (const { major, minor, value } of parseV1DeviceValues((name === V1_FILES.readBps ? readBps : readControl(file)) ?? '', file)) {
           if (value === 0) continue; // "0" is how a rule is removed; the kernel never lists it
           const key = `${major}:${minor}`;
           const d = byDev.get(key) ?? { major, minor };

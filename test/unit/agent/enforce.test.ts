@@ -48,6 +48,33 @@ describe('enforcer re-verification', () => {
     expect(held.get('bob')!.limits.cpuPercent).toBe(100);
   });
 
+  it("re-verifies with the driver's combined heldState where it has one (one existence check, not two)", () => {
+    const { driver, held, writes } = fakeKernel();
+    const calls = { held: 0, separate: 0 };
+    const d = driver as unknown as Record<string, unknown>;
+    const getLimits = d.getLimits as (t: string) => Limits;
+    const isFrozen = d.isFrozen as (t: string) => boolean;
+    d.heldState = (t: string) => (calls.held++, { limits: getLimits(t), frozen: isFrozen(t) });
+    d.getLimits = (t: string) => (calls.separate++, getLimits(t));
+    const e = new Enforcer(driver, pino({ level: 'silent' }), false, 1);
+    e.reconcile(desired); // first write of both (isFrozen before writing)
+    held.get('alice')!.limits.memoryMax = null; // drifted
+    e.reconcile(desired); // verify tick for both
+    expect(calls).toEqual({ held: 2, separate: 0 });
+    expect(writes).toEqual(['alice', 'bob', 'alice']);
+  });
+
+  it('the same Desired object, or an equal new one, is not written again', () => {
+    const { driver, writes } = fakeKernel();
+    const e = new Enforcer(driver, pino({ level: 'silent' }), false, 1000);
+    e.reconcile(desired);
+    e.reconcile(desired);
+    e.reconcile(new Map([...desired].map(([t, v]) => [t, structuredClone(v)])));
+    expect(writes).toEqual(['alice', 'bob']);
+    e.reconcile(new Map([...desired].map(([t, v]) => [t, { ...v, limits: { ...v.limits, pidsMax: 99 } }])));
+    expect(writes).toEqual(['alice', 'bob', 'alice', 'bob']);
+  });
+
   it('a tenant thawed by someone else while it should be frozen is frozen again on the verify tick', () => {
     const { driver, held } = fakeKernel();
     const e = new Enforcer(driver, pino({ level: 'silent' }), false, 2);

@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { CgroupStatsSource, QUIET_FULL_EVERY } from '../../../../agent/collectors/cgroup-stats.js';
 import type { CollectContext } from '../../../../agent/collectors/collector.js';
-import type { CgroupDriver, CgroupStats, StatsReader } from '../../../../agent/kernel/cgroup/driver.js';
+import type { CgroupDriver, CgroupStats, StatsReader, StatsReadOptions } from '../../../../agent/kernel/cgroup/driver.js';
 import type { Tenant } from '../../../../agent/tenants.js';
 
 /** One tenant's counters as the kernel would show them, and how often each kind of read ran. */
@@ -16,13 +16,14 @@ function kernel() {
     memory: { current: 100, anon: 60, file: 40 },
   };
   const reads = { full: 0, activity: 0 };
+  const options: Array<StatsReadOptions | undefined> = [];
   const reader: StatsReader = {
-    read: () => (reads.full++, { cpuUsageUsec: now.cpuUsageUsec, pids: now.pids, memory: { ...now.memory } }),
+    read: (opts) => (reads.full++, options.push(opts), { cpuUsageUsec: now.cpuUsageUsec, pids: now.pids, memory: { ...now.memory } }),
     readActivity: () => (reads.activity++, { cpuUsageUsec: now.cpuUsageUsec, pids: now.pids }),
     close: () => {},
   };
   const driver = { openStats: () => reader } as unknown as CgroupDriver;
-  return { now, reads, source: new CgroupStatsSource(driver, pino({ level: 'silent' })) };
+  return { now, reads, options, source: new CgroupStatsSource(driver, pino({ level: 'silent' })) };
 }
 
 const alice: Tenant = { name: 'alice', uids: [1001], homes: [], domains: [], source: 'config' };
@@ -55,5 +56,16 @@ describe('cgroup_stats: quiet tenants', () => {
     now.pids = 4; // a sleeping process placed into the tenant
     expect(tick(source)).toMatchObject({ pids: 4, memory: { anon: 700 } });
     expect(reads.full).toBe(3);
+  });
+
+  it("a changed tenant's full read reuses the activity read's CPU time and tasks, and the tick never reads the freezer", () => {
+    const { now, options, source } = kernel();
+    tick(source);
+    now.cpuUsageUsec += 1;
+    tick(source);
+    expect(options).toEqual([
+      { afterActivity: false, frozen: false }, // the first read: no activity read before it
+      { afterActivity: true, frozen: false },
+    ]);
   });
 });

@@ -64,6 +64,32 @@ describeWith(missing([needRoot, needV1Cgroups]), 'v1/hybrid cgroup driver on the
     expect(() => driver.move('alice', gone.pid!)).toThrow(NoSuchProcessError);
   });
 
+  it('moves through the cgroup.procs it keeps open, and past a cgroup removed and made again meanwhile', async () => {
+    driver.create('dave');
+    const first = procs.startIn(driver, 'dave', SLEEPER); // by path; the files stay open from here on
+    const second = procs.startIn(driver, 'dave', SLEEPER); // through the kept files
+    for (const child of [first, second]) {
+      const where = cgroupsOf(child.pid!);
+      for (const h of HIERARCHIES) expect(where[h], h).toBe(`/${parent}/dave`);
+      if (where[''] !== undefined) expect(where['']).toBe(`/${parent}/dave`);
+    }
+    // Removed (its processes released to the root) and made again under the same name: the kept files are stale.
+    driver.remove('dave', { moveTo: '/' });
+    let code: string | undefined;
+    try {
+      driver.move('dave', first.pid!);
+    } catch (err) {
+      code = (err as { code?: string }).code;
+    }
+    expect(code).toBe('HW_CGROUP_NO_TENANT');
+    driver.create('dave');
+    driver.move('dave', first.pid!);
+    const where = cgroupsOf(first.pid!);
+    for (const h of HIERARCHIES) expect(where[h], h).toBe(`/${parent}/dave`);
+    expect(driver.procs('dave')).toEqual([first.pid]);
+    await Promise.all([killAndWait(first), killAndWait(second)]);
+  });
+
   it('reads real stats that move: cpu of a burner, memory of a hog, pids, pressure', async () => {
     const burner = procs.startIn(driver, 'bob', BUSY_LOOP);
     const hog = procs.start(memoryHog(64));

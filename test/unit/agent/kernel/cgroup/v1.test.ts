@@ -30,6 +30,20 @@ describe('v1 driver on the captured hybrid tree', () => {
     expect(driver.list()).toEqual(['alice', 'bob']);
   });
 
+  it('a full read right after the activity read takes its CPU time and tasks instead of reading them again; the freezer may be left out', () => {
+    const r = driver.openStats('alice');
+    try {
+      expect(r.readActivity!()).toEqual({ cpuUsageUsec: 331616, pids: 2 });
+      writeTree(tree.root, { [at('cpuacct', 'alice', 'cpuacct.usage')]: '999000000\n', [at('pids', 'alice', 'pids.current')]: '7\n' });
+      const st = r.read({ afterActivity: true, frozen: false });
+      expect(st).toMatchObject({ cpuUsageUsec: 331616, pids: 2, throttledUsec: 0, memory: { current: 30478336 } });
+      expect(st.frozen).toBeUndefined();
+      expect(r.read()).toMatchObject({ cpuUsageUsec: 999000, pids: 7, frozen: false });
+    } finally {
+      r.close();
+    }
+  });
+
   it('reads every statistic: cpuacct in ns, hierarchical memory, blkio summed, PSI and freeze from unified', () => {
     const r = driver.openStats('alice');
     try {
