@@ -6,7 +6,6 @@
 import type { Logger } from 'pino';
 import type { ActionAck, HostStats, IncidentEvent, ManualAction, Policy, TenantInfoWire, TopProcess } from '../shared/wire/agent.js';
 import { BandwidthCollector, nftExec } from './collectors/bandwidth.js';
-import { spawnSync } from 'node:child_process';
 import { LinkCollector } from './collectors/link.js';
 import { CgroupStatsSource } from './collectors/cgroup-stats.js';
 import { type CollectContext, type Collector, runCollectors } from './collectors/collector.js';
@@ -30,9 +29,9 @@ import { topProcesses } from './kernel/top-processes.js';
 import { TenantMetrics } from './metrics/exposition.js';
 import { MetricsServer } from './metrics/server.js';
 import { Placement } from './placement.js';
-import { type Desired, type DesiredInput, desiredApiRate, desiredBandwidthRate, desiredLimits, desiredWebRate } from './policy/desired.js';
-import { Shaper, type ShapeTarget } from './shaping/shaper.js';
-import { type NetExec } from './shaping/shaper.js';
+import type { DesiredInput } from './policy/desired.js';
+import { Shaper } from './shaping/shaper.js';
+import { DesiredLimits, netExec, reconcileShaper, reconcileWebServer, releaseShaper } from './edge-limits.js';
 import { evaluate } from './policy/evaluate.js';
 import { type TenantPolicy, tenantLevel } from './policy/types.js';
 import { type AgentState, applyManualActions, emptyAgentState, loadAgentState, saveAgentState } from './state.js';
@@ -44,7 +43,6 @@ import { Spool } from './transport/spool.js';
 import { WEBLOGS_META_KEY, WebLogs } from './weblogs/weblogs.js';
 import { WebServerLimits } from './webserver/apply.js';
 import { WebSaturationCollector } from './webserver/saturation.js';
-import type { WebLimit } from './webserver/nginx.js';
 
 export { AGENT_VERSION, type StepStatus, type TickResult } from './tick.js';
 
@@ -111,7 +109,7 @@ export class Agent implements TickAgent {
   private stopped = false;
   private placementCpuUs = 0;
   private directory: { of: readonly unknown[]; list: TenantInfoWire[] } | undefined;
-  private desiredMemo = new Map<string, DesiredMemo>();
+  private readonly desired = new DesiredLimits();
 
   constructor(opts: AgentOptions) {
     this.config = opts.config;
@@ -328,52 +326,15 @@ export class Agent implements TickAgent {
   /** Write what the policy wants into the kernel (plan caps always; throttles; quarantine). */
   enforce(): void {
     if (!this.config.enforce) return;
-    const desired = new Map<string, Desired>();
     const cpuCapacity = this.hostBase.cores * 100;
-    const cache = new Map<string, DesiredMemo>();
+    const inputs = new Map<string, DesiredInput>();
     for (const t of this.tenants.list()) {
-      const input = {
-        plan: t.plan,
-        ladders: this.state.policy.ladders[t.name],
-        manual: this.state.policy.manual[t.name],
-        config: this.config.policy,
-        devices: this.devicesOf(t.name, t.homes),
-        cpuCapacity,
-      };
-      // The same inputs (the same objects) give the same Desired object as last tick: the enforcer sees it unchanged at a glance.
-      const memo = this.desiredMemo.get(t.name);
-      const d = memo && sameInputs(memo.input, input) ? memo.desired : desiredLimits(input);
-      cache.set(t.name, { input, desired: d });
-      desired.set(t.name, d);
+      const devices = this.devicesOf(t.name, t.homes);
+      inputs.set(t.name, { plan: t.plan, ladders: this.state.policy.ladders[t.name], manual: this.state.policy.manual[t.name], config: this.config.policy, devices, cpuCapacity });
     }
-    this.desiredMemo = cache;
-    this.enforcer.reconcile(desired);
-    if (this.webServer) {
-      const web: WebLimit[] = [];
-      for (const t of this.tenants.list()) {
-        const manual = this.state.policy.manual[t.name];
-        const perMinute = desiredApiRate(t.plan, manual, this.config.policy, this.state.policy.ladders[t.name]?.api);
-        const bytesPerSecond = desiredWebRate(t.plan, manual, this.config.policy);
-        if (perMinute !== undefined || bytesPerSecond !== undefined) web.push({ tenant: t.name, perMinute, bytesPerSecond, domains: t.domains, apiPaths: this.config.web.tenantApiPaths[t.name] ?? this.config.web.apiPaths });
-      }
-      this.webServer.reconcile(web);
-    }
-    if (this.shaper) {
-      const targets = new Map<string, ShapeTarget>();
-      for (const t of this.tenants.list()) {
-        const rate = desiredBandwidthRate(t.plan, this.state.policy.ladders[t.name]?.bandwidth, this.state.policy.manual[t.name], this.config.policy);
-        if (rate !== undefined) targets.set(t.name, { uids: t.uids, rate });
-      }
-      if (this.dryRun) {
-        if (targets.size > 0) this.log.debug({ tenants: [...targets.keys()] }, 'dry-run: would shape egress');
-        return;
-      }
-      try {
-        this.shaper.apply(targets);
-      } catch (err) {
-        this.log.error({ err: (err as Error).message }, 'cannot apply bandwidth shaping; will retry next tick');
-      }
-    }
+    this.enforcer.reconcile(this.desired.compute(inputs));
+    if (this.webServer) reconcileWebServer(this.webServer, this.tenants.list(), this.state, this.config);
+    if (this.shaper) reconcileShaper(this.shaper, this.tenants.list(), this.state, this.config, this.dryRun, this.log);
   }
 
   /** Inode caps (inode-caps.ts): their incident events this tick (a failure costs them, not the cgroup ladder). */
@@ -483,11 +444,7 @@ export class Agent implements TickAgent {
     this.driver.teardown();
     this.bandwidth?.remove();
     this.inodeCaps?.restoreAll();
-    try {
-      this.shaper?.releaseAll();
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'could not remove the bandwidth shaping');
-    }
+    if (this.shaper) releaseShaper(this.shaper, this.log);
     try {
       this.scannerCgroup?.remove();
     } catch (err) {
@@ -530,21 +487,6 @@ export class Agent implements TickAgent {
     this.bandwidth?.close();
     this.spool.close();
   }
-}
-
-const netExec: NetExec = (program, args) => {
-  const r = spawnSync(program, args, { encoding: 'utf8', timeout: 10_000 });
-  if (r.error) return { status: null, stdout: '', stderr: r.error.message };
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-};
-
-interface DesiredMemo {
-  input: DesiredInput;
-  desired: Desired;
-}
-
-function sameInputs(a: DesiredInput, b: DesiredInput): boolean {
-  return a.plan === b.plan && a.ladders === b.ladders && a.manual === b.manual && a.config === b.config && a.devices === b.devices && a.cpuCapacity === b.cpuCapacity;
 }
 
 function safe<T>(fn: () => T, fallback: T): T {

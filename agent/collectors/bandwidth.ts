@@ -19,6 +19,7 @@ import { HostwardenError } from '../../shared/errors.js';
 import { type NftQuery, NftSession } from '../kernel/nft-session.js';
 import type { Tenant } from '../tenants.js';
 import { type CollectContext, type Collector, NoData, RateTracker, sampleOf } from './collector.js';
+import { DEFAULT_CT_MARK_MASK, markCapacity, markOf } from './ct-mark.js';
 
 /** nft refused to install the agent's table or to list its counters (the collector reports it and retries). */
 export class NftablesError extends HostwardenError {
@@ -40,35 +41,10 @@ function counterName(direction: 'tx' | 'rx', tenant: string): string {
   return `${direction}_${tenant}`;
 }
 
-/** The conntrack mark bits the received-bytes marks use by default: clear of the low 16 bits and the top nibble. */
-export const DEFAULT_CT_MARK_MASK = 0x0fff0000;
-
 /** How received bytes are attributed: by the socket's cgroup (pure v2), by the connection's mark, or not at all. */
 export type RxMode = { kind: 'cgroup'; parent: string } | { kind: 'ct_mark'; mask: number; marks: ReadonlyMap<string, number> } | undefined;
 
-/** Why a conntrack mark mask cannot be used (it must be one run of set bits), or undefined. */
-export function ctMarkMaskProblem(mask: number): string | undefined {
-  if (!Number.isInteger(mask) || mask <= 0 || mask > 0xffffffff) return 'must be a 32-bit mask with at least one bit set';
-  const shifted = mask / 2 ** lowBit(mask);
-  if ((shifted & (shifted + 1)) !== 0) return 'must be one contiguous run of bits (e.g. 0x0fff0000)';
-  return undefined;
-}
-
-function lowBit(mask: number): number {
-  let n = 0;
-  while (n < 32 && Math.floor(mask / 2 ** n) % 2 === 0) n++;
-  return n;
-}
-
-/** The mark of the tenant numbered `n` (1..max) within `mask`. */
-export function markOf(mask: number, n: number): number {
-  return n * 2 ** lowBit(mask);
-}
-
-/** How many tenants a mask can number (0 is "no tenant"). */
-export function markCapacity(mask: number): number {
-  return mask / 2 ** lowBit(mask);
-}
+export { ctMarkMaskProblem, DEFAULT_CT_MARK_MASK, markCapacity, markOf } from './ct-mark.js';
 
 const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
 

@@ -1,7 +1,7 @@
 // agent.yaml `bandwidth:`: the nftables counters (collectors/bandwidth.ts) and the egress shaper (shaper.ts).
 import type { Section } from '../../shared/config.js';
 import { NAME_RE } from '../../shared/names.js';
-import { ctMarkMaskProblem, DEFAULT_CT_MARK_MASK } from '../collectors/bandwidth.js';
+import { ctMarkMaskProblem, DEFAULT_CT_MARK_MASK } from '../collectors/ct-mark.js';
 import { IFACE_RE } from './tc.js';
 
 export interface BandwidthConfig {

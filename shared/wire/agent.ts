@@ -6,10 +6,12 @@ import { EMAIL_MAX_LENGTH, EMAIL_PATTERN } from '../email.js';
 import { HOST_PATTERN, NAME_PATTERN } from '../names.js';
 import { FileAckSchema, FileRequestSchema, InfectedFileSchema, MAX_FILES_LISTED, QuarantinedFileWireSchema, ScanRequestSchema } from './files.js';
 import { MAX_WEB_MINUTES, WebLogStatsSchema, WebMinuteSchema } from './web.js';
+import { HostInventorySchema } from './inventory.js';
 import { IntegerIn, MAX_BYTES, MAX_CORES, MAX_CPU_PERCENT, MAX_INODES, MAX_OPS, MAX_SAFE, MAX_SECONDS, MAX_SHARE, MAX_TASKS, MAX_UID, MAX_VALUE, MAX_WEIGHT, MIN_CORES, NumberIn } from './bounds.js';
 
 export { HOST_PATTERN, HOST_RE, NAME_PATTERN, NAME_RE } from '../names.js';
 export { MAX_WEB_MINUTES, WebLogStatsSchema, WebMinuteSchema, type WebLogStats, type WebMinute } from './web.js';
+export * from './inventory.js';
 
 export const WIRE_VERSION = 1;
 
@@ -294,87 +296,6 @@ export const TenantInfoWireSchema = Type.Object(
   { additionalProperties: false },
 );
 export type TenantInfoWire = Static<typeof TenantInfoWireSchema>;
-
-// --- host inventory --------------------------------------------------------------------------------------
-/**
- * The bounds of the host inventory, one catalog: the schemas below and the agent that cuts what it gathers to
- * fit them (agent/collectors/inventory.ts) both read it, so an inventory is never refused for a long model name.
- */
-export const INVENTORY_BOUNDS = {
-  /** A name or a model (distro, kernel release, cpu or disk model), characters. */
-  text: 128,
-  /** A mount point, characters. */
-  path: 1024,
-  /** Disks, filesystems, network interfaces: at most this many of each. */
-  items: 64,
-  /** Cores or threads (far above any server). */
-  cpus: 65_536,
-  /** Link speed in Mbit/s (10 Tbit/s). */
-  speedMbps: 10_000_000,
-} as const;
-
-const InventoryText = (description: string, maxLength: number = INVENTORY_BOUNDS.text) => Type.String({ minLength: 1, maxLength, description });
-const InventoryBytes = (description: string) => IntegerIn(0, MAX_SAFE, description);
-const InventoryCpus = (description: string) => IntegerIn(1, INVENTORY_BOUNDS.cpus, description);
-
-export const InventoryOsSchema = Type.Object(
-  {
-    distro: Type.Optional(InventoryText('distribution, e.g. Debian GNU/Linux')),
-    release: Type.Optional(InventoryText('release, e.g. 12')),
-    codename: Type.Optional(InventoryText('release codename, e.g. bookworm')),
-    kernel: Type.Optional(InventoryText('kernel release (uname -r)')),
-    arch: Type.Optional(InventoryText('architecture, e.g. x64, arm64')),
-  },
-  { additionalProperties: false },
-);
-export const InventoryCpuSchema = Type.Object(
-  {
-    model: Type.Optional(InventoryText('manufacturer and model')),
-    cores: Type.Optional(InventoryCpus('physical cores')),
-    threads: Type.Optional(InventoryCpus('logical CPUs (hardware threads)')),
-  },
-  { additionalProperties: false },
-);
-export const InventoryDiskSchema = Type.Object(
-  {
-    device: InventoryText('block device, e.g. /dev/nvme0n1'),
-    size_bytes: InventoryBytes('capacity'),
-    type: Type.Optional(InventoryText('HD, SSD or NVMe')),
-    model: Type.Optional(InventoryText('model')),
-  },
-  { additionalProperties: false },
-);
-export const InventoryFilesystemSchema = Type.Object(
-  {
-    mount: InventoryText('mount point', INVENTORY_BOUNDS.path),
-    fs_type: InventoryText('filesystem type, e.g. ext4, xfs'),
-    size_bytes: InventoryBytes('capacity'),
-  },
-  { additionalProperties: false, description: 'a filesystem that holds tenants\' homes' },
-);
-export const InventoryNicSchema = Type.Object(
-  {
-    name: InventoryText('interface name'),
-    speed_mbps: Type.Optional(NumberIn(0, INVENTORY_BOUNDS.speedMbps, 'link speed, Mbit/s; absent when unknown')),
-    virtual: Type.Optional(Type.Boolean({ description: 'a virtual interface (bridge, veth, tunnel, ...)' })),
-  },
-  { additionalProperties: false, description: 'a network interface (loopback left out; no addresses)' },
-);
-
-/** What the host is: hardware and system, gathered by the agent at start and daily (no addresses, no serials). */
-export const HostInventorySchema = Type.Object(
-  {
-    gathered_at: TimestampSchema,
-    os: Type.Optional(InventoryOsSchema),
-    cpu: Type.Optional(InventoryCpuSchema),
-    memory_bytes: Type.Optional(InventoryBytes('total memory')),
-    disks: Type.Optional(Type.Array(InventoryDiskSchema, { maxItems: INVENTORY_BOUNDS.items })),
-    filesystems: Type.Optional(Type.Array(InventoryFilesystemSchema, { maxItems: INVENTORY_BOUNDS.items, description: "the filesystems of the tenants' homes" })),
-    nics: Type.Optional(Type.Array(InventoryNicSchema, { maxItems: INVENTORY_BOUNDS.items })),
-  },
-  { additionalProperties: false, description: 'absent sections: not known (their gathering failed)' },
-);
-export type HostInventory = Static<typeof HostInventorySchema>;
 
 // --- the report ------------------------------------------------------------------------------------------
 export const ReportSchema = Type.Object(

@@ -64,7 +64,7 @@ const NEWER = {
   schema_revision: 7,
   fleet: { region: 'eu-1', tags: ['a'] },
   tenants: [{ ...POLICY.tenants[0], quota_class: 'gold', limits: { inodes: 100000 }, notify: [{ channel: 'sms' }] }],
-  plans: { basic: { ...POLICY.plans.basic, bandwidth: 1e6, mail_accounts: 100000, burst: { cpu: 200 } } },
+  plans: { basic: { ...POLICY.plans.basic, mail_accounts: 100000, burst: { cpu: 200 } } },
   actions: [{ ...POLICY.actions[0], approval: { by: 'ops', at: new Date(0).toISOString() }, ticket: 'T-1' }],
 };
 
