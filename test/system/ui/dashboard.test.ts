@@ -160,7 +160,9 @@ describeWith(missing([needRoot, needV1Cgroups, [existsSync(CHROMIUM), 'needs chr
   });
 
   it("tenant: each chart plots exactly the API's values for the same range, with the plan cap", async () => {
-    // A custom range ending 15 s ago: every report of it has arrived, so the API answers the same twice.
+    // A custom range ending 15 s ago: every report of it has arrived, so the API answers the same twice. It
+    // must hold a few samples (1 s apart): on a quick run the stack has not been up that long yet.
+    await waitFor('samples older than 20 s', async () => Date.now() - (await firstSample()) > 25_000, 60_000);
     const to = new Date(Date.now() - 15_000);
     const from = new Date(await firstSample());
     await open(`#/tenant/${busy.name}?from=${from.toISOString()}&to=${to.toISOString()}`);
