@@ -7,7 +7,7 @@
 // restart keeps links valid); tampering with any byte of the payload breaks the MAC (compared in constant
 // time); a link past its expiry, or naming another tenant than its case, is refused. Pure: the key and the clock
 // are arguments.
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { openToken, signToken } from '../signed-token.js';
 
 export const LINK_VERSION = 1;
 /** The path prefix of the links (routes/remediation-link.ts serves it). */
@@ -22,13 +22,8 @@ export interface LinkClaims {
 
 export type LinkCheck = { ok: true; claims: LinkClaims } | { ok: false; reason: 'malformed' | 'bad_signature' | 'expired'; message: string };
 
-function mac(key: Buffer, payload: string): Buffer {
-  return createHmac('sha256', key).update(payload).digest();
-}
-
 export function signLink(key: Buffer, claims: LinkClaims): string {
-  const payload = Buffer.from(JSON.stringify({ v: LINK_VERSION, c: claims.caseId, t: claims.tenant, e: Math.floor(claims.expiresAt / 1000) })).toString('base64url');
-  return `${payload}.${mac(key, payload).toString('base64url')}`;
+  return signToken(key, { v: LINK_VERSION, c: claims.caseId, t: claims.tenant, e: Math.floor(claims.expiresAt / 1000) });
 }
 
 /** The full URL of a token: `public_url` without its trailing slashes, then LINK_PATH. */
@@ -37,22 +32,11 @@ export function linkUrl(publicUrl: string, token: string): string {
 }
 
 export function verifyLink(key: Buffer, token: string, now: number): LinkCheck {
+  const opened = openToken(key, token, 'this link is not a remediation link (it may have been cut short: copy the whole line from the email)');
+  if (!opened.ok) return opened;
   const malformed = { ok: false as const, reason: 'malformed' as const, message: 'this link is not a remediation link (it may have been cut short: copy the whole line from the email)' };
-  const dot = token.indexOf('.');
-  if (dot <= 0 || dot !== token.lastIndexOf('.') || token.length > 512) return malformed;
-  const payload = token.slice(0, dot);
-  const given = Buffer.from(token.slice(dot + 1), 'base64url');
-  const expected = mac(key, payload);
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    return { ok: false, reason: 'bad_signature', message: 'this link is not valid (it was changed, or cut short: copy the whole line from the email)' };
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
-  } catch {
-    return malformed;
-  }
-  const p = parsed as { v?: unknown; c?: unknown; t?: unknown; e?: unknown };
+  const parsed = opened.payload;
+  const p = (parsed ?? {}) as { v?: unknown; c?: unknown; t?: unknown; e?: unknown };
   if (p.v !== LINK_VERSION || !Number.isSafeInteger(p.c) || (p.c as number) < 1 || typeof p.t !== 'string' || !Number.isSafeInteger(p.e)) return malformed;
   const expiresAt = (p.e as number) * 1000;
   if (now >= expiresAt) return { ok: false, reason: 'expired', message: `this link expired at ${new Date(expiresAt).toISOString()}: reply to the email or contact support` };

@@ -7,8 +7,9 @@
 // kind, so neither kind of link passes for the other. Tampering with any byte breaks the MAC (compared in
 // constant time); a link past its expiry is refused; a revoked one is refused by the caller, which looks its
 // id up in the store's revocation list. Pure: key and clock are arguments.
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { NAME_PATTERN } from '../../shared/names.js';
+import { openToken, signToken } from '../signed-token.js';
 
 export const TENANT_LINK_VERSION = 1;
 /** The path prefix of tenant pages (routes/tenant-pages.ts serves it). */
@@ -19,8 +20,6 @@ export const TENANT_LINK_KEY = 'tenant_link';
 export const LINK_ID_PATTERN = '^[0-9a-f]{16}$';
 const LINK_ID_RE = new RegExp(LINK_ID_PATTERN);
 const TENANT_RE = new RegExp(NAME_PATTERN);
-/** Longest token accepted (a 64-character tenant name makes ~250). */
-export const MAX_TOKEN_LENGTH = 512;
 
 export interface TenantLinkClaims {
   id: string;
@@ -32,18 +31,13 @@ export interface TenantLinkClaims {
 
 export type TenantLinkCheck = { ok: true; claims: TenantLinkClaims } | { ok: false; reason: 'malformed' | 'bad_signature' | 'expired'; message: string };
 
-function mac(key: Buffer, payload: string): Buffer {
-  return createHmac('sha256', key).update(payload).digest();
-}
-
 export function newLinkId(): string {
   return randomBytes(8).toString('hex');
 }
 
 export function signTenantLink(key: Buffer, claims: TenantLinkClaims): string {
   const body = { v: TENANT_LINK_VERSION, k: 't', l: claims.id, t: claims.tenant, i: Math.floor(claims.issuedAt / 1000), e: Math.floor(claims.expiresAt / 1000) };
-  const payload = Buffer.from(JSON.stringify(body)).toString('base64url');
-  return `${payload}.${mac(key, payload).toString('base64url')}`;
+  return signToken(key, body);
 }
 
 /** The full URL of a token: `public_url` without its trailing slashes, then TENANT_LINK_PATH. */
@@ -52,22 +46,12 @@ export function tenantLinkUrl(publicUrl: string, token: string): string {
 }
 
 export function verifyTenantLink(key: Buffer, token: string, now: number): TenantLinkCheck {
-  const malformed = { ok: false as const, reason: 'malformed' as const, message: 'this link is not a usage page link (it may have been cut short: copy the whole line from the email)' };
-  const dot = token.indexOf('.');
-  if (dot <= 0 || dot !== token.lastIndexOf('.') || token.length > MAX_TOKEN_LENGTH) return malformed;
-  const payload = token.slice(0, dot);
-  const given = Buffer.from(token.slice(dot + 1), 'base64url');
-  const expected = mac(key, payload);
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    return { ok: false, reason: 'bad_signature', message: 'this link is not valid (it was changed, or cut short: copy the whole line from the email)' };
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
-  } catch {
-    return malformed;
-  }
-  const p = parsed as { v?: unknown; k?: unknown; l?: unknown; t?: unknown; i?: unknown; e?: unknown };
+  const words = 'this link is not a usage page link (it may have been cut short: copy the whole line from the email)';
+  const opened = openToken(key, token, words);
+  if (!opened.ok) return opened;
+  const malformed = { ok: false as const, reason: 'malformed' as const, message: words };
+  const parsed = opened.payload;
+  const p = (parsed ?? {}) as { v?: unknown; k?: unknown; l?: unknown; t?: unknown; i?: unknown; e?: unknown };
   if (p.v !== TENANT_LINK_VERSION || p.k !== 't' || typeof p.l !== 'string' || !LINK_ID_RE.test(p.l) || typeof p.t !== 'string' || !TENANT_RE.test(p.t)) return malformed;
   if (!Number.isSafeInteger(p.i) || !Number.isSafeInteger(p.e)) return malformed;
   const expiresAt = (p.e as number) * 1000;
