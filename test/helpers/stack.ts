@@ -47,7 +47,7 @@ export async function startStack(cleanup: Cleanup, opts: { host: string; interva
       `state_dir: ${join(dir, 'agent')}`,
       `controller: { url: "${url}", token_file: ${join(dir, 'agent.token')} }`,
       `cgroup: { parent: ${parent} }`,
-      'bandwidth: { enabled: false }', // tests change no firewall outside namespaces of their own
+      'bandwidth: { enabled: false, shaping: false }', // tests change no firewall nor qdisc outside namespaces of their own
       'log_level: warn',
       ...opts.agent,
       '',

@@ -97,9 +97,6 @@ describeWith(
         agent: [
           `plans: { web: { api: ${API_CAP}, bandwidth: ${BANDWIDTH} } }`,
           'policy: { window: 8s, stale: 30s, escalate_after: 3s, cooldown: 8s }',
-          // The plan's bandwidth would also shape alice's own sockets on the host's real interfaces: this test is
-          // about nginx's half only (the shaper's tests run in namespaces of their own).
-          'bandwidth: { shaping: false }',
           'tenants:',
           `  - { name: ${alice.name}, users: [${alice.name}], email: alice@example.com, plan: web, domains: [alice.test] }`,
           `  - { name: ${bob.name}, users: [${bob.name}], email: bob@example.com, domains: [bob.test] }`,
