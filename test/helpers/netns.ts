@@ -51,16 +51,11 @@ export function netnsLeftovers(ns: TestNetns): string[] {
   return left;
 }
 
-/** Make the namespace and the veth pair; both removed at cleanup. */
-export function createTestNetns(cleanup: Cleanup, prefix: string): TestNetns {
-  const name = `${prefix}-${process.pid}-${uniq('')}`;
-  const id = uniq('hwv'); // interface names have at most 15 characters
-  const [, rootAddress, nsAddress] = freeBlock();
-  const ns: TestNetns = { name, rootLink: `${id}r`, rootAddress, nsLink: `${id}n`, nsAddress };
 
+/** A network namespace, deleted at cleanup after anything the test left running inside (by pid), so its veth ends go with it. */
+function addNetns(cleanup: Cleanup, name: string): void {
   ip(['netns', 'add', name]);
   cleanup.add(`ip netns del ${name}`, async () => {
-    // Anything the test left running inside goes first (by pid), so the namespace and its veth end go with it.
     for (let i = 0; i < 50; i++) {
       const pids = ip(['netns', 'pids', name]).split('\n').filter(Boolean).map(Number);
       if (pids.length === 0) break;
@@ -75,6 +70,16 @@ export function createTestNetns(cleanup: Cleanup, prefix: string): TestNetns {
     }
     ip(['netns', 'del', name]);
   });
+}
+
+/** Make the namespace and the veth pair; both removed at cleanup. */
+export function createTestNetns(cleanup: Cleanup, prefix: string): TestNetns {
+  const name = `${prefix}-${process.pid}-${uniq('')}`;
+  const id = uniq('hwv'); // interface names have at most 15 characters
+  const [, rootAddress, nsAddress] = freeBlock();
+  const ns: TestNetns = { name, rootLink: `${id}r`, rootAddress, nsLink: `${id}n`, nsAddress };
+
+  addNetns(cleanup, name);
   ip(['link', 'add', ns.rootLink, 'type', 'veth', 'peer', 'name', ns.nsLink, 'netns', name]);
   cleanup.add(`ip link del ${ns.rootLink}`, () => {
     if (netnsLeftovers(ns).includes(`link ${ns.rootLink}`)) ip(['link', 'del', ns.rootLink]);
@@ -124,22 +129,7 @@ export function createTestNetnsPair(cleanup: Cleanup, prefix: string): TestNetns
   const ula = `fd${randomInt(0, 256).toString(16).padStart(2, '0')}:${randomInt(0, 65536).toString(16)}:${randomInt(0, 65536).toString(16)}:${randomInt(0, 65536).toString(16)}`;
   const pair: TestNetnsPair = { host, hostLink: `${id}h`, peer, peerLink: `${id}p`, host4: quad(block + 1), peer4: quad(block + 2), host6: `${ula}::1`, peer6: `${ula}::2` };
   for (const ns of [peer, host]) {
-    ip(['netns', 'add', ns]);
-    cleanup.add(`ip netns del ${ns}`, async () => {
-      for (let i = 0; i < 50; i++) {
-        const pids = ip(['netns', 'pids', ns]).split('\n').filter(Boolean).map(Number);
-        if (pids.length === 0) break;
-        for (const pid of pids) {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch {
-            /* gone */
-          }
-        }
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      ip(['netns', 'del', ns]);
-    });
+    addNetns(cleanup, ns);
   }
   ip(['-n', host, 'link', 'add', pair.hostLink, 'type', 'veth', 'peer', 'name', pair.peerLink, 'netns', peer]);
   for (const [ns, link, a4, a6] of [[host, pair.hostLink, pair.host4, pair.host6], [peer, pair.peerLink, pair.peer4, pair.peer6]] as const) {
