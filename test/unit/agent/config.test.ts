@@ -4,16 +4,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../shared/errors.js';
 import { loadAgentConfig, readAgentConfig } from '../../../agent/config.js';
+import { agentConfigError } from '../../helpers/config.js';
 
-function errorOf(raw: unknown): ConfigError {
-  try {
-    readAgentConfig(raw);
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
+const errorOf = agentConfigError;
 
 describe('agent config', () => {
   it('has a default for every key', () => {

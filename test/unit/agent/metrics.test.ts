@@ -15,21 +15,14 @@ import { MAX_CONNECTIONS, MetricsServer } from '../../../agent/metrics/server.js
 import { ConfigError } from '../../../shared/errors.js';
 import { describeWith, hasCommand, missing } from '../../helpers/env.js';
 import { ROOT } from '../../helpers/system.js';
+import { agentConfigError } from '../../helpers/config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hw-agent-metrics-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const log = pino({ level: 'silent' });
 const AGENT = { version: '1.2.3', host: 'web01' };
 
-function configError(raw: unknown): ConfigError {
-  try {
-    readAgentConfig(raw);
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
+const configError = agentConfigError;
 
 /** A tenant with every value set, numbers derived from i so lines differ. */
 function fullTenant(i: number): TenantView {
