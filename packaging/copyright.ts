@@ -25,8 +25,6 @@ const DEBIAN_NAME: Record<string, string> = {
   'BSD-3-Clause': 'BSD-3-clause',
   'Apache-2.0': 'Apache-2.0',
   WTFPL: 'WTFPL',
-  // glob, minimatch, lru-cache, minipass, path-scurry (through @fastify/static): Debian uses the SPDX name.
-  'BlueOak-1.0.0': 'BlueOak-1.0.0',
 };
 
 /** An SPDX expression of identifiers joined by OR / AND (parentheses dropped) as a DEP-5 License value. */

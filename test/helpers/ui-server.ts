@@ -1,13 +1,13 @@
-// The browser side's stand-in for the controller side of UI-CONTRACT.md, for the browser tests while the
-// controller's own /ui routes (branch ui-api) are not merged: it implements the contract's admin session
+// A stand-in for the controller's own /ui and /t routes, kept for the one thing the real controller cannot do in
+// a test: a tenant link that expires (its shortest lifetime is 1 h). The browser tests drive the real controller
+// unless HW_UI_REAL_CONTROLLER=0. It implements the contract's admin session
 // (/ui/api/login|session|logout, an HttpOnly SameSite=Strict cookie, a CSRF token on every change), serves
 // dist/ui with the contract's headers, signs tenant links (/t/{token}, HMAC-SHA256, expiring, revocable) and
 // answers their /t/{token}/api/*, and proxies /v1/* to a REAL controller (cookie calls with the admin's bearer
 // token; bearer calls as they are). Everything the pages show comes from that controller.
 //
-// THE SWITCH: `uiTarget()` below is the one function the tests get their server from. Once the controller
-// serves the UI itself, set HW_UI_REAL_CONTROLLER=1 (or change REAL_CONTROLLER to true): uiTarget() then
-// returns the controller's own address and this stand-in is not started. The tests speak only the contract
+// THE SWITCH: `uiTarget()` below is the one function the tests get their server from: the controller's own
+// address (the default), or this stand-in with HW_UI_REAL_CONTROLLER=0. The tests speak only the contract
 // (the same URLs, including POST /v1/tenants/{t}/links and DELETE /v1/tenant-links/{id}), so nothing else changes.
 import { execFileSync } from 'node:child_process';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
