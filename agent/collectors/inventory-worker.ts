@@ -9,7 +9,7 @@
 //
 // Self-contained (no relative imports, erasable TypeScript only), so Node runs it from the sources as well as
 // from dist/ (the unit tests start it from the sources: Node 24 strips the types).
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
 import si from 'systeminformation';
 
 /** The workerData that makes this module gather: imported anywhere else it does nothing. */
@@ -27,6 +27,8 @@ export interface RawInventory {
   nics?: Array<{ iface?: unknown; internal?: unknown; virtual?: unknown; speed?: unknown }>;
   /** Sections that could not be gathered, each "disks: <why>". */
   errors: string[];
+  /** The thread that gathered it (node:worker_threads threadId; 0 is a process's main thread). */
+  thread?: number;
 }
 
 export async function gatherRawInventory(): Promise<RawInventory> {
@@ -38,7 +40,7 @@ export async function gatherRawInventory(): Promise<RawInventory> {
     si.fsSize(),
     si.networkInterfaces(),
   ]);
-  const out: RawInventory = { errors: [] };
+  const out: RawInventory = { errors: [], thread: threadId };
   const failed = (section: string, r: PromiseRejectedResult) => out.errors.push(`${section}: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`);
   if (os.status === 'fulfilled') {
     const o = os.value;

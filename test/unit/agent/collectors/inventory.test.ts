@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { arch, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { threadId } from 'node:worker_threads';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gatherInWorker, InventorySource, type RawInventory, RETRY_AFTER_MS, shapeInventory } from '../../../../agent/collectors/inventory.js';
@@ -56,9 +57,12 @@ describe('gathering with systeminformation (a worker thread, this machine)', () 
     expect(JSON.stringify(raw)).not.toMatch(MAC);
     expect(JSON.stringify(raw)).not.toMatch(IPV4);
     expect(JSON.stringify(inv)).not.toMatch(MAC);
-    // In the caller's thread the same calls stop its event loop for about a second (execSync); in a worker they do not.
+    // In the caller's thread the same calls stop its event loop for about a second (execSync); in a worker they do
+    // not. What keeps the loop free is where the calls ran, so that is what is asserted (the gap is a figure only:
+    // on a loaded machine the event loop waits for a core whatever it runs).
+    expect(raw.thread, 'gathered in a worker thread, not the caller\'s').toEqual(expect.any(Number));
+    expect(raw.thread).not.toBe(threadId);
     if (process.env.HW_INVENTORY_FIGURES) console.log(`gathering ${Math.round(took)} ms, worst event-loop gap ${Math.round(worstGap)} ms`);
-    expect(worstGap, `worst event-loop gap ${Math.round(worstGap)} ms during a ${Math.round(took)} ms gathering`).toBeLessThan(600);
   });
 
   it('a worker that never answers is stopped after the timeout; an abort stops it at once', async () => {
