@@ -38,10 +38,12 @@ export interface Pools {
   actions: Set<string>;
   incidents: Set<number>;
   notices: Set<number>;
+  /** Tokens of tenant links the admin made (GET /t/{token}...): the tenant pages' handlers are reached too. */
+  links: Set<string>;
 }
 
 export function emptyPools(): Pools {
-  return { tenants: { [HOST_A]: new Set(), [HOST_B]: new Set() }, plans: new Set(), actions: new Set(), incidents: new Set(), notices: new Set() };
+  return { tenants: { [HOST_A]: new Set(), [HOST_B]: new Set() }, plans: new Set(), actions: new Set(), incidents: new Set(), notices: new Set(), links: new Set() };
 }
 
 /** A pick from a pool (bounded, newest last), or `fallback` when the pool is empty. */
@@ -160,6 +162,8 @@ function pathParamArb(op: Operation, name: string, schema: SchemaNode, pools: Po
         return fc.constantFrom(HOST_A, HOST_B);
       case 'plan':
         return fc.oneof(fromPool(pools.plans, 'basic'), fc.constant(FRESH));
+      case 'token':
+        return op.path.startsWith('/t/') ? fromPool(pools.links, 'abc') : derived;
       case 'id':
         if (op.path.startsWith('/v1/actions')) return fromPool(pools.actions, 'a1');
         if (op.path.startsWith('/v1/incidents')) return fromPool([...pools.incidents].map(String), '1');

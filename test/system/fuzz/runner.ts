@@ -115,6 +115,10 @@ export class FuzzRun {
       this.pools.tenants[host]!.add(answer.name);
     }
     if (req.route === 'POST /v1/tenants/{tenant}/actions' && isPlainObject(answer) && typeof answer.id === 'string') this.pools.actions.add(answer.id);
+    if (req.route === 'POST /v1/tenants/{tenant}/links' && isPlainObject(answer) && typeof answer.url === 'string') {
+      const token = /\/t\/([^/?#]+)$/.exec(answer.url)?.[1];
+      if (token) this.pools.links.add(token);
+    }
     if (req.route === 'POST /v1/reports' && isPlainObject(value) && Array.isArray(value.samples)) {
       for (const sample of value.samples.slice(0, 20)) {
         if (isPlainObject(sample) && typeof sample.tenant === 'string' && NAME_RE.test(sample.tenant)) this.pools.tenants[hostOf(req.who)]!.add(sample.tenant);

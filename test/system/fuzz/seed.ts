@@ -44,6 +44,9 @@ export async function seedFixtures(run: Exchanger): Promise<void> {
     req('POST /v1/reports', 'POST', '/v1/reports', 'hostA', report(HOST_A, seq, ['alice', 'carol'])),
     req('POST /v1/reports', 'POST', '/v1/reports', 'hostB', report(HOST_B, seq, ['bob', 'dave'])),
     req('POST /v1/tenants/{tenant}/actions', 'POST', '/v1/tenants/alice/actions', 'admin', { action: 'throttle', level: 1, reason: 'fuzz seed', ttl: '1h' }),
+    // Signed links to two tenants' pages, so /t/{token} requests reach the tenant pages' handlers.
+    req('POST /v1/tenants/{tenant}/links', 'POST', '/v1/tenants/alice/links', 'admin', {}),
+    req('POST /v1/tenants/{tenant}/links', 'POST', '/v1/tenants/bob/links', 'admin', {}),
   ];
   for (const r of steps) {
     const s = await run.exchange(r);
@@ -51,6 +54,7 @@ export async function seedFixtures(run: Exchanger): Promise<void> {
       throw new Error(`seeding: ${r.method} ${r.target} answered ${s.outcome.kind === 'answer' ? `${s.outcome.status} ${s.outcome.body.toString('utf8').slice(0, 300)}` : s.outcome.kind}`);
     }
   }
+  if (run.pools.links.size === 0) throw new Error('seeding: no tenant link token came back from POST /v1/tenants/{tenant}/links');
   await refreshPools(run);
 }
 
