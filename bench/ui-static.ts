@@ -1,6 +1,6 @@
 // Serving the built UI (dist/ui) the way UI-CONTRACT.md says the controller does: the Content-Security-
 // Policy and the other headers on every file, no-store on HTML, nothing outside the assets directory. Used by
-// the ui bench and by the browser tests' stand-in server (test/helpers/ui-server.ts).
+// the ui bench.
 import { readFileSync, statSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { extname, join } from 'node:path';

@@ -13,7 +13,7 @@ import { createDriver } from '../../../agent/kernel/cgroup/detect.js';
 import { productionPackages } from '../../../packaging/prod-modules.js';
 import { describeWith, hasCommand, isRoot, missing, needRoot, needV1Cgroups } from '../../helpers/env.js';
 import { Cleanup, cgroupOf, listeningUrl, NODE, ownTopCgroup, ROOT, spawnAs, spawnDaemon, tempDir, uniq, waitFor } from '../../helpers/system.js';
-import { ensureUiBuilt } from '../../helpers/ui-server.js';
+import { ensureUiBuilt } from '../../helpers/ui-build.js';
 import { checkDocs, checkLintian, contents, type Entry, field, HAS_CTL, LIB, LOCK, ok, type Pkg, PKGS, run, UPSTREAM, VERSION } from './deb-lib.js';
 
 /** The packaged programs run with a plain system PATH, as under systemd. */

@@ -6,9 +6,8 @@
 // A tenant link shows that tenant only; an altered, expired or revoked link is refused.
 // Screenshots of each page go to test-output/screenshots/ (git-ignored).
 //
-// Until the controller serves /ui itself (branch ui-api), uiTarget() puts the contract's stand-in
-// (test/helpers/ui-server.ts) in front of the real controller; HW_UI_REAL_CONTROLLER=1 points the same tests at
-// the controller (see that file).
+// The pages are the controller's own (/ui/ and /t/); an expired link is one signed with the controller's key
+// (read from its database, as the controller reads it) with an expiry in the past: links last at least 1 h.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
@@ -17,7 +16,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWith, missing, needRoot, needV1Cgroups } from '../../helpers/env.js';
 import { startStack, type Stack } from '../../helpers/stack.js';
 import { burner, Cleanup, createUser, ROOT, spawnAs, type TestUser, waitFor } from '../../helpers/system.js';
-import { UI_CONTROLLER_LINES, uiTarget, type UiTarget } from '../../helpers/ui-server.js';
+import Database from 'better-sqlite3';
+import { newLinkId, signTenantLink, TENANT_LINK_KEY } from '../../../controller/ui/tenant-link.js';
+import { ensureUiBuilt } from '../../helpers/ui-build.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = join(ROOT, 'test-output/screenshots');
@@ -49,7 +50,8 @@ interface Usage {
 describeWith(missing([needRoot, needV1Cgroups, [existsSync(CHROMIUM), 'needs chromium (scripts/install-prereqs.sh installs it)']]), 'the dashboard in a browser', () => {
   const cleanup = new Cleanup();
   let stack: Stack;
-  let ui: UiTarget;
+  /** Origin of the UI: the admin app is `${ui.url}/ui/`. */
+  let ui: { url: string };
   let busy: TestUser;
   let other: TestUser;
   let browser: Browser;
@@ -90,13 +92,13 @@ describeWith(missing([needRoot, needV1Cgroups, [existsSync(CHROMIUM), 'needs chr
       host: 'uidash',
       interval: '1s',
       agent: ['tenants:', `  - { name: ${busy.name}, users: [${busy.name}], email: ${busy.name}@example.com, plan: basic }`, `  - { name: ${other.name}, users: [${other.name}], plan: basic }`, 'plans: { basic: { cpu: 100 } }'],
-      controller: UI_CONTROLLER_LINES,
     });
     await waitFor('the plan cap in the kernel', () => quota() === 100_000, 30_000);
     await waitFor('both tenants known to the controller', async () => (await api('GET', `/v1/tenants/${busy.name}`)).status === 200 && (await api('GET', `/v1/tenants/${other.name}`)).status === 200, 30_000);
     // The plan, also through the API, so the pages have a cap to draw.
     expect((await api('PUT', '/v1/plans/basic', { cpu: 100, weight: 1 })).status).toBeLessThan(300);
-    ui = await uiTarget(cleanup, stack);
+    ensureUiBuilt();
+    ui = { url: stack.url };
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
     cleanup.add('close the browser', () => browser.close());
     context = await browser.newContext({ viewport: { width: 1400, height: 900 }, deviceScaleFactor: 1 });
@@ -338,15 +340,19 @@ describeWith(missing([needRoot, needV1Cgroups, [existsSync(CHROMIUM), 'needs chr
     expect(await tpage.textContent('body')).toMatch(/altered|not valid/i);
     await shot(tpage, '11-tenant-link-altered');
     expect((await fetch(`${ui.url}/t/${altered}/api/usage`)).status).toBe(403);
-    if (ui.standIn) {
-      // A link that expires at once: the stand-in takes a ttl; the controller's links last ui.tenant_link_ttl
-      // (at least 1 h), so against it expiry is left to its own tests (test/unit/controller/http/dashboard.test.ts).
-      const short = await uiApi('POST', `/v1/tenants/${busy.name}/links`, { ttl: 1 });
-      await new Promise((r) => setTimeout(r, 1500));
-      const expired = await tpage.goto(`${ui.url}${new URL(short.body.url as string, ui.url).pathname}`);
-      expect(expired?.status()).toBe(410);
-      expect(await tpage.textContent('body')).toMatch(/expired/);
-    }
+    // Expired: a link the controller's key signed, past its expiry (signed here, as the controller signs).
+    const db = new Database(join(stack.dir, 'controller', 'controller.db'), { readonly: true, fileMustExist: true });
+    const key = Buffer.from((db.prepare('SELECT value FROM meta WHERE key = ?').get(`ui_key:${TENANT_LINK_KEY}`) as { value: string }).value, 'hex');
+    db.close();
+    const past = signTenantLink(key, { id: newLinkId(), tenant: busy.name, issuedAt: Date.now() - 7_200_000, expiresAt: Date.now() - 3_600_000 });
+    const expired = await tpage.goto(`${ui.url}/t/${past}`);
+    expect(expired?.status()).toBe(410);
+    expect(await tpage.textContent('body')).toMatch(/expired/);
+    await shot(tpage, '12-tenant-link-expired');
+    expect((await fetch(`${ui.url}/t/${past}/api/summary`)).status).toBe(410);
+    // The same claims unexpired pass: the refusal above is the expiry, not the key.
+    const fresh = signTenantLink(key, { id: newLinkId(), tenant: busy.name, issuedAt: Date.now(), expiresAt: Date.now() + 3_600_000 });
+    expect((await fetch(`${ui.url}/t/${fresh}/api/summary`)).status).toBe(200);
     expect((await uiApi('DELETE', `/v1/tenant-links/${link.body.id as string}`)).status).toBe(204);
     expect((await fetch(`${ui.url}${linkUrl.pathname}/api/summary`)).status).toBe(410);
     expect((await tpage.goto(`${ui.url}${linkUrl.pathname}`))?.status()).toBe(410);
