@@ -207,7 +207,7 @@ export interface LedgerOptions {
   activeThreshold: number;
 }
 
-/** The resources with a share in the ledger, in the order of LedgerShares' arrays. */
+/** The resources with a share in the ledger (accrueReport tallies them in this order). */
 export const LEDGER_RESOURCES = ['cpu', 'memory', 'io', 'bandwidth', 'inodes', 'api'] as const;
 export type LedgerResource = (typeof LEDGER_RESOURCES)[number];
 
