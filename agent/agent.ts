@@ -124,6 +124,7 @@ export class Agent implements TickAgent {
     this.stats = new CgroupStatsSource(this.driver, this.log.child({ component: 'stats' }));
     this.enforcer = new Enforcer(this.driver, this.log.child({ component: 'enforce' }), this.dryRun);
     this.hostBase = hostFacts(this.config.procRoot);
+    if (this.config.web.apiCapacity !== undefined) this.hostBase.api_capacity = this.config.web.apiCapacity;
     // cgroup_stats first: the per-tenant collectors after it read what it read.
     this.collectors = [
       this.stats,

@@ -7,8 +7,19 @@
 //                   io:     max(read_bps / read cap, write_bps / write cap, (read_iops + write_iops) / iops cap)
 //                           over the capacities the agent configured (host_stats.io_capacity); without them io
 //                           is left out (it has no capacity to be a share of).
+//                   bandwidth: max(bandwidth.tx_bps, bandwidth.rx_bps) / host_stats.network.link_bps: a link
+//                           carries its speed each way (full duplex), so the busier direction is the share;
+//                           tx_bps holds the web server's bytes for the tenant's sites (web_tx_bps) too. Without
+//                           a link speed (none configured, no driver speed) it is left out.
+//                   inodes: inodes.count / host_stats.inodes_capacity (the inodes of the filesystems holding
+//                           the tenants' homes, statfs f_files summed once per filesystem); left out without it.
+//                   api:    api.per_minute / host_stats.api_capacity (the API calls per minute the host's web
+//                           tier is declared to serve, agent.yaml `api_capacity`); left out without it.
 //   max share     m(i) = max_r share(i, r)            (unweighted)
-//   active        m(i) >= threshold (default 0.001): idle tenants neither dilute the fair share nor earn credit
+//   active        a(i) = max share over every resource but inodes >= threshold (default 0.001): idle tenants
+//                 neither dilute the fair share nor earn credit. Inodes are held, not used: almost every tenant
+//                 owns files whether it runs anything or not, so they count in the dominant share of a tenant
+//                 active by another resource and never make one active alone.
 //   dominant      d(i) = m(i) / w(i)                   (w = plan weight, 1 when the plan is unknown)
 //   fair share    f = 1 / sum of w(i) over active tenants (equal weights: 1/N). A tenant with weight w is
 //                 entitled to w*f of the host; its dominant share is compared against f.
@@ -35,6 +46,17 @@ export interface HostCapacity {
   cores: number;
   memoryBytes: number;
   io?: IoCapacity | undefined;
+  /** The egress link's speed, bytes/s (host_stats.network.link_bps). */
+  linkBps?: number | undefined;
+  /** Inodes of the filesystems holding the homes (host_stats.inodes_capacity). */
+  inodes?: number | undefined;
+  /** API calls per minute the web tier serves (host_stats.api_capacity). */
+  apiPerMinute?: number | undefined;
+}
+
+/** The ledger's capacity of a host from what its agent reported. */
+export function capacityOf(stats: { cores: number; memory_bytes: number; io_capacity?: IoCapacity | undefined; network?: { link_bps?: number | undefined } | undefined; inodes_capacity?: number | undefined; api_capacity?: number | undefined }): HostCapacity {
+  return { cores: stats.cores, memoryBytes: stats.memory_bytes, io: stats.io_capacity, linkBps: stats.network?.link_bps, inodes: stats.inodes_capacity, apiPerMinute: stats.api_capacity };
 }
 
 /** One tenant's usage in base units; absent = not measured. */
@@ -45,6 +67,10 @@ export interface TenantUsage {
   ioWriteBps?: number | undefined;
   ioReadIops?: number | undefined;
   ioWriteIops?: number | undefined;
+  bandwidthTxBps?: number | undefined;
+  bandwidthRxBps?: number | undefined;
+  inodes?: number | undefined;
+  apiPerMinute?: number | undefined;
   weight: number;
 }
 
@@ -52,6 +78,9 @@ export interface TenantShares {
   cpu: number | undefined;
   memory: number | undefined;
   io: number | undefined;
+  bandwidth: number | undefined;
+  inodes: number | undefined;
+  api: number | undefined;
   /** Largest unweighted share (0 when nothing is measured). */
   max: number;
   /** Largest share divided by the weight. */
@@ -101,9 +130,13 @@ export function tenantShares(host: HostCapacity, u: TenantUsage, threshold = DEF
     const ops = u.ioReadIops === undefined && u.ioWriteIops === undefined ? undefined : (u.ioReadIops ?? 0) + (u.ioWriteIops ?? 0);
     io = maxDefined([ratio(u.ioReadBps, host.io.read_bps), ratio(u.ioWriteBps, host.io.write_bps), ratio(ops, host.io.iops)]);
   }
-  const max = maxDefined([cpu, memory, io]) ?? 0;
+  const bandwidth = maxDefined([ratio(u.bandwidthTxBps, host.linkBps), ratio(u.bandwidthRxBps, host.linkBps)]);
+  const inodes = ratio(u.inodes, host.inodes);
+  const api = ratio(u.apiPerMinute, host.apiPerMinute);
+  const activity = maxDefined([cpu, memory, io, bandwidth, api]) ?? 0;
+  const max = maxDefined([activity, inodes]) ?? 0;
   const weight = ledgerWeight(u.weight);
-  return { cpu, memory, io, max, dominant: clampShare(max / weight), active: max >= threshold, weight };
+  return { cpu, memory, io, bandwidth, inodes, api, max, dominant: clampShare(max / weight), active: activity >= threshold, weight };
 }
 
 export function jainIndex(xs: readonly number[]): number | undefined {
@@ -174,11 +207,20 @@ export interface LedgerOptions {
   activeThreshold: number;
 }
 
+/** The resources with a share in the ledger (accrueReport tallies them in this order). */
+export const LEDGER_RESOURCES = ['cpu', 'memory', 'io', 'bandwidth', 'inodes', 'api'] as const;
+export type LedgerResource = (typeof LEDGER_RESOURCES)[number];
+
+/** Per resource of one report: the sum and the largest of the tenants' shares; absent where no tenant had one. */
+export type LedgerShares = Partial<Record<LedgerResource, { sum: number; max: number }>>;
+
 /** One report's view of its host: the fair share, Jain's index and the active tenants (also stored per report). */
 export interface HostLedger {
   fair: number | null;
   jain: number | null;
   active: number;
+  /** The tenants' shares by resource (computed at ingest; not stored: absent for a report read back at start). */
+  shares?: LedgerShares | undefined;
 }
 
 export interface ReportLedgerInput {
@@ -217,12 +259,22 @@ export function accrueReport(input: ReportLedgerInput, opts: LedgerOptions): { b
   const cpuCap = capacity.cores * 100;
   const memCap = capacity.memoryBytes;
   const io = capacity.io;
+  const linkCap = capacity.linkBps;
+  const inodesCap = capacity.inodes;
+  const apiCap = capacity.apiPerMinute;
   const dominant = new Float64Array(n);
   const active = new Uint8Array(n);
   let activeWeight = 0;
   let activeCount = 0;
   let sum = 0;
   let sq = 0;
+  const sums = new Float64Array(LEDGER_RESOURCES.length);
+  const maxes = new Float64Array(LEDGER_RESOURCES.length).fill(Number.NaN);
+  const tally = (r: number, x: number): void => {
+    if (Number.isNaN(x)) return;
+    sums[r]! += x;
+    if (!(x <= maxes[r]!)) maxes[r] = x;
+  };
   for (let k = 0; k < n; k++) {
     const o = k * W;
     const cpu = share(values[o + TI.cpu_percent]! / TS.cpu_percent, cpuCap);
@@ -234,16 +286,30 @@ export function accrueReport(input: ReportLedgerInput, opts: LedgerOptions): { b
       const ops = Number.isNaN(readIops) && Number.isNaN(writeIops) ? Number.NaN : (Number.isNaN(readIops) ? 0 : readIops) + (Number.isNaN(writeIops) ? 0 : writeIops);
       ioShare = maxOf(maxOf(share(values[o + TI.io_read_bps]! / TS.io_read_bps, io.read_bps), share(values[o + TI.io_write_bps]! / TS.io_write_bps, io.write_bps)), share(ops, io.iops));
     }
-    const m = maxOf(maxOf(cpu, memory), ioShare);
+    const bandwidth = maxOf(share(values[o + TI.bandwidth_tx_bps]! / TS.bandwidth_tx_bps, linkCap), share(values[o + TI.bandwidth_rx_bps]! / TS.bandwidth_rx_bps, linkCap));
+    const inodes = share(values[o + TI.inodes]! / TS.inodes, inodesCap);
+    const api = share(values[o + TI.api_per_minute]! / TS.api_per_minute, apiCap);
+    const a = maxOf(maxOf(maxOf(maxOf(cpu, memory), ioShare), bandwidth), api);
+    const activity = Number.isNaN(a) ? 0 : a;
+    const m = maxOf(a, inodes);
     const max = Number.isNaN(m) ? 0 : m;
+    tally(0, cpu);
+    tally(1, memory);
+    tally(2, ioShare);
+    tally(3, bandwidth);
+    tally(4, inodes);
+    tally(5, api);
     const weight = ledgerWeight(input.weights[k]!);
     const d = clampShare(max / weight);
     dominant[k] = d;
     values[o + TI.share_cpu] = quantize(cpu, TS.share_cpu);
     values[o + TI.share_memory] = quantize(memory, TS.share_memory);
     values[o + TI.share_io] = quantize(ioShare, TS.share_io);
+    values[o + TI.share_bandwidth] = quantize(bandwidth, TS.share_bandwidth);
+    values[o + TI.share_inodes] = quantize(inodes, TS.share_inodes);
+    values[o + TI.share_api] = quantize(api, TS.share_api);
     values[o + TI.dominant_share] = quantize(d, TS.dominant_share);
-    if (max >= threshold) {
+    if (activity >= threshold) {
       active[k] = 1;
       activeWeight += weight;
       activeCount++;
@@ -273,7 +339,11 @@ export function accrueReport(input: ReportLedgerInput, opts: LedgerOptions): { b
   hostValues[HI.fair_share] = quantize(fair, HS.fair_share);
   hostValues[HI.jain] = quantize(jain, HS.jain);
   hostValues[HI.strays] = strays;
-  return { balances, host: { fair: fair ?? null, jain: jain ?? null, active: activeCount } };
+  const shares: LedgerShares = {};
+  LEDGER_RESOURCES.forEach((r, i) => {
+    if (!Number.isNaN(maxes[i]!)) shares[r] = { sum: sums[i]!, max: maxes[i]! };
+  });
+  return { balances, host: { fair: fair ?? null, jain: jain ?? null, active: activeCount, shares } };
 }
 
 /** ratio() with NaN for undefined: used / capacity within 0..MAX_SHARE, NaN when either is unknown. */

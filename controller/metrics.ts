@@ -5,6 +5,7 @@
 // only on counters, counters only ever incremented; `promtool check metrics` finds no problem in a scrape
 // (test/unit/controller/metrics.test.ts runs it).
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry as PromRegistry } from 'prom-client';
+import type { HostInfo } from '../shared/wire/api.js';
 import { REJECTION_KINDS } from './trust.js';
 
 export type Labels = Record<string, string>;
@@ -126,6 +127,16 @@ export function controllerMetrics(now: () => number = Date.now) {
       truncations: counter('hostwarden_web_log_truncations_total', 'copytruncate rotations agents saw (what was written between copy and truncation is lost)'),
       lost_files: counter('hostwarden_web_log_lost_files_total', 'rotated access logs gone before agents read them to the end'),
     },
+    // The fairness ledger of each host's latest report, per resource (controller/fairness.ts): the part of the
+    // host's capacity its tenants used together, and the largest one tenant used. Per host, not per tenant: a
+    // tenant's shares are in GET /v1/tenants/{tenant}/fairness, and its usage in each agent's own /metrics.
+    // Reset at each scrape, so a host gone or a resource without a capacity leaves no stale series.
+    ledger: {
+      shareSum: new Gauge({ name: 'hostwarden_host_tenants_share', help: "sum of the tenants' shares of the host's capacity in its latest report, by resource (cpu, memory, io, bandwidth, inodes, api; a resource without a capacity is absent)", labelNames: ['host', 'resource'], registers: reg }),
+      shareMax: new Gauge({ name: 'hostwarden_host_largest_tenant_share', help: "the largest tenant's share of the host's capacity in its latest report, by resource", labelNames: ['host', 'resource'], registers: reg }),
+      jain: new Gauge({ name: 'hostwarden_host_jain_index', help: "Jain's index over the weighted dominant shares of the host's active tenants, latest report", labelNames: ['host'], registers: reg }),
+      active: new Gauge({ name: 'hostwarden_host_active_tenants', help: 'tenants counted as active for the fair share in the host\'s latest report', labelNames: ['host'], registers: reg }),
+    },
     apiPushes: zeroed(counter('hostwarden_api_usage_pushes_total', 'POST /v1/usage/api pushes, by result (accepted, duplicate)', ['result']), 'result', ['accepted', 'duplicate']),
     apiPushedCalls: counter('hostwarden_api_usage_pushed_calls_total', 'API calls platforms pushed (POST /v1/usage/api)'),
     itemsRejected: zeroed(
@@ -170,3 +181,23 @@ export function controllerMetrics(now: () => number = Date.now) {
   };
 }
 export type ControllerMetrics = ReturnType<typeof controllerMetrics>;
+
+/** The hosts' ledger gauges from the hosts as the store lists them (their latest report's `fairness`). */
+export function setLedgerGauges(metrics: ControllerMetrics, hosts: readonly HostInfo[]): void {
+  const { shareSum, shareMax, jain, active } = metrics.ledger;
+  shareSum.reset();
+  shareMax.reset();
+  jain.reset();
+  active.reset();
+  for (const h of hosts) {
+    const f = h.fairness;
+    if (!f) continue;
+    active.set({ host: h.host }, f.active_tenants);
+    if (f.jain !== null) jain.set({ host: h.host }, f.jain);
+    for (const [resource, v] of Object.entries(f.shares ?? {})) {
+      if (!v) continue;
+      shareSum.set({ host: h.host, resource }, v.sum);
+      shareMax.set({ host: h.host, resource }, v.max);
+    }
+  }
+}

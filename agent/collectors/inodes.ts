@@ -3,10 +3,10 @@
 // Both are slow next to a tick, so they refresh in the background every `refreshMs` (default 10 min) and the
 // collector reports the last completed count; a walk yields to the event loop between directories.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statfsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { HostwardenError } from '../../shared/errors.js';
-import { parseMountinfo } from '../kernel/procfs.js';
+import { type MountinfoEntry, parseMountinfo } from '../kernel/procfs.js';
 import { parseRepquotaLines, type QuotaLine } from '../kernel/quota.js';
 import type { Tenant } from '../tenants.js';
 import { type CollectContext, type Collector, NoData, sampleOf } from './collector.js';
@@ -24,6 +24,30 @@ export function mountPointOf(path: string, mountPoints: readonly string[]): stri
     if ((path === mp || path.startsWith(mp.endsWith('/') ? mp : `${mp}/`)) && mp.length > best.length) best = mp;
   }
   return best;
+}
+
+/**
+ * The inodes of the filesystems behind `mountPoints` (statfs f_files), each filesystem once (bind mounts and
+ * a filesystem mounted twice share a device); undefined when none reports a fixed number (btrfs and other
+ * filesystems that allocate inodes as they go report 0). The fairness ledger's inode capacity.
+ */
+export function inodesCapacity(mountPoints: Iterable<string>, entries: readonly MountinfoEntry[], statfs: (path: string) => { files: number } = statfsSync): number | undefined {
+  const byDevice = new Map<string, string>();
+  for (const mp of mountPoints) {
+    // The last entry of a mount point is the one on top (a later mount hides an earlier one there).
+    const entry = entries.findLast((e) => e.mountPoint === mp);
+    byDevice.set(entry?.device ?? `path:${mp}`, mp);
+  }
+  let total = 0;
+  for (const mp of byDevice.values()) {
+    try {
+      const files = statfs(mp).files;
+      if (Number.isSafeInteger(files) && files > 0) total += files;
+    } catch {
+      // Unreadable (gone since the mount table was read): its inodes are left out.
+    }
+  }
+  return total > 0 ? total : undefined;
 }
 
 /** Count entries under `dir` (itself included) owned by one of `uids`; symlinks are not followed (inode-walk.ts). */
@@ -48,6 +72,8 @@ const repquotaExec: RepquotaExec = (mountPoint) => {
 export class InodesCollector implements Collector {
   readonly name = 'inodes';
   private counts = new Map<string, number>();
+  /** Inodes of the filesystems holding the homes at the last count (undefined: none reports a number). */
+  private capacityNow: number | undefined;
   private lastRefresh = -Infinity;
   private running: Promise<void> | undefined;
   private failure: string | undefined;
@@ -84,13 +110,16 @@ export class InodesCollector implements Collector {
       this.failure = undefined;
       throw new InodesCountError(`the background inode count failed: ${failure}`);
     }
+    if (this.capacityNow !== undefined) ctx.host.inodes_capacity = this.capacityNow;
     if (this.counts.size === 0) return new NoData('no inode count yet (tenants without homes are not counted)');
     for (const [tenant, count] of this.counts) if (ctx.samples.has(tenant)) sampleOf(ctx, tenant).inodes = { count };
   }
 
   /** Recount every tenant now (tests await it; the tick does not). */
   async refresh(tenants: readonly Tenant[]): Promise<void> {
-    const mounts = parseMountinfo(readFileSync(`${this.procRoot}/self/mountinfo`, 'utf8')).map((m) => m.mountPoint);
+    const entries = parseMountinfo(readFileSync(`${this.procRoot}/self/mountinfo`, 'utf8'));
+    const mounts = entries.map((m) => m.mountPoint);
+    const holding = new Set<string>();
     const quota = new Map<string, Map<number, QuotaLine> | null>();
     const next = new Map<string, number>();
     const partial = new Map<string, WalkStop>();
@@ -98,6 +127,7 @@ export class InodesCollector implements Collector {
       const byMount = new Map<string, string[]>();
       for (const home of t.homes) {
         const mp = mountPointOf(home, mounts);
+        holding.add(mp);
         byMount.set(mp, [...(byMount.get(mp) ?? []), home]);
       }
       let total = 0;
@@ -116,6 +146,7 @@ export class InodesCollector implements Collector {
       this.notePartial(t.name, walk, partial);
     }
     this.counts = next;
+    this.capacityNow = inodesCapacity(holding, entries);
     this.partialCounts = partial;
     this.quotaReports = quota;
     this.refreshes++;
@@ -124,6 +155,11 @@ export class InodesCollector implements Collector {
   /** The last completed count of a tenant (undefined before the first). */
   countOf(tenant: string): number | undefined {
     return this.counts.get(tenant);
+  }
+
+  /** Inodes of the filesystems holding the homes, as the last count found them (the ledger's capacity). */
+  capacity(): number | undefined {
+    return this.capacityNow;
   }
 
   /** The user quota of each filesystem holding a home, as read by the last count (null: none kept there). */

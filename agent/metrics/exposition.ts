@@ -62,6 +62,8 @@ export const TENANT_FAMILIES: readonly Family[] = [
   { name: 'hostwarden_tenant_network_receive_bytes_total', kind: 'counter', help: "Cumulative bytes received by the tenant's sockets (nftables, cgroup v2 hosts only).", value: (t) => t.network?.rx },
   { name: 'hostwarden_tenant_processes', kind: 'gauge', help: 'Tasks (processes and threads) in the tenant cgroup.', value: (t) => t.stats?.pids },
   { name: 'hostwarden_tenant_inodes', kind: 'gauge', help: 'Inodes owned by the tenant (quota or a walk of its homes, refreshed in the background).', value: (t) => t.sample?.inodes?.count },
+  { name: 'hostwarden_tenant_api_calls_per_minute', kind: 'gauge', help: "API calls per minute in the tenant's sites' access logs, over the tick.", value: (t) => t.sample?.api?.per_minute },
+  { name: 'hostwarden_tenant_web_transmit_bytes_per_second', kind: 'gauge', help: "Bytes per second the web server sent for the tenant's sites (access logs), over the tick.", value: (t) => t.sample?.bandwidth?.web_tx_bps },
   { name: 'hostwarden_tenant_pressure_cpu_waiting_seconds_total', kind: 'counter', help: 'Cumulative time some of the tenant\'s tasks waited for CPU, seconds (PSI "some").', value: (t) => usec(t.stats?.pressure?.cpu?.some.total) },
   { name: 'hostwarden_tenant_pressure_memory_waiting_seconds_total', kind: 'counter', help: 'Cumulative time some of the tenant\'s tasks waited for memory, seconds (PSI "some").', value: (t) => usec(t.stats?.pressure?.memory?.some.total) },
   { name: 'hostwarden_tenant_pressure_memory_stalled_seconds_total', kind: 'counter', help: 'Cumulative time all of the tenant\'s tasks stalled on memory, seconds (PSI "full").', value: (t) => usec(t.stats?.pressure?.memory?.full?.total) },
@@ -77,6 +79,8 @@ export const TENANT_FAMILIES: readonly Family[] = [
   { name: 'hostwarden_tenant_plan_iops', kind: 'gauge', help: "The plan's cap on IO operations per second and device.", value: (t) => t.plan?.iops },
   { name: 'hostwarden_tenant_plan_processes', kind: 'gauge', help: "The plan's cap on tasks.", value: (t) => t.plan?.processes },
   { name: 'hostwarden_tenant_plan_api_calls_per_minute', kind: 'gauge', help: "The plan's cap on API calls per minute (held at the web server).", value: (t) => t.plan?.api },
+  { name: 'hostwarden_tenant_plan_bandwidth_bytes_per_second', kind: 'gauge', help: "The plan's cap on bytes sent per second.", value: (t) => t.plan?.bandwidth },
+  { name: 'hostwarden_tenant_plan_inodes', kind: 'gauge', help: "The plan's cap on inodes.", value: (t) => t.plan?.inodes },
   { name: 'hostwarden_tenant_plan_weight', kind: 'gauge', help: "The plan's fair-share weight (1 without a plan).", value: (t) => t.plan?.weight ?? 1 },
 ];
 

@@ -1,7 +1,9 @@
 // agent.yaml keys of the web tier: `access_logs` (the logs to follow), `api_paths` (global, and per tenant in
-// `tenants[].api_paths`), `access_log_budget` (how much one tick reads at most).
+// `tenants[].api_paths`), `access_log_budget` (how much one tick reads at most), `api_capacity` (the API calls
+// per minute the web tier serves: the fairness ledger's capacity for API calls, reported in host_stats).
 import type { Section } from '../../shared/config.js';
 import { NAME_RE } from '../../shared/wire/agent.js';
+import { MAX_OPS } from '../../shared/wire/bounds.js';
 import { DEFAULT_API_PATHS } from './attribute.js';
 import { LOG_FORMATS, type LogFormat } from './parse.js';
 
@@ -24,6 +26,8 @@ export interface WebConfig {
   /** At most this many bytes and this much time per tick, over all logs (the rest waits for the next tick). */
   tickBytes: number;
   tickMs: number;
+  /** API calls per minute the host's web tier serves (undefined: API calls have no share in the ledger). */
+  apiCapacity?: number | undefined;
 }
 
 const MAX_SOURCES = 256;
@@ -75,5 +79,6 @@ export function readWebConfig(root: Section, tenants: ReadonlyArray<{ name: stri
   b.done();
   const tenantApiPaths: Record<string, string[]> = {};
   for (const t of tenants) if (t.apiPaths) tenantApiPaths[t.name] = t.apiPaths;
-  return { sources, apiPaths, tenantApiPaths, chunkBytes, tickBytes, tickMs };
+  const apiCapacity = root.number('api_capacity', undefined, { min: 1, max: MAX_OPS });
+  return { sources, apiPaths, tenantApiPaths, chunkBytes, tickBytes, tickMs, ...(apiCapacity !== undefined ? { apiCapacity } : {}) };
 }

@@ -52,6 +52,9 @@ export const TENANT_METRICS = [
   m('fair_share', 'fairness', 1e6, 'fraction', '1 / sum of the weights of the active tenants of the host'),
   m('debt', 'fairness', 1e9, 'share-hours', 'fairness debt after this interval (negative = credit)'),
   m('active', 'fairness', 1, '0/1', '1 when the tenant counted as active for the fair share'),
+  m('share_bandwidth', 'fairness', 1e6, 'fraction', 'max(bytes sent, bytes received) per second / egress link speed'),
+  m('share_inodes', 'fairness', 1e6, 'fraction', 'inodes owned / inodes of the filesystems holding the homes'),
+  m('share_api', 'fairness', 1e6, 'fraction', 'API calls per minute / configured API capacity of the host'),
 ] as const;
 export type TenantMetric = (typeof TENANT_METRICS)[number]['name'];
 

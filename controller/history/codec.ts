@@ -13,6 +13,9 @@
 //
 // Formats (all varints unsigned LEB128 unless "zz" = zigzag):
 //   vector:  mask, zz(value) for each bit set, in metric order
+//   (a mask is a varint of up to MAX_METRICS bits: bits 0-30 are read and written as 32-bit integers, the bits
+//   above as mask / 2^31, so a vector of 31 metrics or fewer is the same bytes as before the catalogs grew
+//   past 31, and an older row read with a wider catalog has its newer metrics absent)
 //   samples: version(1), n, then n times: series id, u16le payload length, vector   (raw tenant samples)
 //   rollup:  version(1), n (samples), mask, then for each bit set: count, zz(sum), zz(max)
 
@@ -20,7 +23,9 @@ import { HostwardenError } from '../../shared/errors.js';
 
 export const SAMPLES_VERSION = 1;
 export const ROLLUP_VERSION = 1;
-const MAX_METRICS = 31; // the mask is kept in a signed 32-bit integer's low 31 bits
+const MAX_METRICS = 52; // a mask is a varint, at most 2^53-1: 31 low bits in an integer, the rest above 2^31
+const LOW_BITS = 31;
+const HIGH = 2 ** LOW_BITS;
 /** Largest varint: 2^53-1 (8 bytes of 7 bits hold 2^56; a double holds integers exactly up to 2^53). */
 export const MAX_VARINT = Number.MAX_SAFE_INTEGER;
 /** Zigzag range: the integers whose zigzag form is a varint. */
@@ -151,9 +156,12 @@ function checkWidth(width: number): void {
 
 /** Write `values[offset .. offset+width)` (NaN = absent) as mask + zigzag varints. */
 export function writeVector(w: Writer, values: Float64Array, offset: number, width: number): void {
-  let mask = 0;
-  for (let i = 0; i < width; i++) if (!Number.isNaN(values[offset + i])) mask |= 1 << i;
-  w.varint(mask);
+  let low = 0;
+  let high = 0;
+  const lowWidth = width < LOW_BITS ? width : LOW_BITS;
+  for (let i = 0; i < lowWidth; i++) if (!Number.isNaN(values[offset + i])) low |= 1 << i;
+  for (let i = LOW_BITS; i < width; i++) if (!Number.isNaN(values[offset + i])) high |= 1 << (i - LOW_BITS);
+  w.varint(high === 0 ? low : low + high * HIGH);
   for (let i = 0; i < width; i++) {
     const v = values[offset + i]!;
     if (!Number.isNaN(v)) w.zigzag(v);
@@ -163,7 +171,28 @@ export function writeVector(w: Writer, values: Float64Array, offset: number, wid
 /** Read a vector into `out[offset ..]`, NaN for absent metrics. */
 export function readVector(r: Reader, out: Float64Array, offset: number, width: number): void {
   const mask = r.varint();
-  for (let i = 0; i < width; i++) out[offset + i] = mask & (1 << i) ? r.zigzag() : Number.NaN;
+  const low = mask < HIGH ? mask : mask % HIGH;
+  const high = mask < HIGH ? 0 : Math.floor(mask / HIGH);
+  const lowWidth = width < LOW_BITS ? width : LOW_BITS;
+  for (let i = 0; i < lowWidth; i++) out[offset + i] = low & (1 << i) ? r.zigzag() : Number.NaN;
+  for (let i = LOW_BITS; i < width; i++) out[offset + i] = high & (1 << (i - LOW_BITS)) ? r.zigzag() : Number.NaN;
+}
+
+/** Whether bit `i` of a mask (up to MAX_METRICS bits) is set. */
+function hasBit(mask: number, i: number): boolean {
+  return i < LOW_BITS ? ((mask < HIGH ? mask : mask % HIGH) & (1 << i)) !== 0 : (Math.floor(mask / HIGH) & (1 << (i - LOW_BITS))) !== 0;
+}
+
+/** A mask with bit `i` set for each `i` where `present(i)`. */
+function maskOf(width: number, present: (i: number) => boolean): number {
+  let low = 0;
+  let high = 0;
+  for (let i = 0; i < width; i++) {
+    if (!present(i)) continue;
+    if (i < LOW_BITS) low |= 1 << i;
+    else high |= 1 << (i - LOW_BITS);
+  }
+  return high === 0 ? low : low + high * HIGH;
 }
 
 export function encodeVector(values: Float64Array, width: number, w = new Writer(256)): Buffer {
@@ -281,11 +310,10 @@ export function writeAcc(w: Writer, acc: Acc, width: number): void {
   checkWidth(width);
   w.varint(ROLLUP_VERSION);
   w.varint(acc.n);
-  let mask = 0;
-  for (let i = 0; i < width; i++) if (acc.v[3 * i]! > 0) mask |= 1 << i;
+  const mask = maskOf(width, (i) => acc.v[3 * i]! > 0);
   w.varint(mask);
   for (let i = 0; i < width; i++) {
-    if (!(mask & (1 << i))) continue;
+    if (!(acc.v[3 * i]! > 0)) continue;
     w.varint(acc.v[3 * i]!);
     w.zigzag(saturated(acc.v[3 * i + 1]!));
     w.zigzag(acc.v[3 * i + 2]!);
@@ -312,7 +340,7 @@ export function readAcc(r: Reader, width: number, into?: Acc): Acc {
   const v = acc.v;
   acc.n += n;
   for (let i = 0; i < width; i++) {
-    if (!(mask & (1 << i))) continue;
+    if (!hasBit(mask, i)) continue;
     const j = 3 * i;
     v[j]! += r.varint();
     v[j + 1]! += r.zigzag();

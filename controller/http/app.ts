@@ -27,7 +27,7 @@ import { DEFAULT_REPORT_BODY_LIMIT } from '../config.js';
 import { ApiError } from './errors.js';
 import { Flusher } from '../ingest/flusher.js';
 import { InlineParser, type ReportParser } from '../ingest/parser.js';
-import { controllerMetrics, type ControllerMetrics } from '../metrics.js';
+import { controllerMetrics, type ControllerMetrics, setLedgerGauges } from '../metrics.js';
 import type { Store } from '../store/store.js';
 import { CONTROLLER_VERSION, errorHandler, validatorCompiler, type App, type NoticeReader, type RouteDeps } from './common.js';
 import { clientErrorHandler, connectHandler, frameworkErrors, jsonBodyParser, MAX_PARAM_LENGTH, notFoundHandler, RouteMethods, SERVER_OPTIONS, urlHook } from './framework-errors.js';
@@ -261,6 +261,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     metrics.openIncidents.set(s.openIncidents);
     metrics.buffered.set(s.bufferedBuckets);
     metrics.damagedRows.set(opts.store.damagedRows());
+    setLedgerGauges(metrics, await opts.store.listHosts());
   });
 
   if (opts.surface === 'tenant') {

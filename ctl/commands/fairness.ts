@@ -38,9 +38,12 @@ export function renderFairness(f: FairnessRanking, view: View): string {
     { header: 'CPU', value: (t) => formatShare(t.shares.cpu), align: 'right' },
     { header: 'MEMORY', value: (t) => formatShare(t.shares.memory), align: 'right' },
     { header: 'IO', value: (t) => formatShare(t.shares.io), align: 'right' },
+    { header: 'NET', value: (t) => formatShare(t.shares.bandwidth), align: 'right' },
+    { header: 'INODES', value: (t) => formatShare(t.shares.inodes), align: 'right' },
+    { header: 'API', value: (t) => formatShare(t.shares.api), align: 'right' },
   ];
   text += `\n${renderTable(cols, f.tenants, view.width)}`;
-  text += '(DEBT in share-hours, positive = took more than its fair share, negative = credit; shares are of the host, averaged over the window)\n';
+  text += '(DEBT in share-hours, positive = took more than its fair share, negative = credit; shares are of the host, averaged over the window; NET, INODES, API: none where the host reports no capacity)\n';
   return text;
 }
 

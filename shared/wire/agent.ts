@@ -139,6 +139,8 @@ export const HostStatsSchema = Type.Object(
       Type.Object({ read_bps: NonNeg(MAX_BYTES, 'bytes/s'), write_bps: NonNeg(MAX_BYTES, 'bytes/s'), iops: NonNeg(MAX_OPS, 'operations/s') }, { additionalProperties: false, description: 'configured disk capacity for fairness shares' }),
     ),
     network: Type.Optional(NetworkStatsSchema),
+    inodes_capacity: Type.Optional(Count(MAX_INODES, "inodes of the filesystems holding the tenants' homes (statfs f_files, once per filesystem): the fairness ledger's inode capacity")),
+    api_capacity: Type.Optional(NonNeg(MAX_OPS, "API calls per minute the host's web tier serves (agent.yaml api_capacity): the fairness ledger's API capacity")),
   },
   { additionalProperties: false },
 );

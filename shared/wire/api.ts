@@ -24,6 +24,8 @@ import { DEFAULT_UID_MIN, IntegerIn, MAX_DEBT, MAX_SAFE, MAX_SECONDS, MAX_UID, M
 
 const Nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()]);
 /** number or null, in the form fast-json-stringify serializes quickly: any finite value the store holds. */
+/** The tenants' shares of one resource in a host's latest report (HostLedger.shares, controller/fairness.ts). */
+const OptShare = Type.Optional(Type.Object({ sum: NumberIn(0, MAX_VALUE, 'sum of the tenants\' shares'), max: NumberIn(0, MAX_VALUE, 'the largest share') }, { additionalProperties: false }));
 const NumOrNull = Type.Unsafe<number | null>({ type: ['number', 'null'], minimum: -MAX_VALUE, maximum: MAX_VALUE, description: `${rangeText(-MAX_VALUE, MAX_VALUE)}, or null` });
 /** A row id (incidents, notices, audit entries). */
 const Id = (description?: string) => IntegerIn(1, MAX_SAFE, description);
@@ -69,7 +71,20 @@ export const HostInfoSchema = Type.Object(
     collectors: Nullable(Type.Array(CollectorStatusSchema)),
     fairness: Nullable(
       Type.Object(
-        { jain: NumOrNull, fair_share: NumOrNull, active_tenants: Count() },
+        {
+          jain: NumOrNull,
+          fair_share: NumOrNull,
+          active_tenants: Count(),
+          shares: Type.Optional(
+            Type.Object(
+              { cpu: OptShare, memory: OptShare, io: OptShare, bandwidth: OptShare, inodes: OptShare, api: OptShare },
+              {
+              additionalProperties: false,
+                description: "per resource, the sum and the largest of the tenants' shares of the host (a resource without a capacity or a measurement is absent; none before the host's first report since the controller started)",
+              },
+            ),
+          ),
+        },
         { additionalProperties: false, description: 'of the latest report' },
       ),
     ),
@@ -304,7 +319,10 @@ export const FairnessTenantSchema = Type.Object(
     debt: Debt('share-hours now; positive = took more than the fair share'),
     dominant_share: Type.Object({ avg: NumOrNull, max: NumOrNull }, { additionalProperties: false }),
     fair_share: NumOrNull,
-    shares: Type.Object({ cpu: NumOrNull, memory: NumOrNull, io: NumOrNull }, { additionalProperties: false, description: 'average unweighted shares over the window' }),
+    shares: Type.Object(
+      { cpu: NumOrNull, memory: NumOrNull, io: NumOrNull, bandwidth: NumOrNull, inodes: NumOrNull, api: NumOrNull },
+      { additionalProperties: false, description: 'average unweighted shares over the window (null: not measured, or the host reported no capacity for it)' },
+    ),
   },
   { additionalProperties: false },
 );

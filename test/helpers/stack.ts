@@ -21,8 +21,12 @@ export interface Stack {
   api(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }>;
 }
 
-/** Start the stack; `agent` holds the test's own agent.yaml lines (tenants, plans, ...), `controller` its controller.yaml lines. */
-export async function startStack(cleanup: Cleanup, opts: { host: string; interval: string; agent: string[]; controller?: string[] }): Promise<Stack> {
+/**
+ * Start the stack; `agent` holds the test's own agent.yaml lines (tenants, plans, ...), `controller` its
+ * controller.yaml lines. `startTimeoutMs`: how long the controller may take to listen (default 30 s; the VM
+ * tier's emulated guest needs minutes, see test/vm/weblogs.test.ts). A controller that exits fails at once.
+ */
+export async function startStack(cleanup: Cleanup, opts: { host: string; interval: string; agent: string[]; controller?: string[]; startTimeoutMs?: number }): Promise<Stack> {
   const dir = tempDir(cleanup, `hw-${opts.host}-`);
   const parent = uniq('hostwarden-t');
   cleanup.add(`remove cgroups under ${parent}`, () => {
@@ -38,7 +42,7 @@ export async function startStack(cleanup: Cleanup, opts: { host: string; interva
     `listen: 127.0.0.1:0\nstate_dir: ${join(dir, 'controller')}\nadmin_token_file: ${join(dir, 'admin.token')}\nagents: [ { host: ${opts.host}, token_file: ${join(dir, 'agent.token')} } ]\nlog_level: info\n${(opts.controller ?? []).map((l) => `${l}\n`).join('')}`,
   );
   const controller = startDaemon(cleanup, 'controller/bin/hostwarden-controller.js', ['--config', join(dir, 'controller.yaml')]);
-  const url = await listeningUrl(controller);
+  const url = await listeningUrl(controller, opts.startTimeoutMs);
   writeFileSync(
     join(dir, 'agent.yaml'),
     [

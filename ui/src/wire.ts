@@ -150,7 +150,7 @@ export interface FairnessRanking {
     debt: number;
     dominant_share: { avg: Num; max: Num };
     fair_share: Num;
-    shares: { cpu: Num; memory: Num; io: Num };
+    shares: { cpu: Num; memory: Num; io: Num; bandwidth: Num; inodes: Num; api: Num };
   }>;
 }
 

@@ -138,7 +138,14 @@ export class FairnessRankings {
         debt,
         dominant_share: { avg: accAvg(acc, TI.dominant_share, TS.dominant_share), max: accMax(acc, TI.dominant_share, TS.dominant_share) },
         fair_share: accAvg(acc, TI.fair_share, TS.fair_share),
-        shares: { cpu: accAvg(acc, TI.share_cpu, TS.share_cpu), memory: accAvg(acc, TI.share_memory, TS.share_memory), io: accAvg(acc, TI.share_io, TS.share_io) },
+        shares: {
+          cpu: accAvg(acc, TI.share_cpu, TS.share_cpu),
+          memory: accAvg(acc, TI.share_memory, TS.share_memory),
+          io: accAvg(acc, TI.share_io, TS.share_io),
+          bandwidth: accAvg(acc, TI.share_bandwidth, TS.share_bandwidth),
+          inodes: accAvg(acc, TI.share_inodes, TS.share_inodes),
+          api: accAvg(acc, TI.share_api, TS.share_api),
+        },
       };
     });
     if (query.host === undefined) {

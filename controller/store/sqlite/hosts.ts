@@ -84,7 +84,7 @@ function hostInfo(h: HostState, tenants: number, openIncidents: number): HostInf
     open_incidents: openIncidents,
     host_stats: h.meta?.host_stats ?? null,
     collectors: h.meta?.collectors ?? null,
-    fairness: h.lastFair ? { jain: h.lastFair.jain, fair_share: h.lastFair.fair, active_tenants: h.lastFair.active } : null,
+    fairness: h.lastFair ? { jain: h.lastFair.jain, fair_share: h.lastFair.fair, active_tenants: h.lastFair.active, ...(h.lastFair.shares ? { shares: h.lastFair.shares } : {}) } : null,
   };
 }
 

@@ -10,7 +10,7 @@
 // trace there. Its rollups go to the host's minute buckets, or, for a report older than the host's watermark
 // (a spool backlog after an outage), straight into the rollup rows (rollups.ts).
 import type Database from 'better-sqlite3';
-import { accrueReport, type DebtState } from '../../fairness.js';
+import { accrueReport, capacityOf, type DebtState } from '../../fairness.js';
 import { HOST_WIDTH, TENANT_WIDTH } from '../../history/catalog.js';
 import { CodecError, encodeSamples, encodeVector } from '../../history/codec.js';
 import { MAX_CLOCK_AHEAD_MS, reportAccumulators } from '../../history/rollup-buffer.js';
@@ -150,7 +150,7 @@ export class Ingest {
     const stats = p.hostStats;
     const hv = p.hostValues;
     const ledger = accrueReport(
-      { values, n, hostValues: hv, capacity: { cores: stats.cores, memoryBytes: stats.memory_bytes, io: stats.io_capacity }, weights, balances, at: p.at, intervalMs: p.intervalMs },
+      { values, n, hostValues: hv, capacity: capacityOf(stats), weights, balances, at: p.at, intervalMs: p.intervalMs },
       ctx.fairness,
     );
 

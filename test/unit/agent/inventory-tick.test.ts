@@ -86,7 +86,7 @@ describe('the host inventory in the agent ticks', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  function agent(opts: Partial<AgentOptions> = {}, inventory: Record<string, unknown> = {}): Agent {
+  function agent(opts: Partial<AgentOptions> = {}, inventory: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Agent {
     const config = readAgentConfig({
       host: HOST,
       state_dir: join(dir, 'state'),
@@ -101,6 +101,7 @@ describe('the host inventory in the agent ticks', () => {
         { name: 'alice', users: [2_000_001], homes: ['/home/alice'] },
         { name: 'bob', users: [2_000_002], homes: ['/home/bob'] },
       ],
+      ...extra,
     });
     const driver = createDriver({ cgroupRoot: tree.root, procRoot: config.procRoot, parent: 'hostwarden', freezeTimeoutMs: 300 });
     const a = new Agent({ config, driver, log, ...opts });
@@ -109,6 +110,19 @@ describe('the host inventory in the agent ticks', () => {
   }
 
   const statusOf = (r: Report) => r.collectors!.find((c) => c.name === 'inventory');
+
+  it("host_stats carries api_capacity (the fairness ledger's API capacity) when agent.yaml gives one, nothing without", async () => {
+    const a = agent({}, { enabled: false }, { api_capacity: 6000 });
+    a.init();
+    await a.tick();
+    const r = reports.at(-1)!;
+    expect(checkReport.problems(r)).toEqual([]);
+    expect(r.host_stats.api_capacity).toBe(6000);
+    const b = agent({}, { enabled: false });
+    b.init();
+    await b.tick();
+    expect(reports.at(-1)!.host_stats).not.toHaveProperty('api_capacity');
+  });
 
   it('inventory: sent once after the gathering at start, not every tick, and again after 24 h (injected clock)', async () => {
     const clock = { t: T0 };

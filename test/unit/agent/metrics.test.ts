@@ -29,7 +29,7 @@ function fullTenant(i: number): TenantView {
   return {
     name: `t${i}`,
     planName: 'basic',
-    plan: { cpu: 150, memory: 1 << 30, io_read: 10 << 20, io_write: 10 << 20, iops: 1000, processes: 100, api: 600, weight: 2 },
+    plan: { cpu: 150, memory: 1 << 30, io_read: 10 << 20, io_write: 10 << 20, iops: 1000, processes: 100, api: 600, bandwidth: 5 << 20, inodes: 100_000, weight: 2 },
     stats: {
       cpuUsageUsec: 12_345_678 + i,
       throttledUsec: 250_000,
@@ -40,7 +40,7 @@ function fullTenant(i: number): TenantView {
       frozen: false,
     },
     network: { tx: 1000 + i, rx: 500 },
-    sample: { tenant: `t${i}`, inodes: { count: 1234 } },
+    sample: { tenant: `t${i}`, inodes: { count: 1234 }, api: { per_minute: 42.5 }, bandwidth: { tx_bps: 3000, rx_bps: 10, web_tx_bps: 2000 } },
     level: i % 4,
   };
 }
@@ -94,6 +94,10 @@ describe('exposition', () => {
     expect(t('hostwarden_tenant_plan_cpu_cores')).toBe('1.5');
     expect(t('hostwarden_tenant_plan_memory_bytes')).toBe(String(1 << 30));
     expect(t('hostwarden_tenant_plan_weight')).toBe('2');
+    expect(t('hostwarden_tenant_api_calls_per_minute')).toBe('42.5');
+    expect(t('hostwarden_tenant_web_transmit_bytes_per_second')).toBe('2000');
+    expect(t('hostwarden_tenant_plan_bandwidth_bytes_per_second')).toBe(String(5 << 20));
+    expect(t('hostwarden_tenant_plan_inodes')).toBe('100000');
     // cAdvisor's rule: counters end in _total, gauges never do.
     for (const [name, type] of families(text)) expect(name.endsWith('_total'), name).toBe(type === 'counter');
     expect([...families(text).keys()]).toEqual(expect.arrayContaining(TENANT_FAMILIES.map((f) => f.name)));

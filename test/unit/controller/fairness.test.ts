@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { accrueDebt, accrueReport, decayedDebt, hostFairness, hostLedgerOf, jainIndex, storedDebt, tenantShares, type HostCapacity, type TenantUsage } from '../../../controller/fairness.js';
+import { accrueDebt, accrueReport, decayedDebt, hostFairness, hostLedgerOf, jainIndex, LEDGER_RESOURCES, storedDebt, tenantShares, type HostCapacity, type LedgerResource, type LedgerShares, type TenantUsage } from '../../../controller/fairness.js';
 import { dequantize, HOST_INDEX, HOST_SCALE, HOST_WIDTH, quantize, TENANT_INDEX, TENANT_SCALE, TENANT_WIDTH } from '../../../controller/history/catalog.js';
 
 const GiB = 1024 ** 3;
@@ -55,6 +55,46 @@ describe('fairness: shares, dominant shares, fair share, Jain', () => {
     expect(tenantShares(host, { cpuPercent: 200, weight: 0 }).dominant).toBe(0.5);
     expect(jainIndex([0.2, 0.2, 0.2])).toBe(1);
     expect(jainIndex([1, 0, 0, 0])).toBe(0.25);
+  });
+});
+
+describe('fairness: bandwidth, inodes and API calls', () => {
+  // The constructed host again, with a 125 MB/s link (1 Gbit/s), 1,000,000 inodes on the homes' filesystems and
+  // an API capacity of 6,000 calls/min. Each row: usage -> the three shares, the dominant share, active.
+  const web: HostCapacity = { ...host, linkBps: 125e6, inodes: 1e6, apiPerMinute: 6000 };
+  const rows: Array<[string, TenantUsage, [number | undefined, number | undefined, number | undefined], number, boolean]> = [
+    // tx 50 MB/s (web bytes included), rx 10 MB/s: the busier direction, 0.4
+    ['sending', { cpuPercent: 4, bandwidthTxBps: 50e6, bandwidthRxBps: 10e6, weight: 1 }, [0.4, undefined, undefined], 0.4, true],
+    // receiving more than sending: rx 100 MB/s -> 0.8, over weight 2 -> 0.4
+    ['receiving', { bandwidthTxBps: 1e6, bandwidthRxBps: 100e6, weight: 2 }, [0.8, undefined, undefined], 0.4, true],
+    // 3,000 calls/min of 6,000 -> 0.5
+    ['api', { apiPerMinute: 3000, weight: 1 }, [undefined, undefined, 0.5], 0.5, true],
+    // 300,000 inodes -> 0.3 counts in the dominant share of a tenant active by cpu (0.01)...
+    ['files and cpu', { cpuPercent: 4, inodes: 300_000, weight: 1 }, [undefined, 0.3, undefined], 0.3, true],
+    // ... but never makes one active alone: held, not used
+    ['files only', { inodes: 300_000, weight: 1 }, [undefined, 0.3, undefined], 0.3, false],
+    // 1 API call/min (1/6000 < 0.001) and 100 KB/s (0.0008): idle
+    ['idle', { apiPerMinute: 1, bandwidthTxBps: 100e3, weight: 1 }, [0.0008, undefined, 1 / 6000], 0.0008, false],
+  ];
+  it.each(rows)('%s', (_name, usage, [bandwidth, inodes, api], dominant, active) => {
+    const t = tenantShares(web, usage);
+    const close = (x: number | undefined) => (x === undefined ? undefined : expect.closeTo(x, 12));
+    expect([t.bandwidth, t.inodes, t.api]).toEqual([close(bandwidth), close(inodes), close(api)]);
+    expect(t.dominant).toBeCloseTo(dominant, 12);
+    expect(t.active).toBe(active);
+  });
+
+  it('leaves each out without its capacity (no link speed, no inode count of the filesystem, no API capacity)', () => {
+    const t = tenantShares(host, { cpuPercent: 4, bandwidthTxBps: 50e6, inodes: 300_000, apiPerMinute: 3000, weight: 1 });
+    expect([t.bandwidth, t.inodes, t.api]).toEqual([undefined, undefined, undefined]);
+    expect(t.dominant).toBeCloseTo(0.01, 12);
+  });
+
+  it('a tenant holding files only neither dilutes the fair share nor counts in Jain', () => {
+    const f = hostFairness(web, [A, { inodes: 900_000, weight: 1 }]);
+    expect(f.active).toBe(1);
+    expect(f.fair).toBe(1);
+    expect(f.tenants[1]!.dominant).toBeCloseTo(0.9, 12);
   });
 });
 
@@ -130,7 +170,12 @@ describe('the ledger of one report', () => {
     // B's balance of 1 a half-life ago halves; it used exactly its fair share, so adds nothing.
     expect(out.balances.map((b) => b.debt)).toEqual([(0.25 * 5) / 3600, 0.5, (-0.1875 * 5) / 3600]);
     expect(col(0, 'debt')).toBeCloseTo((0.25 * 5) / 3600, 9);
-    expect(out.host).toEqual({ fair: 0.25, jain: expect.closeTo(169 / 243, 12), active: 3 });
+    expect(out.host).toEqual({
+      fair: 0.25,
+      jain: expect.closeTo(169 / 243, 12),
+      active: 3,
+      shares: { cpu: { sum: 0.675, max: 0.5 }, memory: { sum: 0.6875, max: 0.5 } }, // no io, bandwidth, inodes, api capacity
+    });
     expect([hostValues[HOST_INDEX.tenants], hostValues[HOST_INDEX.active_tenants], hostValues[HOST_INDEX.strays]]).toEqual([3, 3, 3]);
     expect(hostLedgerOf(hostValues)).toEqual({ fair: 0.25, jain: expect.closeTo(169 / 243, 6), active: 3 });
     expect(storedDebt(values.subarray(TENANT_WIDTH, 2 * TENANT_WIDTH))).toBe(0.5);
@@ -140,7 +185,7 @@ describe('the ledger of one report', () => {
     const values = new Float64Array(TENANT_WIDTH).fill(Number.NaN);
     const hostValues = new Float64Array(HOST_WIDTH).fill(Number.NaN);
     const out = accrueReport({ values, n: 1, hostValues, capacity: host, weights: [1], balances: [undefined], at: t0, intervalMs: 5000 }, { halfLifeMs: HL, activeThreshold: 0.001 });
-    expect(out.host).toEqual({ fair: null, jain: null, active: 0 });
+    expect(out.host).toEqual({ fair: null, jain: null, active: 0, shares: {} });
     expect(hostLedgerOf(hostValues)).toEqual({ fair: null, jain: null, active: 0 });
     expect(out.balances).toEqual([{ debt: 0, at: t0 }]);
     expect(storedDebt(new Float64Array(TENANT_WIDTH).fill(Number.NaN))).toBeUndefined();
@@ -158,6 +203,9 @@ describe('the ledger of one report', () => {
         cores: round % 7 === 0 ? 0 : 1 + Math.floor(rnd() * 64),
         memoryBytes: round % 9 === 0 ? 1 : Math.floor(rnd() * 64 * GiB),
         io: round % 2 ? { read_bps: rnd() * 1e9, write_bps: round % 4 === 1 ? 0 : rnd() * 1e9, iops: rnd() * 1e5 } : undefined,
+        linkBps: round % 3 === 0 ? undefined : round % 5 === 0 ? 0 : rnd() * 1e9,
+        inodes: round % 4 === 0 ? undefined : Math.floor(rnd() * 1e8),
+        apiPerMinute: round % 5 === 1 ? undefined : rnd() * 1e5,
       };
       const values = new Float64Array(n * TENANT_WIDTH).fill(Number.NaN);
       const weights: number[] = [];
@@ -171,6 +219,10 @@ describe('the ledger of one report', () => {
         values[o + TI.io_write_bps] = maybe(Math.round(rnd() * 2e9 * TS.io_write_bps));
         values[o + TI.io_read_iops] = maybe(Math.round(rnd() * 1e5 * TS.io_read_iops));
         values[o + TI.io_write_iops] = maybe(Math.round(rnd() * 1e5 * TS.io_write_iops));
+        values[o + TI.bandwidth_tx_bps] = maybe(Math.round(rnd() * 2e9 * TS.bandwidth_tx_bps));
+        values[o + TI.bandwidth_rx_bps] = maybe(Math.round(rnd() * 2e9 * TS.bandwidth_rx_bps));
+        values[o + TI.inodes] = maybe(Math.round((idle ? 1 : rnd() * 1e8) * TS.inodes));
+        values[o + TI.api_per_minute] = maybe(Math.round((idle ? rnd() : rnd() * 1e5) * TS.api_per_minute));
         values[o + TI.strays] = maybe(Math.floor(rnd() * 5));
         weights.push([1, 2, 0.5, 0, -1, Number.NaN, 1e-9, 1e9][Math.floor(rnd() * 8)]!);
         balances.push(rnd() < 0.3 ? undefined : { debt: rnd() * 10 - 5, at: t0 - Math.floor(rnd() * 2 * HL) + (rnd() < 0.2 ? HL : 0) });
@@ -187,6 +239,10 @@ describe('the ledger of one report', () => {
           ioWriteBps: dequantize(values[o + TI.io_write_bps]!, TS.io_write_bps),
           ioReadIops: dequantize(values[o + TI.io_read_iops]!, TS.io_read_iops),
           ioWriteIops: dequantize(values[o + TI.io_write_iops]!, TS.io_write_iops),
+          bandwidthTxBps: dequantize(values[o + TI.bandwidth_tx_bps]!, TS.bandwidth_tx_bps),
+          bandwidthRxBps: dequantize(values[o + TI.bandwidth_rx_bps]!, TS.bandwidth_rx_bps),
+          inodes: dequantize(values[o + TI.inodes]!, TS.inodes),
+          apiPerMinute: dequantize(values[o + TI.api_per_minute]!, TS.api_per_minute),
           weight: weights[k]!,
         };
       });
@@ -197,6 +253,9 @@ describe('the ledger of one report', () => {
         expected[o + TI.share_cpu] = quantize(sh.cpu, TS.share_cpu);
         expected[o + TI.share_memory] = quantize(sh.memory, TS.share_memory);
         expected[o + TI.share_io] = quantize(sh.io, TS.share_io);
+        expected[o + TI.share_bandwidth] = quantize(sh.bandwidth, TS.share_bandwidth);
+        expected[o + TI.share_inodes] = quantize(sh.inodes, TS.share_inodes);
+        expected[o + TI.share_api] = quantize(sh.api, TS.share_api);
         expected[o + TI.dominant_share] = quantize(sh.dominant, TS.dominant_share);
         expected[o + TI.fair_share] = quantize(f.fair, TS.fair_share);
         expected[o + TI.active] = sh.active ? 1 : 0;
@@ -209,7 +268,7 @@ describe('the ledger of one report', () => {
       const out = accrueReport({ values, n, hostValues, capacity, weights, balances, at: t0, intervalMs: 5000 }, opts);
       expect(Array.from(values)).toEqual(Array.from(expected));
       expect(out.balances).toEqual(expectedBalances);
-      expect(out.host).toEqual({ fair: f.fair ?? null, jain: f.jain ?? null, active: f.active });
+      expect(out.host).toEqual({ fair: f.fair ?? null, jain: f.jain ?? null, active: f.active, shares: expectedShares(f.tenants) });
       expect([hostValues[HOST_INDEX.tenants], hostValues[HOST_INDEX.active_tenants], hostValues[HOST_INDEX.fair_share], hostValues[HOST_INDEX.jain], hostValues[HOST_INDEX.strays]]).toEqual([
         n,
         f.active,
@@ -220,3 +279,13 @@ describe('the ledger of one report', () => {
     }
   });
 });
+
+/** The per-resource sum and maximum of the tenants' shares, as accrueReport reports them for a host. */
+function expectedShares(tenants: ReadonlyArray<Record<LedgerResource, number | undefined>>): LedgerShares {
+  const out: LedgerShares = {};
+  for (const r of LEDGER_RESOURCES) {
+    const xs = tenants.map((t) => t[r]).filter((x): x is number => x !== undefined);
+    if (xs.length) out[r] = { sum: xs.reduce((a, b) => a + b, 0), max: Math.max(...xs) };
+  }
+  return out;
+}

@@ -155,3 +155,60 @@ describe('a scrape of a running controller', () => {
     }
   });
 });
+
+describe('the fairness ledger in /metrics and the API', () => {
+  it("shows each host's shares by resource, bandwidth, inodes and API calls against the capacities its agent reports", async () => {
+    const config = parseControllerConfig({
+      listen: '127.0.0.1:0',
+      state_dir: join(dir, 'ledger-state'),
+      admin_token_file: join(dir, 'ledger-admin.token'),
+      agents: [{ host: 'web02', token_sha256: createHash('sha256').update('token-of-web02-agent-0001').digest('hex') }],
+      ingest: { parser_threads: 0 },
+    });
+    writeFileSync(join(dir, 'ledger-admin.token'), 'admin-token-for-the-ledger-test\n', { mode: 0o600 });
+    const running = await startController(config, { log: pino({ level: 'silent' }) });
+    try {
+      const at = Date.now() - 60_000;
+      // 4 cores, a 125 MB/s link, 1,000,000 inodes on the homes' filesystem, 6,000 API calls/min.
+      //   alice: cpu 40/400 = 0.1, bandwidth max(50, 10)/125 = 0.4, inodes 0.3, api 3000/6000 = 0.5
+      //   bob:   cpu 4/400 = 0.01, bandwidth 12.5/125 = 0.1, inodes 0.1, api 600/6000 = 0.1
+      const host_stats = { cores: 4, memory_bytes: 16 * 2 ** 30, network: { interface: 'eth0', tx_bps: 62.5e6, link_bps: 125e6, drops_per_s: 0 }, inodes_capacity: 1_000_000, api_capacity: 6000 };
+      const body = report(
+        'web02',
+        1,
+        at,
+        [
+          { tenant: 'alice', cpu: { percent: 40 }, bandwidth: { tx_bps: 50e6, rx_bps: 10e6, web_tx_bps: 40e6 }, inodes: { count: 300_000 }, api: { per_minute: 3000 } },
+          { tenant: 'bob', cpu: { percent: 4 }, bandwidth: { tx_bps: 12.5e6, rx_bps: 0 }, inodes: { count: 100_000 }, api: { per_minute: 600 } },
+        ],
+        { host_stats },
+      );
+      const posted = await fetch(`${running.url}/v1/reports`, { method: 'POST', headers: { authorization: 'Bearer token-of-web02-agent-0001', 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      expect(posted.status).toBe(202);
+      const admin = { authorization: 'Bearer admin-token-for-the-ledger-test' };
+      const text = await (await fetch(`${running.url}/metrics`, { headers: admin })).text();
+      const value = (name: string, resource?: string) => {
+        const labels = resource === undefined ? '\\{host="web02"\\}' : `\\{host="web02",resource="${resource}"\\}`;
+        const m = new RegExp(`^${name}${labels} (\\S+)$`, 'm').exec(text);
+        return m ? Number(m[1]) : undefined;
+      };
+      const expected = { cpu: [0.11, 0.1], bandwidth: [0.5, 0.4], inodes: [0.4, 0.3], api: [0.6, 0.5] } as const;
+      for (const [resource, [sum, max]] of Object.entries(expected)) {
+        expect([resource, value('hostwarden_host_tenants_share', resource)]).toEqual([resource, expect.closeTo(sum, 9)]);
+        expect([resource, value('hostwarden_host_largest_tenant_share', resource)]).toEqual([resource, expect.closeTo(max, 9)]);
+      }
+      // no io capacity, no memory measured: no series for them
+      expect(value('hostwarden_host_tenants_share', 'io')).toBeUndefined();
+      expect(value('hostwarden_host_tenants_share', 'memory')).toBeUndefined();
+      expect(value('hostwarden_host_active_tenants')).toBe(2);
+      // alice's dominant share is her API share (0.5), bob's 0.1: Jain = 0.36 / (2 * 0.26)
+      expect(value('hostwarden_host_jain_index')).toBeCloseTo(0.36 / 0.52, 6);
+      const ranking = (await (await fetch(`${running.url}/v1/fairness?host=web02&window=1h`, { headers: admin })).json()) as { tenants: Array<{ tenant: string; shares: Record<string, number | null> }> };
+      expect(ranking.tenants.find((t) => t.tenant === 'alice')?.shares).toEqual({ cpu: 0.1, memory: null, io: null, bandwidth: 0.4, inodes: 0.3, api: 0.5 });
+      const series = (await (await fetch(`${running.url}/v1/tenants/bob/fairness?from=${new Date(at - 60_000).toISOString()}`, { headers: admin })).json()) as { series: Record<string, unknown> };
+      expect(Object.keys(series.series)).toEqual(expect.arrayContaining(['share_bandwidth', 'share_inodes', 'share_api', 'dominant_share']));
+    } finally {
+      await running.close();
+    }
+  });
+});

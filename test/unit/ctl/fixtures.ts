@@ -129,8 +129,8 @@ export const FAIRNESS: FairnessRanking = {
   half_life_seconds: 86_400,
   hosts: [{ host: 'web01', jain: { avg: 0.7, max: 0.95, last: 0.6712 }, fair_share: { avg: 0.05, last: 0.05 }, active_tenants: { avg: 19.5, last: 20 } }],
   tenants: [
-    { rank: 1, tenant: 'alice', host: 'web01', plan: 'basic', weight: 1, debt: 0.1254, dominant_share: { avg: 0.234, max: 0.41 }, fair_share: 0.05, shares: { cpu: 0.234, memory: 0.047, io: null } },
-    { rank: 2, tenant: 'bob', host: 'web01', plan: null, weight: 1, debt: -0.05, dominant_share: { avg: 0.01, max: 0.02 }, fair_share: 0.05, shares: { cpu: 0.01, memory: 0.002, io: null } },
+    { rank: 1, tenant: 'alice', host: 'web01', plan: 'basic', weight: 1, debt: 0.1254, dominant_share: { avg: 0.234, max: 0.41 }, fair_share: 0.05, shares: { cpu: 0.234, memory: 0.047, io: null, bandwidth: 0.4, inodes: 0.3, api: 0.5 } },
+    { rank: 2, tenant: 'bob', host: 'web01', plan: null, weight: 1, debt: -0.05, dominant_share: { avg: 0.01, max: 0.02 }, fair_share: 0.05, shares: { cpu: 0.01, memory: 0.002, io: null, bandwidth: null, inodes: 0.1, api: null } },
   ],
 };
 

@@ -179,13 +179,13 @@ describe('usage', () => {
 
 describe('fairness, incidents, explain, actions', () => {
   it("fairness: Jain's index per host, tenants by debt, shares in percent", () => {
-    const out = renderFairness(FAIRNESS, view(120));
+    const out = renderFairness(FAIRNESS, view(140));
     expect(out).toContain(lines('HOST   JAIN NOW  JAIN AVG  JAIN MAX  FAIR SHARE  ACTIVE  ACTIVE AVG', 'web01     0.671       0.7      0.95        5.0%      20        19.5'));
     expect(out).toContain(
       lines(
-        'RANK  TENANT  HOST   PLAN   WEIGHT    DEBT  DOMINANT AVG  DOMINANT MAX  FAIR    CPU  MEMORY  IO',
-        '   1  alice   web01  basic       1  +0.125         23.4%         41.0%  5.0%  23.4%    4.7%   -',
-        '   2  bob     web01  -           1  -0.050          1.0%          2.0%  5.0%   1.0%   0.20%   -',
+        'RANK  TENANT  HOST   PLAN   WEIGHT    DEBT  DOMINANT AVG  DOMINANT MAX  FAIR    CPU  MEMORY  IO    NET  INODES    API',
+        '   1  alice   web01  basic       1  +0.125         23.4%         41.0%  5.0%  23.4%    4.7%   -  40.0%   30.0%  50.0%',
+        '   2  bob     web01  -           1  -0.050          1.0%          2.0%  5.0%   1.0%   0.20%   -      -   10.0%      -',
       ),
     );
     expect(out.startsWith('window 1h (2025-01-31 11:00Z to 2025-01-31 12:00Z), debt half-life 1d\n')).toBe(true);

@@ -106,6 +106,7 @@ export async function fairnessPage(main: HTMLElement, ctx: Ctx): Promise<void> {
         { title: 'Dominant share avg / max', cell: (t) => `${pct((t.dominant_share.avg ?? NaN) * 100)} / ${pct((t.dominant_share.max ?? NaN) * 100)}`, key: (t) => t.dominant_share.avg, numeric: true },
         { title: 'Fair share', cell: (t) => pct((t.fair_share ?? NaN) * 100), key: (t) => t.fair_share, numeric: true },
         { title: 'CPU / mem / io', cell: (t) => [t.shares.cpu, t.shares.memory, t.shares.io].map((v) => pct((v ?? NaN) * 100)).join(' / ') },
+        { title: 'net / inodes / API', cell: (t) => [t.shares.bandwidth, t.shares.inodes, t.shares.api].map((v) => pct((v ?? NaN) * 100)).join(' / ') },
       ],
       { rowKey: (t) => t.tenant, sort: 0, empty: 'No tenant data in this window.' },
     ),

@@ -1,8 +1,9 @@
-import { chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, mkdtempSync, rmSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { InodesCollector, InodesCountError, mountPointOf, parseRepquota, walkCount } from '../../../../agent/collectors/inodes.js';
+import { InodesCollector, InodesCountError, inodesCapacity, mountPointOf, parseRepquota, walkCount } from '../../../../agent/collectors/inodes.js';
+import type { MountinfoEntry } from '../../../../agent/kernel/procfs.js';
 import { type CollectContext, NoData } from '../../../../agent/collectors/collector.js';
 import { isRoot } from '../../../helpers/env.js';
 
@@ -65,6 +66,24 @@ describe('inodes collector', () => {
     c.collect(second);
     expect(second.samples.get('walked')?.inodes).toEqual({ count: 2 });
     expect(second.samples.get('quota')?.inodes).toEqual({ count: 162 }); // 150 + 12, once for the filesystem
+    // The ledger's capacity: the inodes of the homes' filesystems (procfs has no fixed number: left out).
+    const files = statfsSync(home).files;
+    expect(second.host.inodes_capacity).toBe(files > 0 ? files : undefined);
+    expect(c.capacity()).toBe(second.host.inodes_capacity);
+  });
+
+  it('sums the inodes of each filesystem holding homes once, leaving out those without a fixed number', () => {
+    const entry = (mountPoint: string, device: string) => ({ mountPoint, device }) as MountinfoEntry;
+    const entries = [entry('/', '8:1'), entry('/home', '8:2'), entry('/srv/home', '8:2'), entry('/var', '8:3'), entry('/var', '0:40'), entry('/data', '0:50')];
+    const files: Record<string, number> = { '/': 1000, '/home': 500, '/srv/home': 500, '/var': 7, '/data': 0 };
+    const statfs = (p: string) => {
+      if (p === '/gone') throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+      return { files: files[p]! };
+    };
+    // /home and /srv/home are one filesystem (a bind mount); /var's top mount (0:40) is the one counted; btrfs-like 0 left out
+    expect(inodesCapacity(['/home', '/srv/home', '/var', '/data', '/gone'], entries, statfs)).toBe(507);
+    expect(inodesCapacity(['/data'], entries, statfs)).toBeUndefined();
+    expect(inodesCapacity([], entries, statfs)).toBeUndefined();
   });
 
   it('a background count that fails is reported by the next collect, once, instead of going unhandled', async () => {

@@ -124,7 +124,11 @@ describe('access_logs config', () => {
   const read = (raw: Record<string, unknown>) => readWebConfig(Section.root(raw), [{ name: 'alice' }]);
   it('defaults and errors naming the key', () => {
     expect(read({ access_logs: [{ path: '/var/log/nginx/access.log' }] })).toMatchObject({ sources: [{ format: 'vhost_combined', startAtEnd: true }], apiPaths: ['/api/', '/wp-json/', '/xmlrpc.php', '/graphql'], tickBytes: 16 * 1024 * 1024 });
+    expect(read({}).apiCapacity).toBeUndefined(); // no API share in the fairness ledger without it
+    expect(read({ api_capacity: 6000 }).apiCapacity).toBe(6000);
     const bad: Array<[Record<string, unknown>, string]> = [
+      [{ api_capacity: 0 }, 'api_capacity'],
+      [{ api_capacity: 'lots' }, 'api_capacity'],
       [{ access_logs: [{ path: 'relative.log' }] }, 'access_logs[0].path'],
       [{ access_logs: [{ path: '/a', format: 'common' }] }, 'access_logs[0].format'],
       [{ access_logs: [{ path: '/a', format: 'combined' }] }, 'access_logs[0].tenant'],

@@ -53,6 +53,34 @@ describe('vectors and sample blobs', () => {
   });
 });
 
+describe('vectors of more than 31 metrics (the mask above 2^31)', () => {
+  const plain = (a: Float64Array) => [...a].map((x) => (Number.isNaN(x) ? null : x));
+
+  it.each([31, 32, 40, 52])('%d metrics, every subset pattern round-trips, rows and rollups', (width) => {
+    for (const pick of [(i: number) => i % 2 === 0, (i: number) => i >= 30, () => true, (i: number) => i === width - 1]) {
+      const v = new Float64Array(width).fill(Number.NaN);
+      for (let i = 0; i < width; i++) if (pick(i)) v[i] = (i + 1) * (i % 3 === 0 ? -1 : 1);
+      expect(plain(decodeVector(encodeVector(v, width), width))).toEqual(plain(v));
+      const acc = newAcc(width);
+      accAdd(acc, v, 0, width);
+      accAdd(acc, v, 0, width);
+      const back = decodeAcc(encodeAcc(acc, width), width);
+      for (let i = 0; i < width; i++) expect([back.v[3 * i], back.v[3 * i + 1]]).toEqual(pick(i) ? [2, 2 * v[i]!] : [0, 0]);
+    }
+    expect(() => encodeVector(new Float64Array(53), 53)).toThrow(CodecError);
+  });
+
+  it('a row of the 29-metric catalog (before the fairness of bandwidth, inodes and API) reads with the wider one, the new metrics absent', () => {
+    const old = new Float64Array(29).fill(Number.NaN);
+    old[0] = 5;
+    old[28] = 1;
+    const bytes = encodeVector(old, 29);
+    expect(plain(decodeVector(bytes, TENANT_WIDTH))).toEqual([...plain(old), ...Array<null>(TENANT_WIDTH - 29).fill(null)]);
+    // and a row of fewer than 32 metrics is written as before: the same bytes whatever the width
+    expect(encodeVector(Float64Array.from([...old, Number.NaN, Number.NaN, Number.NaN]), 32)).toEqual(bytes);
+  });
+});
+
 describe('rollup accumulators', () => {
   it('keeps count, sum and max per metric and merges exactly', () => {
     const a = newAcc(HOST_WIDTH);
