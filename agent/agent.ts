@@ -32,6 +32,7 @@ import { Placement } from './placement.js';
 import type { DesiredInput } from './policy/desired.js';
 import { Shaper } from './shaping/shaper.js';
 import { DesiredLimits, netExec, reconcileShaper, reconcileWebServer, releaseShaper } from './edge-limits.js';
+import { cgroupPathOf, inLoginCgroup, UserSlices } from './systemd.js';
 import { evaluate } from './policy/evaluate.js';
 import { type TenantPolicy, tenantLevel } from './policy/types.js';
 import { type AgentState, applyManualActions, emptyAgentState, loadAgentState, saveAgentState } from './state.js';
@@ -61,6 +62,11 @@ export interface AgentOptions {
   scannerDriver?: CgroupDriver | undefined;
   /** How quotas are read and set (default: Debian's quota tools). */
   quotaTools?: typeof quotaTools;
+  /**
+   * systemd host (agent/systemd.ts): logins stay in their session scopes and their users' slices get the tenant's
+   * limits through systemd. Default false.
+   */
+  systemd?: boolean;
 }
 
 export class Agent implements TickAgent {
@@ -110,6 +116,8 @@ export class Agent implements TickAgent {
   private placementCpuUs = 0;
   private directory: { of: readonly unknown[]; list: TenantInfoWire[] } | undefined;
   private readonly desired = new DesiredLimits();
+  /** systemd hosts: the tenants' user slices (logins), under the tenant's limits. */
+  private readonly userSlices: UserSlices | undefined;
 
   constructor(opts: AgentOptions) {
     this.config = opts.config;
@@ -120,7 +128,9 @@ export class Agent implements TickAgent {
     this.evaluate = opts.evaluate ?? evaluate;
     this.tenants = new TenantRegistry(this.config, (p) => this.log.warn({ tenant: p.tenant }, p.message));
     this.spool = new Spool(this.config.stateDir);
-    this.placement = new Placement(this.driver, this.config.procRoot, this.log.child({ component: 'placement' }));
+    const procRoot = this.config.procRoot;
+    this.placement = new Placement(this.driver, procRoot, this.log.child({ component: 'placement' }), opts.systemd ? { keep: (pid) => inLoginCgroup(cgroupPathOf(procRoot, pid)) } : {});
+    this.userSlices = opts.systemd && !this.dryRun ? new UserSlices(this.log.child({ component: 'systemd' })) : undefined;
     this.stats = new CgroupStatsSource(this.driver, this.log.child({ component: 'stats' }));
     this.enforcer = new Enforcer(this.driver, this.log.child({ component: 'enforce' }), this.dryRun);
     this.hostBase = hostFacts(this.config.procRoot);
@@ -332,7 +342,12 @@ export class Agent implements TickAgent {
       const devices = this.devicesOf(t.name, t.homes);
       inputs.set(t.name, { plan: t.plan, ladders: this.state.policy.ladders[t.name], manual: this.state.policy.manual[t.name], config: this.config.policy, devices, cpuCapacity });
     }
-    this.enforcer.reconcile(this.desired.compute(inputs));
+    const desired = this.desired.compute(inputs);
+    this.enforcer.reconcile(desired);
+    this.userSlices?.reconcile(this.tenants.list().flatMap((t) => {
+      const d = desired.get(t.name);
+      return d ? [{ tenant: t.name, uids: t.uids, limits: d.limits }] : [];
+    }));
     if (this.webServer) reconcileWebServer(this.webServer, this.tenants.list(), this.state, this.config);
     if (this.shaper) reconcileShaper(this.shaper, this.tenants.list(), this.state, this.config, this.dryRun, this.log);
   }
