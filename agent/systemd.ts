@@ -24,6 +24,29 @@ export function systemdBooted(runDir = '/run/systemd/system'): boolean {
   return existsSync(runDir);
 }
 
+/**
+ * Waits (bounded) until the delegated subtree offers the cpu and memory controllers: hostwarden-tenants.service
+ * counts as started when its holder is exec'd, a moment before the holder has moved itself into its leaf and
+ * enabled them. Returns whether they are there; the driver's setup then says what is missing.
+ */
+export function waitForDelegation(cgroupRoot: string, timeoutMs = 20_000): boolean {
+  const file = join(cgroupRoot, DELEGATED_BASE, 'cgroup.subtree_control');
+  const until = Date.now() + timeoutMs;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      // not there yet
+    }
+    const words = text.split(/\s+/);
+    if (words.includes('cpu') && words.includes('memory')) return true;
+    if (Date.now() >= until) return false;
+    Atomics.wait(pause, 0, 0, 100);
+  }
+}
+
 /** The cgroup v2 path of a process ("/user.slice/user-1000.slice/session-3.scope"), or null when gone. */
 export function cgroupPathOf(procRoot: string, pid: number): string | null {
   let text: string;

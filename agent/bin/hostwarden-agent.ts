@@ -8,7 +8,7 @@ import { createLogger } from '../../shared/log.js';
 import { AGENT_VERSION, Agent } from '../agent.js';
 import { ONCE_WAIT_MS } from '../collectors/inventory.js';
 import { createDriver, detectLayout } from '../kernel/cgroup/detect.js';
-import { DELEGATED_BASE, systemdBooted } from '../systemd.js';
+import { DELEGATED_BASE, systemdBooted, waitForDelegation } from '../systemd.js';
 import { DEFAULT_AGENT_CONFIG_FILE, loadAgentConfig } from '../config.js';
 
 const HELP = `Usage: hostwarden-agent [--config FILE] [--once] [--dry-run] [--release-all]
@@ -61,6 +61,9 @@ async function main(argv: string[]): Promise<number> {
   const systemd = config.cgroup.systemd === 'yes' ||
     (config.cgroup.systemd === 'auto' && config.cgroup.driver !== 'v1' && systemdBooted() && detectLayout({ cgroupRoot: config.cgroup.root, procRoot: config.procRoot }).kind === 'v2');
   const parent = systemd ? `${DELEGATED_BASE}/${config.cgroup.parent}` : config.cgroup.parent;
+  if (systemd && !args['release-all'] && !waitForDelegation(config.cgroup.root)) {
+    log.error(`the delegated cgroup ${DELEGATED_BASE} offers no cpu and memory controllers: is hostwarden-tenants.service running? (systemctl status hostwarden-tenants)`);
+  }
   const driver = createDriver({
     cgroupRoot: config.cgroup.root,
     procRoot: config.procRoot,
