@@ -2,13 +2,14 @@
 # Builds (once, then cached) the distro tier's guest: a Debian 12 root filesystem made with debootstrap from
 # Debian's packages (packages.txt), with systemd as PID 1 and the Debian kernel, packed into an ext4 disk image
 # without mounting anything (mkfs.ext4 -d), plus a small busybox initramfs that loads the virtio and ext4
-# modules of that same kernel and hands over to systemd.
+# modules of that same kernel and hands over to systemd (rootfs.sh makes the image; the initramfs is made here
+# from the cached image, under a key of its own).
 #
 #   scripts/distro/build-image.sh     prints three lines: the kernel, the initramfs, the disk image (raw ext4)
 #
 # Cache (outside the checkout, so a fresh clone on this machine finds it warm):
 #   ${HOSTWARDEN_DISTRO_CACHE:-/var/cache/hostwarden-tests/distro}/image-<key>/
-# where <key> is the sha256 of packages.txt, this script and guest-run.sh (baked into the image): the image is
+# where <key> is the sha256 of packages.txt, rootfs.sh (the build script) and guest-run.sh (baked into the image): the image is
 # rebuilt only when one of them changes, and the images of older keys are removed then. A warm cache never
 # touches the network. The disk image is only ever read: each run boots a copy-on-write overlay of it.
 # Environment: HOSTWARDEN_DISTRO_CACHE, HOSTWARDEN_DISTRO_MIRROR (default: the first deb.debian.org-style
@@ -38,7 +39,7 @@ packages=$(sed 's/#.*//' "$here/packages.txt" | tr -s ' \n' '\n' | sed '/^$/d' |
 key=$( (
   echo "$suite"
   sha256sum <"$here/packages.txt"
-  sha256sum <"$0"
+  sha256sum <"$here/rootfs.sh"
   sha256sum <"$here/guest-run.sh"
 ) | sha256sum | cut -c1-16)
 dir="$cache/image-$key"
@@ -48,105 +49,11 @@ exec 9>"$cache/.build.lock"
 flock 9 # one build at a time; a second run waits, then finds the cache filled
 
 if [ ! -f "$dir/.complete" ]; then
-  mirror=${HOSTWARDEN_DISTRO_MIRROR:-}
-  if [ -z "$mirror" ]; then
-    mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null |
-      awk '/^deb / && $3 ~ /^'"$suite"'$/ { print $2; exit } /^URIs:/ && $2 !~ /security/ { print $2; exit }' || true)
-  fi
-  [ -n "$mirror" ] || die "no Debian mirror in apt's sources; set HOSTWARDEN_DISTRO_MIRROR"
-  started=$(date +%s)
-  log "building image $key: debootstrap $suite from $mirror (minutes; once per package list)"
   rm -rf "$dir" "$dir.tmp"
   mkdir -p "$dir.tmp"
   trap 'rm -rf "$dir.tmp"' EXIT
-  root="$dir.tmp/root"
-  debootstrap --variant=minbase --include="$packages" "$suite" "$root" "$mirror" >"$dir.tmp/debootstrap.log" 2>&1 || {
-    tail -n 30 "$dir.tmp/debootstrap.log" >&2
-    die "debootstrap failed (log above)"
-  }
-
-  # --- the guest's configuration ---------------------------------------------------------------------------
-  echo hostwarden-distro >"$root/etc/hostname"
-  printf '127.0.0.1 localhost\n127.0.1.1 hostwarden-distro\n::1 localhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
-  printf '/dev/vda / ext4 rw,noatime,errors=remount-ro 0 1\n' >"$root/etc/fstab"
-  : >"$root/etc/machine-id" # systemd makes one at first boot (each run boots a fresh overlay)
-  # Quiet and quick: no gettys, no timers that would run apt, man-db or fstrim during the checks.
-  for unit in serial-getty@ttyS0.service getty@tty1.service console-getty.service apt-daily.timer apt-daily-upgrade.timer \
-    man-db.timer fstrim.timer e2scrub_all.timer e2scrub_reap.service systemd-timesyncd.service logrotate.timer \
-    phpsessionclean.timer dpkg-db-backup.timer; do
-    ln -sf /dev/null "$root/etc/systemd/system/$unit"
-  done
-  mkdir -p "$root/etc/systemd/journald.conf.d"
-  printf '[Journal]\nStorage=volatile\nForwardToConsole=no\n' >"$root/etc/systemd/journald.conf.d/distro.conf"
-  # The runner: mounts the host's share and runs the tier's command once the system is up (guest-run.sh).
-  install -m 0755 "$here/guest-run.sh" "$root/usr/local/sbin/hostwarden-distro-run"
-  cat >"$root/etc/systemd/system/hostwarden-distro-run.service" <<'EOF'
-[Unit]
-Description=distro tier: run the command the host shared, then power off
-After=multi-user.target
-[Service]
-Type=oneshot
-ExecStart=/usr/local/sbin/hostwarden-distro-run
-StandardOutput=journal+console
-StandardError=journal+console
-TimeoutStartSec=infinity
-[Install]
-WantedBy=default.target
-EOF
-  mkdir -p "$root/etc/systemd/system/default.target.wants"
-  ln -sf ../hostwarden-distro-run.service "$root/etc/systemd/system/default.target.wants/"
-  # No service of the image runs with stale state from the build: clear apt's lists (no network in the
-  # guest anyway) and the packages' caches.
-  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root/debootstrap"
-
-  # --- kernel and initramfs -------------------------------------------------------------------------------
-  kver=$(find "$root/lib/modules" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort -V | tail -n 1)
-  [ -n "$kver" ] || die "the image has no kernel modules (linux-image-amd64 missing from packages.txt?)"
-  cp "$root/boot/vmlinuz-$kver" "$dir.tmp/vmlinuz"
-  stage="$dir.tmp/initramfs"
-  mkdir -p "$stage"/{bin,sbin,proc,sys,dev,newroot,etc}
-  cp "$busybox_bin" "$stage/bin/busybox"
-  for m in virtio_pci virtio_blk virtio_rng ext4 9pnet_virtio 9p; do
-    deps=$(modprobe -d "$root" -S "$kver" --show-depends "$m") || die "kernel $kver lacks module $m"
-    while read -r kind path _; do
-      [ "$kind" = insmod ] || continue
-      rel=${path#"$root"}
-      mkdir -p "$stage$(dirname "$rel")"
-      cp -n "$path" "$stage$rel"
-    done <<<"$deps"
-    echo "$m" >>"$stage/etc/boot-modules"
-  done
-  cp "$root/lib/modules/$kver/modules.builtin" "$root/lib/modules/$kver/modules.order" "$stage/lib/modules/$kver/"
-  depmod -b "$stage" "$kver"
-  cat >"$stage/init" <<'EOF'
-#!/bin/busybox sh
-# The distro guest's initramfs: load virtio and ext4, mount the root disk, hand over to systemd.
-/bin/busybox --install -s /bin
-export PATH=/bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-while read -r m; do modprobe "$m" || echo "distro-initramfs: cannot load $m"; done </etc/boot-modules
-for _ in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/vda ] && break; sleep 0.2; done
-mount -t ext4 -o rw,noatime /dev/vda /newroot || { echo "distro-initramfs: FAILED: cannot mount /dev/vda"; poweroff -f; }
-mount --move /dev /newroot/dev
-umount /proc /sys
-exec switch_root /newroot /sbin/init
-EOF
-  chmod 0755 "$stage/init" "$stage/bin/busybox"
-  (cd "$stage" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet | gzip -1) >"$dir.tmp/initramfs.cpio.gz"
-  rm -rf "$stage"
-
-  # --- the disk: ext4 filled from the tree, no mount and no loop device ------------------------------------
-  used=$(du -sm "$root" | cut -f1)
-  size=$((used + 2048)) # room for the packages, tenants, logs and the controller's history
-  log "packing the root filesystem (${used} MiB) into a ${size} MiB ext4 image"
-  truncate -s "${size}M" "$dir.tmp/disk.raw"
-  mkfs.ext4 -q -F -L hw-distro -O quota -E quotatype=usrquota:grpquota -d "$root" "$dir.tmp/disk.raw" ||
-    die "mkfs.ext4 -d failed"
-  dpkg-query --admindir="$root/var/lib/dpkg" -W -f '${Package} ${Version}\n' >"$dir.tmp/packages.lock"
-  echo "$kver" >"$dir.tmp/kernel-release"
-  rm -rf "$root"
+  started=$(date +%s)
+  "$here/rootfs.sh" "$dir.tmp" || die "building the root filesystem failed"
   touch "$dir.tmp/.complete"
   mv "$dir.tmp" "$dir"
   trap - EXIT
@@ -157,6 +64,83 @@ EOF
   done
 fi
 
+# --- the initramfs: its own key (the init below, the modules, busybox), made from the cached image ----------
+# Loads virtio and ext4 from the image's own kernel, mounts the root disk, hands over to systemd. The modules
+# are read out of the disk image with debugfs (no mount).
+# crc32c_generic: ext4 asks the crypto API for crc32c, and quota_v2 for the disk's quota feature (soft
+# dependencies modules.dep does not list).
+BOOT_MODULES="virtio_pci virtio_blk virtio_rng crc32c_generic quota_v2 ext4 9pnet_virtio 9p"
+INIT='#!/bin/busybox sh
+# The distro guest'"'"'s initramfs: load virtio and ext4, mount the root disk, hand over to systemd.
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+for m in $(cat /etc/boot-modules); do modprobe "$m" || echo "distro-initramfs: cannot load $m"; done
+# Under emulation on a loaded machine the disk may take a while to appear.
+i=0
+while [ ! -b /dev/vda ] && [ $i -lt 300 ]; do sleep 0.2; i=$((i + 1)); done
+if ! mount -t ext4 -o rw,noatime /dev/vda /newroot; then
+  echo "distro-initramfs: FAILED: cannot mount /dev/vda"; cat /proc/partitions; lsmod; dmesg | tail -n 30
+  poweroff -f
+fi
+mount --move /dev /newroot/dev
+umount /proc /sys
+exec switch_root /newroot /sbin/init'
+kver=$(cat "$dir/kernel-release")
+ikey=$( (
+  echo "$INIT"
+  echo "$BOOT_MODULES $kver"
+  sha256sum <"$0"
+  sha256sum <"$busybox_bin"
+) | sha256sum | cut -c1-16)
+initramfs="$dir/initramfs-$ikey.cpio.gz"
+if [ ! -f "$initramfs" ]; then
+  command -v debugfs >/dev/null 2>&1 || die "missing command debugfs (e2fsprogs)"
+  stage=$(mktemp -d "$cache/.initramfs.XXXXXX")
+  trap 'rm -rf "$stage"' EXIT
+  x=$stage/x/lib/modules/$kver
+  mkdir -p "$x" "$stage/root"/{bin,proc,sys,dev,newroot,etc}
+  for f in modules.dep modules.dep.bin modules.builtin modules.builtin.bin modules.order modules.alias.bin modules.symbols.bin modules.softdep; do
+    debugfs -R "dump /usr/lib/modules/$kver/$f $x/$f" "$dir/disk.raw" >/dev/null 2>&1 || true
+  done
+  [ -s "$x/modules.dep" ] || die "the image has no /usr/lib/modules/$kver/modules.dep"
+  # The dependency closure, from the image's modules.dep ("kernel/fs/ext4/ext4.ko: kernel/lib/crc16.ko ...").
+  files=$(awk -v want="$(echo "$BOOT_MODULES" | tr '-' '_')" '
+    BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) wanted[w[i]] = 1 }
+    { key = $1; sub(/:$/, "", key); name = key; sub(/.*\//, "", name); sub(/\.ko.*$/, "", name); gsub(/-/, "_", name)
+      deps[key] = ""; for (i = 2; i <= NF; i++) deps[key] = deps[key] " " $i
+      if (name in wanted) { todo[key] = 1; found[name] = 1 } }
+    END {
+      for (name in wanted) if (!(name in found)) { print "MISSING " name; exit }
+      changed = 1
+      while (changed) { changed = 0
+        for (k in todo) { m = split(deps[k], d, " "); for (i = 1; i <= m; i++) if (!(d[i] in todo)) { todo[d[i]] = 1; changed = 1 } } }
+      for (k in todo) print k
+    }' "$x/modules.dep")
+  case "$files" in MISSING*) die "kernel $kver lacks module ${files#MISSING }" ;; esac
+  for rel in $files; do
+    mkdir -p "$(dirname "$x/$rel")"
+    debugfs -R "dump /usr/lib/modules/$kver/$rel $x/$rel" "$dir/disk.raw" >/dev/null 2>&1
+    [ -s "$x/$rel" ] || die "cannot read $rel out of the image"
+  done
+  mkdir -p "$stage/root/lib"
+  cp -a "$stage/x/lib/modules" "$stage/root/lib/"
+  rm -f "$stage/root/lib/modules/$kver"/modules.*
+  echo "$BOOT_MODULES" >"$stage/root/etc/boot-modules"
+  cp "$x/modules.builtin" "$x/modules.order" "$stage/root/lib/modules/$kver/"
+  depmod -b "$stage/root" "$kver" 2>/dev/null
+  cp "$busybox_bin" "$stage/root/bin/busybox"
+  printf '%s\n' "$INIT" >"$stage/root/init"
+  chmod 0755 "$stage/root/init" "$stage/root/bin/busybox"
+  (cd "$stage/root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet | gzip -1) >"$initramfs.tmp"
+  mv "$initramfs.tmp" "$initramfs"
+  find "$dir" -maxdepth 1 -name 'initramfs*.cpio.gz' ! -name "$(basename "$initramfs")" -delete
+  rm -rf "$stage"
+  trap - EXIT
+fi
+
 echo "$dir/vmlinuz"
-echo "$dir/initramfs.cpio.gz"
+echo "$initramfs"
 echo "$dir/disk.raw"
