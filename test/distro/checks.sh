@@ -92,7 +92,7 @@ check "bob's site answers through his pool" bash -c "$(declare -f site); site bo
 step "install the packages built from the tree: apt-get install ./*.deb (no network)"
 ls debs/
 t=$(date +%s)
-if DEBIAN_FRONTEND=noninteractive apt-get install -y --no-download -o Dpkg::Use-Pty=0 ./debs/*.deb >install.log 2>&1; then
+if DEBIAN_FRONTEND=noninteractive apt-get install -y -o Dpkg::Use-Pty=0 "$SHARE"/debs/*.deb >install.log 2>&1; then
   ok "apt-get install ./*.deb ($(($(date +%s) - t)) s)"
 else
   fail "apt-get install ./*.deb"
