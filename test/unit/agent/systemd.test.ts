@@ -82,8 +82,8 @@ describe('a parent inside the delegated subtree', () => {
 
   it('the nftables rx counters match the tenant cgroup at its depth', () => {
     const alice = { name: 'alice', uids: [1001], homes: [], domains: [], source: 'config' as const };
-    const rules = buildRuleset('hostwarden', [alice], 'hostwarden.slice/hostwarden-tenants.service/hostwarden');
+    const rules = buildRuleset('hostwarden', [alice], { kind: 'cgroup', parent: 'hostwarden.slice/hostwarden-tenants.service/hostwarden' });
     expect(rules).toContain('socket cgroupv2 level 4 map { "hostwarden.slice/hostwarden-tenants.service/hostwarden/alice"');
-    expect(buildRuleset('hostwarden', [alice], 'hostwarden')).toContain('socket cgroupv2 level 2 map');
+    expect(buildRuleset('hostwarden', [alice], { kind: 'cgroup', parent: 'hostwarden' })).toContain('socket cgroupv2 level 2 map');
   });
 });
