@@ -32,7 +32,7 @@ import { Placement } from './placement.js';
 import type { DesiredInput } from './policy/desired.js';
 import { Shaper } from './shaping/shaper.js';
 import { DesiredLimits, netExec, reconcileShaper, reconcileWebServer, releaseShaper } from './edge-limits.js';
-import { cgroupPathOf, inLoginCgroup, UserSlices } from './systemd.js';
+import { keepLogins, UserSlices } from './systemd.js';
 import { evaluate } from './policy/evaluate.js';
 import { type TenantPolicy, tenantLevel } from './policy/types.js';
 import { type AgentState, applyManualActions, emptyAgentState, loadAgentState, saveAgentState } from './state.js';
@@ -62,10 +62,7 @@ export interface AgentOptions {
   scannerDriver?: CgroupDriver | undefined;
   /** How quotas are read and set (default: Debian's quota tools). */
   quotaTools?: typeof quotaTools;
-  /**
-   * systemd host (agent/systemd.ts): logins stay in their session scopes and their users' slices get the tenant's
-   * limits through systemd. Default false.
-   */
+  /** systemd host (agent/systemd.ts): logins stay in their session scopes, their user slices get the limits. */
   systemd?: boolean;
 }
 
@@ -128,8 +125,7 @@ export class Agent implements TickAgent {
     this.evaluate = opts.evaluate ?? evaluate;
     this.tenants = new TenantRegistry(this.config, (p) => this.log.warn({ tenant: p.tenant }, p.message));
     this.spool = new Spool(this.config.stateDir);
-    const procRoot = this.config.procRoot;
-    this.placement = new Placement(this.driver, procRoot, this.log.child({ component: 'placement' }), opts.systemd ? { keep: (pid) => inLoginCgroup(cgroupPathOf(procRoot, pid)) } : {});
+    this.placement = new Placement(this.driver, this.config.procRoot, this.log.child({ component: 'placement' }), opts.systemd ? keepLogins(this.config.procRoot) : {});
     this.userSlices = opts.systemd && !this.dryRun ? new UserSlices(this.log.child({ component: 'systemd' })) : undefined;
     this.stats = new CgroupStatsSource(this.driver, this.log.child({ component: 'stats' }));
     this.enforcer = new Enforcer(this.driver, this.log.child({ component: 'enforce' }), this.dryRun);
@@ -238,10 +234,7 @@ export class Agent implements TickAgent {
     this.retireGone();
   }
 
-  /**
-   * Tenants that are no longer defined (removed from the config or the controller) stop being governed:
-   * thawed, limits lifted, processes moved to `release_to`, cgroup removed, incidents forgotten.
-   */
+  /** Tenants no longer defined (config or controller): thawed, limits lifted, processes to `release_to`, cgroup removed, incidents forgotten. */
   private retireGone(): void {
     const live = new Set(this.tenants.list().map((t) => t.name));
     for (const name of this.driver.list()) {
@@ -344,10 +337,7 @@ export class Agent implements TickAgent {
     }
     const desired = this.desired.compute(inputs);
     this.enforcer.reconcile(desired);
-    this.userSlices?.reconcile(this.tenants.list().flatMap((t) => {
-      const d = desired.get(t.name);
-      return d ? [{ tenant: t.name, uids: t.uids, limits: d.limits }] : [];
-    }));
+    this.userSlices?.reconcileTenants(this.tenants.list(), desired);
     if (this.webServer) reconcileWebServer(this.webServer, this.tenants.list(), this.state, this.config);
     if (this.shaper) reconcileShaper(this.shaper, this.tenants.list(), this.state, this.config, this.dryRun, this.log);
   }
@@ -375,10 +365,7 @@ export class Agent implements TickAgent {
     return topProcesses(this.config.procRoot, new Map(tenants.map((t) => [t, () => safe(() => this.driver.procs(t), [])])));
   }
 
-  /**
-   * What the tenant was doing when an administrator acted: its latest cpu from the window, and its top
-   * processes (a short sampling span, only when there are manual events).
-   */
+  /** What the tenant was doing when an administrator acted: its latest cpu, its top processes (sampled briefly). */
   async describeManual(events: IncidentEvent[]): Promise<void> {
     const opened = events.filter((e) => e.type === 'opened');
     if (opened.length === 0) return;
@@ -391,10 +378,7 @@ export class Agent implements TickAgent {
     }
   }
 
-  /**
-   * Apply one manual action directly (the agent-side entry point; the controller's actions come the same way).
-   * Its events and acknowledgement go out with the next report; the state is saved at once.
-   */
+  /** Apply one manual action directly (as the controller's come); events and ack go with the next report, state saved now. */
   async manual(action: ManualAction): Promise<{ events: IncidentEvent[]; ack: ActionAck }> {
     const before = this.state.acks.length;
     const events = this.applyManualActions([action], this.now());

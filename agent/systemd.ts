@@ -67,6 +67,11 @@ export function inLoginCgroup(path: string | null): boolean {
   return path !== null && (path === '/user.slice' || path.startsWith('/user.slice/'));
 }
 
+/** Placement's option on systemd hosts: a process of a login stays in its session scope (never moved). */
+export function keepLogins(procRoot: string): { keep: (pid: number) => boolean } {
+  return { keep: (pid) => inLoginCgroup(cgroupPathOf(procRoot, pid)) };
+}
+
 /** systemd resource properties of a user slice for a tenant's limits (io is not mapped: see the README). */
 export function sliceProperties(l: Limits): string[] {
   const out: string[] = [];
@@ -97,6 +102,14 @@ export class UserSlices {
     private readonly log: Pick<Logger, 'info' | 'warn' | 'debug'>,
     private readonly run: SystemctlRunner = defaultRunner,
   ) {}
+
+  /** Every tenant's UIDs under the limits `desired` has for that tenant (a tenant without any is left out). */
+  reconcileTenants(tenants: ReadonlyArray<{ name: string; uids: readonly number[] }>, desired: ReadonlyMap<string, { limits: Limits }>): void {
+    this.reconcile(tenants.flatMap((t) => {
+      const d = desired.get(t.name);
+      return d ? [{ tenant: t.name, uids: t.uids, limits: d.limits }] : [];
+    }));
+  }
 
   reconcile(entries: ReadonlyArray<{ tenant: string; uids: readonly number[]; limits: Limits }>): void {
     const seen = new Set<number>();
