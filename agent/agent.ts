@@ -32,6 +32,7 @@ import { Placement } from './placement.js';
 import type { DesiredInput } from './policy/desired.js';
 import { Shaper } from './shaping/shaper.js';
 import { DesiredLimits, netExec, reconcileShaper, reconcileWebServer, releaseShaper } from './edge-limits.js';
+import { keepLogins, UserSlices } from './systemd.js';
 import { evaluate } from './policy/evaluate.js';
 import { type TenantPolicy, tenantLevel } from './policy/types.js';
 import { type AgentState, applyManualActions, emptyAgentState, loadAgentState, saveAgentState } from './state.js';
@@ -61,6 +62,8 @@ export interface AgentOptions {
   scannerDriver?: CgroupDriver | undefined;
   /** How quotas are read and set (default: Debian's quota tools). */
   quotaTools?: typeof quotaTools;
+  /** systemd host (agent/systemd.ts): logins stay in their session scopes, their user slices get the limits. */
+  systemd?: boolean;
 }
 
 export class Agent implements TickAgent {
@@ -110,6 +113,8 @@ export class Agent implements TickAgent {
   private placementCpuUs = 0;
   private directory: { of: readonly unknown[]; list: TenantInfoWire[] } | undefined;
   private readonly desired = new DesiredLimits();
+  /** systemd hosts: the tenants' user slices (logins), under the tenant's limits. */
+  private readonly userSlices: UserSlices | undefined;
 
   constructor(opts: AgentOptions) {
     this.config = opts.config;
@@ -120,7 +125,8 @@ export class Agent implements TickAgent {
     this.evaluate = opts.evaluate ?? evaluate;
     this.tenants = new TenantRegistry(this.config, (p) => this.log.warn({ tenant: p.tenant }, p.message));
     this.spool = new Spool(this.config.stateDir);
-    this.placement = new Placement(this.driver, this.config.procRoot, this.log.child({ component: 'placement' }));
+    this.placement = new Placement(this.driver, this.config.procRoot, this.log.child({ component: 'placement' }), opts.systemd ? keepLogins(this.config.procRoot) : {});
+    this.userSlices = opts.systemd && !this.dryRun ? new UserSlices(this.log.child({ component: 'systemd' })) : undefined;
     this.stats = new CgroupStatsSource(this.driver, this.log.child({ component: 'stats' }));
     this.enforcer = new Enforcer(this.driver, this.log.child({ component: 'enforce' }), this.dryRun);
     this.hostBase = hostFacts(this.config.procRoot);
@@ -229,10 +235,7 @@ export class Agent implements TickAgent {
     this.retireGone();
   }
 
-  /**
-   * Tenants that are no longer defined (removed from the config or the controller) stop being governed:
-   * thawed, limits lifted, processes moved to `release_to`, cgroup removed, incidents forgotten.
-   */
+  /** Tenants no longer defined (config or controller): thawed, limits lifted, processes to `release_to`, cgroup removed, incidents forgotten. */
   private retireGone(): void {
     const live = new Set(this.tenants.list().map((t) => t.name));
     for (const name of this.driver.list()) {
@@ -333,7 +336,9 @@ export class Agent implements TickAgent {
       const devices = this.devicesOf(t.name, t.homes);
       inputs.set(t.name, { plan: t.plan, ladders: this.state.policy.ladders[t.name], manual: this.state.policy.manual[t.name], config: this.config.policy, devices, cpuCapacity });
     }
-    this.enforcer.reconcile(this.desired.compute(inputs));
+    const desired = this.desired.compute(inputs);
+    this.enforcer.reconcile(desired);
+    this.userSlices?.reconcileTenants(this.tenants.list(), desired);
     if (this.webServer) reconcileWebServer(this.webServer, this.tenants.list(), this.state, this.config);
     if (this.shaper) reconcileShaper(this.shaper, this.tenants.list(), this.state, this.config, this.dryRun, this.log);
   }
@@ -361,10 +366,7 @@ export class Agent implements TickAgent {
     return topProcesses(this.config.procRoot, new Map(tenants.map((t) => [t, () => safe(() => this.driver.procs(t), [])])));
   }
 
-  /**
-   * What the tenant was doing when an administrator acted: its latest cpu from the window, and its top
-   * processes (a short sampling span, only when there are manual events).
-   */
+  /** What the tenant was doing when an administrator acted: its latest cpu, its top processes (sampled briefly). */
   async describeManual(events: IncidentEvent[]): Promise<void> {
     const opened = events.filter((e) => e.type === 'opened');
     if (opened.length === 0) return;
@@ -377,10 +379,7 @@ export class Agent implements TickAgent {
     }
   }
 
-  /**
-   * Apply one manual action directly (the agent-side entry point; the controller's actions come the same way).
-   * Its events and acknowledgement go out with the next report; the state is saved at once.
-   */
+  /** Apply one manual action directly (as the controller's come); events and ack go with the next report, state saved now. */
   async manual(action: ManualAction): Promise<{ events: IncidentEvent[]; ack: ActionAck }> {
     const before = this.state.acks.length;
     const events = this.applyManualActions([action], this.now());

@@ -40,7 +40,7 @@ export interface AgentConfig {
   /** caFile: the CA(s) of an https:// controller (absent: the system store); insecure: no plain-HTTP warning (agent/http-client.ts). */
   controller: { url: string; tokenFile: string; timeoutMs: number; caFile?: string; insecure?: boolean } | null;
   /** release_to: where --release-all moves tenants' processes (a cgroup path from each hierarchy's root). */
-  cgroup: { root: string; parent: string; driver: 'auto' | 'v1' | 'v2'; releaseTo: string; enableRootControllers: boolean };
+  cgroup: { root: string; parent: string; driver: 'auto' | 'v1' | 'v2'; releaseTo: string; enableRootControllers: boolean; systemd: 'auto' | 'yes' | 'no' };
   procRoot: string;
   passwdFile: string;
   discovery: { enabled: boolean; plan?: string; shells: string[] };
@@ -103,6 +103,9 @@ export function readAgentConfig(raw: unknown): AgentConfig {
     driver: cg.oneOf('driver', ['auto', 'v1', 'v2'] as const, 'auto'),
     releaseTo: cg.string('release_to', '/'),
     enableRootControllers: cg.boolean('enable_root_controllers', true),
+    // systemd hosts: tenants' cgroups in the subtree hostwarden-tenants.service delegates, logins left in their
+    // session scopes with limits on their user slices (agent/systemd.ts). auto: when systemd is PID 1.
+    systemd: cg.oneOf('systemd', ['auto', 'yes', 'no'] as const, 'auto'),
   };
   if (!cgroup.releaseTo.startsWith('/') || cgroup.releaseTo.split('/').includes('..')) cg.fail('release_to', `must be an absolute cgroup path without "..", got "${cgroup.releaseTo}"`);
   if (!NAME_RE.test(cgroup.parent)) cg.fail('parent', `"${cgroup.parent}" is not a valid cgroup name`);

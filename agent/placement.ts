@@ -67,6 +67,11 @@ export interface PlacementOptions {
   youngMs?: number;
   /** Monotonic milliseconds (tests step a fake clock). */
   now?: () => number;
+  /**
+   * A tenant's process for which this says true stays where it is (systemd hosts: a login's processes stay in
+   * their session scope, agent/systemd.ts). Asked only for a process outside its tenant's cgroup.
+   */
+  keep?: (pid: number) => boolean;
 }
 
 /** What placement remembers of a verified process. */
@@ -98,6 +103,7 @@ export class Placement {
   private lastFull = -Infinity;
   private prevLastPid: number | null = null;
   private listing = 0;
+  private readonly keep: ((pid: number) => boolean) | undefined;
 
   constructor(
     private readonly driver: CgroupDriver,
@@ -109,6 +115,7 @@ export class Placement {
     this.fullEveryMs = opts.fullEveryMs ?? 60_000;
     this.youngTicks = Math.ceil(((opts.youngMs ?? 10_000) / 1000) * USER_HZ);
     this.now = opts.now ?? (() => performance.now());
+    this.keep = opts.keep;
   }
 
   /** Make sure the tenant cgroups exist (idempotent, cheap after the first call per tenant). */
@@ -284,6 +291,7 @@ export class Placement {
 
   /** Move one process into its tenant's cgroup; true when it is there now. */
   private place(tenant: Tenant, pid: number, uid: number, r: PlacementResult): boolean {
+    if (this.keep?.(pid)) return false;
     try {
       try {
         this.driver.move(tenant.name, pid); // checks that the cgroup exists before it writes

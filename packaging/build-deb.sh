@@ -209,7 +209,8 @@ copy_js "$root/dist/agent" "$stage/agent/usr/lib/hostwarden/dist/agent"
 launcher agent hostwarden-agent agent/bin/hostwarden-agent
 manpage agent hostwarden-agent agent/bin/hostwarden-agent
 mkdir -p "$stage/agent/lib/systemd/system" "$stage/agent/etc/hostwarden"
-cp "$here/agent/hostwarden-agent.service" "$stage/agent/lib/systemd/system/"
+cp "$here/agent/hostwarden-agent.service" "$here/agent/hostwarden-tenants.service" "$here/agent/hostwarden.slice" "$stage/agent/lib/systemd/system/"
+install -m 0755 "$here/agent/tenants-holder" "$stage/agent/usr/lib/hostwarden/tenants-holder"
 cp "$here/agent/agent.yaml" "$stage/agent/etc/hostwarden/agent.yaml"
 # The Grafana dashboard of the agents' Prometheus endpoint (metrics_listen), to import as it is.
 mkdir -p "$stage/agent/usr/share/hostwarden/grafana"

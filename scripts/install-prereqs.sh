@@ -31,6 +31,8 @@ if [ "${1:-}" != "--host-only" ]; then
   want busybox busybox-static
   want cpio cpio
   want depmod kmod
+  want debootstrap debootstrap   # the distro tier's Debian 12 root filesystem (scripts/distro/)
+  want qemu-img qemu-utils       # ... booted from a copy-on-write overlay of the cached image
 fi
 if [ -n "$need" ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -7,7 +7,8 @@ import { ConfigError, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, UsageError } from '../.
 import { createLogger } from '../../shared/log.js';
 import { AGENT_VERSION, Agent } from '../agent.js';
 import { ONCE_WAIT_MS } from '../collectors/inventory.js';
-import { createDriver } from '../kernel/cgroup/detect.js';
+import { createDriver, detectLayout } from '../kernel/cgroup/detect.js';
+import { DELEGATED_BASE, systemdBooted, waitForDelegation } from '../systemd.js';
 import { DEFAULT_AGENT_CONFIG_FILE, loadAgentConfig } from '../config.js';
 
 const HELP = `Usage: hostwarden-agent [--config FILE] [--once] [--dry-run] [--release-all]
@@ -55,20 +56,28 @@ async function main(argv: string[]): Promise<number> {
   const config = loadAgentConfig(file);
   const log = createLogger('hostwarden-agent', config.logLevel);
   if (!file) log.info(`no ${DEFAULT_AGENT_CONFIG_FILE}: running on embedded defaults`);
+  // systemd hosts: the parent lives in the subtree hostwarden-tenants.service delegates, and nothing outside it is
+  // written (not the root's subtree_control either). See agent/systemd.ts.
+  const systemd = config.cgroup.systemd === 'yes' ||
+    (config.cgroup.systemd === 'auto' && config.cgroup.driver !== 'v1' && systemdBooted() && detectLayout({ cgroupRoot: config.cgroup.root, procRoot: config.procRoot }).kind === 'v2');
+  const parent = systemd ? `${DELEGATED_BASE}/${config.cgroup.parent}` : config.cgroup.parent;
+  if (systemd && !args['release-all'] && !waitForDelegation(config.cgroup.root)) {
+    log.error(`the delegated cgroup ${DELEGATED_BASE} offers no cpu and memory controllers: is hostwarden-tenants.service running? (systemctl status hostwarden-tenants)`);
+  }
   const driver = createDriver({
     cgroupRoot: config.cgroup.root,
     procRoot: config.procRoot,
-    parent: config.cgroup.parent,
+    parent,
     driver: config.cgroup.driver,
-    enableRootControllers: config.cgroup.enableRootControllers,
+    enableRootControllers: systemd ? false : config.cgroup.enableRootControllers,
     logger: log.child({ component: 'cgroup' }),
   });
-  log.info({ driver: driver.kind, parent: driver.parentPaths(), host: config.host, tenants: config.tenants.length }, 'starting');
+  log.info({ driver: driver.kind, systemd, parent: driver.parentPaths(), host: config.host, tenants: config.tenants.length }, 'starting');
   // The malware scanner's engine runs in a capped cgroup of its own, beside the tenants' parent.
   const scannerDriver = config.malware.enabled || args['release-all']
-    ? createDriver({ cgroupRoot: config.cgroup.root, procRoot: config.procRoot, parent: `${config.cgroup.parent}-scanner`, driver: config.cgroup.driver, logger: log.child({ component: 'cgroup' }) })
+    ? createDriver({ cgroupRoot: config.cgroup.root, procRoot: config.procRoot, parent: `${parent}-scanner`, driver: config.cgroup.driver, logger: log.child({ component: 'cgroup' }) })
     : undefined;
-  const agent = new Agent({ config, driver, log, dryRun: args['dry-run'], scannerDriver });
+  const agent = new Agent({ config, driver, log, dryRun: args['dry-run'], scannerDriver, systemd });
 
   if (args['release-all']) {
     const released = agent.releaseAll();

@@ -85,7 +85,8 @@ export function buildRuleset(table: string, tenants: readonly Tenant[], rx?: RxM
   if (rx?.kind === 'cgroup' && rxTenants.length > 0) {
     const rxElems = rxTenants.map((t) => `"${rx.parent}/${t.name}" : "${counterName('rx', t.name)}"`);
     lines.push('  chain rx {', '    type filter hook input priority -150; policy accept;', '    meta iiftype loopback return');
-    lines.push(`    counter name socket cgroupv2 level 2 map { ${rxElems.join(', ')} }`);
+    // The tenant's cgroup is one level below the parent, which may be a path (systemd hosts).
+    lines.push(`    counter name socket cgroupv2 level ${rx.parent.split('/').length + 1} map { ${rxElems.join(', ')} }`);
     lines.push('  }');
   } else if (marking) {
     lines.push('  chain rx {', '    type filter hook input priority -150; policy accept;', '    meta iiftype loopback return');

@@ -5,18 +5,18 @@
 #
 #   scripts/vm/build-image.sh            prints two lines: the kernel image path, then the initramfs path
 #
-# Cache (git-ignored): <checkout>/.cache/vm/
+# Cache (outside the checkout, shared by every clone on this machine): /var/cache/hostwarden-tests/vm/
 #   kernel-<package>_<version>/vmlinuz     the kernel
 #   kernel-<package>_<version>/modroot/    the subset of its modules the guest needs, with modules.dep
 #   initramfs-<version>-<hash>.cpio.gz     busybox + init.sh + modroot (hash of everything that goes in)
 # Environment:
 #   HOSTWARDEN_VM_KERNEL=<package>   use this kernel package instead of the one linux-image-amd64 depends on
-#   HOSTWARDEN_VM_CACHE=<dir>        cache directory (default <checkout>/.cache/vm)
+#   HOSTWARDEN_VM_CACHE=<dir>        cache directory (default /var/cache/hostwarden-tests/vm, outside the checkout: a fresh clone on this machine finds it warm)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 checkout=$(cd "$here/../.." && pwd)
-cache=${HOSTWARDEN_VM_CACHE:-$checkout/.cache/vm}
+cache=${HOSTWARDEN_VM_CACHE:-/var/cache/hostwarden-tests/vm}
 
 # Modules loaded at boot, in this order (each with its dependencies). Built-in ones are skipped.
 BOOT_MODULES="virtio_pci virtio_blk virtio_rng 9pnet_virtio 9p overlay ext4 quota_v2 nf_tables nft_socket

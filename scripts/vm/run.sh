@@ -19,13 +19,14 @@
 # Nehalem-v2: SSE4.2 but no AVX, so glibc and V8 take code paths TCG emulates fast; measured against `max`:
 # node start-up and exec-heavy work about 1.3-2x faster), HOSTWARDEN_VM_SCRATCH_SIZE
 # (default 1G), HOSTWARDEN_VM_SCRATCH_INODES (default 262144: room for the inode tests' tree of 100k files; mkfs's
-# default of one inode per 16 KiB gives a 1G disk only 65536), HOSTWARDEN_VM_CACHE (default <checkout>/.cache/vm).
+# default of one inode per 16 KiB gives a 1G disk only 65536), HOSTWARDEN_VM_CACHE (default /var/cache/hostwarden-tests/vm,
+# outside the checkout: a fresh clone on this machine finds it warm).
 # CI, NO_COLOR and FORCE_COLOR pass through.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 checkout=$(cd "$here/../.." && pwd)
-cache=${HOSTWARDEN_VM_CACHE:-$checkout/.cache/vm}
+cache=${HOSTWARDEN_VM_CACHE:-/var/cache/hostwarden-tests/vm}
 timeout=${HOSTWARDEN_VM_TIMEOUT:-480}
 memory=${HOSTWARDEN_VM_MEMORY:-1536}
 smp=${HOSTWARDEN_VM_SMP:-2}

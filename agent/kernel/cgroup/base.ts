@@ -1,7 +1,7 @@
 // What the v1 and v2 backends share: name checks, the remove/release/teardown flows, placement queries and
 // limit validation and verification. A backend supplies its directories, files and kernel-specific steps.
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { KernelPressure as Pressure } from '../../../shared/wire/agent.js';
 import {
   assertParentName,
@@ -22,6 +22,7 @@ import type { Limits } from '../../limits.js';
 import { parseProcCgroup, type ProcCgroupLine } from '../procfs.js';
 import { CgroupError, type CgroupDriver, type CgroupKind, type CgroupLogger, type StatsReader } from './driver.js';
 import { CgroupBusyError, NoSuchProcessError } from './errors.js';
+import { hierarchyRootOf, parentsCgroupProcs } from './home.js';
 import { KeptProcsFiles, onCgroupFs } from './kept-procs.js';
 import { LIMIT_FIELDS, validateLimits, verifyLimits, type LimitField } from './limit-rules.js';
 import { CgroupStatsReader, type StatsSources } from './stats-reader.js';
@@ -144,14 +145,25 @@ export abstract class BaseDriver implements CgroupDriver {
    */
   private evacuate(tenant: string, dirs: string[], moveTo: string): void {
     if (!moveTo.startsWith('/') || moveTo.split('/').includes('..')) throw new CgroupError(`moveTo must be an absolute cgroup path without "..", got "${moveTo}"`);
+    // On cgroup v2 a process goes back beside its parent process when that is outside our tree (home.ts).
+    const ours = [`/${this.parent}`, `/${this.parent.split('/')[0]}`];
     for (let pass = 0; pass < 5; pass++) {
       let moved = 0;
       for (const dir of dirs) {
-        const target = join(dirname(dirname(dir)), moveTo, 'cgroup.procs');
+        const root = hierarchyRootOf(dir, this.parent);
+        const target = join(root, moveTo, 'cgroup.procs');
         if (!existsSync(target)) throw new CgroupError(`cannot move the processes of ${tenant} to ${moveTo}: ${target} does not exist`);
+        const unified = root === this.cgroup2Mount();
         for (const pid of readPids(join(dir, 'cgroup.procs'))) {
+          const home = unified ? parentsCgroupProcs(this.procRoot, root, pid, ours) : undefined;
           try {
-            movePid(target, pid);
+            try {
+              movePid(home ?? target, pid);
+            } catch (err) {
+              // The parent's cgroup refused it (not a leaf any more, or gone): release_to then.
+              if (home === undefined || err instanceof NoSuchProcessError) throw err;
+              movePid(target, pid);
+            }
             moved++;
           } catch (err) {
             if (!(err instanceof NoSuchProcessError)) throw err;

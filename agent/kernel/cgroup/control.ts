@@ -20,9 +20,13 @@ export function assertTenantName(tenant: string): void {
 }
 
 /** A parent name follows the same rule (it is one directory directly under each hierarchy root). */
+/**
+ * A parent is one cgroup name, or a path of names (systemd hosts: `hostwarden.slice/hostwarden-tenants.service/
+ * hostwarden`, whose leading part the delegating unit holds; only the last name is ever created).
+ */
 export function assertParentName(parent: string): void {
-  if (typeof parent !== 'string' || !TENANT_NAME.test(parent) || parent === '.' || parent === '..') {
-    throw new CgroupError(`invalid parent cgroup name ${JSON.stringify(parent)}: must be one path component matching ${TENANT_NAME.source}`);
+  if (typeof parent !== 'string' || parent.length > 512 || !parent.split('/').every(isTenantName)) {
+    throw new CgroupError(`invalid parent cgroup name ${JSON.stringify(parent)}: must be names matching ${TENANT_NAME.source}, separated by "/"`);
   }
 }
 
@@ -103,7 +107,7 @@ export function mkdirCgroup(dir: string): void {
     mkdirSync(dir);
   } catch (err) {
     if (errnoOf(err) === 'EEXIST') return;
-    if (errnoOf(err) === 'ENOENT') throw new CgroupUnsupportedError(`cannot create cgroup ${dir}: its parent does not exist (setup() not run?)`, { cause: err });
+    if (errnoOf(err) === 'ENOENT') throw new CgroupUnsupportedError(`cannot create cgroup ${dir}: its parent does not exist (setup() not run? on a systemd host: is hostwarden-tenants.service running?)`, { cause: err });
     throw new CgroupError(`cannot create cgroup ${dir}: ${(err as Error).message}`, { cause: err });
   }
 }

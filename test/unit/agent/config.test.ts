@@ -16,7 +16,7 @@ describe('agent config', () => {
     expect(c.stateDir).toBe('/var/lib/hostwarden');
     expect(c.uidMin).toBe(1000);
     expect(c.controller).toEqual({ url: 'http://127.0.0.1:8640', tokenFile: '/etc/hostwarden/agent.token', timeoutMs: 5000 });
-    expect(c.cgroup).toEqual({ root: '/sys/fs/cgroup', parent: 'hostwarden', driver: 'auto', releaseTo: '/', enableRootControllers: true });
+    expect(c.cgroup).toEqual({ root: '/sys/fs/cgroup', parent: 'hostwarden', driver: 'auto', releaseTo: '/', enableRootControllers: true, systemd: 'auto' });
     expect(c.discovery.enabled).toBe(false);
     expect(c.enforce).toBe(true);
     expect(c.policy.windowMs).toBe(30_000);

@@ -1,0 +1,225 @@
+#!/bin/bash
+# The distro tier's checks, run as root INSIDE the Debian 12 guest (systemd as PID 1, pure cgroup v2) by
+# scripts/distro/test-distro.sh through scripts/distro/run.sh, from the share /run/hostwarden-distro that holds
+# the .deb packages built from the tree (debs/). One boot for every check. Each check prints "ok" or
+# "FAIL" with what it saw; the script exits 1 when any failed. Nothing here is skipped: a missing piece fails.
+set -uo pipefail
+cd "$(dirname "$0")"
+SHARE=$PWD
+failures=0
+passes=0
+T0=$(date +%s)
+BASE=/sys/fs/cgroup/hostwarden.slice/hostwarden-tenants.service
+PARENT=$BASE/hostwarden
+
+step() { echo; echo "== [$(($(date +%s) - T0))s] $*"; }
+ok() { passes=$((passes + 1)); echo "ok   - $*"; }
+fail() { failures=$((failures + 1)); echo "FAIL - $*"; }
+check() { # check NAME COMMAND...: passes when the command succeeds
+  local name=$1
+  shift
+  if "$@"; then ok "$name"; else fail "$name"; fi
+}
+# wait_for SECONDS COMMAND...: true as soon as the command succeeds, false after SECONDS.
+wait_for() {
+  local until=$(($(date +%s) + $1))
+  shift
+  while :; do
+    "$@" && return 0
+    [ "$(date +%s)" -lt "$until" ] || return 1
+    sleep 0.5
+  done
+}
+cg_of() { sed -n 's/^0:://p' "/proc/$1/cgroup" 2>/dev/null; }
+in_cgroup() { [ "$(cg_of "$1")" = "$2" ]; }
+# all_in PATTERN USER CGROUP: every process of USER whose command matches PATTERN is in CGROUP (and there is one).
+all_in() {
+  local pids pid
+  pids=$(pgrep -u "$2" -f "$1") || return 1
+  for pid in $pids; do in_cgroup "$pid" "$3" || return 1; done
+}
+show_cg() { local pid; for pid in $(pgrep -u "$2" -f "$1"); do echo "     $pid $(tr '\0' ' ' <"/proc/$pid/cmdline" | cut -c1-60) -> $(cg_of "$pid")"; done; }
+file_is() { [ "$(cat "$1" 2>/dev/null)" = "$2" ] || { echo "     $1: '$(cat "$1" 2>&1)' (want '$2')"; return 1; }; }
+
+# ---------------------------------------------------------------------------------------------------------------
+step "the guest"
+check "systemd is PID 1" test "$(ps -p 1 -o comm=)" = systemd
+check "pure cgroup v2 (cgroup2fs at /sys/fs/cgroup, no v1 hierarchy)" bash -c '[ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ] && ! grep -q " cgroup " /proc/mounts'
+check "Debian 12" grep -q 'VERSION_ID="12"' /etc/os-release
+check "the Debian kernel ($(uname -r))" bash -c 'uname -v | grep -q Debian'
+check "no network device but lo" bash -c '[ "$(ls /sys/class/net)" = lo ]'
+echo "     boot to multi-user: $(cat "$SHARE/boot-seconds" 2>/dev/null)s; $(systemd-analyze 2>/dev/null | head -n 1)"
+
+# ---------------------------------------------------------------------------------------------------------------
+step "the hosting stack: two tenants (alice with two UIDs), one nginx vhost and one PHP-FPM pool each, cron"
+for u in alice alice2 bob; do useradd -m -s /bin/bash "$u"; done
+ALICE2_UID=$(id -u alice2)
+for t in alice bob; do
+  mkdir -p "/home/$t/www"
+  printf '<?php echo "hello from %s as ", posix_getpwuid(posix_geteuid())["name"], "\\n";\n' "$t" >"/home/$t/www/index.php"
+  chown -R "$t:$t" "/home/$t/www"
+  chmod 755 "/home/$t"
+  cat >"/etc/php/8.2/fpm/pool.d/$t.conf" <<EOF
+[$t]
+user = $t
+group = $t
+listen = /run/php/$t.sock
+listen.owner = www-data
+listen.group = www-data
+pm = static
+pm.max_children = 2
+EOF
+  cat >"/etc/nginx/sites-enabled/$t" <<EOF
+server {
+  listen 127.0.0.1:80;
+  server_name $t.test;
+  root /home/$t/www;
+  index index.php;
+  location ~ \.php\$ { include snippets/fastcgi-php.conf; fastcgi_pass unix:/run/php/$t.sock; }
+}
+EOF
+done
+rm -f /etc/php/8.2/fpm/pool.d/www.conf /etc/nginx/sites-enabled/default
+# One cron job of each of alice's UIDs, every minute (Debian's cron has no pam_systemd: its jobs stay in
+# cron.service unless placed).
+printf '* * * * * alice exec sleep 1000 # hw-cron-alice\n* * * * * alice2 exec sleep 1001 # hw-cron-alice2\n' >/etc/cron.d/hw-tenants
+systemctl restart php8.2-fpm nginx cron
+site() { curl -fsS --max-time 20 -H "Host: $1.test" http://127.0.0.1/index.php; }
+check "alice's site answers through her pool" bash -c "$(declare -f site); site alice | grep -q 'hello from alice as alice'"
+check "bob's site answers through his pool" bash -c "$(declare -f site); site bob | grep -q 'hello from bob as bob'"
+
+# ---------------------------------------------------------------------------------------------------------------
+step "install the packages built from the tree: apt-get install ./*.deb (no network)"
+ls debs/
+t=$(date +%s)
+# --force-unsafe-io: no fsync per unpacked file (thousands of them in node_modules), which costs minutes under
+# emulation; the guest is thrown away after the run.
+if DEBIAN_FRONTEND=noninteractive apt-get install -y -o Dpkg::Use-Pty=0 -o Dpkg::Options::=--force-unsafe-io "$SHARE"/debs/*.deb >install.log 2>&1; then
+  ok "apt-get install ./*.deb ($(($(date +%s) - t)) s)"
+else
+  fail "apt-get install ./*.deb"
+  tail -n 30 install.log
+fi
+for u in hostwarden-agent hostwarden-controller hostwarden-tenants; do
+  check "$u.service is active after install" wait_for 60 systemctl -q is-active "$u.service"
+done
+check "the delegated subtree: $BASE has Delegate=yes" bash -c '[ "$(systemctl show -P Delegate hostwarden-tenants.service)" = yes ]'
+check "the holder sits in its leaf and the subtree offers cpu io memory pids" bash -c \
+  "grep -qx '0::/hostwarden.slice/hostwarden-tenants.service/holder' /proc/\$(systemctl show -P MainPID hostwarden-tenants.service)/cgroup && grep -qw cpu $BASE/cgroup.subtree_control && grep -qw memory $BASE/cgroup.subtree_control && grep -qw pids $BASE/cgroup.subtree_control"
+
+# The tenants and their plan; a short tick so that the checks need not wait long under emulation.
+cat >/etc/hostwarden/agent.yaml <<'EOF'
+interval: 2s
+plans:
+  small: { cpu: 50, memory: 256M, processes: 200 }
+tenants:
+  - { name: alice, users: [alice, alice2], plan: small, homes: [/home/alice], domains: [alice.test] }
+  - { name: bob, users: [bob], plan: small, homes: [/home/bob], domains: [bob.test] }
+EOF
+systemctl restart hostwarden-agent
+agent_log() { journalctl -b -u hostwarden-agent -o cat --no-pager | tail -n "$1" | cut -c1-400 | sed 's/^/     agent: /'; }
+# journald takes the agent's lines late in the emulated guest (seen: 50 s after they were written).
+if wait_for 180 bash -c 'journalctl -b -u hostwarden-agent -o cat | grep "\"msg\":\"starting\"" | tail -n 1 | grep -q "\"systemd\":true"'; then
+  ok "the agent runs in systemd mode after the restart"
+else
+  fail "the agent runs in systemd mode after the restart"
+  agent_log 20
+fi
+
+# ---------------------------------------------------------------------------------------------------------------
+step "placement: PHP-FPM workers, cron jobs and logins of a tenant are governed within a placement tick"
+ALICE=/hostwarden.slice/hostwarden-tenants.service/hostwarden/alice
+BOB=/hostwarden.slice/hostwarden-tenants.service/hostwarden/bob
+if wait_for 60 all_in 'php-fpm: pool alice' alice "$ALICE"; then ok "alice's PHP-FPM workers are in $ALICE"; else fail "alice's PHP-FPM workers are in $ALICE"; show_cg 'php-fpm' alice; fi
+check "bob's PHP-FPM workers are in $BOB" wait_for 30 all_in 'php-fpm: pool bob' bob "$BOB"
+check "the PHP-FPM master stays in php8.2-fpm.service" bash -c "[ \"\$(sed -n 's/^0:://p' /proc/\$(systemctl show -P MainPID php8.2-fpm)/cgroup)\" = /system.slice/php8.2-fpm.service ]"
+# The caps come with the first full tick after the restart (placement runs every second, the tick every 2 s).
+if wait_for 30 file_is "/sys/fs/cgroup$ALICE/cpu.max" "50000 100000" >/dev/null; then ok "alice's plan caps in the kernel: cpu.max 50000 100000"; else fail "alice's plan caps in the kernel: cpu.max 50000 100000"; file_is "/sys/fs/cgroup$ALICE/cpu.max" "50000 100000"; agent_log 30; fi
+check "alice's plan caps in the kernel: memory.max 268435456" file_is "/sys/fs/cgroup$ALICE/memory.max" 268435456
+check "alice's plan caps in the kernel: pids.max 200" file_is "/sys/fs/cgroup$ALICE/pids.max" 200
+check "alice's site still answers from the governed pool" bash -c "$(declare -f site); site alice | grep -q 'hello from alice'"
+echo "     waiting for the cron jobs (cron starts them at the next minute)"
+if wait_for 150 all_in 'sleep 1000' alice "$ALICE"; then ok "alice's cron job is in $ALICE"; else fail "alice's cron job is in $ALICE"; show_cg sleep alice; fi
+if wait_for 30 all_in 'sleep 1001' alice2 "$ALICE"; then ok "a cron job of alice's second UID (alice2) is in the same cgroup $ALICE: one tenant, one set of limits"; else fail "alice2's cron job is in $ALICE"; show_cg sleep alice2; fi
+check "cron's daemon stays in cron.service" bash -c "[ \"\$(sed -n 's/^0:://p' /proc/\$(systemctl show -P MainPID cron)/cgroup)\" = /system.slice/cron.service ]"
+
+# A login: su -l goes through pam_systemd; the session must stay in its scope, its user slice carries the caps.
+su -l alice2 -c 'exec sleep 1002' </dev/null >/dev/null 2>&1 &
+if wait_for 30 pgrep -u alice2 -f 'sleep 1002' >/dev/null; then
+  pid=$(pgrep -u alice2 -f 'sleep 1002' | head -n 1)
+  check "the su -l session of alice2 stays in its session scope ($(cg_of "$pid"))" bash -c "sed -n 's/^0:://p' /proc/$pid/cgroup | grep -Eq '^/user.slice/user-$ALICE2_UID.slice/session-[^/]+[.]scope\$'"
+  check "its user slice carries alice's caps: cpu.max 50000 100000" wait_for 30 file_is "/sys/fs/cgroup/user.slice/user-$ALICE2_UID.slice/cpu.max" "50000 100000"
+  check "its user slice carries alice's caps: memory.max 268435456" file_is "/sys/fs/cgroup/user.slice/user-$ALICE2_UID.slice/memory.max" 268435456
+  check "loginctl lists the session of alice2" bash -c 'loginctl list-sessions --no-legend | grep -qw alice2'
+  loginctl terminate-user alice2
+  check "loginctl terminate-user alice2 ends the session's process" wait_for 30 bash -c "! kill -0 $pid 2>/dev/null"
+else
+  fail "su -l alice2 started no session process"
+fi
+runuser -l bob -c 'exec sleep 1003' </dev/null >/dev/null 2>&1 &
+if wait_for 30 pgrep -u bob -f 'sleep 1003' >/dev/null; then
+  pid=$(pgrep -u bob -f 'sleep 1003' | head -n 1)
+  BOB_UID=$(id -u bob)
+  check "a runuser -l login of bob stays in its session scope" bash -c "sed -n 's/^0:://p' /proc/$pid/cgroup | grep -Eq '^/user.slice/user-$BOB_UID.slice/session-[^/]+[.]scope\$'"
+  check "bob's user slice carries his caps" wait_for 30 file_is "/sys/fs/cgroup/user.slice/user-$BOB_UID.slice/cpu.max" "50000 100000"
+  loginctl terminate-user bob
+  check "loginctl terminate-user bob ends it" wait_for 30 bash -c "! kill -0 $pid 2>/dev/null"
+else
+  fail "runuser -l bob started no session process"
+fi
+
+# ---------------------------------------------------------------------------------------------------------------
+step "systemd: restarts and daemon-reload keep every tenant governed"
+snapshot() { for t in alice bob; do echo "$t $(cat "$PARENT/$t/cpu.max" "$PARENT/$t/memory.max" "$PARENT/$t/pids.max" | tr '\n' ' ')"; done; cat "$BASE/cgroup.subtree_control" "$PARENT/cgroup.subtree_control"; }
+before=$(snapshot)
+systemctl restart php8.2-fpm
+if wait_for 60 all_in 'php-fpm: pool alice' alice "$ALICE"; then ok "after systemctl restart php8.2-fpm the new workers are in $ALICE"; else fail "new PHP-FPM workers placed after the restart"; show_cg php-fpm alice; fi
+check "after the php-fpm restart bob's new workers are in $BOB" wait_for 30 all_in 'php-fpm: pool bob' bob "$BOB"
+systemctl restart nginx
+check "after systemctl restart nginx the sites answer" bash -c "$(declare -f site); site alice | grep -q 'hello from alice' && site bob | grep -q 'hello from bob'"
+cron_pid=$(pgrep -u alice -f 'sleep 1000' | head -n 1)
+systemctl restart cron
+check "after systemctl restart cron alice's running job is still in $ALICE" bash -c "[ -n '$cron_pid' ] && kill -0 $cron_pid && [ \"\$(sed -n 's/^0:://p' /proc/$cron_pid/cgroup)\" = $ALICE ]"
+fpm_pids=$(pgrep -u alice -f 'php-fpm: pool alice' | sort | tr '\n' ' ')
+systemctl restart hostwarden-agent
+sleep 5
+check "after systemctl restart hostwarden-agent alice's workers live on, in $ALICE" bash -c "[ \"\$(pgrep -u alice -f 'php-fpm: pool alice' | sort | tr '\n' ' ')\" = '$fpm_pids' ] && $(declare -f cg_of in_cgroup all_in); all_in 'php-fpm: pool alice' alice $ALICE"
+check "after the agent's restart the caps are the same" bash -c "[ \"\$($(declare -f snapshot); PARENT=$PARENT BASE=$BASE snapshot)\" = '$before' ]"
+systemctl daemon-reload
+sleep 3
+check "systemctl daemon-reload changes no limit or controller of the tenants' tree" bash -c "[ \"\$($(declare -f snapshot); PARENT=$PARENT BASE=$BASE snapshot)\" = '$before' ]"
+check "after daemon-reload alice's workers are still in $ALICE" all_in 'php-fpm: pool alice' alice "$ALICE"
+check "after daemon-reload systemd keeps alice2's user slice caps (CPUQuota 50%)" bash -c "[ \"\$(systemctl show -P CPUQuotaPerSecUSec user-$ALICE2_UID.slice)\" = 500ms ]"
+
+# ---------------------------------------------------------------------------------------------------------------
+step "the controller on this host: a report arrives, hostwardenctl reads it"
+host=$(hostname)
+if wait_for 90 bash -c "hostwardenctl --json hosts 2>/dev/null | grep -q '\"$host\"'"; then
+  ok "the guest's agent reported to the guest's controller; hostwardenctl hosts lists $host"
+  hostwardenctl hosts | head -n 5
+else
+  fail "hostwardenctl hosts lists $host"
+  hostwardenctl hosts 2>&1 | head -n 5
+  journalctl -b -u hostwarden-agent -u hostwarden-controller -o cat | tail -n 20
+fi
+check "hostwardenctl tenants lists alice" wait_for 60 bash -c 'hostwardenctl --json tenants 2>/dev/null | grep -q "\"alice\""'
+
+# ---------------------------------------------------------------------------------------------------------------
+step "the journal: no line at warning or above about hostwarden's units or cgroups"
+# The messages only (-o cat): the guest's host name is hostwarden-distro and must not match.
+bad=$(journalctl -b -p warning -o cat --no-pager | grep -i 'hostwarden' | grep -v 'hw-distro-ignore' || true)
+if [ -z "$bad" ]; then ok "no warning about hostwarden in the journal"; else fail "warnings about hostwarden in the journal:"; echo "$bad" | head -n 20 | sed 's/^/     /'; fi
+
+# ---------------------------------------------------------------------------------------------------------------
+step "purge: nothing left"
+alive=$(pgrep -u alice -f 'php-fpm: pool alice' | sort | tr '\n' ' ')
+if DEBIAN_FRONTEND=noninteractive apt-get purge -y -o Dpkg::Use-Pty=0 hostwarden-agent hostwarden-controller hostwarden-common >purge.log 2>&1; then ok "apt-get purge"; else fail "apt-get purge"; tail -n 20 purge.log; fi
+check "no hostwarden file is left (/etc /usr/lib /var/lib /lib/systemd)" bash -c '! ls -d /etc/hostwarden /usr/lib/hostwarden /var/lib/hostwarden /lib/systemd/system/hostwarden* 2>/dev/null | grep -q .'
+if ! find /sys/fs/cgroup -name "hostwarden*" | grep -q .; then ok "no hostwarden cgroup is left"; else fail "no hostwarden cgroup is left:"; find /sys/fs/cgroup -name "hostwarden*" | head -n 5 | sed 's/^/     /'; fi
+if ! systemctl list-units --all --no-legend "hostwarden*" | grep -q .; then ok "no hostwarden unit is loaded"; else fail "no hostwarden unit is loaded:"; systemctl list-units --all --no-legend "hostwarden*" | sed 's/^/     /'; fi
+check "no nftables table of hostwarden is left" bash -c '! nft list tables | grep -q hostwarden'
+check "the tenants' processes were released, not killed, and none is frozen" bash -c "[ \"\$(pgrep -u alice -f 'php-fpm: pool alice' | sort | tr '\n' ' ')\" = '$alive' ] && ! grep -l 'frozen 1' \$(find /sys/fs/cgroup -name cgroup.events) 2>/dev/null | grep -q ."
+
+echo
+echo "distro checks: $passes passed, $failures failed, $(($(date +%s) - T0)) s"
+[ "$failures" = 0 ]
