@@ -83,6 +83,14 @@ log_level: debug
     ['tenants: { unmanaged_ttl: 10m }', 'tenants.unmanaged_ttl', /0 \(never\) or at least 1h/],
     ['tenants: { max_per_host: 0 }', 'tenants.max_per_host', /at least 1/],
     ['tenants: { max_host: 10 }', 'tenants.max_host', /unknown key/],
+    ['database: { url: "mysql://db/hw" }', 'database.url', /postgresql:\/\/ URL, got mysql:/],
+    ['database: { url: "not a url" }', 'database.url', /postgresql:\/\/ URL/],
+    ['database: { password_file: /etc/pw }', 'database.password_file', /needs database.url/],
+    ['database: { ca_file: /etc/ca.pem }', 'database.ca_file', /needs database.url/],
+    ['database: { url: "postgresql://hw:secret@db/hw", password_file: /etc/pw }', 'database.password_file', /has a password already/],
+    ['database: { url: "postgresql://hw@db/hw?sslmode=require", ca_file: /etc/ca.pem }', 'database.ca_file', /sets sslmode/],
+    ['database: { url: "postgresql://hw@db/hw", pool_size: 0 }', 'database.pool_size', /at least 1/],
+    ['database: { uri: "postgresql://hw@db/hw" }', 'database.uri', /unknown key/],
   ])('%s -> names %s', (yaml, key, message) => {
     let err: unknown;
     try {
@@ -94,6 +102,18 @@ log_level: debug
     expect((err as ConfigError).key).toBe(key);
     expect((err as ConfigError).message).toMatch(message);
     expect((err as ConfigError).message).toContain(`config key "${key}"`);
+  });
+
+  it('selects PostgreSQL with database.url (SQLite without), with its password file and CA', () => {
+    expect(parseControllerConfig({}).postgres).toBeUndefined();
+    expect(parseControllerConfig({ database: {} }).postgres).toBeUndefined();
+    expect(parseControllerConfig(parseYaml('database: { url: "postgresql://hw@db1:5432/hw", password_file: /etc/hostwarden/db.password, ca_file: /etc/hostwarden/db-ca.pem }')).postgres).toEqual({
+      url: 'postgresql://hw@db1:5432/hw',
+      passwordFile: '/etc/hostwarden/db.password',
+      caFile: '/etc/hostwarden/db-ca.pem',
+      poolSize: 10,
+    });
+    expect(parseControllerConfig({ database: { url: 'postgres:///hw?host=/run/postgresql', pool_size: 3 } }).postgres).toMatchObject({ poolSize: 3, caFile: undefined });
   });
 
   it('runs on embedded defaults when the default file is missing, but not when a given file is', () => {
