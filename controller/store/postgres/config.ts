@@ -41,16 +41,11 @@ export function parseDatabaseConfig(s: Section): PostgresConfig | undefined {
     if (caFile !== undefined) s.fail('ca_file', 'needs database.url (without a url the store is SQLite)');
     return undefined;
   }
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return s.fail('url', 'must be a postgresql:// URL (postgresql://USER@HOST:PORT/DATABASE)');
-  }
-  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') s.fail('url', `must be a postgresql:// URL, got ${parsed.protocol}//`);
-  if (passwordFile !== undefined && parsed.password !== '') s.fail('password_file', 'the url has a password already: give one of them (the file keeps it out of controller.yaml)');
+  const parsed = splitDatabaseUrl(url);
+  if (!parsed) return s.fail('url', 'must be a postgresql:// URL (postgresql://USER@HOST:PORT/DATABASE, or postgresql://USER@/DATABASE?host=/run/postgresql)');
+  if (passwordFile !== undefined && parsed.password) s.fail('password_file', 'the url has a password already: give one of them (the file keeps it out of controller.yaml)');
   if (caFile !== undefined) {
-    const inUrl = URL_TLS_PARAMS.filter((p) => parsed.searchParams.has(p));
+    const inUrl = URL_TLS_PARAMS.filter((p) => parsed.params.has(p));
     if (inUrl.length) s.fail('ca_file', `the url sets ${inUrl.join(', ')}: with ca_file, TLS is configured by ca_file alone`);
   }
   return { url, passwordFile, caFile, poolSize };
@@ -80,13 +75,20 @@ export function readCaFile(file: string, key = 'database.ca_file'): string {
   return pem;
 }
 
+/**
+ * The parts of a libpq-style URL the checks need. Not WHATWG's URL: it refuses a user with an empty host
+ * (postgresql://hw@/db?host=/run/postgresql, a Unix socket), which libpq and pg take.
+ */
+export function splitDatabaseUrl(url: string): { userinfo: string; password: boolean; params: URLSearchParams } | undefined {
+  const m = /^postgres(?:ql)?:\/\/([^/?#]*)([^?#]*)(?:\?([^#]*))?$/.exec(url);
+  if (!m) return undefined;
+  const authority = m[1]!;
+  const at = authority.lastIndexOf('@');
+  const userinfo = at < 0 ? '' : authority.slice(0, at);
+  return { userinfo, password: userinfo.includes(':'), params: new URLSearchParams(m[3] ?? '') };
+}
+
 /** A URL fit for logs: the password replaced. */
 export function safeDatabaseUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url.replace(/^([a-z]+:\/\/[^:@/]*):[^@/]*@/, '$1:***@');
-  }
+  return url.replace(/^(postgres(?:ql)?:\/\/[^:@/?#]*):[^@/?#]*@/, '$1:***@');
 }

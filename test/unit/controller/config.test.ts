@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { CONTROLLER_CONFIG_REFERENCE, defaultParserThreads, loadControllerConfig, parseControllerConfig, parseListen } from '../../../controller/config.js';
 import { ConfigError } from '../../../shared/errors.js';
+import { safeDatabaseUrl } from '../../../controller/store/postgres/config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hw-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -83,7 +84,8 @@ log_level: debug
     ['tenants: { unmanaged_ttl: 10m }', 'tenants.unmanaged_ttl', /0 \(never\) or at least 1h/],
     ['tenants: { max_per_host: 0 }', 'tenants.max_per_host', /at least 1/],
     ['tenants: { max_host: 10 }', 'tenants.max_host', /unknown key/],
-    ['database: { url: "mysql://db/hw" }', 'database.url', /postgresql:\/\/ URL, got mysql:/],
+    ['database: { url: "mysql://db/hw" }', 'database.url', /must be a postgresql:\/\/ URL/],
+    ['database: { url: "postgresql://hw:pw@/hw?host=/run/postgresql", password_file: /etc/pw }', 'database.password_file', /has a password already/],
     ['database: { url: "not a url" }', 'database.url', /postgresql:\/\/ URL/],
     ['database: { password_file: /etc/pw }', 'database.password_file', /needs database.url/],
     ['database: { ca_file: /etc/ca.pem }', 'database.ca_file', /needs database.url/],
@@ -114,6 +116,10 @@ log_level: debug
       poolSize: 10,
     });
     expect(parseControllerConfig({ database: { url: 'postgres:///hw?host=/run/postgresql', pool_size: 3 } }).postgres).toMatchObject({ poolSize: 3, caFile: undefined });
+    // A user on a Unix socket (an empty host, which WHATWG's URL refuses but libpq and pg take).
+    expect(parseControllerConfig({ database: { url: 'postgresql://hw@/hw?host=/run/postgresql', password_file: '/etc/pw' } }).postgres?.passwordFile).toBe('/etc/pw');
+    expect(safeDatabaseUrl('postgresql://hw:s3cret@db1:5432/hw')).toBe('postgresql://hw:***@db1:5432/hw');
+    expect(safeDatabaseUrl('postgresql://hw:s3cret@/hw?host=/run/postgresql')).toBe('postgresql://hw:***@/hw?host=/run/postgresql');
   });
 
   it('runs on embedded defaults when the default file is missing, but not when a given file is', () => {
