@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PostgresConfig } from '../../controller/store/postgres/config.js';
 import { PgDatabase } from '../../controller/store/postgres/db.js';
+import { insertNotices, PgNotices } from '../../controller/store/postgres/notices.js';
 import { PgUi } from '../../controller/store/postgres/ui.js';
+import type { NewNotice, NoticeStore } from '../../controller/store/notice-store.js';
 import { SqliteStore } from '../../controller/store/sqlite/sqlite-store.js';
 import type { UiStore } from '../../controller/store/ui-store.js';
 import { describeWith } from './env.js';
@@ -18,6 +20,9 @@ import { postgresMissing, usePostgres, type PgCluster } from './postgres.js';
 /** The parts of a store a backend has so far. */
 export interface StoreParts {
   ui: UiStore;
+  notices: NoticeStore;
+  /** Test set-up: write a notice as an ingest hook would (its id; undefined when its source exists). */
+  seedNotice(n: NewNotice): Promise<number | undefined>;
 }
 
 export interface OpenedParts extends StoreParts {
@@ -45,10 +50,13 @@ function sqliteBackend(): Backend {
       let store = new SqliteStore({ file });
       const parts: OpenedParts = {
         ui: store.ui,
+        notices: store.notices,
+        seedNotice: async (n) => store.notices.enqueue(n),
         reopen: async () => {
           await store.close();
           store = new SqliteStore({ file });
           parts.ui = store.ui;
+          parts.notices = store.notices;
         },
         another: undefined,
         close: async () => {
@@ -71,19 +79,20 @@ function postgresBackend(cluster: () => PgCluster): Backend {
     open: async () => {
       const c = cluster();
       const config = postgresConfig(c, await c.createDatabase());
+      const partsOf = (db: PgDatabase): StoreParts => ({ ui: new PgUi(db), notices: new PgNotices(db), seedNotice: async (n) => (await insertNotices(db.pool, [n]))[0] });
       let main = await PgDatabase.open(config);
       const others: PgDatabase[] = [];
       const parts: OpenedParts = {
-        ui: new PgUi(main),
+        ...partsOf(main),
         reopen: async () => {
           await main.close();
           main = await PgDatabase.open(config);
-          parts.ui = new PgUi(main);
+          Object.assign(parts, partsOf(main));
         },
         another: async () => {
           const db = await PgDatabase.open(config);
           others.push(db);
-          return { ui: new PgUi(db) };
+          return partsOf(db);
         },
         close: async () => {
           for (const db of [main, ...others]) await db.close();

@@ -181,8 +181,9 @@ CREATE INDEX notices_tenant ON notices(tenant, created_at);
 CREATE INDEX notices_created ON notices(created_at);
 CREATE INDEX notices_incident ON notices(incident_id);
 
+-- Byte order (COLLATE "C"), as SQLite compares: the cap slots are counted by key ranges (notice-keys.ts).
 CREATE TABLE notice_limits (
-  key TEXT PRIMARY KEY,
+  key TEXT COLLATE "C" PRIMARY KEY,
   last_at BIGINT NOT NULL
 );
 
