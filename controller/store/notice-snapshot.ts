@@ -21,6 +21,17 @@ export interface NoticeSnapshotData {
   capSlots?: Map<string, number>;
   /** `host<US>category` of the host/category pairs with notices waiting for a cap slot; undefined: not loaded. */
   capWaiting?: Set<string>;
+  /**
+   * What enqueue() needs: the sources starting with `prefix` that exist already, and ids taken from the
+   * notices' sequence for the notices to write (enqueue answers at once; the store writes them before it commits).
+   */
+  enqueue?: { prefix: string; existing: Set<string>; ids: number[] };
+}
+
+/** A notice a callback enqueued, with the id it was told. */
+export interface EnqueuedNotice {
+  id: number;
+  notice: NewNotice;
 }
 
 const pair = (host: string | null, category: string): string => `${host ?? ''}\u001f${category}`;
@@ -28,6 +39,8 @@ const pair = (host: string | null, category: string): string => `${host ?? ''}\u
 export class SnapshotNoticeTx implements NoticeTx {
   /** Rate marks and cap slots to write (key -> last_at), in the order they were set. */
   readonly writtenMarks = new Map<string, number>();
+  /** Notices to write, in order. */
+  readonly enqueued: EnqueuedNotice[] = [];
 
   constructor(private readonly data: NoticeSnapshotData) {}
 
@@ -54,9 +67,14 @@ export class SnapshotNoticeTx implements NoticeTx {
     this.writtenMarks.set(key, at);
   }
 
-  enqueue(_notice: NewNotice): number | undefined {
-    // The id is the database's: a callback of this transaction may not write notices itself (the store does).
-    return this.missing('a notice id (enqueue)');
+  enqueue(notice: NewNotice): number | undefined {
+    const e = this.data.enqueue;
+    if (!e || !notice.source.startsWith(e.prefix)) this.missing(`whether notice ${JSON.stringify(notice.source)} exists`);
+    if (e.existing.has(notice.source)) return undefined;
+    const id = e.ids.shift() ?? this.missing('another notice id');
+    e.existing.add(notice.source);
+    this.enqueued.push({ id, notice });
+    return id;
   }
 
   capSlots(host: string | null, category: string, since: number): number {

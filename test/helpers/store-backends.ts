@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import type { PostgresConfig } from '../../controller/store/postgres/config.js';
 import { PgDatabase } from '../../controller/store/postgres/db.js';
 import { insertNotices, PgNotices } from '../../controller/store/postgres/notices.js';
+import { PgRemediation } from '../../controller/store/postgres/remediation.js';
 import { PgUi } from '../../controller/store/postgres/ui.js';
+import type { RemediationStore } from '../../controller/store/remediation-store.js';
 import type { NewNotice, NoticeStore } from '../../controller/store/notice-store.js';
 import { SqliteStore } from '../../controller/store/sqlite/sqlite-store.js';
 import type { UiStore } from '../../controller/store/ui-store.js';
@@ -21,9 +23,24 @@ import { postgresMissing, usePostgres, type PgCluster } from './postgres.js';
 export interface StoreParts {
   ui: UiStore;
   notices: NoticeStore;
+  remediation: RemediationStore;
   /** Test set-up: write a notice as an ingest hook would (its id; undefined when its source exists). */
   seedNotice(n: NewNotice): Promise<number | undefined>;
+  /** Test set-up: an incident row as an ingest writes it (host web01 made when missing); its id. */
+  seedIncident(i: SeedIncident): Promise<number>;
 }
+
+export interface SeedIncident {
+  key: string;
+  tenant: string;
+  rule: string;
+  openedAt: number;
+  manual?: boolean;
+}
+
+const INCIDENT_SQL = (p: (i: number) => string) =>
+  `INSERT INTO incidents (host_id, key, tenant, resource, rule, state, step, level, manual, opened_at, updated_at, events, explanation)
+   VALUES (${p(1)}, ${p(2)}, ${p(3)}, 'cpu', ${p(4)}, 'released', 'release', 0, ${p(5)}, ${p(6)}, ${p(7)}, 1, '{}') RETURNING id`;
 
 export interface OpenedParts extends StoreParts {
   /** Close the store and open it again on the same database (a restart); this object's parts are the new ones. */
@@ -51,12 +68,19 @@ function sqliteBackend(): Backend {
       const parts: OpenedParts = {
         ui: store.ui,
         notices: store.notices,
+        remediation: store.remediation,
         seedNotice: async (n) => store.notices.enqueue(n),
+        seedIncident: async (i) => {
+          store.db.prepare("INSERT OR IGNORE INTO hosts (id, name, first_seen) VALUES (1, 'web01', 0)").run();
+          const row = store.db.prepare(INCIDENT_SQL(() => '?')).get(1, i.key, i.tenant, i.rule, i.manual ? 1 : 0, i.openedAt, i.openedAt) as { id: number };
+          return row.id;
+        },
         reopen: async () => {
           await store.close();
           store = new SqliteStore({ file });
           parts.ui = store.ui;
           parts.notices = store.notices;
+          parts.remediation = store.remediation;
         },
         another: undefined,
         close: async () => {
@@ -79,7 +103,17 @@ function postgresBackend(cluster: () => PgCluster): Backend {
     open: async () => {
       const c = cluster();
       const config = postgresConfig(c, await c.createDatabase());
-      const partsOf = (db: PgDatabase): StoreParts => ({ ui: new PgUi(db), notices: new PgNotices(db), seedNotice: async (n) => (await insertNotices(db.pool, [n]))[0] });
+      const partsOf = (db: PgDatabase): StoreParts => ({
+        ui: new PgUi(db),
+        notices: new PgNotices(db),
+        remediation: new PgRemediation(db, { now: Date.now }),
+        seedNotice: async (n) => (await insertNotices(db.pool, [n]))[0],
+        seedIncident: async (i) => {
+          await db.query("INSERT INTO hosts (id, name, first_seen) VALUES (1, 'web01', 0) ON CONFLICT DO NOTHING");
+          const [row] = await db.query<{ id: number }>(INCIDENT_SQL((k) => `$${k}`), [1, i.key, i.tenant, i.rule, i.manual ? 1 : 0, i.openedAt, i.openedAt]);
+          return row!.id;
+        },
+      });
       let main = await PgDatabase.open(config);
       const others: PgDatabase[] = [];
       const parts: OpenedParts = {

@@ -42,8 +42,34 @@ export async function insertNotices(q: Queryable, notices: readonly NewNotice[])
   });
 }
 
+/** Ids for notices a SnapshotNoticeTx will hand out (taken from the identity's sequence: never reused). */
+export async function takeNoticeIds(q: Queryable, n: number): Promise<number[]> {
+  const r = await q.query<{ id: number }>("SELECT nextval(pg_get_serial_sequence('notices', 'id')) AS id FROM generate_series(1, $1)", [n]);
+  return r.rows.map((row) => row.id);
+}
+
+/**
+ * Write what a SnapshotNoticeTx's callback wrote: rate marks and cap slots, and the notices it enqueued under
+ * the ids it was told. A notice whose source appeared meanwhile (another controller's transaction) makes the
+ * ids told wrong: that throws, rolling the transaction back (the caller's retry finds the source existing).
+ */
+export async function writeSnapshot(c: Queryable, tx: SnapshotNoticeTx): Promise<void> {
+  if (tx.writtenMarks.size) {
+    const keys = [...tx.writtenMarks.keys()];
+    await c.query(
+      'INSERT INTO notice_limits (key, last_at) SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT (key) DO UPDATE SET last_at = excluded.last_at',
+      [keys, keys.map((k) => tx.writtenMarks.get(k))],
+    );
+  }
+  if (!tx.enqueued.length) return;
+  const params: unknown[] = [];
+  const tuples = tx.enqueued.map(({ id, notice }) => `($${params.push(id)}, ${NOTICE_COLUMNS.map((col) => `$${params.push(notice[col])}`).join(', ')})`);
+  const r = await c.query(`INSERT INTO notices (id, ${NOTICE_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')} ON CONFLICT (source) DO NOTHING`, params);
+  if (r.rowCount !== tx.enqueued.length) throw new Error('notices: a notice of the same source was written meanwhile by another transaction; try again');
+}
+
 /** Filter clauses with numbered parameters. */
-class PgWhere {
+export class PgWhere {
   readonly params: unknown[] = [];
   private readonly clauses: string[] = [];
   add(clause: (p: string) => string, value: unknown): this {
@@ -70,15 +96,6 @@ export class PgNotices implements NoticeStore {
     return { capSlots: new Map(slots.rows.map((r) => [r.key, r.last_at])), capWaiting: new Set(waiting.rows.map((r) => capWaitingKey(r.host, r.category))) };
   }
 
-  private async writeMarks(c: pg.PoolClient, tx: SnapshotNoticeTx): Promise<void> {
-    if (!tx.writtenMarks.size) return;
-    const keys = [...tx.writtenMarks.keys()];
-    await c.query(
-      'INSERT INTO notice_limits (key, last_at) SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT (key) DO UPDATE SET last_at = excluded.last_at',
-      [keys, keys.map((k) => tx.writtenMarks.get(k))],
-    );
-  }
-
   async digest(tenant: string, compose: (held: HeldNotice[], tx: NoticeTx) => NewNotice | undefined): Promise<number | undefined> {
     return this.db.tx(async (c) => {
       // Locked: a second controller digesting the tenant at once waits, then finds them no longer held.
@@ -90,7 +107,7 @@ export class PgNotices implements NoticeStore {
       const row = await c.query<{ spec: string | null; reported: string | null }>('SELECT spec, reported FROM tenants WHERE name = $1', [tenant]);
       const tx = new SnapshotNoticeTx({ contacts: new Map([[tenant, contactFromRow(row.rows[0])]]), ...(await this.capState(c)) });
       const notice = compose(held.rows, tx);
-      await this.writeMarks(c, tx);
+      await writeSnapshot(c, tx);
       if (!notice) return undefined;
       const [id] = await insertNotices(c, [notice]);
       if (id !== undefined) await c.query("UPDATE notices SET state = 'digested', digest_id = $1 WHERE id = ANY($2::bigint[]) AND state = 'held'", [id, held.rows.map((h) => h.id)]);
@@ -117,7 +134,7 @@ export class PgNotices implements NoticeStore {
         for (const { source } of r.rows) tx.takeCapSlot(q.host, q.category, now, source);
         released += r.rows.length;
       }
-      await this.writeMarks(c, tx);
+      await writeSnapshot(c, tx);
       return released;
     });
   }

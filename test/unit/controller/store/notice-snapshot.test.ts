@@ -44,6 +44,21 @@ describe('SnapshotNoticeTx', () => {
     expect(() => tx.rateMark('step\u001fbob')).toThrow(/rate mark .* was not loaded/);
     expect(() => tx.capSlots('web01', 'throttle', T0)).toThrow(/cap slots was not loaded/);
     expect(() => tx.capWaiting('web01', 'throttle')).toThrow(/cap queues was not loaded/);
-    expect(() => tx.enqueue({} as never)).toThrow(/enqueue/);
+    expect(() => tx.enqueue({ source: 'remediation:1:opened:1' } as never)).toThrow(/whether notice "remediation:1:opened:1" exists was not loaded/);
+  });
+
+  it('enqueues notices of the loaded sources with ids taken beforehand, once per source', () => {
+    const tx = new SnapshotNoticeTx({ enqueue: { prefix: 'remediation:4:', existing: new Set(['remediation:4:opened:1']), ids: [41, 42] } });
+    const n = (source: string) => ({ source }) as never;
+    expect(tx.enqueue(n('remediation:4:opened:1'))).toBeUndefined();
+    expect(tx.enqueue(n('remediation:4:reminder:2'))).toBe(41);
+    expect(tx.enqueue(n('remediation:4:reminder:2'))).toBeUndefined();
+    expect(tx.enqueue(n('remediation:4:overdue:3'))).toBe(42);
+    expect(() => tx.enqueue(n('remediation:4:resolved:4'))).toThrow(/another notice id was not loaded/);
+    expect(() => tx.enqueue(n('remediation:5:opened:1'))).toThrow(/not loaded/);
+    expect(tx.enqueued.map((e) => [e.id, (e.notice as { source: string }).source])).toEqual([
+      [41, 'remediation:4:reminder:2'],
+      [42, 'remediation:4:overdue:3'],
+    ]);
   });
 });
