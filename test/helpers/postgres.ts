@@ -59,6 +59,12 @@ export interface PgCluster {
 
 let counter = 0;
 
+/** Clusters started and not stopped yet: stopped at the process's exit too (a test file that died midway). */
+const running = new Set<() => void>();
+process.on('exit', () => {
+  for (const stop of running) stop();
+});
+
 /**
  * Start a cluster: superuser `postgres` trusted on the socket (the directory is the postgres user's, mode
  * 0700: only root and postgres get to it); other roles log in with a password (scram-sha-256), so the
@@ -114,6 +120,17 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<PgClust
     }
   };
   let stopped = false;
+  const stopNow = () => {
+    if (stopped) return;
+    stopped = true;
+    running.delete(stopNow);
+    try {
+      as('pg_ctl', ['-D', data, '-m', 'immediate', '-w', '-t', '60', 'stop']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  running.add(stopNow);
   return {
     dir,
     socketDir: dir,
@@ -126,15 +143,7 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<PgClust
       await query(`CREATE DATABASE ${name} OWNER ${owner}`);
       return name;
     },
-    stop: async () => {
-      if (stopped) return;
-      stopped = true;
-      try {
-        as('pg_ctl', ['-D', data, '-m', 'immediate', '-w', '-t', '60', 'stop']);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    },
+    stop: async () => stopNow(),
   };
 }
 

@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import type { PostgresConfig } from '../../controller/store/postgres/config.js';
 import { PgDatabase } from '../../controller/store/postgres/db.js';
 import { insertNotices, PgNotices } from '../../controller/store/postgres/notices.js';
+import { PgAudit } from '../../controller/store/postgres/audit.js';
 import { PgRemediation } from '../../controller/store/postgres/remediation.js';
+import type { Store } from '../../controller/store/store.js';
 import { PgUi } from '../../controller/store/postgres/ui.js';
 import type { RemediationStore } from '../../controller/store/remediation-store.js';
 import type { NewNotice, NoticeStore } from '../../controller/store/notice-store.js';
@@ -24,6 +26,7 @@ export interface StoreParts {
   ui: UiStore;
   notices: NoticeStore;
   remediation: RemediationStore;
+  audit: { add: Store['addAudit']; list: Store['listAudit'] };
   /** Test set-up: write a notice as an ingest hook would (its id; undefined when its source exists). */
   seedNotice(n: NewNotice): Promise<number | undefined>;
   /** Test set-up: an incident row as an ingest writes it (host web01 made when missing); its id. */
@@ -69,6 +72,7 @@ function sqliteBackend(): Backend {
         ui: store.ui,
         notices: store.notices,
         remediation: store.remediation,
+        audit: { add: (e) => store.addAudit(e), list: (f) => store.listAudit(f) },
         seedNotice: async (n) => store.notices.enqueue(n),
         seedIncident: async (i) => {
           store.db.prepare("INSERT OR IGNORE INTO hosts (id, name, first_seen) VALUES (1, 'web01', 0)").run();
@@ -107,6 +111,7 @@ function postgresBackend(cluster: () => PgCluster): Backend {
         ui: new PgUi(db),
         notices: new PgNotices(db),
         remediation: new PgRemediation(db, { now: Date.now }),
+        audit: new PgAudit(db),
         seedNotice: async (n) => (await insertNotices(db.pool, [n]))[0],
         seedIncident: async (i) => {
           await db.query("INSERT INTO hosts (id, name, first_seen) VALUES (1, 'web01', 0) ON CONFLICT DO NOTHING");
