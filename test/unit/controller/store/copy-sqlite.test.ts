@@ -8,8 +8,13 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { COPIED_TABLES, copyFromSqlite } from '../../../../controller/store/postgres/copy-sqlite.js';
+import { PgAudit } from '../../../../controller/store/postgres/audit.js';
 import { PgDatabase } from '../../../../controller/store/postgres/db.js';
-import { SQLITE_FIXTURE } from '../../../fixtures/make-sqlite-fixture.js';
+import { PgNotices } from '../../../../controller/store/postgres/notices.js';
+import { PgRemediation } from '../../../../controller/store/postgres/remediation.js';
+import { PgUi } from '../../../../controller/store/postgres/ui.js';
+import { SqliteStore } from '../../../../controller/store/sqlite/sqlite-store.js';
+import { FIXTURE_T0, SQLITE_FIXTURE } from '../../../fixtures/make-sqlite-fixture.js';
 import { describeWith } from '../../../helpers/env.js';
 import { postgresMissing, usePostgres } from '../../../helpers/postgres.js';
 import { postgresConfig } from '../../../helpers/store-backends.js';
@@ -65,6 +70,34 @@ describeWith(postgresMissing(), '--migrate-from-sqlite: the copy of the committe
       expect((await db.query<{ n: number }>('SELECT count(*)::int AS n FROM hosts'))[0]!.n).toBe(3);
     } finally {
       lite.close();
+      await db.close();
+    }
+  });
+
+  it("reads back through the PostgreSQL store's parts what the SQLite store reads from the same rows", async () => {
+    const db = await PgDatabase.open(postgresConfig(cluster(), await cluster().createDatabase()));
+    const liteFile = join(dir, 'read.db');
+    copyFileSync(SQLITE_FIXTURE, liteFile);
+    const lite = new SqliteStore({ file: liteFile, now: () => FIXTURE_T0 + 5 * 3_600_000 });
+    try {
+      await copyFromSqlite(liteFile, db);
+      const notices = new PgNotices(db);
+      expect(await notices.counts()).toEqual(await lite.notices.counts());
+      expect(await notices.list({ limit: 1000 })).toEqual(await lite.notices.list({ limit: 1000 }));
+      const remediation = new PgRemediation(db, { now: Date.now });
+      expect(await remediation.list()).toEqual(await lite.remediation.list());
+      expect(await remediation.pending()).toEqual(await lite.remediation.pending());
+      expect(await remediation.linkKey()).toEqual(await lite.remediation.linkKey());
+      expect(await remediation.incidentTally(0, 1)).toEqual(await lite.remediation.incidentTally(0, 1));
+      const ui = new PgUi(db);
+      expect(await ui.signingKey('tenant-link')).toEqual(await lite.ui.signingKey('tenant-link'));
+      expect([await ui.isTenantLinkRevoked('link-1'), await ui.isTenantLinkRevoked('link-2')]).toEqual([false, true]);
+      const session = await lite.ui.getSession('f'.repeat(64), FIXTURE_T0);
+      expect(session?.admin).toBe('admin');
+      expect(await ui.getSession('f'.repeat(64), FIXTURE_T0)).toEqual(session);
+      expect(await new PgAudit(db).list()).toEqual(await lite.listAudit());
+    } finally {
+      await lite.close();
       await db.close();
     }
   });
