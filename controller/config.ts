@@ -8,6 +8,7 @@ import { ConfigError } from '../shared/errors.js';
 import { HOST_RE } from '../shared/wire/agent.js';
 import { NOTICES_CONFIG_REFERENCE, parseNoticesConfig, parseSmtpConfig, type NoticesConfig, type SmtpConfig } from './notices/config.js';
 import { parsePublicUrl, parseRemediationConfig, REMEDIATION_CONFIG_REFERENCE, type RemediationConfig } from './remediation/config.js';
+import { DATABASE_CONFIG_REFERENCE, parseDatabaseConfig, type PostgresConfig } from './store/postgres/config.js';
 import { parseTlsConfig, TLS_CONFIG_REFERENCE, type TlsConfig } from './tls.js';
 import { parseTenantsConfig, TENANTS_CONFIG_REFERENCE, type TenantLimits } from './trust.js';
 import type { AdminRole } from './store/ui-store.js';
@@ -21,7 +22,7 @@ export const DEFAULT_REPORT_BODY_LIMIT = 32 * 1024 * 1024;
 export const CONTROLLER_CONFIG_REFERENCE = `# hostwarden controller configuration (every key is optional; shown with its default)
 listen: 127.0.0.1:8640                       # address:port of the REST API ([::1]:8640 for IPv6)
 ${TLS_CONFIG_REFERENCE}state_dir: /var/lib/hostwarden               # the database is <state_dir>/controller.db
-admin_token_file: /etc/hostwarden/admin.token  # created with a random token (mode 0600) when missing
+${DATABASE_CONFIG_REFERENCE}admin_token_file: /etc/hostwarden/admin.token  # created with a random token (mode 0600) when missing
 admins: []                                   # more admins: [{ name: alice, token_file: FILE }] or token_sha256: HEX;
                                              #   role: viewer makes a read-only admin (GET only; default role: admin)
 agents: []                                   # [{ host: web01, token_file: /etc/hostwarden/agent-web01.token }]
@@ -58,7 +59,10 @@ export interface ControllerConfig {
   /** Absent: plain HTTP (controller/tls.ts). */
   tls: TlsConfig | undefined;
   stateDir: string;
+  /** The SQLite store's file (<state_dir>/controller.db). */
   database: string;
+  /** database.url: the PostgreSQL store (store/postgres/config.ts); undefined: SQLite. */
+  postgres: PostgresConfig | undefined;
   adminTokenFile: string;
   admins: Array<TokenSource & { name: string; role: AdminRole }>;
   agents: Array<TokenSource & { host: string }>;
@@ -118,6 +122,7 @@ export function parseControllerConfig(raw: unknown): ControllerConfig {
   else root.section('tls');
   const stateDir = root.string('state_dir', '/var/lib/hostwarden');
   const adminTokenFile = root.string('admin_token_file', '/etc/hostwarden/admin.token');
+  const postgres = parseDatabaseConfig(root.section('database'));
 
   const admins = root.list('admins').map((s, i) => {
     const key = `admins[${i}]`;
@@ -205,6 +210,7 @@ export function parseControllerConfig(raw: unknown): ControllerConfig {
     tls,
     stateDir,
     database: join(stateDir, 'controller.db'),
+    postgres,
     adminTokenFile,
     admins,
     agents,

@@ -26,6 +26,9 @@ want prometheus prometheus # a real Prometheus the test starts itself scrapes an
 want stress-ng stress-ng   # real tenant load for the contention tests (test/system/contention.test.ts, test/vm/contention.test.ts)
 want iperf3 iperf3         # real TCP transfers for the bandwidth counters and the HTB shaper (test/system/bandwidth.test.ts)
 want chromium chromium     # headless browser of the dashboard tests (test/system/ui/) and bench ui, driven by playwright-core
+# PostgreSQL's server for the PostgreSQL store's tests (test/helpers/postgres.ts starts a cluster of its own
+# in /tmp; the package's `main` cluster is stopped and set to manual below). initdb is not on PATH: look for it.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$need postgresql"
 if [ "${1:-}" != "--host-only" ]; then
   want qemu-system-x86_64 qemu-system-x86
   want busybox busybox-static
@@ -64,6 +67,14 @@ for svc in clamav-freshclam clamav-daemon prometheus; do
     command -v update-rc.d >/dev/null 2>&1 && update-rc.d "$svc" disable >/dev/null 2>&1 || true
     [ ! -x "/etc/init.d/$svc" ] || "/etc/init.d/$svc" stop >/dev/null 2>&1 || true
   fi
+done
+# The postgresql package makes a `main` cluster and would start it at boot: the tests never use it.
+for conf in /etc/postgresql/*/main/start.conf; do
+  [ -f "$conf" ] || continue
+  sed -i 's/^auto$/manual/' "$conf"
+  command -v pg_ctlcluster >/dev/null 2>&1 || continue
+  v=$(basename "$(dirname "$(dirname "$conf")")")
+  pg_ctlcluster "$v" main status >/dev/null 2>&1 && pg_ctlcluster "$v" main stop >/dev/null 2>&1 || true
 done
 
 # The OpenAPI client test generates a client with @hey-api/openapi-ts, which needs the TypeScript compiler

@@ -1,6 +1,7 @@
 // hostwarden-controller [--config FILE]: the REST API, history, fairness ledger and incidents of a fleet.
 // Also the database's own tools: --check (PRAGMA quick_check) and --backup FILE (an online copy), each on
-// the database the configuration names, while the controller runs or not (store/sqlite/maintenance.ts).
+// the database the configuration names, while the controller runs or not (store/sqlite/maintenance.ts);
+// --migrate-from-sqlite FILE copies an SQLite controller database into database.url (store/postgres/copy-sqlite.ts).
 // Exit codes: 0 ok, 1 runtime failure (or a damaged database for --check), 2 usage or configuration.
 import { parseArgs } from 'node:util';
 import { ConfigError, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, UsageError } from '../../shared/errors.js';
@@ -8,6 +9,9 @@ import { createLogger } from '../../shared/log.js';
 import { CONTROLLER_VERSION } from '../http/common.js';
 import { CONTROLLER_CONFIG_REFERENCE, DEFAULT_CONFIG_FILE, loadControllerConfig } from '../config.js';
 import { startController } from '../server.js';
+import { copyFromSqlite } from '../store/postgres/copy-sqlite.js';
+import { safeDatabaseUrl } from '../store/postgres/config.js';
+import { PgDatabase } from '../store/postgres/db.js';
 import { backupFile, checkFile } from '../store/sqlite/maintenance.js';
 import type { Logger } from 'pino';
 
@@ -20,7 +24,7 @@ function exit(code: number): void {
   setTimeout(() => process.exit(code), 2000).unref();
 }
 
-const USAGE = `usage: hostwarden-controller [--config FILE] [--check | --backup FILE]
+const USAGE = `usage: hostwarden-controller [--config FILE] [--check | --backup FILE | --migrate-from-sqlite FILE]
 
   --config FILE   configuration (default ${DEFAULT_CONFIG_FILE}; when that file does not exist the
                   embedded defaults are used)
@@ -31,6 +35,10 @@ const USAGE = `usage: hostwarden-controller [--config FILE] [--check | --backup 
                   quick_check and print the result; FILE is replaced only by a whole copy.
                   To restore: stop the controller, put FILE in place of the database (removing its
                   -wal and -shm files), start it again
+  --migrate-from-sqlite FILE
+                  copy every table of the SQLite controller database FILE (stopped, at this version's
+                  schema) into the PostgreSQL database of database.url (migrated first; it must be
+                  empty), in one transaction; print the rows copied per table
   --print-config  print every configuration key with its default, then exit
   --version       print the version, then exit
   --help          this text
@@ -51,6 +59,7 @@ async function main(argv: string[]): Promise<number> {
         'print-config': { type: 'boolean' },
         check: { type: 'boolean' },
         backup: { type: 'string' },
+        'migrate-from-sqlite': { type: 'string' },
       },
       allowPositionals: false,
       strict: true,
@@ -70,7 +79,22 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(CONTROLLER_CONFIG_REFERENCE);
     return EXIT_OK;
   }
-  if (args.check && args.backup !== undefined) throw new UsageError('--check and --backup are separate runs: give one of them');
+  const from = args['migrate-from-sqlite'];
+  if ([args.check, args.backup !== undefined, from !== undefined].filter(Boolean).length > 1) throw new UsageError('--check, --backup and --migrate-from-sqlite are separate runs: give one of them');
+  if (from !== undefined) {
+    if (from.trim() === '') throw new UsageError('--migrate-from-sqlite needs the SQLite database file to copy');
+    const { config } = loadControllerConfig(args.config);
+    if (!config.postgres) throw new ConfigError('database.url', '--migrate-from-sqlite copies into the PostgreSQL database of database.url, and none is configured');
+    const db = await PgDatabase.open(config.postgres);
+    try {
+      const r = await copyFromSqlite(from, db, (table, rows) => process.stdout.write(`${table}: ${rows} rows\n`));
+      const rows = r.tables.reduce((n, t) => n + t.rows, 0);
+      process.stdout.write(`${from}: ${rows} rows of ${r.tables.length} tables copied to ${safeDatabaseUrl(config.postgres.url)} (${Math.round(r.ms)} ms)\n`);
+    } finally {
+      await db.close();
+    }
+    return EXIT_OK;
+  }
   if (args.backup !== undefined && args.backup.trim() === '') throw new UsageError('--backup needs the file to write the copy to');
   if (args.check || args.backup !== undefined) {
     const { config } = loadControllerConfig(args.config);

@@ -6,6 +6,13 @@
 /** The role of an admin token: a viewer may read everything an admin may, and change nothing. */
 export type AdminRole = 'admin' | 'viewer';
 
+const ROLES: readonly AdminRole[] = ['admin', 'viewer'];
+
+/** A stored role: one this version does not know reads as the least one (every backend reads it so). */
+export function parseAdminRole(role: string): AdminRole {
+  return (ROLES as readonly string[]).includes(role) ? (role as AdminRole) : 'viewer';
+}
+
 export interface AdminSession {
   /** SHA-256 (hex) of the cookie's value: the store never holds a usable session id. */
   idHash: string;

@@ -2,17 +2,11 @@
 // written through the NoticeTx inside a store transaction commit with it: an ingest's notices with the events
 // that cause them, a digest with the held notices it marks.
 //
-// Cap slots (notices/caps.ts) are rows of notice_limits too, one per notice that went out under a cap, keyed
-// `cap<US>host<US>category<US>time (16 digits)<US>notice source` with last_at = the time: a range of the primary key
-// counts a host's slots of the last hour, and prune() drops them with the other marks.
+// Cap slots (notices/caps.ts) are rows of notice_limits too, keyed as ../notice-keys.ts says.
 import type Database from 'better-sqlite3';
 import { Where } from './context.js';
 import type { AttemptOutcome, CapQueue, HeldNotice, NewNotice, NoticeFilter, NoticeRow, NoticeState, NoticeStore, NoticeTx, TenantContact } from '../notice-store.js';
-
-const US = '\u001f';
-/** The key prefix of the cap slots of one host (null: '') and category. */
-const capPrefix = (host: string | null, category: string): string => `cap${US}${host ?? ''}${US}${category}${US}`;
-const capTime = (at: number): string => String(Math.max(0, Math.trunc(at))).padStart(16, '0');
+import { capSlotKey, capSlotRange, contactFromRow } from '../notice-keys.js';
 
 function statements(db: Database.Database) {
   return {
@@ -75,11 +69,7 @@ export class SqliteNotices implements NoticeStore, NoticeTx {
 
   // --- NoticeTx: synchronous, inside the caller's transaction ---------------------------------------------
   contactOf(tenant: string): TenantContact {
-    const row = this.sql.tenant.get(tenant);
-    if (!row) return { address: null, optedOut: false };
-    const spec = row.spec ? (JSON.parse(row.spec) as { email?: string; notices?: boolean }) : null;
-    const reported = row.reported ? (JSON.parse(row.reported) as { email?: string }) : null;
-    return { address: spec?.email ?? reported?.email ?? null, optedOut: spec?.notices === false };
+    return contactFromRow(this.sql.tenant.get(tenant));
   }
 
   lastLevel(incidentId: number): number {
@@ -100,12 +90,11 @@ export class SqliteNotices implements NoticeStore, NoticeTx {
   }
 
   capSlots(host: string | null, category: string, since: number): number {
-    const prefix = capPrefix(host, category);
-    return this.sql.capSlots.get(prefix + capTime(since + 1), `${prefix}\u007f`)!.n;
+    return this.sql.capSlots.get(...capSlotRange(host, category, since))!.n;
   }
 
   takeCapSlot(host: string | null, category: string, at: number, source: string): void {
-    this.sql.setLimit.run(`${capPrefix(host, category)}${capTime(at)}${US}${source}`, at);
+    this.sql.setLimit.run(capSlotKey(host, category, at, source), at);
   }
 
   capWaiting(host: string | null, category: string): boolean {

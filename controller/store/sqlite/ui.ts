@@ -2,7 +2,7 @@
 // with INSERT OR IGNORE, so two controllers on one file agree on them), tenant links and their revocations.
 import { randomBytes } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import type { AdminRole, AdminSession, TenantLinkRecord, UiStore } from '../ui-store.js';
+import { parseAdminRole, type AdminSession, type TenantLinkRecord, type UiStore } from '../ui-store.js';
 import { assertOpen, type StoreContext } from './context.js';
 
 interface SessionRow {
@@ -36,8 +36,6 @@ function statements(db: Database.Database) {
   };
 }
 
-const ROLES: readonly AdminRole[] = ['admin', 'viewer'];
-
 export class SqliteUi implements UiStore {
   private readonly sql: ReturnType<typeof statements>;
 
@@ -58,9 +56,7 @@ export class SqliteUi implements UiStore {
       this.sql.deleteSession.run(idHash);
       return undefined;
     }
-    // A role this version does not know reads as the least one.
-    const role = (ROLES as readonly string[]).includes(r.role) ? (r.role as AdminRole) : 'viewer';
-    return { idHash: r.id_hash, admin: r.admin, role, csrf: r.csrf, createdAt: r.created_at, expiresAt: r.expires_at };
+    return { idHash: r.id_hash, admin: r.admin, role: parseAdminRole(r.role), csrf: r.csrf, createdAt: r.created_at, expiresAt: r.expires_at };
   }
 
   async deleteSession(idHash: string): Promise<boolean> {

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { CONTROLLER_CONFIG_REFERENCE, defaultParserThreads, loadControllerConfig, parseControllerConfig, parseListen } from '../../../controller/config.js';
 import { ConfigError } from '../../../shared/errors.js';
+import { safeDatabaseUrl } from '../../../controller/store/postgres/config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hw-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -83,6 +84,15 @@ log_level: debug
     ['tenants: { unmanaged_ttl: 10m }', 'tenants.unmanaged_ttl', /0 \(never\) or at least 1h/],
     ['tenants: { max_per_host: 0 }', 'tenants.max_per_host', /at least 1/],
     ['tenants: { max_host: 10 }', 'tenants.max_host', /unknown key/],
+    ['database: { url: "mysql://db/hw" }', 'database.url', /must be a postgresql:\/\/ URL/],
+    ['database: { url: "postgresql://hw:pw@/hw?host=/run/postgresql", password_file: /etc/pw }', 'database.password_file', /has a password already/],
+    ['database: { url: "not a url" }', 'database.url', /postgresql:\/\/ URL/],
+    ['database: { password_file: /etc/pw }', 'database.password_file', /needs database.url/],
+    ['database: { ca_file: /etc/ca.pem }', 'database.ca_file', /needs database.url/],
+    ['database: { url: "postgresql://hw:secret@db/hw", password_file: /etc/pw }', 'database.password_file', /has a password already/],
+    ['database: { url: "postgresql://hw@db/hw?sslmode=require", ca_file: /etc/ca.pem }', 'database.ca_file', /sets sslmode/],
+    ['database: { url: "postgresql://hw@db/hw", pool_size: 0 }', 'database.pool_size', /at least 1/],
+    ['database: { uri: "postgresql://hw@db/hw" }', 'database.uri', /unknown key/],
   ])('%s -> names %s', (yaml, key, message) => {
     let err: unknown;
     try {
@@ -94,6 +104,22 @@ log_level: debug
     expect((err as ConfigError).key).toBe(key);
     expect((err as ConfigError).message).toMatch(message);
     expect((err as ConfigError).message).toContain(`config key "${key}"`);
+  });
+
+  it('selects PostgreSQL with database.url (SQLite without), with its password file and CA', () => {
+    expect(parseControllerConfig({}).postgres).toBeUndefined();
+    expect(parseControllerConfig({ database: {} }).postgres).toBeUndefined();
+    expect(parseControllerConfig(parseYaml('database: { url: "postgresql://hw@db1:5432/hw", password_file: /etc/hostwarden/db.password, ca_file: /etc/hostwarden/db-ca.pem }')).postgres).toEqual({
+      url: 'postgresql://hw@db1:5432/hw',
+      passwordFile: '/etc/hostwarden/db.password',
+      caFile: '/etc/hostwarden/db-ca.pem',
+      poolSize: 10,
+    });
+    expect(parseControllerConfig({ database: { url: 'postgres:///hw?host=/run/postgresql', pool_size: 3 } }).postgres).toMatchObject({ poolSize: 3, caFile: undefined });
+    // A user on a Unix socket (an empty host, which WHATWG's URL refuses but libpq and pg take).
+    expect(parseControllerConfig({ database: { url: 'postgresql://hw@/hw?host=/run/postgresql', password_file: '/etc/pw' } }).postgres?.passwordFile).toBe('/etc/pw');
+    expect(safeDatabaseUrl('postgresql://hw:s3cret@db1:5432/hw')).toBe('postgresql://hw:***@db1:5432/hw');
+    expect(safeDatabaseUrl('postgresql://hw:s3cret@/hw?host=/run/postgresql')).toBe('postgresql://hw:***@/hw?host=/run/postgresql');
   });
 
   it('runs on embedded defaults when the default file is missing, but not when a given file is', () => {

@@ -2,7 +2,7 @@
 // events inside their transaction, tokens come from files and hashes, close() flushes and releases the store;
 // the app and the periodic job share one rollup flusher.
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -16,6 +16,12 @@ const dir = mkdtempSync(join(tmpdir(), 'hw-server-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('startController', () => {
+  it('refuses database.url (the PostgreSQL store is not complete yet) before it opens anything', async () => {
+    const config = parseControllerConfig({ state_dir: join(dir, 'pg-state'), database: { url: 'postgresql://hw@127.0.0.1:1/hw' } });
+    await expect(startController(config, { log: pino({ level: 'silent' }) })).rejects.toThrow(/config key "database.url".*not complete/);
+    expect(existsSync(join(dir, 'pg-state'))).toBe(false);
+  });
+
   it('runs the API with the hooks registered before it listens', async () => {
     writeFileSync(join(dir, 'web01.token'), 'token-of-web01-agent-0001\n');
     const config = parseControllerConfig({

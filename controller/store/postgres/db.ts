@@ -1,0 +1,124 @@
+// The PostgreSQL connection pool (driver `pg`) of the PostgreSQL store: the config's password file and CA
+// certificate, BIGINT read back as numbers (times in ms and ids stay below 2^53), transactions, and the
+// numbered migrations (migrations/) applied under a transaction-level advisory lock, so controllers starting
+// together against one database migrate it once: the second waits for the first, then finds nothing to do.
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { readCaFile, readPasswordFile, safeDatabaseUrl, type PostgresConfig } from './config.js';
+import { PG_MIGRATIONS, type PgMigration } from './migrations/index.js';
+
+const INT8_OID = 20;
+/** The advisory lock key of migrations (any constant; 'hwmig' in ASCII). */
+export const MIGRATION_LOCK = 0x68776d6967;
+
+/** int8 as a number: every BIGINT of the schema is a time in ms, an id or a count, far below 2^53. */
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+    if (oid === INT8_OID && format !== 'binary') return (v: string) => Number(v);
+    return pg.types.getTypeParser(oid, format as 'text');
+  }) as typeof pg.types.getTypeParser,
+};
+
+/** The pool's options from the config: the files are read here (config errors name their key). */
+export function poolOptions(c: PostgresConfig): pg.PoolConfig {
+  let connectionString = c.url;
+  // Into the URL: pg lets every field of the connection string win over the options, `password` included.
+  if (c.passwordFile !== undefined) connectionString = withPassword(c.url, readPasswordFile(c.passwordFile));
+  const opts: pg.PoolConfig = { connectionString, max: c.poolSize, types, application_name: 'hostwarden-controller', connectionTimeoutMillis: 10_000 };
+  if (c.caFile !== undefined) opts.ssl = { ca: readCaFile(c.caFile), rejectUnauthorized: true };
+  return opts;
+}
+
+function withPassword(url: string, password: string): string {
+  const at = url.indexOf('@');
+  const scheme = url.indexOf('://') + 3;
+  // The parser of the config checked the form (scheme://[user[:password]@]host...); no password is in it.
+  if (at < scheme) return `${url.slice(0, scheme)}:${encodeURIComponent(password)}@${url.slice(scheme)}`;
+  return `${url.slice(0, at)}:${encodeURIComponent(password)}${url.slice(at)}`;
+}
+
+export type Queryable = Pick<pg.PoolClient, 'query'>;
+
+export class PgDatabase {
+  readonly pool: pg.Pool;
+  private closed = false;
+
+  constructor(
+    opts: pg.PoolConfig,
+    private readonly log?: Logger | undefined,
+  ) {
+    this.pool = new pg.Pool(opts);
+    // An idle connection the server dropped: the pool replaces it; without a listener the error would be thrown.
+    this.pool.on('error', (err) => this.log?.warn({ err }, 'PostgreSQL connection lost (the pool opens another)'));
+  }
+
+  static async open(c: PostgresConfig, log?: Logger): Promise<PgDatabase> {
+    const db = new PgDatabase(poolOptions(c), log);
+    try {
+      await db.migrate();
+    } catch (err) {
+      await db.close();
+      throw new Error(`database ${safeDatabaseUrl(c.url)}: ${(err as Error).message}`, { cause: err });
+    }
+    return db;
+  }
+
+  async query<T extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> {
+    return (await this.pool.query<T>(sql, params)).rows;
+  }
+
+  /** Run `fn` in a transaction on one connection: committed when it resolves, rolled back when it throws. */
+  async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      const out = await fn(client);
+      await client.query('COMMIT');
+      return out;
+    } catch (err) {
+      try {
+        await client.query('ROLLBACK');
+      } catch {
+        broken = true;
+      }
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /** The schema version (0: none yet). */
+  async version(q: Queryable = this.pool): Promise<number> {
+    const exists = await q.query<{ t: string | null }>("SELECT to_regclass('schema_migrations')::text AS t");
+    if (!exists.rows[0]?.t) return 0;
+    const r = await q.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_migrations');
+    return r.rows[0]?.v ?? 0;
+  }
+
+  /** Apply what is missing of `migrations`, under the migration lock; the versions applied. */
+  async migrate(migrations: readonly PgMigration[] = PG_MIGRATIONS): Promise<number[]> {
+    return this.tx(async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+      const current = await this.version(c);
+      const latest = migrations.at(-1)?.version ?? 0;
+      if (current > latest) throw new Error(`the schema is at version ${current}, newer than this controller knows (${latest}): run the newer controller`);
+      const applied: number[] = [];
+      for (const m of migrations) {
+        if (m.version <= current) continue;
+        await c.query(m.sql);
+        await c.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, Date.now()]);
+        this.log?.info({ version: m.version, name: m.name }, 'applied database migration');
+        applied.push(m.version);
+      }
+      return applied;
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+}

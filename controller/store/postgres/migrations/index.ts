@@ -1,0 +1,12 @@
+// The PostgreSQL store's numbered migrations, applied in order (db.ts), each in the transaction that holds the
+// migration lock. Append only: a released migration is never edited. Numbered on their own: PostgreSQL's 1 is
+// SQLite's 1-10 (store/sqlite/migrations); a later change to the schema gets a migration in both.
+import { PG_MIGRATION_001 } from './001-initial.js';
+
+export interface PgMigration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const PG_MIGRATIONS: readonly PgMigration[] = [{ version: 1, name: 'initial (SQLite 1-10)', sql: PG_MIGRATION_001 }];

@@ -1,0 +1,128 @@
+// The PostgreSQL store's connection on a real cluster of the test's own: the numbered migrations (applied once,
+// also by controllers starting together; a schema newer than the controller is refused), the schema equal to
+// SQLite's table for table and column for column (the committed fixture's), the password file (a wrong password
+// and an unreadable file refused, the latter as a config error naming the key) and TLS with ca_file (the
+// server's certificate verified: another CA's refused).
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PostgresConfig } from '../../../../controller/store/postgres/config.js';
+import { PgDatabase, poolOptions } from '../../../../controller/store/postgres/db.js';
+import { PG_MIGRATIONS } from '../../../../controller/store/postgres/migrations/index.js';
+import { ConfigError } from '../../../../shared/errors.js';
+import { SQLITE_FIXTURE } from '../../../fixtures/make-sqlite-fixture.js';
+import { describeWith, missing } from '../../../helpers/env.js';
+import { postgresMissing, startPostgres, usePostgres, type PgCluster } from '../../../helpers/postgres.js';
+import { postgresConfig } from '../../../helpers/store-backends.js';
+import { HAS_OPENSSL, makeCa, makeServerCert, type TestCert } from '../../../helpers/tls.js';
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'hw-pgdb-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describeWith(postgresMissing(), 'PostgreSQL store: connection and migrations', () => {
+  const cluster = usePostgres();
+
+  it('applies the migrations once, records them, and refuses a schema newer than it knows', async () => {
+    const config = postgresConfig(cluster(), await cluster().createDatabase());
+    const db = await PgDatabase.open(config);
+    try {
+      expect(await db.version()).toBe(PG_MIGRATIONS.at(-1)!.version);
+      expect(await db.migrate()).toEqual([]);
+      const rows = await db.query<{ version: number; name: string }>('SELECT version, name FROM schema_migrations ORDER BY version');
+      expect(rows.map((r) => r.version)).toEqual(PG_MIGRATIONS.map((m) => m.version));
+      // BIGINT columns read back as numbers.
+      await db.query("INSERT INTO hosts (name, first_seen) VALUES ('web01', $1)", [Date.UTC(2026, 0, 1)]);
+      expect((await db.query('SELECT id, first_seen FROM hosts'))[0]).toEqual({ id: 1, first_seen: Date.UTC(2026, 0, 1) });
+      await db.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)");
+    } finally {
+      await db.close();
+    }
+    await expect(PgDatabase.open(config)).rejects.toThrow(/schema is at version 999, newer than this controller knows/);
+  });
+
+  it('migrates once when controllers start together (the migration lock)', async () => {
+    const config = postgresConfig(cluster(), await cluster().createDatabase());
+    const dbs = [1, 2, 3].map(() => new PgDatabase(poolOptions(config)));
+    try {
+      const applied = await Promise.all(dbs.map((db) => db.migrate()));
+      expect(applied.flat().sort()).toEqual(PG_MIGRATIONS.map((m) => m.version));
+      expect(applied.filter((a) => a.length === 0)).toHaveLength(2);
+    } finally {
+      for (const db of dbs) await db.close();
+    }
+  });
+
+  it('has the tables and columns of the SQLite store (the committed fixture\'s), for a copy from one to the other', async () => {
+    const copy = join(dir, 'fixture.db');
+    copyFileSync(SQLITE_FIXTURE, copy);
+    const lite = new Database(copy, { readonly: true });
+    const tables = lite.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all();
+    const sqlite = Object.fromEntries(tables.map(({ name }) => [name, lite.prepare<[], { name: string }>(`PRAGMA table_info("${name}")`).all().map((c) => c.name).sort()]));
+    lite.close();
+    const db = await PgDatabase.open(postgresConfig(cluster(), await cluster().createDatabase()));
+    try {
+      const cols = await db.query<{ table_name: string; column_name: string }>("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name <> 'schema_migrations'");
+      const pg: Record<string, string[]> = {};
+      for (const c of cols) (pg[c.table_name] ??= []).push(c.column_name);
+      for (const k of Object.keys(pg)) pg[k]!.sort();
+      expect(pg).toEqual(sqlite);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('logs in with the password file; a wrong password is refused, an unreadable file is a config error naming the key', async () => {
+    const c = cluster();
+    await c.query("CREATE ROLE hw_pw LOGIN PASSWORD 'correct horse'");
+    const database = await c.createDatabase('hw_pw');
+    const file = join(dir, 'db.password');
+    writeFileSync(file, 'correct horse\n', { mode: 0o600 });
+    const config: PostgresConfig = { url: c.url(database, 'hw_pw'), passwordFile: file, caFile: undefined, poolSize: 2 };
+    const db = await PgDatabase.open(config);
+    expect((await db.query('SELECT current_user AS u'))[0]).toEqual({ u: 'hw_pw' });
+    await db.close();
+    writeFileSync(file, 'battery staple\n');
+    await expect(PgDatabase.open(config)).rejects.toThrow(/password authentication failed for user "hw_pw"/);
+    const absent = { ...config, passwordFile: join(dir, 'absent') };
+    expect(() => poolOptions(absent)).toThrow(ConfigError);
+    expect(() => poolOptions(absent)).toThrow(/database.password_file.*cannot read/);
+    writeFileSync(file, 'two\nlines\n');
+    expect(() => poolOptions(config)).toThrow(/password alone, on one line/);
+  });
+});
+
+describeWith(missing([[postgresMissing() === undefined, postgresMissing() ?? ''], [HAS_OPENSSL, 'needs openssl (test certificates)']]), 'PostgreSQL store: TLS with ca_file', () => {
+  let cluster: PgCluster;
+  let caFile: string;
+  let otherCaFile: string;
+  beforeAll(async () => {
+    const ca = makeCa(dir, 'pg');
+    const cert: TestCert = makeServerCert(dir, ca, 'pg-server', { san: 'IP:127.0.0.1' });
+    caFile = ca.certFile;
+    otherCaFile = makeCa(dir, 'other').certFile;
+    cluster = await startPostgres({ tls: { cert: cert.cert, key: cert.key } });
+    await cluster.query("CREATE ROLE hw_tls LOGIN PASSWORD 'tls pw'");
+  }, 120_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it('verifies the server against ca_file: connects with the right CA, refuses with another', async () => {
+    const database = await cluster.createDatabase('hw_tls');
+    const file = join(dir, 'tls.password');
+    writeFileSync(file, 'tls pw\n', { mode: 0o600 });
+    const config: PostgresConfig = { url: cluster.tcpUrl(database, 'hw_tls'), passwordFile: file, caFile, poolSize: 2 };
+    const db = await PgDatabase.open(config);
+    try {
+      expect((await db.query<{ ssl: boolean }>('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()'))[0]).toEqual({ ssl: true });
+    } finally {
+      await db.close();
+    }
+    await expect(PgDatabase.open({ ...config, caFile: otherCaFile })).rejects.toThrow(/self[- ]signed certificate|unable to verify|certificate/i);
+  });
+});
