@@ -215,8 +215,11 @@ step "purge: nothing left"
 alive=$(pgrep -u alice -f 'php-fpm: pool alice' | sort | tr '\n' ' ')
 if DEBIAN_FRONTEND=noninteractive apt-get purge -y -o Dpkg::Use-Pty=0 hostwarden-agent hostwarden-controller hostwarden-common >purge.log 2>&1; then ok "apt-get purge"; else fail "apt-get purge"; tail -n 20 purge.log; fi
 check "no hostwarden file is left (/etc /usr/lib /var/lib /lib/systemd)" bash -c '! ls -d /etc/hostwarden /usr/lib/hostwarden /var/lib/hostwarden /lib/systemd/system/hostwarden* 2>/dev/null | grep -q .'
-if ! find /sys/fs/cgroup -name "hostwarden*" | grep -q .; then ok "no hostwarden cgroup is left"; else fail "no hostwarden cgroup is left:"; find /sys/fs/cgroup -name "hostwarden*" | head -n 5 | sed 's/^/     /'; fi
-if ! systemctl list-units --all --no-legend "hostwarden*" | grep -q .; then ok "no hostwarden unit is loaded"; else fail "no hostwarden unit is loaded:"; systemctl list-units --all --no-legend "hostwarden*" | sed 's/^/     /'; fi
+# hostwarden-distro-run.service is this tier's own runner (scripts/distro), not the packages'.
+left_cgroups() { find /sys/fs/cgroup -name "hostwarden*" ! -name "hostwarden-distro-run.service"; }
+left_units() { systemctl list-units --all --no-legend "hostwarden*" | grep -v "hostwarden-distro-run.service"; }
+if ! left_cgroups | grep -q .; then ok "no hostwarden cgroup is left"; else fail "no hostwarden cgroup is left:"; left_cgroups | head -n 5 | sed 's/^/     /'; fi
+if ! left_units | grep -q .; then ok "no hostwarden unit is loaded"; else fail "no hostwarden unit is loaded:"; left_units | sed 's/^/     /'; fi
 check "no nftables table of hostwarden is left" bash -c '! nft list tables | grep -q hostwarden'
 check "the tenants' processes were released, not killed, and none is frozen" bash -c "[ \"\$(pgrep -u alice -f 'php-fpm: pool alice' | sort | tr '\n' ' ')\" = '$alive' ] && ! grep -l 'frozen 1' \$(find /sys/fs/cgroup -name cgroup.events) 2>/dev/null | grep -q ."
 
