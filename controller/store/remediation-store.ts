@@ -53,3 +53,42 @@ export interface RemediationStore {
   /** The newest case opened for `tenant` with `rule` (automatic cases), or undefined. */
   lastCaseFor(tenant: string, rule: string): Promise<RemediationCase | undefined>;
 }
+
+/** A case as both stores keep it: the columns they query by, and the rest as a JSON body. */
+export interface CaseRow {
+  id: number;
+  tenant: string;
+  host: string;
+  rule: string | null;
+  state: string;
+  step_state: string;
+  opened_at: number;
+  deadline: number;
+  updated_at: number;
+  body: string;
+}
+
+/** The row of a case (its id is the row's own). */
+export function caseRow(c: RemediationCase, now: number): Omit<CaseRow, 'id'> {
+  const { id: _id, ...body } = c;
+  return {
+    tenant: c.tenant,
+    host: c.host,
+    rule: c.rule,
+    state: c.state,
+    step_state: c.step_state,
+    opened_at: Date.parse(c.opened_at),
+    deadline: Date.parse(c.deadline),
+    updated_at: now,
+    body: JSON.stringify(body),
+  };
+}
+
+/** A row's body with its id, not yet checked against the schema; undefined when the body is not JSON. */
+export function caseBody(r: CaseRow): unknown {
+  try {
+    return { ...(JSON.parse(r.body) as object), id: r.id };
+  } catch {
+    return undefined;
+  }
+}

@@ -10,22 +10,10 @@ import { RemediationCaseSchema, type RemediationCase } from '../../../shared/wir
 import { validator } from '../../../shared/validate.js';
 import { contactFromRow } from '../notice-keys.js';
 import { capWaitingKey, SnapshotNoticeTx } from '../notice-snapshot.js';
-import type { CaseDecision, CaseFilter, CaseTx, IncidentTally, RemediationStore } from '../remediation-store.js';
+import { type CaseDecision, type CaseFilter, caseBody, type CaseRow, caseRow, type CaseTx, type IncidentTally, type RemediationStore } from '../remediation-store.js';
 import type { PgDatabase } from './db.js';
 import { PgWhere, takeNoticeIds, writeSnapshot } from './notices.js';
 
-interface CaseRow {
-  id: number;
-  tenant: string;
-  host: string;
-  rule: string | null;
-  state: string;
-  step_state: string;
-  opened_at: number;
-  deadline: number;
-  updated_at: number;
-  body: string;
-}
 
 const LINK_KEY = 'remediation_link_key';
 /** Incidents of the automatic opening never count these rules: an administrator's own actions. */
@@ -76,7 +64,7 @@ export class PgRemediation implements RemediationStore {
   async open(c: RemediationCase, opened: (stored: RemediationCase, tx: CaseTx) => void): Promise<RemediationCase> {
     const now = this.opts.now();
     return this.db.tx(async (client) => {
-      const row = this.row(c, now);
+      const row = caseRow(c, now);
       const [r] = (
         await client.query<{ id: number }>(
           `INSERT INTO remediation_cases (tenant, host, rule, state, step_state, opened_at, deadline, updated_at, body)
@@ -85,7 +73,7 @@ export class PgRemediation implements RemediationStore {
         )
       ).rows;
       const stored = { ...c, id: r!.id };
-      await client.query('UPDATE remediation_cases SET body = $2 WHERE id = $1', [stored.id, this.row(stored, now).body]);
+      await client.query('UPDATE remediation_cases SET body = $2 WHERE id = $1', [stored.id, caseRow(stored, now).body]);
       const tx = await this.caseTx(client, stored.id, stored.tenant);
       opened(stored, { now, notices: tx });
       await writeSnapshot(client, tx);
@@ -115,7 +103,7 @@ export class PgRemediation implements RemediationStore {
       const next = decide(current, { now, notices: tx });
       await writeSnapshot(client, tx);
       if (!next) return { case: current, changed: false };
-      const row = this.row(next, now);
+      const row = caseRow(next, now);
       await client.query('UPDATE remediation_cases SET state = $2, step_state = $3, deadline = $4, updated_at = $5, body = $6 WHERE id = $1', [
         id,
         row.state,
@@ -152,27 +140,10 @@ export class PgRemediation implements RemediationStore {
     return r ? this.read(r) : undefined;
   }
 
-  private row(c: RemediationCase, now: number): Omit<CaseRow, 'id'> {
-    const { id: _id, ...body } = c;
-    return {
-      tenant: c.tenant,
-      host: c.host,
-      rule: c.rule,
-      state: c.state,
-      step_state: c.step_state,
-      opened_at: Date.parse(c.opened_at),
-      deadline: Date.parse(c.deadline),
-      updated_at: now,
-      body: JSON.stringify(body),
-    };
-  }
-
   /** The case of a row; undefined (told to onDamaged) when its body does not parse or match the schema. */
   private read(r: CaseRow): RemediationCase | undefined {
-    let body: unknown;
-    try {
-      body = { ...(JSON.parse(r.body) as object), id: r.id };
-    } catch {
+    const body = caseBody(r);
+    if (body === undefined) {
       this.opts.onDamaged?.('remediation_cases', r.id, 'body is not JSON');
       return undefined;
     }

@@ -5,22 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { RemediationCaseSchema, type RemediationCase } from '../../../shared/wire/remediation.js';
-import type { CaseDecision, CaseFilter, CaseTx, IncidentTally, RemediationStore } from '../remediation-store.js';
+import { type CaseDecision, type CaseFilter, caseBody, type CaseRow, caseRow, type CaseTx, type IncidentTally, type RemediationStore } from '../remediation-store.js';
 import { assertOpen, Where, type StoreContext } from './context.js';
 import { columnCheck } from './damage.js';
 
-interface CaseRow {
-  id: number;
-  tenant: string;
-  host: string;
-  rule: string | null;
-  state: string;
-  step_state: string;
-  opened_at: number;
-  deadline: number;
-  updated_at: number;
-  body: string;
-}
 
 const LINK_KEY = 'remediation_link_key';
 /** Incidents of the automatic opening never count these rules: an administrator's own actions. */
@@ -61,10 +49,10 @@ export class SqliteRemediation implements RemediationStore {
     assertOpen(ctx);
     const now = ctx.now();
     return ctx.db.transaction(() => {
-      const row = this.row(c, now);
+      const row = caseRow(c, now);
       const id = Number(this.sql.insert.run(row).lastInsertRowid);
       const stored = { ...c, id };
-      this.sql.update.run({ ...this.row(stored, now), id });
+      this.sql.update.run({ ...caseRow(stored, now), id });
       opened(stored, ctx.hooks.tx(now));
       return stored;
     })();
@@ -94,7 +82,7 @@ export class SqliteRemediation implements RemediationStore {
       if (!current) return undefined;
       const next = decide(current, ctx.hooks.tx(now));
       if (!next) return { case: current, changed: false };
-      this.sql.update.run({ ...this.row(next, now), id });
+      this.sql.update.run({ ...caseRow(next, now), id });
       return { case: { ...next, id }, changed: true };
     })();
   }
@@ -120,27 +108,10 @@ export class SqliteRemediation implements RemediationStore {
     return r ? this.read(r) : undefined;
   }
 
-  private row(c: RemediationCase, now: number): Omit<CaseRow, 'id'> {
-    const { id: _id, ...body } = c;
-    return {
-      tenant: c.tenant,
-      host: c.host,
-      rule: c.rule,
-      state: c.state,
-      step_state: c.step_state,
-      opened_at: Date.parse(c.opened_at),
-      deadline: Date.parse(c.deadline),
-      updated_at: now,
-      body: JSON.stringify(body),
-    };
-  }
-
   /** The case of a row; undefined (noted as damaged) when its body does not parse or match the schema. */
   private read(r: CaseRow): RemediationCase | undefined {
-    let body: unknown;
-    try {
-      body = { ...(JSON.parse(r.body) as object), id: r.id };
-    } catch {
+    const body = caseBody(r);
+    if (body === undefined) {
       this.ctx.damaged.note('remediation_cases', r.id, 'body is not JSON');
       return undefined;
     }
