@@ -18,6 +18,7 @@ import type { RemediationStore } from '../../controller/store/remediation-store.
 import type { NewNotice, NoticeStore } from '../../controller/store/notice-store.js';
 import { SqliteStore } from '../../controller/store/sqlite/sqlite-store.js';
 import type { UiStore } from '../../controller/store/ui-store.js';
+import { it } from 'vitest';
 import { describeWith } from './env.js';
 import { postgresMissing, usePostgres, type PgCluster } from './postgres.js';
 
@@ -140,6 +141,14 @@ function postgresBackend(cluster: () => PgCluster): Backend {
       return parts;
     },
   };
+}
+
+/**
+ * A test of what only a shared database has (two controllers on one store): registered on PostgreSQL only, as
+ * SQLite is one controller per file; nothing is declared (nor reported skipped) for SQLite.
+ */
+export function itShared(backend: Backend): (name: string, fn: () => Promise<void> | void, timeout?: number) => void {
+  return backend.name === 'postgres' ? it : () => {};
 }
 
 /** Run `body` once per backend, inside a describe named after it (the PostgreSQL one with a cluster of its own). */

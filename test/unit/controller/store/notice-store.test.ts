@@ -5,7 +5,7 @@
 // take one notice twice, concurrent digests make one digest.
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { NewNotice } from '../../../../controller/store/notice-store.js';
-import { describeBackends, type OpenedParts } from '../../../helpers/store-backends.js';
+import { describeBackends, itShared, type OpenedParts } from '../../../helpers/store-backends.js';
 
 const T0 = Date.UTC(2026, 11, 1, 12, 0, 0);
 const MIN = 60_000;
@@ -158,7 +158,7 @@ describeBackends('NoticeStore', (backend) => {
     expect(await store.notices.get(ids[2]!)).toMatchObject({ state: 'queued', next_attempt_at: T0 + 80 * MIN });
   });
 
-  it.skipIf(backend.name === 'sqlite')('two controllers at once: a notice is claimed by one of them, a digest made once (not SQLite: one controller per file)', async () => {
+  itShared(backend)('two controllers at once: a notice is claimed by one of them, a digest made once (not SQLite: one controller per file)', async () => {
     const second = await store.another!();
     const ids = [];
     for (let i = 0; i < 10; i++) ids.push((await store.seedNotice(notice()))!);

@@ -8,7 +8,7 @@ import { parseControllerConfig } from '../../../../controller/config.js';
 import { openedCase } from '../../../../controller/remediation/machine.js';
 import { enqueueCaseNotice } from '../../../../controller/remediation/notices.js';
 import type { RemediationCase } from '../../../../shared/wire/remediation.js';
-import { describeBackends, type OpenedParts } from '../../../helpers/store-backends.js';
+import { describeBackends, itShared, type OpenedParts } from '../../../helpers/store-backends.js';
 
 const T0 = Date.UTC(2026, 11, 1, 12, 0, 0);
 const DAY = 86_400_000;
@@ -122,7 +122,7 @@ describeBackends('RemediationStore', (backend) => {
     expect(await store.remediation.linkKey()).toEqual(key);
   });
 
-  it.skipIf(backend.name === 'sqlite')('two controllers changing one case at once take turns (not SQLite: one controller per file)', async () => {
+  itShared(backend)('two controllers changing one case at once take turns (not SQLite: one controller per file)', async () => {
     const second = await store.another!();
     const { c } = await open('alice');
     const mark = (tag: string) => (cur: RemediationCase): RemediationCase => ({ ...cur, what: `${cur.what} ${tag}` });

@@ -3,7 +3,7 @@
 // sign alike), tenant links revoked once (a notice's link never recorded can be revoked too), and the purge.
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { AdminSession } from '../../../../controller/store/ui-store.js';
-import { describeBackends, type OpenedParts } from '../../../helpers/store-backends.js';
+import { describeBackends, itShared, type OpenedParts } from '../../../helpers/store-backends.js';
 
 const T0 = Date.UTC(2026, 11, 1, 12, 0, 0);
 const HOUR = 3_600_000;
@@ -63,7 +63,7 @@ describeBackends('UiStore', (backend) => {
     expect((await store.ui.getSession(session(5).idHash, T0))?.admin).toBe('admin5');
   });
 
-  it.skipIf(backend.name === 'sqlite')('shares keys, sessions and revocations between two controllers on one database (not SQLite: one controller per file)', async () => {
+  itShared(backend)('shares keys, sessions and revocations between two controllers on one database (not SQLite: one controller per file)', async () => {
     const second = await store.another!();
     // Both ask for a new key at once: one is made, both get it.
     const [a, b] = await Promise.all([store.ui.signingKey('k'), second.ui.signingKey('k')]);
