@@ -23,6 +23,16 @@ describe('signed tokens', () => {
     expect(openToken(key, 'no-dot-here', 'not ours')).toEqual({ ok: false, reason: 'malformed', message: 'not ours' });
   });
 
+  it('refuse every other last character, even one that decodes to the same bytes (the padding bits)', () => {
+    // 32 bytes are 43 base64url characters; the last one holds 4 bits of the MAC and 2 the decoder drops.
+    const token = signToken(key, { v: 1, t: 'bob' });
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const others = [...alphabet].filter((c) => c !== token.at(-1));
+    const sameBytes = others.filter((c) => Buffer.from(`${token.slice(token.indexOf('.') + 1, -1)}${c}`, 'base64url').equals(Buffer.from(token.slice(token.indexOf('.') + 1), 'base64url')));
+    expect(sameBytes).toHaveLength(3);
+    for (const c of others) expect(openToken(key, `${token.slice(0, -1)}${c}`, 'not ours'), c).toMatchObject({ ok: false, reason: 'bad_signature' });
+  });
+
   it.each(['null', '42', '"text"', '[]', 'true'])('a signed payload of %s is a malformed link of either kind, not an exception', (json) => {
     const token = forge(json);
     expect(verifyTenantLink(key, token, Date.now())).toMatchObject({ ok: false, reason: 'malformed' });
