@@ -28,9 +28,9 @@ describe('remediation links', () => {
       if (token[i] === '.') continue;
       const swapped = token.slice(0, i) + (token[i] === 'A' ? 'B' : 'A') + token.slice(i + 1);
       const r = verifyLink(key, swapped, T0);
-      // A changed last character may only flip padding bits base64url ignores: then it is the same MAC.
-      if (r.ok) expect(Buffer.from(swapped.split('.')[1]!, 'base64url')).toEqual(Buffer.from(token.split('.')[1]!, 'base64url'));
-      else expect(['bad_signature', 'malformed']).toContain(r.reason);
+      // Also the last character, where 'A' and 'B' may differ only in padding bits the decoder drops.
+      expect(r.ok, `character ${i}`).toBe(false);
+      if (!r.ok) expect(['bad_signature', 'malformed']).toContain(r.reason);
     }
   });
 
