@@ -131,6 +131,7 @@ export class Agent implements TickAgent {
     this.enforcer = new Enforcer(this.driver, this.log.child({ component: 'enforce' }), this.dryRun);
     this.hostBase = hostFacts(this.config.procRoot);
     if (this.config.web.apiCapacity !== undefined) this.hostBase.api_capacity = this.config.web.apiCapacity;
+    if (this.config.ioCapacity) this.hostBase.io_capacity = { ...this.config.ioCapacity };
     // cgroup_stats first: the per-tenant collectors after it read what it read.
     this.collectors = [
       this.stats,

@@ -7,7 +7,7 @@ import { ConfigError } from '../shared/errors.js';
 import { Section, loadYamlFile } from '../shared/config.js';
 import { EMAIL_RULE, isEmail } from '../shared/email.js';
 import { HOST_RE, NAME_RE, type Plan } from '../shared/wire/agent.js';
-import { DEFAULT_UID_MIN, MAX_UID, planValueProblem, uidProblem, type PlanKey } from '../shared/wire/bounds.js';
+import { DEFAULT_UID_MIN, MAX_BYTES, MAX_OPS, MAX_UID, planValueProblem, uidProblem, type PlanKey } from '../shared/wire/bounds.js';
 import { readConfigHomes } from './homes.js';
 import { type PolicyConfig, readPolicyConfig } from './policy/policy-config.js';
 import { type BandwidthConfig, readBandwidthConfig } from './shaping/config.js';
@@ -65,6 +65,31 @@ export interface AgentConfig {
   webServer: WebServerConfig | undefined;
   /** The Prometheus endpoint of the tenants' usage (metrics/); undefined = off (the default). */
   metrics: MetricsConfig | undefined;
+  /**
+   * The disks' capacity for the fairness ledger's io share (`io_capacity`), reported as host_stats.io_capacity;
+   * a part not given is 0 (left out of the share). Undefined: no io share.
+   */
+  ioCapacity?: IoCapacityConfig;
+}
+
+export interface IoCapacityConfig {
+  read_bps: number;
+  write_bps: number;
+  iops: number;
+}
+
+/** `io_capacity: { read, write, iops }`: what the homes' disks sustain (bytes/s, bytes/s, operations/s). */
+function readIoCapacity(root: Section): IoCapacityConfig | undefined {
+  const s = root.section('io_capacity');
+  const read = s.rate('read');
+  const write = s.rate('write');
+  const iops = s.number('iops', undefined, { min: 1, max: MAX_OPS });
+  for (const [key, v] of [['read', read], ['write', write]] as const) {
+    if (v !== undefined && v > MAX_BYTES) s.fail(key, `must be at most ${MAX_BYTES} bytes/s, got ${v}`);
+  }
+  s.done();
+  if (read === undefined && write === undefined && iops === undefined) return undefined;
+  return { read_bps: read ?? 0, write_bps: write ?? 0, iops: iops ?? 0 };
 }
 
 /** Login shells that do not count for discovery (accounts that cannot log in are not tenants). */
@@ -176,8 +201,9 @@ export function readAgentConfig(raw: unknown): AgentConfig {
   const web = readWebConfig(root, tenants);
   const webServer = readWebServerConfig(root);
   const metrics = readMetricsConfig(root);
+  const ioCapacity = readIoCapacity(root);
   root.done();
-  return { host, intervalMs, placementIntervalMs, stateDir, uidMin, logLevel, enforce, controller, cgroup, procRoot, passwdFile, discovery, bandwidth, inodes, inventory, malware, tenants, plans, policy, web, webServer, metrics };
+  return { host, intervalMs, placementIntervalMs, stateDir, uidMin, logLevel, enforce, controller, cgroup, procRoot, passwdFile, discovery, bandwidth, inodes, inventory, malware, tenants, plans, policy, web, webServer, metrics, ...(ioCapacity ? { ioCapacity } : {}) };
 }
 
 /**

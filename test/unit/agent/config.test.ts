@@ -58,6 +58,10 @@ describe('agent config', () => {
     [{ plans: { basic: { inodes: 2 ** 51 } } }, 'plans.basic.inodes', /within/],
     [{ inodes: { warn: 0.8, release: 0.9 } }, 'inodes.release', /below warn/],
     [{ inodes: { warn: 1.5 } }, 'inodes.warn', /at most 1/],
+    [{ io_capacity: { read: 'fast' } }, 'io_capacity.read', /./],
+    [{ io_capacity: { write: 2 ** 51 } }, 'io_capacity.write', /at most/],
+    [{ io_capacity: { iops: 0 } }, 'io_capacity.iops', /at least 1/],
+    [{ io_capacity: { reads: '500M' } }, 'io_capacity.reads', /./],
   ])('%j fails naming %s', (raw, key, msg) => {
     const err = errorOf(raw);
     expect(err.key).toBe(key);
@@ -70,6 +74,13 @@ describe('agent config', () => {
     expect(c.plans.basic).toEqual({ inodes: 250_000, weight: 1 });
     expect(c.inodes).toEqual({ enabled: true, refreshMs: 600_000, warn: 0.9, release: 0.85, quota: true });
     expect(readAgentConfig({ inodes: { warn: 0.95, release: 0.5, quota: false } }).inodes).toMatchObject({ warn: 0.95, release: 0.5, quota: false });
+  });
+
+  it("io_capacity: the disks' capacity for the fairness ledger's io share; a part not given is 0 (left out)", () => {
+    expect(readAgentConfig({}).ioCapacity).toBeUndefined();
+    expect(readAgentConfig({ io_capacity: {} }).ioCapacity).toBeUndefined();
+    expect(readAgentConfig({ io_capacity: { read: '500M', write: '200M', iops: 20_000 } }).ioCapacity).toEqual({ read_bps: 500 * 2 ** 20, write_bps: 200 * 2 ** 20, iops: 20_000 });
+    expect(readAgentConfig({ io_capacity: { iops: 5000 } }).ioCapacity).toEqual({ read_bps: 0, write_bps: 0, iops: 5000 });
   });
 
   it('names the file when it cannot be read or parsed', () => {

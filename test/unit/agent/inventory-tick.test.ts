@@ -109,6 +109,15 @@ describe('the host inventory in the agent ticks', () => {
     return a;
   }
 
+  it("host_stats carries io_capacity (the fairness ledger's io capacity) when agent.yaml gives one", async () => {
+    const a = agent({}, { enabled: false }, { io_capacity: { read: '400M', iops: 8000 } });
+    a.init();
+    await a.tick();
+    const r = reports.at(-1)!;
+    expect(checkReport.problems(r)).toEqual([]);
+    expect(r.host_stats.io_capacity).toEqual({ read_bps: 400 * 2 ** 20, write_bps: 0, iops: 8000 });
+  });
+
   const statusOf = (r: Report) => r.collectors!.find((c) => c.name === 'inventory');
 
   it("host_stats carries api_capacity (the fairness ledger's API capacity) when agent.yaml gives one, nothing without", async () => {
