@@ -12,7 +12,8 @@ import { PgDatabase } from '../../controller/store/postgres/db.js';
 import { insertNotices, PgNotices } from '../../controller/store/postgres/notices.js';
 import { PgAudit } from '../../controller/store/postgres/audit.js';
 import { PgRemediation } from '../../controller/store/postgres/remediation.js';
-import type { Store } from '../../controller/store/store.js';
+import type { Store, StoreOptions } from '../../controller/store/store.js';
+import { PgStore } from '../../controller/store/postgres/pg-store.js';
 import { PgUi } from '../../controller/store/postgres/ui.js';
 import type { RemediationStore } from '../../controller/store/remediation-store.js';
 import type { NewNotice, NoticeStore } from '../../controller/store/notice-store.js';
@@ -57,9 +58,22 @@ export interface OpenedParts extends StoreParts {
   close(): Promise<void>;
 }
 
+/** A whole store (the Store interface) on a fresh database, with what tests look at beside it. */
+export interface OpenedStore {
+  store: Store;
+  /** Rows of a table (the same table names on both backends). */
+  count(table: string): Promise<number>;
+  /** Close the store and open it again on the same database (a restart); `store` is the new one. */
+  reopen(opts?: StoreOptions): Promise<Store>;
+  /** A second store open at once on the same database (a second controller); undefined for SQLite. */
+  another: ((opts?: StoreOptions) => Promise<Store>) | undefined;
+  close(): Promise<void>;
+}
+
 export interface Backend {
   name: 'sqlite' | 'postgres';
   open(): Promise<OpenedParts>;
+  openStore(opts?: StoreOptions): Promise<OpenedStore>;
 }
 
 function sqliteBackend(): Backend {
@@ -94,6 +108,28 @@ function sqliteBackend(): Backend {
         },
       };
       return parts;
+    },
+    openStore: async (opts = {}) => {
+      const dir = mkdtempSync(join(tmpdir(), 'hw-store-'));
+      const file = join(dir, 'controller.db');
+      let store = new SqliteStore({ file, ...opts });
+      const opened: OpenedStore = {
+        get store() {
+          return store;
+        },
+        count: async (table) => (store.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n,
+        reopen: async (o = opts) => {
+          await store.close();
+          store = new SqliteStore({ file, ...o });
+          return store;
+        },
+        another: undefined,
+        close: async () => {
+          await store.close();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+      return opened;
     },
   };
 }
@@ -139,6 +175,32 @@ function postgresBackend(cluster: () => PgCluster): Backend {
         },
       };
       return parts;
+    },
+    openStore: async (opts = {}) => {
+      const c = cluster();
+      const config = postgresConfig(c, await c.createDatabase());
+      let store = await PgStore.open(config, opts);
+      const others: PgStore[] = [];
+      const opened: OpenedStore = {
+        get store() {
+          return store;
+        },
+        count: async (table) => Number((await store.db.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`))[0]!.n),
+        reopen: async (o = opts) => {
+          await store.close();
+          store = await PgStore.open(config, o);
+          return store;
+        },
+        another: async (o = opts) => {
+          const s = await PgStore.open(config, o);
+          others.push(s);
+          return s;
+        },
+        close: async () => {
+          for (const s of [store, ...others]) await s.close();
+        },
+      };
+      return opened;
     },
   };
 }
