@@ -74,6 +74,12 @@ export class SnapshotNoticeTx implements NoticeTx {
     const id = e.ids.shift() ?? this.missing('another notice id');
     e.existing.add(notice.source);
     this.enqueued.push({ id, notice });
+    // What later reads of this transaction see of it (as a database would): its incident's level, its cap queue.
+    const levels = this.data.levels;
+    if (notice.kind === 'event' && notice.incident_id !== null && notice.level !== null && levels?.has(notice.incident_id)) {
+      levels.set(notice.incident_id, Math.max(levels.get(notice.incident_id)!, notice.level));
+    }
+    if (notice.state === 'held' && notice.digest_due === null) this.data.capWaiting?.add(pair(notice.host, notice.category));
     return id;
   }
 

@@ -12,6 +12,7 @@ import { effectiveState, manualAction, type ActionRow } from '../sqlite/actions.
 import { ConflictStateError, InvalidError, MissingError, UnknownPlanError } from '../errors.js';
 import type { ActionFilter, ActionInput, ActionQueuedHook, TenantFilter } from '../store.js';
 import type { PgDatabase, Queryable } from './db.js';
+import type { PgFiles } from './files.js';
 import { ensureHost, insertTenant } from './ingest.js';
 import { PgWhere } from './notices.js';
 import { loadPlans, TENANT_COLUMNS, tenantOf, weightOf, type PgTenant, type Plans, type TenantRow } from './rows.js';
@@ -37,7 +38,7 @@ export async function lastReport(q: Queryable, hostId: number): Promise<LastRepo
 export class PgCatalog {
   constructor(
     private readonly db: PgDatabase,
-    private readonly opts: { now: () => number; halfLifeMs: number; actionHooks: Set<ActionQueuedHook> },
+    private readonly opts: { now: () => number; halfLifeMs: number; actionHooks: Set<ActionQueuedHook>; files: PgFiles },
   ) {}
 
   // --- hosts -----------------------------------------------------------------------------------------------
@@ -212,6 +213,10 @@ export class PgCatalog {
       }
     }
     const policy: Policy = { host: hostName, tenants, plans, actions };
+    // Restores, deletes and scans asked for (issue 16): present only when there are any, as from SQLite.
+    const requests = host ? await this.opts.files.forPolicy(host.id) : undefined;
+    if (requests?.file_requests.length) policy.file_requests = requests.file_requests;
+    if (requests?.scan_requests.length) policy.scan_requests = requests.scan_requests;
     const etag = `"${createHash('sha256').update(JSON.stringify(policy)).digest('base64url').slice(0, 32)}"`;
     return { policy, etag };
   }

@@ -4,7 +4,9 @@
 // (weights). The report row is inserted with ON CONFLICT (host_id, seq) DO NOTHING, and its rollups are
 // merged into rollup_minute and rollup_hour by the same statement, from the row only when it was inserted.
 import type pg from 'pg';
-import type { ActionAck, TenantInfoWire } from '../../../shared/wire/agent.js';
+import type { ActionAck, IncidentEvent, TenantInfoWire } from '../../../shared/wire/agent.js';
+import type { ActionStateName } from '../../../shared/wire/api.js';
+import type { ActionRow } from '../sqlite/actions.js';
 import { accrueReport, capacityOf, type DebtState } from '../../fairness.js';
 import { HOST_WIDTH, TENANT_WIDTH } from '../../history/catalog.js';
 import { CodecError, encodeSamples, encodeVector } from '../../history/codec.js';
@@ -14,7 +16,12 @@ import { hostSeries } from '../../history/series.js';
 import type { PreparedReport } from '../../ingest/prepare.js';
 import { MAX_LISTED_REJECTIONS, noRejections, type RejectionKind, type Rejections, type TenantLimits } from '../../trust.js';
 import { ConflictStateError, InvalidError } from '../errors.js';
-import type { IngestResult } from '../store.js';
+import type { IncidentEventsHook, IngestResult, NewIncidentEvent } from '../store.js';
+import type { PgFiles } from './files.js';
+import type { PgIncidents } from './incidents.js';
+import { runIncidentHooks } from './ingest-hooks.js';
+import type { PgNotices } from './notices.js';
+import type { PgWeb } from './web.js';
 import type { PgDatabase } from './db.js';
 import { accLiteral, loadPlans, TENANT_COLUMNS, tenantOf, weightOf, type PgTenant, type Plans, type TenantRow } from './rows.js';
 
@@ -67,17 +74,14 @@ const isRefusal = (v: PgTenant | Refusal): v is Refusal => 'kind' in v;
 export class PgIngest {
   constructor(
     private readonly db: PgDatabase,
-    private readonly opts: { now: () => number; fairness: { halfLifeMs: number; activeThreshold: number }; limits: TenantLimits; closed: () => boolean },
+    private readonly opts: { now: () => number; fairness: { halfLifeMs: number; activeThreshold: number }; limits: TenantLimits },
+    private readonly parts: { incidents: PgIncidents; files: PgFiles; web: PgWeb; notices: PgNotices; incidentHooks: ReadonlySet<IncidentEventsHook> },
   ) {}
 
   async ingest(p: PreparedReport): Promise<IngestResult> {
     const now = this.opts.now();
     if (p.at > now + MAX_CLOCK_AHEAD_MS) {
       throw new InvalidError(`at /at: ${iso(p.at)} is more than ${MAX_CLOCK_AHEAD_MS / 60_000} minutes ahead of the controller's clock (${iso(now)}); check the agent host's clock`);
-    }
-    if (p.events.length || p.acks.length || p.files.length || p.fileAcks.length || p.web || p.webLogs) {
-      // Not yet on PostgreSQL (issue 15); the controller refuses database.url until they are.
-      throw new InvalidError('this report carries incident events, action or file acknowledgements or web counts, which the PostgreSQL store does not store yet', 'not_implemented');
     }
     return this.db.tx((c) => this.report(c, p, now));
   }
@@ -150,6 +154,28 @@ export class PgIngest {
       [host.id, p.seq, p.at, now, p.intervalMs, n, JSON.stringify(meta), hostBlob, blob, series, lits, floorTo(p.at, MINUTE_MS), floorTo(p.at, HOUR_MS)],
     );
     if (!inserted.rows[0]) return duplicate(p.seq); // not reached under the host lock; kept as the store's promise
+    const { parts } = this;
+    if (p.inventory) {
+      await c.query(
+        `INSERT INTO host_inventory (host_id, reported_at, received, inventory) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (host_id) DO UPDATE SET reported_at = excluded.reported_at, received = excluded.received, inventory = excluded.inventory
+         WHERE excluded.reported_at >= host_inventory.reported_at`,
+        [host.id, p.at, now, JSON.stringify(p.inventory)],
+      );
+    }
+    const web = p.web || p.webLogs ? await parts.web.addReport(c, host.id, p.at, new Map(states.map((t) => [t.name, t.id])), p.web, p.webLogs) : undefined;
+    let newEvents: NewIncidentEvent[] = [];
+    if (screened.events.length) {
+      // The events' explanations carry their tenants' debt before this report (as SQLite's do).
+      const names = [...new Set(screened.events.map((e) => e.tenant))];
+      const debts = new Map(states.map((t) => [t.name, t.debt]));
+      const r = await c.query<{ name: string; debt: number; debt_at: number | null }>('SELECT name, debt, debt_at FROM tenants WHERE name = ANY($1::text[])', [names.filter((x) => !debts.has(x))]);
+      for (const row of r.rows) debts.set(row.name, row.debt_at === null ? undefined : { debt: row.debt, at: row.debt_at });
+      newEvents = await parts.incidents.store(c, host, screened.events, now, debts);
+    }
+    await applyAcks(c, host.id, screened.acks, now);
+    if (p.files.length || p.fileAcks.length) await parts.files.ingest(c, host.id, p.files, p.fileAcks, now);
+    await runIncidentHooks(c, parts.incidentHooks, parts.notices, host.name, newEvents, now);
     if (n) {
       await c.query(
         `UPDATE tenants t SET debt = u.debt, debt_at = u.at, first_seen = coalesce(t.first_seen, $3),
@@ -159,22 +185,23 @@ export class PgIngest {
       );
     }
     await c.query('UPDATE hosts SET last_seen = greatest(coalesce(last_seen, $2), $2) WHERE id = $1', [host.id, now]);
-    if (p.inventory) {
-      await c.query(
-        `INSERT INTO host_inventory (host_id, reported_at, received, inventory) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (host_id) DO UPDATE SET reported_at = excluded.reported_at, received = excluded.received, inventory = excluded.inventory
-         WHERE excluded.reported_at >= host_inventory.reported_at`,
-        [host.id, p.at, now, JSON.stringify(p.inventory)],
-      );
-    }
-    return { accepted: true, duplicate: false, seq: p.seq, samples: n, events: 0, acks: screened.acks.length, ...(screened.rejected ? { rejected: screened.rejected } : {}) };
+    return {
+      accepted: true,
+      duplicate: false,
+      seq: p.seq,
+      samples: n,
+      events: newEvents.length,
+      acks: screened.acks.length,
+      ...(screened.rejected ? { rejected: screened.rejected } : {}),
+      ...(web ? { web } : {}),
+    };
   }
 
   /** The report item by item, as sqlite/trust.ts screens it, with the tenants read from the database. */
   private async screen(c: pg.PoolClient, p: PreparedReport, host: HostRow, plans: Plans) {
     void plans;
     const limit = this.opts.limits.maxUnmanagedPerHost;
-    const names = [...new Set([...p.tenants, ...(p.directory ?? []).map((d) => d.name)])];
+    const names = [...new Set([...p.tenants, ...(p.directory ?? []).map((d) => d.name), ...p.events.map((e) => e.tenant)])];
     const known = new Map<string, PgTenant>();
     if (names.length) {
       const r = await c.query<TenantRow>(`SELECT ${TENANT_COLUMNS} FROM tenants WHERE name = ANY($1::text[])`, [names]);
@@ -189,11 +216,12 @@ export class PgIngest {
     const refused = new Map<string, Refusal>();
     let unmanaged: number | undefined;
     const hostName = async (id: number) => (await c.query<{ name: string }>('SELECT name FROM hosts WHERE id = $1', [id])).rows[0]?.name ?? '?';
-    const resolve = async (name: string, at: number | null): Promise<PgTenant | Refusal> => {
+    const resolve = async (name: string, at: number | null, create = true): Promise<PgTenant | Refusal | undefined> => {
       const no = refused.get(name);
       if (no) return no;
       let t = known.get(name);
       if (!t) {
+        if (!create) return undefined;
         unmanaged ??= Number((await c.query<{ n: number }>('SELECT count(*)::int AS n FROM tenants WHERE host_id = $1 AND spec IS NULL', [host.id])).rows[0]!.n);
         if (unmanaged >= limit) {
           const why: Refusal = { kind: 'unmanaged_cap', message: `host ${host.name} already has ${limit} unmanaged tenants (tenants.max_per_host): ${name} was not added` };
@@ -228,7 +256,7 @@ export class PgIngest {
     const samples: PgTenant[] = [];
     let kept: number[] | undefined;
     for (let k = 0; k < p.tenants.length; k++) {
-      const v = await resolve(p.tenants[k]!, p.at);
+      const v = (await resolve(p.tenants[k]!, p.at))!;
       if (isRefusal(v)) {
         kept ??= Array.from({ length: k }, (_, i) => i);
         reject(v, `/samples/${k}`);
@@ -240,12 +268,64 @@ export class PgIngest {
     const values = kept ? compact(p.values, kept) : p.values;
     const directory: Array<{ info: TenantInfoWire; tenant: PgTenant }> = [];
     for (const [k, info] of (p.directory ?? []).entries()) {
-      const v = await resolve(info.name, null);
+      const v = (await resolve(info.name, null))!;
       if (isRefusal(v)) reject(v, `/tenants/${k}`);
       else directory.push({ info, tenant: v });
     }
+    const action = async (id: string) => (await c.query<{ tenant: string; host_id: number; reason: string; by: string | null }>('SELECT tenant, host_id, reason, by FROM actions WHERE id = $1', [id])).rows[0];
+    const events: IncidentEvent[] = [];
+    for (let [k, ev] of p.events.entries()) {
+      const v = await resolve(ev.tenant, null, false);
+      if (v && isRefusal(v)) {
+        reject(v, `/events/${k}`);
+        continue;
+      }
+      if (ev.manual) {
+        const a = await action(ev.manual.action_id);
+        if (!a || a.host_id !== host.id || a.tenant !== ev.tenant) {
+          reject(
+            { kind: 'forged_manual', message: `event ${ev.id} names action ${ev.manual.action_id}, which is not a manual action queued for tenant ${ev.tenant} on host ${host.name}: only the controller's queued actions are an administrator's` },
+            `/events/${k}/manual`,
+          );
+          continue;
+        }
+        if (a.reason !== ev.manual.reason || (a.by ?? undefined) !== ev.manual.by) {
+          ev = { ...ev, manual: { action_id: ev.manual.action_id, reason: a.reason, ...(a.by !== null ? { by: a.by } : {}) } };
+        }
+      }
+      events.push(ev);
+    }
     const acks: ActionAck[] = [];
-    return { samples, values, directory, acks, rejected };
+    for (const [k, ack] of p.acks.entries()) {
+      const a = await action(ack.action_id);
+      if (a && a.host_id !== host.id) {
+        reject({ kind: 'cross_host', message: `action ${ack.action_id} was queued for host ${await hostName(a.host_id)}, not for ${host.name}` }, `/acks/${k}`);
+        continue;
+      }
+      acks.push(ack);
+    }
+    return { samples, values, directory, events, acks, rejected };
+  }
+}
+
+/** The agent's acknowledgements of actions queued for its host (sqlite/actions.ts applyAcks). */
+async function applyAcks(c: pg.PoolClient, hostId: number, acks: readonly ActionAck[], now: number): Promise<void> {
+  const set = (state: string, at: number, message: string | null, id: string) => c.query('UPDATE actions SET state = $1, state_at = $2, message = $3 WHERE id = $4', [state, at, message, id]);
+  for (const ack of acks) {
+    const row = (await c.query<ActionRow>('SELECT * FROM actions WHERE id = $1', [ack.action_id])).rows[0];
+    if (!row || row.host_id !== hostId) continue;
+    const at = Math.min(Date.parse(ack.at), now);
+    let next: ActionStateName | undefined;
+    if (row.state === 'pending') {
+      if (ack.state === 'applied') next = row.action === 'notice' || row.action === 'release' ? 'done' : 'applied';
+      else next = ack.state;
+    } else if (row.state === 'applied' && (ack.state === 'expired' || ack.state === 'released' || ack.state === 'failed')) next = ack.state;
+    if (!next || next === row.state) continue;
+    await set(next, at, ack.message ?? null, row.id);
+    if (row.action === 'release' && next === 'done') {
+      const others = await c.query<{ id: string }>("SELECT id FROM actions WHERE tenant = $1 AND state = 'applied' AND action IN ('throttle', 'quarantine')", [row.tenant]);
+      for (const other of others.rows) await set('released', at, `released by action ${row.id}`, other.id);
+    }
   }
 }
 

@@ -90,7 +90,7 @@ export class PgNotices implements NoticeStore {
   }
 
   /** The cap slots and cap queues, for a SnapshotNoticeTx. */
-  private async capState(c: pg.PoolClient): Promise<{ capSlots: Map<string, number>; capWaiting: Set<string> }> {
+  async capState(c: pg.PoolClient): Promise<{ capSlots: Map<string, number>; capWaiting: Set<string> }> {
     const slots = await c.query<{ key: string; last_at: number }>("SELECT key, last_at FROM notice_limits WHERE key >= 'cap' || chr(31) AND key < 'cap' || chr(32)");
     const waiting = await c.query<{ host: string | null; category: string }>("SELECT DISTINCT host, category FROM notices WHERE state = 'held' AND digest_due IS NULL");
     return { capSlots: new Map(slots.rows.map((r) => [r.key, r.last_at])), capWaiting: new Set(waiting.rows.map((r) => capWaitingKey(r.host, r.category))) };

@@ -4,6 +4,9 @@
 //   ingest.ts     reports: dedupe by (host, seq), samples, the fairness ledger, the tenant directory, rollups
 //   catalog.ts    hosts, tenants, plans, manual actions and the policy (with its ETag)
 //   history.ts    series queries over the tiers, the fairness ranking
+//   incidents.ts  incidents and their events; ingest-hooks.ts runs the hooks (the notices) in the transaction
+//   files.ts      infected data: quarantined files, restores, deletes and scans
+//   web.ts        the web tier's access-log minutes, pushed API calls, reader counts
 //   notices.ts, remediation.ts, ui.ts, audit.ts   the outbox, cases, dashboard rows and audit log
 //
 // SEVERAL CONTROLLERS. Nothing of the write path lives in this process's memory; the database holds it all:
@@ -25,10 +28,6 @@
 //   - the notices' outbox claims with FOR UPDATE SKIP LOCKED (notices.ts).
 // The price of no memory is the upsert of each report's rollup rows (one per tenant and the host, minute and
 // hour); the SQLite store buffers minutes instead (sqlite/writer-state.ts), which one writer can afford.
-//
-// NOT YET (issue 15; the controller refuses database.url until these are done): reports carrying incident
-// events, action acknowledgements, file quarantine entries or web counts are refused (InvalidError
-// not_implemented); incidents, quarantined files, file requests and web usage are not read or written.
 import type { Logger } from 'pino';
 import type { Policy } from '../../../shared/wire/agent.js';
 import type { ActionStatus, AuditEntry, FairnessRanking, HostDetail, HostInfo, IncidentDetail, IncidentSummary, PlanEntry, PlanPut, SeriesResponse, TenantDetail, TenantInfo, TenantPut } from '../../../shared/wire/api.js';
@@ -64,7 +63,10 @@ import { PgCatalog } from './catalog.js';
 import type { PostgresConfig } from './config.js';
 import { PgDatabase } from './db.js';
 import { PgHistory } from './history.js';
+import { PgFiles } from './files.js';
+import { PgIncidents } from './incidents.js';
 import { PgIngest } from './ingest.js';
+import { PgWeb } from './web.js';
 import { PgNotices } from './notices.js';
 import { PgRemediation } from './remediation.js';
 import { PgUi } from './ui.js';
@@ -75,10 +77,6 @@ export const RETENTION_LOCK = 0x6877726574;
 export interface PgStoreOptions extends StoreOptions {
   log?: Logger | undefined;
 }
-
-const notYet = (what: string): never => {
-  throw new Error(`${what} is not implemented by the PostgreSQL store yet (issue 15)`);
-};
 
 export class PgStore implements Store {
   readonly kind = 'postgres';
@@ -95,6 +93,9 @@ export class PgStore implements Store {
   private readonly catalog: PgCatalog;
   private readonly history: PgHistory;
   private readonly audit: PgAudit;
+  private readonly incidents: PgIncidents;
+  private readonly files: PgFiles;
+  private readonly web: PgWeb;
   private closed = false;
   /** Tenants no report has mentioned since this store opened count as seen at its opening (as in SQLite). */
   private readonly openedAt: number;
@@ -112,8 +113,15 @@ export class PgStore implements Store {
     this.remediation = new PgRemediation(db, { now: this.now });
     this.ui = new PgUi(db);
     this.audit = new PgAudit(db);
-    this.ingester = new PgIngest(db, { now: this.now, fairness: this.fairness, limits: this.limits, closed: () => this.closed });
-    this.catalog = new PgCatalog(db, { now: this.now, halfLifeMs: this.fairness.halfLifeMs, actionHooks: this.actionHooks });
+    this.incidents = new PgIncidents(db, this.fairness.halfLifeMs);
+    this.files = new PgFiles(db, this.now);
+    this.web = new PgWeb(db, this.now);
+    this.ingester = new PgIngest(
+      db,
+      { now: this.now, fairness: this.fairness, limits: this.limits },
+      { incidents: this.incidents, files: this.files, web: this.web, notices: this.notices, incidentHooks: this.incidentHooks },
+    );
+    this.catalog = new PgCatalog(db, { now: this.now, halfLifeMs: this.fairness.halfLifeMs, actionHooks: this.actionHooks, files: this.files });
     this.history = new PgHistory(db, { now: this.now, retention: this.retention, halfLifeMs: this.fairness.halfLifeMs });
   }
 
@@ -265,20 +273,22 @@ export class PgStore implements Store {
     return this.catalog.getAction(id);
   }
 
-  async listQuarantinedFiles(_filter?: QuarantinedFileFilter): Promise<QuarantinedFile[]> {
-    return notYet('listing quarantined files');
+  async listQuarantinedFiles(filter: QuarantinedFileFilter = {}): Promise<QuarantinedFile[]> {
+    return this.files.list(filter);
   }
-  async getQuarantinedFile(_id: string): Promise<QuarantinedFile | undefined> {
-    return notYet('reading a quarantined file');
+  async getQuarantinedFile(id: string): Promise<QuarantinedFile | undefined> {
+    return this.files.get(id);
   }
-  async requestFileAction(_id: string, _action: 'restore' | 'delete', _by: string): Promise<FileRequestStatus> {
-    return notYet('a file request');
+  async requestFileAction(id: string, action: 'restore' | 'delete', by: string): Promise<FileRequestStatus> {
+    this.assertOpen();
+    return this.files.requestFile(id, action, by);
   }
-  async requestScan(_tenant: string, _by: string): Promise<FileRequestStatus> {
-    return notYet('a scan request');
+  async requestScan(tenant: string, by: string): Promise<FileRequestStatus> {
+    this.assertOpen();
+    return this.files.requestScan(tenant, by);
   }
-  async getFileRequest(_id: string): Promise<FileRequestStatus | undefined> {
-    return notYet('reading a file request');
+  async getFileRequest(id: string): Promise<FileRequestStatus | undefined> {
+    return this.files.getRequest(id);
   }
 
   tenantHistory(tenant: string, query: HistoryQuery): Promise<SeriesResponse | undefined> {
@@ -291,20 +301,23 @@ export class PgStore implements Store {
     return this.history.rank(query);
   }
 
-  async webUsage(_tenant: string, _from: number, _to: number): Promise<WebUsage | undefined> {
-    return notYet('web usage');
+  async webUsage(tenant: string, from: number, to: number): Promise<WebUsage | undefined> {
+    this.assertOpen();
+    return this.web.usage(tenant, from, to);
   }
-  async hostWebStats(_host: string): Promise<HostWebStats | undefined> {
-    return notYet("a host's web counts");
+  async hostWebStats(host: string): Promise<HostWebStats | undefined> {
+    this.assertOpen();
+    return this.web.hostStats(host);
   }
-  async pushApiCalls(_push: ApiUsagePush, _by: string): Promise<ApiUsagePushAnswer> {
-    return notYet('pushed API calls');
+  async pushApiCalls(push: ApiUsagePush, by: string): Promise<ApiUsagePushAnswer> {
+    this.assertOpen();
+    return this.web.push(push, by);
   }
-  async listIncidents(_filter?: IncidentFilter): Promise<IncidentSummary[]> {
-    return notYet('listing incidents');
+  listIncidents(filter: IncidentFilter = {}): Promise<IncidentSummary[]> {
+    return this.incidents.list(filter);
   }
-  async getIncident(_id: number): Promise<IncidentDetail | undefined> {
-    return notYet('reading an incident');
+  getIncident(id: number): Promise<IncidentDetail | undefined> {
+    return this.incidents.get(id);
   }
 
   async addAudit(entry: Omit<AuditEntry, 'id'>): Promise<void> {
