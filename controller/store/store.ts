@@ -108,6 +108,12 @@ export interface StoreStats {
   bufferedBuckets: number;
 }
 
+export interface StoreHealth {
+  database: 'ok' | 'unreachable';
+  /** Why not, when unreachable (no credentials in it). */
+  message?: string | undefined;
+}
+
 export interface HistoryQuery {
   from: number;
   to: number;
@@ -269,6 +275,8 @@ export interface Store {
   readonly ui: UiStore;
 
   stats(): Promise<StoreStats>;
+  /** Whether the database answers (GET /healthz); an embedded store always does. */
+  health(): Promise<StoreHealth>;
   onIncidentEvents(hook: IncidentEventsHook): () => void;
   onActionQueued(hook: ActionQueuedHook): () => void;
 

@@ -6,6 +6,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { readCaFile, readPasswordFile, safeDatabaseUrl, type PostgresConfig } from './config.js';
 import { PG_MIGRATIONS, type PgMigration } from './migrations/index.js';
+import { StoreUnavailableError } from '../errors.js';
 
 const INT8_OID = 20;
 /** The advisory lock key of migrations (any constant; 'hwmig' in ASCII). */
@@ -39,6 +40,30 @@ function withPassword(url: string, password: string): string {
 
 export type Queryable = Pick<pg.PoolClient, 'query'>;
 
+/** Socket errors of a server that is down, unknown or unreachable. */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOENT']);
+
+/**
+ * A failure that says the database cannot be reached (not that a statement is wrong), as the store's
+ * StoreUnavailableError (HW_STORE_UNREACHABLE: the API answers 503); undefined for any other error.
+ * PostgreSQL's class 08 (connection exception), 57P01-57P03 (shut down, starting up), the pool's timeout and
+ * the driver's "Connection terminated" count.
+ */
+export function unreachable(err: unknown): StoreUnavailableError | undefined {
+  if (err instanceof StoreUnavailableError) return err;
+  const e = err as { code?: unknown; message?: unknown };
+  const code = typeof e.code === 'string' ? e.code : '';
+  const message = typeof e.message === 'string' ? e.message : String(err);
+  const hit =
+    NETWORK_CODES.has(code) ||
+    code.startsWith('08') ||
+    code === '57P01' ||
+    code === '57P02' ||
+    code === '57P03' ||
+    /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|Client has encountered a connection error/i.test(message);
+  return hit ? new StoreUnavailableError('HW_STORE_UNREACHABLE', `the database cannot be reached: ${message}`, { cause: err }) : undefined;
+}
+
 export class PgDatabase {
   readonly pool: pg.Pool;
   private closed = false;
@@ -64,12 +89,21 @@ export class PgDatabase {
   }
 
   async query<T extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> {
-    return (await this.pool.query<T>(sql, params)).rows;
+    try {
+      return (await this.pool.query<T>(sql, params)).rows;
+    } catch (err) {
+      throw unreachable(err) ?? err;
+    }
   }
 
   /** Run `fn` in a transaction on one connection: committed when it resolves, rolled back when it throws. */
   async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw unreachable(err) ?? err;
+    }
     let broken = false;
     try {
       await client.query('BEGIN');
@@ -82,7 +116,7 @@ export class PgDatabase {
       } catch {
         broken = true;
       }
-      throw err;
+      throw unreachable(err) ?? err;
     } finally {
       client.release(broken);
     }

@@ -55,6 +55,7 @@ import {
   type RetentionSpans,
   type Store,
   type StoreOptions,
+  type StoreHealth,
   type StoreStats,
   type TenantFilter,
 } from '../store.js';
@@ -325,6 +326,16 @@ export class PgStore implements Store {
   }
   listAudit(filter: AuditFilter = {}): Promise<AuditEntry[]> {
     return this.audit.list(filter);
+  }
+
+  /** One round trip (`SELECT 1`); unreachable when the pool cannot connect or the server does not answer. */
+  async health(): Promise<StoreHealth> {
+    try {
+      await this.db.query('SELECT 1');
+      return { database: 'ok' };
+    } catch (err) {
+      return { database: 'unreachable', message: (err as Error).message };
+    }
   }
 
   async stats(): Promise<StoreStats> {

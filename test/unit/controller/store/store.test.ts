@@ -5,6 +5,7 @@
 // until the PostgreSQL store stores them, the tests of incident events and action acknowledgements.
 import { afterEach, expect, it } from 'vitest';
 import { ConflictStateError } from '../../../../controller/store/errors.js';
+import type { PreparedReport } from '../../../../controller/ingest/prepare.js';
 import type { Store, StoreOptions } from '../../../../controller/store/store.js';
 import type { TenantSample } from '../../../../shared/wire/agent.js';
 import { describeBackends, itShared, type OpenedStore } from '../../../helpers/store-backends.js';
@@ -301,7 +302,7 @@ describeBackends('store', (backend) => {
     const single = await open(clock);
     const pair = await open(clock);
     const other = await pair.another!({ now: clock.now });
-    const reports = [];
+    const reports: PreparedReport[] = [];
     for (let i = 0; i < 40; i++) {
       const at = T0 + i * 5000;
       reports.push(prepared(report('web01', i + 1, at, [cpu('a', 10 + i, (1 + (i % 3)) * GiB), cpu('b', 90 - i)])));
