@@ -16,7 +16,8 @@ import type { Store, StoreOptions } from '../../controller/store/store.js';
 import { PgStore } from '../../controller/store/postgres/pg-store.js';
 import { PgUi } from '../../controller/store/postgres/ui.js';
 import type { RemediationStore } from '../../controller/store/remediation-store.js';
-import type { NewNotice, NoticeStore } from '../../controller/store/notice-store.js';
+import type { NewNotice, NoticeStore, TenantContact } from '../../controller/store/notice-store.js';
+import { contactFromRow } from '../../controller/store/notice-keys.js';
 import { SqliteStore } from '../../controller/store/sqlite/sqlite-store.js';
 import type { UiStore } from '../../controller/store/ui-store.js';
 import { it } from 'vitest';
@@ -63,6 +64,10 @@ export interface OpenedStore {
   store: Store;
   /** Rows of a table (the same table names on both backends). */
   count(table: string): Promise<number>;
+  /** The column `n` of the first row of a query written with $1, $2 ... placeholders (SQLite gets ?s). */
+  scalar(sql: string, ...params: unknown[]): Promise<number>;
+  /** Where a tenant's notices go, as the outbox reads it inside a transaction (NoticeTx.contactOf). */
+  contactOf(tenant: string): Promise<TenantContact>;
   /** Close the store and open it again on the same database (a restart); `store` is the new one. */
   reopen(opts?: StoreOptions): Promise<Store>;
   /** A second store open at once on the same database (a second controller); undefined for SQLite. */
@@ -118,6 +123,8 @@ function sqliteBackend(): Backend {
           return store;
         },
         count: async (table) => (store.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n,
+        scalar: async (sql, ...params) => (store.db.prepare(sql.replace(/\$\d+/g, '?')).get(...params) as { n: number }).n,
+        contactOf: async (tenant) => store.notices.contactOf(tenant),
         reopen: async (o = opts) => {
           await store.close();
           store = new SqliteStore({ file, ...o });
@@ -186,6 +193,8 @@ function postgresBackend(cluster: () => PgCluster): Backend {
           return store;
         },
         count: async (table) => Number((await store.db.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`))[0]!.n),
+        scalar: async (sql, ...params) => Number((await store.db.query<{ n: string }>(sql, params))[0]!.n),
+        contactOf: async (tenant) => contactFromRow((await store.db.query<{ spec: string | null; reported: string | null }>('SELECT spec, reported FROM tenants WHERE name = $1', [tenant]))[0]),
         reopen: async (o = opts) => {
           await store.close();
           store = await PgStore.open(config, o);

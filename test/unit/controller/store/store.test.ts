@@ -6,10 +6,11 @@
 import { afterEach, expect, it } from 'vitest';
 import { ConflictStateError } from '../../../../controller/store/errors.js';
 import type { PreparedReport } from '../../../../controller/ingest/prepare.js';
-import type { Store, StoreOptions } from '../../../../controller/store/store.js';
+import type { NewNotice } from '../../../../controller/store/notice-store.js';
+import type { NewIncidentEvent, Store, StoreOptions } from '../../../../controller/store/store.js';
 import type { TenantSample } from '../../../../shared/wire/agent.js';
 import { describeBackends, itShared, type OpenedStore } from '../../../helpers/store-backends.js';
-import { Clock, DAY, GiB, HOUR, MIN, prepared, report } from '../fixtures.js';
+import { Clock, DAY, event, GiB, HOUR, MIN, prepared, report } from '../fixtures.js';
 
 const T0 = Date.UTC(2025, 5, 1, 10, 0, 0);
 const cpu = (tenant: string, percent: number, memory = 1 * GiB): TenantSample => ({ tenant, cpu: { percent }, memory: { current: memory, anon: memory, file: 0 } });
@@ -278,6 +279,148 @@ describeBackends('store', (backend) => {
     expect((await store.listTenants()).tenants.map((t) => t.name)).toEqual(['a']);
     // Its history stays until retention drops it.
     expect((await store.tenantHistory('a', { from: T0, to: T0 + 3 * HOUR, stepMs: HOUR, metrics: ['cpu'] }))?.samples).toEqual([1, 1]);
+  });
+
+  /** A notice as the outbox writes it for an event (controller/notices decides the real ones). */
+  const noticeOf = (e: NewIncidentEvent, now: number): NewNotice => ({
+    kind: 'event',
+    source: `event:${e.event.host}:${e.event.id}`,
+    tenant: e.event.tenant,
+    host: e.event.host,
+    resource: e.event.resource,
+    incident_id: e.incident.id,
+    incident_key: e.event.incident,
+    event_type: e.event.type,
+    step: e.event.step,
+    level: e.event.level,
+    manual: 0,
+    category: 'warning',
+    event_at: Date.parse(e.event.at),
+    created_at: now,
+    state: 'queued',
+    recipient: null,
+    bcc: '[]',
+    subject: e.event.id,
+    summary: e.event.explanation.summary,
+    body_text: null,
+    body_html: null,
+    message_id: `<${e.event.id}@test>`,
+    next_attempt_at: now,
+    error: null,
+    digest_due: null,
+  });
+
+  it('stores each event once, keeps the incident current and tells the hook inside the transaction', async () => {
+    const clock = new Clock(T0 + HOUR);
+    const { store } = await open(clock);
+    await store.putPlan('basic', { cpu: 100 });
+    await store.putTenant('alice', { users: ['alice'], plan: 'basic', host: 'web01', email: 'alice@example.com' });
+    const told: NewIncidentEvent[][] = [];
+    const seen: string[] = [];
+    store.onIncidentEvents((events, tx) => {
+      told.push(events);
+      // What a hook reads and writes is the transaction's: the tenant's address, the incident's notice level
+      // (its own notice of the report before counts), a notice written now.
+      for (const e of events) {
+        seen.push(`${e.event.id}:${tx.notices.contactOf(e.event.tenant).address}:${tx.notices.lastLevel(e.incident.id)}:${tx.now === clock.t}`);
+        tx.notices.enqueue(noticeOf(e, tx.now));
+      }
+    });
+    const e1 = event('e1', 'i1', 'opened', T0);
+    const e2 = event('e2', 'i1', 'escalated', T0 + MIN, { until: new Date(T0 + HOUR).toISOString() });
+    await store.ingest(prepared(report('web01', 1, T0, [cpu('alice', 380)], { events: [e1] })));
+    await store.ingest(prepared(report('web01', 2, T0 + MIN, [cpu('alice', 380)], { events: [e1, e2] }))); // e1 again
+    expect(told.map((batch) => batch.map((e) => e.event.id))).toEqual([['e1'], ['e2']]);
+    expect(seen).toEqual(['e1:alice@example.com:-1:true', 'e2:alice@example.com:0:true']);
+    expect((await store.notices.list()).map((n) => [n.source, n.level])).toEqual([
+      ['event:web01:e2', 1],
+      ['event:web01:e1', 0],
+    ]);
+    expect(told[1]![0]!.incident).toMatchObject({ state: 'open', step: 'throttle', level: 1, events: 2, host: 'web01' });
+
+    const [inc] = await store.listIncidents({ tenant: 'alice' });
+    expect(inc).toMatchObject({ agent_incident: 'i1', state: 'open', step: 'throttle', level: 1, events: 2, opened_at: new Date(T0).toISOString(), until: new Date(T0 + HOUR).toISOString() });
+    const detail = await store.getIncident(inc!.id);
+    expect(detail?.history.map((e) => e.id)).toEqual(['e1', 'e2']);
+    expect(detail?.explanation.top_processes[0]?.command).toBe('php-fpm: pool alice');
+    // The controller adds the tenant's fairness debt from its ledger (the agent has none), to the event too.
+    const ledger = (await store.fairnessRanking({ windowMs: HOUR, limit: 10 })).tenants.find((t) => t.tenant === 'alice');
+    expect(detail?.explanation.fairness).toEqual({ debt: expect.any(Number), half_life_seconds: 86_400, text: expect.stringMatching(/^fairness debt of alice: -?[\d.]+ share-hours \(.*half-life 1d\)$/) });
+    expect(detail?.history[1]?.explanation.fairness?.debt).toBe(detail?.explanation.fairness?.debt);
+    expect(Math.abs(detail!.explanation.fairness!.debt - (ledger?.debt ?? 0))).toBeLessThan(0.01);
+
+    await store.ingest(prepared(report('web01', 3, T0 + 10 * MIN, [], { events: [event('e3', 'i1', 'released', T0 + 10 * MIN)] })));
+    expect(await store.listIncidents({ state: 'open' })).toEqual([]);
+    const released = await store.listIncidents({ state: 'released', host: 'web01' });
+    expect(released[0]).toMatchObject({ state: 'released', released_at: new Date(T0 + 10 * MIN).toISOString(), events: 3 });
+    expect(await store.listIncidents({ from: T0 + 5 * MIN, to: T0 + 6 * MIN })).toHaveLength(1);
+    expect(await store.listIncidents({ from: T0 + 11 * MIN, to: T0 + 12 * MIN })).toHaveLength(0);
+    expect(await store.listIncidents({ host: 'web09' })).toEqual([]);
+    expect((await store.stats()).openIncidents).toBe(0);
+  });
+
+  it('rolls the whole report back when a hook throws, the notices it wrote with it', async () => {
+    const t = await open(new Clock(T0 + HOUR));
+    const { store } = t;
+    const off = store.onIncidentEvents((events, tx) => {
+      for (const e of events) tx.notices.enqueue(noticeOf(e, tx.now));
+      throw new Error('outbox full');
+    });
+    await expect(store.ingest(prepared(report('web01', 1, T0, [cpu('alice', 1)], { events: [event('e1', 'i1', 'opened', T0)] })))).rejects.toThrow('outbox full');
+    expect(await t.count('reports')).toBe(0);
+    expect(await t.count('incidents')).toBe(0);
+    expect(await t.count('notices')).toBe(0);
+    // PostgreSQL merges rollups in the report's statement (none may stay behind); SQLite holds minutes in memory.
+    if (backend.name === 'postgres') expect(await t.count('rollup_minute')).toBe(0);
+    off();
+    expect(await store.ingest(prepared(report('web01', 1, T0, [cpu('alice', 1)], { events: [event('e1', 'i1', 'opened', T0)] })))).toMatchObject({ duplicate: false, events: 1 });
+    expect((await store.tenantHistory('alice', { from: T0, to: T0 + MIN, stepMs: MIN }))?.samples).toEqual([1]);
+  });
+
+  it('moves an action pending -> served in the policy -> applied by the ack -> released, with the ETag following', async () => {
+    const clock = new Clock(T0);
+    const { store } = await open(clock);
+    await store.putPlan('basic', { cpu: 100, weight: 1 });
+    await store.putTenant('alice', { users: ['alice'], plan: 'basic', host: 'web01', email: 'alice@example.com' });
+    const p0 = await store.getPolicy('web01');
+    const a = await store.queueAction('alice', { action: 'throttle', level: 2, reason: 'crypto miner', ttlMs: 2 * HOUR }, 'admin');
+    expect(a).toMatchObject({ tenant: 'alice', host: 'web01', action: 'throttle', level: 2, state: 'pending', by: 'admin', expires_at: new Date(T0 + 2 * HOUR).toISOString() });
+    const p1 = await store.getPolicy('web01');
+    expect(p1.etag).not.toBe(p0.etag);
+    // Another host cannot acknowledge it.
+    clock.advance(5000);
+    const other = await store.ingest(prepared(report('web02', 1, T0 + 5000, [], { acks: [{ action_id: a.id, state: 'applied', at: new Date(T0 + 5000).toISOString() }] })));
+    expect(other.rejected?.counts.cross_host).toBe(1);
+    expect((await store.getAction(a.id))?.state).toBe('pending');
+    await store.ingest(prepared(report('web01', 1, T0 + 5000, [], { acks: [{ action_id: a.id, state: 'applied', at: new Date(T0 + 5000).toISOString(), message: 'cpu.max 200000 100000' }] })));
+    expect(await store.getAction(a.id)).toMatchObject({ state: 'applied', state_at: new Date(T0 + 5000).toISOString(), message: 'cpu.max 200000 100000' });
+    const p2 = await store.getPolicy('web01');
+    expect(p2.etag).toBe(p1.etag); // the same content: the agent's copy stays valid
+    expect(p2.policy.actions.map((x) => x.id)).toEqual([a.id]);
+    const rel = await store.queueAction('alice', { action: 'release', reason: 'cleaned up' }, 'admin');
+    clock.advance(5000);
+    await store.ingest(prepared(report('web01', 2, T0 + 10_000, [], { acks: [{ action_id: rel.id, state: 'applied', at: new Date(T0 + 10_000).toISOString() }] })));
+    expect((await store.getAction(rel.id))?.state).toBe('done');
+    expect((await store.getAction(a.id))?.state).toBe('released');
+    const p3 = await store.getPolicy('web01');
+    expect(p3.policy.actions).toEqual([]);
+    expect(p3.etag).toBe(p0.etag);
+    expect((await store.listActions({ tenant: 'alice' })).map((x) => x.state)).toEqual(['done', 'released']);
+    expect((await store.listActions({ host: 'web09' }))).toEqual([]);
+  });
+
+  it('keeps released incidents, finished actions and the audit log as long as the hour rollups', async () => {
+    const { store } = await open(new Clock(T0 + HOUR));
+    await store.ingest(prepared(report('web01', 1, T0, [cpu('alice', 1)], { events: [event('e1', 'i1', 'opened', T0), event('e2', 'i1', 'released', T0 + MIN)] })));
+    await store.ingest(prepared(report('web01', 2, T0 + 5000, [], { events: [event('e3', 'i2', 'opened', T0 + 5000)] })));
+    const a = await store.queueAction('alice', { action: 'notice', reason: 'heads up' }, 'admin');
+    await store.ingest(prepared(report('web01', 3, T0 + 10_000, [], { acks: [{ action_id: a.id, state: 'applied', at: new Date(T0 + 10_000).toISOString() }] })));
+    await store.addAudit({ at: new Date(T0).toISOString(), who: 'admin', method: 'GET', path: '/v1/hosts', status: 200, ip: null, detail: null });
+    expect((await store.applyRetention(T0 + 700 * DAY)).records).toBe(0);
+    // 2 events + 1 released incident + 1 done action + 1 audit entry; the open incident stays
+    expect((await store.applyRetention(T0 + 731 * DAY)).records).toBe(5);
+    expect((await store.listIncidents()).map((i) => [i.agent_incident, i.state])).toEqual([['i2', 'open']]);
+    expect(await store.listAudit()).toEqual([]);
   });
 
   // --- two controllers on one database (PostgreSQL only: SQLite is one controller per file) --------------------

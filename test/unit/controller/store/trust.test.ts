@@ -1,43 +1,45 @@
-// Trust boundaries in the SQLite store (controller/trust.ts, store/sqlite/trust.ts) on a real database file:
+// Trust boundaries in the store, on both backends (controller/trust.ts, store/sqlite/trust.ts, store/postgres/ingest.ts):
 // a report is screened item by item (another host's tenants, the per-host cap of unmanaged tenants, forged
 // administrator's events), a tenant never changes host on its own, unmanaged tenants expire after
 // tenants.unmanaged_ttl unseen (with an injected clock) and their history goes with retention.
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RejectionLog } from '../../../../controller/store/sqlite/rejection-log.js';
-import type { SqliteStore } from '../../../../controller/store/sqlite/sqlite-store.js';
+import type { Store, StoreOptions } from '../../../../controller/store/store.js';
 import type { TenantSample } from '../../../../shared/wire/agent.js';
-import { Clock, DAY, event, GiB, HOUR, MIN, prepared, report, tempStore } from '../fixtures.js';
+import { describeBackends, type OpenedStore } from '../../../helpers/store-backends.js';
+import { Clock, DAY, event, GiB, HOUR, MIN, prepared, report } from '../fixtures.js';
 
 const T0 = Date.UTC(2026, 0, 5, 10, 0, 0);
 const cpu = (tenant: string, percent: number): TenantSample => ({ tenant, cpu: { percent }, memory: { current: GiB, anon: GiB, file: 0 } });
 const iso = (t: number) => new Date(t).toISOString();
 
+/** dave is host web02's, managed by an admin with his address; erin is web02's unmanaged tenant. */
+async function fleet(store: Store, clock: Clock) {
+  await store.putPlan('basic', { cpu: 100, weight: 1 });
+  await store.putTenant('dave', { users: ['dave'], plan: 'basic', host: 'web02', email: 'dave@admin.example' });
+  await store.ingest(prepared(report('web02', 1, clock.t - 10_000, [cpu('dave', 20), cpu('erin', 10)], { tenants: [{ name: 'erin', email: 'erin@web02.example', plan: 'basic' }] })));
+}
+
+describeBackends('trust', (backend) => {
 let cleanup: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const fn of cleanup.reverse()) await fn();
   cleanup = [];
 });
 
-function open(clock: Clock, opts: Parameters<typeof tempStore>[0] = {}) {
-  const t = tempStore({ now: clock.now, ...opts });
-  cleanup.push(t.dispose);
+async function open(clock: Clock, opts: StoreOptions = {}): Promise<OpenedStore> {
+  const t = await backend.openStore({ now: clock.now, ...opts });
+  cleanup.push(() => t.close());
   return t;
 }
-
-const count = (store: SqliteStore, sql: string, ...params: unknown[]) => (store.db.prepare(sql).get(...params) as { n: number }).n;
-
-/** dave is host web02's, managed by an admin with his address; erin is web02's unmanaged tenant. */
-async function fleet(store: SqliteStore, clock: Clock) {
-  await store.putPlan('basic', { cpu: 100, weight: 1 });
-  await store.putTenant('dave', { users: ['dave'], plan: 'basic', host: 'web02', email: 'dave@admin.example' });
-  await store.ingest(prepared(report('web02', 1, clock.t - 10_000, [cpu('dave', 20), cpu('erin', 10)], { tenants: [{ name: 'erin', email: 'erin@web02.example', plan: 'basic' }] })));
-}
+/** The minute rollups' table: PostgreSQL's are arrays merged in the database (its migration 2). */
+const MINUTE = backend.name === 'postgres' ? 'rollup_minute' : 'minute';
 
 describe('a report is screened item by item', () => {
   it("item 2: host A cannot post samples for host B's tenant; its own samples in the same report are stored", async () => {
     const clock = new Clock(T0);
-    const { store } = open(clock);
+    const { store } = await open(clock);
     await fleet(store, clock);
     const r = await store.ingest(prepared(report('web01', 1, T0 - 5000, [cpu('alice', 30), cpu('dave', 400), cpu('erin', 400), cpu('bob', 40)])));
     expect(r).toMatchObject({ accepted: true, samples: 2 });
@@ -56,7 +58,8 @@ describe('a report is screened item by item', () => {
 
   it("item 2: a directory entry of another host's tenant changes nothing (email, plan), for managed and unmanaged tenants", async () => {
     const clock = new Clock(T0);
-    const { store } = open(clock);
+    const t = await open(clock);
+    const { store } = t;
     await fleet(store, clock);
     const before = { dave: await store.getTenant('dave'), erin: await store.getTenant('erin') };
     const r = await store.ingest(
@@ -74,14 +77,15 @@ describe('a report is screened item by item', () => {
     expect(r.rejected?.items.map((i) => i.path)).toEqual(['/tenants/0', '/tenants/1']);
     expect(await store.getTenant('dave')).toEqual(before.dave);
     expect(await store.getTenant('erin')).toEqual(before.erin);
-    expect(store.notices.contactOf('dave').address).toBe('dave@admin.example');
-    expect(store.notices.contactOf('erin').address).toBe('erin@web02.example');
-    expect(store.notices.contactOf('alice').address).toBe('alice@web01.example');
+    expect((await t.contactOf('dave')).address).toBe('dave@admin.example');
+    expect((await t.contactOf('erin')).address).toBe('erin@web02.example');
+    expect((await t.contactOf('alice')).address).toBe('alice@web01.example');
   });
 
   it("item 2: what an admin set is never overwritten by its own host's directory; the agent fills only what the admin left unset", async () => {
     const clock = new Clock(T0);
-    const { store } = open(clock);
+    const t = await open(clock);
+    const { store } = t;
     await fleet(store, clock);
     await store.putPlan('gold', { cpu: 400, weight: 4 });
     await store.putTenant('frank', { users: ['frank'], plan: 'basic', host: 'web02' }); // no email
@@ -97,16 +101,16 @@ describe('a report is screened item by item', () => {
     );
     const dave = (await store.getTenant('dave'))!;
     expect(dave).toMatchObject({ host: 'web02', managed: true, plan: 'basic', weight: 1, spec: { email: 'dave@admin.example', users: ['dave'], host: 'web02' } });
-    expect(store.notices.contactOf('dave').address).toBe('dave@admin.example');
+    expect((await t.contactOf('dave')).address).toBe('dave@admin.example');
     expect(await store.getTenant('frank')).toMatchObject({ plan: 'basic', weight: 1 });
-    expect(store.notices.contactOf('frank').address).toBe('frank@agent.example');
+    expect((await t.contactOf('frank')).address).toBe('frank@agent.example');
     // The policy web02 pulls is the admin's.
     expect((await store.getPolicy('web02')).policy.tenants.find((t) => t.name === 'dave')).toMatchObject({ email: 'dave@admin.example', plan: 'basic' });
   });
 
   it("item 2: events and acknowledgements for another host's tenant are refused; the host's own go through", async () => {
     const clock = new Clock(T0);
-    const { store } = open(clock);
+    const { store } = await open(clock);
     await fleet(store, clock);
     const action = await store.queueAction('dave', { action: 'throttle', level: 1, reason: 'abuse ticket 7' }, 'ops-anna');
     const r = await store.ingest(
@@ -128,7 +132,7 @@ describe('a report is screened item by item', () => {
 
   it("item 2: an event's manual field must name an action queued for that tenant on that host; a matching one carries the admin's name and reason", async () => {
     const clock = new Clock(T0);
-    const { store } = open(clock);
+    const { store } = await open(clock);
     await fleet(store, clock);
     await store.ingest(prepared(report('web01', 1, T0 - 9000, [cpu('alice', 10)])));
     const forAlice = await store.queueAction('alice', { action: 'quarantine', reason: 'phishing kit' }, 'ops-anna');
@@ -159,7 +163,7 @@ describe('a report is screened item by item', () => {
 describe('unmanaged tenants', () => {
   it('item 6: host B quiet for days: its tenant is still on B, and host A cannot take it', async () => {
     const clock = new Clock(T0);
-    const { store } = open(clock);
+    const { store } = await open(clock);
     await store.ingest(prepared(report('web02', 1, T0 - 5000, [cpu('erin', 10)], { tenants: [{ name: 'erin', email: 'erin@web02.example' }] })));
     for (let day = 1; day <= 5; day++) {
       clock.t = T0 + day * DAY;
@@ -178,13 +182,13 @@ describe('unmanaged tenants', () => {
 
   it('item 6: unmanaged tenants expire after tenants.unmanaged_ttl unseen, with their directory entry; managed ones never; history goes with retention', async () => {
     const clock = new Clock(T0);
-    const t = open(clock, { tenants: { unmanagedTtlMs: 30 * DAY } });
+    const t = await open(clock, { tenants: { unmanagedTtlMs: 30 * DAY } });
     const { store } = t;
     await store.putPlan('basic', { weight: 1 });
     await store.putTenant('carol', { users: ['carol'], plan: 'basic', host: 'web01' });
     await store.ingest(prepared(report('web01', 1, T0 - 5000, [cpu('alice', 10), cpu('gone', 10), cpu('carol', 10)], { tenants: [{ name: 'listed', email: 'l@web01.example' }] })));
     await store.flush({ all: true });
-    const goneId = count(store, "SELECT id AS n FROM tenants WHERE name = 'gone'");
+    const goneId = await t.scalar("SELECT id AS n FROM tenants WHERE name = 'gone'");
     // alice keeps reporting; 'listed' stays in the directory (no samples); 'gone' and carol stop.
     clock.t = T0 + 20 * DAY;
     await store.ingest(prepared(report('web01', 2, clock.t - 5000, [cpu('alice', 10)], { tenants: [{ name: 'listed', email: 'l@web01.example' }] })));
@@ -192,13 +196,13 @@ describe('unmanaged tenants', () => {
     expect(await store.expireTenants()).toEqual({ expired: 1, names: ['gone'] });
     expect(await store.getTenant('gone')).toBeUndefined();
     expect((await store.listTenants()).tenants.map((x) => x.name)).toEqual(['alice', 'carol', 'listed']);
-    expect(count(store, "SELECT count(*) AS n FROM tenants WHERE name = 'gone'")).toBe(0);
+    expect(await t.scalar("SELECT count(*) AS n FROM tenants WHERE name = 'gone'")).toBe(0);
     // Its history stays (raw row, minute rollups) until retention drops it; its id is not given to anyone.
-    expect(count(store, 'SELECT count(*) AS n FROM minute WHERE series = ?', goneId)).toBeGreaterThan(0);
+    expect(await t.scalar(`SELECT count(*) AS n FROM ${MINUTE} WHERE series = $1`, goneId)).toBeGreaterThan(0);
     await store.ingest(prepared(report('web01', 3, clock.t - 5000, [cpu('gone', 50)])));
-    const again = count(store, "SELECT id AS n FROM tenants WHERE name = 'gone'");
+    const again = await t.scalar("SELECT id AS n FROM tenants WHERE name = 'gone'");
     expect(again).toBeGreaterThan(goneId);
-    expect(count(store, 'SELECT max(id) AS n FROM tenants')).toBe(again);
+    expect(await t.scalar('SELECT max(id) AS n FROM tenants')).toBe(again);
     // 'listed' (directory only) and alice expire once unseen long enough, carol (managed) never.
     clock.t = T0 + 61 * DAY;
     expect((await store.expireTenants()).names.sort()).toEqual(['alice', 'gone', 'listed']);
@@ -207,13 +211,14 @@ describe('unmanaged tenants', () => {
     const reopened = await t.reopen();
     expect((await reopened.listTenants()).tenants.map((x) => x.name)).toEqual(['carol']);
     await reopened.applyRetention(T0 + 800 * DAY);
-    expect(count(reopened, 'SELECT count(*) AS n FROM minute WHERE series = ?', goneId)).toBe(0);
-    expect(count(reopened, 'SELECT count(*) AS n FROM retired_tenants')).toBe(0);
+    expect(await t.scalar(`SELECT count(*) AS n FROM ${MINUTE} WHERE series = $1`, goneId)).toBe(0);
+    expect(await t.scalar('SELECT count(*) AS n FROM retired_tenants')).toBe(0);
   });
 
   it('item 6: per-host cap: 20,000 new names in one report add max_per_host tenants, the rest are refused and counted', async () => {
     const clock = new Clock(T0);
-    const { store } = open(clock, { tenants: { maxUnmanagedPerHost: 5000 } });
+    const t = await open(clock, { tenants: { maxUnmanagedPerHost: 5000 } });
+    const { store } = t;
     await store.putPlan('basic', { weight: 1 });
     await store.putTenant('dave', { users: ['dave'], plan: 'basic', host: 'web02' });
     await store.ingest(prepared(report('web02', 1, T0 - 9000, [cpu('erin', 10)])));
@@ -225,7 +230,7 @@ describe('unmanaged tenants', () => {
     expect(r.rejected?.items).toHaveLength(100);
     expect(r.rejected?.items[0]).toEqual({ kind: 'unmanaged_cap', path: '/samples/5000', message: 'host web01 already has 5000 unmanaged tenants (tenants.max_per_host): t05000 was not added' });
     expect((await store.listTenants({ host: 'web01' })).total).toBe(5000);
-    expect(count(store, 'SELECT count(*) AS n FROM tenants')).toBe(5002);
+    expect(await t.scalar('SELECT count(*) AS n FROM tenants')).toBe(5002);
     // Another host's cap is its own; managed tenants do not count; a later report adds nothing more.
     expect((await store.ingest(prepared(report('web02', 2, T0 - 4000, [cpu('new-on-web02', 1)])))).rejected).toBeUndefined();
     const again = await store.ingest(prepared(report('web01', 2, T0 - 4000, [cpu('t19999', 1), cpu('t00001', 1)])));
@@ -234,6 +239,10 @@ describe('unmanaged tenants', () => {
     console.log(`20,000 names in one report: ${r.samples} added, heap +${((process.memoryUsage().heapUsed - heapBefore) / 1024 / 1024).toFixed(1)} MiB`);
   });
 
+});
+});
+
+describe('rejection log', () => {
   it('the refusals of a host are logged once per tenant and kind, at most 20 lines an hour, the rest summed up', () => {
     const lines: Array<{ msg: string; tenant?: string }> = [];
     const log = pino({ level: 'warn' }, { write: (s: string) => void lines.push(JSON.parse(s) as { msg: string }) });
