@@ -2,6 +2,7 @@
 // certificate, BIGINT read back as numbers (times in ms and ids stay below 2^53), transactions, and the
 // numbered migrations (migrations/) applied under a transaction-level advisory lock, so controllers starting
 // together against one database migrate it once: the second waits for the first, then finds nothing to do.
+import { randomInt } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { readCaFile, readPasswordFile, safeDatabaseUrl, type PostgresConfig } from './config.js';
@@ -64,15 +65,21 @@ export function unreachable(err: unknown): StoreUnavailableError | undefined {
   return hit ? new StoreUnavailableError('HW_STORE_UNREACHABLE', `the database cannot be reached: ${message}`, { cause: err }) : undefined;
 }
 
+/** The advisory lock class of the controllers' liveness ('hwc'; the second key is the controller's). */
+export const OWNER_LOCK_CLASS = 0x687763;
+
 export class PgDatabase {
   readonly pool: pg.Pool;
   private closed = false;
+  private owner: Promise<{ key: number; client: pg.Client }> | undefined;
+  private readonly clientOptions: pg.ClientConfig;
 
   constructor(
     opts: pg.PoolConfig,
     private readonly log?: Logger | undefined,
   ) {
     this.pool = new pg.Pool(opts);
+    this.clientOptions = opts;
     // An idle connection the server dropped: the pool replaces it; without a listener the error would be thrown.
     this.pool.on('error', (err) => this.log?.warn({ err }, 'PostgreSQL connection lost (the pool opens another)'));
   }
@@ -150,9 +157,37 @@ export class PgDatabase {
     });
   }
 
+  /**
+   * This controller's key among the controllers on the database: a session-level advisory lock (class
+   * OWNER_LOCK_CLASS) held on a connection of its own for as long as it lives. The server drops the lock when
+   * the session ends, however the controller ended (a crash, SIGKILL, a lost machine: the connection goes), so
+   * `ownerAlive(key)` in SQL tells a live controller's work from a dead one's.
+   */
+  async ownerKey(): Promise<number> {
+    this.owner ??= (async () => {
+      const client = new pg.Client(this.clientOptions);
+      client.on('error', (err) => this.log?.warn({ err }, 'PostgreSQL: the connection holding this controller\'s liveness lock was lost'));
+      try {
+        await client.connect();
+        for (;;) {
+          const key = randomInt(1, 2 ** 31 - 1);
+          const r = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [OWNER_LOCK_CLASS, key]);
+          if (r.rows[0]?.ok) return { key, client };
+        }
+      } catch (err) {
+        await client.end().catch(() => {});
+        this.owner = undefined;
+        throw unreachable(err) ?? err;
+      }
+    })();
+    return (await this.owner).key;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    const owner = await this.owner?.catch(() => undefined);
+    await owner?.client.end().catch(() => {});
     await this.pool.end();
   }
 }

@@ -6,6 +6,9 @@
 //                               sum, max; max -Infinity while count is 0); merged by hw_acc_merge.
 //   tenants.directory_seen_at   the newest report whose directory listed the tenant (SQLite keeps it in memory
 //                               only; here any controller may expire tenants, so it is a column).
+//   notices.claimed_by          the controller whose attempt a `sending` notice is (the key of the session
+//                               advisory lock it holds while it lives, db.ts ownerKey): only a dead one's
+//                               attempts are put back in the queue.
 // The `minute` and `hour` tables of migration 1 stay: they hold what --migrate-from-sqlite copied (the codec's
 // blobs), read beside these by history queries and dropped by retention like them.
 export const PG_MIGRATION_002 = `
@@ -36,4 +39,6 @@ CREATE INDEX hour_bucket ON hour(bucket);
 CREATE INDEX reports_at ON reports(at);
 
 ALTER TABLE tenants ADD COLUMN directory_seen_at BIGINT;
+ALTER TABLE notices ADD COLUMN claimed_by INTEGER;
+CREATE INDEX notices_sending ON notices(claimed_by) WHERE state = 'sending';
 `;
