@@ -4,9 +4,9 @@
 // for the store to write before it commits. Asking for something that was not loaded is a programming error
 // (it throws, which rolls the transaction back), never a silent "none".
 //
-// Pure: no driver. The PostgreSQL store loads it (postgres/notices.ts) for digests and cap releases; what an
-// ingest's hooks need (contacts of the events' tenants, levels of their incidents, their rate marks, new ids)
-// is to be loaded the same way when the PostgreSQL ingest exists.
+// Pure: no driver. The PostgreSQL store loads it (postgres/notices.ts) for digests and cap releases, and for an
+// ingest's hooks (postgres/ingest-hooks.ts: contacts of the events' tenants, levels of their incidents, their
+// rate marks, new ids).
 import { capSlotKey, capSlotRange } from './notice-keys.js';
 import type { NewNotice, NoticeTx, TenantContact } from './notice-store.js';
 

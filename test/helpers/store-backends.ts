@@ -2,8 +2,8 @@
 // once per backend. SQLite on a fresh file per store; PostgreSQL on a fresh database per store in a cluster of
 // the file's own (postgres.ts), skipped with the reason locally when the server is missing, failing in CI.
 //
-// The PostgreSQL store does not implement the whole Store interface yet: a backend opens the parts it has
-// (`StoreParts`), and a suite asks only for those.
+// A suite opens either the whole store (`openStore`: the Store interface) or the parts it tests (`open`:
+// `StoreParts`, the outbox, cases, dashboard rows and audit log, as their suites were written).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
