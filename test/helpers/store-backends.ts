@@ -62,6 +62,8 @@ export interface OpenedParts extends StoreParts {
 /** A whole store (the Store interface) on a fresh database, with what tests look at beside it. */
 export interface OpenedStore {
   store: Store;
+  /** A temporary directory of the test's (removed at close): state_dir, outbox directories. */
+  dir: string;
   /** Rows of a table (the same table names on both backends). */
   count(table: string): Promise<number>;
   /** The column `n` of the first row of a query written with $1, $2 ... placeholders (SQLite gets ?s). */
@@ -119,6 +121,7 @@ function sqliteBackend(): Backend {
       const file = join(dir, 'controller.db');
       let store = new SqliteStore({ file, ...opts });
       const opened: OpenedStore = {
+        dir,
         get store() {
           return store;
         },
@@ -188,7 +191,9 @@ function postgresBackend(cluster: () => PgCluster): Backend {
       const config = postgresConfig(c, await c.createDatabase());
       let store = await PgStore.open(config, opts);
       const others: PgStore[] = [];
+      const dir = mkdtempSync(join(tmpdir(), 'hw-store-'));
       const opened: OpenedStore = {
+        dir,
         get store() {
           return store;
         },
@@ -207,6 +212,7 @@ function postgresBackend(cluster: () => PgCluster): Backend {
         },
         close: async () => {
           for (const s of [store, ...others]) await s.close();
+          rmSync(dir, { recursive: true, force: true });
         },
       };
       return opened;
