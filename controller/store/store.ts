@@ -166,6 +166,12 @@ export interface AuditFilter {
 export interface TxContext {
   now: number;
   notices: NoticeTx;
+  /**
+   * Run `fn` once the transaction committed (never when it rolls back): what must see the committed rows, e.g.
+   * waking the notice sender. The SQLite store commits synchronously after the hooks; the PostgreSQL store
+   * only after more round trips, so a setImmediate would come too early there.
+   */
+  afterCommit(fn: () => void): void;
 }
 
 /** A manual action as an admin asks for it; the route parses the API's ttl into `ttlMs`. */

@@ -248,14 +248,16 @@ export class PgCatalog {
     };
     const hostName = (await this.hostNames()).get(t.hostId) ?? '?';
     const status = actionStatus(row, hostName, now);
+    const afterCommit: Array<() => void> = [];
     await this.db.tx(async (c) => {
       await c.query(
         'INSERT INTO actions (id, tenant, host_id, action, level, reason, by, created_at, expires_at, state, state_at, message) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)',
         [row.id, row.tenant, row.host_id, row.action, row.level, row.reason, row.by, row.created_at, row.expires_at, row.state, row.state_at, row.message],
       );
       // Hooks get an outbox with nothing loaded: none writes notices for actions today (a store bug otherwise, rolled back).
-      for (const hook of this.opts.actionHooks) hook(status, { now, notices: new SnapshotNoticeTx({}) });
+      for (const hook of this.opts.actionHooks) hook(status, { now, notices: new SnapshotNoticeTx({}), afterCommit: (fn) => void afterCommit.push(fn) });
     });
+    for (const fn of afterCommit) fn();
     return status;
   }
 

@@ -28,7 +28,15 @@ class PrefixMarks extends Map<string, number> {
 
 const US = '\u001f';
 
-export async function runIncidentHooks(c: pg.PoolClient, hooks: ReadonlySet<IncidentEventsHook>, notices: PgNotices, hostName: string, events: NewIncidentEvent[], now: number): Promise<void> {
+export async function runIncidentHooks(
+  c: pg.PoolClient,
+  hooks: ReadonlySet<IncidentEventsHook>,
+  notices: PgNotices,
+  hostName: string,
+  events: NewIncidentEvent[],
+  now: number,
+  afterCommit: Array<() => void>,
+): Promise<void> {
   if (!hooks.size || !events.length) return;
   const tenants = [...new Set(events.map((e) => e.event.tenant))];
   const contacts = new Map(tenants.map((t) => [t, contactFromRow(undefined)]));
@@ -52,6 +60,6 @@ export async function runIncidentHooks(c: pg.PoolClient, hooks: ReadonlySet<Inci
     ...(await notices.capState(c)),
     enqueue: { prefix, existing, ids: await takeNoticeIds(c, events.length) },
   });
-  for (const hook of hooks) hook(events, { now, notices: tx });
+  for (const hook of hooks) hook(events, { now, notices: tx, afterCommit: (fn) => void afterCommit.push(fn) });
   await writeSnapshot(c, tx);
 }

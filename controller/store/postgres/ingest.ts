@@ -83,10 +83,13 @@ export class PgIngest {
     if (p.at > now + MAX_CLOCK_AHEAD_MS) {
       throw new InvalidError(`at /at: ${iso(p.at)} is more than ${MAX_CLOCK_AHEAD_MS / 60_000} minutes ahead of the controller's clock (${iso(now)}); check the agent host's clock`);
     }
-    return this.db.tx((c) => this.report(c, p, now));
+    const afterCommit: Array<() => void> = [];
+    const result = await this.db.tx((c) => this.report(c, p, now, afterCommit));
+    for (const fn of afterCommit) fn();
+    return result;
   }
 
-  private async report(c: pg.PoolClient, p: PreparedReport, now: number): Promise<IngestResult> {
+  private async report(c: pg.PoolClient, p: PreparedReport, now: number, afterCommit: Array<() => void>): Promise<IngestResult> {
     await c.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [HOST_LOCK & 0x7fffffff, p.host]);
     const host = await ensureHost(c, p.host, now);
     const prior = await c.query<{ at: number }>('SELECT at FROM reports WHERE host_id = $1 AND seq = $2', [host.id, p.seq]);
@@ -175,7 +178,7 @@ export class PgIngest {
     }
     await applyAcks(c, host.id, screened.acks, now);
     if (p.files.length || p.fileAcks.length) await parts.files.ingest(c, host.id, p.files, p.fileAcks, now);
-    await runIncidentHooks(c, parts.incidentHooks, parts.notices, host.name, newEvents, now);
+    await runIncidentHooks(c, parts.incidentHooks, parts.notices, host.name, newEvents, now, afterCommit);
     if (n) {
       await c.query(
         `UPDATE tenants t SET debt = u.debt, debt_at = u.at, first_seen = coalesce(t.first_seen, $3),
