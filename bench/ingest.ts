@@ -25,7 +25,8 @@ import { TENANT_METRICS, TENANT_WIDTH } from '../controller/history/catalog.js';
 import { createReportParser } from '../controller/ingest/parser.js';
 import type { PreparedReport } from '../controller/ingest/prepare.js';
 import { SqliteStore } from '../controller/store/sqlite/sqlite-store.js';
-import type { IngestResult } from '../controller/store/store.js';
+import { PgStore } from '../controller/store/postgres/pg-store.js';
+import type { IngestResult, Store } from '../controller/store/store.js';
 import type { TenantSample } from '../shared/wire/agent.js';
 
 export interface IngestBenchOptions {
@@ -38,7 +39,12 @@ export interface IngestBenchOptions {
   dir?: string;
   /** rollup.flush_interval of the store, ms (default 15 min). */
   flushIntervalMs?: number;
-  variants?: Array<'hostwarden' | 'naive'>;
+  variants?: Array<'hostwarden' | 'naive' | 'postgres'>;
+  /**
+   * The `postgres` variant's database (an empty one; HW_BENCH_POSTGRES_URL by default): the same HTTP path on
+   * the PostgreSQL store. Its bytes written are the server's, not this process's: not counted (NaN).
+   */
+  postgresUrl?: string | undefined;
   /**
    * `full` (default): cpu, memory, io, processes and cgroup PSI for cpu, memory and io (what an agent sends on
    * a kernel with per-cgroup PSI, avg10 of some and full: ~360 bytes of JSON a tenant); `lean`: without PSI (~210 bytes).
@@ -155,10 +161,15 @@ class NaiveStore extends SqliteStore {
   }
 }
 
-async function runServer(data: { variant: string; dir: string; parserThreads: number; agents: number; workerFile: string; flushIntervalMs?: number | undefined }): Promise<void> {
+async function runServer(data: { variant: string; dir: string; parserThreads: number; agents: number; workerFile: string; flushIntervalMs?: number | undefined; postgresUrl?: string | undefined }): Promise<void> {
   const port = parentPort!;
   const file = join(data.dir, `${data.variant}.db`);
-  const store = data.variant === 'naive' ? new NaiveStore(file) : new SqliteStore({ file, flushIntervalMs: data.flushIntervalMs });
+  const store: Store =
+    data.variant === 'postgres'
+      ? await PgStore.open({ url: data.postgresUrl!, passwordFile: undefined, caFile: undefined, poolSize: 10 })
+      : data.variant === 'naive'
+        ? new NaiveStore(file)
+        : new SqliteStore({ file, flushIntervalMs: data.flushIntervalMs });
   const tokens = new TokenRegistry();
   for (let i = 0; i < data.agents; i++) tokens.addToken(`${TOKEN_PREFIX}${i}`, { kind: 'agent', name: `agent:bench${i}`, host: `bench${i}` });
   const parser = createReportParser(data.parserThreads, data.workerFile);
@@ -172,7 +183,7 @@ async function runServer(data: { variant: string; dir: string; parserThreads: nu
       await app.close();
       // Everything still in memory is written and checkpointed, and counted.
       await store.flush({ all: true });
-      store.db.pragma('wal_checkpoint(TRUNCATE)');
+      if (store instanceof SqliteStore) store.db.pragma('wal_checkpoint(TRUNCATE)');
       const io = threadIo();
       const stats = await store.stats();
       await parser.close();
@@ -235,10 +246,13 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-async function runVariant(variant: 'hostwarden' | 'naive', o: Required<Omit<IngestBenchOptions, 'dir' | 'variants' | 'flushIntervalMs'>> & { dir: string; flushIntervalMs?: number | undefined }): Promise<IngestRun> {
+async function runVariant(
+  variant: 'hostwarden' | 'naive' | 'postgres',
+  o: Required<Omit<IngestBenchOptions, 'dir' | 'variants' | 'flushIntervalMs' | 'postgresUrl'>> & { dir: string; flushIntervalMs?: number | undefined; postgresUrl?: string | undefined },
+): Promise<IngestRun> {
   const workerFile = fileURLToPath(new URL('../controller/ingest/parse-worker.js', import.meta.url));
   const worker = new Worker(fileURLToPath(import.meta.url), {
-    workerData: { role: 'ingest-bench-server', variant, dir: o.dir, parserThreads: o.parserThreads, agents: o.agents, workerFile, flushIntervalMs: o.flushIntervalMs },
+    workerData: { role: 'ingest-bench-server', variant, dir: o.dir, parserThreads: o.parserThreads, agents: o.agents, workerFile, flushIntervalMs: o.flushIntervalMs, postgresUrl: o.postgresUrl },
   });
   const messages: ServerMessage[] = [];
   let wake: (() => void) | undefined;
@@ -319,8 +333,8 @@ async function runVariant(variant: 'hostwarden' | 'naive', o: Required<Omit<Inge
     samples,
     seconds,
     samplesPerSecond: samples / seconds,
-    wcharPerSample: (done.io!.wchar - io0.wchar) / storedSamples,
-    writeBytesPerSample: (done.io!.write_bytes - io0.write_bytes) / storedSamples,
+    wcharPerSample: variant === 'postgres' ? Number.NaN : (done.io!.wchar - io0.wchar) / storedSamples,
+    writeBytesPerSample: variant === 'postgres' ? Number.NaN : (done.io!.write_bytes - io0.write_bytes) / storedSamples,
     p50Ms: quantile(latencies, 0.5),
     p99Ms: quantile(latencies, 0.99),
     maxMs: latencies[latencies.length - 1] ?? Number.NaN,
@@ -348,7 +362,9 @@ export async function benchIngest(opts: IngestBenchOptions = {}): Promise<Ingest
   const dir = mkdtempSync(join(opts.dir ?? tmpdir(), 'hw-bench-ingest-'));
   try {
     const runs: IngestRun[] = [];
-    for (const variant of opts.variants ?? (['hostwarden', 'naive'] as const)) runs.push(await runVariant(variant, { ...o, dir, flushIntervalMs: opts.flushIntervalMs }));
+    const postgresUrl = opts.postgresUrl ?? process.env.HW_BENCH_POSTGRES_URL;
+    const variants = opts.variants ?? (postgresUrl ? (['hostwarden', 'postgres', 'naive'] as const) : (['hostwarden', 'naive'] as const));
+    for (const variant of variants) runs.push(await runVariant(variant, { ...o, dir, flushIntervalMs: opts.flushIntervalMs, postgresUrl }));
     const bodyBytes = bodyParts('bench0', o.tenants, 1, o.samples === 'lean')[0]!.length + 100;
     return { agents: o.agents, tenants: o.tenants, bodyBytes, samples: o.samples, runs };
   } finally {

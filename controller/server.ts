@@ -11,12 +11,15 @@ import { buildApp, type App } from './http/app.js';
 import { readAgentsDir } from './agents-dir.js';
 import { ensureAdminToken, hashToken, readTokenFile, TokenRegistry } from './auth.js';
 import type { ControllerConfig } from './config.js';
+import { safeDatabaseUrl } from './store/postgres/config.js';
 import { Flusher } from './ingest/flusher.js';
 import { createReportParser, type ReportParser } from './ingest/parser.js';
 import { controllerMetrics } from './metrics.js';
 import { startNotices, type Notices } from './notices/service.js';
 import { RemediationService } from './remediation/service.js';
+import { PgStore } from './store/postgres/pg-store.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
+import type { Store } from './store/store.js';
 import { describePair, readTlsPair, registerTlsMetrics, TlsReloader, type SecureContextTarget } from './tls.js';
 import { TenantLinkService } from './ui/links.js';
 
@@ -25,7 +28,8 @@ export const PERIODIC_FLUSH_MS = 30_000;
 
 export interface RunningController {
   app: App;
-  store: SqliteStore;
+  /** The embedded SQLite store, or the PostgreSQL one with database.url. */
+  store: Store;
   /** Tenants' notices: the outbox, its sender (controller/notices). */
   notices: Notices;
   /** Remediation cases (controller/remediation); its overdue job runs on remediation.schedule. */
@@ -99,31 +103,29 @@ export interface StartOptions {
    * Called with the open store before the API listens, so what it registers (store.onIncidentEvents,
    * store.onActionQueued: the notices) sees every event from the first report on.
    */
-  beforeListen?: (store: SqliteStore, config: ControllerConfig) => void | Promise<void>;
+  beforeListen?: (store: Store, config: ControllerConfig) => void | Promise<void>;
   /** Period of the rollup flush pass over all hosts (default PERIODIC_FLUSH_MS). */
   periodicFlushMs?: number;
 }
 
 export async function startController(config: ControllerConfig, opts: StartOptions): Promise<RunningController> {
   const { log } = opts;
-  // The PostgreSQL store (store/postgres/) has its connection, schema and dashboard rows so far, not the whole
-  // Store interface: a controller.yaml asking for it is refused before anything starts (exit 2), never run
-  // half on SQLite.
-  if (config.postgres) throw new ConfigError('database.url', 'the PostgreSQL store is not complete in this version (issue 15): remove database to run on the embedded SQLite store');
   mkdirSync(config.stateDir, { recursive: true, mode: 0o750 });
   const tokens = loadTokens(config, log);
   const tlsPair = config.tls ? readTlsPair(config.tls) : undefined; // ConfigError naming the key, before anything opens
   const agents = tokens.agentHosts().size;
   if (agents === 0) log.warn({ agents_dir: config.agentsDir }, 'no agents configured: no host can post reports (add agents: [{ host, token_file }], or HOST.token files in agents_dir)');
-  const store = new SqliteStore({
-    file: config.database,
+  const storeOptions = {
     now: opts.now,
     retention: config.retention,
     fairness: config.fairness,
     flushIntervalMs: config.rollup.flushIntervalMs,
     tenants: config.tenants,
     log: log.child({ component: 'store' }),
-  });
+  };
+  // database.url: the PostgreSQL store, which several controllers may share (store/postgres/pg-store.ts);
+  // else the embedded SQLite file, one controller's.
+  const store: Store = config.postgres ? await PgStore.open(config.postgres, storeOptions) : new SqliteStore({ file: config.database, ...storeOptions });
   let parser: ReportParser | undefined;
   let app: App | undefined;
   let tenantApp: App | undefined;
@@ -203,7 +205,7 @@ export async function startController(config: ControllerConfig, opts: StartOptio
       tls.watch();
       registerTlsMetrics(metrics.registry, tls);
     }
-    log.info({ url, database: config.database, parser_threads: parser.threads, agents, ...(tlsPair ? { tls: describePair(tlsPair) } : {}) }, 'controller listening');
+    log.info({ url, database: config.postgres ? safeDatabaseUrl(config.postgres.url) : config.database, parser_threads: parser.threads, agents, ...(tlsPair ? { tls: describePair(tlsPair) } : {}) }, 'controller listening');
 
     const rlog = log.child({ component: 'retention' });
     retentionTask = cron.schedule(

@@ -203,7 +203,11 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     const route = `${request.method} ${request.routeOptions.url ?? 'unknown'}`;
     metrics.requests.inc({ route, status: String(reply.statusCode) });
     metrics.requestDuration.observe({ route }, reply.elapsedTime / 1000);
-    if (request.routeOptions.config.auth !== 'admin') return;
+  });
+  // The audit entry is written before the answer goes out (onSend, not onResponse), so a caller that reads the
+  // audit log next finds its call there, whichever store (PostgreSQL's write is a round trip, not instant).
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (request.routeOptions.config?.auth !== 'admin') return payload;
     const p = request.principal;
     const who = p
       ? p.kind === 'agent'
@@ -211,7 +215,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
         : p.name
       : request.headers.authorization
         ? 'invalid-token'
-        : request.cookies[SESSION_COOKIE] !== undefined
+        : request.cookies?.[SESSION_COOKIE] !== undefined
           ? 'invalid-session'
           : 'anonymous';
     let detail: string | null = null;
@@ -224,6 +228,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       request.log.error({ err }, 'cannot write audit entry');
     }
     log?.info({ component: 'audit', who, method: request.method, path: request.url, status: reply.statusCode }, 'admin call');
+    return payload;
   });
 
   // --- errors --------------------------------------------------------------------------------------------

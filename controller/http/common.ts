@@ -16,7 +16,7 @@ import type { ReportParser } from '../ingest/parser.js';
 import type { ControllerMetrics } from '../metrics.js';
 import type { NoticeOutbox } from '../notices/outbox.js';
 import type { RemediationService } from '../remediation/service.js';
-import { StoreError, type StoreErrorKind } from '../store/errors.js';
+import { StoreError, StoreUnavailableError, type StoreErrorKind } from '../store/errors.js';
 import type { Store } from '../store/store.js';
 import type { TokenRegistry } from '../auth.js';
 import type { TenantLinkService } from '../ui/links.js';
@@ -121,6 +121,8 @@ const STORE_STATUS: Readonly<Record<StoreErrorKind, number>> = { invalid: 400, n
 export function statusOf(err: unknown): number | undefined {
   if (err instanceof ApiError) return err.status;
   if (err instanceof StoreError) return STORE_STATUS[err.kind];
+  // The database server is down or unreachable (PostgreSQL): try again later; agents keep their reports spooled.
+  if (err instanceof StoreUnavailableError && err.code === 'HW_STORE_UNREACHABLE') return 503;
   return undefined;
 }
 
@@ -132,8 +134,8 @@ export function statusOf(err: unknown): number | undefined {
 export function errorAnswer(err: unknown, request?: { headers: { 'content-type'?: string | undefined }; routeOptions?: { bodyLimit?: number } }): { status: number; body: ErrorBody; internal: boolean } {
   const known = statusOf(err);
   if (known !== undefined) {
-    const e = err as ApiError | StoreError;
-    return { status: known, body: { error: e.code, message: e.message }, internal: false };
+    const e = err as ApiError | StoreError | StoreUnavailableError;
+    return { status: known, body: { error: e instanceof StoreUnavailableError ? 'unavailable' : e.code, message: e.message }, internal: false };
   }
   const e = err as FastifyError;
   if (e.validation) return { status: 400, body: { error: 'bad_request', message: e.message }, internal: false };
@@ -157,6 +159,10 @@ export function errorAnswer(err: unknown, request?: { headers: { 'content-type'?
 export function errorHandler(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const answer = errorAnswer(err, request);
   if (answer.internal) request.log.error({ err, url: request.url, method: request.method }, 'request failed');
+  if (err instanceof StoreUnavailableError) {
+    request.log.warn({ err, url: request.url, method: request.method }, 'the database cannot be reached');
+    void reply.header('retry-after', '30');
+  }
   return reply.code(answer.status).send(answer.body);
 }
 

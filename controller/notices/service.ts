@@ -74,9 +74,9 @@ export function startNotices(store: Store, config: ControllerConfig, opts: Notic
     sender = s;
     unhook = store.onIncidentEvents((events, tx) => {
       const c = outbox.enqueueEvents(events, tx);
-      // After the transaction: the sender must see committed rows (it runs once the current task is done).
-      if (c.queued) setImmediate(() => s.kick());
-      if (c.holds.length) setImmediate(() => void recordIfCommitted(c.holds, tx.now, c.anyId));
+      // After the transaction: the sender must see committed rows.
+      if (c.queued) tx.afterCommit(() => s.kick());
+      if (c.holds.length) tx.afterCommit(() => void recordIfCommitted(c.holds, tx.now, c.anyId));
     });
     s.start();
     log.info({ via: mailer.kind, target: mailer.target, interval_ms: n.intervalMs, templates: n.templatesDir ?? 'built-in' }, 'notices enabled');

@@ -45,10 +45,12 @@ export class UnknownPlanError extends InvalidError {
 
 /**
  * The store cannot serve at all (not a refusal of one request): its database is held by another controller,
- * has a schema newer than this controller knows, is damaged (sqlite/maintenance.ts), or the store was closed.
+ * has a schema newer than this controller knows, is damaged (sqlite/maintenance.ts), the store was closed, or
+ * its database server cannot be reached (HW_STORE_UNREACHABLE, PostgreSQL: the API answers 503, agents keep
+ * their reports spooled and send them again).
  */
 export class StoreUnavailableError extends HostwardenError {
-  constructor(code: 'HW_STORE_LOCKED' | 'HW_STORE_TOO_NEW' | 'HW_STORE_CLOSED' | 'HW_STORE_DAMAGED' | 'HW_BACKUP_DAMAGED', message: string, options?: { cause?: unknown }) {
+  constructor(code: 'HW_STORE_LOCKED' | 'HW_STORE_TOO_NEW' | 'HW_STORE_CLOSED' | 'HW_STORE_DAMAGED' | 'HW_BACKUP_DAMAGED' | 'HW_STORE_UNREACHABLE', message: string, options?: { cause?: unknown }) {
     super(code, message, options);
   }
 }

@@ -4,9 +4,9 @@
 // for the store to write before it commits. Asking for something that was not loaded is a programming error
 // (it throws, which rolls the transaction back), never a silent "none".
 //
-// Pure: no driver. The PostgreSQL store loads it (postgres/notices.ts) for digests and cap releases; what an
-// ingest's hooks need (contacts of the events' tenants, levels of their incidents, their rate marks, new ids)
-// is to be loaded the same way when the PostgreSQL ingest exists.
+// Pure: no driver. The PostgreSQL store loads it (postgres/notices.ts) for digests and cap releases, and for an
+// ingest's hooks (postgres/ingest-hooks.ts: contacts of the events' tenants, levels of their incidents, their
+// rate marks, new ids).
 import { capSlotKey, capSlotRange } from './notice-keys.js';
 import type { NewNotice, NoticeTx, TenantContact } from './notice-store.js';
 
@@ -74,6 +74,12 @@ export class SnapshotNoticeTx implements NoticeTx {
     const id = e.ids.shift() ?? this.missing('another notice id');
     e.existing.add(notice.source);
     this.enqueued.push({ id, notice });
+    // What later reads of this transaction see of it (as a database would): its incident's level, its cap queue.
+    const levels = this.data.levels;
+    if (notice.kind === 'event' && notice.incident_id !== null && notice.level !== null && levels?.has(notice.incident_id)) {
+      levels.set(notice.incident_id, Math.max(levels.get(notice.incident_id)!, notice.level));
+    }
+    if (notice.state === 'held' && notice.digest_due === null) this.data.capWaiting?.add(pair(notice.host, notice.category));
     return id;
   }
 

@@ -10,6 +10,8 @@ import type { NoticeTx } from './notice-store.js';
 export interface CaseTx {
   now: number;
   notices: NoticeTx;
+  /** Run `fn` once the transaction committed (TxContext.afterCommit). */
+  afterCommit(fn: () => void): void;
 }
 
 export interface CaseFilter {

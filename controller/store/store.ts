@@ -108,6 +108,12 @@ export interface StoreStats {
   bufferedBuckets: number;
 }
 
+export interface StoreHealth {
+  database: 'ok' | 'unreachable';
+  /** Why not, when unreachable (no credentials in it). */
+  message?: string | undefined;
+}
+
 export interface HistoryQuery {
   from: number;
   to: number;
@@ -160,6 +166,12 @@ export interface AuditFilter {
 export interface TxContext {
   now: number;
   notices: NoticeTx;
+  /**
+   * Run `fn` once the transaction committed (never when it rolls back): what must see the committed rows, e.g.
+   * waking the notice sender. The SQLite store commits synchronously after the hooks; the PostgreSQL store
+   * only after more round trips, so a setImmediate would come too early there.
+   */
+  afterCommit(fn: () => void): void;
 }
 
 /** A manual action as an admin asks for it; the route parses the API's ttl into `ttlMs`. */
@@ -269,6 +281,8 @@ export interface Store {
   readonly ui: UiStore;
 
   stats(): Promise<StoreStats>;
+  /** Whether the database answers (GET /healthz); an embedded store always does. */
+  health(): Promise<StoreHealth>;
   onIncidentEvents(hook: IncidentEventsHook): () => void;
   onActionQueued(hook: ActionQueuedHook): () => void;
 

@@ -48,10 +48,12 @@ export type ErrorBody = Static<typeof ErrorSchema>;
 
 export const HealthSchema = Type.Object(
   {
-    status: Type.Literal('ok'),
+    status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')], { description: 'unavailable (with 503) while the database cannot be reached' }),
     version: Type.String(),
     uptime_seconds: Seconds('since the controller started'),
     damaged_rows: Type.Optional(Count('database rows skipped since the start because they cannot be read (logged each; hostwarden-controller --check checks the file)')),
+    database: Type.Optional(Type.Union([Type.Literal('ok'), Type.Literal('unreachable')], { description: 'whether the database answers (PostgreSQL; the embedded SQLite file always does)' })),
+    message: Type.Optional(Type.String({ description: 'why the database cannot be reached' })),
   },
   { additionalProperties: false },
 );

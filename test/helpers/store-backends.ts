@@ -2,8 +2,8 @@
 // once per backend. SQLite on a fresh file per store; PostgreSQL on a fresh database per store in a cluster of
 // the file's own (postgres.ts), skipped with the reason locally when the server is missing, failing in CI.
 //
-// The PostgreSQL store does not implement the whole Store interface yet: a backend opens the parts it has
-// (`StoreParts`), and a suite asks only for those.
+// A suite opens either the whole store (`openStore`: the Store interface) or the parts it tests (`open`:
+// `StoreParts`, the outbox, cases, dashboard rows and audit log, as their suites were written).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,10 +12,12 @@ import { PgDatabase } from '../../controller/store/postgres/db.js';
 import { insertNotices, PgNotices } from '../../controller/store/postgres/notices.js';
 import { PgAudit } from '../../controller/store/postgres/audit.js';
 import { PgRemediation } from '../../controller/store/postgres/remediation.js';
-import type { Store } from '../../controller/store/store.js';
+import type { Store, StoreOptions } from '../../controller/store/store.js';
+import { PgStore } from '../../controller/store/postgres/pg-store.js';
 import { PgUi } from '../../controller/store/postgres/ui.js';
 import type { RemediationStore } from '../../controller/store/remediation-store.js';
-import type { NewNotice, NoticeStore } from '../../controller/store/notice-store.js';
+import type { NewNotice, NoticeStore, TenantContact } from '../../controller/store/notice-store.js';
+import { contactFromRow } from '../../controller/store/notice-keys.js';
 import { SqliteStore } from '../../controller/store/sqlite/sqlite-store.js';
 import type { UiStore } from '../../controller/store/ui-store.js';
 import { it } from 'vitest';
@@ -57,9 +59,28 @@ export interface OpenedParts extends StoreParts {
   close(): Promise<void>;
 }
 
+/** A whole store (the Store interface) on a fresh database, with what tests look at beside it. */
+export interface OpenedStore {
+  store: Store;
+  /** A temporary directory of the test's (removed at close): state_dir, outbox directories. */
+  dir: string;
+  /** Rows of a table (the same table names on both backends). */
+  count(table: string): Promise<number>;
+  /** The column `n` of the first row of a query written with $1, $2 ... placeholders (SQLite gets ?s). */
+  scalar(sql: string, ...params: unknown[]): Promise<number>;
+  /** Where a tenant's notices go, as the outbox reads it inside a transaction (NoticeTx.contactOf). */
+  contactOf(tenant: string): Promise<TenantContact>;
+  /** Close the store and open it again on the same database (a restart); `store` is the new one. */
+  reopen(opts?: StoreOptions): Promise<Store>;
+  /** A second store open at once on the same database (a second controller); undefined for SQLite. */
+  another: ((opts?: StoreOptions) => Promise<Store>) | undefined;
+  close(): Promise<void>;
+}
+
 export interface Backend {
   name: 'sqlite' | 'postgres';
   open(): Promise<OpenedParts>;
+  openStore(opts?: StoreOptions): Promise<OpenedStore>;
 }
 
 function sqliteBackend(): Backend {
@@ -94,6 +115,31 @@ function sqliteBackend(): Backend {
         },
       };
       return parts;
+    },
+    openStore: async (opts = {}) => {
+      const dir = mkdtempSync(join(tmpdir(), 'hw-store-'));
+      const file = join(dir, 'controller.db');
+      let store = new SqliteStore({ file, ...opts });
+      const opened: OpenedStore = {
+        dir,
+        get store() {
+          return store;
+        },
+        count: async (table) => (store.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n,
+        scalar: async (sql, ...params) => (store.db.prepare(sql.replace(/\$\d+/g, '?')).get(...params) as { n: number }).n,
+        contactOf: async (tenant) => store.notices.contactOf(tenant),
+        reopen: async (o = opts) => {
+          await store.close();
+          store = new SqliteStore({ file, ...o });
+          return store;
+        },
+        another: undefined,
+        close: async () => {
+          await store.close();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+      return opened;
     },
   };
 }
@@ -139,6 +185,37 @@ function postgresBackend(cluster: () => PgCluster): Backend {
         },
       };
       return parts;
+    },
+    openStore: async (opts = {}) => {
+      const c = cluster();
+      const config = postgresConfig(c, await c.createDatabase());
+      let store = await PgStore.open(config, opts);
+      const others: PgStore[] = [];
+      const dir = mkdtempSync(join(tmpdir(), 'hw-store-'));
+      const opened: OpenedStore = {
+        dir,
+        get store() {
+          return store;
+        },
+        count: async (table) => Number((await store.db.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`))[0]!.n),
+        scalar: async (sql, ...params) => Number((await store.db.query<{ n: string }>(sql, params))[0]!.n),
+        contactOf: async (tenant) => contactFromRow((await store.db.query<{ spec: string | null; reported: string | null }>('SELECT spec, reported FROM tenants WHERE name = $1', [tenant]))[0]),
+        reopen: async (o = opts) => {
+          await store.close();
+          store = await PgStore.open(config, o);
+          return store;
+        },
+        another: async (o = opts) => {
+          const s = await PgStore.open(config, o);
+          others.push(s);
+          return s;
+        },
+        close: async () => {
+          for (const s of [store, ...others]) await s.close();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+      return opened;
     },
   };
 }

@@ -6,8 +6,22 @@ import { HealthSchema } from '../../../shared/wire/api.js';
 export async function registerSystemRoutes(scope: App, deps: RouteDeps, root: App): Promise<void> {
   scope.get(
     '/healthz',
-    { config: { auth: 'public' }, schema: { operationId: 'getHealth', summary: 'Liveness (no token needed)', tags: ['system'], security: [], response: { 200: HealthSchema, ...ERROR_RESPONSES } } },
-    async () => ({ status: 'ok' as const, version: CONTROLLER_VERSION, uptime_seconds: (deps.now() - deps.startedAt) / 1000, damaged_rows: deps.store.damagedRows() }),
+    {
+      config: { auth: 'public' },
+      schema: {
+        operationId: 'getHealth',
+        summary: 'Liveness (no token needed); 503 while the database cannot be reached',
+        tags: ['system'],
+        security: [],
+        response: { 200: HealthSchema, 503: HealthSchema, ...ERROR_RESPONSES },
+      },
+    },
+    async (_request, reply) => {
+      const h = await deps.store.health();
+      const base = { version: CONTROLLER_VERSION, uptime_seconds: (deps.now() - deps.startedAt) / 1000, damaged_rows: deps.store.damagedRows(), database: h.database };
+      if (h.database === 'ok') return { status: 'ok' as const, ...base };
+      return reply.code(503).send({ status: 'unavailable' as const, ...base, ...(h.message !== undefined ? { message: h.message } : {}) });
+    },
   );
 
   scope.get(

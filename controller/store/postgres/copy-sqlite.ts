@@ -10,7 +10,13 @@ import Database from 'better-sqlite3';
 import type pg from 'pg';
 import { ConflictStateError, InvalidError } from '../errors.js';
 import { MIGRATIONS } from '../sqlite/migrations/index.js';
+import { storedDebt } from '../../fairness.js';
+import { HOST_WIDTH, TENANT_WIDTH } from '../../history/catalog.js';
+import { accAdd, decodeVector, forEachSample, newAcc, type Acc } from '../../history/codec.js';
+import { floorTo, HOUR_MS, MINUTE_MS } from '../../history/rollup.js';
+import { hostSeries } from '../../history/series.js';
 import type { PgDatabase } from './db.js';
+import { accLiteral } from './rows.js';
 
 /** The SQLite schema version PostgreSQL's migrations match (a file at another version is refused). */
 export const SQLITE_VERSION_MATCHED = 10;
@@ -93,6 +99,7 @@ export async function copyFromSqlite(file: string, db: PgDatabase, onTable?: (ta
           out.push({ table: t, rows });
           onTable?.(t, rows);
         }
+        await replayUnrolled(lite, c);
         for (const t of IDENTITY_TABLES) {
           await c.query(`SELECT setval(pg_get_serial_sequence('${t}', 'id'), coalesce((SELECT max(id) FROM ${t}), 0) + 1, false)`);
         }
@@ -127,4 +134,53 @@ async function copyTable(lite: Database.Database, c: pg.PoolClient, table: strin
   }
   await flush();
   return total;
+}
+
+/**
+ * The SQLite store holds a host's minutes from its watermark on in memory, written at its flushes: those raw
+ * rows are not in the copied `minute` and `hour` tables yet. They are added to PostgreSQL's rollups here (as
+ * SQLite replays them at its start, sqlite/load.ts), with the tenants' newest debt they carry.
+ */
+async function replayUnrolled(lite: Database.Database, c: pg.PoolClient): Promise<void> {
+  const hosts = lite.prepare<[], { id: number; watermark: number | null }>('SELECT id, watermark FROM hosts').all();
+  const reports = lite.prepare<[number, number], { at: number; samples: Buffer; host_values: Buffer }>('SELECT at, samples, host_values FROM reports WHERE host_id = ? AND at >= ? ORDER BY at, id');
+  const tiers = { minute: new Map<string, Acc>(), hour: new Map<string, Acc>() };
+  const debts = new Map<number, { debt: number; at: number }>();
+  const add = (series: number, at: number, row: Float64Array, width: number) => {
+    for (const [tier, res] of [['minute', MINUTE_MS], ['hour', HOUR_MS]] as const) {
+      const key = `${series}:${floorTo(at, res)}`;
+      let acc = tiers[tier].get(key);
+      if (!acc) tiers[tier].set(key, (acc = newAcc(width)));
+      accAdd(acc, row, 0, width);
+    }
+  };
+  for (const h of hosts) {
+    for (const r of reports.iterate(h.id, h.watermark ?? Number.MIN_SAFE_INTEGER)) {
+      forEachSample(r.samples, TENANT_WIDTH, (id, row) => {
+        add(id, r.at, row, TENANT_WIDTH);
+        const debt = storedDebt(row);
+        if (debt !== undefined && !(r.at < (debts.get(id)?.at ?? Number.NEGATIVE_INFINITY))) debts.set(id, { debt, at: r.at });
+      });
+      add(hostSeries(h.id), r.at, decodeVector(r.host_values, HOST_WIDTH), HOST_WIDTH);
+    }
+  }
+  for (const tier of ['minute', 'hour'] as const) {
+    const keys = [...tiers[tier].keys()];
+    for (let i = 0; i < keys.length; i += 5000) {
+      const chunk = keys.slice(i, i + 5000);
+      await c.query(
+        `INSERT INTO rollup_${tier} (series, bucket, acc) SELECT s, b, a::float8[] FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS u(s, b, a)
+         ON CONFLICT (series, bucket) DO UPDATE SET acc = hw_acc_merge(rollup_${tier}.acc, excluded.acc)`,
+        [chunk.map((k) => Number(k.split(':')[0])), chunk.map((k) => Number(k.split(':')[1])), chunk.map((k) => accLiteral(tiers[tier].get(k)!))],
+      );
+    }
+  }
+  if (debts.size) {
+    const ids = [...debts.keys()];
+    await c.query(
+      `UPDATE tenants t SET debt = u.debt, debt_at = u.at FROM unnest($1::bigint[], $2::float8[], $3::bigint[]) AS u(id, debt, at)
+       WHERE t.id = u.id AND (t.debt_at IS NULL OR t.debt_at <= u.at)`,
+      [ids, ids.map((id) => debts.get(id)!.debt), ids.map((id) => debts.get(id)!.at)],
+    );
+  }
 }

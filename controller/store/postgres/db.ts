@@ -2,10 +2,12 @@
 // certificate, BIGINT read back as numbers (times in ms and ids stay below 2^53), transactions, and the
 // numbered migrations (migrations/) applied under a transaction-level advisory lock, so controllers starting
 // together against one database migrate it once: the second waits for the first, then finds nothing to do.
+import { randomInt } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { readCaFile, readPasswordFile, safeDatabaseUrl, type PostgresConfig } from './config.js';
 import { PG_MIGRATIONS, type PgMigration } from './migrations/index.js';
+import { StoreUnavailableError } from '../errors.js';
 
 const INT8_OID = 20;
 /** The advisory lock key of migrations (any constant; 'hwmig' in ASCII). */
@@ -39,15 +41,45 @@ function withPassword(url: string, password: string): string {
 
 export type Queryable = Pick<pg.PoolClient, 'query'>;
 
+/** Socket errors of a server that is down, unknown or unreachable. */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOENT']);
+
+/**
+ * A failure that says the database cannot be reached (not that a statement is wrong), as the store's
+ * StoreUnavailableError (HW_STORE_UNREACHABLE: the API answers 503); undefined for any other error.
+ * PostgreSQL's class 08 (connection exception), 57P01-57P03 (shut down, starting up), the pool's timeout and
+ * the driver's "Connection terminated" count.
+ */
+export function unreachable(err: unknown): StoreUnavailableError | undefined {
+  if (err instanceof StoreUnavailableError) return err;
+  const e = err as { code?: unknown; message?: unknown };
+  const code = typeof e.code === 'string' ? e.code : '';
+  const message = typeof e.message === 'string' ? e.message : String(err);
+  const hit =
+    NETWORK_CODES.has(code) ||
+    code.startsWith('08') ||
+    code === '57P01' ||
+    code === '57P02' ||
+    code === '57P03' ||
+    /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|Client has encountered a connection error/i.test(message);
+  return hit ? new StoreUnavailableError('HW_STORE_UNREACHABLE', `the database cannot be reached: ${message}`, { cause: err }) : undefined;
+}
+
+/** The advisory lock class of the controllers' liveness ('hwc'; the second key is the controller's). */
+export const OWNER_LOCK_CLASS = 0x687763;
+
 export class PgDatabase {
   readonly pool: pg.Pool;
   private closed = false;
+  private owner: Promise<{ key: number; client: pg.Client }> | undefined;
+  private readonly clientOptions: pg.ClientConfig;
 
   constructor(
     opts: pg.PoolConfig,
     private readonly log?: Logger | undefined,
   ) {
     this.pool = new pg.Pool(opts);
+    this.clientOptions = opts;
     // An idle connection the server dropped: the pool replaces it; without a listener the error would be thrown.
     this.pool.on('error', (err) => this.log?.warn({ err }, 'PostgreSQL connection lost (the pool opens another)'));
   }
@@ -64,12 +96,21 @@ export class PgDatabase {
   }
 
   async query<T extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> {
-    return (await this.pool.query<T>(sql, params)).rows;
+    try {
+      return (await this.pool.query<T>(sql, params)).rows;
+    } catch (err) {
+      throw unreachable(err) ?? err;
+    }
   }
 
   /** Run `fn` in a transaction on one connection: committed when it resolves, rolled back when it throws. */
   async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw unreachable(err) ?? err;
+    }
     let broken = false;
     try {
       await client.query('BEGIN');
@@ -82,7 +123,7 @@ export class PgDatabase {
       } catch {
         broken = true;
       }
-      throw err;
+      throw unreachable(err) ?? err;
     } finally {
       client.release(broken);
     }
@@ -116,9 +157,37 @@ export class PgDatabase {
     });
   }
 
+  /**
+   * This controller's key among the controllers on the database: a session-level advisory lock (class
+   * OWNER_LOCK_CLASS) held on a connection of its own for as long as it lives. The server drops the lock when
+   * the session ends, however the controller ended (a crash, SIGKILL, a lost machine: the connection goes), so
+   * `ownerAlive(key)` in SQL tells a live controller's work from a dead one's.
+   */
+  async ownerKey(): Promise<number> {
+    this.owner ??= (async () => {
+      const client = new pg.Client(this.clientOptions);
+      client.on('error', (err) => this.log?.warn({ err }, 'PostgreSQL: the connection holding this controller\'s liveness lock was lost'));
+      try {
+        await client.connect();
+        for (;;) {
+          const key = randomInt(1, 2 ** 31 - 1);
+          const r = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [OWNER_LOCK_CLASS, key]);
+          if (r.rows[0]?.ok) return { key, client };
+        }
+      } catch (err) {
+        await client.end().catch(() => {});
+        this.owner = undefined;
+        throw unreachable(err) ?? err;
+      }
+    })();
+    return (await this.owner).key;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    const owner = await this.owner?.catch(() => undefined);
+    await owner?.client.end().catch(() => {});
     await this.pool.end();
   }
 }

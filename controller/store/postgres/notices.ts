@@ -5,14 +5,21 @@
 //
 // Several controllers on one database: claim() takes the next due notice with FOR UPDATE SKIP LOCKED (two
 // senders never claim one notice); a digest locks its tenant's held rows (the second controller finds none);
-// releaseHeld() runs under an advisory lock (the cap budget is counted once). requeueInterrupted() still
-// requeues every `sending` row, as for one controller: with two live controllers it would requeue the other's
-// attempt in flight (its notice sent twice, under the same Message-ID); leases are the next step (issue 15).
+// releaseHeld() runs under an advisory lock (the cap budget is counted once). A claimed notice names its
+// controller (claimed_by: the key of the advisory lock that controller's session holds while it lives, db.ts):
+// requeueInterrupted() puts back only the attempts of controllers that are gone (and its own, at its start),
+// never those of another live one, so a notice is not sent twice while both live; and claim() first puts back
+// the attempts of a controller that died, so the other sends them (under the same Message-ID) without waiting
+// for a restart. A notice is sent at least once: an attempt is only ever given up by a dead controller.
 import type pg from 'pg';
 import { capWaitingKey, SnapshotNoticeTx } from '../notice-snapshot.js';
 import { contactFromRow } from '../notice-keys.js';
 import type { AttemptOutcome, CapQueue, HeldNotice, NewNotice, NoticeFilter, NoticeRow, NoticeState, NoticeStore, NoticeTx } from '../notice-store.js';
-import type { PgDatabase, Queryable } from './db.js';
+import { OWNER_LOCK_CLASS, type PgDatabase, type Queryable } from './db.js';
+
+/** True (SQL) when the controller of a `sending` notice no longer holds its liveness lock (db.ts ownerKey). */
+const DEAD_OWNER = `NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.classid = ${OWNER_LOCK_CLASS} AND l.objid = notices.claimed_by AND l.objsubid = 2 AND l.granted)`;
+const ORPHAN_NOTE = 'the controller sending it stopped during the attempt; sent again by another with the same Message-ID';
 
 /** The advisory lock of releaseHeld ('hwcap'). */
 const CAP_LOCK = 0x6877636170;
@@ -21,6 +28,10 @@ const NOTICE_COLUMNS = [
   'kind', 'source', 'tenant', 'host', 'resource', 'incident_id', 'incident_key', 'event_type', 'step', 'level', 'manual', 'category', 'event_at',
   'created_at', 'state', 'recipient', 'bcc', 'subject', 'summary', 'body_text', 'body_html', 'message_id', 'next_attempt_at', 'error', 'digest_due',
 ] as const satisfies ReadonlyArray<keyof NewNotice>;
+
+/** A notice row as NoticeRow has it (the columns of SQLite's table: not claimed_by, which is this store's). */
+const ROW_COLUMNS = ['id', ...NOTICE_COLUMNS, 'attempts', 'attempt_id', 'last_attempt_at', 'sent_at', 'digest_id'] as const satisfies ReadonlyArray<keyof NoticeRow>;
+const ROW = ROW_COLUMNS.join(', ');
 
 /**
  * Write notices in one statement (multi-row); a notice whose source exists is skipped. The ids in order, undefined
@@ -90,7 +101,7 @@ export class PgNotices implements NoticeStore {
   }
 
   /** The cap slots and cap queues, for a SnapshotNoticeTx. */
-  private async capState(c: pg.PoolClient): Promise<{ capSlots: Map<string, number>; capWaiting: Set<string> }> {
+  async capState(c: pg.PoolClient): Promise<{ capSlots: Map<string, number>; capWaiting: Set<string> }> {
     const slots = await c.query<{ key: string; last_at: number }>("SELECT key, last_at FROM notice_limits WHERE key >= 'cap' || chr(31) AND key < 'cap' || chr(32)");
     const waiting = await c.query<{ host: string | null; category: string }>("SELECT DISTINCT host, category FROM notices WHERE state = 'held' AND digest_due IS NULL");
     return { capSlots: new Map(slots.rows.map((r) => [r.key, r.last_at])), capWaiting: new Set(waiting.rows.map((r) => capWaitingKey(r.host, r.category))) };
@@ -140,11 +151,17 @@ export class PgNotices implements NoticeStore {
   }
 
   async claim(now: number, attemptId: string): Promise<NoticeRow | undefined> {
+    const owner = await this.db.ownerKey();
+    await this.db.query(
+      `UPDATE notices SET state = 'queued', attempt_id = NULL, claimed_by = NULL, next_attempt_at = $1, error = $2
+       WHERE state = 'sending' AND claimed_by IS NOT NULL AND claimed_by <> $3 AND ${DEAD_OWNER}`,
+      [now, ORPHAN_NOTE, owner],
+    );
     const [row] = await this.db.query<NoticeRow>(
-      `UPDATE notices SET state = 'sending', attempt_id = $1, attempts = attempts + 1, last_attempt_at = $2
+      `UPDATE notices SET state = 'sending', attempt_id = $1, attempts = attempts + 1, last_attempt_at = $2, claimed_by = $3
        WHERE id = (SELECT id FROM notices WHERE state = 'queued' AND next_attempt_at <= $2 ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
-       RETURNING *`,
-      [attemptId, now],
+       RETURNING ${ROW}`,
+      [attemptId, now, owner],
     );
     return row;
   }
@@ -169,8 +186,14 @@ export class PgNotices implements NoticeStore {
   }
 
   async requeueInterrupted(now: number, note: string): Promise<number> {
-    const r = await this.db.pool.query("UPDATE notices SET state = 'queued', attempt_id = NULL, next_attempt_at = $1, error = $2 WHERE state = 'sending'", [now, note]);
-    return r.rowCount ?? 0;
+    const owner = await this.db.ownerKey();
+    const [r] = await this.db.query<{ n: number }>(
+      `WITH q AS (UPDATE notices SET state = 'queued', attempt_id = NULL, claimed_by = NULL, next_attempt_at = $1, error = $2
+                  WHERE state = 'sending' AND (claimed_by IS NULL OR claimed_by = $3 OR ${DEAD_OWNER}) RETURNING 1)
+       SELECT count(*)::int AS n FROM q`,
+      [now, note, owner],
+    );
+    return r!.n;
   }
 
   async nextDue(): Promise<number | undefined> {
@@ -182,7 +205,7 @@ export class PgNotices implements NoticeStore {
   }
 
   async get(id: number): Promise<NoticeRow | undefined> {
-    const [row] = await this.db.query<NoticeRow>('SELECT * FROM notices WHERE id = $1', [id]);
+    const [row] = await this.db.query<NoticeRow>(`SELECT ${ROW} FROM notices WHERE id = $1`, [id]);
     return row;
   }
 
@@ -192,7 +215,7 @@ export class PgNotices implements NoticeStore {
       .add((p) => `state = ${p}`, filter.state)
       .add((p) => `kind = ${p}`, filter.kind)
       .add((p) => `incident_id = ${p}`, filter.incident);
-    return this.db.query<NoticeRow>(`SELECT * FROM notices ${where} ORDER BY id DESC LIMIT $${where.params.length + 1}`, [...where.params, filter.limit ?? 100]);
+    return this.db.query<NoticeRow>(`SELECT ${ROW} FROM notices ${where} ORDER BY id DESC LIMIT $${where.params.length + 1}`, [...where.params, filter.limit ?? 100]);
   }
 
   async counts(): Promise<Partial<Record<NoticeState, number>>> {

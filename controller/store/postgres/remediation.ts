@@ -63,7 +63,8 @@ export class PgRemediation implements RemediationStore {
 
   async open(c: RemediationCase, opened: (stored: RemediationCase, tx: CaseTx) => void): Promise<RemediationCase> {
     const now = this.opts.now();
-    return this.db.tx(async (client) => {
+    const after: Array<() => void> = [];
+    const out = await this.db.tx(async (client) => {
       const row = caseRow(c, now);
       const [r] = (
         await client.query<{ id: number }>(
@@ -75,10 +76,12 @@ export class PgRemediation implements RemediationStore {
       const stored = { ...c, id: r!.id };
       await client.query('UPDATE remediation_cases SET body = $2 WHERE id = $1', [stored.id, caseRow(stored, now).body]);
       const tx = await this.caseTx(client, stored.id, stored.tenant);
-      opened(stored, { now, notices: tx });
+      opened(stored, { now, notices: tx, afterCommit: (fn) => void after.push(fn) });
       await writeSnapshot(client, tx);
       return stored;
     });
+    for (const fn of after) fn();
+    return out;
   }
 
   async get(id: number): Promise<RemediationCase | undefined> {
@@ -95,12 +98,13 @@ export class PgRemediation implements RemediationStore {
 
   async change(id: number, decide: CaseDecision): Promise<{ case: RemediationCase; changed: boolean } | undefined> {
     const now = this.opts.now();
-    return this.db.tx(async (client) => {
+    const after: Array<() => void> = [];
+    const out = await this.db.tx(async (client) => {
       const [r] = (await client.query<CaseRow>('SELECT * FROM remediation_cases WHERE id = $1 FOR UPDATE', [id])).rows;
       const current = r ? this.read(r) : undefined;
       if (!current) return undefined;
       const tx = await this.caseTx(client, id, current.tenant);
-      const next = decide(current, { now, notices: tx });
+      const next = decide(current, { now, notices: tx, afterCommit: (fn) => void after.push(fn) });
       await writeSnapshot(client, tx);
       if (!next) return { case: current, changed: false };
       const row = caseRow(next, now);
@@ -114,6 +118,8 @@ export class PgRemediation implements RemediationStore {
       ]);
       return { case: { ...next, id }, changed: true };
     });
+    for (const fn of after) fn();
+    return out;
   }
 
   async pending(): Promise<RemediationCase[]> {

@@ -46,7 +46,8 @@ export class Hooks {
 
   /** The handle hooks get inside a transaction begun at `now`. */
   tx(now: number): TxContext {
-    return { now, notices: this.notices };
+    // The transaction commits synchronously once the hooks return: the next turn of the event loop is after it.
+    return { now, notices: this.notices, afterCommit: (fn) => void setImmediate(fn) };
   }
 }
 

@@ -56,6 +56,7 @@ import {
   type RetentionResult,
   type Store,
   type StoreOptions,
+  type StoreHealth,
   type StoreStats,
   type TenantFilter,
 } from '../store.js';
@@ -314,6 +315,11 @@ export class SqliteStore implements Store {
   // --- housekeeping ---------------------------------------------------------------------------------------
   damagedRows(): number {
     return this.ctx.damaged.count;
+  }
+
+  /** An embedded file: it answers whenever the store is open. */
+  async health(): Promise<StoreHealth> {
+    return { database: 'ok' };
   }
 
   async stats(): Promise<StoreStats> {

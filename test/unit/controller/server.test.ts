@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { parseControllerConfig } from '../../../controller/config.js';
 import { startController } from '../../../controller/server.js';
+import type { SqliteStore } from '../../../controller/store/sqlite/sqlite-store.js';
 import type { NewIncidentEvent } from '../../../controller/store/store.js';
 import { event, report } from './fixtures.js';
 
@@ -16,10 +17,11 @@ const dir = mkdtempSync(join(tmpdir(), 'hw-server-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('startController', () => {
-  it('refuses database.url (the PostgreSQL store is not complete yet) before it opens anything', async () => {
+  it('with database.url, refuses to start while PostgreSQL cannot be reached, naming the database', async () => {
     const config = parseControllerConfig({ state_dir: join(dir, 'pg-state'), database: { url: 'postgresql://hw@127.0.0.1:1/hw' } });
-    await expect(startController(config, { log: pino({ level: 'silent' }) })).rejects.toThrow(/config key "database.url".*not complete/);
-    expect(existsSync(join(dir, 'pg-state'))).toBe(false);
+    const err = await startController(config, { log: pino({ level: 'silent' }) }).catch((e: unknown) => e as Error);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(/^database postgresql:\/\/hw@127\.0\.0\.1:1\/hw: .*ECONNREFUSED/);
   });
 
   it('runs the API with the hooks registered before it listens', async () => {
@@ -38,7 +40,7 @@ describe('startController', () => {
     const running = await startController(config, {
       log: pino({ level: 'silent' }),
       beforeListen: (store) => {
-        store.onIncidentEvents((events: NewIncidentEvent[]) => seen.push({ events: events.map((e) => e.event.id), inTransaction: store.db.inTransaction }));
+        store.onIncidentEvents((events: NewIncidentEvent[]) => seen.push({ events: events.map((e) => e.event.id), inTransaction: (store as SqliteStore).db.inTransaction }));
       },
     });
     try {

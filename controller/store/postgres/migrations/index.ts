@@ -2,6 +2,7 @@
 // migration lock. Append only: a released migration is never edited. Numbered on their own: PostgreSQL's 1 is
 // SQLite's 1-10 (store/sqlite/migrations); a later change to the schema gets a migration in both.
 import { PG_MIGRATION_001 } from './001-initial.js';
+import { PG_MIGRATION_002 } from './002-store.js';
 
 export interface PgMigration {
   version: number;
@@ -9,4 +10,7 @@ export interface PgMigration {
   sql: string;
 }
 
-export const PG_MIGRATIONS: readonly PgMigration[] = [{ version: 1, name: 'initial (SQLite 1-10)', sql: PG_MIGRATION_001 }];
+export const PG_MIGRATIONS: readonly PgMigration[] = [
+  { version: 1, name: 'initial (SQLite 1-10)', sql: PG_MIGRATION_001 },
+  { version: 2, name: 'rollups merged in the database, tenants directory_seen_at', sql: PG_MIGRATION_002 },
+];

@@ -117,7 +117,7 @@ describe('the outbox on an in-memory notice store', () => {
     const T0 = Date.UTC(2026, 10, 29, 12, 0, 0);
     const incident = (id: number) => ({ id }) as IncidentSummary;
     const [opened, throttled] = ladderEvents('alice', T0);
-    const tx = (now: number) => ({ now, notices: store });
+    const tx = (now: number) => ({ now, notices: store, afterCommit: (fn: () => void) => void setImmediate(fn) });
     expect(outbox.enqueueEvents([{ event: stored(opened!), incident: incident(1) }, { event: stored(throttled!), incident: incident(1) }], tx(T0))).toMatchObject({ queued: 2, held: 0 });
     // The same steps of a second incident within the hour are held back for the digest.
     const again = ladderEvents('alice', T0 + 10 * 60_000).slice(0, 2).map((e) => ({ event: stored(e), incident: incident(2) }));

@@ -158,6 +158,23 @@ describeBackends('NoticeStore', (backend) => {
     expect(await store.notices.get(ids[2]!)).toMatchObject({ state: 'queued', next_attempt_at: T0 + 80 * MIN });
   });
 
+  itShared(backend)("two controllers at once: a live one's attempt is never put back by the other; a dead one's is, at the other's next claim", async () => {
+    const second = await store.another!();
+    const id = (await store.seedNotice(notice()))!;
+    expect((await store.notices.claim(T0, 'attempt-a'))?.id).toBe(id);
+    // The second controller starts: the first is alive, its attempt stays its own.
+    expect(await second.notices.requeueInterrupted(T0 + MIN, 'interrupted')).toBe(0);
+    expect(await second.notices.claim(T0 + MIN, 'attempt-b')).toBeUndefined();
+    expect((await second.notices.get(id))?.state).toBe('sending');
+    // The first stops (its session ends; restarted, it is another controller): the second's next claim takes
+    // the notice back and sends it, under the same Message-ID.
+    await store.reopen();
+    const again = await second.notices.claim(T0 + 2 * MIN, 'attempt-b');
+    expect(again).toMatchObject({ id, state: 'sending', attempt_id: 'attempt-b', attempts: 2, message_id: (await second.notices.get(id))!.message_id });
+    expect(await second.notices.finishAttempt(id, 'attempt-a', { state: 'sent', at: T0, error: null })).toBe(false);
+    expect(await second.notices.finishAttempt(id, 'attempt-b', { state: 'sent', at: T0 + 2 * MIN, error: null })).toBe(true);
+  });
+
   itShared(backend)('two controllers at once: a notice is claimed by one of them, a digest made once (not SQLite: one controller per file)', async () => {
     const second = await store.another!();
     const ids = [];

@@ -1,0 +1,146 @@
+// History queries on PostgreSQL: the tier that fits the range (raw report rows, or the rollup arrays of
+// migration 2 plus the codec's blobs --migrate-from-sqlite copied into `minute` and `hour`), re-bucketed into
+// the requested step by the same code as SQLite's (history/rollup.ts), so answers have one format. Nothing is
+// held in memory: every rollup is in the tables from the report's own transaction on. And the fairness ranking.
+import type { FairnessRanking, SeriesResponse } from '../../../shared/wire/api.js';
+import { decayedDebt, hostLedgerOf } from '../../fairness.js';
+import { HOST_INDEX, HOST_METRICS, HOST_SCALE, HOST_WIDTH, TENANT_INDEX, TENANT_METRICS, TENANT_SCALE, TENANT_WIDTH, type MetricDef } from '../../history/catalog.js';
+import { decodeAcc, decodeVector, findSample, newAcc, type Acc } from '../../history/codec.js';
+import { accAvg, accMax, Bucketer, chooseTier, floorTo, HOUR_MS, MINUTE_DEFAULT_RANGE_MS, MINUTE_MS, selectMetrics, seriesBody, type RetentionSpans, type Tier } from '../../history/rollup.js';
+import { hostSeries, isTenantSeries, widthOf } from '../../history/series.js';
+import { InvalidError, MissingError } from '../errors.js';
+import type { FairnessQuery, HistoryQuery } from '../store.js';
+import { lastReport } from './catalog.js';
+import type { PgDatabase } from './db.js';
+import { accOf, loadPlans, TENANT_COLUMNS, tenantOf, weightOf, type TenantRow } from './rows.js';
+
+const iso = (t: number): string => new Date(t).toISOString();
+const TI = TENANT_INDEX;
+const TS = TENANT_SCALE;
+
+export class PgHistory {
+  constructor(
+    private readonly db: PgDatabase,
+    private readonly opts: { now: () => number; retention: RetentionSpans; halfLifeMs: number },
+  ) {}
+
+  async tenant(name: string, query: HistoryQuery): Promise<SeriesResponse | undefined> {
+    const [t] = await this.db.query<{ id: number; host_id: number | null; host: string | null }>(
+      'SELECT t.id, t.host_id, h.name AS host FROM tenants t LEFT JOIN hosts h ON h.id = t.host_id WHERE t.name = $1',
+      [name],
+    );
+    if (!t) return undefined;
+    const body = await this.series(t.id, t.host_id, TENANT_METRICS, query);
+    return { tenant: name, host: t.host, ...body };
+  }
+
+  async host(name: string, query: HistoryQuery): Promise<SeriesResponse | undefined> {
+    const [h] = await this.db.query<{ id: number }>('SELECT id FROM hosts WHERE name = $1', [name]);
+    if (!h) return undefined;
+    return { host: name, ...(await this.series(hostSeries(h.id), h.id, HOST_METRICS, query)) };
+  }
+
+  private async series(series: number, hostId: number | null, catalog: readonly MetricDef[], query: HistoryQuery): Promise<Omit<SeriesResponse, 'tenant' | 'host'>> {
+    if (!(query.to > query.from)) throw new InvalidError(`to: must be after from (${iso(query.from)})`);
+    const indices = selectMetrics(catalog, query.metrics);
+    const now = this.opts.now();
+    const choice = chooseTier(query.from, query.to, query.stepMs, now, this.opts.retention);
+    const bucketer = new Bucketer(choice.stepMs, catalog.length);
+    const from = choice.stepMs === undefined ? query.from : floorTo(query.from, choice.stepMs);
+    let intervalMs = 0;
+    if (hostId !== null) {
+      await this.collect(series, hostId, choice.tier, from, query.to, bucketer);
+      if (choice.stepMs === undefined) intervalMs = (await lastReport(this.db.pool, hostId))?.interval_ms ?? 0;
+    }
+    const stepMs = choice.stepMs ?? intervalMs;
+    return { from: iso(from), to: iso(query.to), step_seconds: stepMs / 1000, source: choice.tier, ...seriesBody(bucketer.sorted(), catalog, indices) };
+  }
+
+  private async collect(series: number, hostId: number, tier: Tier, from: number, to: number, out: Bucketer): Promise<void> {
+    const width = widthOf(series);
+    if (tier === 'raw') {
+      if (isTenantSeries(series)) {
+        const rows = await this.db.query<{ at: number; samples: Buffer }>('SELECT at, samples FROM reports WHERE host_id = $1 AND at >= $2 AND at < $3 ORDER BY at', [hostId, from, to]);
+        const row = new Float64Array(width);
+        for (const r of rows) if (findSample(r.samples, series, width, row)) out.addRow(r.at, row);
+      } else {
+        const rows = await this.db.query<{ at: number; host_values: Buffer }>('SELECT at, host_values FROM reports WHERE host_id = $1 AND at >= $2 AND at < $3 ORDER BY at', [hostId, from, to]);
+        for (const r of rows) out.addRow(r.at, decodeVector(r.host_values, width));
+      }
+      return;
+    }
+    const res = tier === 'minute' ? MINUTE_MS : HOUR_MS;
+    const start = floorTo(from, res);
+    const arrays = await this.db.query<{ bucket: number; acc: number[] }>(`SELECT bucket, acc FROM rollup_${tier} WHERE series = $1 AND bucket >= $2 AND bucket < $3`, [series, start, to]);
+    for (const r of arrays) out.add(r.bucket, accOf(r.acc), true);
+    const blobs = await this.db.query<{ bucket: number; data: Buffer }>(`SELECT bucket, data FROM ${tier} WHERE series = $1 AND bucket >= $2 AND bucket < $3`, [series, start, to]);
+    for (const r of blobs) out.add(r.bucket, decodeAcc(r.data, width), true);
+  }
+
+  /** One accumulator over [from, to) from the coarsest tier that fits the window. */
+  private async windowTotal(series: number, hostId: number, from: number, to: number, now: number): Promise<Acc> {
+    let tier: Tier = to - from > MINUTE_DEFAULT_RANGE_MS ? 'hour' : 'minute';
+    if (tier === 'minute' && from < now - this.opts.retention.minuteMs) tier = 'hour';
+    const b = new Bucketer(undefined, widthOf(series));
+    await this.collect(series, hostId, tier, from, to, b);
+    return b.total();
+  }
+
+  async rank(query: FairnessQuery): Promise<FairnessRanking> {
+    const halfLifeMs = this.opts.halfLifeMs;
+    const now = this.opts.now();
+    const from = now - query.windowMs;
+    const hostNames = new Map((await this.db.query<{ id: number; name: string }>('SELECT id, name FROM hosts')).map((r) => [r.id, r.name]));
+    let hostId: number | undefined;
+    if (query.host !== undefined) {
+      hostId = [...hostNames].find(([, n]) => n === query.host)?.[0];
+      if (hostId === undefined) throw new MissingError(`host ${query.host} is not known`);
+    }
+    const rows = await this.db.query<TenantRow>(
+      `SELECT ${TENANT_COLUMNS} FROM tenants WHERE debt_at IS NOT NULL ${hostId === undefined ? '' : 'AND host_id = $1'}`,
+      hostId === undefined ? [] : [hostId],
+    );
+    const plans = await loadPlans(this.db.pool);
+    const ranked = rows
+      .map(tenantOf)
+      .map((t) => ({ t, debt: decayedDebt(t.debt!, now, halfLifeMs) }))
+      .sort((a, b) => b.debt - a.debt || a.t.name.localeCompare(b.t.name))
+      .slice(0, query.limit);
+    const tenants: FairnessRanking['tenants'] = [];
+    for (const [i, { t, debt }] of ranked.entries()) {
+      const acc = t.hostId !== null ? await this.windowTotal(t.id, t.hostId, from, now + 1, now) : newAcc(TENANT_WIDTH);
+      tenants.push({
+        rank: i + 1,
+        tenant: t.name,
+        host: t.hostId === null ? null : (hostNames.get(t.hostId) ?? null),
+        plan: t.spec?.plan ?? t.reported?.plan ?? null,
+        weight: weightOf(plans, t),
+        debt,
+        dominant_share: { avg: accAvg(acc, TI.dominant_share, TS.dominant_share), max: accMax(acc, TI.dominant_share, TS.dominant_share) },
+        fair_share: accAvg(acc, TI.fair_share, TS.fair_share),
+        shares: {
+          cpu: accAvg(acc, TI.share_cpu, TS.share_cpu),
+          memory: accAvg(acc, TI.share_memory, TS.share_memory),
+          io: accAvg(acc, TI.share_io, TS.share_io),
+          bandwidth: accAvg(acc, TI.share_bandwidth, TS.share_bandwidth),
+          inodes: accAvg(acc, TI.share_inodes, TS.share_inodes),
+          api: accAvg(acc, TI.share_api, TS.share_api),
+        },
+      });
+    }
+    const hostIds = hostId !== undefined ? [hostId] : [...new Set(ranked.map(({ t }) => t.hostId).filter((id): id is number => id !== null))];
+    const hosts: FairnessRanking['hosts'] = [];
+    for (const id of hostIds) {
+      const acc = await this.windowTotal(hostSeries(id), id, from, now + 1, now);
+      const last = await lastReport(this.db.pool, id);
+      const fair = last ? hostLedgerOf(decodeVector(last.host_values, HOST_WIDTH)) : null;
+      hosts.push({
+        host: hostNames.get(id) ?? '?',
+        jain: { avg: accAvg(acc, HOST_INDEX.jain, HOST_SCALE.jain), max: accMax(acc, HOST_INDEX.jain, HOST_SCALE.jain), last: fair?.jain ?? null },
+        fair_share: { avg: accAvg(acc, HOST_INDEX.fair_share, HOST_SCALE.fair_share), last: fair?.fair ?? null },
+        active_tenants: { avg: accAvg(acc, HOST_INDEX.active_tenants, HOST_SCALE.active_tenants), last: fair?.active ?? null },
+      });
+    }
+    return { from: iso(from), to: iso(now), window_seconds: query.windowMs / 1000, half_life_seconds: halfLifeMs / 1000, hosts, tenants };
+  }
+}

@@ -1,0 +1,340 @@
+// Ingest on PostgreSQL: one report in one transaction, under a transaction-level advisory lock on its host
+// (pg-store.ts: several controllers). Every piece of write-path state is read from and written to the
+// database inside that transaction: the host row, the tenants of the report, their fairness debt, the plans
+// (weights). The report row is inserted with ON CONFLICT (host_id, seq) DO NOTHING, and its rollups are
+// merged into rollup_minute and rollup_hour by the same statement, from the row only when it was inserted.
+import type pg from 'pg';
+import type { ActionAck, IncidentEvent, TenantInfoWire } from '../../../shared/wire/agent.js';
+import type { ActionStateName } from '../../../shared/wire/api.js';
+import type { ActionRow } from '../sqlite/actions.js';
+import { accrueReport, capacityOf, type DebtState } from '../../fairness.js';
+import { HOST_WIDTH, TENANT_WIDTH } from '../../history/catalog.js';
+import { CodecError, encodeSamples, encodeVector } from '../../history/codec.js';
+import { MAX_CLOCK_AHEAD_MS, reportAccumulators } from '../../history/rollup-buffer.js';
+import { floorTo, HOUR_MS, MINUTE_MS } from '../../history/rollup.js';
+import { hostSeries } from '../../history/series.js';
+import type { PreparedReport } from '../../ingest/prepare.js';
+import { MAX_LISTED_REJECTIONS, noRejections, type RejectionKind, type Rejections, type TenantLimits } from '../../trust.js';
+import { ConflictStateError, InvalidError } from '../errors.js';
+import type { IncidentEventsHook, IngestResult, NewIncidentEvent } from '../store.js';
+import type { PgFiles } from './files.js';
+import type { PgIncidents } from './incidents.js';
+import { runIncidentHooks } from './ingest-hooks.js';
+import type { PgNotices } from './notices.js';
+import type { PgWeb } from './web.js';
+import type { PgDatabase } from './db.js';
+import { accLiteral, loadPlans, TENANT_COLUMNS, tenantOf, weightOf, type PgTenant, type Plans, type TenantRow } from './rows.js';
+
+/** The advisory lock class of a host's ingest ('hw' + host: the second key is hashtext(host name)). */
+export const HOST_LOCK = 0x68776873;
+/** The advisory lock taken to give a new tenant an id (ids are chosen above every id in use, as in SQLite). */
+export const TENANT_ID_LOCK = 0x687774656e;
+
+/** A new tenant's id: above every id in use and every expired tenant's whose history is not gone yet. */
+const NEW_TENANT_ID = '(SELECT greatest(coalesce((SELECT max(id) FROM tenants), 0), coalesce((SELECT max(id) FROM retired_tenants), 0)) + 1)';
+
+export interface HostRow {
+  id: number;
+  name: string;
+  first_seen: number;
+  last_seen: number | null;
+  retired_seq: number | null;
+  retired_at: number | null;
+}
+
+const iso = (t: number): string => new Date(t).toISOString();
+const duplicate = (seq: number): IngestResult => ({ accepted: true, duplicate: true, seq, samples: 0, events: 0, acks: 0 });
+
+/** The host row of `name`, made when missing (inside the caller's transaction). */
+export async function ensureHost(c: pg.PoolClient, name: string, now: number): Promise<HostRow> {
+  const r = await c.query<HostRow>(
+    `WITH ins AS (INSERT INTO hosts (name, first_seen) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING id, name, first_seen, last_seen, retired_seq, retired_at)
+     SELECT * FROM ins UNION ALL SELECT id, name, first_seen, last_seen, retired_seq, retired_at FROM hosts WHERE name = $1`,
+    [name, now],
+  );
+  return r.rows[0]!;
+}
+
+/** Insert a tenant (its id chosen under TENANT_ID_LOCK); undefined when the name exists meanwhile. */
+export async function insertTenant(c: pg.PoolClient, name: string, hostId: number, at: number | null, spec: string | null, updatedAt: number | null): Promise<number | undefined> {
+  await c.query('SELECT pg_advisory_xact_lock($1)', [TENANT_ID_LOCK]);
+  const r = await c.query<{ id: number }>(
+    `INSERT INTO tenants (id, name, host_id, first_seen, last_seen, spec, updated_at) VALUES (${NEW_TENANT_ID}, $1, $2, $3, $3, $4, $5) ON CONFLICT (name) DO NOTHING RETURNING id`,
+    [name, hostId, at, spec, updatedAt],
+  );
+  return r.rows[0]?.id;
+}
+
+interface Refusal {
+  kind: RejectionKind;
+  message: string;
+}
+const isRefusal = (v: PgTenant | Refusal): v is Refusal => 'kind' in v;
+
+export class PgIngest {
+  constructor(
+    private readonly db: PgDatabase,
+    private readonly opts: { now: () => number; fairness: { halfLifeMs: number; activeThreshold: number }; limits: TenantLimits },
+    private readonly parts: { incidents: PgIncidents; files: PgFiles; web: PgWeb; notices: PgNotices; incidentHooks: ReadonlySet<IncidentEventsHook> },
+  ) {}
+
+  async ingest(p: PreparedReport): Promise<IngestResult> {
+    const now = this.opts.now();
+    if (p.at > now + MAX_CLOCK_AHEAD_MS) {
+      throw new InvalidError(`at /at: ${iso(p.at)} is more than ${MAX_CLOCK_AHEAD_MS / 60_000} minutes ahead of the controller's clock (${iso(now)}); check the agent host's clock`);
+    }
+    const afterCommit: Array<() => void> = [];
+    const result = await this.db.tx((c) => this.report(c, p, now, afterCommit));
+    for (const fn of afterCommit) fn();
+    return result;
+  }
+
+  private async report(c: pg.PoolClient, p: PreparedReport, now: number, afterCommit: Array<() => void>): Promise<IngestResult> {
+    await c.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [HOST_LOCK & 0x7fffffff, p.host]);
+    const host = await ensureHost(c, p.host, now);
+    const prior = await c.query<{ at: number }>('SELECT at FROM reports WHERE host_id = $1 AND seq = $2', [host.id, p.seq]);
+    const conflict = (at: string) =>
+      new ConflictStateError('seq_conflict', `seq ${p.seq} of host ${p.host} was already used by a report at ${at}, this one is at ${iso(p.at)}: the agent's sequence went back (was its spool lost?)`);
+    if (prior.rows[0]) {
+      if (prior.rows[0].at === p.at) return duplicate(p.seq);
+      throw conflict(iso(prior.rows[0].at));
+    }
+    if (host.retired_seq !== null && p.seq <= host.retired_seq) {
+      if (p.at <= (host.retired_at ?? Number.NEGATIVE_INFINITY)) return duplicate(p.seq);
+      throw conflict(`or before ${iso(host.retired_at!)} (dropped by retention since)`);
+    }
+    const plans = await loadPlans(c);
+    const screened = await this.screen(c, p, host, plans);
+    const n = screened.samples.length;
+    const states = screened.samples;
+    const ids = states.map((t) => t.id);
+    const values = screened.values;
+    const weights = states.map((t) => weightOf(plans, t));
+    const balances: Array<DebtState | undefined> = states.map((t) => t.debt);
+    const ledger = accrueReport(
+      { values, n, hostValues: p.hostValues, capacity: capacityOf(p.hostStats), weights, balances, at: p.at, intervalMs: p.intervalMs },
+      this.opts.fairness,
+    );
+    // The directory after the ledger: weights as they were before this report's directory (as in SQLite).
+    const dirIds: number[] = [];
+    const dirJson: string[] = [];
+    for (const { info, tenant } of screened.directory) {
+      dirIds.push(tenant.id);
+      dirJson.push(JSON.stringify(info));
+    }
+    if (dirIds.length) {
+      await c.query(
+        `UPDATE tenants t SET reported = u.j, directory_seen_at = greatest(coalesce(t.directory_seen_at, $3), $3)
+         FROM unnest($1::bigint[], $2::text[]) AS u(id, j) WHERE t.id = u.id`,
+        [dirIds, dirJson, p.at],
+      );
+    }
+
+    let blob: Buffer;
+    let hostBlob: Buffer;
+    try {
+      blob = encodeSamples(ids, values, n, TENANT_WIDTH);
+      hostBlob = encodeVector(p.hostValues, HOST_WIDTH);
+    } catch (err) {
+      if (err instanceof CodecError) throw new InvalidError(`report cannot be stored: ${err.message}`);
+      throw err;
+    }
+    const meta = { host_stats: p.hostStats, collectors: p.collectors, agent_version: p.agentVersion, ...(ledger.host.shares ? { ledger_shares: ledger.host.shares } : {}) };
+    const accs = reportAccumulators(ids, values, n, hostSeries(host.id), p.hostValues);
+    const series = [...accs.keys()];
+    const lits = series.map((s) => accLiteral(accs.get(s)!));
+    // One statement: the report row once per (host, seq), and its rollups only when that row was inserted.
+    const inserted = await c.query<{ id: number }>(
+      `WITH r AS (
+         INSERT INTO reports (host_id, seq, at, received, interval_ms, n, meta, host_values, samples)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (host_id, seq) DO NOTHING RETURNING id),
+       u AS (SELECT s, a::float8[] AS a FROM unnest($10::bigint[], $11::text[]) AS x(s, a) WHERE EXISTS (SELECT 1 FROM r)),
+       m AS (INSERT INTO rollup_minute (series, bucket, acc) SELECT s, $12, a FROM u
+             ON CONFLICT (series, bucket) DO UPDATE SET acc = hw_acc_merge(rollup_minute.acc, excluded.acc)),
+       h AS (INSERT INTO rollup_hour (series, bucket, acc) SELECT s, $13, a FROM u
+             ON CONFLICT (series, bucket) DO UPDATE SET acc = hw_acc_merge(rollup_hour.acc, excluded.acc))
+       SELECT id FROM r`,
+      [host.id, p.seq, p.at, now, p.intervalMs, n, JSON.stringify(meta), hostBlob, blob, series, lits, floorTo(p.at, MINUTE_MS), floorTo(p.at, HOUR_MS)],
+    );
+    if (!inserted.rows[0]) return duplicate(p.seq); // not reached under the host lock; kept as the store's promise
+    const { parts } = this;
+    if (p.inventory) {
+      await c.query(
+        `INSERT INTO host_inventory (host_id, reported_at, received, inventory) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (host_id) DO UPDATE SET reported_at = excluded.reported_at, received = excluded.received, inventory = excluded.inventory
+         WHERE excluded.reported_at >= host_inventory.reported_at`,
+        [host.id, p.at, now, JSON.stringify(p.inventory)],
+      );
+    }
+    const web = p.web || p.webLogs ? await parts.web.addReport(c, host.id, p.at, new Map(states.map((t) => [t.name, t.id])), p.web, p.webLogs) : undefined;
+    let newEvents: NewIncidentEvent[] = [];
+    if (screened.events.length) {
+      // The events' explanations carry their tenants' debt before this report (as SQLite's do).
+      const names = [...new Set(screened.events.map((e) => e.tenant))];
+      const debts = new Map(states.map((t) => [t.name, t.debt]));
+      const r = await c.query<{ name: string; debt: number; debt_at: number | null }>('SELECT name, debt, debt_at FROM tenants WHERE name = ANY($1::text[])', [names.filter((x) => !debts.has(x))]);
+      for (const row of r.rows) debts.set(row.name, row.debt_at === null ? undefined : { debt: row.debt, at: row.debt_at });
+      newEvents = await parts.incidents.store(c, host, screened.events, now, debts);
+    }
+    await applyAcks(c, host.id, screened.acks, now);
+    if (p.files.length || p.fileAcks.length) await parts.files.ingest(c, host.id, p.files, p.fileAcks, now);
+    await runIncidentHooks(c, parts.incidentHooks, parts.notices, host.name, newEvents, now, afterCommit);
+    if (n) {
+      await c.query(
+        `UPDATE tenants t SET debt = u.debt, debt_at = u.at, first_seen = coalesce(t.first_seen, $3),
+           last_seen = CASE WHEN t.last_seen IS NULL OR t.last_seen < $3 THEN $3 ELSE t.last_seen END
+         FROM unnest($1::bigint[], $2::float8[], $4::bigint[]) AS u(id, debt, at) WHERE t.id = u.id`,
+        [ids, ledger.balances.map((b) => b.debt), p.at, ledger.balances.map((b) => b.at)],
+      );
+    }
+    await c.query('UPDATE hosts SET last_seen = greatest(coalesce(last_seen, $2), $2) WHERE id = $1', [host.id, now]);
+    return {
+      accepted: true,
+      duplicate: false,
+      seq: p.seq,
+      samples: n,
+      events: newEvents.length,
+      acks: screened.acks.length,
+      ...(screened.rejected ? { rejected: screened.rejected } : {}),
+      ...(web ? { web } : {}),
+    };
+  }
+
+  /** The report item by item, as sqlite/trust.ts screens it, with the tenants read from the database. */
+  private async screen(c: pg.PoolClient, p: PreparedReport, host: HostRow, plans: Plans) {
+    void plans;
+    const limit = this.opts.limits.maxUnmanagedPerHost;
+    const names = [...new Set([...p.tenants, ...(p.directory ?? []).map((d) => d.name), ...p.events.map((e) => e.tenant)])];
+    const known = new Map<string, PgTenant>();
+    if (names.length) {
+      const r = await c.query<TenantRow>(`SELECT ${TENANT_COLUMNS} FROM tenants WHERE name = ANY($1::text[])`, [names]);
+      for (const row of r.rows) known.set(row.name, tenantOf(row));
+    }
+    let rejected: Rejections | undefined;
+    const reject = (why: Refusal, path: string) => {
+      rejected ??= noRejections();
+      rejected.counts[why.kind]++;
+      if (rejected.items.length < MAX_LISTED_REJECTIONS) rejected.items.push({ kind: why.kind, path, message: why.message });
+    };
+    const refused = new Map<string, Refusal>();
+    let unmanaged: number | undefined;
+    const hostName = async (id: number) => (await c.query<{ name: string }>('SELECT name FROM hosts WHERE id = $1', [id])).rows[0]?.name ?? '?';
+    const resolve = async (name: string, at: number | null, create = true): Promise<PgTenant | Refusal | undefined> => {
+      const no = refused.get(name);
+      if (no) return no;
+      let t = known.get(name);
+      if (!t) {
+        if (!create) return undefined;
+        unmanaged ??= Number((await c.query<{ n: number }>('SELECT count(*)::int AS n FROM tenants WHERE host_id = $1 AND spec IS NULL', [host.id])).rows[0]!.n);
+        if (unmanaged >= limit) {
+          const why: Refusal = { kind: 'unmanaged_cap', message: `host ${host.name} already has ${limit} unmanaged tenants (tenants.max_per_host): ${name} was not added` };
+          refused.set(name, why);
+          return why;
+        }
+        const id = await insertTenant(c, name, host.id, at, null, null);
+        if (id !== undefined) {
+          unmanaged++;
+          t = { id, name, hostId: host.id, spec: null, reported: null, reportedJson: null, firstSeen: at, lastSeen: at, debt: undefined, directorySeenAt: null };
+        } else {
+          // Made meanwhile by another host's report (another controller): read it, then judge as a known one.
+          const r = await c.query<TenantRow>(`SELECT ${TENANT_COLUMNS} FROM tenants WHERE name = $1`, [name]);
+          t = tenantOf(r.rows[0]!);
+        }
+        known.set(name, t);
+      }
+      if (t.hostId === host.id) return t;
+      if (t.hostId === null && t.spec === null) {
+        await c.query('UPDATE tenants SET host_id = $1 WHERE id = $2 AND host_id IS NULL', [host.id, t.id]);
+        t.hostId = host.id;
+        return t;
+      }
+      const owner = t.hostId === null ? 'no host' : `host ${await hostName(t.hostId)}`;
+      const why: Refusal = {
+        kind: 'cross_host',
+        message: `tenant ${name} belongs to ${owner}, not to ${host.name}: an agent reports only its own host's tenants (an admin moves a tenant with PUT /v1/tenants/${name} and "host")`,
+      };
+      refused.set(name, why);
+      return why;
+    };
+    const samples: PgTenant[] = [];
+    let kept: number[] | undefined;
+    for (let k = 0; k < p.tenants.length; k++) {
+      const v = (await resolve(p.tenants[k]!, p.at))!;
+      if (isRefusal(v)) {
+        kept ??= Array.from({ length: k }, (_, i) => i);
+        reject(v, `/samples/${k}`);
+        continue;
+      }
+      samples.push(v);
+      kept?.push(k);
+    }
+    const values = kept ? compact(p.values, kept) : p.values;
+    const directory: Array<{ info: TenantInfoWire; tenant: PgTenant }> = [];
+    for (const [k, info] of (p.directory ?? []).entries()) {
+      const v = (await resolve(info.name, null))!;
+      if (isRefusal(v)) reject(v, `/tenants/${k}`);
+      else directory.push({ info, tenant: v });
+    }
+    const action = async (id: string) => (await c.query<{ tenant: string; host_id: number; reason: string; by: string | null }>('SELECT tenant, host_id, reason, by FROM actions WHERE id = $1', [id])).rows[0];
+    const events: IncidentEvent[] = [];
+    for (let [k, ev] of p.events.entries()) {
+      const v = await resolve(ev.tenant, null, false);
+      if (v && isRefusal(v)) {
+        reject(v, `/events/${k}`);
+        continue;
+      }
+      if (ev.manual) {
+        const a = await action(ev.manual.action_id);
+        if (!a || a.host_id !== host.id || a.tenant !== ev.tenant) {
+          reject(
+            { kind: 'forged_manual', message: `event ${ev.id} names action ${ev.manual.action_id}, which is not a manual action queued for tenant ${ev.tenant} on host ${host.name}: only the controller's queued actions are an administrator's` },
+            `/events/${k}/manual`,
+          );
+          continue;
+        }
+        if (a.reason !== ev.manual.reason || (a.by ?? undefined) !== ev.manual.by) {
+          ev = { ...ev, manual: { action_id: ev.manual.action_id, reason: a.reason, ...(a.by !== null ? { by: a.by } : {}) } };
+        }
+      }
+      events.push(ev);
+    }
+    const acks: ActionAck[] = [];
+    for (const [k, ack] of p.acks.entries()) {
+      const a = await action(ack.action_id);
+      if (a && a.host_id !== host.id) {
+        reject({ kind: 'cross_host', message: `action ${ack.action_id} was queued for host ${await hostName(a.host_id)}, not for ${host.name}` }, `/acks/${k}`);
+        continue;
+      }
+      acks.push(ack);
+    }
+    return { samples, values, directory, events, acks, rejected };
+  }
+}
+
+/** The agent's acknowledgements of actions queued for its host (sqlite/actions.ts applyAcks). */
+async function applyAcks(c: pg.PoolClient, hostId: number, acks: readonly ActionAck[], now: number): Promise<void> {
+  const set = (state: string, at: number, message: string | null, id: string) => c.query('UPDATE actions SET state = $1, state_at = $2, message = $3 WHERE id = $4', [state, at, message, id]);
+  for (const ack of acks) {
+    const row = (await c.query<ActionRow>('SELECT * FROM actions WHERE id = $1', [ack.action_id])).rows[0];
+    if (!row || row.host_id !== hostId) continue;
+    const at = Math.min(Date.parse(ack.at), now);
+    let next: ActionStateName | undefined;
+    if (row.state === 'pending') {
+      if (ack.state === 'applied') next = row.action === 'notice' || row.action === 'release' ? 'done' : 'applied';
+      else next = ack.state;
+    } else if (row.state === 'applied' && (ack.state === 'expired' || ack.state === 'released' || ack.state === 'failed')) next = ack.state;
+    if (!next || next === row.state) continue;
+    await set(next, at, ack.message ?? null, row.id);
+    if (row.action === 'release' && next === 'done') {
+      const others = await c.query<{ id: string }>("SELECT id FROM actions WHERE tenant = $1 AND state = 'applied' AND action IN ('throttle', 'quarantine')", [row.tenant]);
+      for (const other of others.rows) await set('released', at, `released by action ${row.id}`, other.id);
+    }
+  }
+}
+
+/** The rows `kept` of a tenants x TENANT_WIDTH matrix. */
+function compact(values: Float64Array, kept: readonly number[]): Float64Array {
+  const out = new Float64Array(kept.length * TENANT_WIDTH);
+  kept.forEach((k, i) => out.set(values.subarray(k * TENANT_WIDTH, (k + 1) * TENANT_WIDTH), i * TENANT_WIDTH));
+  return out;
+}
