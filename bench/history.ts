@@ -11,8 +11,8 @@
 //
 // PostgreSQL (issue 15; goal under 20 ms), in the same run where its server is installed: the same tenants and
 // hosts from the same reports into the PostgreSQL store on a temporary cluster of the bench's own (PostgreSQL's
-// default settings), the same 35 days of hour rows as that store keeps them (rollup_hour, the accumulator
-// arrays of its migration 2; written server-side from the same hour accumulators), the same reads.
+// default settings), the same 35 days of hour rows (the codec's blobs in `hour`, as its drains write them;
+// written server-side from 17 distinct hours), the same reads.
 import { request } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,7 +25,6 @@ import { HOST_WIDTH, TENANT_INDEX, TENANT_WIDTH } from '../controller/history/ca
 import { accAdd, encodeAcc, newAcc, Writer } from '../controller/history/codec.js';
 import { prepareReport } from '../controller/ingest/prepare.js';
 import { PgStore } from '../controller/store/postgres/pg-store.js';
-import { accLiteral } from '../controller/store/postgres/rows.js';
 import { SqliteStore } from '../controller/store/sqlite/sqlite-store.js';
 import type { Store } from '../controller/store/store.js';
 import { PG_BENCH_SETTINGS } from './ingest.js';
@@ -158,24 +157,27 @@ async function benchHistoryPostgres(tenants: number, days: number, reads: number
     await seedReports(store, tenants, now);
     const hoursBack = (days + 5) * 24;
     const t0 = performance.now();
-    // 17 distinct hours (the SQLite part's variation repeats with (k + h) % 17), written server-side.
-    const templates = Array.from({ length: 17 }, (_, j) => accLiteral(hourAcc(j, 0)));
+    // 17 distinct hours (the SQLite part's variation repeats with (k + h) % 17), written server-side as the
+    // codec's blobs in `hour`, the rows the store's drains write.
+    const w = new Writer(1024);
+    const templates = Array.from({ length: 17 }, (_, j) => Buffer.from(hourRow(j, 0, w)));
     const client = await store.db.pool.connect();
     try {
-      await client.query('CREATE TEMP TABLE bench_tpl (k INT PRIMARY KEY, acc FLOAT8[])');
-      await client.query('INSERT INTO bench_tpl SELECT k - 1, a::float8[] FROM unnest($1::text[]) WITH ORDINALITY AS t(a, k)', [templates]);
+      await client.query('CREATE TEMP TABLE bench_tpl (k INT PRIMARY KEY, data BYTEA)');
+      await client.query('INSERT INTO bench_tpl SELECT k - 1, d FROM unnest($1::bytea[]) WITH ORDINALITY AS t(d, k)', [templates]);
       await client.query(
-        `INSERT INTO rollup_hour (series, bucket, acc)
-         SELECT t.id, $1::bigint - h::bigint * ${HOUR}, p.acc FROM tenants t CROSS JOIN generate_series(2, $2::int) AS h JOIN bench_tpl p ON p.k = (t.id + h) % 17`,
+        `INSERT INTO hour (series, bucket, data)
+         SELECT t.id, $1::bigint - h::bigint * ${HOUR}, p.data FROM tenants t CROSS JOIN generate_series(2, $2::int) AS h JOIN bench_tpl p ON p.k = (t.id + h) % 17
+         ON CONFLICT (series, bucket) DO UPDATE SET data = excluded.data`,
         [now, hoursBack],
       );
       // Host rows are left out: a tenant's read never touches them.
-      await client.query('ANALYZE rollup_hour');
+      await client.query('ANALYZE hour');
     } finally {
       client.release();
     }
     const loadSeconds = (performance.now() - t0) / 1000;
-    const [{ n }] = (await store.db.query<{ n: string }>('SELECT count(*) AS n FROM rollup_hour')) as [{ n: string }];
+    const [{ n }] = (await store.db.query<{ n: string }>('SELECT count(*) AS n FROM hour')) as [{ n: string }];
     const names = (await store.db.query<{ name: string }>('SELECT name FROM tenants ORDER BY name')).map((r) => r.name);
     const { times } = await timeReads(store, names, { from: now - days * DAY, to: now, stepMs: HOUR }, reads);
     const dbBytes = (await store.stats()).bytes;
@@ -312,7 +314,7 @@ export function printHistory(r: HistoryBenchResult): void {
   if (pg && 'skipped' in pg) console.log(`  postgres: not measured (${pg.skipped})`);
   else if (pg)
     console.log(
-      `  postgres store (${pg.hourRows.toLocaleString('en')} rollup_hour rows written in ${pg.loadSeconds.toFixed(0)} s, db ${(pg.dbBytes / 1048576).toFixed(0)} MiB): ` +
+      `  postgres store (${pg.hourRows.toLocaleString('en')} hour rows written in ${pg.loadSeconds.toFixed(0)} s, db ${(pg.dbBytes / 1048576).toFixed(0)} MiB): ` +
         `median ${pg.storeMedianMs.toFixed(2)} ms, p99 ${pg.storeP99Ms.toFixed(2)} ms (goal < 20); ${(pg.storeMedianMs / r.storeMedianMs).toFixed(1)}x the SQLite store's median`,
     );
 }

@@ -88,7 +88,7 @@ export class PgFiles {
   }
 
   private async latestRequestOf(q: Queryable, fileId: string): Promise<RequestRow | undefined> {
-    return (await q.query<RequestRow>('SELECT * FROM file_requests WHERE file_id = $1 ORDER BY created_at DESC, n DESC LIMIT 1', [fileId])).rows[0];
+    return (await q.query<RequestRow>('SELECT * FROM file_requests WHERE file_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1', [fileId])).rows[0];
   }
 
   private async view(r: FileRow, hosts: Map<number, string>): Promise<QuarantinedFile | undefined> {
@@ -141,7 +141,7 @@ export class PgFiles {
   async forPolicy(hostId: number): Promise<{ file_requests: FileRequest[]; scan_requests: ScanRequest[] }> {
     const file_requests: FileRequest[] = [];
     const scan_requests: ScanRequest[] = [];
-    for (const r of await this.db.query<RequestRow>("SELECT * FROM file_requests WHERE host_id = $1 AND state = 'pending' ORDER BY created_at, n", [hostId])) {
+    for (const r of await this.db.query<RequestRow>("SELECT * FROM file_requests WHERE host_id = $1 AND state = 'pending' ORDER BY created_at, id", [hostId])) {
       const common = { id: r.id, ...(r.by ? { by: r.by.slice(0, 128) } : {}), created_at: iso(r.created_at) };
       if (r.action === 'scan') scan_requests.push({ ...common, tenant: r.tenant });
       else if (r.file_id) file_requests.push({ ...common, file: r.file_id, action: r.action });

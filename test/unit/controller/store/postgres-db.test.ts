@@ -76,9 +76,6 @@ describeWith(postgresMissing(), 'PostgreSQL store: connection and migrations', (
       delete pg.rollup_queue;
       expect(pg.tenants).toContain('directory_seen_at');
       pg.tenants = pg.tenants!.filter((c) => c !== 'directory_seen_at');
-      // The order file requests were made in (SQLite's rowid).
-      expect(pg.file_requests).toContain('n');
-      pg.file_requests = pg.file_requests!.filter((c) => c !== 'n');
       // And which controller a notice's attempt is (several controllers: only a dead one's is put back).
       expect(pg.notices).toContain('claimed_by');
       pg.notices = pg.notices!.filter((c) => c !== 'claimed_by');
