@@ -101,6 +101,8 @@ export async function copyFromSqlite(file: string, db: PgDatabase, onTable?: (ta
         for (const t of IDENTITY_TABLES) {
           await c.query(`SELECT setval(pg_get_serial_sequence('${t}', 'id'), coalesce((SELECT max(id) FROM ${t}), 0) + 1, false)`);
         }
+        // New tenants' ids above every copied one, the expired tenants' too (migration 2's tenant_ids).
+        await c.query("SELECT setval('tenant_ids', greatest(coalesce((SELECT max(id) FROM tenants), 0), coalesce((SELECT max(id) FROM retired_tenants), 0)) + 1, false)");
         return { tables: out, ms: performance.now() - started };
       });
     } finally {

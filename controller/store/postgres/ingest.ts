@@ -25,12 +25,6 @@ import { loadPlans, TENANT_COLUMNS, tenantOf, weightOf, type PgTenant, type Plan
 
 /** The advisory lock class of a host's ingest ('hw' + host: the second key is hashtext(host name)). */
 export const HOST_LOCK = 0x68776873;
-/** The advisory lock taken to give a new tenant an id (ids are chosen above every id in use, as in SQLite). */
-export const TENANT_ID_LOCK = 0x687774656e;
-
-/** A new tenant's id: above every id in use and every expired tenant's whose history is not gone yet. */
-const NEW_TENANT_ID = '(SELECT greatest(coalesce((SELECT max(id) FROM tenants), 0), coalesce((SELECT max(id) FROM retired_tenants), 0)) + 1)';
-
 export interface HostRow {
   id: number;
   name: string;
@@ -53,11 +47,14 @@ export async function ensureHost(c: pg.PoolClient, name: string, now: number): P
   return r.rows[0]!;
 }
 
-/** Insert a tenant (its id chosen under TENANT_ID_LOCK); undefined when the name exists meanwhile. */
+/**
+ * Insert a tenant; undefined when the name exists meanwhile. Its id comes from the sequence `tenant_ids`
+ * (migration 2): above every id in use and every expired tenant's (history keyed by an id is never another
+ * tenant's), without a lock that would hold every new tenant of every host up until the report's commit.
+ */
 export async function insertTenant(c: pg.PoolClient, name: string, hostId: number, at: number | null, spec: string | null, updatedAt: number | null): Promise<number | undefined> {
-  await c.query('SELECT pg_advisory_xact_lock($1)', [TENANT_ID_LOCK]);
   const r = await c.query<{ id: number }>(
-    `INSERT INTO tenants (id, name, host_id, first_seen, last_seen, spec, updated_at) VALUES (${NEW_TENANT_ID}, $1, $2, $3, $3, $4, $5) ON CONFLICT (name) DO NOTHING RETURNING id`,
+    `INSERT INTO tenants (id, name, host_id, first_seen, last_seen, spec, updated_at) VALUES (nextval('tenant_ids'), $1, $2, $3, $3, $4, $5) ON CONFLICT (name) DO NOTHING RETURNING id`,
     [name, hostId, at, spec, updatedAt],
   );
   return r.rows[0]?.id;

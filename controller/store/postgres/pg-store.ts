@@ -25,7 +25,7 @@
 //   - the tenants' fairness debt is read and written in the report's transaction (tenants.debt, debt_at);
 //   - hosts, tenants and plans are read from the tables on every call, so a change made through another
 //     controller is seen at once, and a policy's ETag (a hash of its content) is the same from either;
-//   - new tenant ids are chosen under an advisory lock (TENANT_ID_LOCK), names are unique (ON CONFLICT);
+//   - new tenant ids come from a sequence (tenant_ids: never reused, no lock held), names are unique (ON CONFLICT);
 //   - retention and tenant expiry are plain idempotent statements in one transaction under an advisory lock
 //     (RETENTION_LOCK): run by two controllers, the second finds nothing left to do;
 //   - the notices' outbox claims with FOR UPDATE SKIP LOCKED (notices.ts).

@@ -3,6 +3,9 @@
 //   rollup_queue                the reports stored whose samples are not in the `minute` and `hour` rollups
 //                               yet (rollups.ts drains it in batches under an advisory lock; history reads
 //                               the queued reports beside the rollups).
+//   tenant_ids                  the sequence of new tenants' ids (ever rising: an expired tenant's id, whose
+//                               history may still be kept, is never given again; --migrate-from-sqlite moves
+//                               it past the copied ids).
 //   tenants.directory_seen_at   the newest report whose directory listed the tenant (SQLite keeps it in memory
 //                               only; here any controller may expire tenants, so it is a column).
 //   notices.claimed_by          the controller whose attempt a `sending` notice is (the key of the session
@@ -10,6 +13,10 @@
 //                               attempts are put back in the queue.
 // The rollups are the `minute` and `hour` tables of migration 1 (the codec's blobs, as in SQLite).
 export const PG_MIGRATION_002 = `
+CREATE SEQUENCE tenant_ids;
+SELECT setval('tenant_ids', greatest(coalesce((SELECT max(id) FROM tenants), 0), coalesce((SELECT max(id) FROM retired_tenants), 0), 1),
+  coalesce((SELECT max(id) FROM tenants), (SELECT max(id) FROM retired_tenants)) IS NOT NULL);
+
 CREATE TABLE rollup_queue (
   report_id BIGINT PRIMARY KEY
 );
