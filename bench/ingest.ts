@@ -5,6 +5,12 @@
 // Baseline in the same run: the same HTTP path and parser with a naive store, one row per sample in a table
 // indexed by (tenant, time), one transaction per report.
 //
+// PostgreSQL (issue 15), in the same run where the server binaries are installed: the same load against the
+// PostgreSQL store on a temporary cluster of the bench's own (bench/pg-cluster.ts) with PostgreSQL's default
+// settings (fsync and synchronous_commit on: a report answered 202 is on disk), the database on this machine.
+// Its CPU is the controller's plus the cluster's processes' (postmaster and children, from /proc), its bytes
+// those processes' write_bytes (a CHECKPOINT at the end, counted).
+//
 // The controller runs in a worker thread of this process (its own event loop and SQLite connection; the
 // load generator stays on the main thread). Disk writes are read from /proc/thread-self/io of that thread:
 // `wchar` = bytes the controller handed to write() (SQLite's WAL and checkpoints, plus the few bytes of HTTP
@@ -24,10 +30,11 @@ import { defaultParserThreads } from '../controller/config.js';
 import { TENANT_METRICS, TENANT_WIDTH } from '../controller/history/catalog.js';
 import { createReportParser } from '../controller/ingest/parser.js';
 import type { PreparedReport } from '../controller/ingest/prepare.js';
-import { SqliteStore } from '../controller/store/sqlite/sqlite-store.js';
 import { PgStore } from '../controller/store/postgres/pg-store.js';
+import { SqliteStore } from '../controller/store/sqlite/sqlite-store.js';
 import type { IngestResult, Store } from '../controller/store/store.js';
 import type { TenantSample } from '../shared/wire/agent.js';
+import { clusterProcesses, type PgCluster, postgresMissing, startPostgres } from './pg-cluster.js';
 
 export interface IngestBenchOptions {
   agents?: number;
@@ -39,12 +46,8 @@ export interface IngestBenchOptions {
   dir?: string;
   /** rollup.flush_interval of the store, ms (default 15 min). */
   flushIntervalMs?: number;
-  variants?: Array<'hostwarden' | 'naive' | 'postgres'>;
-  /**
-   * The `postgres` variant's database (an empty one; HW_BENCH_POSTGRES_URL by default): the same HTTP path on
-   * the PostgreSQL store. Its bytes written are the server's, not this process's: not counted (NaN).
-   */
-  postgresUrl?: string | undefined;
+  /** Default: hostwarden, naive, and postgres where PostgreSQL's server is installed. */
+  variants?: Variant[];
   /**
    * `full` (default): cpu, memory, io, processes and cgroup PSI for cpu, memory and io (what an agent sends on
    * a kernel with per-cgroup PSI, avg10 of some and full: ~360 bytes of JSON a tenant); `lean`: without PSI (~210 bytes).
@@ -79,15 +82,19 @@ export interface IngestRun {
   cores: number;
 }
 
+export type Variant = 'hostwarden' | 'naive' | 'postgres';
+
 export interface IngestBenchResult {
   agents: number;
   tenants: number;
   bodyBytes: number;
   samples: 'full' | 'lean';
   runs: IngestRun[];
+  /** Why PostgreSQL was not measured, when it was not. */
+  postgresSkipped?: string;
 }
 
-const TOKEN_PREFIX = 'bench-agent-token-';
+export const TOKEN_PREFIX = 'bench-agent-token-';
 
 interface ServerMessage {
   type: 'ready' | 'io' | 'done';
@@ -98,10 +105,10 @@ interface ServerMessage {
   dbBytes?: number;
 }
 
-const TICK = 100; // USER_HZ, clock ticks per second in /proc
+export const TICK = 100; // USER_HZ, clock ticks per second in /proc
 
 /** CPU ticks (user + system) from a /proc/.../stat line. */
-function statTicks(file: string): number {
+export function statTicks(file: string): number {
   const text = readFileSync(file, 'utf8');
   const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
   return Number(f[11]) + Number(f[12]);
@@ -115,7 +122,7 @@ function machineTicks(): { busy: number; total: number } {
   return { busy: total - idle, total };
 }
 
-function cpuSnapshot(): { process: number; main: number; machine: { busy: number; total: number } } {
+export function cpuSnapshot(): { process: number; main: number; machine: { busy: number; total: number } } {
   return { process: statTicks('/proc/self/stat'), main: statTicks('/proc/thread-self/stat'), machine: machineTicks() };
 }
 
@@ -161,12 +168,12 @@ class NaiveStore extends SqliteStore {
   }
 }
 
-async function runServer(data: { variant: string; dir: string; parserThreads: number; agents: number; workerFile: string; flushIntervalMs?: number | undefined; postgresUrl?: string | undefined }): Promise<void> {
+async function runServer(data: { variant: string; dir: string; parserThreads: number; agents: number; workerFile: string; flushIntervalMs?: number | undefined; pgUrl?: string }): Promise<void> {
   const port = parentPort!;
   const file = join(data.dir, `${data.variant}.db`);
   const store: Store =
     data.variant === 'postgres'
-      ? await PgStore.open({ url: data.postgresUrl!, passwordFile: undefined, caFile: undefined, poolSize: 10 })
+      ? await PgStore.open({ url: data.pgUrl!, passwordFile: undefined, caFile: undefined, poolSize: 10 })
       : data.variant === 'naive'
         ? new NaiveStore(file)
         : new SqliteStore({ file, flushIntervalMs: data.flushIntervalMs });
@@ -184,6 +191,7 @@ async function runServer(data: { variant: string; dir: string; parserThreads: nu
       // Everything still in memory is written and checkpointed, and counted.
       await store.flush({ all: true });
       if (store instanceof SqliteStore) store.db.pragma('wal_checkpoint(TRUNCATE)');
+      if (store instanceof PgStore) await store.db.query('CHECKPOINT');
       const io = threadIo();
       const stats = await store.stats();
       await parser.close();
@@ -215,7 +223,7 @@ function sampleOf(host: string, t: number, variant: number, lean: boolean): Tena
 }
 
 /** Report bodies as three parts: prefix, the variable head (seq and times), and the samples. */
-function bodyParts(host: string, tenants: number, variants: number, lean: boolean): Buffer[] {
+export function bodyParts(host: string, tenants: number, variants: number, lean: boolean): Buffer[] {
   const out: Buffer[] = [];
   for (let v = 0; v < variants; v++) {
     const samples = Array.from({ length: tenants }, (_, t) => sampleOf(host, t, v, lean));
@@ -224,7 +232,7 @@ function bodyParts(host: string, tenants: number, variants: number, lean: boolea
   return out;
 }
 
-function post(agent: Agent, port: number, token: string, parts: Buffer[]): Promise<number> {
+export function post(agent: Agent, port: number, token: string, parts: Buffer[]): Promise<number> {
   const length = parts.reduce((n, b) => n + b.length, 0);
   return new Promise((resolve, reject) => {
     const req = request(
@@ -241,18 +249,30 @@ function post(agent: Agent, port: number, token: string, parts: Buffer[]): Promi
   });
 }
 
-function quantile(sorted: number[], q: number): number {
+export function quantile(sorted: number[], q: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-async function runVariant(
-  variant: 'hostwarden' | 'naive' | 'postgres',
-  o: Required<Omit<IngestBenchOptions, 'dir' | 'variants' | 'flushIntervalMs' | 'postgresUrl'>> & { dir: string; flushIntervalMs?: number | undefined; postgresUrl?: string | undefined },
-): Promise<IngestRun> {
+/** CPU ticks and bytes written (write_bytes) of the cluster's processes now. */
+export function pgSnapshot(cluster: PgCluster | undefined): { ticks: number; writeBytes: number } {
+  let ticks = 0;
+  let writeBytes = 0;
+  for (const pid of cluster ? clusterProcesses(cluster) : []) {
+    try {
+      ticks += statTicks(`/proc/${pid}/stat`);
+      writeBytes += Number(/^write_bytes: (\d+)/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return { ticks, writeBytes };
+}
+
+async function runVariant(variant: Variant, o: Required<Omit<IngestBenchOptions, 'dir' | 'variants' | 'flushIntervalMs'>> & { dir: string; flushIntervalMs?: number | undefined; pg?: { cluster: PgCluster; url: string } }): Promise<IngestRun> {
   const workerFile = fileURLToPath(new URL('../controller/ingest/parse-worker.js', import.meta.url));
   const worker = new Worker(fileURLToPath(import.meta.url), {
-    workerData: { role: 'ingest-bench-server', variant, dir: o.dir, parserThreads: o.parserThreads, agents: o.agents, workerFile, flushIntervalMs: o.flushIntervalMs, postgresUrl: o.postgresUrl },
+    workerData: { role: 'ingest-bench-server', variant, dir: o.dir, parserThreads: o.parserThreads, agents: o.agents, workerFile, flushIntervalMs: o.flushIntervalMs, pgUrl: o.pg?.url },
   });
   const messages: ServerMessage[] = [];
   let wake: (() => void) | undefined;
@@ -301,6 +321,7 @@ async function runVariant(
   worker.postMessage({ type: 'io' });
   const snap0 = await next('io');
   const io0 = snap0.io!;
+  const pg0 = pgSnapshot(o.pg?.cluster);
   counting = true;
   measuring = true;
   const cpu0 = cpuSnapshot();
@@ -309,6 +330,7 @@ async function runVariant(
   measuring = false;
   const seconds = (performance.now() - t0) / 1000;
   const cpu1 = cpuSnapshot();
+  const pgCpu = pgSnapshot(o.pg?.cluster).ticks - pg0.ticks;
   worker.postMessage({ type: 'cpu' });
   const mainTicks = (await next('io')).mainTicks! - snap0.mainTicks!;
   stop = true;
@@ -316,13 +338,15 @@ async function runVariant(
   agent.destroy();
   worker.postMessage({ type: 'stop' });
   const done = await next('done');
+  const pgWritten = pgSnapshot(o.pg?.cluster).writeBytes - pg0.writeBytes;
   await worker.terminate();
   const samples = reports * o.tenants;
   // Writes since the snapshot are charged to every sample stored since (the measured ones and the drain).
   const storedSamples = stored * o.tenants;
   latencies.sort((x, y) => x - y);
   // The controller's CPU: every thread of this process but the main one (the load generator).
-  const serverTicks = cpu1.process - cpu0.process - (cpu1.main - cpu0.main);
+  // With PostgreSQL, its processes' CPU too: the store's work happens there.
+  const serverTicks = cpu1.process - cpu0.process - (cpu1.main - cpu0.main) + pgCpu;
   const machineBusy = cpu1.machine.busy - cpu0.machine.busy;
   const machineTotal = cpu1.machine.total - cpu0.machine.total;
   const serverCpuSeconds = serverTicks / TICK;
@@ -333,8 +357,8 @@ async function runVariant(
     samples,
     seconds,
     samplesPerSecond: samples / seconds,
-    wcharPerSample: variant === 'postgres' ? Number.NaN : (done.io!.wchar - io0.wchar) / storedSamples,
-    writeBytesPerSample: variant === 'postgres' ? Number.NaN : (done.io!.write_bytes - io0.write_bytes) / storedSamples,
+    wcharPerSample: (done.io!.wchar - io0.wchar) / storedSamples,
+    writeBytesPerSample: (done.io!.write_bytes - io0.write_bytes + pgWritten) / storedSamples,
     p50Ms: quantile(latencies, 0.5),
     p99Ms: quantile(latencies, 0.99),
     maxMs: latencies[latencies.length - 1] ?? Number.NaN,
@@ -343,7 +367,7 @@ async function runVariant(
     serverCpuPerSecond: serverCpuSeconds / seconds,
     samplesPerServerCpuSecond: samples / serverCpuSeconds,
     samplesPerMainCpuSecond: samples / (mainTicks / TICK),
-    othersShare: machineTotal > 0 ? Math.max(0, machineBusy - (cpu1.process - cpu0.process)) / machineTotal : 0,
+    othersShare: machineTotal > 0 ? Math.max(0, machineBusy - (cpu1.process - cpu0.process) - pgCpu) / machineTotal : 0,
     cores: availableParallelism(),
   };
 
@@ -360,34 +384,54 @@ export async function benchIngest(opts: IngestBenchOptions = {}): Promise<Ingest
   };
   // On the disk, not tmpfs: bytes written must reach a block device to be counted.
   const dir = mkdtempSync(join(opts.dir ?? tmpdir(), 'hw-bench-ingest-'));
+  const missing = postgresMissing();
+  const variants = opts.variants ?? (['hostwarden', 'naive', ...(missing ? [] : ['postgres' as const])] as Variant[]);
+  let cluster: PgCluster | undefined;
   try {
     const runs: IngestRun[] = [];
-    const postgresUrl = opts.postgresUrl ?? process.env.HW_BENCH_POSTGRES_URL;
-    const variants = opts.variants ?? (postgresUrl ? (['hostwarden', 'postgres', 'naive'] as const) : (['hostwarden', 'naive'] as const));
-    for (const variant of variants) runs.push(await runVariant(variant, { ...o, dir, flushIntervalMs: opts.flushIntervalMs, postgresUrl }));
+    for (const variant of variants) {
+      let pg: { cluster: PgCluster; url: string } | undefined;
+      if (variant === 'postgres') {
+        cluster = await startPostgres({ settings: PG_BENCH_SETTINGS });
+        pg = { cluster, url: cluster.url(await cluster.createDatabase()) };
+      }
+      runs.push(await runVariant(variant, { ...o, dir, flushIntervalMs: opts.flushIntervalMs, ...(pg ? { pg } : {}) }));
+    }
     const bodyBytes = bodyParts('bench0', o.tenants, 1, o.samples === 'lean')[0]!.length + 100;
-    return { agents: o.agents, tenants: o.tenants, bodyBytes, samples: o.samples, runs };
+    return { agents: o.agents, tenants: o.tenants, bodyBytes, samples: o.samples, runs, ...(variants.includes('postgres') ? {} : { postgresSkipped: missing ?? 'not asked for' }) };
   } finally {
+    await cluster?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * PostgreSQL's own defaults (durable commits), with room for the pool of each controller and the memory a
+ * dedicated server would give it: what an admin following the README runs, not the tests' fsync=off.
+ */
+export const PG_BENCH_SETTINGS: Record<string, string> = { shared_buffers: '256MB', max_connections: '100' };
 
 export function printIngest(r: IngestBenchResult): void {
   console.log(`ingest over HTTP: ${r.agents} agents, ${r.tenants} tenants per report, ${r.samples} samples (~${Math.round(r.bodyBytes / 1024)} KiB JSON, ${Math.round(r.bodyBytes / r.tenants)} B a tenant)`);
   const base = r.runs.find((x) => x.variant === 'naive');
   for (const x of r.runs) {
     const ratio = base && x !== base ? ` (${(x.samplesPerSecond / base.samplesPerSecond).toFixed(2)}x baseline samples/s, ${(x.wcharPerSample / base.wcharPerSample).toFixed(3)}x bytes)` : '';
+    const goal = x.variant === 'postgres' ? 'goal >= 100,000 on PostgreSQL' : 'goal >= 250,000';
     console.log(
-      `  ${x.variant.padEnd(10)} parser threads ${x.parserThreads}: ${Math.round(x.samplesPerSecond).toLocaleString('en')} samples/s (goal >= 250,000); ` +
+      `  ${x.variant.padEnd(10)} parser threads ${x.parserThreads}: ${Math.round(x.samplesPerSecond).toLocaleString('en')} samples/s (${goal}); ` +
         `written ${x.wcharPerSample.toFixed(0)} B/sample to write(), ${x.writeBytesPerSample.toFixed(0)} B/sample to the block layer (goal <= 512); ` +
         `latency p50 ${x.p50Ms.toFixed(1)} ms, p99 ${x.p99Ms.toFixed(1)} ms (goal < 100), max ${x.maxMs.toFixed(1)} ms; ${x.errors} errors; db ${(x.dbBytes / 1048576).toFixed(1)} MiB${ratio}`,
     );
     console.log(
-      `  ${''.padEnd(10)} controller used ${x.serverCpuPerSecond.toFixed(2)} of ${x.cores} CPUs: ${Math.round(x.samplesPerServerCpuSecond).toLocaleString('en')} samples per CPU-second ` +
+      `  ${''.padEnd(10)} controller${x.variant === 'postgres' ? ' and PostgreSQL' : ''} used ${x.serverCpuPerSecond.toFixed(2)} of ${x.cores} CPUs: ${Math.round(x.samplesPerServerCpuSecond).toLocaleString('en')} samples per CPU-second ` +
         `(main thread alone: ${Math.round(x.samplesPerMainCpuSecond).toLocaleString('en')} per CPU-second); ` +
         `other processes used ${(x.othersShare * 100).toFixed(0)}% of the machine meanwhile`,
     );
   }
+  const sqlite = r.runs.find((x) => x.variant === 'hostwarden');
+  const pgRun = r.runs.find((x) => x.variant === 'postgres');
+  if (sqlite && pgRun) console.log(`  postgres / sqlite: ${(pgRun.samplesPerSecond / sqlite.samplesPerSecond).toFixed(2)}x samples/s, ${(pgRun.samplesPerServerCpuSecond / sqlite.samplesPerServerCpuSecond).toFixed(2)}x samples per CPU-second`);
+  if (r.postgresSkipped) console.log(`  postgres: not measured (${r.postgresSkipped})`);
 }
 
 if (isMainThread && process.argv[1] === fileURLToPath(import.meta.url)) {
@@ -404,6 +448,7 @@ if (isMainThread && process.argv[1] === fileURLToPath(import.meta.url)) {
       parserThreads: arg('threads'),
       flushIntervalMs: flushMin === undefined ? undefined : flushMin * 60_000,
       samples: process.argv.includes('--lean') ? 'lean' : 'full',
+      ...(process.argv.includes('--postgres') ? { variants: ['hostwarden', 'postgres'] as Variant[] } : {}),
     }),
   );
 }

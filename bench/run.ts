@@ -3,6 +3,7 @@
 import { benchAgent, printAgent } from './agent.js';
 import { benchCtl, printCtl } from './ctl.js';
 import { benchEvaluate, printEvaluate } from './evaluate.js';
+import { benchFleet, printFleet } from './fleet.js';
 import { benchHistory, printHistory } from './history.js';
 import { benchIngest, printIngest } from './ingest.js';
 import { benchLogs, printLogs } from './logs.js';
@@ -24,6 +25,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   logs: async () => printLogs(await benchLogs()),
   ui: async () => printUi(await benchUi()),
   metrics: async () => printMetrics(await benchMetrics()),
+  fleet: async () => printFleet(await benchFleet()),
 };
 
 const wanted = process.argv.slice(2);

@@ -11,12 +11,10 @@ import type pg from 'pg';
 import { ConflictStateError, InvalidError } from '../errors.js';
 import { MIGRATIONS } from '../sqlite/migrations/index.js';
 import { storedDebt } from '../../fairness.js';
-import { HOST_WIDTH, TENANT_WIDTH } from '../../history/catalog.js';
-import { accAdd, decodeVector, forEachSample, newAcc, type Acc } from '../../history/codec.js';
-import { floorTo, HOUR_MS, MINUTE_MS } from '../../history/rollup.js';
-import { hostSeries } from '../../history/series.js';
+import { TENANT_WIDTH } from '../../history/catalog.js';
+import { forEachSample } from '../../history/codec.js';
 import type { PgDatabase } from './db.js';
-import { accLiteral } from './rows.js';
+import { mergeRollups, TierAccs } from './rollups.js';
 
 /** The SQLite schema version PostgreSQL's migrations match (a file at another version is refused). */
 export const SQLITE_VERSION_MATCHED = 10;
@@ -103,6 +101,8 @@ export async function copyFromSqlite(file: string, db: PgDatabase, onTable?: (ta
         for (const t of IDENTITY_TABLES) {
           await c.query(`SELECT setval(pg_get_serial_sequence('${t}', 'id'), coalesce((SELECT max(id) FROM ${t}), 0) + 1, false)`);
         }
+        // New tenants' ids above every copied one, the expired tenants' too (migration 2's tenant_ids).
+        await c.query("SELECT setval('tenant_ids', greatest(coalesce((SELECT max(id) FROM tenants), 0), coalesce((SELECT max(id) FROM retired_tenants), 0)) + 1, false)");
         return { tables: out, ms: performance.now() - started };
       });
     } finally {
@@ -144,37 +144,19 @@ async function copyTable(lite: Database.Database, c: pg.PoolClient, table: strin
 async function replayUnrolled(lite: Database.Database, c: pg.PoolClient): Promise<void> {
   const hosts = lite.prepare<[], { id: number; watermark: number | null }>('SELECT id, watermark FROM hosts').all();
   const reports = lite.prepare<[number, number], { at: number; samples: Buffer; host_values: Buffer }>('SELECT at, samples, host_values FROM reports WHERE host_id = ? AND at >= ? ORDER BY at, id');
-  const tiers = { minute: new Map<string, Acc>(), hour: new Map<string, Acc>() };
+  const accs = new TierAccs();
   const debts = new Map<number, { debt: number; at: number }>();
-  const add = (series: number, at: number, row: Float64Array, width: number) => {
-    for (const [tier, res] of [['minute', MINUTE_MS], ['hour', HOUR_MS]] as const) {
-      const key = `${series}:${floorTo(at, res)}`;
-      let acc = tiers[tier].get(key);
-      if (!acc) tiers[tier].set(key, (acc = newAcc(width)));
-      accAdd(acc, row, 0, width);
-    }
-  };
   for (const h of hosts) {
     for (const r of reports.iterate(h.id, h.watermark ?? Number.MIN_SAFE_INTEGER)) {
+      accs.addReport(h.id, r.at, r.samples, r.host_values);
       forEachSample(r.samples, TENANT_WIDTH, (id, row) => {
-        add(id, r.at, row, TENANT_WIDTH);
         const debt = storedDebt(row);
         if (debt !== undefined && !(r.at < (debts.get(id)?.at ?? Number.NEGATIVE_INFINITY))) debts.set(id, { debt, at: r.at });
       });
-      add(hostSeries(h.id), r.at, decodeVector(r.host_values, HOST_WIDTH), HOST_WIDTH);
     }
   }
-  for (const tier of ['minute', 'hour'] as const) {
-    const keys = [...tiers[tier].keys()];
-    for (let i = 0; i < keys.length; i += 5000) {
-      const chunk = keys.slice(i, i + 5000);
-      await c.query(
-        `INSERT INTO rollup_${tier} (series, bucket, acc) SELECT s, b, a::float8[] FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS u(s, b, a)
-         ON CONFLICT (series, bucket) DO UPDATE SET acc = hw_acc_merge(rollup_${tier}.acc, excluded.acc)`,
-        [chunk.map((k) => Number(k.split(':')[0])), chunk.map((k) => Number(k.split(':')[1])), chunk.map((k) => accLiteral(tiers[tier].get(k)!))],
-      );
-    }
-  }
+  // Alone on the new database (the copy's transaction): merged into the copied rows like a drain's.
+  await mergeRollups(c, accs);
   if (debts.size) {
     const ids = [...debts.keys()];
     await c.query(

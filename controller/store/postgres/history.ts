@@ -1,7 +1,7 @@
-// History queries on PostgreSQL: the tier that fits the range (raw report rows, or the rollup arrays of
-// migration 2 plus the codec's blobs --migrate-from-sqlite copied into `minute` and `hour`), re-bucketed into
+// History queries on PostgreSQL: the tier that fits the range (raw report rows, or the codec's blobs in `minute`
+// and `hour` with the reports still queued for them, rollups.ts), re-bucketed into
 // the requested step by the same code as SQLite's (history/rollup.ts), so answers have one format. Nothing is
-// held in memory: every rollup is in the tables from the report's own transaction on. And the fairness ranking.
+// held in memory. And the fairness ranking.
 import type { FairnessRanking, SeriesResponse } from '../../../shared/wire/api.js';
 import { decayedDebt, hostLedgerOf } from '../../fairness.js';
 import { HOST_INDEX, HOST_METRICS, HOST_SCALE, HOST_WIDTH, TENANT_INDEX, TENANT_METRICS, TENANT_SCALE, TENANT_WIDTH, type MetricDef } from '../../history/catalog.js';
@@ -12,7 +12,8 @@ import { InvalidError, MissingError } from '../errors.js';
 import type { FairnessQuery, HistoryQuery } from '../store.js';
 import { lastReport } from './catalog.js';
 import type { PgDatabase } from './db.js';
-import { accOf, loadPlans, TENANT_COLUMNS, tenantOf, weightOf, type TenantRow } from './rows.js';
+import { tierWithQueueSql } from './rollups.js';
+import { loadPlans, TENANT_COLUMNS, tenantOf, weightOf, type TenantRow } from './rows.js';
 
 const iso = (t: number): string => new Date(t).toISOString();
 const TI = TENANT_INDEX;
@@ -71,10 +72,15 @@ export class PgHistory {
     }
     const res = tier === 'minute' ? MINUTE_MS : HOUR_MS;
     const start = floorTo(from, res);
-    const arrays = await this.db.query<{ bucket: number; acc: number[] }>(`SELECT bucket, acc FROM rollup_${tier} WHERE series = $1 AND bucket >= $2 AND bucket < $3`, [series, start, to]);
-    for (const r of arrays) out.add(r.bucket, accOf(r.acc), true);
-    const blobs = await this.db.query<{ bucket: number; data: Buffer }>(`SELECT bucket, data FROM ${tier} WHERE series = $1 AND bucket >= $2 AND bucket < $3`, [series, start, to]);
-    for (const r of blobs) out.add(r.bucket, decodeAcc(r.data, width), true);
+    // The tier's rows and the reports still queued for it, in one statement (rollups.ts).
+    const tenant = isTenantSeries(series);
+    const rows = await this.db.query<{ raw: boolean; at: number; data: Buffer }>(tierWithQueueSql(tier, tenant), [series, start, to, hostId]);
+    const row = new Float64Array(width);
+    for (const r of rows) {
+      if (!r.raw) out.add(r.at, decodeAcc(r.data, width), true);
+      else if (!tenant) out.addRow(r.at, decodeVector(r.data, width));
+      else if (findSample(r.data, series, width, row)) out.addRow(r.at, row);
+    }
   }
 
   /** One accumulator over [from, to) from the coarsest tier that fits the window. */

@@ -1,8 +1,8 @@
 // Ingest on PostgreSQL: one report in one transaction, under a transaction-level advisory lock on its host
 // (pg-store.ts: several controllers). Every piece of write-path state is read from and written to the
 // database inside that transaction: the host row, the tenants of the report, their fairness debt, the plans
-// (weights). The report row is inserted with ON CONFLICT (host_id, seq) DO NOTHING, and its rollups are
-// merged into rollup_minute and rollup_hour by the same statement, from the row only when it was inserted.
+// (weights). The report row is inserted with ON CONFLICT (host_id, seq) DO NOTHING, and queued for its rollups
+// (rollup_queue, rollups.ts) by the same statement, only when it was inserted.
 import type pg from 'pg';
 import type { ActionAck, IncidentEvent, TenantInfoWire } from '../../../shared/wire/agent.js';
 import type { ActionStateName } from '../../../shared/wire/api.js';
@@ -10,9 +10,7 @@ import type { ActionRow } from '../sqlite/actions.js';
 import { accrueReport, capacityOf, type DebtState } from '../../fairness.js';
 import { HOST_WIDTH, TENANT_WIDTH } from '../../history/catalog.js';
 import { CodecError, encodeSamples, encodeVector } from '../../history/codec.js';
-import { MAX_CLOCK_AHEAD_MS, reportAccumulators } from '../../history/rollup-buffer.js';
-import { floorTo, HOUR_MS, MINUTE_MS } from '../../history/rollup.js';
-import { hostSeries } from '../../history/series.js';
+import { MAX_CLOCK_AHEAD_MS } from '../../history/rollup-buffer.js';
 import type { PreparedReport } from '../../ingest/prepare.js';
 import { MAX_LISTED_REJECTIONS, noRejections, type RejectionKind, type Rejections, type TenantLimits } from '../../trust.js';
 import { ConflictStateError, InvalidError } from '../errors.js';
@@ -23,16 +21,10 @@ import { runIncidentHooks } from './ingest-hooks.js';
 import type { PgNotices } from './notices.js';
 import type { PgWeb } from './web.js';
 import type { PgDatabase } from './db.js';
-import { accLiteral, loadPlans, TENANT_COLUMNS, tenantOf, weightOf, type PgTenant, type Plans, type TenantRow } from './rows.js';
+import { loadPlans, TENANT_COLUMNS, tenantOf, weightOf, type PgTenant, type Plans, type TenantRow } from './rows.js';
 
 /** The advisory lock class of a host's ingest ('hw' + host: the second key is hashtext(host name)). */
 export const HOST_LOCK = 0x68776873;
-/** The advisory lock taken to give a new tenant an id (ids are chosen above every id in use, as in SQLite). */
-export const TENANT_ID_LOCK = 0x687774656e;
-
-/** A new tenant's id: above every id in use and every expired tenant's whose history is not gone yet. */
-const NEW_TENANT_ID = '(SELECT greatest(coalesce((SELECT max(id) FROM tenants), 0), coalesce((SELECT max(id) FROM retired_tenants), 0)) + 1)';
-
 export interface HostRow {
   id: number;
   name: string;
@@ -55,11 +47,14 @@ export async function ensureHost(c: pg.PoolClient, name: string, now: number): P
   return r.rows[0]!;
 }
 
-/** Insert a tenant (its id chosen under TENANT_ID_LOCK); undefined when the name exists meanwhile. */
+/**
+ * Insert a tenant; undefined when the name exists meanwhile. Its id comes from the sequence `tenant_ids`
+ * (migration 2): above every id in use and every expired tenant's (history keyed by an id is never another
+ * tenant's), without a lock that would hold every new tenant of every host up until the report's commit.
+ */
 export async function insertTenant(c: pg.PoolClient, name: string, hostId: number, at: number | null, spec: string | null, updatedAt: number | null): Promise<number | undefined> {
-  await c.query('SELECT pg_advisory_xact_lock($1)', [TENANT_ID_LOCK]);
   const r = await c.query<{ id: number }>(
-    `INSERT INTO tenants (id, name, host_id, first_seen, last_seen, spec, updated_at) VALUES (${NEW_TENANT_ID}, $1, $2, $3, $3, $4, $5) ON CONFLICT (name) DO NOTHING RETURNING id`,
+    `INSERT INTO tenants (id, name, host_id, first_seen, last_seen, spec, updated_at) VALUES (nextval('tenant_ids'), $1, $2, $3, $3, $4, $5) ON CONFLICT (name) DO NOTHING RETURNING id`,
     [name, hostId, at, spec, updatedAt],
   );
   return r.rows[0]?.id;
@@ -140,21 +135,13 @@ export class PgIngest {
       throw err;
     }
     const meta = { host_stats: p.hostStats, collectors: p.collectors, agent_version: p.agentVersion, ...(ledger.host.shares ? { ledger_shares: ledger.host.shares } : {}) };
-    const accs = reportAccumulators(ids, values, n, hostSeries(host.id), p.hostValues);
-    const series = [...accs.keys()];
-    const lits = series.map((s) => accLiteral(accs.get(s)!));
-    // One statement: the report row once per (host, seq), and its rollups only when that row was inserted.
+    // One statement: the report row once per (host, seq), queued for its rollups only when it was inserted.
     const inserted = await c.query<{ id: number }>(
       `WITH r AS (
          INSERT INTO reports (host_id, seq, at, received, interval_ms, n, meta, host_values, samples)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (host_id, seq) DO NOTHING RETURNING id),
-       u AS (SELECT s, a::float8[] AS a FROM unnest($10::bigint[], $11::text[]) AS x(s, a) WHERE EXISTS (SELECT 1 FROM r)),
-       m AS (INSERT INTO rollup_minute (series, bucket, acc) SELECT s, $12, a FROM u
-             ON CONFLICT (series, bucket) DO UPDATE SET acc = hw_acc_merge(rollup_minute.acc, excluded.acc)),
-       h AS (INSERT INTO rollup_hour (series, bucket, acc) SELECT s, $13, a FROM u
-             ON CONFLICT (series, bucket) DO UPDATE SET acc = hw_acc_merge(rollup_hour.acc, excluded.acc))
-       SELECT id FROM r`,
-      [host.id, p.seq, p.at, now, p.intervalMs, n, JSON.stringify(meta), hostBlob, blob, series, lits, floorTo(p.at, MINUTE_MS), floorTo(p.at, HOUR_MS)],
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (host_id, seq) DO NOTHING RETURNING id)
+       INSERT INTO rollup_queue (report_id) SELECT id FROM r RETURNING report_id AS id`,
+      [host.id, p.seq, p.at, now, p.intervalMs, n, JSON.stringify(meta), hostBlob, blob],
     );
     if (!inserted.rows[0]) return duplicate(p.seq); // not reached under the host lock; kept as the store's promise
     const { parts } = this;

@@ -13,21 +13,23 @@
 //   - a report is one transaction, under a transaction-level advisory lock on its host (HOST_LOCK,
 //     hashtext(host)): two controllers given reports of one host (or one report and its retry) take turns, and
 //     the second sees what the first committed. The report row is inserted ON CONFLICT (host_id, seq) DO
-//     NOTHING RETURNING id, and the same statement merges the report's accumulators into rollup_minute and
-//     rollup_hour (INSERT ... ON CONFLICT DO UPDATE SET acc = hw_acc_merge(acc, excluded.acc): sums and counts
-//     added, maxima by greatest) only from the row it inserted: a report is stored and counted once, whichever
-//     controller gets it, in a few round trips (host, tenants, the report with its rollups, the ledger);
-//   - there are no minute buckets in memory and so nothing to flush: flushDue() is false, flush() writes
-//     nothing, a controller killed mid-ingest loses only its uncommitted transaction (the agent resends it);
+//     NOTHING RETURNING id, and the same statement queues it for its rollups (rollup_queue) only when it
+//     inserted it: a report is stored and counted once, whichever controller gets it, in a few round trips
+//     (host, tenants, the report, the ledger); a controller killed mid-ingest loses only its uncommitted
+//     transaction (the agent resends it);
+//   - rollups are written by draining the queue in batches (rollups.ts) under an advisory lock (ROLLUP_LOCK):
+//     whichever controller takes it; the queue rows leave in the transaction that merges their samples, so
+//     nothing is counted twice or lost when a drainer dies. flushDue() says this controller stored reports
+//     since its last drain (at most one drain a second from reports: a batch, not a report, per drain);
+//     history reads the queued reports beside the rollups in one statement;
 //   - the tenants' fairness debt is read and written in the report's transaction (tenants.debt, debt_at);
 //   - hosts, tenants and plans are read from the tables on every call, so a change made through another
 //     controller is seen at once, and a policy's ETag (a hash of its content) is the same from either;
-//   - new tenant ids are chosen under an advisory lock (TENANT_ID_LOCK), names are unique (ON CONFLICT);
+//   - new tenant ids come from a sequence (tenant_ids: never reused, no lock held), names are unique (ON CONFLICT);
 //   - retention and tenant expiry are plain idempotent statements in one transaction under an advisory lock
 //     (RETENTION_LOCK): run by two controllers, the second finds nothing left to do;
 //   - the notices' outbox claims with FOR UPDATE SKIP LOCKED (notices.ts).
-// The price of no memory is the upsert of each report's rollup rows (one per tenant and the host, minute and
-// hour); the SQLite store buffers minutes instead (sqlite/writer-state.ts), which one writer can afford.
+// The SQLite store buffers minutes in memory instead (sqlite/writer-state.ts), which one writer can afford.
 import type { Logger } from 'pino';
 import type { Policy } from '../../../shared/wire/agent.js';
 import type { ActionStatus, AuditEntry, FairnessRanking, HostDetail, HostInfo, IncidentDetail, IncidentSummary, PlanEntry, PlanPut, SeriesResponse, TenantDetail, TenantInfo, TenantPut } from '../../../shared/wire/api.js';
@@ -70,7 +72,11 @@ import { PgIngest } from './ingest.js';
 import { PgWeb } from './web.js';
 import { PgNotices } from './notices.js';
 import { PgRemediation } from './remediation.js';
+import { DRAIN_BATCH, drainAll, drainOnce } from './rollups.js';
 import { PgUi } from './ui.js';
+
+/** Reports trigger a drain at most this often (ms); the periodic flush and reads cover the rest. */
+const DRAIN_EVERY_MS = 1000;
 
 /** The advisory lock of retention and tenant expiry ('hwret'). */
 export const RETENTION_LOCK = 0x6877726574;
@@ -98,6 +104,9 @@ export class PgStore implements Store {
   private readonly files: PgFiles;
   private readonly web: PgWeb;
   private closed = false;
+  /** Reports stored since this controller's last drain; when it drained (performance.now()). */
+  private queued = false;
+  private lastDrain = Number.NEGATIVE_INFINITY;
   /** Tenants no report has mentioned since this store opened count as seen at its opening (as in SQLite). */
   private readonly openedAt: number;
 
@@ -147,21 +156,29 @@ export class PgStore implements Store {
 
   async ingest(p: PreparedReport): Promise<IngestResult> {
     this.assertOpen();
-    return this.ingester.ingest(p);
+    const r = await this.ingester.ingest(p);
+    if (!r.duplicate) this.queued = true;
+    return r;
   }
 
-  /** Never: rollups are merged in each report's transaction (nothing is held in memory). */
+  /** This controller stored reports since its last drain, and that drain was at least a second ago. */
   flushDue(): boolean {
-    return false;
+    return this.queued && performance.now() - this.lastDrain >= DRAIN_EVERY_MS;
   }
 
-  async flush(): Promise<FlushResult> {
-    return { hosts: 0, minuteRows: 0, hourRows: 0, remaining: 0 };
+  /** Drain the rollup queue (rollups.ts): one batch, or with `all` until it is empty. */
+  async flush(opts: { all?: boolean } = {}): Promise<FlushResult> {
+    this.assertOpen();
+    this.lastDrain = performance.now();
+    const r = opts.all ? await drainAll(this.db) : await drainOnce(this.db);
+    const more = !r.busy && r.reports >= DRAIN_BATCH;
+    if (!more) this.queued = false;
+    return { hosts: r.hosts, minuteRows: r.minuteRows, hourRows: r.hourRows, remaining: more ? 1 : 0 };
   }
 
   /**
-   * Drop what is past its span. Rollups are written with their report, so raw rows go at their span (no
-   * watermark to wait for); a host's newest dropped seq and time are kept first (idempotency outlives the rows).
+   * Drop what is past its span: raw rows at their span once drained into the rollups; a host's newest dropped
+   * seq and time are kept first (idempotency outlives the rows).
    */
   async applyRetention(now = this.now()): Promise<RetentionResult> {
     this.assertOpen();
@@ -175,14 +192,12 @@ export class PgStore implements Store {
          FROM (SELECT host_id, max(seq) AS seq, max(at) AS at FROM reports WHERE at < $1 GROUP BY host_id) d WHERE h.id = d.host_id`,
         [rawCut],
       );
-      const raw = await count('DELETE FROM reports WHERE at < $1', [rawCut]);
+      // A report still queued for its rollups stays until it is drained.
+      const raw = await count('DELETE FROM reports r WHERE r.at < $1 AND NOT EXISTS (SELECT 1 FROM rollup_queue q WHERE q.report_id = r.id)', [rawCut]);
       const minuteCut = now - minuteMs;
       const hourCut = now - hourMs;
-      const minute =
-        (await count('DELETE FROM rollup_minute WHERE bucket < $1', [minuteCut])) +
-        (await count('DELETE FROM minute WHERE bucket < $1', [minuteCut])) +
-        (await count('DELETE FROM web_minutes WHERE minute < $1', [minuteCut]));
-      const hour = (await count('DELETE FROM rollup_hour WHERE bucket < $1', [hourCut])) + (await count('DELETE FROM hour WHERE bucket < $1', [hourCut]));
+      const minute = (await count('DELETE FROM minute WHERE bucket < $1', [minuteCut])) + (await count('DELETE FROM web_minutes WHERE minute < $1', [minuteCut]));
+      const hour = await count('DELETE FROM hour WHERE bucket < $1', [hourCut]);
       const expiredActions = await count(
         "UPDATE actions SET state = 'expired', state_at = expires_at WHERE state IN ('pending', 'applied') AND expires_at IS NOT NULL AND expires_at <= $1",
         [now],

@@ -3,7 +3,6 @@
 // controller may have changed any row (pg-store.ts).
 import type { Plan, TenantInfoWire, TenantSpec } from '../../../shared/wire/agent.js';
 import type { DebtState } from '../../fairness.js';
-import type { Acc } from '../../history/codec.js';
 import type { Queryable } from './db.js';
 
 export interface PgTenant {
@@ -60,16 +59,4 @@ export async function loadPlans(q: Queryable): Promise<Plans> {
 export function weightOf(plans: Plans, t: Pick<PgTenant, 'spec' | 'reported'>): number {
   const plan = t.spec?.plan ?? t.reported?.plan;
   return (plan === undefined ? undefined : plans.get(plan)?.plan.weight) ?? 1;
-}
-
-/** An accumulator as a PostgreSQL array literal (the layout of migration 2). */
-export function accLiteral(acc: Acc): string {
-  let s = `{${acc.n}`;
-  for (const x of acc.v) s += `,${x === Number.NEGATIVE_INFINITY ? '-Infinity' : x}`;
-  return `${s}}`;
-}
-
-/** An accumulator from a rollup row's array. */
-export function accOf(a: number[]): Acc {
-  return { n: a[0]!, v: Float64Array.from(a.slice(1)) };
 }

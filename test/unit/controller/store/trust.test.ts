@@ -33,8 +33,6 @@ describeBackends('trust', (backend) => {
     cleanup.push(() => t.close());
     return t;
   }
-  /** The minute rollups' table: PostgreSQL's are arrays merged in the database (its migration 2). */
-  const MINUTE = backend.name === 'postgres' ? 'rollup_minute' : 'minute';
 
   describe('a report is screened item by item', () => {
     it("item 2: host A cannot post samples for host B's tenant; its own samples in the same report are stored", async () => {
@@ -198,7 +196,7 @@ describeBackends('trust', (backend) => {
       expect((await store.listTenants()).tenants.map((x) => x.name)).toEqual(['alice', 'carol', 'listed']);
       expect(await t.scalar("SELECT count(*) AS n FROM tenants WHERE name = 'gone'")).toBe(0);
       // Its history stays (raw row, minute rollups) until retention drops it; its id is not given to anyone.
-      expect(await t.scalar(`SELECT count(*) AS n FROM ${MINUTE} WHERE series = $1`, goneId)).toBeGreaterThan(0);
+      expect(await t.scalar(`SELECT count(*) AS n FROM minute WHERE series = $1`, goneId)).toBeGreaterThan(0);
       await store.ingest(prepared(report('web01', 3, clock.t - 5000, [cpu('gone', 50)])));
       const again = await t.scalar("SELECT id AS n FROM tenants WHERE name = 'gone'");
       expect(again).toBeGreaterThan(goneId);
@@ -211,7 +209,7 @@ describeBackends('trust', (backend) => {
       const reopened = await t.reopen();
       expect((await reopened.listTenants()).tenants.map((x) => x.name)).toEqual(['carol']);
       await reopened.applyRetention(T0 + 800 * DAY);
-      expect(await t.scalar(`SELECT count(*) AS n FROM ${MINUTE} WHERE series = $1`, goneId)).toBe(0);
+      expect(await t.scalar(`SELECT count(*) AS n FROM minute WHERE series = $1`, goneId)).toBe(0);
       expect(await t.scalar('SELECT count(*) AS n FROM retired_tenants')).toBe(0);
     });
 
