@@ -7,7 +7,10 @@
 # active tenants and the judgement runs with its packaged defaults. Phases, in one boot:
 #   idle        the victim's page alone (hostwarden running)
 #   governed    noisy hammered, hostwarden running: WARMUP s for its judgement to act, then measured
-#   ungoverned  noisy still hammered, the agent stopped and every tenant's limits lifted (cpu.max, cpu.weight)
+#   lifted      noisy still hammered, the agent stopped and every tenant's limits lifted (cpu.max, cpu.weight);
+#               the processes stay in the tenants' cgroups, among which the kernel shares the CPU by weight
+#   ungoverned  no hostwarden: php-fpm restarted with the agent stopped, so every pool's workers are in
+#               php8.2-fpm.service together, as on a server without hostwarden
 # The result: one line "hw-bench-neighbours: {JSON}" on stdout.
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -45,7 +48,7 @@ server {
 EOF
 done
 # The CPU-heavy page: a loop of arithmetic (no I/O, no sleep).
-echo '<?php $x = 0; for ($i = 0; $i < 3000000; $i++) { $x += $i % 7; } echo "done $x\n";' >/home/noisy/www/heavy.php
+echo '<?php $x = 0; for ($i = 0; $i < 300000; $i++) { $x += $i % 7; } echo "done $x\n";' >/home/noisy/www/heavy.php
 rm -f /etc/php/8.2/fpm/pool.d/www.conf /etc/nginx/sites-enabled/default
 systemctl restart php8.2-fpm nginx
 
@@ -64,6 +67,11 @@ for t in $TENANTS; do
   wait_for 60 all_in 'php-fpm: pool' "$t" "/hostwarden.slice/hostwarden-tenants.service/hostwarden/$t" || say "$t's workers are not all placed"
 done
 say "every tenant's workers are in its cgroup; plan cpu.max $(cat $PARENT/noisy/cpu.max)"
+# The controller takes minutes to start in the emulated guest: the idle phase begins once it answers and the
+# agent's reports arrive, then 20 s more to settle.
+wait_for 300 bash -c "hostwardenctl --timeout 60s --json hosts 2>/dev/null | grep -q '\"$(hostname)\"'" || say "the controller does not list this host"
+sleep 20
+say "the controller lists this host"
 
 # load ARGS...: the load generator in a slice of its own (neither a tenant nor a system service).
 load() { systemd-run --quiet --scope --slice=hwbench.slice "$NODE" "$SHARE/load.mjs" "$@"; }
@@ -98,20 +106,30 @@ let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
 say "noisy's incidents: ${incidents:-none}"
 journalctl -u hostwarden-agent -o cat --no-pager | grep -i '"tenant":"noisy"' | grep -iv 'placed' | tail -n 5 | cut -c1-300 | sed 's/^/     agent: /'
 
-say "phase ungoverned: the agent stopped, every tenant's limits lifted, noisy hammered again"
+# abuse NAME: noisy hammered, the other sites at 1/s, 15 s to settle, then the victim measured.
+abuse() {
+  load hammer noisy.test /heavy.php "$CLIENTS" "$((SECONDS_MEASURED + 15))" >"hammer-$1.json" &
+  others "$((SECONDS_MEASURED + 15))"
+  sleep 15
+  load steady victim.test /index.php "$RATE" "$SECONDS_MEASURED" >"victim-$1.json"
+  wait
+  say "$1: $(cat "victim-$1.json"); noisy: $(cat "hammer-$1.json")"
+}
+say "phase lifted: the agent stopped, every tenant's limits lifted, noisy hammered again"
 systemctl stop hostwarden-agent
 for t in $TENANTS; do
   echo max >"$PARENT/$t/cpu.max"
   echo 100 >"$PARENT/$t/cpu.weight"
   echo max >"$PARENT/$t/memory.high" 2>/dev/null
 done
-load hammer noisy.test /heavy.php "$CLIENTS" "$((SECONDS_MEASURED + 15))" >hammer-ungoverned.json &
-others "$((SECONDS_MEASURED + 15))"
-sleep 15
-ungoverned=$(load steady victim.test /index.php "$RATE" "$SECONDS_MEASURED")
-wait
-say "ungoverned: $ungoverned; noisy: $(cat hammer-ungoverned.json)"
+abuse lifted
+say "phase ungoverned: php-fpm restarted with the agent stopped (every pool's workers in php8.2-fpm.service)"
+systemctl restart php8.2-fpm
+sleep 2
+say "noisy's workers now in: $(pgrep -u noisy -f 'php-fpm: pool' | head -n 1 | xargs -I{} sed -n 's/^0:://p' /proc/{}/cgroup)"
+abuse ungoverned
 
-printf 'hw-bench-neighbours: {"rate":%s,"clients":%s,"seconds":%s,"warmup":%s,"single":%s,"idle":%s,"governed":%s,"ungoverned":%s,"noisy_governed":%s,"noisy_ungoverned":%s,"noisy_cpu_max":["%s","%s"],"incidents":"%s"}\n' \
-  "$RATE" "$CLIENTS" "$SECONDS_MEASURED" "$WARMUP" "$single" "$idle" "$governed" "$ungoverned" "$(cat hammer-governed.json)" "$(cat hammer-ungoverned.json)" \
+printf 'hw-bench-neighbours: {"rate":%s,"clients":%s,"seconds":%s,"warmup":%s,"single":%s,"idle":%s,"governed":%s,"lifted":%s,"ungoverned":%s,"noisy_governed":%s,"noisy_lifted":%s,"noisy_ungoverned":%s,"noisy_cpu_max":["%s","%s"],"incidents":"%s"}\n' \
+  "$RATE" "$CLIENTS" "$SECONDS_MEASURED" "$WARMUP" "$single" "$idle" "$governed" "$(cat victim-lifted.json)" "$(cat victim-ungoverned.json)" \
+  "$(cat hammer-governed.json)" "$(cat hammer-lifted.json)" "$(cat hammer-ungoverned.json)" \
   "$cpu_at_measure" "$cpu_after" "$incidents"
