@@ -100,7 +100,7 @@ export function printNeighbours(r: NeighboursResult): void {
       `governed measured after ${r.warmup} s of abuse`,
   );
   const row = (name: string, l: Latency) =>
-    console.log(`  ${name.padEnd(34)} p50 ${ms(l.p50).padStart(10)}  p95 ${ms(l.p95).padStart(10)}  p99 ${ms(l.p99).padStart(10)}  errors ${l.errors}/${l.requests} (${(l.error_rate * 100).toFixed(1)} %)`);
+    console.log(`  ${name.padEnd(38)} p50 ${ms(l.p50).padStart(10)}  p95 ${ms(l.p95).padStart(10)}  p99 ${ms(l.p99).padStart(10)}  errors ${l.errors}/${l.requests} (${(l.error_rate * 100).toFixed(1)} %)`);
   row('idle server (baseline)', r.idle);
   row('abuse, hostwarden governing', r.governed);
   row('abuse, agent stopped, limits lifted', r.lifted);
