@@ -3,9 +3,11 @@
 # checks them with lintian (no error allowed), then boots the Debian 12 guest once (scripts/distro/run.sh:
 # systemd as PID 1, the Debian kernel, pure cgroup v2, nginx, php8.2-fpm, cron, nftables; the image is built
 # with debootstrap once and cached under /var/cache/hostwarden-tests/distro) and runs test/distro/checks.sh in
-# it: the packages of an earlier commit installed and used, the tree's installed over them with apt-get, placement of PHP-FPM workers, cron jobs and logins, systemd restarts and
-# daemon-reload, the journal, agent -> controller -> hostwardenctl, purge, a fresh install. Nothing skips: a missing tool, an
-# image that cannot be built or a guest that does not boot fails with a message and a non-zero status.
+# it: the packages of an earlier commit installed and used, the tree's installed over them with apt-get
+# (scripts/distro/old-debs.sh, test/distro/upgrade.sh), placement of PHP-FPM workers, cron jobs and logins,
+# systemd restarts and daemon-reload, the journal, agent -> controller -> hostwardenctl, purge, a fresh
+# install. Nothing skips: a missing tool, an image that cannot be built or a guest that does not boot fails
+# with a message and a non-zero status.
 # Environment: HOSTWARDEN_DISTRO_TIMEOUT (s, default 1500) and those of run.sh and build-image.sh;
 # HOSTWARDEN_DISTRO_JOURNAL=FILE keeps the guest's journal there.
 set -euo pipefail
