@@ -280,6 +280,15 @@ describeBackends('http: app', (backend) => {
       expect(entries[0]!.detail).toBe('{"cpu":400,"weight":4}');
       expect(entries[0]!.at).toBe(new Date(clock.t).toISOString());
     });
+
+    it('a body too deep to record still gets its own answer, and the call is in the audit log (found by the fuzz test)', async () => {
+      const deep = `${'['.repeat(10_000)}${']'.repeat(10_000)}`;
+      const res = await app.inject({ method: 'PUT', url: '/v1/plans/deep', headers: { ...auth(ADMIN), 'content-type': 'application/json' }, payload: deep });
+      expect(res.statusCode).toBe(400);
+      expect(res.json().error).toMatch(/^[a-z][a-z0-9_]*$/);
+      const [entry] = (await app.inject({ url: '/v1/audit?limit=1', headers: auth(ADMIN) })).json().entries as Array<Record<string, unknown>>;
+      expect([entry!.method, entry!.path, entry!.status]).toEqual(['PUT', '/v1/plans/deep', 400]);
+    });
   });
 
   describe('failures', () => {
