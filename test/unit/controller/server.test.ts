@@ -18,7 +18,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('startController', () => {
   it('with database.url, refuses to start while PostgreSQL cannot be reached, naming the database', async () => {
-    const config = parseControllerConfig({ state_dir: join(dir, 'pg-state'), database: { url: 'postgresql://hw@127.0.0.1:1/hw' } });
+    // Its own admin token file: the default, /etc/hostwarden/admin.token, is made when missing (the machine's).
+    const config = parseControllerConfig({ state_dir: join(dir, 'pg-state'), admin_token_file: join(dir, 'pg-admin.token'), database: { url: 'postgresql://hw@127.0.0.1:1/hw' } });
     const err = await startController(config, { log: pino({ level: 'silent' }) }).catch((e: unknown) => e as Error);
     expect(err).toBeInstanceOf(Error);
     expect((err as Error).message).toMatch(/^database postgresql:\/\/hw@127\.0\.0\.1:1\/hw: .*ECONNREFUSED/);
