@@ -14,7 +14,8 @@ const BASE = '/usr/lib/postgresql';
 
 const isRoot = (): boolean => typeof process.getuid === 'function' && process.getuid() === 0;
 
-function freePort(): Promise<number> {
+/** A free TCP port on 127.0.0.1 (the tests' helpers use it too). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);

@@ -1,9 +1,12 @@
 // A real nginx (Debian's) for one test: its own prefix, config, pid file and port on 127.0.0.1, in the
 // foreground under the test (stopped at cleanup), and bounded HTTP load that counts what the client received.
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from '../../bench/pg-cluster.js';
 import { type Cleanup, type Daemon, spawnDaemon, waitFor } from './system.js';
+
+export { freePort };
 
 export interface Nginx {
   prefix: string;
@@ -15,16 +18,6 @@ export interface Nginx {
 }
 
 /** A port free now on 127.0.0.1 (the kernel's pick; nginx binds it right after). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Start nginx with `http` as the body of its http block (`PORT` and `PREFIX` replaced). */
 export async function startNginx(cleanup: Cleanup, prefix: string, http: string): Promise<Nginx> {

@@ -1,14 +1,14 @@
 // Hosts, tenants, plans, manual actions and the policy they make, on PostgreSQL. Read from the tables on every
 // call (no cache: another controller may have changed them), so a policy's ETag, a hash of its content, is the
 // same whichever controller answers.
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { HostInventory, ManualAction, Plan, Policy, TenantSpec } from '../../../shared/wire/agent.js';
 import type { ActionStatus, HostDetail, HostInfo, PlanEntry, PlanPut, TenantDetail, TenantInfo, TenantPut } from '../../../shared/wire/api.js';
 import { decayedDebt, hostLedgerOf, type HostLedger } from '../../fairness.js';
 import { HOST_WIDTH, TENANT_METRICS, TENANT_WIDTH } from '../../history/catalog.js';
 import { decodeVector, findSample } from '../../history/codec.js';
 import { SnapshotNoticeTx } from '../notice-snapshot.js';
-import { effectiveState, manualAction, type ActionRow } from '../sqlite/actions.js';
+import { actionStatus, effectiveState, manualAction, newActionRow, type ActionRow } from '../action-rows.js';
 import { ConflictStateError, InvalidError, MissingError, UnknownPlanError } from '../errors.js';
 import type { ActionFilter, ActionInput, ActionQueuedHook, TenantFilter } from '../store.js';
 import type { PgDatabase, Queryable } from './db.js';
@@ -226,26 +226,8 @@ export class PgCatalog {
     const t = await this.tenant(this.db.pool, tenantName);
     if (!t) throw new MissingError(`tenant ${tenantName} is not known`);
     if (t.hostId === null) throw new ConflictStateError('no_host', `tenant ${tenantName} has no host yet`);
-    if (req.level !== undefined && req.action !== 'throttle') throw new InvalidError('level: only a throttle has a level');
-    if (req.ttlMs !== undefined) {
-      if (req.action !== 'throttle' && req.action !== 'quarantine') throw new InvalidError('ttl: only a throttle or a quarantine lasts for a time');
-      if (!(req.ttlMs > 0)) throw new InvalidError('ttl: must be more than zero');
-    }
     const now = this.opts.now();
-    const row: ActionRow = {
-      id: randomUUID(),
-      tenant: tenantName,
-      host_id: t.hostId,
-      action: req.action,
-      level: req.action === 'throttle' ? (req.level ?? 1) : null,
-      reason: req.reason,
-      by,
-      created_at: now,
-      expires_at: req.ttlMs === undefined ? null : now + req.ttlMs,
-      state: 'pending',
-      state_at: now,
-      message: null,
-    };
+    const row = newActionRow(tenantName, t.hostId, req, by, now);
     const hostName = (await this.hostNames()).get(t.hostId) ?? '?';
     const status = actionStatus(row, hostName, now);
     const afterCommit: Array<() => void> = [];
@@ -273,9 +255,4 @@ export class PgCatalog {
     const [r] = await this.db.query<ActionRow>('SELECT * FROM actions WHERE id = $1', [id]);
     return r ? actionStatus(r, (await this.hostNames()).get(r.host_id) ?? '?', this.opts.now()) : undefined;
   }
-}
-
-function actionStatus(row: ActionRow, host: string, now: number): ActionStatus {
-  const state = effectiveState(row, now);
-  return { ...manualAction(row), host, state, state_at: iso(state !== row.state && row.expires_at !== null ? row.expires_at : row.state_at), message: row.message };
 }

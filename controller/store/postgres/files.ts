@@ -8,29 +8,7 @@ import { ConflictStateError, MissingError } from '../errors.js';
 import type { QuarantinedFileFilter } from '../store.js';
 import type { PgDatabase, Queryable } from './db.js';
 import { PgWhere } from './notices.js';
-
-interface FileRow {
-  id: string;
-  host_id: number;
-  tenant: string;
-  state: string;
-  quarantined_at: number;
-  reported_at: number;
-  entry: string;
-}
-
-interface RequestRow {
-  id: string;
-  host_id: number;
-  tenant: string;
-  action: 'restore' | 'delete' | 'scan';
-  file_id: string | null;
-  by: string | null;
-  created_at: number;
-  state: 'pending' | 'done' | 'failed';
-  state_at: number;
-  message: string | null;
-}
+import { type FileRow, type RequestRow, requestStatus } from '../file-rows.js';
 
 const iso = (t: number): string => new Date(t).toISOString();
 
@@ -99,7 +77,7 @@ export class PgFiles {
       return undefined;
     }
     const req = await this.latestRequestOf(this.db.pool, r.id);
-    return { ...entry, host: hosts.get(r.host_id) ?? '?', reported_at: iso(r.reported_at), request: req ? requestStatus(req, hosts) : null };
+    return { ...entry, host: hosts.get(r.host_id) ?? '?', reported_at: iso(r.reported_at), request: req ? requestStatus(req, hosts.get(req.host_id) ?? '?') : null };
   }
 
   async requestFile(id: string, action: 'restore' | 'delete', by: string): Promise<FileRequestStatus> {
@@ -124,7 +102,7 @@ export class PgFiles {
 
   async getRequest(id: string): Promise<FileRequestStatus | undefined> {
     const [r] = await this.db.query<RequestRow>('SELECT * FROM file_requests WHERE id = $1', [id]);
-    return r ? requestStatus(r, await this.hostNames()) : undefined;
+    return r ? requestStatus(r, (await this.hostNames()).get(r.host_id) ?? '?') : undefined;
   }
 
   private async insert(c: pg.PoolClient, r: Pick<RequestRow, 'host_id' | 'tenant' | 'action' | 'file_id' | 'by'>): Promise<FileRequestStatus> {
@@ -134,7 +112,7 @@ export class PgFiles {
       'INSERT INTO file_requests (id, host_id, tenant, action, file_id, by, created_at, state, state_at, message) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)',
       [row.id, row.host_id, row.tenant, row.action, row.file_id, row.by, row.created_at, row.state, row.state_at, row.message],
     );
-    return requestStatus(row, await this.hostNames(c));
+    return requestStatus(row, (await this.hostNames(c)).get(row.host_id) ?? '?');
   }
 
   /** The host's pending requests, as its policy serves them. */
@@ -148,8 +126,4 @@ export class PgFiles {
     }
     return { file_requests, scan_requests };
   }
-}
-
-function requestStatus(r: RequestRow, hosts: Map<number, string>): FileRequestStatus {
-  return { id: r.id, action: r.action, host: hosts.get(r.host_id) ?? '?', tenant: r.tenant, file: r.file_id, by: r.by, created_at: iso(r.created_at), state: r.state, state_at: iso(r.state_at), message: r.message };
 }

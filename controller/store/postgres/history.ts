@@ -4,20 +4,19 @@
 // held in memory. And the fairness ranking.
 import type { FairnessRanking, SeriesResponse } from '../../../shared/wire/api.js';
 import { decayedDebt, hostLedgerOf } from '../../fairness.js';
-import { HOST_INDEX, HOST_METRICS, HOST_SCALE, HOST_WIDTH, TENANT_INDEX, TENANT_METRICS, TENANT_SCALE, TENANT_WIDTH, type MetricDef } from '../../history/catalog.js';
+import { HOST_METRICS, HOST_WIDTH, TENANT_METRICS, TENANT_WIDTH, type MetricDef } from '../../history/catalog.js';
 import { decodeAcc, decodeVector, findSample, newAcc, type Acc } from '../../history/codec.js';
-import { accAvg, accMax, Bucketer, chooseTier, floorTo, HOUR_MS, MINUTE_DEFAULT_RANGE_MS, MINUTE_MS, selectMetrics, seriesBody, type RetentionSpans, type Tier } from '../../history/rollup.js';
+import { Bucketer, chooseTier, floorTo, HOUR_MS, MINUTE_DEFAULT_RANGE_MS, MINUTE_MS, selectMetrics, seriesBody, type RetentionSpans, type Tier } from '../../history/rollup.js';
 import { hostSeries, isTenantSeries, widthOf } from '../../history/series.js';
 import { InvalidError, MissingError } from '../errors.js';
 import type { FairnessQuery, HistoryQuery } from '../store.js';
+import { rankedHostRow, rankedTenantRow } from '../ranking-rows.js';
 import { lastReport } from './catalog.js';
 import type { PgDatabase } from './db.js';
 import { tierWithQueueSql } from './rollups.js';
 import { loadPlans, TENANT_COLUMNS, tenantOf, weightOf, type TenantRow } from './rows.js';
 
 const iso = (t: number): string => new Date(t).toISOString();
-const TI = TENANT_INDEX;
-const TS = TENANT_SCALE;
 
 export class PgHistory {
   constructor(
@@ -115,24 +114,7 @@ export class PgHistory {
     const tenants: FairnessRanking['tenants'] = [];
     for (const [i, { t, debt }] of ranked.entries()) {
       const acc = t.hostId !== null ? await this.windowTotal(t.id, t.hostId, from, now + 1, now) : newAcc(TENANT_WIDTH);
-      tenants.push({
-        rank: i + 1,
-        tenant: t.name,
-        host: t.hostId === null ? null : (hostNames.get(t.hostId) ?? null),
-        plan: t.spec?.plan ?? t.reported?.plan ?? null,
-        weight: weightOf(plans, t),
-        debt,
-        dominant_share: { avg: accAvg(acc, TI.dominant_share, TS.dominant_share), max: accMax(acc, TI.dominant_share, TS.dominant_share) },
-        fair_share: accAvg(acc, TI.fair_share, TS.fair_share),
-        shares: {
-          cpu: accAvg(acc, TI.share_cpu, TS.share_cpu),
-          memory: accAvg(acc, TI.share_memory, TS.share_memory),
-          io: accAvg(acc, TI.share_io, TS.share_io),
-          bandwidth: accAvg(acc, TI.share_bandwidth, TS.share_bandwidth),
-          inodes: accAvg(acc, TI.share_inodes, TS.share_inodes),
-          api: accAvg(acc, TI.share_api, TS.share_api),
-        },
-      });
+      tenants.push(rankedTenantRow({ rank: i + 1, tenant: t.name, host: t.hostId === null ? null : (hostNames.get(t.hostId) ?? null), plan: t.spec?.plan ?? t.reported?.plan ?? null, weight: weightOf(plans, t), debt }, acc));
     }
     const hostIds = hostId !== undefined ? [hostId] : [...new Set(ranked.map(({ t }) => t.hostId).filter((id): id is number => id !== null))];
     const hosts: FairnessRanking['hosts'] = [];
@@ -140,12 +122,7 @@ export class PgHistory {
       const acc = await this.windowTotal(hostSeries(id), id, from, now + 1, now);
       const last = await lastReport(this.db.pool, id);
       const fair = last ? hostLedgerOf(decodeVector(last.host_values, HOST_WIDTH)) : null;
-      hosts.push({
-        host: hostNames.get(id) ?? '?',
-        jain: { avg: accAvg(acc, HOST_INDEX.jain, HOST_SCALE.jain), max: accMax(acc, HOST_INDEX.jain, HOST_SCALE.jain), last: fair?.jain ?? null },
-        fair_share: { avg: accAvg(acc, HOST_INDEX.fair_share, HOST_SCALE.fair_share), last: fair?.fair ?? null },
-        active_tenants: { avg: accAvg(acc, HOST_INDEX.active_tenants, HOST_SCALE.active_tenants), last: fair?.active ?? null },
-      });
+      hosts.push(rankedHostRow(hostNames.get(id) ?? '?', acc, fair));
     }
     return { from: iso(from), to: iso(now), window_seconds: query.windowMs / 1000, half_life_seconds: halfLifeMs / 1000, hosts, tenants };
   }

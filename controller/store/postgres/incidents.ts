@@ -2,35 +2,15 @@
 // per (host, event id) inside its report's transaction (the report's host lock orders them), the incident
 // kept current, and the queries of GET /v1/incidents.
 import type pg from 'pg';
-import { formatDuration } from '../../../shared/units.js';
 import type { IncidentEvent } from '../../../shared/wire/agent.js';
 import type { IncidentDetail, IncidentSummary, StoredEvent } from '../../../shared/wire/api.js';
-import { decayedDebt, type DebtState } from '../../fairness.js';
+import type { DebtState } from '../../fairness.js';
+import { applyIncidentEvent, type IncidentRow, incidentSummary, newIncidentRow, unreadableExplanation, withFairness } from '../incident-rows.js';
 import type { IncidentFilter, NewIncidentEvent } from '../store.js';
 import type { PgDatabase } from './db.js';
 import { PgWhere } from './notices.js';
 
-interface IncidentRow {
-  id: number;
-  host_id: number;
-  key: string;
-  tenant: string;
-  resource: string;
-  rule: string;
-  state: 'open' | 'released';
-  step: string;
-  level: number;
-  manual: number;
-  opened_at: number;
-  updated_at: number;
-  released_at: number | null;
-  until: number | null;
-  events: number;
-  explanation: string;
-}
-
 const iso = (t: number): string => new Date(t).toISOString();
-const isoOrNull = (t: number | null): string | null => (t === null ? null : iso(t));
 
 export class PgIncidents {
   constructor(
@@ -44,28 +24,10 @@ export class PgIncidents {
     for (const given of events) {
       if ((await c.query('SELECT 1 FROM incident_events WHERE host_id = $1 AND event_id = $2', [host.id, given.id])).rows.length) continue;
       const at = Date.parse(given.at);
-      const ev = this.withFairness(given, at, debts.get(given.tenant));
-      const until = ev.until ? Date.parse(ev.until) : null;
-      const released = ev.type === 'released' || ev.step === 'release';
+      const ev = withFairness(given, at, debts.get(given.tenant), this.halfLifeMs);
       let row = (await c.query<IncidentRow>('SELECT * FROM incidents WHERE host_id = $1 AND key = $2', [host.id, ev.incident])).rows[0];
       if (!row) {
-        const fresh: Omit<IncidentRow, 'id'> = {
-          host_id: host.id,
-          key: ev.incident,
-          tenant: ev.tenant,
-          resource: ev.resource,
-          rule: ev.rule,
-          state: released ? 'released' : 'open',
-          step: ev.step,
-          level: ev.level,
-          manual: ev.manual ? 1 : 0,
-          opened_at: at,
-          updated_at: at,
-          released_at: released ? at : null,
-          until,
-          events: 1,
-          explanation: JSON.stringify(ev.explanation),
-        };
+        const fresh = newIncidentRow(host.id, ev, at);
         const r = await c.query<{ id: number }>(
           `INSERT INTO incidents (host_id, key, tenant, resource, rule, state, step, level, manual, opened_at, updated_at, released_at, until, events, explanation)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id`,
@@ -73,38 +35,16 @@ export class PgIncidents {
         );
         row = { id: r.rows[0]!.id, ...fresh };
       } else {
-        row.events++;
-        row.opened_at = Math.min(row.opened_at, at);
-        if (at >= row.updated_at) {
-          row.updated_at = at;
-          row.step = ev.step;
-          row.level = ev.level;
-          row.until = until;
-          row.explanation = JSON.stringify(ev.explanation);
-          if (ev.manual) row.manual = 1;
-          row.state = released ? 'released' : 'open';
-          row.released_at = released ? at : null;
-        }
+        applyIncidentEvent(row, ev, at);
         await c.query(
           'UPDATE incidents SET state = $1, step = $2, level = $3, manual = $4, updated_at = $5, released_at = $6, until = $7, events = $8, explanation = $9, opened_at = $10 WHERE id = $11',
           [row.state, row.step, row.level, row.manual, row.updated_at, row.released_at, row.until, row.events, row.explanation, row.opened_at, row.id],
         );
       }
       await c.query('INSERT INTO incident_events (host_id, event_id, incident_id, at, received, body) VALUES ($1, $2, $3, $4, $5, $6)', [host.id, ev.id, row.id, at, now, JSON.stringify(ev)]);
-      out.push({ event: { ...ev, host: host.name, received_at: iso(now) }, incident: summary(row, host.name) });
+      out.push({ event: { ...ev, host: host.name, received_at: iso(now) }, incident: incidentSummary(row, host.name) });
     }
     return out;
-  }
-
-  private withFairness(ev: IncidentEvent, at: number, d: DebtState | undefined): IncidentEvent {
-    const halfLifeMs = this.halfLifeMs;
-    const debt = d ? decayedDebt(d, Math.max(at, d.at), halfLifeMs) : 0;
-    const rounded = Math.round(debt * 1000) / 1000;
-    const text =
-      rounded > 0
-        ? `fairness debt of ${ev.tenant}: ${rounded} share-hours (it has used more than its fair share lately; half-life ${formatDuration(halfLifeMs)})`
-        : `fairness debt of ${ev.tenant}: ${rounded} share-hours (no excess over its fair share lately; half-life ${formatDuration(halfLifeMs)})`;
-    return { ...ev, explanation: { ...ev.explanation, fairness: { debt: rounded, half_life_seconds: halfLifeMs / 1000, text } } };
   }
 
   private async hostNames(): Promise<Map<number, string>> {
@@ -126,7 +66,7 @@ export class PgIncidents {
       .add((p) => `opened_at < ${p}`, filter.to)
       .add((p) => `(released_at IS NULL OR released_at >= ${p})`, filter.from);
     const rows = await this.db.query<IncidentRow>(`SELECT * FROM incidents ${where} ORDER BY opened_at DESC, id DESC LIMIT $${where.params.length + 1}`, [...where.params, filter.limit ?? 100]);
-    return rows.map((r) => summary(r, hosts.get(r.host_id) ?? '?'));
+    return rows.map((r) => incidentSummary(r, hosts.get(r.host_id) ?? '?'));
   }
 
   async get(id: number): Promise<IncidentDetail | undefined> {
@@ -138,8 +78,8 @@ export class PgIncidents {
       const body = parsed<IncidentEvent>(e.body);
       return body ? [{ ...body, host: hosts.get(e.host_id) ?? '?', received_at: iso(e.received) }] : [];
     });
-    const explanation = parsed<IncidentDetail['explanation']>(r.explanation) ?? history.at(-1)!.explanation;
-    return { ...summary(r, hosts.get(r.host_id) ?? '?'), explanation, history };
+    const explanation = parsed<IncidentDetail['explanation']>(r.explanation) ?? history.at(-1)?.explanation ?? unreadableExplanation(r.resource);
+    return { ...incidentSummary(r, hosts.get(r.host_id) ?? '?'), explanation, history };
   }
 }
 
@@ -149,25 +89,4 @@ function parsed<T>(text: string): T | undefined {
   } catch {
     return undefined;
   }
-}
-
-function summary(r: IncidentRow, hostName: string): IncidentSummary {
-  return {
-    id: r.id,
-    host: hostName,
-    agent_incident: r.key,
-    tenant: r.tenant,
-    resource: r.resource as IncidentSummary['resource'],
-    rule: r.rule,
-    state: r.state,
-    step: r.step as IncidentSummary['step'],
-    level: r.level,
-    manual: r.manual === 1,
-    opened_at: iso(r.opened_at),
-    updated_at: iso(r.updated_at),
-    released_at: isoOrNull(r.released_at),
-    until: isoOrNull(r.until),
-    events: r.events,
-    summary: parsed<{ summary?: string }>(r.explanation)?.summary ?? '',
-  };
 }

@@ -5,8 +5,7 @@
 // (rollup_queue, rollups.ts) by the same statement, only when it was inserted.
 import type pg from 'pg';
 import type { ActionAck, IncidentEvent, TenantInfoWire } from '../../../shared/wire/agent.js';
-import type { ActionStateName } from '../../../shared/wire/api.js';
-import type { ActionRow } from '../sqlite/actions.js';
+import { stateAfterAck, type ActionRow } from '../action-rows.js';
 import { accrueReport, capacityOf, type DebtState } from '../../fairness.js';
 import { HOST_WIDTH, TENANT_WIDTH } from '../../history/catalog.js';
 import { CodecError, encodeSamples, encodeVector } from '../../history/codec.js';
@@ -305,12 +304,8 @@ async function applyAcks(c: pg.PoolClient, hostId: number, acks: readonly Action
     const row = (await c.query<ActionRow>('SELECT * FROM actions WHERE id = $1', [ack.action_id])).rows[0];
     if (!row || row.host_id !== hostId) continue;
     const at = Math.min(Date.parse(ack.at), now);
-    let next: ActionStateName | undefined;
-    if (row.state === 'pending') {
-      if (ack.state === 'applied') next = row.action === 'notice' || row.action === 'release' ? 'done' : 'applied';
-      else next = ack.state;
-    } else if (row.state === 'applied' && (ack.state === 'expired' || ack.state === 'released' || ack.state === 'failed')) next = ack.state;
-    if (!next || next === row.state) continue;
+    const next = stateAfterAck(row, ack);
+    if (!next) continue;
     await set(next, at, ack.message ?? null, row.id);
     if (row.action === 'release' && next === 'done') {
       const others = await c.query<{ id: string }>("SELECT id FROM actions WHERE tenant = $1 AND state = 'applied' AND action IN ('throttle', 'quarantine')", [row.tenant]);

@@ -6,10 +6,10 @@ import type { WebLogStats, WebMinute } from '../../../shared/wire/agent.js';
 import type { ApiUsagePush, ApiUsagePushAnswer, HostWebStats, WebUsage } from '../../../shared/wire/web.js';
 import { InvalidError } from '../errors.js';
 import type { IngestResult } from '../store.js';
+import { webUsageOf, type WebMinuteRow } from '../web-rows.js';
 import type { PgDatabase } from './db.js';
 
 const MINUTE_MS = 60_000;
-const MAX_LISTED_MINUTES = 1440;
 const FROM_LOGS = 0;
 const PUSHED = 1;
 const NO_HOST = 0;
@@ -96,23 +96,13 @@ export class PgWeb {
   async usage(tenant: string, from: number, to: number): Promise<WebUsage | undefined> {
     const [t] = await this.db.query<{ id: number }>('SELECT id FROM tenants WHERE name = $1', [tenant]);
     if (!t) return undefined;
-    const rows = await this.db.query<{ minute: number; requests: number; api_calls: number; pushed_api_calls: number; bytes: number; errors_5xx: number }>(
+    const rows = await this.db.query<WebMinuteRow>(
       `SELECT minute, sum(CASE WHEN source = 0 THEN requests ELSE 0 END)::bigint AS requests, sum(CASE WHEN source = 0 THEN api_calls ELSE 0 END)::bigint AS api_calls,
          sum(CASE WHEN source = 1 THEN api_calls ELSE 0 END)::bigint AS pushed_api_calls, sum(bytes)::bigint AS bytes, sum(errors_5xx)::bigint AS errors_5xx
        FROM web_minutes WHERE tenant_id = $1 AND minute >= $2 AND minute < $3 GROUP BY minute ORDER BY minute`,
       [t.id, from, to],
     );
-    const iso = (x: number) => new Date(x).toISOString();
-    const out: WebUsage = { tenant, from: iso(from), to: iso(to), requests: 0, api_calls: 0, pushed_api_calls: 0, bytes: 0, errors_5xx: 0, minutes: [] };
-    for (const r of rows) {
-      out.requests += r.requests;
-      out.api_calls += r.api_calls;
-      out.pushed_api_calls += r.pushed_api_calls;
-      out.bytes += r.bytes;
-      out.errors_5xx += r.errors_5xx;
-      if (out.minutes.length < MAX_LISTED_MINUTES) out.minutes.push({ ...r, minute: iso(r.minute) });
-    }
-    return out;
+    return webUsageOf(tenant, from, to, rows);
   }
 
   async hostStats(host: string): Promise<HostWebStats | undefined> {

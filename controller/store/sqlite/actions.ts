@@ -1,29 +1,13 @@
 // Manual actions: queued by an admin for a tenant's host, served in that host's policy (policy.ts), moved
-// through their states by the agent's acknowledgements in its reports:
-//   pending -> applied | failed; applied -> expired | released; a notice or a release ends as done.
-import { randomUUID } from 'node:crypto';
+// through their states by the agent's acknowledgements in its reports (the rules: ../action-rows.ts).
 import type Database from 'better-sqlite3';
-import type { ActionAck, ManualAction } from '../../../shared/wire/agent.js';
-import type { ActionStateName, ActionStatus } from '../../../shared/wire/api.js';
-import { ConflictStateError, InvalidError, MissingError } from '../errors.js';
+import type { ActionAck } from '../../../shared/wire/agent.js';
+import type { ActionStatus } from '../../../shared/wire/api.js';
+import { actionStatus, newActionRow, stateAfterAck, type ActionRow } from '../action-rows.js';
+import { ConflictStateError, MissingError } from '../errors.js';
 import type { ActionFilter, ActionInput } from '../store.js';
-import { assertOpen, iso, Where, type StoreContext } from './context.js';
+import { assertOpen, Where, type StoreContext } from './context.js';
 import type { HostState } from './writer-state.js';
-
-export interface ActionRow {
-  id: string;
-  tenant: string;
-  host_id: number;
-  action: ManualAction['action'];
-  level: number | null;
-  reason: string;
-  by: string | null;
-  created_at: number;
-  expires_at: number | null;
-  state: ActionStateName;
-  state_at: number;
-  message: string | null;
-}
 
 function statements(db: Database.Database) {
   return {
@@ -51,26 +35,8 @@ export class Actions {
     if (!t) throw new MissingError(`tenant ${tenantName} is not known`);
     const host = ctx.state.hostOf(t);
     if (!host) throw new ConflictStateError('no_host', `tenant ${tenantName} has no host yet`);
-    if (req.level !== undefined && req.action !== 'throttle') throw new InvalidError('level: only a throttle has a level');
-    if (req.ttlMs !== undefined) {
-      if (req.action !== 'throttle' && req.action !== 'quarantine') throw new InvalidError('ttl: only a throttle or a quarantine lasts for a time');
-      if (!(req.ttlMs > 0)) throw new InvalidError('ttl: must be more than zero');
-    }
     const now = ctx.now();
-    const row: ActionRow = {
-      id: randomUUID(),
-      tenant: tenantName,
-      host_id: host.id,
-      action: req.action,
-      level: req.action === 'throttle' ? (req.level ?? 1) : null,
-      reason: req.reason,
-      by,
-      created_at: now,
-      expires_at: req.ttlMs === undefined ? null : now + req.ttlMs,
-      state: 'pending',
-      state_at: now,
-      message: null,
-    };
+    const row = newActionRow(tenantName, host.id, req, by, now);
     const status = actionStatus(row, host.name, now);
     ctx.db.transaction(() => {
       this.sql.insertAction.run(row);
@@ -107,12 +73,8 @@ export class Actions {
         continue;
       }
       const at = Math.min(Date.parse(ack.at), now);
-      let next: ActionStateName | undefined;
-      if (row.state === 'pending') {
-        if (ack.state === 'applied') next = row.action === 'notice' || row.action === 'release' ? 'done' : 'applied';
-        else next = ack.state;
-      } else if (row.state === 'applied' && (ack.state === 'expired' || ack.state === 'released' || ack.state === 'failed')) next = ack.state;
-      if (!next || next === row.state) continue;
+      const next = stateAfterAck(row, ack);
+      if (!next) continue;
       this.sql.setActionState.run(next, at, ack.message ?? null, row.id);
       changed = true;
       if (row.action === 'release' && next === 'done') {
@@ -121,35 +83,4 @@ export class Actions {
     }
     return changed;
   }
-}
-
-/** The state as of `now`: a pending or applied action past its expiry is expired, whatever its row says yet. */
-export function effectiveState(row: ActionRow, now: number): ActionStateName {
-  if ((row.state === 'pending' || row.state === 'applied') && row.expires_at !== null && row.expires_at <= now) return 'expired';
-  return row.state;
-}
-
-/** The action as the agent's policy carries it. */
-export function manualAction(row: ActionRow): ManualAction {
-  return {
-    id: row.id,
-    tenant: row.tenant,
-    action: row.action,
-    ...(row.level !== null ? { level: row.level } : {}),
-    reason: row.reason,
-    ...(row.by !== null ? { by: row.by } : {}),
-    created_at: iso(row.created_at),
-    ...(row.expires_at !== null ? { expires_at: iso(row.expires_at) } : {}),
-  };
-}
-
-function actionStatus(row: ActionRow, host: string, now: number): ActionStatus {
-  const state = effectiveState(row, now);
-  return {
-    ...manualAction(row),
-    host,
-    state,
-    state_at: iso(state !== row.state && row.expires_at !== null ? row.expires_at : row.state_at),
-    message: row.message,
-  };
 }

@@ -6,12 +6,13 @@
 import type Database from 'better-sqlite3';
 import type { FairnessRanking, SeriesResponse } from '../../../shared/wire/api.js';
 import { decayedDebt } from '../../fairness.js';
-import { HOST_INDEX, HOST_METRICS, HOST_SCALE, TENANT_INDEX, TENANT_METRICS, TENANT_SCALE, TENANT_WIDTH, type MetricDef } from '../../history/catalog.js';
+import { HOST_METRICS, TENANT_METRICS, TENANT_WIDTH, type MetricDef } from '../../history/catalog.js';
 import { decodeAcc, decodeVector, findSample, newAcc, type Acc } from '../../history/codec.js';
-import { accAvg, accMax, Bucketer, chooseTier, floorTo, HOUR_MS, MINUTE_DEFAULT_RANGE_MS, MINUTE_MS, selectMetrics, seriesBody, type Tier } from '../../history/rollup.js';
+import { Bucketer, chooseTier, floorTo, HOUR_MS, MINUTE_DEFAULT_RANGE_MS, MINUTE_MS, selectMetrics, seriesBody, type Tier } from '../../history/rollup.js';
 import { hostSeries, isTenantSeries, widthOf } from '../../history/series.js';
 import { InvalidError, MissingError } from '../errors.js';
 import type { FairnessQuery, HistoryQuery } from '../store.js';
+import { rankedHostRow, rankedTenantRow } from '../ranking-rows.js';
 import { iso, type StoreContext } from './context.js';
 import type { HostState } from './writer-state.js';
 
@@ -99,8 +100,6 @@ export class History {
 }
 
 // --- fairness ranking --------------------------------------------------------------------------------------
-const TI = TENANT_INDEX;
-const TS = TENANT_SCALE;
 
 export class FairnessRankings {
   constructor(
@@ -129,24 +128,7 @@ export class FairnessRankings {
     const tenants: FairnessRanking['tenants'] = ranked.map(({ t, debt }, i) => {
       const host = state.hostOf(t);
       const acc = host ? this.history.windowTotal(t.id, host, from, now + 1, now) : newAcc(TENANT_WIDTH);
-      return {
-        rank: i + 1,
-        tenant: t.name,
-        host: host?.name ?? null,
-        plan: t.spec?.plan ?? t.reported?.plan ?? null,
-        weight: t.weight,
-        debt,
-        dominant_share: { avg: accAvg(acc, TI.dominant_share, TS.dominant_share), max: accMax(acc, TI.dominant_share, TS.dominant_share) },
-        fair_share: accAvg(acc, TI.fair_share, TS.fair_share),
-        shares: {
-          cpu: accAvg(acc, TI.share_cpu, TS.share_cpu),
-          memory: accAvg(acc, TI.share_memory, TS.share_memory),
-          io: accAvg(acc, TI.share_io, TS.share_io),
-          bandwidth: accAvg(acc, TI.share_bandwidth, TS.share_bandwidth),
-          inodes: accAvg(acc, TI.share_inodes, TS.share_inodes),
-          api: accAvg(acc, TI.share_api, TS.share_api),
-        },
-      };
+      return rankedTenantRow({ rank: i + 1, tenant: t.name, host: host?.name ?? null, plan: t.spec?.plan ?? t.reported?.plan ?? null, weight: t.weight, debt }, acc);
     });
     if (query.host === undefined) {
       const ids = new Set(ranked.map(({ t }) => t.hostId).filter((id): id is number => id !== null));
@@ -154,12 +136,7 @@ export class FairnessRankings {
     }
     const hostRows: FairnessRanking['hosts'] = hosts.map((h) => {
       const acc = this.history.windowTotal(hostSeries(h.id), h, from, now + 1, now);
-      return {
-        host: h.name,
-        jain: { avg: accAvg(acc, HOST_INDEX.jain, HOST_SCALE.jain), max: accMax(acc, HOST_INDEX.jain, HOST_SCALE.jain), last: h.lastFair?.jain ?? null },
-        fair_share: { avg: accAvg(acc, HOST_INDEX.fair_share, HOST_SCALE.fair_share), last: h.lastFair?.fair ?? null },
-        active_tenants: { avg: accAvg(acc, HOST_INDEX.active_tenants, HOST_SCALE.active_tenants), last: h.lastFair?.active ?? null },
-      };
+      return rankedHostRow(h.name, acc, h.lastFair);
     });
     return { from: iso(from), to: iso(now), window_seconds: query.windowMs / 1000, half_life_seconds: halfLifeMs / 1000, hosts: hostRows, tenants };
   }

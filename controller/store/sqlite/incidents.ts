@@ -1,32 +1,12 @@
 // Incidents and their events: each event stored once per (host, event id), the incident kept current (its
 // newest step, level, explanation), and the queries of GET /v1/incidents.
 import type Database from 'better-sqlite3';
-import { formatDuration } from '../../../shared/units.js';
 import type { IncidentEvent } from '../../../shared/wire/agent.js';
-import { decayedDebt } from '../../fairness.js';
 import type { IncidentDetail, IncidentSummary, StoredEvent } from '../../../shared/wire/api.js';
+import { applyIncidentEvent, type IncidentRow, incidentSummary, newIncidentRow, unreadableExplanation, withFairness } from '../incident-rows.js';
 import type { IncidentFilter, NewIncidentEvent } from '../store.js';
-import { iso, isoOrNull, Where, type StoreContext } from './context.js';
+import { iso, Where, type StoreContext } from './context.js';
 import type { HostState } from './writer-state.js';
-
-interface IncidentRow {
-  id: number;
-  host_id: number;
-  key: string;
-  tenant: string;
-  resource: string;
-  rule: string;
-  state: 'open' | 'released';
-  step: string;
-  level: number;
-  manual: number;
-  opened_at: number;
-  updated_at: number;
-  released_at: number | null;
-  until: number | null;
-  events: number;
-  explanation: string;
-}
 
 function statements(db: Database.Database) {
   return {
@@ -63,43 +43,14 @@ export class Incidents {
     for (const given of events) {
       if (this.sql.findEvent.get(host.id, given.id)) continue;
       const at = Date.parse(given.at);
-      const ev = this.withFairness(given, at);
-      const until = ev.until ? Date.parse(ev.until) : null;
-      const released = ev.type === 'released' || ev.step === 'release';
+      const ev = withFairness(given, at, this.ctx.state.tenants.get(given.tenant)?.debt, this.ctx.fairness.halfLifeMs);
       let row = this.sql.findIncident.get(host.id, ev.incident);
       if (!row) {
-        const fresh = {
-          host_id: host.id,
-          key: ev.incident,
-          tenant: ev.tenant,
-          resource: ev.resource,
-          rule: ev.rule,
-          state: released ? ('released' as const) : ('open' as const),
-          step: ev.step,
-          level: ev.level,
-          manual: ev.manual ? 1 : 0,
-          opened_at: at,
-          updated_at: at,
-          released_at: released ? at : null,
-          until,
-          events: 1,
-          explanation: JSON.stringify(ev.explanation),
-        };
+        const fresh = newIncidentRow(host.id, ev, at);
         const id = Number(this.sql.insertIncident.run(fresh).lastInsertRowid);
         row = { id, ...fresh };
       } else {
-        row.events++;
-        row.opened_at = Math.min(row.opened_at, at);
-        if (at >= row.updated_at) {
-          row.updated_at = at;
-          row.step = ev.step;
-          row.level = ev.level;
-          row.until = until;
-          row.explanation = JSON.stringify(ev.explanation);
-          if (ev.manual) row.manual = 1;
-          row.state = released ? 'released' : 'open';
-          row.released_at = released ? at : null;
-        }
+        applyIncidentEvent(row, ev, at);
         this.sql.updateIncident.run(row);
       }
       this.sql.insertEvent.run(host.id, ev.id, row.id, at, now, JSON.stringify(ev));
@@ -108,47 +59,8 @@ export class Incidents {
     return out;
   }
 
-  /**
-   * The event with the tenant's fairness debt at its time added to its explanation (the agent keeps no ledger):
-   * what the controller knew when it stored the event, decayed to the event's time.
-   */
-  private withFairness(ev: IncidentEvent, at: number): IncidentEvent {
-    const t = this.ctx.state.tenants.get(ev.tenant);
-    const halfLifeMs = this.ctx.fairness.halfLifeMs;
-    const debt = t?.debt ? decayedDebt(t.debt, Math.max(at, t.debt.at), halfLifeMs) : 0;
-    const rounded = Math.round(debt * 1000) / 1000;
-    const text =
-      rounded > 0
-        ? `fairness debt of ${ev.tenant}: ${rounded} share-hours (it has used more than its fair share lately; half-life ${formatDuration(halfLifeMs)})`
-        : `fairness debt of ${ev.tenant}: ${rounded} share-hours (no excess over its fair share lately; half-life ${formatDuration(halfLifeMs)})`;
-    return { ...ev, explanation: { ...ev.explanation, fairness: { debt: rounded, half_life_seconds: halfLifeMs / 1000, text } } };
-  }
-
   private summary(r: IncidentRow, hostName?: string): IncidentSummary {
-    let summary = '';
-    try {
-      summary = (JSON.parse(r.explanation) as { summary?: string }).summary ?? '';
-    } catch {
-      /* stored by us; cannot fail */
-    }
-    return {
-      id: r.id,
-      host: hostName ?? this.ctx.state.hostName(r.host_id),
-      agent_incident: r.key,
-      tenant: r.tenant,
-      resource: r.resource as IncidentSummary['resource'],
-      rule: r.rule,
-      state: r.state,
-      step: r.step as IncidentSummary['step'],
-      level: r.level,
-      manual: r.manual === 1,
-      opened_at: iso(r.opened_at),
-      updated_at: iso(r.updated_at),
-      released_at: isoOrNull(r.released_at),
-      until: isoOrNull(r.until),
-      events: r.events,
-      summary,
-    };
+    return incidentSummary(r, hostName ?? this.ctx.state.hostName(r.host_id));
   }
 
   list(filter: IncidentFilter): IncidentSummary[] {
@@ -176,7 +88,7 @@ export class Incidents {
       const body = this.parsed<IncidentEvent>('incident_events', `${id}/${k}`, 'body', e.body);
       return body ? [{ ...body, host: this.ctx.state.hostName(e.host_id), received_at: iso(e.received) }] : [];
     });
-    const explanation = this.parsed<IncidentDetail['explanation']>('incidents', id, 'explanation', r.explanation) ?? history.at(-1)?.explanation ?? unreadable(r.resource);
+    const explanation = this.parsed<IncidentDetail['explanation']>('incidents', id, 'explanation', r.explanation) ?? history.at(-1)?.explanation ?? unreadableExplanation(r.resource);
     return { ...this.summary(r), explanation, history };
   }
 
@@ -188,20 +100,4 @@ export class Incidents {
       return undefined;
     }
   }
-}
-
-/** The explanation of an incident whose stored one cannot be read. */
-function unreadable(resource: string): IncidentDetail['explanation'] {
-  return {
-    summary: '(the stored explanation of this incident cannot be read)',
-    rule: '',
-    resource: resource as IncidentDetail['explanation']['resource'],
-    measured: { value: 0, unit: '' },
-    threshold: { value: 0, unit: '', kind: 'limit' },
-    window_seconds: 0,
-    contention: { contended: false, signals: [] },
-    top_processes: [],
-    action: '',
-    avoid: '',
-  };
 }

@@ -10,31 +10,8 @@ import type { FileAck, FileRequest, FileRequestStatus, QuarantinedFile, Quaranti
 import { ConflictStateError, MissingError } from '../errors.js';
 import type { QuarantinedFileFilter } from '../store.js';
 import { assertOpen, iso, Where, type StoreContext } from './context.js';
+import { type FileRow, type RequestRow, requestStatus } from '../file-rows.js';
 import type { HostState, TenantState } from './writer-state.js';
-
-interface FileRow {
-  id: string;
-  host_id: number;
-  tenant: string;
-  state: string;
-  quarantined_at: number;
-  reported_at: number;
-  entry: string;
-}
-
-interface RequestRow {
-  id: string;
-  host_id: number;
-  tenant: string;
-  action: 'restore' | 'delete' | 'scan';
-  file_id: string | null;
-  by: string | null;
-  created_at: number;
-  state: 'pending' | 'done' | 'failed';
-  state_at: number;
-  message: string | null;
-}
-
 
 function statements(db: Database.Database) {
   return {
@@ -116,7 +93,7 @@ export class QuarantinedFiles {
   }
 
   private requestStatus(r: RequestRow): FileRequestStatus {
-    return { id: r.id, action: r.action, host: this.hostName(r.host_id), tenant: r.tenant, file: r.file_id, by: r.by, created_at: iso(r.created_at), state: r.state, state_at: iso(r.state_at), message: r.message };
+    return requestStatus(r, this.hostName(r.host_id));
   }
 
   /** An admin's restore or delete: MissingError for an unknown file, ConflictStateError when it is not quarantined or a request is pending. */

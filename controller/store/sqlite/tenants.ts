@@ -13,7 +13,7 @@ import { TENANT_METRICS, TENANT_WIDTH } from '../../history/catalog.js';
 import { findSample } from '../../history/codec.js';
 import { InvalidError, UnknownPlanError } from '../errors.js';
 import type { TenantFilter } from '../store.js';
-import { effectiveState, manualAction, type ActionRow } from './actions.js';
+import { effectiveState, manualAction, type ActionRow } from '../action-rows.js';
 import { assertOpen, iso, isoOrNull, type StoreContext } from './context.js';
 import { columnCheck } from './damage.js';
 import type { Hosts } from './hosts.js';

@@ -5,26 +5,16 @@ import type Database from 'better-sqlite3';
 import type { ApiUsagePush, ApiUsagePushAnswer, HostWebStats, WebUsage } from '../../../shared/wire/web.js';
 import type { WebLogStats, WebMinute } from '../../../shared/wire/agent.js';
 import { InvalidError } from '../errors.js';
+import { webUsageOf, type WebMinuteRow } from '../web-rows.js';
 import type { IngestResult } from '../store.js';
-import { assertOpen, iso, type StoreContext } from './context.js';
+import { assertOpen, type StoreContext } from './context.js';
 
 const MINUTE_MS = 60_000;
-/** Minutes listed in an answer at most (the totals always cover the whole range). */
-const MAX_LISTED_MINUTES = 1440;
 /** `source` of web_minutes rows. */
 const FROM_LOGS = 0;
 const PUSHED = 1;
 /** host_id of pushed rows (no host). */
 const NO_HOST = 0;
-
-interface MinuteRow {
-  minute: number;
-  requests: number;
-  api_calls: number;
-  pushed_api_calls: number;
-  bytes: number;
-  errors_5xx: number;
-}
 
 function statements(db: Database.Database) {
   return {
@@ -40,7 +30,7 @@ function statements(db: Database.Database) {
          lost_bytes = lost_bytes + excluded.lost_bytes, backlog_bytes = CASE WHEN excluded.updated >= updated THEN excluded.backlog_bytes ELSE backlog_bytes END,
          updated = max(updated, excluded.updated)`,
     ),
-    minutes: db.prepare<[number, number, number], MinuteRow>(
+    minutes: db.prepare<[number, number, number], WebMinuteRow>(
       `SELECT minute, sum(CASE WHEN source = 0 THEN requests ELSE 0 END) AS requests, sum(CASE WHEN source = 0 THEN api_calls ELSE 0 END) AS api_calls,
          sum(CASE WHEN source = 1 THEN api_calls ELSE 0 END) AS pushed_api_calls, sum(bytes) AS bytes, sum(errors_5xx) AS errors_5xx
        FROM web_minutes WHERE tenant_id = ? AND minute >= ? AND minute < ? GROUP BY minute ORDER BY minute`,
@@ -111,16 +101,7 @@ export class Web {
     const t = this.ctx.state.tenants.get(tenant);
     if (!t) return undefined;
     const rows = this.sql.minutes.all(t.id, from, to);
-    const out: WebUsage = { tenant, from: iso(from), to: iso(to), requests: 0, api_calls: 0, pushed_api_calls: 0, bytes: 0, errors_5xx: 0, minutes: [] };
-    for (const r of rows) {
-      out.requests += r.requests;
-      out.api_calls += r.api_calls;
-      out.pushed_api_calls += r.pushed_api_calls;
-      out.bytes += r.bytes;
-      out.errors_5xx += r.errors_5xx;
-      if (out.minutes.length < MAX_LISTED_MINUTES) out.minutes.push({ ...r, minute: iso(r.minute) });
-    }
-    return out;
+    return webUsageOf(tenant, from, to, rows);
   }
 
   hostStats(host: string): HostWebStats | undefined {
