@@ -54,3 +54,17 @@ export interface UiStore {
   /** Drop expired sessions and revocations of links past their expiry; the numbers dropped. */
   purge(now: number): Promise<{ sessions: number; links: number }>;
 }
+
+/** A dashboard session's row (both stores' `ui_sessions`). */
+export interface SessionRow {
+  id_hash: string;
+  admin: string;
+  role: string;
+  csrf: string;
+  created_at: number;
+  expires_at: number;
+}
+
+export function sessionOf(r: SessionRow): AdminSession {
+  return { idHash: r.id_hash, admin: r.admin, role: parseAdminRole(r.role), csrf: r.csrf, createdAt: r.created_at, expiresAt: r.expires_at };
+}

@@ -3,17 +3,8 @@
 // sharing the database agree on them), tenant links and their revocations. Each method is one statement (one
 // round trip) but getSession's delete of an expired session.
 import { randomBytes } from 'node:crypto';
-import { parseAdminRole, type AdminSession, type TenantLinkRecord, type UiStore } from '../ui-store.js';
+import { sessionOf, type AdminSession, type SessionRow, type TenantLinkRecord, type UiStore } from '../ui-store.js';
 import type { PgDatabase } from './db.js';
-
-interface SessionRow {
-  id_hash: string;
-  admin: string;
-  role: string;
-  csrf: string;
-  created_at: number;
-  expires_at: number;
-}
 
 export class PgUi implements UiStore {
   constructor(private readonly db: PgDatabase) {}
@@ -36,7 +27,7 @@ export class PgUi implements UiStore {
       await this.db.query('DELETE FROM ui_sessions WHERE id_hash = $1', [idHash]);
       return undefined;
     }
-    return { idHash: r.id_hash, admin: r.admin, role: parseAdminRole(r.role), csrf: r.csrf, createdAt: r.created_at, expiresAt: r.expires_at };
+    return sessionOf(r);
   }
 
   async deleteSession(idHash: string): Promise<boolean> {

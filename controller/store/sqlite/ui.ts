@@ -2,17 +2,8 @@
 // with INSERT OR IGNORE, so two controllers on one file agree on them), tenant links and their revocations.
 import { randomBytes } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import { parseAdminRole, type AdminSession, type TenantLinkRecord, type UiStore } from '../ui-store.js';
+import { sessionOf, type AdminSession, type SessionRow, type TenantLinkRecord, type UiStore } from '../ui-store.js';
 import { assertOpen, type StoreContext } from './context.js';
-
-interface SessionRow {
-  id_hash: string;
-  admin: string;
-  role: string;
-  csrf: string;
-  created_at: number;
-  expires_at: number;
-}
 
 function statements(db: Database.Database) {
   return {
@@ -56,7 +47,7 @@ export class SqliteUi implements UiStore {
       this.sql.deleteSession.run(idHash);
       return undefined;
     }
-    return { idHash: r.id_hash, admin: r.admin, role: parseAdminRole(r.role), csrf: r.csrf, createdAt: r.created_at, expiresAt: r.expires_at };
+    return sessionOf(r);
   }
 
   async deleteSession(idHash: string): Promise<boolean> {
