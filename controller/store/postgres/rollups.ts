@@ -56,10 +56,6 @@ export class TierAccs {
     forEachSample(samples, TENANT_WIDTH, (id, row) => this.add(id, at, row, TENANT_WIDTH));
     this.add(hostSeries(hostId), at, decodeVector(hostValues, HOST_WIDTH), HOST_WIDTH);
   }
-
-  get size(): number {
-    return this.minute.size + this.hour.size;
-  }
 }
 
 /**
