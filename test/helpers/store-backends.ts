@@ -20,7 +20,7 @@ import type { NewNotice, NoticeStore, TenantContact } from '../../controller/sto
 import { contactFromRow } from '../../controller/store/notice-keys.js';
 import { SqliteStore } from '../../controller/store/sqlite/sqlite-store.js';
 import type { UiStore } from '../../controller/store/ui-store.js';
-import { it } from 'vitest';
+import { afterEach, it } from 'vitest';
 import { describeWith } from './env.js';
 import { postgresMissing, usePostgres, type PgCluster } from './postgres.js';
 
@@ -232,4 +232,21 @@ export function itShared(backend: Backend): (name: string, fn: () => Promise<voi
 export function describeBackends(name: string, body: (backend: Backend) => void): void {
   describeWith(undefined, `${name} (sqlite)`, () => body(sqliteBackend()));
   describeWith(postgresMissing(), `${name} (postgres)`, () => body(postgresBackend(usePostgres())));
+}
+
+/**
+ * `open(now, opts)` for the calling describe's tests: a whole store on a fresh database with the store's clock
+ * `now`, closed (the last opened first) after each test.
+ */
+export function storeOpener(backend: Backend): (now: () => number, opts?: StoreOptions) => Promise<OpenedStore> {
+  let opened: OpenedStore[] = [];
+  afterEach(async () => {
+    for (const t of opened.reverse()) await t.close();
+    opened = [];
+  });
+  return async (now, opts = {}) => {
+    const t = await backend.openStore({ now, ...opts });
+    opened.push(t);
+    return t;
+  };
 }

@@ -2,7 +2,7 @@
 // events inside their transaction, tokens come from files and hashes, close() flushes and releases the store;
 // the app and the periodic job share one rollup flusher.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';

@@ -7,7 +7,7 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { PostgresConfig } from '../../../../controller/store/postgres/config.js';
 import { PgDatabase, poolOptions } from '../../../../controller/store/postgres/db.js';
 import { PG_MIGRATIONS } from '../../../../controller/store/postgres/migrations/index.js';

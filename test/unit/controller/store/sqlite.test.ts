@@ -4,11 +4,9 @@
 // store.test.ts.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SqliteStore } from '../../../../controller/store/sqlite/sqlite-store.js';
-import type { TenantSample } from '../../../../shared/wire/agent.js';
-import { Clock, DAY, GiB, HOUR, MIN, prepared, report, tempStore } from '../fixtures.js';
+import { Clock, DAY, HOUR, MIN, prepared, report, tempStore } from '../fixtures.js';
+import { cpu, expectRollups, feedRollups, T0 } from './rollup-case.js';
 
-const T0 = Date.UTC(2025, 5, 1, 10, 0, 0);
-const cpu = (tenant: string, percent: number, memory = 1 * GiB): TenantSample => ({ tenant, cpu: { percent }, memory: { current: memory, anon: memory, file: 0 } });
 
 let cleanup: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -27,48 +25,10 @@ function count(store: SqliteStore, table: string): number {
 }
 
 describe('rollups', () => {
-  // minute 0: cpu 10, 20, 30, 40 (memory 1, 3, 1, 1 GiB); minute 1: 50, 70; minute 59: 100; next hour: 5
-  const inputs: Array<[number, number, number]> = [
-    [T0, 10, 1],
-    [T0 + 15_000, 20, 3],
-    [T0 + 30_000, 30, 1],
-    [T0 + 45_000, 40, 1],
-    [T0 + 60_000, 50, 1],
-    [T0 + 75_000, 70, 1],
-    [T0 + 59 * MIN, 100, 1],
-    [T0 + HOUR, 5, 1],
-  ];
-
-  async function feed(store: SqliteStore): Promise<void> {
-    let seq = 1;
-    for (const [at, c, m] of inputs) await store.ingest(prepared(report('web01', seq++, at, [cpu('alice', c, m * GiB)])));
-  }
-
-  async function expectRollups(store: SqliteStore): Promise<void> {
-    const minutes = await store.tenantHistory('alice', { from: T0, to: T0 + 2 * HOUR, stepMs: MIN, metrics: ['cpu', 'memory_current'] });
-    expect(minutes?.source).toBe('minute');
-    expect(minutes?.times).toEqual([T0, T0 + MIN, T0 + 59 * MIN, T0 + HOUR].map((t) => new Date(t).toISOString()));
-    expect(minutes?.samples).toEqual([4, 2, 1, 1]);
-    expect(minutes?.series.cpu_percent).toEqual({ unit: '% of one core', avg: [25, 60, 100, 5], max: [40, 70, 100, 5] });
-    expect(minutes?.series.memory_current?.avg[0]).toBe(1.5 * GiB);
-    expect(minutes?.series.memory_current?.max[0]).toBe(3 * GiB);
-    const hours = await store.tenantHistory('alice', { from: T0, to: T0 + 2 * HOUR, stepMs: HOUR, metrics: ['cpu'] });
-    expect(hours?.source).toBe('hour');
-    expect(hours?.samples).toEqual([7, 1]);
-    expect(hours?.series.cpu_percent?.avg[0]).toBeCloseTo(320 / 7, 9);
-    expect(hours?.series.cpu_percent?.max).toEqual([100, 5]);
-    expect(hours?.series.cpu_percent?.avg[1]).toBe(5);
-    // 5-minute points from minute rows: minutes 0 and 1 together
-    const five = await store.tenantHistory('alice', { from: T0, to: T0 + 10 * MIN, stepMs: 5 * MIN, metrics: ['cpu'] });
-    expect(five?.samples).toEqual([6]);
-    expect(five?.series.cpu_percent?.avg[0]).toBeCloseTo(220 / 6, 9);
-    expect(five?.series.cpu_percent?.max).toEqual([70]);
-  }
-
   it('gives the same average and maximum from memory, from the tables, and after a reopen', async () => {
     const clock = new Clock(T0 + 2 * HOUR);
     const t = open(clock);
-    await feed(t.store);
+    await feedRollups(t.store);
     expect(count(t.store, 'minute')).toBe(0);
     await expectRollups(t.store); // all in memory
 

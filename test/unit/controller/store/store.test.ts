@@ -3,29 +3,19 @@
 // expiry, tenants and the directory; then, on PostgreSQL only, two controllers on one database.
 // sqlite.test.ts keeps what only the SQLite store has (its memory and flushes, one controller per file) and,
 // until the PostgreSQL store stores them, the tests of incident events and action acknowledgements.
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { ConflictStateError } from '../../../../controller/store/errors.js';
 import type { PreparedReport } from '../../../../controller/ingest/prepare.js';
 import type { NewNotice } from '../../../../controller/store/notice-store.js';
 import type { NewIncidentEvent, Store, StoreOptions } from '../../../../controller/store/store.js';
-import type { TenantSample } from '../../../../shared/wire/agent.js';
-import { describeBackends, itShared, type OpenedStore } from '../../../helpers/store-backends.js';
+import { describeBackends, itShared, storeOpener, type OpenedStore } from '../../../helpers/store-backends.js';
 import { Clock, DAY, event, GiB, HOUR, MIN, prepared, report } from '../fixtures.js';
+import { cpu, expectRollups, feedRollups, T0 } from './rollup-case.js';
 
-const T0 = Date.UTC(2025, 5, 1, 10, 0, 0);
-const cpu = (tenant: string, percent: number, memory = 1 * GiB): TenantSample => ({ tenant, cpu: { percent }, memory: { current: memory, anon: memory, file: 0 } });
 
 describeBackends('store', (backend) => {
-  let cleanup: Array<() => Promise<void>> = [];
-  afterEach(async () => {
-    for (const fn of cleanup.reverse()) await fn();
-    cleanup = [];
-  });
-  async function open(clock: Clock, opts: StoreOptions = {}): Promise<OpenedStore> {
-    const t = await backend.openStore({ now: clock.now, ...opts });
-    cleanup.push(() => t.close());
-    return t;
-  }
+  const openStore = storeOpener(backend);
+  const open = (clock: Clock, opts: StoreOptions = {}): Promise<OpenedStore> => openStore(clock.now, opts);
 
   it('stores a repeated (host, seq) once and refuses a reused seq with another time', async () => {
     const clock = new Clock(T0 + HOUR);
@@ -64,43 +54,9 @@ describeBackends('store', (backend) => {
     ]);
   });
 
-  // minute 0: cpu 10, 20, 30, 40 (memory 1, 3, 1, 1 GiB); minute 1: 50, 70; minute 59: 100; next hour: 5
-  const inputs: Array<[number, number, number]> = [
-    [T0, 10, 1],
-    [T0 + 15_000, 20, 3],
-    [T0 + 30_000, 30, 1],
-    [T0 + 45_000, 40, 1],
-    [T0 + 60_000, 50, 1],
-    [T0 + 75_000, 70, 1],
-    [T0 + 59 * MIN, 100, 1],
-    [T0 + HOUR, 5, 1],
-  ];
-
-  async function expectRollups(store: Store): Promise<void> {
-    const minutes = await store.tenantHistory('alice', { from: T0, to: T0 + 2 * HOUR, stepMs: MIN, metrics: ['cpu', 'memory_current'] });
-    expect(minutes?.source).toBe('minute');
-    expect(minutes?.times).toEqual([T0, T0 + MIN, T0 + 59 * MIN, T0 + HOUR].map((t) => new Date(t).toISOString()));
-    expect(minutes?.samples).toEqual([4, 2, 1, 1]);
-    expect(minutes?.series.cpu_percent).toEqual({ unit: '% of one core', avg: [25, 60, 100, 5], max: [40, 70, 100, 5] });
-    expect(minutes?.series.memory_current?.avg[0]).toBe(1.5 * GiB);
-    expect(minutes?.series.memory_current?.max[0]).toBe(3 * GiB);
-    const hours = await store.tenantHistory('alice', { from: T0, to: T0 + 2 * HOUR, stepMs: HOUR, metrics: ['cpu'] });
-    expect(hours?.source).toBe('hour');
-    expect(hours?.samples).toEqual([7, 1]);
-    expect(hours?.series.cpu_percent?.avg[0]).toBeCloseTo(320 / 7, 9);
-    expect(hours?.series.cpu_percent?.max).toEqual([100, 5]);
-    const five = await store.tenantHistory('alice', { from: T0, to: T0 + 10 * MIN, stepMs: 5 * MIN, metrics: ['cpu'] });
-    expect(five?.samples).toEqual([6]);
-    expect(five?.series.cpu_percent?.avg[0]).toBeCloseTo(220 / 6, 9);
-    expect(five?.series.cpu_percent?.max).toEqual([70]);
-    const host = await store.hostHistory('web01', { from: T0, to: T0 + 2 * HOUR, stepMs: HOUR, metrics: ['tenants'] });
-    expect(host?.samples).toEqual([7, 1]);
-  }
-
   it('gives minute and hour averages and maxima as hand-computed, before and after a flush and a reopen', async () => {
     const t = await open(new Clock(T0 + 2 * HOUR));
-    let seq = 1;
-    for (const [at, c, m] of inputs) await t.store.ingest(prepared(report('web01', seq++, at, [cpu('alice', c, m * GiB)])));
+    await feedRollups(t.store);
     await expectRollups(t.store);
     await t.store.flush({ all: true });
     await expectRollups(t.store);

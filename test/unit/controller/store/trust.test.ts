@@ -3,11 +3,11 @@
 // administrator's events), a tenant never changes host on its own, unmanaged tenants expire after
 // tenants.unmanaged_ttl unseen (with an injected clock) and their history goes with retention.
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RejectionLog } from '../../../../controller/store/sqlite/rejection-log.js';
 import type { Store, StoreOptions } from '../../../../controller/store/store.js';
 import type { TenantSample } from '../../../../shared/wire/agent.js';
-import { describeBackends, type OpenedStore } from '../../../helpers/store-backends.js';
+import { describeBackends, storeOpener, type OpenedStore } from '../../../helpers/store-backends.js';
 import { Clock, DAY, event, GiB, HOUR, MIN, prepared, report } from '../fixtures.js';
 
 const T0 = Date.UTC(2026, 0, 5, 10, 0, 0);
@@ -22,17 +22,8 @@ async function fleet(store: Store, clock: Clock) {
 }
 
 describeBackends('trust', (backend) => {
-  let cleanup: Array<() => Promise<void>> = [];
-  afterEach(async () => {
-    for (const fn of cleanup.reverse()) await fn();
-    cleanup = [];
-  });
-
-  async function open(clock: Clock, opts: StoreOptions = {}): Promise<OpenedStore> {
-    const t = await backend.openStore({ now: clock.now, ...opts });
-    cleanup.push(() => t.close());
-    return t;
-  }
+  const openStore = storeOpener(backend);
+  const open = (clock: Clock, opts: StoreOptions = {}): Promise<OpenedStore> => openStore(clock.now, opts);
 
   describe('a report is screened item by item', () => {
     it("item 2: host A cannot post samples for host B's tenant; its own samples in the same report are stored", async () => {
