@@ -35,17 +35,7 @@ for t in $TENANTS; do
   children=1
   [ "$t" != victim ] || children=2
   [ "$t" != noisy ] || children=$CLIENTS
-  printf '[%s]\nuser = %s\ngroup = %s\nlisten = /run/php/%s.sock\nlisten.owner = www-data\nlisten.group = www-data\npm = static\npm.max_children = %s\n' \
-    "$t" "$t" "$t" "$t" "$children" >"/etc/php/8.2/fpm/pool.d/$t.conf"
-  cat >"/etc/nginx/sites-enabled/$t" <<EOF
-server {
-  listen 127.0.0.1:80;
-  server_name $t.test;
-  root /home/$t/www;
-  index index.php;
-  location ~ \.php\$ { include snippets/fastcgi-php.conf; fastcgi_pass unix:/run/php/$t.sock; }
-}
-EOF
+  site_for "$t" "$children"
 done
 # The CPU-heavy page: a loop of arithmetic (no I/O, no sleep).
 echo '<?php $x = 0; for ($i = 0; $i < 300000; $i++) { $x += $i % 7; } echo "done $x\n";' >/home/noisy/www/heavy.php

@@ -26,25 +26,7 @@ for t in alice bob; do
   printf '<?php echo "hello from %s as ", posix_getpwuid(posix_geteuid())["name"], "\\n";\n' "$t" >"/home/$t/www/index.php"
   chown -R "$t:$t" "/home/$t/www"
   chmod 755 "/home/$t"
-  cat >"/etc/php/8.2/fpm/pool.d/$t.conf" <<EOF
-[$t]
-user = $t
-group = $t
-listen = /run/php/$t.sock
-listen.owner = www-data
-listen.group = www-data
-pm = static
-pm.max_children = 2
-EOF
-  cat >"/etc/nginx/sites-enabled/$t" <<EOF
-server {
-  listen 127.0.0.1:80;
-  server_name $t.test;
-  root /home/$t/www;
-  index index.php;
-  location ~ \.php\$ { include snippets/fastcgi-php.conf; fastcgi_pass unix:/run/php/$t.sock; }
-}
-EOF
+  site_for "$t" 2
 done
 rm -f /etc/php/8.2/fpm/pool.d/www.conf /etc/nginx/sites-enabled/default
 # One cron job of each of alice's UIDs, every minute (Debian's cron has no pam_systemd: its jobs stay in

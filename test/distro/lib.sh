@@ -49,3 +49,18 @@ apt_get() {
     done >"$log"
   return "${PIPESTATUS[0]}"
 }
+# site_for TENANT CHILDREN: the tenant's PHP-FPM pool (static, CHILDREN workers, running as the tenant) and its
+# nginx virtual host TENANT.test on 127.0.0.1:80 serving /home/TENANT/www (the page itself is the caller's).
+site_for() {
+  printf '[%s]\nuser = %s\ngroup = %s\nlisten = /run/php/%s.sock\nlisten.owner = www-data\nlisten.group = www-data\npm = static\npm.max_children = %s\n' \
+    "$1" "$1" "$1" "$1" "$2" >"/etc/php/8.2/fpm/pool.d/$1.conf"
+  cat >"/etc/nginx/sites-enabled/$1" <<EOF
+server {
+  listen 127.0.0.1:80;
+  server_name $1.test;
+  root /home/$1/www;
+  index index.php;
+  location ~ \.php\$ { include snippets/fastcgi-php.conf; fastcgi_pass unix:/run/php/$1.sock; }
+}
+EOF
+}
