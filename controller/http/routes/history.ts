@@ -5,7 +5,6 @@ import { FairnessQuerySchema, FairnessRankingSchema, HostParamsSchema, SeriesRes
 import type { HistoryQuery } from '../../store/store.js';
 import { parseDurationParam, parseRange } from '../params.js';
 
-const admin = { auth: 'admin' } as const;
 const DEFAULT_RANGE_MS = 3_600_000;
 const FAIRNESS_METRICS = ['fairness'];
 

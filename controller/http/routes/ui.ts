@@ -2,7 +2,7 @@
 // The login takes an admin token once and answers a session cookie (controller/ui/sessions.ts); from then on
 // the page calls /v1 with the cookie. Logins, failed ones too, and logouts go to the audit log.
 import { Type } from 'typebox';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { EmptyBodySchema } from '../../../shared/wire/files.js';
 import { AssetParamsSchema, LoginSchema, UiSessionSchema, type UiSession } from '../../../shared/wire/ui.js';
 import type { AdminSession } from '../../store/ui-store.js';
