@@ -1,6 +1,7 @@
 #!/bin/sh
 # The test command of the README: installs what the tests need beyond npm, builds, type-checks, then runs
-# unit tests, system tests (real cgroups, users, processes) and, unless --host-only, the VM tier.
+# unit tests, system tests (real cgroups, users, processes) and, unless --host-only, the VM tier and the
+# distro tier (a Debian 12 guest with systemd and a hosting stack, the packages installed from the tree).
 set -eu
 cd "$(dirname "$0")/.."
 host_only=0
@@ -14,4 +15,5 @@ npx vitest run --project unit
 npx vitest run --project system
 if [ $host_only = 0 ]; then
   npm run --silent test:vm
+  npm run --silent test:distro
 fi

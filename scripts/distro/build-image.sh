@@ -49,6 +49,7 @@ exec 9>"$cache/.build.lock"
 flock 9 # one build at a time; a second run waits, then finds the cache filled
 
 if [ ! -f "$dir/.complete" ]; then
+  umount "$dir.tmp/root" 2>/dev/null || true # the in-memory tree of a killed build (rootfs.sh)
   rm -rf "$dir" "$dir.tmp"
   mkdir -p "$dir.tmp"
   trap 'rm -rf "$dir.tmp"' EXIT

@@ -37,7 +37,7 @@ rm -rf "$work/share/debs/staging"
 # The packages the guest upgrades from (an earlier commit's, built once and cached: scripts/distro/old-debs.sh).
 old=$(scripts/distro/old-debs.sh) || { echo "test:distro: FAILED: the packages of the earlier commit (scripts/distro/old-debs.sh)" >&2; exit 1; }
 cp -a "$old" "$work/share/old-debs"
-cp test/distro/lib.sh test/distro/upgrade.sh "$work/share/"
+cp test/distro/lib.sh test/distro/upgrade.sh bench/distro/load.mjs "$work/share/"
 echo "test:distro: lintian on the built packages" >&2
 lint_started=$(date +%s)
 if ! lintian --fail-on error --suppress-tags-from-file /dev/null "$work"/share/debs/*.deb >"$work/lintian.log" 2>&1; then

@@ -34,6 +34,8 @@ all_in() {
 }
 show_cg() { local pid; for pid in $(pgrep -u "$2" -f "$1"); do echo "     $pid $(tr '\0' ' ' <"/proc/$pid/cmdline" | cut -c1-60) -> $(cg_of "$pid")"; done; }
 file_is() { [ "$(cat "$1" 2>/dev/null)" = "$2" ] || { echo "     $1: '$(cat "$1" 2>&1)' (want '$2')"; return 1; }; }
+# file_eq FILE VALUE: file_is without a word, for waits that poll (file_is says what it saw once they gave up).
+file_eq() { [ "$(cat "$1" 2>/dev/null)" = "$2" ]; }
 site() { curl -fsS --max-time 20 -H "Host: $1.test" http://127.0.0.1/index.php; }
 # apt_get LOG ARG...: apt-get, non-interactive, without a pty; --force-unsafe-io: no fsync per unpacked file
 # (thousands of them in node_modules), which costs minutes under emulation; the guest is thrown away after the
