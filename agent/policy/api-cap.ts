@@ -15,13 +15,14 @@
 // whole window under the new limit first) while contended or with no signal; never to quarantine (freezing
 // T's processes would not hold requests the shared web server answers). Throttle level n holds T at the web
 // server (the generated include's limit_req) at policy.throttle.level<n> x its plan cap. Released after
-// `cooldown` of offered calls at or below the cap. A repeat offence within `repeat_within` opens at the level
+// `cooldown` of offered calls at or below the cap (doubled for each repeat offence in a row, types.ts cooldownOf). A repeat offence within `repeat_within` opens at the level
 // the previous incident left. Tenants under a manual action are left to it.
 import { RESOURCE_UNITS } from '../../shared/resources.js';
 import { formatDuration } from '../../shared/units.js';
 import type { Explanation } from '../../shared/wire/agent.js';
 import type { PolicyConfig } from './policy-config.js';
-import { type Decision, FIRST_THROTTLE_LEVEL, LAST_THROTTLE_LEVEL, type LadderState, NOTICE_LEVEL, type Observation, type PolicyState, type TenantPolicy, type WebSaturation } from './types.js';
+import { backoffText } from './explain.js';
+import { cooldownOf, type Decision, FIRST_THROTTLE_LEVEL, LAST_THROTTLE_LEVEL, type LadderState, NOTICE_LEVEL, type Observation, type PolicyState, type TenantPolicy, type WebSaturation } from './types.js';
 
 export const API_RULE = 'api_cap';
 const R = 'api' as const;
@@ -105,7 +106,7 @@ export function evaluateApiCaps(input: ApiCapInput, state: PolicyState, decision
       const before = state.released?.[tenant]?.api;
       if (before && before.level > NOTICE_LEVEL) {
         next.level = Math.min(before.level, LAST_THROTTLE_LEVEL);
-        next.repeat = { releasedAt: before.at, level: before.level };
+        next.repeat = { releasedAt: before.at, level: before.level, count: (before.repeats ?? 0) + 1 };
       }
       decisions.push(decide(tenant, R, 'open', next, now, explainApi(x, next, 'open')));
       ladders.api = next;
@@ -121,9 +122,12 @@ export function evaluateApiCaps(input: ApiCapInput, state: PolicyState, decision
       next.calmSince ??= now;
       next.violatingSince = null;
     }
-    if (!over && now - next.calmSince! >= config.cooldownMs) {
+    if (!over && now - next.calmSince! >= cooldownOf(next, config.cooldownMs)) {
       decisions.push(decide(tenant, R, 'release', next, now, explainApi(x, next, 'release')));
-      if (config.repeatWithinMs > 0) state.released = { ...state.released, [tenant]: { ...state.released?.[tenant], api: { at: now, level: next.level } } };
+      if (config.repeatWithinMs > 0) {
+        const released = { at: now, level: next.level, ...(next.repeat ? { repeats: next.repeat.count ?? 1 } : {}) };
+        state.released = { ...state.released, [tenant]: { ...state.released?.[tenant], api: released } };
+      }
       delete ladders.api;
       if (Object.keys(ladders).length === 0) delete state.ladders[tenant];
       else state.ladders[tenant] = ladders;
@@ -168,11 +172,11 @@ export function explainApi(x: ExplainApi, ladder: LadderState, kind: Decision['k
   }
   if (kind === 'open' && ladder.repeat) {
     const ago = formatDuration(Math.max(0, ladder.openedAt - ladder.repeat.releasedAt));
-    action = `Repeat offence: the previous API incident was released ${ago} ago at level ${ladder.repeat.level}, within ${formatDuration(config.repeatWithinMs)}, so this one starts at the level it left. ${action}`;
+    action = `Repeat offence: the previous API incident was released ${ago} ago at level ${ladder.repeat.level}, within ${formatDuration(config.repeatWithinMs)}, so this one starts at the level it left. ${action} ${backoffText(ladder, config.cooldownMs)}`;
   }
   const summary =
     kind === 'release'
-      ? `${tenant}'s sites have received no more API calls than the plan's cap of ${n(cap)} per minute for ${formatDuration(config.cooldownMs)} (${n(x.avg)} per minute over the last ${window}): released; ${judged.plain}.`
+      ? `${tenant}'s sites have received no more API calls than the plan's cap of ${n(cap)} per minute for ${formatDuration(cooldownOf(ladder, config.cooldownMs))} (${n(x.avg)} per minute over the last ${window}): released; ${judged.plain}.`
       : `${tenant}'s sites received ${n(x.avg)} API calls per minute over the last ${window} (counted in the web server's access logs, refused calls included), above the plan's cap of ${n(cap)} per minute; ${judged.plain}.`;
   const out: Explanation = {
     summary,

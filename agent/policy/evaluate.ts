@@ -21,7 +21,8 @@
 //   own PSI at the threshold) while others are contended: a throttled tenant that would take more while the others still wait keeps its
 //   throttle; alone, or gone quiet, it is calm.
 //   A repeat offence (opened within `repeat_within` of the release of the tenant's previous incident on the
-//   same resource) opens at the level the previous one left (at most throttle level 2), with its base.
+//   same resource) opens at the level the previous one left (at most throttle level 2), with its base, and
+//   needs twice the calm of the one before to be released (cooldownOf: at most 8 x cooldown).
 //   At most max_tighten_per_tick tenants open or escalate per tick, worst excess first. Stale or too-short
 //   windows draw no decision.
 // API calls have a ladder of their own (rule api_cap: over the plan's cap, contention = the web server's
@@ -31,7 +32,7 @@ import { type ContentionView, contentionView, describe, judge, type Judged, thre
 import { evaluateApiCaps } from './api-cap.js';
 import { explain, round } from './explain.js';
 import type { PolicyConfig } from './policy-config.js';
-import { type Decision, FIRST_THROTTLE_LEVEL, GOVERNED, type Governed, type LadderState, type Laddered, LAST_THROTTLE_LEVEL, NOTICE_LEVEL, type Observation, type PolicyState, QUARANTINE_LEVEL, type ReleasedState, type TenantPolicy } from './types.js';
+import { cooldownOf, type Decision, FIRST_THROTTLE_LEVEL, GOVERNED, type Governed, type LadderState, type Laddered, LAST_THROTTLE_LEVEL, NOTICE_LEVEL, type Observation, type PolicyState, QUARANTINE_LEVEL, type ReleasedState, type TenantPolicy } from './types.js';
 
 export const LEVEL_NAMES = ['notice', 'throttle level 1', 'throttle level 2', 'quarantine'] as const;
 const RULE = 'contention_disproportion';
@@ -125,10 +126,11 @@ export function evaluate(input: EvaluateInput): EvaluateOutput {
         next.violatingSince = null;
         next.calmSince = null;
       }
-      if (calm && now - next.calmSince! >= config.cooldownMs) {
+      if (calm && now - next.calmSince! >= cooldownOf(next, config.cooldownMs)) {
         decisions.push(decide(tenant, r, 'release', next, now, explainFor(ctx(tenant, r, m, fair, v.share, judged), next, 'release')));
         if (config.repeatWithinMs > 0) {
           const released: ReleasedState = { at: now, level: next.level };
+          if (next.repeat) released.repeats = next.repeat.count ?? 1;
           if (next.base) released.base = next.base;
           state.released = { ...state.released, [tenant]: { ...state.released?.[tenant], [r]: released } };
         }
@@ -173,7 +175,7 @@ export function evaluate(input: EvaluateInput): EvaluateOutput {
         // A repeat offence starts where the last incident left (never straight into quarantine).
         next.level = Math.min(before.level, LAST_THROTTLE_LEVEL);
         next.base = before.base ?? throttleBase(c.resource, m, policy);
-        next.repeat = { releasedAt: before.at, level: before.level };
+        next.repeat = { releasedAt: before.at, level: before.level, count: (before.repeats ?? 0) + 1 };
       }
     } else {
       next = { ...c.ladder, level: c.ladder.level + 1, changedAt: now };

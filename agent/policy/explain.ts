@@ -6,7 +6,7 @@ import { formatBytes, formatDuration } from '../../shared/units.js';
 import type { Explanation } from '../../shared/wire/agent.js';
 import type { Contention } from './contention.js';
 import type { PolicyConfig } from './policy-config.js';
-import { type Decision, type Governed, type LadderState, NOTICE_LEVEL, QUARANTINE_LEVEL, type TenantPolicy } from './types.js';
+import { cooldownOf, type Decision, type Governed, type LadderState, MAX_COOLDOWN_DOUBLINGS, NOTICE_LEVEL, QUARANTINE_LEVEL, type TenantPolicy } from './types.js';
 
 export interface ExplainInput {
   tenant: string;
@@ -30,6 +30,11 @@ export function fmt(r: Governed, v: number): string {
   if (r === 'cpu') return `${round(v, 1)}% of one core`;
   if (r === 'io' || r === 'bandwidth') return `${formatBytes(v)}/s`;
   return formatBytes(v);
+}
+
+/** What a repeat offence needs before its release, in words (the action of its opening event). */
+export function backoffText(ladder: Pick<LadderState, 'repeat'>, cooldownMs: number): string {
+  return `It is released after ${formatDuration(cooldownOf(ladder, cooldownMs))} without the problem (the cool-down doubles with each repeat offence in a row, up to ${2 ** MAX_COOLDOWN_DOUBLINGS} times).`;
 }
 
 export function round(v: number, digits: number): number {
@@ -59,11 +64,11 @@ export function explain(x: ExplainInput): Explanation {
   if (kind === 'thaw') action = `Quarantine time is over: thawed, held at throttle level 2 (${fmt(r, x.target ?? 0)}).`;
   if (kind === 'open' && ladder.repeat) {
     const ago = formatDuration(Math.max(0, ladder.openedAt - ladder.repeat.releasedAt));
-    action = `Repeat offence: the previous ${r} incident was released ${ago} ago at level ${ladder.repeat.level}, within ${formatDuration(config.repeatWithinMs)}, so this one starts at the level it left. ${action}`;
+    action = `Repeat offence: the previous ${r} incident was released ${ago} ago at level ${ladder.repeat.level}, within ${formatDuration(config.repeatWithinMs)}, so this one starts at the level it left. ${action} ${backoffText(ladder, config.cooldownMs)}`;
   }
   const summary =
     kind === 'release'
-      ? `${tenant}'s ${r} use (${fmt(r, avg)}${cache} over the last ${window}) has stayed below its fair share, or other customers have not been kept waiting for ${r}, for ${formatDuration(config.cooldownMs)}: released (${c.plain}).`
+      ? `${tenant}'s ${r} use (${fmt(r, avg)}${cache} over the last ${window}) has stayed below its fair share, or other customers have not been kept waiting for ${r}, for ${formatDuration(cooldownOf(ladder, config.cooldownMs))}: released (${c.plain}).`
       : `${tenant} used ${fmt(r, avg)}${cache} over the last ${window}, ${round(x.share * 100, 1)}% of the server's ${r} use, against a fair share of ${round(x.fair * 100, 1)}% (x${config.factor} allowed = ${round(allowed * 100, 1)}%), ${contendedText}.`;
   const out: Explanation = {
     summary,

@@ -89,8 +89,11 @@ export interface LadderState {
   base?: { value: number; read?: number; write?: number };
   /** Quarantine ends (thaws back to level 2) at this time unless extended. */
   quarantineUntil?: number;
-  /** A repeat offence: the incident opened within policy.repeat_within of the release of the one before. */
-  repeat?: { releasedAt: number; level: number };
+  /**
+   * A repeat offence: the incident opened within policy.repeat_within of the release of the one before. `count`:
+   * repeat offences in a row, this one included (absent in state saved before it was kept: 1).
+   */
+  repeat?: { releasedAt: number; level: number; count?: number };
   /** Events emitted so far for this incident (event ids are `${incident}:${n}`). */
   events: number;
 }
@@ -114,6 +117,22 @@ export interface ReleasedState {
   /** The level the incident was at when released (0 notice .. 3 quarantine). */
   level: number;
   base?: LadderState['base'];
+  /** Repeat offences in a row that led to this release (0 or absent: a first offence). */
+  repeats?: number;
+}
+
+/** The cool-down doubles with each repeat offence in a row, this many times at most (8 x cooldown). */
+export const MAX_COOLDOWN_DOUBLINGS = 3;
+
+/**
+ * The calm a ladder needs before its release: `cooldown`, doubled for each repeat offence in a row, at most
+ * 8 times as long. A tenant whose throttle is all that keeps the others from waiting is calm under it (the
+ * others no longer wait), is released, and takes the resource again: without the back-off it would be
+ * throttled and released every cool-down, with a notice each time.
+ */
+export function cooldownOf(ladder: Pick<LadderState, 'repeat'>, cooldownMs: number): number {
+  const repeats = ladder.repeat ? (ladder.repeat.count ?? 1) : 0;
+  return cooldownMs * 2 ** Math.min(repeats, MAX_COOLDOWN_DOUBLINGS);
 }
 
 export interface PolicyState {

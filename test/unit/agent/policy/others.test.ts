@@ -161,6 +161,37 @@ describe.each(['cpu', 'io', 'memory'] as const)('evaluate(): %s judged by what t
     expect(later.state.released?.a).toBeUndefined();
   });
 
+  it('repeat offences in a row: each needs twice the calm of the one before to be released, at most 8 x cooldown', () => {
+    // a hogs while the others wait for 30 s, then sits alone at its throttle's ceiling: calm, since nobody waits.
+    const cycle =
+      (from: number) =>
+      (t: number): Tick =>
+        t < from + 30 ? hog(40) : { a: { use: 0.95, psi: 80 }, b: { use: 0, psi: 0 }, c: { use: 0, psi: 0 } };
+    let state = run(r, aloneAtCeiling, 110).state; // a first offence, released after cooldown (60 s) of calm
+    expect(state.released?.a?.[r]).toEqual(expect.objectContaining({ at: 110_000, level: 1 }));
+    expect(state.released?.a?.[r]?.repeats).toBeUndefined();
+    const calmNeeded: number[] = [];
+    let at = 110;
+    for (const repeat of [1, 2, 3, 4]) {
+      const from = at + 120; // well within repeat_within (10 m)
+      const out = run(r, cycle(from), 600, { state, from: from * 1000 });
+      const open = out.rows.find((row) => row[2] === 'open')!;
+      const release = out.rows.find((row) => row[2] === 'release')!;
+      expect(open, `repeat ${repeat} opens`).toBeDefined();
+      expect(release, `repeat ${repeat} is released`).toBeDefined();
+      const opened = out.decisions.find((d) => d.kind === 'open')!.event.explanation.action;
+      const wanted = 60 * 2 ** Math.min(repeat, 3);
+      expect(opened).toMatch(new RegExp(`^Repeat offence: .* It is released after ${wanted >= 60 ? `${wanted / 60}m` : `${wanted}s`} without the problem \\(the cool-down doubles with each repeat offence in a row, up to 8 times\\)\\.$`));
+      expect(out.decisions.find((d) => d.kind === 'release')!.event.explanation.summary).toContain(`for ${wanted / 60}m: released`);
+      // Calm from the first tick after the hogging (from + 30 s) until the release.
+      calmNeeded.push(release[0] - (from + 30));
+      expect(out.state.released?.a?.[r]?.repeats).toBe(repeat);
+      state = out.state;
+      at = release[0];
+    }
+    expect(calmNeeded).toEqual([120, 240, 480, 480]);
+  });
+
   it("explanations name the others' pressure for admins, and only 'other customers' where a tenant reads", () => {
     const d = run(r, () => ({ a: { use: 2, psi: 10 }, bob: { use: 1, psi: 58 }, carol: { use: 0.5, psi: 20 }, dave: { use: 0.5, psi: 20 } }), 25).decisions[0]!;
     const e = d.event.explanation;
