@@ -22,7 +22,8 @@
 //     nothing is counted twice or lost when a drainer dies. flushDue() says this controller stored reports
 //     since its last drain (at most one drain a second from reports: a batch, not a report, per drain);
 //     history reads the queued reports beside the rollups in one statement;
-//   - the tenants' fairness debt is read and written in the report's transaction (tenants.debt, debt_at);
+//   - the tenants' fairness debt is read and written in the report's transaction, one row per host
+//     (host_ledgers, migration 3; rows.ts TENANT_FROM reads a tenant's entry);
 //   - hosts, tenants and plans are read from the tables on every call, so a change made through another
 //     controller is seen at once, and a policy's ETag (a hash of its content) is the same from either;
 //   - new tenant ids come from a sequence (tenant_ids: never reused, no lock held), names are unique (ON CONFLICT);
@@ -73,6 +74,7 @@ import { PgWeb } from './web.js';
 import { PgNotices } from './notices.js';
 import { PgRemediation } from './remediation.js';
 import { DRAIN_BATCH, drainAll, drainOnce } from './rollups.js';
+import { TENANT_FROM } from './rows.js';
 import { PgUi } from './ui.js';
 
 /** Reports trigger a drain at most this often (ms); the periodic flush and reads cover the rest. */
@@ -230,9 +232,9 @@ export class PgStore implements Store {
       await c.query('SELECT pg_advisory_xact_lock($1)', [RETENTION_LOCK]);
       const r = await c.query<{ name: string }>(
         `WITH stale AS (
-           SELECT id, name, host_id FROM tenants WHERE spec IS NULL
-             AND coalesce(greatest(last_seen, first_seen, directory_seen_at), $3) < $2
-           FOR UPDATE),
+           SELECT t.id, t.name, t.host_id FROM ${TENANT_FROM} WHERE t.spec IS NULL
+             AND coalesce(greatest(t.last_seen, l.debt_ats[p.k], t.first_seen, t.directory_seen_at), $3) < $2
+           FOR UPDATE OF t),
          retired AS (INSERT INTO retired_tenants (id, name, host_id, retired_at) SELECT id, name, host_id, $1 FROM stale
                      ON CONFLICT (id) DO UPDATE SET name = excluded.name, host_id = excluded.host_id, retired_at = excluded.retired_at)
          DELETE FROM tenants t USING stale WHERE t.id = stale.id RETURNING t.name`,
