@@ -3,7 +3,7 @@
 // database inside that transaction: the host row, the tenants of the report, their fairness debt, the plans
 // (weights). The report row is inserted with ON CONFLICT (host_id, seq) DO NOTHING, and queued for its rollups
 // (rollup_queue, rollups.ts) by the same statement, only when it was inserted.
-import type pg from 'pg';
+import pg from 'pg';
 import type { ActionAck, IncidentEvent, Plan, TenantInfoWire } from '../../../shared/wire/agent.js';
 import { stateAfterAck, type ActionRow } from '../action-rows.js';
 import { accrueReport, capacityOf, type DebtState } from '../../fairness.js';
@@ -35,6 +35,7 @@ export interface HostRow {
 
 /** A tenant's row's last_seen is rewritten when it is this far behind a report that carries the tenant. */
 const LAST_SEEN_LAG_MS = 60_000;
+const { escapeLiteral } = pg;
 const iso = (t: number): string => new Date(t).toISOString();
 const duplicate = (seq: number): IngestResult => ({ accepted: true, duplicate: true, seq, samples: 0, events: 0, acks: 0 });
 
@@ -80,26 +81,28 @@ export class PgIngest {
       throw new InvalidError(`at /at: ${iso(p.at)} is more than ${MAX_CLOCK_AHEAD_MS / 60_000} minutes ahead of the controller's clock (${iso(now)}); check the agent host's clock`);
     }
     const afterCommit: Array<() => void> = [];
-    const result = await this.db.tx((c) => this.report(c, p, now, afterCommit));
+    // BEGIN and the host's lock in one round trip (a simple query: the name as an escaped literal).
+    const lock = `SELECT pg_advisory_xact_lock(${HOST_LOCK & 0x7fffffff}, hashtext(${escapeLiteral(p.host)}))`;
+    const result = await this.db.tx((c) => this.report(c, p, now, afterCommit), lock);
     for (const fn of afterCommit) fn();
     return result;
   }
 
   private async report(c: pg.PoolClient, p: PreparedReport, now: number, afterCommit: Array<() => void>): Promise<IngestResult> {
-    await c.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [HOST_LOCK & 0x7fffffff, p.host]);
-    // After the lock (a statement of its own: the next one's snapshot then has what the host's previous report
-    // committed), everything the report needs in one statement: the host, a prior report of this seq, the
+    // After the lock (taken by a statement of its own, with BEGIN: the next one's snapshot then has what the
+    // host's previous report committed), everything the report needs in one statement: the host, a prior report of this seq, the
     // host's ledger, the plans and the tenants the report names.
     const names = [...new Set([...p.tenants, ...(p.directory ?? []).map((d) => d.name), ...p.events.map((e) => e.tenant)])];
-    const read = await c.query<HostRow & LedgerRow & { prior_at: number | null; plans: Array<[string, string, number]> | null; tenants: TenantRow[] | null }>(
-      `WITH ins AS (INSERT INTO hosts (name, first_seen) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING id, name, first_seen, last_seen, retired_seq, retired_at),
+    const read = await c.query<HostRow & LedgerRow & { prior_at: number | null; plans: Array<[string, string, number]> | null; tenants: TenantRow[] | null }>({
+      text: `WITH ins AS (INSERT INTO hosts (name, first_seen) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING id, name, first_seen, last_seen, retired_seq, retired_at),
          h AS (SELECT * FROM ins UNION ALL SELECT id, name, first_seen, last_seen, retired_seq, retired_at FROM hosts WHERE name = $1)
-       SELECT h.*, (SELECT r.at FROM reports r WHERE r.host_id = h.id AND r.seq = $3) AS prior_at, l.tenant_ids, l.debts, l.debt_ats,
+       SELECT h.*, (SELECT r.at FROM reports r WHERE r.host_id = h.id AND r.seq = $3) AS prior_at,
+         to_json(l.tenant_ids) AS tenant_ids, to_json(l.debts) AS debts, to_json(l.debt_ats) AS debt_ats,
          (SELECT json_agg(json_build_array(name, spec, updated_at) ORDER BY name) FROM plans) AS plans,
-         (SELECT json_agg(t) FROM (SELECT ${TENANT_ROW_COLUMNS} FROM tenants WHERE name = ANY($4::text[])) t) AS tenants
+         (SELECT json_agg(t) FROM (SELECT ${TENANT_ROW_COLUMNS} FROM tenants WHERE name = ANY(ARRAY(SELECT json_array_elements_text($4::json)))) t) AS tenants
        FROM h LEFT JOIN host_ledgers l ON l.host = h.id`,
-      [p.host, now, p.seq, names],
-    );
+      values: [p.host, now, p.seq, JSON.stringify(names)],
+    });
     const row = read.rows[0]!;
     const host: HostRow = { id: row.id, name: row.name, first_seen: row.first_seen, last_seen: row.last_seen, retired_seq: row.retired_seq, retired_at: row.retired_at };
     const prior = { rows: row.prior_at === null ? [] : [{ at: row.prior_at }] };
@@ -164,8 +167,9 @@ export class PgIngest {
     const behind = states.filter((t) => t.firstSeen === null || t.lastSeen === null || t.lastSeen <= p.at - LAST_SEEN_LAG_MS).map((t) => t.id);
     // One statement: the report row once per (host, seq), queued for its rollups, the host's ledger, last_seen
     // of the host and of the tenants behind, all only when the report was inserted.
-    const inserted = await c.query<{ id: number }>(
-      `WITH r AS (
+    const inserted = await c.query<{ id: number }>({
+      name: 'hw-ingest-write',
+      text: `WITH r AS (
          INSERT INTO reports (host_id, seq, at, received, interval_ms, n, meta, host_values, samples)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (host_id, seq) DO NOTHING RETURNING id),
        q AS (INSERT INTO rollup_queue (report_id) SELECT id FROM r RETURNING report_id),
@@ -175,8 +179,8 @@ export class PgIngest {
              WHERE t.id = ANY($14::bigint[]) AND EXISTS (SELECT 1 FROM r)),
        h AS (UPDATE hosts SET last_seen = greatest(coalesce(last_seen, $4), $4) WHERE id = $1 AND EXISTS (SELECT 1 FROM r))
        SELECT report_id AS id FROM q`,
-      [host.id, p.seq, p.at, now, p.intervalMs, n, JSON.stringify(meta), hostBlob, blob, ledgerAfter?.ids ?? [], ledgerAfter?.debts ?? [], ledgerAfter?.ats ?? [], ledgerAfter !== undefined, behind],
-    );
+      values: [host.id, p.seq, p.at, now, p.intervalMs, n, JSON.stringify(meta), hostBlob, blob, numbers(ledgerAfter?.ids), numbers(ledgerAfter?.debts), numbers(ledgerAfter?.ats), ledgerAfter !== undefined, numbers(behind)],
+    });
     if (!inserted.rows[0]) return duplicate(p.seq); // not reached under the host lock; kept as the store's promise
     const { parts } = this;
     if (p.inventory) {
@@ -264,7 +268,10 @@ export class PgIngest {
     const samples: PgTenant[] = [];
     let kept: number[] | undefined;
     for (let k = 0; k < p.tenants.length; k++) {
-      const v = (await resolve(p.tenants[k]!, p.at))!;
+      // A known tenant of this host (every one, once the host's tenants are known) without a promise.
+      const name = p.tenants[k]!;
+      const own = known.get(name);
+      const v = own && own.hostId === host.id && !refused.has(name) ? own : (await resolve(name, p.at))!;
       if (isRefusal(v)) {
         kept ??= Array.from({ length: k }, (_, i) => i);
         reject(v, `/samples/${k}`);
@@ -331,6 +338,14 @@ async function applyAcks(c: pg.PoolClient, hostId: number, acks: readonly Action
       for (const other of others.rows) await set('released', at, `released by action ${row.id}`, other.id);
     }
   }
+}
+
+/**
+ * A PostgreSQL array literal of finite numbers ('{1,2.5}'), made at once: the driver would quote and escape
+ * each element of a JS array (ids, debts and times of a host's tenants: hundreds a report).
+ */
+function numbers(xs: readonly number[] | undefined): string {
+  return `{${(xs ?? []).join(',')}}`;
 }
 
 /** The rows `kept` of a tenants x TENANT_WIDTH matrix. */

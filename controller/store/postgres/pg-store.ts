@@ -20,7 +20,8 @@
 //   - rollups are written by draining the queue in batches (rollups.ts) under an advisory lock (ROLLUP_LOCK):
 //     whichever controller takes it; the queue rows leave in the transaction that merges their samples, so
 //     nothing is counted twice or lost when a drainer dies. flushDue() says this controller stored reports
-//     since its last drain (at most one drain a second from reports: a batch, not a report, per drain);
+//     since its last drain (at most one drain in 5 s from reports: a batch, not a report, per drain; of the
+//     minutes that are over only, so a minute's row is written about once);
 //     history reads the queued reports beside the rollups in one statement;
 //   - the tenants' fairness debt is read and written in the report's transaction, one row per host
 //     (host_ledgers, migration 3; rows.ts TENANT_FROM reads a tenant's entry);
@@ -36,7 +37,7 @@ import type { Policy } from '../../../shared/wire/agent.js';
 import type { ActionStatus, AuditEntry, FairnessRanking, HostDetail, HostInfo, IncidentDetail, IncidentSummary, PlanEntry, PlanPut, SeriesResponse, TenantDetail, TenantInfo, TenantPut } from '../../../shared/wire/api.js';
 import type { FileRequestStatus, QuarantinedFile } from '../../../shared/wire/files.js';
 import type { ApiUsagePush, ApiUsagePushAnswer, HostWebStats, WebUsage } from '../../../shared/wire/web.js';
-import { DEFAULT_RETENTION } from '../../history/rollup.js';
+import { DEFAULT_RETENTION, floorTo, MINUTE_MS } from '../../history/rollup.js';
 import type { PreparedReport } from '../../ingest/prepare.js';
 import { DEFAULT_TENANT_LIMITS, type TenantLimits } from '../../trust.js';
 import { StoreUnavailableError } from '../errors.js';
@@ -78,7 +79,9 @@ import { TENANT_FROM } from './rows.js';
 import { PgUi } from './ui.js';
 
 /** Reports trigger a drain at most this often (ms); the periodic flush and reads cover the rest. */
-const DRAIN_EVERY_MS = 1000;
+const DRAIN_EVERY_MS = 5000;
+/** A drain leaves the reports of the current minute, and of the minute before for this long into a minute. */
+const DRAIN_GRACE_MS = 10_000;
 
 /** The advisory lock of retention and tenant expiry ('hwret'). */
 export const RETENTION_LOCK = 0x6877726574;
@@ -172,7 +175,7 @@ export class PgStore implements Store {
   async flush(opts: { all?: boolean } = {}): Promise<FlushResult> {
     this.assertOpen();
     this.lastDrain = performance.now();
-    const r = opts.all ? await drainAll(this.db) : await drainOnce(this.db);
+    const r = opts.all ? await drainAll(this.db) : await drainOnce(this.db, DRAIN_BATCH, floorTo(this.now() - DRAIN_GRACE_MS, MINUTE_MS));
     const more = !r.busy && r.reports >= DRAIN_BATCH;
     if (!more) this.queued = false;
     return { hosts: r.hosts, minuteRows: r.minuteRows, hourRows: r.hourRows, remaining: more ? 1 : 0 };
