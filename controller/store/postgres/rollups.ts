@@ -26,7 +26,10 @@ import type { PgDatabase } from './db.js';
 export const ROLLUP_LOCK = 0x6877726f;
 /** Reports one drain transaction takes at most. */
 export const DRAIN_BATCH = 2000;
-const CHUNK = 5000;
+const CHUNK = 2000;
+/** Reports added between two turns of the event loop in a drain. */
+const YIELD_EVERY = 20;
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 interface Entry {
   series: number;
@@ -77,6 +80,7 @@ export async function mergeRollups(c: pg.PoolClient, accs: TierAccs): Promise<{ 
         `SELECT t.series, t.bucket, t.data FROM ${tier} t JOIN unnest($1::bigint[], $2::bigint[]) AS u(s, b) ON t.series = u.s AND t.bucket = u.b FOR UPDATE OF t`,
         [series, buckets],
       );
+      await yieldToLoop();
       for (const r of existing.rows) {
         const e = accs[tier].get(`${r.series}:${r.bucket}`)!;
         const width = widthOf(e.series);
@@ -90,6 +94,7 @@ export async function mergeRollups(c: pg.PoolClient, accs: TierAccs): Promise<{ 
         [series, buckets, chunk.map((e) => Buffer.from(encodeAcc(e.acc, widthOf(e.series), w)))],
       );
       rows[tier] += chunk.length;
+      await yieldToLoop();
     }
   }
   return { minuteRows: rows.minute, hourRows: rows.hour };
@@ -122,7 +127,11 @@ export async function drainOnce(db: PgDatabase, max = DRAIN_BATCH, before: numbe
     );
     if (taken.rows.length === 0) return { reports: 0, hosts: 0, minuteRows: 0, hourRows: 0, busy: false };
     const accs = new TierAccs();
-    for (const r of taken.rows) accs.addReport(r.host_id, r.at, r.samples, r.host_values);
+    for (const [i, r] of taken.rows.entries()) {
+      accs.addReport(r.host_id, r.at, r.samples, r.host_values);
+      // Reports waiting on this controller's event loop are not held up by a whole batch's arithmetic.
+      if (i % YIELD_EVERY === YIELD_EVERY - 1) await yieldToLoop();
+    }
     return { reports: taken.rows.length, hosts: new Set(taken.rows.map((r) => r.host_id)).size, ...(await mergeRollups(c, accs)), busy: false };
   });
 }
