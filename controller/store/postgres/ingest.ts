@@ -90,8 +90,10 @@ export class PgIngest {
 
   private async report(c: pg.PoolClient, p: PreparedReport, now: number, afterCommit: Array<() => void>): Promise<IngestResult> {
     // After the lock (taken by a statement of its own, with BEGIN: the next one's snapshot then has what the
-    // host's previous report committed), everything the report needs in one statement: the host, a prior report of this seq, the
-    // host's ledger, the plans and the tenants the report names.
+    // host's previous report committed), everything the report needs in one statement: the host, a prior
+    // report of this seq, the host's ledger, the plans and the host's tenants (one index range, where looking
+    // up each name of the report was hundreds of index descents); the names the report has beyond them (new
+    // tenants, another host's) are read by name after it.
     const names = [...new Set([...p.tenants, ...(p.directory ?? []).map((d) => d.name), ...p.events.map((e) => e.tenant)])];
     const read = await c.query<HostRow & LedgerRow & { prior_at: number | null; plans: Array<[string, string, number]> | null; tenants: TenantRow[] | null }>({
       text: `WITH ins AS (INSERT INTO hosts (name, first_seen) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING id, name, first_seen, last_seen, retired_seq, retired_at),
@@ -99,18 +101,17 @@ export class PgIngest {
        SELECT h.*, (SELECT r.at FROM reports r WHERE r.host_id = h.id AND r.seq = $3) AS prior_at,
          to_json(l.tenant_ids) AS tenant_ids, to_json(l.debts) AS debts, to_json(l.debt_ats) AS debt_ats,
          (SELECT json_agg(json_build_array(name, spec, updated_at) ORDER BY name) FROM plans) AS plans,
-         (SELECT json_agg(t) FROM (SELECT ${TENANT_ROW_COLUMNS} FROM tenants WHERE name = ANY(ARRAY(SELECT json_array_elements_text($4::json)))) t) AS tenants
+         (SELECT json_agg(t) FROM (SELECT ${TENANT_ROW_COLUMNS} FROM tenants WHERE host_id = h.id) t) AS tenants
        FROM h LEFT JOIN host_ledgers l ON l.host = h.id`,
-      values: [p.host, now, p.seq, JSON.stringify(names)],
+      values: [p.host, now, p.seq],
     });
     const row = read.rows[0]!;
     const host: HostRow = { id: row.id, name: row.name, first_seen: row.first_seen, last_seen: row.last_seen, retired_seq: row.retired_seq, retired_at: row.retired_at };
-    const prior = { rows: row.prior_at === null ? [] : [{ at: row.prior_at }] };
     const conflict = (at: string) =>
       new ConflictStateError('seq_conflict', `seq ${p.seq} of host ${p.host} was already used by a report at ${at}, this one is at ${iso(p.at)}: the agent's sequence went back (was its spool lost?)`);
-    if (prior.rows[0]) {
-      if (prior.rows[0].at === p.at) return duplicate(p.seq);
-      throw conflict(iso(prior.rows[0].at));
+    if (row.prior_at !== null) {
+      if (row.prior_at === p.at) return duplicate(p.seq);
+      throw conflict(iso(row.prior_at));
     }
     if (host.retired_seq !== null && p.seq <= host.retired_seq) {
       if (p.at <= (host.retired_at ?? Number.NEGATIVE_INFINITY)) return duplicate(p.seq);
@@ -120,7 +121,11 @@ export class PgIngest {
     // A tenant's debt before this report: its entry in the host's ledger, else its row's (ledger.ts).
     const ledgerBefore = ledgerEntries(row);
     const known = new Map<string, PgTenant>();
-    for (const r of row.tenants ?? []) {
+    const mine = row.tenants ?? [];
+    const byName = new Set(mine.map((r) => r.name));
+    const others = names.filter((n) => !byName.has(n));
+    const more = others.length ? (await c.query<TenantRow>(`SELECT ${TENANT_ROW_COLUMNS} FROM tenants WHERE name = ANY($1::text[])`, [others])).rows : [];
+    for (const r of [...mine, ...more]) {
       const t = tenantOf(r);
       if (t.hostId === host.id && ledgerBefore.has(t.id)) t.debt = ledgerBefore.get(t.id);
       known.set(t.name, t);
