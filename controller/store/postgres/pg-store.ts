@@ -14,8 +14,9 @@
 //     hashtext(host)): two controllers given reports of one host (or one report and its retry) take turns, and
 //     the second sees what the first committed. The report row is inserted ON CONFLICT (host_id, seq) DO
 //     NOTHING RETURNING id, and the same statement queues it for its rollups (rollup_queue) only when it
-//     inserted it: a report is stored and counted once, whichever controller gets it, in a few round trips
-//     (host, tenants, the report, the ledger); a controller killed mid-ingest loses only its uncommitted
+//     inserted it: a report is stored and counted once, whichever controller gets it, in four round trips
+//     (BEGIN with the lock; host, prior seq, ledger, plans and tenants in one statement; the report, its queue
+//     row, the ledger and last_seen in one; COMMIT); a controller killed mid-ingest loses only its uncommitted
 //     transaction (the agent resends it);
 //   - rollups are written by draining the queue in batches (rollups.ts) under an advisory lock (ROLLUP_LOCK):
 //     whichever controller takes it; the queue rows leave in the transaction that merges their samples, so
