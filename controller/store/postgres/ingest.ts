@@ -33,8 +33,11 @@ export interface HostRow {
   retired_at: number | null;
 }
 
-/** A tenant's row's last_seen is rewritten when it is this far behind a report that carries the tenant. */
-const LAST_SEEN_LAG_MS = 60_000;
+/**
+ * A tenant's row's last_seen is rewritten when it is this far behind a report that carries the tenant (readers
+ * take the greater of it and the tenant's ledger entry's time, rows.ts; a move takes the entry's time along).
+ */
+const LAST_SEEN_LAG_MS = 5 * 60_000;
 const { escapeLiteral } = pg;
 const iso = (t: number): string => new Date(t).toISOString();
 const duplicate = (seq: number): IngestResult => ({ accepted: true, duplicate: true, seq, samples: 0, events: 0, acks: 0 });
@@ -166,7 +169,7 @@ export class PgIngest {
       throw err;
     }
     const meta = { host_stats: p.hostStats, collectors: p.collectors, agent_version: p.agentVersion, ...(ledger.host.shares ? { ledger_shares: ledger.host.shares } : {}) };
-    // The host's ledger after this report; its tenants' rows only when their last_seen is a minute behind
+    // The host's ledger after this report; its tenants' rows only when their last_seen is 5 minutes behind
     // (rows.ts reads a tenant's last_seen as the greater of its row's and its ledger entry's).
     const ledgerAfter = n ? mergedLedger(ids, ledger.balances, ledgerBefore, await stillOnHost(c, host.id, ids, ledgerBefore)) : undefined;
     const behind = states.filter((t) => t.firstSeen === null || t.lastSeen === null || t.lastSeen <= p.at - LAST_SEEN_LAG_MS).map((t) => t.id);

@@ -56,7 +56,7 @@ export async function stillOnHost(c: Queryable, hostId: number, reported: readon
 
 /**
  * Before a tenant leaves host `fromHost` (an admin moves it): its ledger entry, if any, into tenants.debt and
- * debt_at and out of the host's ledger, under the host's lock (taken first, as a report takes it, so a report
+ * debt_at (and its time into last_seen when later) and out of the host's ledger, under the host's lock (taken first, as a report takes it, so a report
  * of that host in flight finishes before and none rewrites the ledger from a read made before this).
  */
 export async function moveOutOfLedger(c: pg.PoolClient, tenantId: number, fromHost: number): Promise<void> {
@@ -65,7 +65,7 @@ export async function moveOutOfLedger(c: pg.PoolClient, tenantId: number, fromHo
   const before = ledgerEntries(r.rows[0]);
   const entry = before.get(tenantId);
   if (!entry) return;
-  await c.query('UPDATE tenants SET debt = $1, debt_at = $2 WHERE id = $3', [entry.debt, entry.at, tenantId]);
+  await c.query('UPDATE tenants SET debt = $1, debt_at = $2, last_seen = greatest(last_seen, $2) WHERE id = $3', [entry.debt, entry.at, tenantId]);
   before.delete(tenantId);
   const ids = [...before.keys()];
   await c.query('UPDATE host_ledgers SET tenant_ids = $1::bigint[], debts = $2::float8[], debt_ats = $3::bigint[] WHERE host = $4', [

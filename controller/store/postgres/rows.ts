@@ -24,7 +24,7 @@ export const TENANT_ROW_COLUMNS = 'id, name, host_id, spec, reported, first_seen
 /**
  * The tenants joined with their host's ledger (migration 3): `SELECT ${TENANT_COLUMNS} FROM ${TENANT_FROM}`.
  * The debt is the ledger's entry when the host's ledger has one, else the row's; last_seen the greater of the
- * row's (rewritten only when a minute behind) and the entry's time (the newest report that carried the tenant).
+ * row's (rewritten only when 5 minutes behind) and the entry's time (the newest report that carried the tenant).
  */
 export const TENANT_FROM = 'tenants t LEFT JOIN host_ledgers l ON l.host = t.host_id LEFT JOIN LATERAL (SELECT array_position(l.tenant_ids, t.id) AS k) p ON true';
 export const TENANT_COLUMNS = `t.id, t.name, t.host_id, t.spec, t.reported, t.first_seen,

@@ -6,7 +6,7 @@
 //                  ledger of its host (tenants.host_id) when it has one, else tenants.debt/debt_at (copied there
 //                  from the old host's ledger when an admin moves the tenant, and by --migrate-from-sqlite); its
 //                  last_seen is the greater of tenants.last_seen and that entry's time (tenants.last_seen itself
-//                  is rewritten only when it is a minute or more behind). rows.ts TENANT_FROM reads them so.
+//                  is rewritten only when it is 5 minutes or more behind). rows.ts TENANT_FROM reads them so.
 export const PG_MIGRATION_003 = `
 CREATE TABLE host_ledgers (
   host BIGINT PRIMARY KEY REFERENCES hosts(id),
