@@ -160,7 +160,11 @@ describeBackends('store', (backend) => {
     // Back on web01 (whose ledger had it once): the debt it has now, not the one it left there.
     await store.putTenant('a', { users: ['a'], plan: 'basic', host: 'web01' });
     expect((await store.getTenant('a'))!.debt).toBeCloseTo(moved.debt, 12);
+    const c = (await store.getTenant('c'))!;
+    expect(c.debt).not.toBe(0);
     await store.ingest(prepared(report('web01', 4, T0 + 15_000, [cpu('a', 0, 0), cpu('b', 50, 8 * GiB)])));
+    // c, on web01 but not in that report, keeps its debt and last_seen.
+    expect(await store.getTenant('c')).toMatchObject({ debt: c.debt, last_seen: c.last_seen });
     expect((await store.listTenants({ host: 'web01' })).tenants.find((t) => t.name === 'a')!.debt).toBeLessThan(moved.debt + 1e-9);
     expect((await store.fairnessRanking({ host: 'web01', windowMs: HOUR, limit: 10 })).tenants.map((t) => t.tenant)).toContain('a');
   });
