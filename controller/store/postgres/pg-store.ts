@@ -2,6 +2,7 @@
 // may share at once. This class only composes the parts:
 //   db.ts         the pool (TLS, password file), migrations under an advisory lock
 //   ingest.ts     reports: dedupe by (host, seq), samples, the fairness ledger, the tenant directory, rollups
+//   ledger.ts     the fairness ledger, one row per host (host_ledgers); rows.ts reads a tenant with its entry
 //   catalog.ts    hosts, tenants, plans, manual actions and the policy (with its ETag)
 //   history.ts    series queries over the tiers, the fairness ranking
 //   incidents.ts  incidents and their events; ingest-hooks.ts runs the hooks (the notices) in the transaction
