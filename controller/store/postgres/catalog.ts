@@ -14,8 +14,9 @@ import type { ActionFilter, ActionInput, ActionQueuedHook, TenantFilter } from '
 import type { PgDatabase, Queryable } from './db.js';
 import type { PgFiles } from './files.js';
 import { ensureHost, insertTenant } from './ingest.js';
+import { moveOutOfLedger } from './ledger.js';
 import { PgWhere } from './notices.js';
-import { loadPlans, TENANT_COLUMNS, tenantOf, weightOf, type PgTenant, type Plans, type TenantRow } from './rows.js';
+import { loadPlans, TENANT_COLUMNS, TENANT_FROM, tenantOf, weightOf, type PgTenant, type Plans, type TenantRow } from './rows.js';
 
 const iso = (t: number): string => new Date(t).toISOString();
 const isoOrNull = (t: number | null | undefined): string | null => (t === null || t === undefined ? null : iso(t));
@@ -85,7 +86,7 @@ export class PgCatalog {
 
   // --- tenants ---------------------------------------------------------------------------------------------
   private async tenant(q: Queryable, name: string): Promise<PgTenant | undefined> {
-    const r = await q.query<TenantRow>(`SELECT ${TENANT_COLUMNS} FROM tenants WHERE name = $1`, [name]);
+    const r = await q.query<TenantRow>(`SELECT ${TENANT_COLUMNS} FROM ${TENANT_FROM} WHERE t.name = $1`, [name]);
     return r.rows[0] ? tenantOf(r.rows[0]) : undefined;
   }
 
@@ -113,7 +114,7 @@ export class PgCatalog {
     const where = new PgWhere();
     if (filter.host !== undefined) where.add((p) => `host_id = (SELECT id FROM hosts WHERE name = ${p})`, filter.host);
     if (filter.managed !== undefined) where.add((p) => (filter.managed ? `spec IS NOT NULL AND ${p}` : `spec IS NULL AND ${p}`), true);
-    const rows = await this.db.query<TenantRow>(`SELECT ${TENANT_COLUMNS} FROM tenants ${where} ORDER BY name COLLATE "C"`, where.params);
+    const rows = await this.db.query<TenantRow>(`SELECT * FROM (SELECT ${TENANT_COLUMNS} FROM ${TENANT_FROM}) t ${where} ORDER BY name COLLATE "C"`, where.params);
     const offset = filter.offset ?? 0;
     const page = rows.slice(offset, filter.limit === undefined ? undefined : offset + filter.limit);
     const plans = await loadPlans(this.db.pool);
@@ -158,6 +159,7 @@ export class PgCatalog {
       const spec: TenantSpec = { ...body, name, host: hostName };
       const host = await ensureHost(c, hostName, now);
       if (existing) {
+        if (existing.hostId !== null && existing.hostId !== host.id) await moveOutOfLedger(c, existing.id, existing.hostId);
         await c.query('UPDATE tenants SET spec = $1, host_id = $2, updated_at = $3 WHERE id = $4', [JSON.stringify(spec), host.id, now, existing.id]);
         return false;
       }

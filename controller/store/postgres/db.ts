@@ -103,8 +103,11 @@ export class PgDatabase {
     }
   }
 
-  /** Run `fn` in a transaction on one connection: committed when it resolves, rolled back when it throws. */
-  async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  /**
+   * Run `fn` in a transaction on one connection: committed when it resolves, rolled back when it throws.
+   * `begin`: statements without parameters sent with BEGIN in the same round trip (e.g. taking a lock).
+   */
+  async tx<T>(fn: (c: pg.PoolClient) => Promise<T>, begin?: string): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -113,7 +116,7 @@ export class PgDatabase {
     }
     let broken = false;
     try {
-      await client.query('BEGIN');
+      await client.query(begin === undefined ? 'BEGIN' : `BEGIN; ${begin}`);
       const out = await fn(client);
       await client.query('COMMIT');
       return out;

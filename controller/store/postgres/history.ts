@@ -14,7 +14,7 @@ import { rankedHostRow, rankedTenantRow } from '../ranking-rows.js';
 import { lastReport } from './catalog.js';
 import type { PgDatabase } from './db.js';
 import { tierWithQueueSql } from './rollups.js';
-import { loadPlans, TENANT_COLUMNS, tenantOf, weightOf, type TenantRow } from './rows.js';
+import { loadPlans, TENANT_COLUMNS, TENANT_FROM, tenantOf, weightOf, type TenantRow } from './rows.js';
 
 const iso = (t: number): string => new Date(t).toISOString();
 
@@ -102,7 +102,7 @@ export class PgHistory {
       if (hostId === undefined) throw new MissingError(`host ${query.host} is not known`);
     }
     const rows = await this.db.query<TenantRow>(
-      `SELECT ${TENANT_COLUMNS} FROM tenants WHERE debt_at IS NOT NULL ${hostId === undefined ? '' : 'AND host_id = $1'}`,
+      `SELECT * FROM (SELECT ${TENANT_COLUMNS} FROM ${TENANT_FROM}) t WHERE debt_at IS NOT NULL ${hostId === undefined ? '' : 'AND host_id = $1'}`,
       hostId === undefined ? [] : [hostId],
     );
     const plans = await loadPlans(this.db.pool);

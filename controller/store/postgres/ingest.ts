@@ -3,8 +3,8 @@
 // database inside that transaction: the host row, the tenants of the report, their fairness debt, the plans
 // (weights). The report row is inserted with ON CONFLICT (host_id, seq) DO NOTHING, and queued for its rollups
 // (rollup_queue, rollups.ts) by the same statement, only when it was inserted.
-import type pg from 'pg';
-import type { ActionAck, IncidentEvent, TenantInfoWire } from '../../../shared/wire/agent.js';
+import pg from 'pg';
+import type { ActionAck, IncidentEvent, Plan, TenantInfoWire } from '../../../shared/wire/agent.js';
 import { stateAfterAck, type ActionRow } from '../action-rows.js';
 import { accrueReport, capacityOf, type DebtState } from '../../fairness.js';
 import { HOST_WIDTH, TENANT_WIDTH } from '../../history/catalog.js';
@@ -20,10 +20,10 @@ import { runIncidentHooks } from './ingest-hooks.js';
 import type { PgNotices } from './notices.js';
 import type { PgWeb } from './web.js';
 import type { PgDatabase } from './db.js';
-import { loadPlans, TENANT_COLUMNS, tenantOf, weightOf, type PgTenant, type Plans, type TenantRow } from './rows.js';
+import { HOST_LOCK, ledgerEntries, mergedLedger, stillOnHost, type LedgerRow } from './ledger.js';
+import { TENANT_COLUMNS, TENANT_FROM, TENANT_ROW_COLUMNS, tenantOf, weightOf, type PgTenant, type Plans, type TenantRow } from './rows.js';
 
-/** The advisory lock class of a host's ingest ('hw' + host: the second key is hashtext(host name)). */
-export const HOST_LOCK = 0x68776873;
+export { HOST_LOCK } from './ledger.js';
 export interface HostRow {
   id: number;
   name: string;
@@ -33,6 +33,12 @@ export interface HostRow {
   retired_at: number | null;
 }
 
+/**
+ * A tenant's row's last_seen is rewritten when it is this far behind a report that carries the tenant (readers
+ * take the greater of it and the tenant's ledger entry's time, rows.ts; a move takes the entry's time along).
+ */
+const LAST_SEEN_LAG_MS = 5 * 60_000;
+const { escapeLiteral } = pg;
 const iso = (t: number): string => new Date(t).toISOString();
 const duplicate = (seq: number): IngestResult => ({ accepted: true, duplicate: true, seq, samples: 0, events: 0, acks: 0 });
 
@@ -78,27 +84,56 @@ export class PgIngest {
       throw new InvalidError(`at /at: ${iso(p.at)} is more than ${MAX_CLOCK_AHEAD_MS / 60_000} minutes ahead of the controller's clock (${iso(now)}); check the agent host's clock`);
     }
     const afterCommit: Array<() => void> = [];
-    const result = await this.db.tx((c) => this.report(c, p, now, afterCommit));
+    // BEGIN and the host's lock in one round trip (a simple query: the name as an escaped literal).
+    const lock = `SELECT pg_advisory_xact_lock(${HOST_LOCK & 0x7fffffff}, hashtext(${escapeLiteral(p.host)}))`;
+    const result = await this.db.tx((c) => this.report(c, p, now, afterCommit), lock);
     for (const fn of afterCommit) fn();
     return result;
   }
 
   private async report(c: pg.PoolClient, p: PreparedReport, now: number, afterCommit: Array<() => void>): Promise<IngestResult> {
-    await c.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [HOST_LOCK & 0x7fffffff, p.host]);
-    const host = await ensureHost(c, p.host, now);
-    const prior = await c.query<{ at: number }>('SELECT at FROM reports WHERE host_id = $1 AND seq = $2', [host.id, p.seq]);
+    // After the lock (taken by a statement of its own, with BEGIN: the next one's snapshot then has what the
+    // host's previous report committed), everything the report needs in one statement: the host, a prior
+    // report of this seq, the host's ledger, the plans and the host's tenants (one index range, where looking
+    // up each name of the report was hundreds of index descents); the names the report has beyond them (new
+    // tenants, another host's) are read by name after it.
+    const names = [...new Set([...p.tenants, ...(p.directory ?? []).map((d) => d.name), ...p.events.map((e) => e.tenant)])];
+    const read = await c.query<HostRow & LedgerRow & { prior_at: number | null; plans: Array<[string, string, number]> | null; tenants: TenantRow[] | null }>({
+      text: `WITH ins AS (INSERT INTO hosts (name, first_seen) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING id, name, first_seen, last_seen, retired_seq, retired_at),
+         h AS (SELECT * FROM ins UNION ALL SELECT id, name, first_seen, last_seen, retired_seq, retired_at FROM hosts WHERE name = $1)
+       SELECT h.*, (SELECT r.at FROM reports r WHERE r.host_id = h.id AND r.seq = $3) AS prior_at,
+         to_json(l.tenant_ids) AS tenant_ids, to_json(l.debts) AS debts, to_json(l.debt_ats) AS debt_ats,
+         (SELECT json_agg(json_build_array(name, spec, updated_at) ORDER BY name) FROM plans) AS plans,
+         (SELECT json_agg(t) FROM (SELECT ${TENANT_ROW_COLUMNS} FROM tenants WHERE host_id = h.id) t) AS tenants
+       FROM h LEFT JOIN host_ledgers l ON l.host = h.id`,
+      values: [p.host, now, p.seq],
+    });
+    const row = read.rows[0]!;
+    const host: HostRow = { id: row.id, name: row.name, first_seen: row.first_seen, last_seen: row.last_seen, retired_seq: row.retired_seq, retired_at: row.retired_at };
     const conflict = (at: string) =>
       new ConflictStateError('seq_conflict', `seq ${p.seq} of host ${p.host} was already used by a report at ${at}, this one is at ${iso(p.at)}: the agent's sequence went back (was its spool lost?)`);
-    if (prior.rows[0]) {
-      if (prior.rows[0].at === p.at) return duplicate(p.seq);
-      throw conflict(iso(prior.rows[0].at));
+    if (row.prior_at !== null) {
+      if (row.prior_at === p.at) return duplicate(p.seq);
+      throw conflict(iso(row.prior_at));
     }
     if (host.retired_seq !== null && p.seq <= host.retired_seq) {
       if (p.at <= (host.retired_at ?? Number.NEGATIVE_INFINITY)) return duplicate(p.seq);
       throw conflict(`or before ${iso(host.retired_at!)} (dropped by retention since)`);
     }
-    const plans = await loadPlans(c);
-    const screened = await this.screen(c, p, host, plans);
+    const plans: Plans = new Map((row.plans ?? []).map(([name, spec, updatedAt]) => [name, { plan: JSON.parse(spec) as Plan, updatedAt }]));
+    // A tenant's debt before this report: its entry in the host's ledger, else its row's (ledger.ts).
+    const ledgerBefore = ledgerEntries(row);
+    const known = new Map<string, PgTenant>();
+    const mine = row.tenants ?? [];
+    const byName = new Set(mine.map((r) => r.name));
+    const others = names.filter((n) => !byName.has(n));
+    const more = others.length ? (await c.query<TenantRow>(`SELECT ${TENANT_ROW_COLUMNS} FROM tenants WHERE name = ANY($1::text[])`, [others])).rows : [];
+    for (const r of [...mine, ...more]) {
+      const t = tenantOf(r);
+      if (t.hostId === host.id && ledgerBefore.has(t.id)) t.debt = ledgerBefore.get(t.id);
+      known.set(t.name, t);
+    }
+    const screened = await this.screen(c, p, host, known);
     const n = screened.samples.length;
     const states = screened.samples;
     const ids = states.map((t) => t.id);
@@ -134,14 +169,26 @@ export class PgIngest {
       throw err;
     }
     const meta = { host_stats: p.hostStats, collectors: p.collectors, agent_version: p.agentVersion, ...(ledger.host.shares ? { ledger_shares: ledger.host.shares } : {}) };
-    // One statement: the report row once per (host, seq), queued for its rollups only when it was inserted.
-    const inserted = await c.query<{ id: number }>(
-      `WITH r AS (
+    // The host's ledger after this report; its tenants' rows only when their last_seen is 5 minutes behind
+    // (rows.ts reads a tenant's last_seen as the greater of its row's and its ledger entry's).
+    const ledgerAfter = n ? mergedLedger(ids, ledger.balances, ledgerBefore, await stillOnHost(c, host.id, ids, ledgerBefore)) : undefined;
+    const behind = states.filter((t) => t.firstSeen === null || t.lastSeen === null || t.lastSeen <= p.at - LAST_SEEN_LAG_MS).map((t) => t.id);
+    // One statement: the report row once per (host, seq), queued for its rollups, the host's ledger, last_seen
+    // of the host and of the tenants behind, all only when the report was inserted.
+    const inserted = await c.query<{ id: number }>({
+      name: 'hw-ingest-write',
+      text: `WITH r AS (
          INSERT INTO reports (host_id, seq, at, received, interval_ms, n, meta, host_values, samples)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (host_id, seq) DO NOTHING RETURNING id)
-       INSERT INTO rollup_queue (report_id) SELECT id FROM r RETURNING report_id AS id`,
-      [host.id, p.seq, p.at, now, p.intervalMs, n, JSON.stringify(meta), hostBlob, blob],
-    );
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (host_id, seq) DO NOTHING RETURNING id),
+       q AS (INSERT INTO rollup_queue (report_id) SELECT id FROM r RETURNING report_id),
+       l AS (INSERT INTO host_ledgers (host, tenant_ids, debts, debt_ats) SELECT $1, $10::bigint[], $11::float8[], $12::bigint[] FROM r WHERE $13
+             ON CONFLICT (host) DO UPDATE SET tenant_ids = excluded.tenant_ids, debts = excluded.debts, debt_ats = excluded.debt_ats),
+       t AS (UPDATE tenants t SET first_seen = coalesce(t.first_seen, $3), last_seen = greatest(coalesce(t.last_seen, $3), $3)
+             WHERE t.id = ANY($14::bigint[]) AND EXISTS (SELECT 1 FROM r)),
+       h AS (UPDATE hosts SET last_seen = greatest(coalesce(last_seen, $4), $4) WHERE id = $1 AND EXISTS (SELECT 1 FROM r))
+       SELECT report_id AS id FROM q`,
+      values: [host.id, p.seq, p.at, now, p.intervalMs, n, JSON.stringify(meta), hostBlob, blob, numbers(ledgerAfter?.ids), numbers(ledgerAfter?.debts), numbers(ledgerAfter?.ats), ledgerAfter !== undefined, numbers(behind)],
+    });
     if (!inserted.rows[0]) return duplicate(p.seq); // not reached under the host lock; kept as the store's promise
     const { parts } = this;
     if (p.inventory) {
@@ -156,24 +203,15 @@ export class PgIngest {
     let newEvents: NewIncidentEvent[] = [];
     if (screened.events.length) {
       // The events' explanations carry their tenants' debt before this report (as SQLite's do).
-      const names = [...new Set(screened.events.map((e) => e.tenant))];
+      const evNames = [...new Set(screened.events.map((e) => e.tenant))];
       const debts = new Map(states.map((t) => [t.name, t.debt]));
-      const r = await c.query<{ name: string; debt: number; debt_at: number | null }>('SELECT name, debt, debt_at FROM tenants WHERE name = ANY($1::text[])', [names.filter((x) => !debts.has(x))]);
+      const r = await c.query<{ name: string; debt: number; debt_at: number | null }>(`SELECT name, debt, debt_at FROM (SELECT ${TENANT_COLUMNS} FROM ${TENANT_FROM}) t WHERE name = ANY($1::text[])`, [evNames.filter((x) => !debts.has(x))]);
       for (const row of r.rows) debts.set(row.name, row.debt_at === null ? undefined : { debt: row.debt, at: row.debt_at });
       newEvents = await parts.incidents.store(c, host, screened.events, now, debts);
     }
     await applyAcks(c, host.id, screened.acks, now);
     if (p.files.length || p.fileAcks.length) await parts.files.ingest(c, host.id, p.files, p.fileAcks, now);
     await runIncidentHooks(c, parts.incidentHooks, parts.notices, host.name, newEvents, now, afterCommit);
-    if (n) {
-      await c.query(
-        `UPDATE tenants t SET debt = u.debt, debt_at = u.at, first_seen = coalesce(t.first_seen, $3),
-           last_seen = CASE WHEN t.last_seen IS NULL OR t.last_seen < $3 THEN $3 ELSE t.last_seen END
-         FROM unnest($1::bigint[], $2::float8[], $4::bigint[]) AS u(id, debt, at) WHERE t.id = u.id`,
-        [ids, ledger.balances.map((b) => b.debt), p.at, ledger.balances.map((b) => b.at)],
-      );
-    }
-    await c.query('UPDATE hosts SET last_seen = greatest(coalesce(last_seen, $2), $2) WHERE id = $1', [host.id, now]);
     return {
       accepted: true,
       duplicate: false,
@@ -187,15 +225,8 @@ export class PgIngest {
   }
 
   /** The report item by item, as sqlite/trust.ts screens it, with the tenants read from the database. */
-  private async screen(c: pg.PoolClient, p: PreparedReport, host: HostRow, plans: Plans) {
-    void plans;
+  private async screen(c: pg.PoolClient, p: PreparedReport, host: HostRow, known: Map<string, PgTenant>) {
     const limit = this.opts.limits.maxUnmanagedPerHost;
-    const names = [...new Set([...p.tenants, ...(p.directory ?? []).map((d) => d.name), ...p.events.map((e) => e.tenant)])];
-    const known = new Map<string, PgTenant>();
-    if (names.length) {
-      const r = await c.query<TenantRow>(`SELECT ${TENANT_COLUMNS} FROM tenants WHERE name = ANY($1::text[])`, [names]);
-      for (const row of r.rows) known.set(row.name, tenantOf(row));
-    }
     let rejected: Rejections | undefined;
     const reject = (why: Refusal, path: string) => {
       rejected ??= noRejections();
@@ -223,7 +254,7 @@ export class PgIngest {
           t = { id, name, hostId: host.id, spec: null, reported: null, reportedJson: null, firstSeen: at, lastSeen: at, debt: undefined, directorySeenAt: null };
         } else {
           // Made meanwhile by another host's report (another controller): read it, then judge as a known one.
-          const r = await c.query<TenantRow>(`SELECT ${TENANT_COLUMNS} FROM tenants WHERE name = $1`, [name]);
+          const r = await c.query<TenantRow>(`SELECT ${TENANT_COLUMNS} FROM ${TENANT_FROM} WHERE t.name = $1`, [name]);
           t = tenantOf(r.rows[0]!);
         }
         known.set(name, t);
@@ -245,7 +276,10 @@ export class PgIngest {
     const samples: PgTenant[] = [];
     let kept: number[] | undefined;
     for (let k = 0; k < p.tenants.length; k++) {
-      const v = (await resolve(p.tenants[k]!, p.at))!;
+      // A known tenant of this host (every one, once the host's tenants are known) without a promise.
+      const name = p.tenants[k]!;
+      const own = known.get(name);
+      const v = own && own.hostId === host.id && !refused.has(name) ? own : (await resolve(name, p.at))!;
       if (isRefusal(v)) {
         kept ??= Array.from({ length: k }, (_, i) => i);
         reject(v, `/samples/${k}`);
@@ -312,6 +346,14 @@ async function applyAcks(c: pg.PoolClient, hostId: number, acks: readonly Action
       for (const other of others.rows) await set('released', at, `released by action ${row.id}`, other.id);
     }
   }
+}
+
+/**
+ * A PostgreSQL array literal of finite numbers ('{1,2.5}'), made at once: the driver would quote and escape
+ * each element of a JS array (ids, debts and times of a host's tenants: hundreds a report).
+ */
+function numbers(xs: readonly number[] | undefined): string {
+  return `{${(xs ?? []).join(',')}}`;
 }
 
 /** The rows `kept` of a tenants x TENANT_WIDTH matrix. */

@@ -2,6 +2,7 @@
 // may share at once. This class only composes the parts:
 //   db.ts         the pool (TLS, password file), migrations under an advisory lock
 //   ingest.ts     reports: dedupe by (host, seq), samples, the fairness ledger, the tenant directory, rollups
+//   ledger.ts     the fairness ledger, one row per host (host_ledgers); rows.ts reads a tenant with its entry
 //   catalog.ts    hosts, tenants, plans, manual actions and the policy (with its ETag)
 //   history.ts    series queries over the tiers, the fairness ranking
 //   incidents.ts  incidents and their events; ingest-hooks.ts runs the hooks (the notices) in the transaction
@@ -14,15 +15,18 @@
 //     hashtext(host)): two controllers given reports of one host (or one report and its retry) take turns, and
 //     the second sees what the first committed. The report row is inserted ON CONFLICT (host_id, seq) DO
 //     NOTHING RETURNING id, and the same statement queues it for its rollups (rollup_queue) only when it
-//     inserted it: a report is stored and counted once, whichever controller gets it, in a few round trips
-//     (host, tenants, the report, the ledger); a controller killed mid-ingest loses only its uncommitted
+//     inserted it: a report is stored and counted once, whichever controller gets it, in four round trips
+//     (BEGIN with the lock; host, prior seq, ledger, plans and tenants in one statement; the report, its queue
+//     row, the ledger and last_seen in one; COMMIT); a controller killed mid-ingest loses only its uncommitted
 //     transaction (the agent resends it);
 //   - rollups are written by draining the queue in batches (rollups.ts) under an advisory lock (ROLLUP_LOCK):
 //     whichever controller takes it; the queue rows leave in the transaction that merges their samples, so
 //     nothing is counted twice or lost when a drainer dies. flushDue() says this controller stored reports
-//     since its last drain (at most one drain a second from reports: a batch, not a report, per drain);
+//     since its last drain (at most one drain in 5 s from reports: a batch, not a report, per drain; of the
+//     minutes that are over only, so a minute's row is written about once);
 //     history reads the queued reports beside the rollups in one statement;
-//   - the tenants' fairness debt is read and written in the report's transaction (tenants.debt, debt_at);
+//   - the tenants' fairness debt is read and written in the report's transaction, one row per host
+//     (host_ledgers, migration 3; rows.ts TENANT_FROM reads a tenant's entry);
 //   - hosts, tenants and plans are read from the tables on every call, so a change made through another
 //     controller is seen at once, and a policy's ETag (a hash of its content) is the same from either;
 //   - new tenant ids come from a sequence (tenant_ids: never reused, no lock held), names are unique (ON CONFLICT);
@@ -35,7 +39,7 @@ import type { Policy } from '../../../shared/wire/agent.js';
 import type { ActionStatus, AuditEntry, FairnessRanking, HostDetail, HostInfo, IncidentDetail, IncidentSummary, PlanEntry, PlanPut, SeriesResponse, TenantDetail, TenantInfo, TenantPut } from '../../../shared/wire/api.js';
 import type { FileRequestStatus, QuarantinedFile } from '../../../shared/wire/files.js';
 import type { ApiUsagePush, ApiUsagePushAnswer, HostWebStats, WebUsage } from '../../../shared/wire/web.js';
-import { DEFAULT_RETENTION } from '../../history/rollup.js';
+import { DEFAULT_RETENTION, floorTo, MINUTE_MS } from '../../history/rollup.js';
 import type { PreparedReport } from '../../ingest/prepare.js';
 import { DEFAULT_TENANT_LIMITS, type TenantLimits } from '../../trust.js';
 import { StoreUnavailableError } from '../errors.js';
@@ -73,10 +77,13 @@ import { PgWeb } from './web.js';
 import { PgNotices } from './notices.js';
 import { PgRemediation } from './remediation.js';
 import { DRAIN_BATCH, drainAll, drainOnce } from './rollups.js';
+import { TENANT_FROM } from './rows.js';
 import { PgUi } from './ui.js';
 
 /** Reports trigger a drain at most this often (ms); the periodic flush and reads cover the rest. */
-const DRAIN_EVERY_MS = 1000;
+const DRAIN_EVERY_MS = 5000;
+/** A drain leaves the reports of the current minute, and of the minute before for this long into a minute. */
+const DRAIN_GRACE_MS = 10_000;
 
 /** The advisory lock of retention and tenant expiry ('hwret'). */
 export const RETENTION_LOCK = 0x6877726574;
@@ -170,7 +177,7 @@ export class PgStore implements Store {
   async flush(opts: { all?: boolean } = {}): Promise<FlushResult> {
     this.assertOpen();
     this.lastDrain = performance.now();
-    const r = opts.all ? await drainAll(this.db) : await drainOnce(this.db);
+    const r = opts.all ? await drainAll(this.db) : await drainOnce(this.db, DRAIN_BATCH, floorTo(this.now() - DRAIN_GRACE_MS, MINUTE_MS));
     const more = !r.busy && r.reports >= DRAIN_BATCH;
     if (!more) this.queued = false;
     return { hosts: r.hosts, minuteRows: r.minuteRows, hourRows: r.hourRows, remaining: more ? 1 : 0 };
@@ -230,9 +237,9 @@ export class PgStore implements Store {
       await c.query('SELECT pg_advisory_xact_lock($1)', [RETENTION_LOCK]);
       const r = await c.query<{ name: string }>(
         `WITH stale AS (
-           SELECT id, name, host_id FROM tenants WHERE spec IS NULL
-             AND coalesce(greatest(last_seen, first_seen, directory_seen_at), $3) < $2
-           FOR UPDATE),
+           SELECT t.id, t.name, t.host_id FROM ${TENANT_FROM} WHERE t.spec IS NULL
+             AND coalesce(greatest(t.last_seen, l.debt_ats[p.k], t.first_seen, t.directory_seen_at), $3) < $2
+           FOR UPDATE OF t),
          retired AS (INSERT INTO retired_tenants (id, name, host_id, retired_at) SELECT id, name, host_id, $1 FROM stale
                      ON CONFLICT (id) DO UPDATE SET name = excluded.name, host_id = excluded.host_id, retired_at = excluded.retired_at)
          DELETE FROM tenants t USING stale WHERE t.id = stale.id RETURNING t.name`,

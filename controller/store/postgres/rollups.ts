@@ -12,7 +12,9 @@
 //          the reports still queued in the range, so an answer never misses a report and never counts one twice.
 // Why not merge each report's rows as it comes: a report touches one row per tenant and tier; merged at once,
 // a minute row is rewritten 12 times (5 s reports) and an hour row 720 times, each a full row version in
-// PostgreSQL. Drained in batches, a row is rewritten about once per drain.
+// PostgreSQL. Drained in batches, a row is rewritten about once per drain; and as the controller's drains take
+// only the reports of minutes that are over (pg-store.ts flush), a minute row is written about once and an
+// hour row about once a minute (a report that comes late is merged into its rows by the next drain).
 import type pg from 'pg';
 import { HOST_WIDTH, TENANT_WIDTH } from '../../history/catalog.js';
 import { accAdd, accMerge, decodeAcc, decodeVector, encodeAcc, forEachSample, newAcc, type Acc, Writer } from '../../history/codec.js';
@@ -24,7 +26,10 @@ import type { PgDatabase } from './db.js';
 export const ROLLUP_LOCK = 0x6877726f;
 /** Reports one drain transaction takes at most. */
 export const DRAIN_BATCH = 2000;
-const CHUNK = 5000;
+const CHUNK = 2000;
+/** Reports added between two turns of the event loop in a drain. */
+const YIELD_EVERY = 20;
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 interface Entry {
   series: number;
@@ -75,6 +80,7 @@ export async function mergeRollups(c: pg.PoolClient, accs: TierAccs): Promise<{ 
         `SELECT t.series, t.bucket, t.data FROM ${tier} t JOIN unnest($1::bigint[], $2::bigint[]) AS u(s, b) ON t.series = u.s AND t.bucket = u.b FOR UPDATE OF t`,
         [series, buckets],
       );
+      await yieldToLoop();
       for (const r of existing.rows) {
         const e = accs[tier].get(`${r.series}:${r.bucket}`)!;
         const width = widthOf(e.series);
@@ -88,6 +94,7 @@ export async function mergeRollups(c: pg.PoolClient, accs: TierAccs): Promise<{ 
         [series, buckets, chunk.map((e) => Buffer.from(encodeAcc(e.acc, widthOf(e.series), w)))],
       );
       rows[tier] += chunk.length;
+      await yieldToLoop();
     }
   }
   return { minuteRows: rows.minute, hourRows: rows.hour };
@@ -103,19 +110,28 @@ export interface DrainResult {
   busy: boolean;
 }
 
-/** One drain transaction: up to `max` queued reports into the rollups. */
-export async function drainOnce(db: PgDatabase, max = DRAIN_BATCH): Promise<DrainResult> {
+/**
+ * One drain transaction: up to `max` queued reports into the rollups; with `before`, only reports of times
+ * before it (the controller passes the start of the current minute: a minute's row is then written about once,
+ * when the minute is over, instead of once per drain that finds a report of it).
+ */
+export async function drainOnce(db: PgDatabase, max = DRAIN_BATCH, before: number | null = null): Promise<DrainResult> {
   return db.tx(async (c) => {
     const lock = await c.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [ROLLUP_LOCK]);
     if (!lock.rows[0]!.ok) return { reports: 0, hosts: 0, minuteRows: 0, hourRows: 0, busy: true };
     const taken = await c.query<{ host_id: number; at: number; samples: Buffer; host_values: Buffer }>(
-      `WITH d AS (DELETE FROM rollup_queue WHERE report_id IN (SELECT report_id FROM rollup_queue ORDER BY report_id LIMIT $1) RETURNING report_id)
+      `WITH d AS (DELETE FROM rollup_queue WHERE report_id IN (
+           SELECT q.report_id FROM rollup_queue q JOIN reports r ON r.id = q.report_id WHERE $2::bigint IS NULL OR r.at < $2 ORDER BY q.report_id LIMIT $1) RETURNING report_id)
        SELECT r.host_id, r.at, r.samples, r.host_values FROM reports r JOIN d ON d.report_id = r.id`,
-      [max],
+      [max, before],
     );
     if (taken.rows.length === 0) return { reports: 0, hosts: 0, minuteRows: 0, hourRows: 0, busy: false };
     const accs = new TierAccs();
-    for (const r of taken.rows) accs.addReport(r.host_id, r.at, r.samples, r.host_values);
+    for (const [i, r] of taken.rows.entries()) {
+      accs.addReport(r.host_id, r.at, r.samples, r.host_values);
+      // Reports waiting on this controller's event loop are not held up by a whole batch's arithmetic.
+      if (i % YIELD_EVERY === YIELD_EVERY - 1) await yieldToLoop();
+    }
     return { reports: taken.rows.length, hosts: new Set(taken.rows.map((r) => r.host_id)).size, ...(await mergeRollups(c, accs)), busy: false };
   });
 }

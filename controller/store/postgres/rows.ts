@@ -18,7 +18,19 @@ export interface PgTenant {
   directorySeenAt: number | null;
 }
 
-export const TENANT_COLUMNS = 'id, name, host_id, spec, reported, first_seen, last_seen, debt, debt_at, directory_seen_at';
+/** A tenant row as stored (its debt and last_seen without its host's ledger: ingest.ts reads the ledger itself). */
+export const TENANT_ROW_COLUMNS = 'id, name, host_id, spec, reported, first_seen, last_seen, debt, debt_at, directory_seen_at';
+
+/**
+ * The tenants joined with their host's ledger (migration 3): `SELECT ${TENANT_COLUMNS} FROM ${TENANT_FROM}`.
+ * The debt is the ledger's entry when the host's ledger has one, else the row's; last_seen the greater of the
+ * row's (rewritten only when 5 minutes behind) and the entry's time (the newest report that carried the tenant).
+ */
+export const TENANT_FROM = 'tenants t LEFT JOIN host_ledgers l ON l.host = t.host_id LEFT JOIN LATERAL (SELECT array_position(l.tenant_ids, t.id) AS k) p ON true';
+export const TENANT_COLUMNS = `t.id, t.name, t.host_id, t.spec, t.reported, t.first_seen,
+  CASE WHEN p.k IS NULL THEN t.last_seen ELSE greatest(t.last_seen, l.debt_ats[p.k]) END AS last_seen,
+  CASE WHEN p.k IS NULL THEN t.debt ELSE l.debts[p.k] END AS debt,
+  CASE WHEN p.k IS NULL THEN t.debt_at ELSE l.debt_ats[p.k] END AS debt_at, t.directory_seen_at`;
 
 export interface TenantRow {
   id: number;

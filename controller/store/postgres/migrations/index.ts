@@ -3,6 +3,7 @@
 // SQLite's 1-10 (store/sqlite/migrations); a later change to the schema gets a migration in both.
 import { PG_MIGRATION_001 } from './001-initial.js';
 import { PG_MIGRATION_002 } from './002-store.js';
+import { PG_MIGRATION_003 } from './003-host-ledgers.js';
 
 export interface PgMigration {
   version: number;
@@ -13,4 +14,5 @@ export interface PgMigration {
 export const PG_MIGRATIONS: readonly PgMigration[] = [
   { version: 1, name: 'initial (SQLite 1-10)', sql: PG_MIGRATION_001 },
   { version: 2, name: 'rollups merged in the database, tenants directory_seen_at', sql: PG_MIGRATION_002 },
+  { version: 3, name: 'fairness ledger per host (host_ledgers)', sql: PG_MIGRATION_003 },
 ];

@@ -74,6 +74,9 @@ describeWith(postgresMissing(), 'PostgreSQL store: connection and migrations', (
       // tenants' directory time (SQLite keeps it in memory; several controllers need it in the table).
       expect(pg.rollup_queue).toEqual(['report_id']);
       delete pg.rollup_queue;
+      // Migration 3's fairness ledger per host (one row a report rewrites, not one row per tenant).
+      expect(pg.host_ledgers).toEqual(['debt_ats', 'debts', 'host', 'tenant_ids']);
+      delete pg.host_ledgers;
       expect(pg.tenants).toContain('directory_seen_at');
       pg.tenants = pg.tenants!.filter((c) => c !== 'directory_seen_at');
       // And which controller a notice's attempt is (several controllers: only a dead one's is put back).

@@ -136,6 +136,39 @@ describeBackends('store', (backend) => {
     await expect(store.fairnessRanking({ host: 'nope', windowMs: HOUR, limit: 2 })).rejects.toThrow(/host nope is not known/);
   });
 
+  it('moves a tenant\'s debt with it to another host and back, and its last_seen is its newest report\'s', async () => {
+    const { store } = await open(new Clock(T0 + HOUR));
+    await constructed(store);
+    await store.ingest(prepared(report('web01', 2, T0 + 5000, [cpu('a', 200, 2 * GiB), cpu('b', 50, 8 * GiB), cpu('c', 20, 1 * GiB)])));
+    const before = (await store.getTenant('a'))!;
+    expect(before.debt).toBeGreaterThan(0);
+    expect(before.last_seen).toBe(new Date(T0 + 5000).toISOString());
+    await store.putTenant('a', { users: ['a'], plan: 'basic', host: 'web02' });
+    expect((await store.getTenant('a'))!.debt).toBeCloseTo(before.debt, 15);
+    expect((await store.getTenant('a'))!.last_seen).toBe(before.last_seen);
+    // Its old host reports without it: its debt stays.
+    await store.ingest(prepared(report('web01', 3, T0 + 10_000, [cpu('b', 50, 8 * GiB), cpu('c', 20, 1 * GiB)])));
+    expect((await store.getTenant('a'))!.debt).toBeCloseTo(before.debt, 15);
+    // On its new host it accrues from there: what a new tenant alone on a host like it owes, added.
+    await store.ingest(prepared(report('web02', 1, T0 + 10_000, [cpu('a', 200, 2 * GiB)])));
+    await store.ingest(prepared(report('web03', 1, T0 + 10_000, [cpu('z', 200, 2 * GiB)])));
+    const z = (await store.getTenant('z'))!.debt;
+    expect(z).not.toBe(0);
+    const moved = (await store.getTenant('a'))!;
+    expect(moved.debt).toBeCloseTo(before.debt + z, 12);
+    expect(moved.last_seen).toBe(new Date(T0 + 10_000).toISOString());
+    // Back on web01 (whose ledger had it once): the debt it has now, not the one it left there.
+    await store.putTenant('a', { users: ['a'], plan: 'basic', host: 'web01' });
+    expect((await store.getTenant('a'))!.debt).toBeCloseTo(moved.debt, 12);
+    const c = (await store.getTenant('c'))!;
+    expect(c.debt).not.toBe(0);
+    await store.ingest(prepared(report('web01', 4, T0 + 15_000, [cpu('a', 0, 0), cpu('b', 50, 8 * GiB)])));
+    // c, on web01 but not in that report, keeps its debt and last_seen.
+    expect(await store.getTenant('c')).toMatchObject({ debt: c.debt, last_seen: c.last_seen });
+    expect((await store.listTenants({ host: 'web01' })).tenants.find((t) => t.name === 'a')!.debt).toBeLessThan(moved.debt + 1e-9);
+    expect((await store.fairnessRanking({ host: 'web01', windowMs: HOUR, limit: 10 })).tenants.map((t) => t.tenant)).toContain('a');
+  });
+
   it('uses the new weight once a plan changes', async () => {
     const { store } = await open(new Clock(T0 + MIN));
     await constructed(store);
