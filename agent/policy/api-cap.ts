@@ -22,7 +22,7 @@ import { formatDuration } from '../../shared/units.js';
 import type { Explanation } from '../../shared/wire/agent.js';
 import type { PolicyConfig } from './policy-config.js';
 import { backoffText } from './explain.js';
-import { cooldownOf, type Decision, FIRST_THROTTLE_LEVEL, LAST_THROTTLE_LEVEL, type LadderState, NOTICE_LEVEL, type Observation, type PolicyState, type TenantPolicy, type WebSaturation } from './types.js';
+import { cooldownOf, type Decision, repeatAfter, repeatCount, FIRST_THROTTLE_LEVEL, LAST_THROTTLE_LEVEL, type LadderState, NOTICE_LEVEL, type Observation, type PolicyState, type TenantPolicy, type WebSaturation } from './types.js';
 
 export const API_RULE = 'api_cap';
 const R = 'api' as const;
@@ -106,7 +106,7 @@ export function evaluateApiCaps(input: ApiCapInput, state: PolicyState, decision
       const before = state.released?.[tenant]?.api;
       if (before && before.level > NOTICE_LEVEL) {
         next.level = Math.min(before.level, LAST_THROTTLE_LEVEL);
-        next.repeat = { releasedAt: before.at, level: before.level, count: (before.repeats ?? 0) + 1 };
+        next.repeat = repeatAfter(before);
       }
       decisions.push(decide(tenant, R, 'open', next, now, explainApi(x, next, 'open')));
       ladders.api = next;
@@ -125,7 +125,7 @@ export function evaluateApiCaps(input: ApiCapInput, state: PolicyState, decision
     if (!over && now - next.calmSince! >= cooldownOf(next, config.cooldownMs)) {
       decisions.push(decide(tenant, R, 'release', next, now, explainApi(x, next, 'release')));
       if (config.repeatWithinMs > 0) {
-        const released = { at: now, level: next.level, ...(next.repeat ? { repeats: next.repeat.count ?? 1 } : {}) };
+        const released = { at: now, level: next.level, ...(next.repeat ? { repeats: repeatCount(next) } : {}) };
         state.released = { ...state.released, [tenant]: { ...state.released?.[tenant], api: released } };
       }
       delete ladders.api;

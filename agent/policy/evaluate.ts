@@ -32,7 +32,7 @@ import { type ContentionView, contentionView, describe, judge, type Judged, thre
 import { evaluateApiCaps } from './api-cap.js';
 import { explain, round } from './explain.js';
 import type { PolicyConfig } from './policy-config.js';
-import { cooldownOf, type Decision, FIRST_THROTTLE_LEVEL, GOVERNED, type Governed, type LadderState, type Laddered, LAST_THROTTLE_LEVEL, NOTICE_LEVEL, type Observation, type PolicyState, QUARANTINE_LEVEL, type ReleasedState, type TenantPolicy } from './types.js';
+import { cooldownOf, type Decision, repeatAfter, repeatCount, FIRST_THROTTLE_LEVEL, GOVERNED, type Governed, type LadderState, type Laddered, LAST_THROTTLE_LEVEL, NOTICE_LEVEL, type Observation, type PolicyState, QUARANTINE_LEVEL, type ReleasedState, type TenantPolicy } from './types.js';
 
 export const LEVEL_NAMES = ['notice', 'throttle level 1', 'throttle level 2', 'quarantine'] as const;
 const RULE = 'contention_disproportion';
@@ -130,7 +130,7 @@ export function evaluate(input: EvaluateInput): EvaluateOutput {
         decisions.push(decide(tenant, r, 'release', next, now, explainFor(ctx(tenant, r, m, fair, v.share, judged), next, 'release')));
         if (config.repeatWithinMs > 0) {
           const released: ReleasedState = { at: now, level: next.level };
-          if (next.repeat) released.repeats = next.repeat.count ?? 1;
+          if (next.repeat) released.repeats = repeatCount(next);
           if (next.base) released.base = next.base;
           state.released = { ...state.released, [tenant]: { ...state.released?.[tenant], [r]: released } };
         }
@@ -175,7 +175,7 @@ export function evaluate(input: EvaluateInput): EvaluateOutput {
         // A repeat offence starts where the last incident left (never straight into quarantine).
         next.level = Math.min(before.level, LAST_THROTTLE_LEVEL);
         next.base = before.base ?? throttleBase(c.resource, m, policy);
-        next.repeat = { releasedAt: before.at, level: before.level, count: (before.repeats ?? 0) + 1 };
+        next.repeat = repeatAfter(before);
       }
     } else {
       next = { ...c.ladder, level: c.ladder.level + 1, changedAt: now };

@@ -131,8 +131,17 @@ export const MAX_COOLDOWN_DOUBLINGS = 3;
  * throttled and released every cool-down, with a notice each time.
  */
 export function cooldownOf(ladder: Pick<LadderState, 'repeat'>, cooldownMs: number): number {
-  const repeats = ladder.repeat ? (ladder.repeat.count ?? 1) : 0;
-  return cooldownMs * 2 ** Math.min(repeats, MAX_COOLDOWN_DOUBLINGS);
+  return cooldownMs * 2 ** Math.min(repeatCount(ladder), MAX_COOLDOWN_DOUBLINGS);
+}
+
+/** Repeat offences in a row up to this incident, itself included (0: a first offence). */
+export function repeatCount(ladder: Pick<LadderState, 'repeat'>): number {
+  return ladder.repeat ? (ladder.repeat.count ?? 1) : 0;
+}
+
+/** What an incident opened within repeat_within of the release `before` records of it. */
+export function repeatAfter(before: ReleasedState): NonNullable<LadderState['repeat']> {
+  return { releasedAt: before.at, level: before.level, count: (before.repeats ?? 0) + 1 };
 }
 
 export interface PolicyState {
