@@ -23,7 +23,6 @@ import type { PgDatabase } from './db.js';
 import { HOST_LOCK, ledgerEntries, mergedLedger, stillOnHost, type LedgerRow } from './ledger.js';
 import { TENANT_COLUMNS, TENANT_FROM, TENANT_ROW_COLUMNS, tenantOf, weightOf, type PgTenant, type Plans, type TenantRow } from './rows.js';
 
-export { HOST_LOCK } from './ledger.js';
 export interface HostRow {
   id: number;
   name: string;

@@ -1,5 +1,5 @@
 // The fairness ledger of a host on PostgreSQL (migration 3, host_ledgers): its tenants' debt and the time of
-// it, in one row that a report rewrites once, under its host's advisory lock (ingest.ts HOST_LOCK), so the
+// it, in one row that a report rewrites once, under its host's advisory lock (HOST_LOCK below), so the
 // read in the report's transaction and the write at its end are never interleaved with another report of the
 // host, whichever controller has it. A tenant's debt is the entry of its host's ledger (rows.ts TENANT_FROM),
 // else tenants.debt/debt_at: a tenant an admin moves to another host takes its entry along (moveOutOfLedger),
