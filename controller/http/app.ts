@@ -30,7 +30,7 @@ import { InlineParser, type ReportParser } from '../ingest/parser.js';
 import { controllerMetrics, type ControllerMetrics, setLedgerGauges } from '../metrics.js';
 import type { Store } from '../store/store.js';
 import { CONTROLLER_VERSION, errorHandler, validatorCompiler, type App, type NoticeReader, type RouteDeps } from './common.js';
-import { clientErrorHandler, connectHandler, frameworkErrors, jsonBodyParser, MAX_PARAM_LENGTH, notFoundHandler, RouteMethods, SERVER_OPTIONS, urlHook } from './framework-errors.js';
+import { clientErrorHandler, connectHandler, frameworkErrors, jsonBodyParser, lingerOnClose, MAX_PARAM_LENGTH, notFoundHandler, RouteMethods, SERVER_OPTIONS, urlHook } from './framework-errors.js';
 import { registerAgentRoutes } from './routes/agent.js';
 import { registerFleetRoutes } from './routes/fleet.js';
 import { registerHistoryRoutes } from './routes/history.js';
@@ -134,6 +134,11 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   app.addSchema({ ...ErrorSchema, $id: 'ApiError' });
   app.decorateRequest('principal', null);
   app.addHook('onRequest', urlHook);
+  // An answer before the body was read closes its connection with a lingering close (framework-errors.ts).
+  app.addHook('onSend', (request, _reply, payload, done) => {
+    if (!request.raw.complete) lingerOnClose(request.raw.socket);
+    done(null, payload);
+  });
   // JSON bodies only (text/plain is a 415), parsed with messages that say where they stop being JSON.
   app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, jsonBodyParser(app.getDefaultJsonParser('error', 'error')));
