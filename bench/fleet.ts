@@ -24,12 +24,15 @@ export interface FleetBenchOptions {
   tenants?: number;
   seconds?: number;
   controllers?: number;
+  /** rollup.flush_interval of the controllers (default 1 min: the hour rows rewritten every minute, the most). */
+  flushMinutes?: number;
 }
 
 export interface FleetBenchResult {
   hosts: number;
   tenants: number;
   controllers: number;
+  flushMinutes: number;
   seconds: number;
   offeredSamplesPerSecond: number;
   storedSamplesPerSecond: number;
@@ -56,7 +59,8 @@ export async function benchFleet(opts: FleetBenchOptions = {}): Promise<FleetBen
   const tenants = opts.tenants ?? 300;
   const seconds = opts.seconds ?? 300;
   const controllers = opts.controllers ?? 2;
-  const base = { hosts, tenants, controllers, seconds, offeredSamplesPerSecond: (hosts * tenants * 1000) / INTERVAL_MS, cores: availableParallelism() };
+  const flushMinutes = opts.flushMinutes ?? 1;
+  const base = { hosts, tenants, controllers, seconds, flushMinutes, offeredSamplesPerSecond: (hosts * tenants * 1000) / INTERVAL_MS, cores: availableParallelism() };
   const missing = postgresMissing();
   if (missing) return { ...base, storedSamplesPerSecond: 0, ticks: 0, late: 0, answered: 0, errors: 0, p50Ms: NaN, p99Ms: NaN, cpuMsPer1k: NaN, cpusUsed: 0, keepsUp: false, skipped: missing };
   const cluster = await startPostgres({ settings: { ...PG_BENCH_SETTINGS, max_connections: String(20 * controllers + 10) } });
@@ -67,7 +71,7 @@ export async function benchFleet(opts: FleetBenchOptions = {}): Promise<FleetBen
     const ports: number[] = [];
     for (let c = 0; c < controllers; c++) {
       const w = new Worker(fileURLToPath(new URL('./ingest.js', import.meta.url)), {
-        workerData: { role: 'ingest-bench-server', variant: 'postgres', dir: cluster.dir, parserThreads: 1, agents: hosts, workerFile, pgUrl: url },
+        workerData: { role: 'ingest-bench-server', variant: 'postgres', dir: cluster.dir, parserThreads: 1, agents: hosts, workerFile, pgUrl: url, flushIntervalMs: flushMinutes * 60_000 },
       });
       workers.push(w);
       ports.push(
@@ -174,7 +178,7 @@ export function printFleet(r: FleetBenchResult): void {
     return;
   }
   console.log(
-    `fleet: ${r.hosts} hosts x ${r.tenants} tenants every 5 s against ${r.controllers} controllers on one PostgreSQL (this ${r.cores}-core machine), ${r.seconds.toFixed(0)} s: ` +
+    `fleet: ${r.hosts} hosts x ${r.tenants} tenants every 5 s against ${r.controllers} controllers on one PostgreSQL (this ${r.cores}-core machine), flush interval ${r.flushMinutes} min, ${r.seconds.toFixed(0)} s: ` +
       `offered ${Math.round(r.offeredSamplesPerSecond).toLocaleString('en')} samples/s (the baseline), stored ${Math.round(r.storedSamplesPerSecond).toLocaleString('en')} samples/s ` +
       `(${((100 * r.storedSamplesPerSecond) / r.offeredSamplesPerSecond).toFixed(1)}% of it)`,
   );
@@ -189,5 +193,5 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const i = process.argv.indexOf(`--${name}`);
     return i > 0 ? Number(process.argv[i + 1]) : undefined;
   };
-  printFleet(await benchFleet({ hosts: arg('hosts'), tenants: arg('tenants'), seconds: arg('seconds'), controllers: arg('controllers') }));
+  printFleet(await benchFleet({ hosts: arg('hosts'), tenants: arg('tenants'), seconds: arg('seconds'), controllers: arg('controllers'), flushMinutes: arg('flush-minutes') }));
 }

@@ -30,6 +30,7 @@ import { defaultParserThreads } from '../controller/config.js';
 import { TENANT_METRICS, TENANT_WIDTH } from '../controller/history/catalog.js';
 import { createReportParser } from '../controller/ingest/parser.js';
 import type { PreparedReport } from '../controller/ingest/prepare.js';
+import pg from 'pg';
 import { PgStore } from '../controller/store/postgres/pg-store.js';
 import { SqliteStore } from '../controller/store/sqlite/sqlite-store.js';
 import type { IngestResult, Store } from '../controller/store/store.js';
@@ -173,7 +174,7 @@ async function runServer(data: { variant: string; dir: string; parserThreads: nu
   const file = join(data.dir, `${data.variant}.db`);
   const store: Store =
     data.variant === 'postgres'
-      ? await PgStore.open({ url: data.pgUrl!, passwordFile: undefined, caFile: undefined, poolSize: 10 })
+      ? await PgStore.open({ url: data.pgUrl!, passwordFile: undefined, caFile: undefined, poolSize: 10 }, { flushIntervalMs: data.flushIntervalMs })
       : data.variant === 'naive'
         ? new NaiveStore(file)
         : new SqliteStore({ file, flushIntervalMs: data.flushIntervalMs });
@@ -392,16 +393,36 @@ export async function benchIngest(opts: IngestBenchOptions = {}): Promise<Ingest
     for (const variant of variants) {
       let pg: { cluster: PgCluster; url: string } | undefined;
       if (variant === 'postgres') {
-        cluster = await startPostgres({ settings: PG_BENCH_SETTINGS });
+        // HW_BENCH_PG_STATEMENTS=N: the N statements that took PostgreSQL the most time, printed after the run.
+        const statements = Number(process.env.HW_BENCH_PG_STATEMENTS ?? 0);
+        cluster = await startPostgres({ settings: statements > 0 ? { ...PG_BENCH_SETTINGS, shared_preload_libraries: 'pg_stat_statements' } : PG_BENCH_SETTINGS });
         pg = { cluster, url: cluster.url(await cluster.createDatabase()) };
       }
       runs.push(await runVariant(variant, { ...o, dir, flushIntervalMs: opts.flushIntervalMs, ...(pg ? { pg } : {}) }));
+      if (pg && Number(process.env.HW_BENCH_PG_STATEMENTS ?? 0) > 0) await printStatements(pg.url, Number(process.env.HW_BENCH_PG_STATEMENTS));
     }
     const bodyBytes = bodyParts('bench0', o.tenants, 1, o.samples === 'lean')[0]!.length + 100;
     return { agents: o.agents, tenants: o.tenants, bodyBytes, samples: o.samples, runs, ...(variants.includes('postgres') ? {} : { postgresSkipped: missing ?? 'not asked for' }) };
   } finally {
     await cluster?.stop();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The statements that took the cluster the most time (pg_stat_statements, loaded by the bench on request). */
+async function printStatements(url: string, n: number): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    await c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+    const r = await c.query<{ calls: string; total: number; mean: number; rows: string; query: string }>(
+      `SELECT calls, total_exec_time AS total, mean_exec_time AS mean, rows, query FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT $1`,
+      [n],
+    );
+    console.log('  PostgreSQL statements by total time:');
+    for (const x of r.rows) console.log(`    ${x.total.toFixed(0).padStart(7)} ms ${String(x.calls).padStart(7)} calls ${x.mean.toFixed(3).padStart(8)} ms each ${String(x.rows).padStart(8)} rows  ${x.query.replace(/\s+/g, ' ').slice(0, 160)}`);
+  } finally {
+    await c.end();
   }
 }
 

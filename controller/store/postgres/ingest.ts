@@ -70,7 +70,40 @@ interface Refusal {
 }
 const isRefusal = (v: PgTenant | Refusal): v is Refusal => 'kind' in v;
 
+interface CachedTenants {
+  hostId: number;
+  version: number;
+  tenants: ReadonlyMap<string, PgTenant>;
+}
+
+type ReadRow = HostRow & LedgerRow & { prior_at: number | null; plans: Array<[string, string, number]> | null; tenants_version: number; tenants: TenantRow[] | null };
+
+/**
+ * Everything a report needs, in one statement: the host (made when new), a prior report of this seq, the
+ * host's ledger, the plans and the host's tenants (one index range, where looking up each name of the report
+ * was hundreds of index descents), these only when their version (migration 4) is not the one this controller
+ * keeps ($4 host id, $5 version).
+ */
+const READ_SQL = `WITH ins AS (INSERT INTO hosts (name, first_seen) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING id, name, first_seen, last_seen, retired_seq, retired_at, tenants_version),
+    h AS (SELECT * FROM ins UNION ALL SELECT id, name, first_seen, last_seen, retired_seq, retired_at, tenants_version FROM hosts WHERE name = $1)
+  SELECT h.*, (SELECT r.at FROM reports r WHERE r.host_id = h.id AND r.seq = $3) AS prior_at,
+    to_json(l.tenant_ids) AS tenant_ids, to_json(l.debts) AS debts, to_json(l.debt_ats) AS debt_ats,
+    (SELECT json_agg(json_build_array(name, spec, updated_at) ORDER BY name) FROM plans) AS plans,
+    CASE WHEN h.id = $4 AND h.tenants_version = $5 THEN NULL
+         ELSE coalesce((SELECT json_agg(t) FROM (SELECT ${TENANT_ROW_COLUMNS} FROM tenants WHERE host_id = h.id) t), '[]') END AS tenants
+  FROM h LEFT JOIN host_ledgers l ON l.host = h.id`;
+
+/** Hosts whose tenants a controller keeps (ingest.ts PgIngest.tenantCache): about 300 tenants each. */
+const TENANT_CACHE_HOSTS = 2000;
+
 export class PgIngest {
+  /**
+   * Per host name, its tenants as read by its last report and the host's tenants_version then (migration 4).
+   * Used only when the version read under the host's lock is the same: any change to a tenant of the host, by
+   * any controller or admin, changes it in the same transaction (triggers), so a stale copy is never used.
+   */
+  private readonly tenantCache = new Map<string, CachedTenants>();
+
   constructor(
     private readonly db: PgDatabase,
     private readonly opts: { now: () => number; fairness: { halfLifeMs: number; activeThreshold: number }; limits: TenantLimits },
@@ -92,22 +125,12 @@ export class PgIngest {
 
   private async report(c: pg.PoolClient, p: PreparedReport, now: number, afterCommit: Array<() => void>): Promise<IngestResult> {
     // After the lock (taken by a statement of its own, with BEGIN: the next one's snapshot then has what the
-    // host's previous report committed), everything the report needs in one statement: the host, a prior
-    // report of this seq, the host's ledger, the plans and the host's tenants (one index range, where looking
-    // up each name of the report was hundreds of index descents); the names the report has beyond them (new
-    // tenants, another host's) are read by name after it.
-    const names = [...new Set([...p.tenants, ...(p.directory ?? []).map((d) => d.name), ...p.events.map((e) => e.tenant)])];
-    const read = await c.query<HostRow & LedgerRow & { prior_at: number | null; plans: Array<[string, string, number]> | null; tenants: TenantRow[] | null }>({
-      text: `WITH ins AS (INSERT INTO hosts (name, first_seen) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING id, name, first_seen, last_seen, retired_seq, retired_at),
-         h AS (SELECT * FROM ins UNION ALL SELECT id, name, first_seen, last_seen, retired_seq, retired_at FROM hosts WHERE name = $1)
-       SELECT h.*, (SELECT r.at FROM reports r WHERE r.host_id = h.id AND r.seq = $3) AS prior_at,
-         to_json(l.tenant_ids) AS tenant_ids, to_json(l.debts) AS debts, to_json(l.debt_ats) AS debt_ats,
-         (SELECT json_agg(json_build_array(name, spec, updated_at) ORDER BY name) FROM plans) AS plans,
-         (SELECT json_agg(t) FROM (SELECT ${TENANT_ROW_COLUMNS} FROM tenants WHERE host_id = h.id) t) AS tenants
-       FROM h LEFT JOIN host_ledgers l ON l.host = h.id`,
-      values: [p.host, now, p.seq],
-    });
+    // host's previous report committed), everything the report needs in one statement (READ_SQL); the names
+    // the report has beyond the host's tenants (new tenants, another host's) are read by name after it.
+    const cached = this.tenantCache.get(p.host);
+    const read = await c.query<ReadRow>({ name: 'hw-ingest-read', text: READ_SQL, values: [p.host, now, p.seq, cached?.hostId ?? -1, cached?.version ?? -1] });
     const row = read.rows[0]!;
+    const names = [...new Set([...p.tenants, ...(p.directory ?? []).map((d) => d.name), ...p.events.map((e) => e.tenant)])];
     const host: HostRow = { id: row.id, name: row.name, first_seen: row.first_seen, last_seen: row.last_seen, retired_seq: row.retired_seq, retired_at: row.retired_at };
     const conflict = (at: string) =>
       new ConflictStateError('seq_conflict', `seq ${p.seq} of host ${p.host} was already used by a report at ${at}, this one is at ${iso(p.at)}: the agent's sequence went back (was its spool lost?)`);
@@ -123,15 +146,22 @@ export class PgIngest {
     // A tenant's debt before this report: its entry in the host's ledger, else its row's (ledger.ts).
     const ledgerBefore = ledgerEntries(row);
     const known = new Map<string, PgTenant>();
-    const mine = row.tenants ?? [];
-    const byName = new Set(mine.map((r) => r.name));
-    const others = names.filter((n) => !byName.has(n));
-    const more = others.length ? (await c.query<TenantRow>(`SELECT ${TENANT_ROW_COLUMNS} FROM tenants WHERE name = ANY($1::text[])`, [others])).rows : [];
-    for (const r of [...mine, ...more]) {
-      const t = tenantOf(r);
-      if (t.hostId === host.id && ledgerBefore.has(t.id)) t.debt = ledgerBefore.get(t.id);
-      known.set(t.name, t);
+    let mine: ReadonlyMap<string, PgTenant>;
+    if (row.tenants === null && cached) {
+      mine = cached.tenants;
+      // Most recently used last: the cache forgets the host that reported least recently first.
+      this.tenantCache.delete(p.host);
+      this.tenantCache.set(p.host, cached);
+    } else {
+      mine = new Map((row.tenants ?? []).map((r) => [r.name, tenantOf(r)]));
+      this.tenantCache.delete(p.host);
+      this.tenantCache.set(p.host, { hostId: host.id, version: row.tenants_version, tenants: mine });
+      if (this.tenantCache.size > TENANT_CACHE_HOSTS) this.tenantCache.delete(this.tenantCache.keys().next().value!);
     }
+    const others = names.filter((n) => !mine.has(n));
+    const more = others.length ? (await c.query<TenantRow>(`SELECT ${TENANT_ROW_COLUMNS} FROM tenants WHERE name = ANY($1::text[])`, [others])).rows : [];
+    // Copies: this report's changes (its debt, a claimed host) stay in this report.
+    for (const t of [...mine.values(), ...more.map(tenantOf)]) known.set(t.name, { ...t, debt: t.hostId === host.id && ledgerBefore.has(t.id) ? ledgerBefore.get(t.id) : t.debt });
     const screened = await this.screen(c, p, host, known);
     const n = screened.samples.length;
     const states = screened.samples;
@@ -179,7 +209,7 @@ export class PgIngest {
       text: `WITH r AS (
          INSERT INTO reports (host_id, seq, at, received, interval_ms, n, meta, host_values, samples)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (host_id, seq) DO NOTHING RETURNING id),
-       q AS (INSERT INTO rollup_queue (report_id) SELECT id FROM r RETURNING report_id),
+       q AS (INSERT INTO rollup_queue (report_id, host_id, at) SELECT id, $1, $3 FROM r RETURNING report_id),
        l AS (INSERT INTO host_ledgers (host, tenant_ids, debts, debt_ats) SELECT $1, $10::bigint[], $11::float8[], $12::bigint[] FROM r WHERE $13
              ON CONFLICT (host) DO UPDATE SET tenant_ids = excluded.tenant_ids, debts = excluded.debts, debt_ats = excluded.debt_ats),
        t AS (UPDATE tenants t SET first_seen = coalesce(t.first_seen, $3), last_seen = greatest(coalesce(t.last_seen, $3), $3)

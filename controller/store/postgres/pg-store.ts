@@ -23,7 +23,8 @@
 //     whichever controller takes it; the queue rows leave in the transaction that merges their samples, so
 //     nothing is counted twice or lost when a drainer dies. flushDue() says this controller stored reports
 //     since its last drain (at most one drain in 5 s from reports: a batch, not a report, per drain; of the
-//     minutes that are over only, so a minute's row is written about once);
+//     minutes that are over, of hosts whose oldest queued minute is rollup.flush_interval old, whole hosts at a
+//     time, so a minute's row is written about once and an hour's once per flush interval);
 //     history reads the queued reports beside the rollups in one statement;
 //   - the tenants' fairness debt is read and written in the report's transaction, one row per host
 //     (host_ledgers, migration 3; rows.ts TENANT_FROM reads a tenant's entry);
@@ -40,11 +41,13 @@ import type { ActionStatus, AuditEntry, FairnessRanking, HostDetail, HostInfo, I
 import type { FileRequestStatus, QuarantinedFile } from '../../../shared/wire/files.js';
 import type { ApiUsagePush, ApiUsagePushAnswer, HostWebStats, WebUsage } from '../../../shared/wire/web.js';
 import { DEFAULT_RETENTION, floorTo, MINUTE_MS } from '../../history/rollup.js';
+import { IDLE_FLUSH_MS } from '../../history/rollup-buffer.js';
 import type { PreparedReport } from '../../ingest/prepare.js';
 import { DEFAULT_TENANT_LIMITS, type TenantLimits } from '../../trust.js';
 import { StoreUnavailableError } from '../errors.js';
 import {
   DEFAULT_FAIRNESS,
+  DEFAULT_FLUSH_INTERVAL_MS,
   type ActionFilter,
   type ActionInput,
   type ActionQueuedHook,
@@ -99,6 +102,8 @@ export class PgStore implements Store {
   readonly ui: PgUi;
   private readonly now: () => number;
   private readonly retention: RetentionSpans;
+  /** A host's finished minutes stay queued this long before a drain writes them (rollup.flush_interval). */
+  private readonly flushIntervalMs: number;
   private readonly fairness: FairnessOptions;
   private readonly limits: TenantLimits;
   private readonly incidentHooks = new Set<IncidentEventsHook>();
@@ -123,6 +128,7 @@ export class PgStore implements Store {
   ) {
     this.now = opts.now ?? Date.now;
     this.retention = { ...DEFAULT_RETENTION, ...opts.retention };
+    this.flushIntervalMs = Math.max(MINUTE_MS, opts.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS);
     this.fairness = { ...DEFAULT_FAIRNESS, ...opts.fairness };
     this.limits = { ...DEFAULT_TENANT_LIMITS, ...opts.tenants };
     this.openedAt = this.now();
@@ -177,7 +183,10 @@ export class PgStore implements Store {
   async flush(opts: { all?: boolean } = {}): Promise<FlushResult> {
     this.assertOpen();
     this.lastDrain = performance.now();
-    const r = opts.all ? await drainAll(this.db) : await drainOnce(this.db, DRAIN_BATCH, floorTo(this.now() - DRAIN_GRACE_MS, MINUTE_MS));
+    const now = this.now();
+    const before = floorTo(now - DRAIN_GRACE_MS, MINUTE_MS);
+    const window = { before, dueBefore: before - this.flushIntervalMs + MINUTE_MS, idleBefore: now - IDLE_FLUSH_MS };
+    const r = opts.all ? await drainAll(this.db) : await drainOnce(this.db, DRAIN_BATCH, window);
     const more = !r.busy && r.reports >= DRAIN_BATCH;
     if (!more) this.queued = false;
     return { hosts: r.hosts, minuteRows: r.minuteRows, hourRows: r.hourRows, remaining: more ? 1 : 0 };

@@ -12,9 +12,11 @@
 //          the reports still queued in the range, so an answer never misses a report and never counts one twice.
 // Why not merge each report's rows as it comes: a report touches one row per tenant and tier; merged at once,
 // a minute row is rewritten 12 times (5 s reports) and an hour row 720 times, each a full row version in
-// PostgreSQL. Drained in batches, a row is rewritten about once per drain; and as the controller's drains take
-// only the reports of minutes that are over (pg-store.ts flush), a minute row is written about once and an
-// hour row about once a minute (a report that comes late is merged into its rows by the next drain).
+// PostgreSQL. Drained in batches, a row is rewritten about once per drain that holds its host's reports: a
+// drain takes whole hosts' queued minutes in (host, time) order, the minutes that are over of the hosts whose
+// oldest queued minute is rollup.flush_interval old (pg-store.ts flush, DrainWindow), so a minute row is
+// written about once and an hour row about once per flush interval, as SQLite writes them from memory (a report
+// that comes late is merged into its rows by the next drain of its host).
 import type pg from 'pg';
 import { HOST_WIDTH, TENANT_WIDTH } from '../../history/catalog.js';
 import { accAdd, accMerge, decodeAcc, decodeVector, encodeAcc, forEachSample, newAcc, type Acc, Writer } from '../../history/codec.js';
@@ -37,28 +39,55 @@ interface Entry {
   acc: Acc;
 }
 
-/** Accumulators of a batch, per tier, keyed "series:bucket". */
+/** One tier's accumulators of a batch: bucket -> series -> entry (a report's samples share their bucket). */
+class TierMap {
+  private readonly buckets = new Map<number, Map<number, Entry>>();
+
+  /** The accumulators of `bucket` (made when missing). */
+  bucket(bucket: number): Map<number, Entry> {
+    let m = this.buckets.get(bucket);
+    if (!m) this.buckets.set(bucket, (m = new Map()));
+    return m;
+  }
+
+  get(series: number, bucket: number): Entry | undefined {
+    return this.buckets.get(bucket)?.get(series);
+  }
+
+  *values(): IterableIterator<Entry> {
+    for (const m of this.buckets.values()) yield* m.values();
+  }
+}
+
+function addTo(m: Map<number, Entry>, series: number, bucket: number, row: Float64Array, width: number): void {
+  let e = m.get(series);
+  if (!e) m.set(series, (e = { series, bucket, acc: newAcc(width) }));
+  accAdd(e.acc, row, 0, width);
+}
+
+/** Accumulators of a batch, per tier. */
 export class TierAccs {
-  readonly minute = new Map<string, Entry>();
-  readonly hour = new Map<string, Entry>();
+  readonly minute = new TierMap();
+  readonly hour = new TierMap();
 
   /** Add one row (a sample of `series` at `at`) to its minute and its hour. */
   add(series: number, at: number, row: Float64Array, width: number): void {
-    for (const [map, res] of [
-      [this.minute, MINUTE_MS],
-      [this.hour, HOUR_MS],
-    ] as const) {
-      const bucket = floorTo(at, res);
-      const key = `${series}:${bucket}`;
-      let e = map.get(key);
-      if (!e) map.set(key, (e = { series, bucket, acc: newAcc(width) }));
-      accAdd(e.acc, row, 0, width);
-    }
+    const minute = floorTo(at, MINUTE_MS);
+    const hour = floorTo(at, HOUR_MS);
+    addTo(this.minute.bucket(minute), series, minute, row, width);
+    addTo(this.hour.bucket(hour), series, hour, row, width);
   }
 
-  /** A stored report's samples and host vector. */
+  /** A stored report's samples and host vector (the buckets looked up once a report, the series per sample). */
   addReport(hostId: number, at: number, samples: Buffer, hostValues: Buffer): void {
-    forEachSample(samples, TENANT_WIDTH, (id, row) => this.add(id, at, row, TENANT_WIDTH));
+    const minute = floorTo(at, MINUTE_MS);
+    const hour = floorTo(at, HOUR_MS);
+    const m = this.minute.bucket(minute);
+    const h = this.hour.bucket(hour);
+    forEachSample(samples, TENANT_WIDTH, (id, row) => {
+      addTo(m, id, minute, row, TENANT_WIDTH);
+      addTo(h, id, hour, row, TENANT_WIDTH);
+    });
     this.add(hostSeries(hostId), at, decodeVector(hostValues, HOST_WIDTH), HOST_WIDTH);
   }
 }
@@ -78,26 +107,41 @@ export async function mergeRollups(c: pg.PoolClient, accs: TierAccs): Promise<{ 
       const buckets = chunk.map((e) => e.bucket);
       const existing = await c.query<{ series: number; bucket: number; data: Buffer }>(
         `SELECT t.series, t.bucket, t.data FROM ${tier} t JOIN unnest($1::bigint[], $2::bigint[]) AS u(s, b) ON t.series = u.s AND t.bucket = u.b FOR UPDATE OF t`,
-        [series, buckets],
+        [pgArray(series), pgArray(buckets)],
       );
       await yieldToLoop();
       for (const r of existing.rows) {
-        const e = accs[tier].get(`${r.series}:${r.bucket}`)!;
+        const e = accs[tier].get(r.series, r.bucket)!;
         const width = widthOf(e.series);
         const old = decodeAcc(r.data, width);
         accMerge(old, e.acc, width);
         e.acc = old;
       }
+      // The rows' blobs go as one binary parameter cut by offsets in the statement: a bytea[] parameter would
+      // go as text, every byte hex-escaped (twice the bytes, and the most time of a drain's writes).
+      const blobs = chunk.map((e) => Buffer.from(encodeAcc(e.acc, widthOf(e.series), w)));
+      const starts: number[] = [];
+      let at = 1;
+      for (const b of blobs) {
+        starts.push(at);
+        at += b.length;
+      }
       await c.query(
-        `INSERT INTO ${tier} (series, bucket, data) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[])
+        `INSERT INTO ${tier} (series, bucket, data)
+         SELECT u.s, u.b, substring($3::bytea FROM u.o FOR u.l) FROM unnest($1::bigint[], $2::bigint[], $4::int[], $5::int[]) AS u(s, b, o, l)
          ON CONFLICT (series, bucket) DO UPDATE SET data = excluded.data`,
-        [series, buckets, chunk.map((e) => Buffer.from(encodeAcc(e.acc, widthOf(e.series), w)))],
+        [pgArray(series), pgArray(buckets), Buffer.concat(blobs), pgArray(starts), pgArray(blobs.map((b) => b.length))],
       );
       rows[tier] += chunk.length;
       await yieldToLoop();
     }
   }
   return { minuteRows: rows.minute, hourRows: rows.hour };
+}
+
+/** A PostgreSQL array literal of integers ('{1,2}'), made at once (the driver quotes each element of a JS array). */
+export function pgArray(xs: readonly number[]): string {
+  return `{${xs.join(',')}}`;
 }
 
 export interface DrainResult {
@@ -111,19 +155,46 @@ export interface DrainResult {
 }
 
 /**
- * One drain transaction: up to `max` queued reports into the rollups; with `before`, only reports of times
- * before it (the controller passes the start of the current minute: a minute's row is then written about once,
- * when the minute is over, instead of once per drain that finds a report of it).
+ * Which queued reports a drain takes (all of them without one):
+ *   before     a host's reports of times before it (the controller passes the start of the current minute, less
+ *              a grace: a minute row is then written once, when the minute is over);
+ *   dueBefore  only hosts whose oldest queued report is before it (the controller passes `before` less its
+ *              rollup.flush_interval: a host's minutes are held in the queue for that long, so its hour rows are
+ *              rewritten once per interval instead of once a minute, as SQLite holds them in memory);
+ *   idleBefore and, whatever their age, every queued report of a host whose newest was received before it
+ *              (a host gone silent: SQLite's IDLE_FLUSH_MS).
  */
-export async function drainOnce(db: PgDatabase, max = DRAIN_BATCH, before: number | null = null): Promise<DrainResult> {
+export interface DrainWindow {
+  before: number;
+  dueBefore: number;
+  idleBefore: number;
+}
+
+/** Queued reports taken: a window's due hosts, else every host, in (host, time) order. */
+function takeSql(window: boolean): string {
+  const pick = window
+    ? `WITH due AS (SELECT q.host_id, bool_or(h.last_seen < $4) AS idle FROM rollup_queue q JOIN hosts h ON h.id = q.host_id
+                   GROUP BY q.host_id HAVING min(q.at) < $3 OR bool_or(h.last_seen < $4)),
+       pick AS (SELECT q.report_id FROM rollup_queue q JOIN due ON due.host_id = q.host_id WHERE due.idle OR q.at < $2 ORDER BY q.host_id, q.at LIMIT $1)`
+    : `WITH pick AS (SELECT report_id FROM rollup_queue ORDER BY host_id, at LIMIT $1)`;
+  return `${pick},
+       d AS (DELETE FROM rollup_queue WHERE report_id IN (SELECT report_id FROM pick) RETURNING report_id)
+     SELECT r.host_id, r.at, r.samples, r.host_values FROM reports r JOIN d ON d.report_id = r.id`;
+}
+
+/**
+ * One drain transaction: up to `max` queued reports into the rollups, whole hosts' runs of minutes at a time
+ * (the reports in host and time order: a batch of a fleet's reports in arrival order held a report or two of
+ * every host, and each batch rewrote every tenant's minute and hour rows again); with `window`, only what is
+ * due (DrainWindow).
+ */
+export async function drainOnce(db: PgDatabase, max = DRAIN_BATCH, window: DrainWindow | null = null): Promise<DrainResult> {
   return db.tx(async (c) => {
     const lock = await c.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [ROLLUP_LOCK]);
     if (!lock.rows[0]!.ok) return { reports: 0, hosts: 0, minuteRows: 0, hourRows: 0, busy: true };
     const taken = await c.query<{ host_id: number; at: number; samples: Buffer; host_values: Buffer }>(
-      `WITH d AS (DELETE FROM rollup_queue WHERE report_id IN (
-           SELECT q.report_id FROM rollup_queue q JOIN reports r ON r.id = q.report_id WHERE $2::bigint IS NULL OR r.at < $2 ORDER BY q.report_id LIMIT $1) RETURNING report_id)
-       SELECT r.host_id, r.at, r.samples, r.host_values FROM reports r JOIN d ON d.report_id = r.id`,
-      [max, before],
+      takeSql(window !== null),
+      window ? [max, window.before, window.dueBefore, window.idleBefore] : [max],
     );
     if (taken.rows.length === 0) return { reports: 0, hosts: 0, minuteRows: 0, hourRows: 0, busy: false };
     const accs = new TierAccs();

@@ -70,13 +70,17 @@ describeWith(postgresMissing(), 'PostgreSQL store: connection and migrations', (
       const pg: Record<string, string[]> = {};
       for (const c of cols) (pg[c.table_name] ??= []).push(c.column_name);
       for (const k of Object.keys(pg)) pg[k]!.sort();
-      // Beyond SQLite's: migration 2's rollup queue (the reports not drained into the rollups yet), the
+      // Beyond SQLite's: migration 2's rollup queue (the reports not drained into the rollups yet; with their
+      // host and time since migration 4), the
       // tenants' directory time (SQLite keeps it in memory; several controllers need it in the table).
-      expect(pg.rollup_queue).toEqual(['report_id']);
+      expect(pg.rollup_queue).toEqual(['at', 'host_id', 'report_id']);
       delete pg.rollup_queue;
       // Migration 3's fairness ledger per host (one row a report rewrites, not one row per tenant).
       expect(pg.host_ledgers).toEqual(['debt_ats', 'debts', 'host', 'tenant_ids']);
       delete pg.host_ledgers;
+      // Migration 4's version of a host's tenants (a controller keeps them read until it changes).
+      expect(pg.hosts).toContain('tenants_version');
+      pg.hosts = pg.hosts!.filter((c) => c !== 'tenants_version');
       expect(pg.tenants).toContain('directory_seen_at');
       pg.tenants = pg.tenants!.filter((c) => c !== 'directory_seen_at');
       // And which controller a notice's attempt is (several controllers: only a dead one's is put back).

@@ -429,6 +429,33 @@ describeBackends('store', (backend) => {
     expect(h?.series.cpu_percent?.avg).toEqual([50]);
   });
 
+  shared("keeps a host's tenants read by a report only while no controller changed them (a move, a new plan, a deletion)", async () => {
+    const clock = new Clock(T0 + 2 * HOUR);
+    const t = await open(clock);
+    const other = await t.another!({ now: clock.now });
+    await other.putPlan('big', { cpu: 400, weight: 4 });
+    await other.putTenant('alice', { users: ['alice'], plan: 'big', host: 'web01' });
+    let seq = 0;
+    const send = (tenants: string[]) => t.store.ingest(prepared(report('web01', ++seq, T0 + seq * 5000, tenants.map((n) => cpu(n, 50)))));
+    expect((await send(['alice', 'bob'])).rejected).toBeUndefined(); // the host's tenants now read and kept
+    expect((await send(['alice', 'bob'])).rejected).toBeUndefined(); // and used
+    // Moved to another host through the other controller: this one's next report of web01 may not carry her.
+    await other.putTenant('alice', { users: ['alice'], plan: 'big', host: 'web02' });
+    const moved = await send(['alice', 'bob']);
+    expect(moved.rejected?.counts.cross_host).toBe(1);
+    expect(moved.samples).toBe(1);
+    // Back, then deleted: she is a new unmanaged tenant of web01 again, with a new id.
+    await other.putTenant('alice', { users: ['alice'], plan: 'big', host: 'web01' });
+    expect((await send(['alice', 'bob'])).samples).toBe(2);
+    const before = (await other.getTenant('alice'))!;
+    expect(await other.deleteTenant('alice')).toBe(true);
+    expect((await send(['alice', 'bob'])).samples).toBe(2);
+    const after = (await t.store.getTenant('alice'))!;
+    expect(after.managed).toBe(false);
+    expect(after.plan).toBeNull();
+    expect(before.managed).toBe(true);
+  });
+
   shared('gives rollups and debts equal to one controller when two agents post alternately to either, with retries to the other', async () => {
     const clock = new Clock(T0 + 2 * HOUR);
     const single = await open(clock);
