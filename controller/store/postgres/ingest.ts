@@ -265,6 +265,37 @@ export class PgIngest {
     const refused = new Map<string, Refusal>();
     let unmanaged: number | undefined;
     const hostName = async (id: number) => (await c.query<{ name: string }>('SELECT name FROM hosts WHERE id = $1', [id])).rows[0]?.name ?? '?';
+    // The names no tenant has yet, made in one statement (a new host's first report brings hundreds), in the
+    // order the items below meet them (samples, then the directory) and up to the host's cap of unmanaged
+    // tenants, as one by one: those past the cap are refused below.
+    const sampled = new Set(p.tenants);
+    const fresh = [...new Set([...p.tenants, ...(p.directory ?? []).map((d) => d.name)])].filter((n) => !known.has(n));
+    if (fresh.length) {
+      unmanaged = Number((await c.query<{ n: number }>('SELECT count(*)::int AS n FROM tenants WHERE host_id = $1 AND spec IS NULL', [host.id])).rows[0]!.n);
+      const batch = fresh.slice(0, Math.max(0, limit - unmanaged));
+      if (batch.length) {
+        const ats = batch.map((n) => (sampled.has(n) ? p.at : null));
+        const made = await c.query<{ id: number; name: string }>(
+          `INSERT INTO tenants (id, name, host_id, first_seen, last_seen)
+           SELECT nextval('tenant_ids'), u.name, $1, u.at, u.at FROM unnest($2::text[], $3::bigint[]) WITH ORDINALITY AS u(name, at, k) ORDER BY u.k
+           ON CONFLICT (name) DO NOTHING RETURNING id, name`,
+          [host.id, batch, ats],
+        );
+        const byName = new Map(made.rows.map((r) => [r.name, r.id]));
+        for (const [k, name] of batch.entries()) {
+          const id = byName.get(name);
+          if (id === undefined) continue;
+          known.set(name, { id, name, hostId: host.id, spec: null, reported: null, reportedJson: null, firstSeen: ats[k]!, lastSeen: ats[k]!, debt: undefined, directorySeenAt: null });
+        }
+        unmanaged += made.rows.length;
+        // Made meanwhile by another host's report (another controller): read, then judged as known ones.
+        const lost = batch.filter((n) => !byName.has(n));
+        if (lost.length) {
+          const r = await c.query<TenantRow>(`SELECT ${TENANT_COLUMNS} FROM ${TENANT_FROM} WHERE t.name = ANY($1::text[])`, [lost]);
+          for (const row of r.rows) known.set(row.name, tenantOf(row));
+        }
+      }
+    }
     const resolve = async (name: string, at: number | null, create = true): Promise<PgTenant | Refusal | undefined> => {
       const no = refused.get(name);
       if (no) return no;
