@@ -40,7 +40,7 @@ fairness:
   half_life: 24h                             # decay of the fairness debt
   active_threshold: 0.001                    # share below which a tenant is idle (not counted in the fair share)
 rollup:
-  flush_interval: 15m                        # closed minutes kept in memory per host before they are written
+  flush_interval: 15m                        # closed minutes kept per host before they are written (SQLite: in memory; PostgreSQL: queued)
 ingest:
   parser_threads: ${defaultParserThreads()}                          # threads parsing reports beside the main one (0 = none); default: 1 on 2-3 cores, cores - 2 from 4 (at most 4)
   max_report_size: 32M                       # largest report body accepted
