@@ -412,6 +412,34 @@ describeBackends('store', (backend) => {
     expect(await store.listAudit()).toEqual([]);
   });
 
+  it("writes a host's closed minutes once rollup.flush_interval of them wait, or once the host went silent; history answers alike meanwhile", async () => {
+    const clock = new Clock(T0);
+    const t = await open(clock, { flushIntervalMs: 15 * MIN });
+    const { store } = t;
+    let seq = 0;
+    const until = async (end: number) => {
+      while (clock.now() < end) {
+        clock.advance(5000);
+        await store.ingest(prepared(report('web01', ++seq, clock.now(), [cpu('alice', 10 + (seq % 40)), cpu('bob', 20)])));
+      }
+    };
+    const q = { from: T0, to: T0 + 5 * MIN, stepMs: MIN, metrics: ['cpu'] };
+    await until(T0 + 5 * MIN + 20_000);
+    const early = await store.tenantHistory('alice', q);
+    expect(early?.samples).toEqual([11, 12, 12, 12, 12]);
+    expect((await store.flush()).minuteRows).toBe(0); // five closed minutes wait: not due
+    expect(await t.count('minute')).toBe(0);
+    await until(T0 + 16 * MIN + 20_000);
+    expect((await store.flush()).minuteRows).toBeGreaterThan(0); // fifteen closed minutes: due
+    const written = await t.count('minute');
+    expect(written).toBeGreaterThanOrEqual(15 * 3); // alice, bob and the host, per closed minute
+    expect(await store.tenantHistory('alice', q)).toEqual(early);
+    clock.advance(3 * MIN); // no report for three minutes: the host is silent, the rest goes in
+    await store.flush();
+    expect(await t.count('minute')).toBeGreaterThan(written);
+    expect(await store.tenantHistory('alice', q)).toEqual(early);
+  });
+
   // --- two controllers on one database (PostgreSQL only: SQLite is one controller per file) --------------------
   const shared = itShared(backend);
 
