@@ -21,6 +21,7 @@ import type { PgNotices } from './notices.js';
 import type { PgWeb } from './web.js';
 import type { PgDatabase } from './db.js';
 import { HOST_LOCK, ledgerEntries, mergedLedger, stillOnHost, type LedgerRow } from './ledger.js';
+import { pgArray } from './rollups.js';
 import { TENANT_COLUMNS, TENANT_FROM, TENANT_ROW_COLUMNS, tenantOf, weightOf, type PgTenant, type Plans, type TenantRow } from './rows.js';
 
 export interface HostRow {
@@ -216,7 +217,7 @@ export class PgIngest {
              WHERE t.id = ANY($14::bigint[]) AND EXISTS (SELECT 1 FROM r)),
        h AS (UPDATE hosts SET last_seen = greatest(coalesce(last_seen, $4), $4) WHERE id = $1 AND EXISTS (SELECT 1 FROM r))
        SELECT report_id AS id FROM q`,
-      values: [host.id, p.seq, p.at, now, p.intervalMs, n, JSON.stringify(meta), hostBlob, blob, numbers(ledgerAfter?.ids), numbers(ledgerAfter?.debts), numbers(ledgerAfter?.ats), ledgerAfter !== undefined, numbers(behind)],
+      values: [host.id, p.seq, p.at, now, p.intervalMs, n, JSON.stringify(meta), hostBlob, blob, pgArray(ledgerAfter?.ids ?? []), pgArray(ledgerAfter?.debts ?? []), pgArray(ledgerAfter?.ats ?? []), ledgerAfter !== undefined, pgArray(behind)],
     });
     if (!inserted.rows[0]) return duplicate(p.seq); // not reached under the host lock; kept as the store's promise
     const { parts } = this;
@@ -265,13 +266,14 @@ export class PgIngest {
     const refused = new Map<string, Refusal>();
     let unmanaged: number | undefined;
     const hostName = async (id: number) => (await c.query<{ name: string }>('SELECT name FROM hosts WHERE id = $1', [id])).rows[0]?.name ?? '?';
+    const unmanagedNow = async () => Number((await c.query<{ n: number }>('SELECT count(*)::int AS n FROM tenants WHERE host_id = $1 AND spec IS NULL', [host.id])).rows[0]!.n);
     // The names no tenant has yet, made in one statement (a new host's first report brings hundreds), in the
     // order the items below meet them (samples, then the directory) and up to the host's cap of unmanaged
     // tenants, as one by one: those past the cap are refused below.
     const sampled = new Set(p.tenants);
     const fresh = [...new Set([...p.tenants, ...(p.directory ?? []).map((d) => d.name)])].filter((n) => !known.has(n));
     if (fresh.length) {
-      unmanaged = Number((await c.query<{ n: number }>('SELECT count(*)::int AS n FROM tenants WHERE host_id = $1 AND spec IS NULL', [host.id])).rows[0]!.n);
+      unmanaged = await unmanagedNow();
       const batch = fresh.slice(0, Math.max(0, limit - unmanaged));
       if (batch.length) {
         const ats = batch.map((n) => (sampled.has(n) ? p.at : null));
@@ -302,7 +304,7 @@ export class PgIngest {
       let t = known.get(name);
       if (!t) {
         if (!create) return undefined;
-        unmanaged ??= Number((await c.query<{ n: number }>('SELECT count(*)::int AS n FROM tenants WHERE host_id = $1 AND spec IS NULL', [host.id])).rows[0]!.n);
+        unmanaged ??= await unmanagedNow();
         if (unmanaged >= limit) {
           const why: Refusal = { kind: 'unmanaged_cap', message: `host ${host.name} already has ${limit} unmanaged tenants (tenants.max_per_host): ${name} was not added` };
           refused.set(name, why);
@@ -406,14 +408,6 @@ async function applyAcks(c: pg.PoolClient, hostId: number, acks: readonly Action
       for (const other of others.rows) await set('released', at, `released by action ${row.id}`, other.id);
     }
   }
-}
-
-/**
- * A PostgreSQL array literal of finite numbers ('{1,2.5}'), made at once: the driver would quote and escape
- * each element of a JS array (ids, debts and times of a host's tenants: hundreds a report).
- */
-function numbers(xs: readonly number[] | undefined): string {
-  return `{${(xs ?? []).join(',')}}`;
 }
 
 /** The rows `kept` of a tenants x TENANT_WIDTH matrix. */

@@ -139,7 +139,10 @@ export async function mergeRollups(c: pg.PoolClient, accs: TierAccs): Promise<{ 
   return { minuteRows: rows.minute, hourRows: rows.hour };
 }
 
-/** A PostgreSQL array literal of integers ('{1,2}'), made at once (the driver quotes each element of a JS array). */
+/**
+ * A PostgreSQL array literal of finite numbers ('{1,2.5}'), made at once: the driver would quote and escape each
+ * element of a JS array (a drain's series and buckets, a report's ledger: hundreds to thousands).
+ */
 export function pgArray(xs: readonly number[]): string {
   return `{${xs.join(',')}}`;
 }
