@@ -395,7 +395,7 @@ export async function benchIngest(opts: IngestBenchOptions = {}): Promise<Ingest
       if (variant === 'postgres') {
         // HW_BENCH_PG_STATEMENTS=N: the N statements that took PostgreSQL the most time, printed after the run.
         const statements = Number(process.env.HW_BENCH_PG_STATEMENTS ?? 0);
-        cluster = await startPostgres({ settings: statements > 0 ? { ...PG_BENCH_SETTINGS, shared_preload_libraries: 'pg_stat_statements' } : PG_BENCH_SETTINGS });
+        cluster = await startPostgres({ settings: statements > 0 ? { ...PG_BENCH_SETTINGS, shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track_planning': 'on' } : PG_BENCH_SETTINGS });
         pg = { cluster, url: cluster.url(await cluster.createDatabase()) };
       }
       runs.push(await runVariant(variant, { ...o, dir, flushIntervalMs: opts.flushIntervalMs, ...(pg ? { pg } : {}) }));
@@ -415,12 +415,20 @@ async function printStatements(url: string, n: number): Promise<void> {
   await c.connect();
   try {
     await c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
-    const r = await c.query<{ calls: string; total: number; mean: number; rows: string; query: string }>(
-      `SELECT calls, total_exec_time AS total, mean_exec_time AS mean, rows, query FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT $1`,
+    // Planning counted apart (pg_stat_statements.track_planning, set by the bench): a prepared statement that is
+    // planned again at each call shows as many plans as calls.
+    const r = await c.query<{ calls: string; total: number; mean: number; rows: string; plans: string; plan: number; query: string }>(
+      `SELECT calls, total_exec_time AS total, mean_exec_time AS mean, rows, plans, total_plan_time AS plan, query FROM pg_stat_statements
+       ORDER BY total_exec_time + total_plan_time DESC LIMIT $1`,
       [n],
     );
-    console.log('  PostgreSQL statements by total time:');
-    for (const x of r.rows) console.log(`    ${x.total.toFixed(0).padStart(7)} ms ${String(x.calls).padStart(7)} calls ${x.mean.toFixed(3).padStart(8)} ms each ${String(x.rows).padStart(8)} rows  ${x.query.replace(/\s+/g, ' ').slice(0, 160)}`);
+    console.log('  PostgreSQL statements by total time (execution + planning):');
+    for (const x of r.rows) {
+      console.log(
+        `    ${x.total.toFixed(0).padStart(7)} ms ${String(x.calls).padStart(7)} calls ${x.mean.toFixed(3).padStart(8)} ms each ${String(x.rows).padStart(8)} rows; ` +
+          `planned ${x.plans} times, ${x.plan.toFixed(0)} ms  ${x.query.replace(/\s+/g, ' ').slice(0, 120)}`,
+      );
+    }
   } finally {
     await c.end();
   }

@@ -26,7 +26,10 @@ export function poolOptions(c: PostgresConfig): pg.PoolConfig {
   let connectionString = c.url;
   // Into the URL: pg lets every field of the connection string win over the options, `password` included.
   if (c.passwordFile !== undefined) connectionString = withPassword(c.url, readPasswordFile(c.passwordFile));
-  const opts: pg.PoolConfig = { connectionString, max: c.poolSize, types, application_name: 'hostwarden-controller', connectionTimeoutMillis: 10_000 };
+  // pipeline: a query sent while the connection's previous one is still unanswered goes out at once (tx's
+  // `pipelined`: a report's BEGIN with its first read, its write with COMMIT); code that awaits each query
+  // before sending the next behaves as without it.
+  const opts: pg.PoolConfig = { connectionString, max: c.poolSize, types, application_name: 'hostwarden-controller', connectionTimeoutMillis: 10_000, pipeline: true };
   if (c.caFile !== undefined) opts.ssl = { ca: readCaFile(c.caFile), rejectUnauthorized: true };
   return opts;
 }
@@ -40,6 +43,14 @@ function withPassword(url: string, password: string): string {
 }
 
 export type Queryable = Pick<pg.PoolClient, 'query'>;
+
+/** What PgDatabase.tx gives its function besides the connection (used when it runs `pipelined`). */
+export interface PipelinedTx {
+  /** The answer to BEGIN (and the statements sent with it). */
+  begun: Promise<unknown>;
+  /** Send COMMIT now, behind what was sent; the transaction ends there. The same promise when called again. */
+  commit(): Promise<unknown>;
+}
 
 /** Socket errors of a server that is down, unknown or unreachable. */
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOENT']);
@@ -106,8 +117,13 @@ export class PgDatabase {
   /**
    * Run `fn` in a transaction on one connection: committed when it resolves, rolled back when it throws.
    * `begin`: statements without parameters sent with BEGIN in the same round trip (e.g. taking a lock).
+   * `pipelined`: BEGIN is sent but not awaited, so `fn`'s first query goes out behind it in the same round
+   * trip (`fn` awaits `tx.begun` with that query's answer: a failed BEGIN or lock fails the transaction); and
+   * `fn` may send COMMIT behind its last statement (`tx.commit()`, awaited with that statement's answer). A
+   * statement that fails makes the COMMIT behind it end the transaction as a rollback: `fn` sees the
+   * statement's error, and nothing it sent is kept.
    */
-  async tx<T>(fn: (c: pg.PoolClient) => Promise<T>, begin?: string): Promise<T> {
+  async tx<T>(fn: (c: pg.PoolClient, tx: PipelinedTx) => Promise<T>, begin?: string, opts: { pipelined?: boolean } = {}): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -115,10 +131,25 @@ export class PgDatabase {
       throw unreachable(err) ?? err;
     }
     let broken = false;
+    let committed: Promise<unknown> | undefined;
     try {
-      await client.query(begin === undefined ? 'BEGIN' : `BEGIN; ${begin}`);
-      const out = await fn(client);
-      await client.query('COMMIT');
+      const begun = client.query(begin === undefined ? 'BEGIN' : `BEGIN; ${begin}`);
+      // Observed here too, so a transaction whose fn throws before awaiting it leaves no unhandled rejection.
+      begun.catch(() => {});
+      if (!opts.pipelined) await begun;
+      const tx: PipelinedTx = {
+        begun,
+        commit: () => {
+          if (!committed) {
+            committed = client.query('COMMIT');
+            committed.catch(() => {});
+          }
+          return committed;
+        },
+      };
+      const out = await fn(client, tx);
+      await begun;
+      await (committed ?? client.query('COMMIT'));
       return out;
     } catch (err) {
       try {

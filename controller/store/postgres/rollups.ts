@@ -23,6 +23,7 @@ import { accAdd, accMerge, decodeAcc, decodeVector, encodeAcc, forEachSample, ne
 import { floorTo, HOUR_MS, MINUTE_MS } from '../../history/rollup.js';
 import { hostSeries, widthOf } from '../../history/series.js';
 import type { PgDatabase } from './db.js';
+import { binaryArray } from './binary-array.js';
 
 /** The advisory lock of a drain ('hwro'): one controller drains at a time. */
 export const ROLLUP_LOCK = 0x6877726f;
@@ -107,7 +108,7 @@ export async function mergeRollups(c: pg.PoolClient, accs: TierAccs): Promise<{ 
       const buckets = chunk.map((e) => e.bucket);
       const existing = await c.query<{ series: number; bucket: number; data: Buffer }>(
         `SELECT t.series, t.bucket, t.data FROM ${tier} t JOIN unnest($1::bigint[], $2::bigint[]) AS u(s, b) ON t.series = u.s AND t.bucket = u.b FOR UPDATE OF t`,
-        [pgArray(series), pgArray(buckets)],
+        [binaryArray('int8', series), binaryArray('int8', buckets)],
       );
       await yieldToLoop();
       for (const r of existing.rows) {
@@ -130,21 +131,13 @@ export async function mergeRollups(c: pg.PoolClient, accs: TierAccs): Promise<{ 
         `INSERT INTO ${tier} (series, bucket, data)
          SELECT u.s, u.b, substring($3::bytea FROM u.o FOR u.l) FROM unnest($1::bigint[], $2::bigint[], $4::int[], $5::int[]) AS u(s, b, o, l)
          ON CONFLICT (series, bucket) DO UPDATE SET data = excluded.data`,
-        [pgArray(series), pgArray(buckets), Buffer.concat(blobs), pgArray(starts), pgArray(blobs.map((b) => b.length))],
+        [binaryArray('int8', series), binaryArray('int8', buckets), Buffer.concat(blobs), binaryArray('int4', starts), binaryArray('int4', blobs.map((b) => b.length))],
       );
       rows[tier] += chunk.length;
       await yieldToLoop();
     }
   }
   return { minuteRows: rows.minute, hourRows: rows.hour };
-}
-
-/**
- * A PostgreSQL array literal of finite numbers ('{1,2.5}'), made at once: the driver would quote and escape each
- * element of a JS array (a drain's series and buckets, a report's ledger: hundreds to thousands).
- */
-export function pgArray(xs: readonly number[]): string {
-  return `{${xs.join(',')}}`;
 }
 
 export interface DrainResult {

@@ -5,6 +5,7 @@ import { PG_MIGRATION_001 } from './001-initial.js';
 import { PG_MIGRATION_002 } from './002-store.js';
 import { PG_MIGRATION_003 } from './003-host-ledgers.js';
 import { PG_MIGRATION_004 } from './004-queue-hosts.js';
+import { PG_MIGRATION_005 } from './005-ledger-lz4.js';
 
 export interface PgMigration {
   version: number;
@@ -17,4 +18,5 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
   { version: 2, name: 'rollups merged in the database, tenants directory_seen_at', sql: PG_MIGRATION_002 },
   { version: 3, name: 'fairness ledger per host (host_ledgers)', sql: PG_MIGRATION_003 },
   { version: 4, name: 'rollup queue rows carry their host and time; hosts.tenants_version', sql: PG_MIGRATION_004 },
+  { version: 5, name: 'host ledger arrays compressed with lz4', sql: PG_MIGRATION_005 },
 ];

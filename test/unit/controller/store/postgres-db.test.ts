@@ -94,6 +94,44 @@ describeWith(postgresMissing(), 'PostgreSQL store: connection and migrations', (
     }
   });
 
+  it('a pipelined transaction keeps what it sent when it commits, and nothing when BEGIN or a statement fails', async () => {
+    const db = await PgDatabase.open(postgresConfig(cluster(), await cluster().createDatabase()));
+    try {
+      await db.query('CREATE TABLE t (k int PRIMARY KEY, v int NOT NULL CHECK (v >= 0))');
+      const count = async () => Number((await db.query<{ n: number }>('SELECT count(*)::int AS n FROM t'))[0]!.n);
+      // BEGIN and its statement with the first query; the last statement with COMMIT.
+      const out = await db.tx(async (c, tx) => {
+        const [, first] = await Promise.all([tx.begun, c.query<{ x: number }>('SELECT $1::int AS x', [7])]);
+        await c.query('INSERT INTO t VALUES (1, 1)');
+        await Promise.all([c.query('INSERT INTO t VALUES (2, $1)', [first.rows[0]!.x]), tx.commit()]);
+        return first.rows[0]!.x;
+      }, "SET LOCAL lock_timeout = '5s'", { pipelined: true });
+      expect(out).toBe(7);
+      expect(await count()).toBe(2);
+      // The last statement fails: the COMMIT behind it ends the transaction as a rollback, the error is the statement's.
+      await expect(db.tx(async (c, tx) => {
+        await Promise.all([tx.begun, c.query('INSERT INTO t VALUES (3, 3)')]);
+        await Promise.all([c.query('INSERT INTO t VALUES (4, -1)'), tx.commit()]);
+      }, undefined, { pipelined: true })).rejects.toThrow(/check constraint/);
+      // What BEGIN carries fails: the query sent behind it fails too, the first error is BEGIN's.
+      await expect(db.tx(async (c, tx) => {
+        await Promise.all([tx.begun, c.query('INSERT INTO t VALUES (5, 5)')]);
+      }, 'SELECT 1 / 0', { pipelined: true })).rejects.toThrow(/division by zero/);
+      // fn throws before awaiting anything: rolled back, no unhandled rejection, the connection usable after.
+      await expect(db.tx(async (c) => {
+        void c.query('INSERT INTO t VALUES (6, 6)');
+        throw new Error('changed its mind');
+      }, undefined, { pipelined: true })).rejects.toThrow(/changed its mind/);
+      expect(await count()).toBe(2);
+      expect((await db.query<{ k: number }>('SELECT k FROM t ORDER BY k')).map((r) => r.k)).toEqual([1, 2]);
+      // Every connection of the pool is still usable (none was left inside a transaction).
+      await Promise.all(Array.from({ length: 12 }, (_, i) => db.tx(async (c) => c.query('INSERT INTO t VALUES ($1, 0)', [100 + i]))));
+      expect(await count()).toBe(14);
+    } finally {
+      await db.close();
+    }
+  });
+
   it('logs in with the password file; a wrong password is refused, an unreadable file is a config error naming the key', async () => {
     const c = cluster();
     await c.query("CREATE ROLE hw_pw LOGIN PASSWORD 'correct horse'");
