@@ -15,10 +15,10 @@
 //     hashtext(host)): two controllers given reports of one host (or one report and its retry) take turns, and
 //     the second sees what the first committed. The report row is inserted ON CONFLICT (host_id, seq) DO
 //     NOTHING RETURNING id, and the same statement queues it for its rollups (rollup_queue) only when it
-//     inserted it: a report is stored and counted once, whichever controller gets it, in four round trips
-//     (BEGIN with the lock; host, prior seq, ledger, plans and tenants in one statement; the report, its queue
-//     row, the ledger and last_seen in one; COMMIT); a controller killed mid-ingest loses only its uncommitted
-//     transaction (the agent resends it);
+//     inserted it: a report is stored and counted once, whichever controller gets it, in two round trips
+//     (pipelined: BEGIN with the lock, and host, prior seq, ledger, plans and tenants in one statement; then
+//     the report, its queue row, the ledger and last_seen in one, and COMMIT); a controller killed mid-ingest
+//     loses only its uncommitted transaction (the agent resends it);
 //   - rollups are written by draining the queue in batches (rollups.ts) under an advisory lock (ROLLUP_LOCK):
 //     whichever controller takes it; the queue rows leave in the transaction that merges their samples, so
 //     nothing is counted twice or lost when a drainer dies. flushDue() says this controller stored reports
