@@ -210,7 +210,9 @@ export class PgIngest {
     // One statement: the report row once per (host, seq), queued for its rollups, the host's ledger, last_seen
     // of the host and of the tenants behind, all only when the report was inserted.
     // When nothing follows the write (no inventory, web statistics, events, acks or files: most reports),
-    // COMMIT goes out behind it in its round trip; a write that fails makes that COMMIT a rollback.
+    // COMMIT goes out behind it in its round trip; a write that fails makes that COMMIT a rollback. A statement
+    // added after the write below needs its condition here, or it would run after COMMIT, outside the report's
+    // transaction.
     const last = !p.inventory && !p.web && !p.webLogs && screened.events.length === 0 && screened.acks.length === 0 && p.files.length === 0 && p.fileAcks.length === 0;
     const write = c.query<{ id: number }>({
       name: 'hw-ingest-write',
