@@ -124,8 +124,9 @@ export async function benchFleet(opts: FleetBenchOptions = {}): Promise<FleetBen
         const afterFirstMinute = Date.now() - start >= 60_000;
         inFlight = post(agent, ports[seq % controllers]!, `${TOKEN_PREFIX}${h}`, [head, bodies[h]!]).then(
           (status) => {
-            latencies.push(performance.now() - t0);
-            if (afterFirstMinute) latenciesAfterFirstMinute.push(performance.now() - t0);
+            const ms = performance.now() - t0;
+            latencies.push(ms);
+            if (afterFirstMinute) latenciesAfterFirstMinute.push(ms);
             answered++;
             if (status !== 202) {
               errors++;
