@@ -18,7 +18,7 @@ import { MemoryCollector } from './collectors/memory.js';
 import { PressureCollector } from './collectors/pressure.js';
 import { ProcessesCollector } from './collectors/processes.js';
 import type { AgentConfig } from './config.js';
-import { Enforcer } from './enforce.js';
+import { Enforcer, verifyEveryTicks } from './enforce.js';
 import { InodeCaps } from './inode-caps.js';
 import { quotaTools } from './kernel/quota.js';
 import { ScannerCgroup } from './malware/cgroup.js';
@@ -128,7 +128,7 @@ export class Agent implements TickAgent {
     this.placement = new Placement(this.driver, this.config.procRoot, this.log.child({ component: 'placement' }), opts.systemd ? keepLogins(this.config.procRoot) : {});
     this.userSlices = opts.systemd && !this.dryRun ? new UserSlices(this.log.child({ component: 'systemd' })) : undefined;
     this.stats = new CgroupStatsSource(this.driver, this.log.child({ component: 'stats' }));
-    this.enforcer = new Enforcer(this.driver, this.log.child({ component: 'enforce' }), this.dryRun);
+    this.enforcer = new Enforcer(this.driver, this.log.child({ component: 'enforce' }), this.dryRun, verifyEveryTicks(this.config.intervalMs));
     this.hostBase = hostFacts(this.config.procRoot);
     if (this.config.web.apiCapacity !== undefined) this.hostBase.api_capacity = this.config.web.apiCapacity;
     if (this.config.ioCapacity) this.hostBase.io_capacity = { ...this.config.ioCapacity };

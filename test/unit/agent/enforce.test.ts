@@ -3,7 +3,7 @@
 // The writes themselves on a real kernel: test/system/enforcement.test.ts and test/vm/enforce.test.ts.
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { Enforcer } from '../../../agent/enforce.js';
+import { Enforcer, verifyEveryTicks } from '../../../agent/enforce.js';
 import type { CgroupDriver } from '../../../agent/kernel/cgroup/driver.js';
 import type { Limits } from '../../../agent/limits.js';
 import type { Desired } from '../../../agent/policy/desired.js';
@@ -107,5 +107,12 @@ describe('enforcer re-verification', () => {
     }
     expect(Math.max(...perTick)).toBeLessThanOrEqual(3); // ceil(25 / 12), never all 25 at once
     expect(new Set(reads).size).toBe(25); // every tenant verified within 12 ticks
+  });
+
+  it('re-verifies every tenant every 3 minutes whatever the interval (at least every tick)', () => {
+    expect(verifyEveryTicks(5_000)).toBe(36);
+    expect(verifyEveryTicks(60_000)).toBe(3);
+    expect(verifyEveryTicks(1_000)).toBe(180);
+    expect(verifyEveryTicks(600_000)).toBe(1);
   });
 });
