@@ -4,14 +4,15 @@
 // threads (all UID 0) never map to a tenant because tenants never hold UIDs below uid_min.
 //
 // Cost grows with process births and owner changes, not with the process count. Placement remembers every
-// PID it verified (owner, tenant, start time). A round:
+// PID it verified (owner, tenant, and for a process not a tenant's its start time). A round:
 //   1. reads the last PID the kernel handed out (/proc/loadavg): the PIDs handed out since the last round (processes
 //      and threads) are the only ones that can be new. Up to PROBE_MAX of them are looked at one by one; more (a
 //      burst of forks or threads), and /proc is listed instead. Each new PID is verified (owner, and for a
 //      tenant's process its cgroup from /proc/PID/cgroup, moved if it is elsewhere). A known PID in that range
-//      was reused: its start time (field 22 of /proc/PID/stat) says whether it is still the process we verified.
-//      Without /proc/loadavg every round lists /proc, verifies the PIDs it has not seen and re-reads the start
-//      time of every known one (any of them may have been reused).
+//      was reused: its start time (field 22 of /proc/PID/stat) says whether it is still the process we verified;
+//      a tenant's process, whose start time is not read (the dearest read of a birth, and needed only to watch
+//      young processes, which a tenant's never is), is verified again. Without /proc/loadavg every round lists
+//      /proc, verifies the PIDs it has not seen and re-checks every known one (any of them may have been reused).
 //   2. re-reads the owner of every process that was young (started less than `youngMs` ago) and not a tenant's
 //      when last seen: su, sshd, cron and login start as root and change their UID in their first moments.
 //   3. every `fullEveryMs` (and whenever the tenant set changed) verifies everything, as a full scan: a process
@@ -159,15 +160,16 @@ export class Placement {
       r.checked!++;
       const uid = this.proc.uidOf(pid);
       if (uid === null) continue;
+      const tenant = uid === 0 ? undefined : byUid(uid);
       let k = this.known.get(pid);
       if (!k) {
-        k = { uid, start: this.proc.startTimeOf(pid) ?? -1, tenant: false, seen: listing, fresh: true };
+        // A tenant's process is never watched as young: its start time is not needed (verify()).
+        k = { uid, start: tenant ? -1 : (this.proc.startTimeOf(pid) ?? -1), tenant: false, seen: listing, fresh: true };
         this.known.set(pid, k);
       }
       k.uid = uid;
       k.seen = listing;
       k.fresh = true;
-      const tenant = uid === 0 ? undefined : byUid(uid);
       k.tenant = tenant !== undefined;
       this.watchIfYoung(pid, k, uptime);
       if (!tenant) continue;
@@ -201,14 +203,17 @@ export class Placement {
         if (k) {
           k.seen = round;
           k.fresh = false;
-          r.checked!++;
-          const start = this.proc.startTimeOf(pid);
-          if (start === null) {
-            this.known.delete(pid);
-            this.young.delete(pid);
-            continue;
+          if (k.start >= 0) {
+            // Still the process verified only if it started when that one did (a tenant's has no start time: verified again).
+            r.checked!++;
+            const start = this.proc.startTimeOf(pid);
+            if (start === null) {
+              this.known.delete(pid);
+              this.young.delete(pid);
+              continue;
+            }
+            if (start === k.start) continue;
           }
-          if (start === k.start && k.start >= 0) continue;
         }
         r.checked!++;
         this.verify(pid, round, byUid, uptime, r);
@@ -224,9 +229,11 @@ export class Placement {
           k.fresh = false;
           if (!inRange(pid)) continue;
           // The number was handed out again since the last round: still the same process only if it started when it did.
-          r.checked!++;
-          const start = this.proc.startTimeOf(pid);
-          if (start === null || (start === k.start && k.start >= 0)) continue;
+          if (k.start >= 0) {
+            r.checked!++;
+            const start = this.proc.startTimeOf(pid);
+            if (start === null || start === k.start) continue;
+          }
         }
         r.checked!++;
         this.verify(pid, listing, byUid, uptime, r);
@@ -258,16 +265,20 @@ export class Placement {
     return r;
   }
 
-  /** A PID not verified before (or reused): owner, start, and its cgroup if it is a tenant's. */
+  /**
+   * A PID not verified before (or reused): owner, and its cgroup if it is a tenant's, else its start time. A
+   * tenant's process is never watched as young, so its start time is not read (the dearest of the reads:
+   * /proc/PID/stat); should the PID counter pass over it again, it is verified again instead of compared.
+   */
   private verify(pid: number, listing: number, byUid: (uid: number) => Tenant | undefined, uptime: number | null, r: PlacementResult): void {
-    const start = this.proc.startTimeOf(pid);
-    const uid = start === null ? null : this.proc.uidOf(pid);
+    const uid = this.proc.uidOf(pid);
+    const tenant = uid === null || uid === 0 ? undefined : byUid(uid);
+    const start = uid === null || tenant ? -1 : this.proc.startTimeOf(pid);
     if (uid === null || start === null) {
       this.known.delete(pid);
       this.young.delete(pid);
       return;
     }
-    const tenant = uid === 0 ? undefined : byUid(uid);
     const k: Known = { uid, start, tenant: tenant !== undefined, seen: listing, fresh: true };
     this.known.set(pid, k);
     this.young.delete(pid);

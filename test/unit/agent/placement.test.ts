@@ -16,6 +16,8 @@ class FakeProc implements ProcSource {
   cursor = 1000;
   ticks = 1_000_000;
   reads = { list: 0, uid: 0, start: 0 };
+  /** uidOf() calls per PID. */
+  uidReads = new Map<number, number>();
   constructor(readonly max = 32768) {}
   spawn(uid: number, pid?: number): number {
     const p = pid ?? this.next();
@@ -40,6 +42,7 @@ class FakeProc implements ProcSource {
   }
   uidOf(pid: number): number | null {
     this.reads.uid++;
+    this.uidReads.set(pid, (this.uidReads.get(pid) ?? 0) + 1);
     return this.procs.get(pid)?.uid ?? null;
   }
   startTimeOf(pid: number): number | null {
@@ -187,10 +190,30 @@ describe('incremental placement', () => {
     proc.cursor = 32760;
     round();
     proc.cursor = 450;
-    const uids = proc.reads.uid;
+    const uids = proc.uidReads.get(keep);
+    const starts = proc.reads.start;
     const r = round();
     expect(r.moved).toBe(0);
-    expect(proc.reads.uid).toBe(uids); // its start time matched: not verified again
+    expect(proc.uidReads.get(keep)).toBe(uids); // its start time matched: not verified again
+    expect(proc.reads.start).toBe(starts + 1); // the free PIDs of the range cost one owner read each, no start time
+  });
+
+  it("a tenant's process costs no start-time read, and is verified again when the counter passes its PID", () => {
+    const { proc, where, moves, round } = setup();
+    round();
+    const starts = proc.reads.start;
+    const p = proc.spawn(1001);
+    expect(round().moved).toBe(1);
+    expect(proc.reads.start).toBe(starts); // a tenant's process is never watched as young
+    // The counter wraps and passes its PID (in use, so skipped): verified again (owner and cgroup), not moved twice.
+    proc.cursor = 32760;
+    round();
+    proc.cursor = p + 5;
+    const uids = proc.uidReads.get(p)!;
+    expect(round().moved).toBe(0);
+    expect(proc.uidReads.get(p)).toBe(uids + 1);
+    expect(where.get(p)).toBe('alice');
+    expect(moves.filter(([, pid]) => pid === p)).toHaveLength(1);
   });
 
   it('the full pass moves a tenant process someone moved out of its cgroup', () => {
