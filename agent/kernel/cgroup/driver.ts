@@ -40,6 +40,13 @@ export interface StatsReader {
 export interface StatsReadOptions {
   afterActivity?: boolean;
   frozen?: boolean;
+  /**
+   * Resources in which nothing on the whole host stalled for the last five minutes (the host's PSI `some` avg10,
+   * avg60 and avg300 all 0). A cgroup's stalls are a subset of the host's, so its averages are 0 too: its
+   * pressure file is not read, and the averages are given as 0 with the cumulative totals of its last read
+   * (read when there is none).
+   */
+  calm?: ReadonlySet<'cpu' | 'memory' | 'io'>;
 }
 
 export interface CgroupDriver {

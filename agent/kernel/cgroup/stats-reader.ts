@@ -1,7 +1,7 @@
 // The per-tenant StatsReader of both backends: each backend says which files hold what (StatsSources); this
 // keeps them open (KeptFile) and turns their text into CgroupStats every tick. The hot path of the agent:
 // one pread per file, indexOf parsers, one result object.
-import type { KernelPressure as Pressure } from '../../../shared/wire/agent.js';
+import type { KernelPressure as Pressure, KernelPsi } from '../../../shared/wire/agent.js';
 import type { CgroupStats, StatsReader, StatsReadOptions } from './driver.js';
 import { KeptFile } from './fd-reader.js';
 import { CgroupParseError } from './errors.js';
@@ -39,6 +39,8 @@ export class CgroupStatsReader implements StatsReader {
   private readonly all: StatFile[] = [];
   /** What the last readActivity() read (read({ afterActivity }) takes it instead of reading again). */
   private activity: { cpuUsageUsec?: number; throttledUsec?: number; pids?: number } = {};
+  /** The pressure of the last read (its totals stand for a calm resource's, which is not read). */
+  private lastPressure: Pressure | undefined;
 
   /** `open` makes the file objects (default: KeptFile, descriptors kept open). */
   constructor(src: StatsSources, open: (path: string) => StatFile = (path) => new KeptFile(path)) {
@@ -146,10 +148,16 @@ export class CgroupStatsReader implements StatsReader {
     if (this.pressure.length > 0) {
       let pressure: Pressure | undefined;
       for (const [r, f] of this.pressure) {
+        const last = opts.calm?.has(r) ? this.lastPressure?.[r] : undefined;
+        if (last) {
+          (pressure ??= {})[r] = calmPsi(last);
+          continue;
+        }
         const text = f.read();
         if (text !== undefined) (pressure ??= {})[r] = parsePsi(text, f.path);
       }
       if (pressure) out.pressure = pressure;
+      this.lastPressure = pressure;
     }
     if (opts.frozen === false) return out;
     for (const f of this.frozen) {
@@ -169,6 +177,13 @@ export class CgroupStatsReader implements StatsReader {
   close(): void {
     for (const f of this.all) f.close();
   }
+}
+
+/** A calm resource's PSI: no stall in the last five minutes (averages 0), the totals as last read. */
+function calmPsi(last: KernelPsi): KernelPsi {
+  const out: KernelPsi = { some: { avg10: 0, avg60: 0, avg300: 0, total: last.some.total } };
+  if (last.full) out.full = { avg10: 0, avg60: 0, avg300: 0, total: last.full.total };
+  return out;
 }
 
 /** The value of the first key present (keys end with a space). */

@@ -3,7 +3,7 @@
 // change of either reads everything again.
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { CgroupStatsSource, QUIET_FULL_EVERY } from '../../../../agent/collectors/cgroup-stats.js';
+import { calmResources, CgroupStatsSource, QUIET_FULL_EVERY } from '../../../../agent/collectors/cgroup-stats.js';
 import type { CollectContext } from '../../../../agent/collectors/collector.js';
 import type { CgroupDriver, CgroupStats, StatsReader, StatsReadOptions } from '../../../../agent/kernel/cgroup/driver.js';
 import type { Tenant } from '../../../../agent/tenants.js';
@@ -23,7 +23,7 @@ function kernel() {
     close: () => {},
   };
   const driver = { openStats: () => reader } as unknown as CgroupDriver;
-  return { now, reads, options, source: new CgroupStatsSource(driver, pino({ level: 'silent' })) };
+  return { now, reads, options, driver, source: new CgroupStatsSource(driver, pino({ level: 'silent' })) };
 }
 
 const alice: Tenant = { name: 'alice', uids: [1001], homes: [], domains: [], source: 'config' };
@@ -66,6 +66,29 @@ describe('cgroup_stats: quiet tenants', () => {
     expect(options).toEqual([
       { afterActivity: false, frozen: false }, // the first read: no activity read before it
       { afterActivity: true, frozen: false },
+    ]);
+  });
+
+  it('asks for the pressure of the resources calm on the whole host not to be read', () => {
+    const psi = (avg10: number, avg60 = 0, avg300 = 0) => ({ some: { avg10, avg60, avg300, total: 5 } });
+    expect([...calmResources({ hostPressure: () => ({ cpu: psi(3.2), memory: psi(0), io: psi(0, 0.01) }) })]).toEqual(['memory']);
+    expect([...calmResources({ hostPressure: () => ({}) })]).toEqual([]); // no PSI on the host: everything read
+    expect([
+      ...calmResources({
+        hostPressure: () => {
+          throw new Error('EACCES');
+        },
+      }),
+    ]).toEqual([]);
+    const { now, options, driver } = kernel();
+    (driver as { hostPressure?: () => unknown }).hostPressure = () => ({ cpu: psi(1), memory: psi(0), io: psi(0) });
+    const source = new CgroupStatsSource(driver, pino({ level: 'silent' }));
+    tick(source);
+    now.cpuUsageUsec += 1;
+    tick(source);
+    expect(options.map((o) => [...(o?.calm ?? [])])).toEqual([
+      ['memory', 'io'],
+      ['memory', 'io'],
     ]);
   });
 });

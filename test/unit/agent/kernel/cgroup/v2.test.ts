@@ -55,6 +55,28 @@ describe('v2 driver on a fixture tree', () => {
     }
   });
 
+  it('does not read the pressure of a resource calm on the whole host: averages 0, totals as last read', () => {
+    const r = driver.openStats('alice');
+    try {
+      const first = r.read({ calm: new Set(['memory', 'io']) }); // nothing read before: read anyway
+      expect(first.pressure?.io?.some.avg10).toBe(1.21);
+      // Changed files: cpu is read again, memory and io (calm) are not.
+      writeTree(tree.root, {
+        [alice('cpu.pressure')]: 'some avg10=1.00 avg60=2.00 avg300=3.00 total=6000000\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=1900000\n',
+        [alice('io.pressure')]: 'some avg10=9.00 avg60=9.00 avg300=9.00 total=999999\nfull avg10=9.00 avg60=9.00 avg300=9.00 total=999999\n',
+      });
+      const second = r.read({ calm: new Set(['memory', 'io']) });
+      expect(second.pressure).toEqual({
+        cpu: { some: { avg10: 1, avg60: 2, avg300: 3, total: 6000000 }, full: { avg10: 0, avg60: 0, avg300: 0, total: 1900000 } },
+        memory: { some: { avg10: 0, avg60: 0, avg300: 0, total: 0 }, full: { avg10: 0, avg60: 0, avg300: 0, total: 0 } },
+        io: { some: { avg10: 0, avg60: 0, avg300: 0, total: 310442 }, full: { avg10: 0, avg60: 0, avg300: 0, total: 288120 } },
+      });
+      expect(r.read().pressure?.io?.some.avg10).toBe(9); // not calm any more: read
+    } finally {
+      r.close();
+    }
+  });
+
   it('reads an idle tenant as zeros and a missing file as no data', () => {
     writeTree(tree.root, {});
     const r = driver.openStats('bob');
