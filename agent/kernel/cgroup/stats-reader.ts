@@ -147,8 +147,11 @@ export class CgroupStatsReader implements StatsReader {
     }
     if (this.pressure.length > 0) {
       let pressure: Pressure | undefined;
+      // Only for a cgroup that answered: one whose every file is gone must read as nothing at all (the caller
+      // closes its reader then, to open the cgroup afresh once it exists again).
+      const present = Object.keys(out).length > 0;
       for (const [r, f] of this.pressure) {
-        const last = opts.calm?.has(r) ? this.lastPressure?.[r] : undefined;
+        const last = present && opts.calm?.has(r) ? this.lastPressure?.[r] : undefined;
         if (last) {
           (pressure ??= {})[r] = calmPsi(last);
           continue;
