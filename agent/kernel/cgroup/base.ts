@@ -64,6 +64,10 @@ export abstract class BaseDriver implements CgroupDriver {
   abstract setup(): void;
   /** The tenant's directory in every hierarchy, the primary one first. */
   protected abstract tenantDirs(tenant: string): string[];
+  /** The directories a process is moved into (default: every one of tenantDirs, the primary one first). */
+  protected placementDirs(tenant: string): string[] {
+    return this.tenantDirs(tenant);
+  }
   /** The cgroup2 mount (pure v2: the root; hybrid: the unified mount), if any. */
   protected abstract cgroup2Mount(): string | undefined;
   /** The line of /proc/PID/cgroup that belongs to the primary hierarchy, and that hierarchy's mount root. */
@@ -216,7 +220,7 @@ export abstract class BaseDriver implements CgroupDriver {
     // was removed: ENODEV) closes them and the move goes the checked way below, which reports it as before.
     if (this.keptProcs?.write(tenant, pid)) return;
     this.requireTenant(tenant);
-    const files = this.tenantDirs(tenant).map((dir) => join(dir, 'cgroup.procs'));
+    const files = this.placementDirs(tenant).map((dir) => join(dir, 'cgroup.procs'));
     for (const file of files) movePid(file, pid);
     if (this.keptProcs === undefined) this.keptProcs = onCgroupFs(this.parentPaths()) ? new KeptProcsFiles() : null;
     this.keptProcs?.keep(tenant, files);

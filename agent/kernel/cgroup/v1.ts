@@ -84,6 +84,8 @@ export class V1Driver extends BaseDriver {
   private readonly ioAccounting: boolean;
   /** Distinct hierarchy mount points, cpu first, then the unified mount. */
   private readonly roots: string[];
+  /** The roots processes are moved into (placementDirs); undefined until known. */
+  private placedRoots: string[] | undefined;
 
   constructor(opts: V1Options) {
     super(opts);
@@ -107,6 +109,34 @@ export class V1Driver extends BaseDriver {
 
   protected tenantDirs(tenant: string): string[] {
     return this.roots.map((r) => join(r, this.parent, tenant));
+  }
+
+  /**
+   * On a hybrid host whose cgroup2 mount has cgroup.freeze and cpu.stat (kernel 5.2+), a process is not moved
+   * into the v1 freezer hierarchy, nor into cpuacct where it is mounted apart from cpu: the unified mount
+   * freezes it and counts its CPU time. Two writes of seven less for each stray. The tenant directories there
+   * are still made (an older agent's processes may sit in them; freeze and thaw still write the v1 freezer,
+   * which freezes an empty cgroup at once).
+   */
+  protected override placementDirs(tenant: string): string[] {
+    if (!this.unifiedCovers()) return this.tenantDirs(tenant);
+    return this.placedRoots!.map((r) => join(r, this.parent, tenant));
+  }
+
+  /** Whether the unified mount freezes and counts CPU time (decided once the parent exists there). */
+  private unifiedCovers(): boolean {
+    if (this.placedRoots !== undefined) return this.placedRoots.length < this.roots.length;
+    if (this.unified === undefined) {
+      this.placedRoots = this.roots;
+      return false;
+    }
+    const parent = join(this.unified, this.parent);
+    if (!existsSync(parent)) return false; // before setup(): decided later
+    const covers = existsSync(join(parent, V1_FILES.freeze)) && existsSync(join(parent, V1_FILES.cpuStat));
+    const { cpu, cpuacct, freezer } = this.hierarchies;
+    const skipped = covers ? [freezer, cpuacct === cpu ? undefined : cpuacct].filter((d) => d !== undefined && d !== cpu) : [];
+    this.placedRoots = this.roots.filter((r) => !skipped.includes(r));
+    return this.placedRoots.length < this.roots.length;
   }
 
   protected mkdirTenant(dir: string): void {
@@ -182,7 +212,8 @@ export class V1Driver extends BaseDriver {
     };
     const u = this.unifiedDir(tenant);
     const src: StatsSources = {};
-    const cpuacct = at('cpuacct', V1_FILES.cpuacctUsage);
+    // cpuacct only where processes are moved into it (placementDirs): else the unified mount's cpu.stat.
+    const cpuacct = this.unifiedCovers() && this.hierarchies.cpuacct !== this.hierarchies.cpu ? undefined : at('cpuacct', V1_FILES.cpuacctUsage);
     if (cpuacct) src.cpu = { kind: 'cpuacct.usage', path: cpuacct };
     else if (u) src.cpu = { kind: 'cpu.stat', path: join(u, V1_FILES.cpuStat) };
     const cpuStat = at('cpu', V1_FILES.cpuStat);

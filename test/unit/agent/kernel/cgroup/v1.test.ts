@@ -1,7 +1,7 @@
 // The v1/hybrid backend against a temp copy of test/fixtures/cgroup-v1 (captured from this build machine:
 // kernel 6.18, separate cpu and cpuacct hierarchies, memory, blkio, pids, freezer, and a cgroup2 mount at
 // unified/ without controllers), with test/fixtures/proc as procRoot (its mountinfo is the same machine's).
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDriver } from '../../../../../agent/kernel/cgroup/detect.js';
@@ -33,10 +33,10 @@ describe('v1 driver on the captured hybrid tree', () => {
   it('a full read right after the activity read takes its CPU time and tasks instead of reading them again; the freezer may be left out', () => {
     const r = driver.openStats('alice');
     try {
-      expect(r.readActivity!()).toEqual({ cpuUsageUsec: 331616, pids: 2 });
-      writeTree(tree.root, { [at('cpuacct', 'alice', 'cpuacct.usage')]: '999000000\n', [at('pids', 'alice', 'pids.current')]: '7\n' });
+      expect(r.readActivity!()).toEqual({ cpuUsageUsec: 349559, pids: 2 });
+      writeTree(tree.root, { [at('unified', 'alice', 'cpu.stat')]: 'usage_usec 999000\n', [at('pids', 'alice', 'pids.current')]: '7\n' });
       const st = r.read({ afterActivity: true, frozen: false });
-      expect(st).toMatchObject({ cpuUsageUsec: 331616, pids: 2, throttledUsec: 0, memory: { current: 30478336 } });
+      expect(st).toMatchObject({ cpuUsageUsec: 349559, pids: 2, throttledUsec: 0, memory: { current: 30478336 } });
       expect(st.frozen).toBeUndefined();
       expect(r.read()).toMatchObject({ cpuUsageUsec: 999000, pids: 7, frozen: false });
     } finally {
@@ -44,11 +44,11 @@ describe('v1 driver on the captured hybrid tree', () => {
     }
   });
 
-  it('reads every statistic: cpuacct in ns, hierarchical memory, blkio summed, PSI and freeze from unified', () => {
+  it('reads every statistic: CPU time from unified, hierarchical memory, blkio summed, PSI and freeze from unified', () => {
     const r = driver.openStats('alice');
     try {
       expect(r.read()).toEqual({
-        cpuUsageUsec: 331616, // cpuacct.usage 331616862 ns
+        cpuUsageUsec: 349559, // the unified mount's cpu.stat: processes are not moved into cpuacct (placementDirs)
         throttledUsec: 0, // the cpu hierarchy's cpu.stat throttled_time (ns)
         memory: { current: 30478336, anon: 30003200, file: 94208 }, // usage_in_bytes, total_rss, total_cache
         io: { rbytes: 16777216 + 42123264, wbytes: 41943040, rios: 32 + 54, wios: 72 },
@@ -122,9 +122,21 @@ describe('v1 driver on the captured hybrid tree', () => {
     expect(snapshot(tree.root)).toEqual(before);
   });
 
-  it('moves a process in every hierarchy, unified included', () => {
+  it('moves a process in every hierarchy but the v1 freezer and a cpuacct apart from cpu: the unified mount freezes and counts', () => {
     driver.move('bob', 4243);
-    for (const h of HIERARCHIES) expect(readTree(tree.root, at(h, 'bob', 'cgroup.procs'))).toBe('4243');
+    for (const h of HIERARCHIES) expect(readTree(tree.root, at(h, 'bob', 'cgroup.procs')) === '4243', h).toBe(h !== 'freezer' && h !== 'cpuacct');
+  });
+
+  it('on a kernel whose cgroup2 cannot freeze (before 5.2) moves into every hierarchy and reads cpuacct', () => {
+    tree.cleanup();
+    tree = tempTree('cgroup-v1/cgroup');
+    rmSync(join(tree.root, 'unified/hostwarden/cgroup.freeze'));
+    const old = createDriver({ cgroupRoot: tree.root, procRoot: PROC, parent: 'hostwarden' });
+    old.move('bob', 4243);
+    for (const h of HIERARCHIES) expect(readTree(tree.root, at(h, 'bob', 'cgroup.procs')), h).toBe('4243');
+    const r = old.openStats('alice');
+    expect(r.read().cpuUsageUsec).toBe(331616); // cpuacct.usage 331616862 ns
+    r.close();
   });
 
   it('finds tenants through the cpu line of /proc/PID/cgroup', () => {
