@@ -48,9 +48,9 @@ describeWith(missing([needRoot, needV1Cgroups]), 'placement', () => {
     const b = spawnAs(cleanup, user, 'sleep', ['600']);
     const rootProc = spawnAs(cleanup, undefined, 'sleep', ['600']);
     const t = await agent.tick();
-    // Every hierarchy the agent governs through; not the v1 freezer (nor a cpuacct apart from cpu) where the unified
-    // mount freezes and counts CPU time (V1Driver.placementDirs).
-    for (const pid of [a.pid!, b.pid!]) for (const ctrl of ['cpu', 'memory', 'blkio', 'pids', '']) expect(cgroupOf(pid, ctrl), ctrl).toBe(`/${parent}/${user.name}`);
+    // Every hierarchy the agent governs and counts through; not the v1 freezer where the unified mount freezes
+    // (V1Driver.placementDirs).
+    for (const pid of [a.pid!, b.pid!]) for (const ctrl of ['cpu', 'cpuacct', 'memory', 'blkio', 'pids', '']) expect(cgroupOf(pid, ctrl), ctrl).toBe(`/${parent}/${user.name}`);
     expect(t.samples.find((s) => s.tenant === user.name)?.strays).toBe(2);
     expect(cgroupOf(rootProc.pid!, 'cpu')).not.toContain(parent);
     const again = await agent.tick();

@@ -1,5 +1,5 @@
 // Placement's hot write: a stray moved into its tenant's cgroup is one write of its PID to cgroup.procs in every
-// hierarchy it is placed in (5 on a hybrid host with cgroup.freeze, 7 before; V1Driver.placementDirs). open+write+close costs about twice the write alone, and strays come in
+// hierarchy it is placed in (6 on a hybrid host with cgroup.freeze, 7 without; V1Driver.placementDirs). open+write+close costs about twice the write alone, and strays come in
 // bursts to the same tenants, so the cgroup.procs files of recently placed-into tenants are kept open for
 // writing: a move is then one write(2) per hierarchy. Only on real cgroupfs (a fixture tree's regular files
 // would keep the tail of a longer PID written before). A kept file of a cgroup removed meanwhile answers ENODEV:

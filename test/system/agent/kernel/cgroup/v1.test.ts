@@ -14,13 +14,12 @@ import { BUSY_LOOP, cgroupsOf, cleanupSuite, cpuAndIdle, exited, expectReached, 
 const CGROUP_ROOT = '/sys/fs/cgroup';
 const HIERARCHIES = ['cpu', 'cpuacct', 'memory', 'blkio', 'pids', 'freezer'];
 /**
- * The hierarchies a process is moved into: where the unified mount freezes and counts CPU time (cgroup.freeze,
- * kernel 5.2+, as on this host) not the v1 freezer, nor a cpuacct mounted apart from cpu (V1Driver.placementDirs).
+ * The hierarchies a process is moved into: where the unified mount freezes (cgroup.freeze, kernel 5.2+, as on
+ * this host) not the v1 freezer (V1Driver.placementDirs).
  */
 function placedIn(parent: string): { placed: string[]; skipped: string[] } {
   if (!existsSync(join(CGROUP_ROOT, 'unified', parent, 'cgroup.freeze'))) return { placed: HIERARCHIES, skipped: [] };
-  const skipped = ['freezer', ...(existsSync(join(CGROUP_ROOT, 'cpuacct', 'cgroup.procs')) && !existsSync(join(CGROUP_ROOT, 'cpu', 'cpuacct.usage')) ? ['cpuacct'] : [])];
-  return { placed: HIERARCHIES.filter((h) => !skipped.includes(h)), skipped };
+  return { placed: HIERARCHIES.filter((h) => h !== 'freezer'), skipped: ['freezer'] };
 }
 
 /** A whole disk (listed in /sys/block) that holds `path`'s filesystem, as MAJ:MIN, or undefined. */
@@ -128,13 +127,11 @@ describeWith(missing([needRoot, needV1Cgroups]), 'v1/hybrid cgroup driver on the
 
   it('re-reads a kept file fresh with a positional read at offset 0', async () => {
     const burner = procs.startIn(driver, 'bob', BUSY_LOOP);
-    // The unified mount's cpu.stat: on this hybrid host processes are not moved into cpuacct (V1Driver.placementDirs).
-    const f = new KeptFile(join(CGROUP_ROOT, 'unified', parent, 'bob', 'cpu.stat'));
-    const usage = () => Number(/^usage_usec (\d+)$/m.exec(f.read() ?? '')?.[1]);
+    const f = new KeptFile(join(CGROUP_ROOT, 'cpuacct', parent, 'bob', 'cpuacct.usage'));
     try {
-      const a = usage();
+      const a = Number(f.read());
       await sleep(200);
-      const b = usage();
+      const b = Number(f.read());
       expect(b).toBeGreaterThan(a);
     } finally {
       f.close();

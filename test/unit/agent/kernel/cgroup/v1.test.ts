@@ -33,10 +33,10 @@ describe('v1 driver on the captured hybrid tree', () => {
   it('a full read right after the activity read takes its CPU time and tasks instead of reading them again; the freezer may be left out', () => {
     const r = driver.openStats('alice');
     try {
-      expect(r.readActivity!()).toEqual({ cpuUsageUsec: 349559, pids: 2 });
-      writeTree(tree.root, { [at('unified', 'alice', 'cpu.stat')]: 'usage_usec 999000\n', [at('pids', 'alice', 'pids.current')]: '7\n' });
+      expect(r.readActivity!()).toEqual({ cpuUsageUsec: 331616, pids: 2 });
+      writeTree(tree.root, { [at('cpuacct', 'alice', 'cpuacct.usage')]: '999000000\n', [at('pids', 'alice', 'pids.current')]: '7\n' });
       const st = r.read({ afterActivity: true, frozen: false });
-      expect(st).toMatchObject({ cpuUsageUsec: 349559, pids: 2, throttledUsec: 0, memory: { current: 30478336 } });
+      expect(st).toMatchObject({ cpuUsageUsec: 331616, pids: 2, throttledUsec: 0, memory: { current: 30478336 } });
       expect(st.frozen).toBeUndefined();
       expect(r.read()).toMatchObject({ cpuUsageUsec: 999000, pids: 7, frozen: false });
     } finally {
@@ -44,11 +44,11 @@ describe('v1 driver on the captured hybrid tree', () => {
     }
   });
 
-  it('reads every statistic: CPU time from unified, hierarchical memory, blkio summed, PSI and freeze from unified', () => {
+  it('reads every statistic: cpuacct in ns, hierarchical memory, blkio summed, PSI and freeze from unified', () => {
     const r = driver.openStats('alice');
     try {
       expect(r.read()).toEqual({
-        cpuUsageUsec: 349559, // the unified mount's cpu.stat: processes are not moved into cpuacct (placementDirs)
+        cpuUsageUsec: 331616, // cpuacct.usage 331616862 ns
         throttledUsec: 0, // the cpu hierarchy's cpu.stat throttled_time (ns)
         memory: { current: 30478336, anon: 30003200, file: 94208 }, // usage_in_bytes, total_rss, total_cache
         io: { rbytes: 16777216 + 42123264, wbytes: 41943040, rios: 32 + 54, wios: 72 },
@@ -122,12 +122,12 @@ describe('v1 driver on the captured hybrid tree', () => {
     expect(snapshot(tree.root)).toEqual(before);
   });
 
-  it('moves a process in every hierarchy but the v1 freezer and a cpuacct apart from cpu: the unified mount freezes and counts', () => {
+  it('moves a process in every hierarchy but the v1 freezer: the unified mount freezes', () => {
     driver.move('bob', 4243);
-    for (const h of HIERARCHIES) expect(readTree(tree.root, at(h, 'bob', 'cgroup.procs')) === '4243', h).toBe(h !== 'freezer' && h !== 'cpuacct');
+    for (const h of HIERARCHIES) expect(readTree(tree.root, at(h, 'bob', 'cgroup.procs')) === '4243', h).toBe(h !== 'freezer');
   });
 
-  it('on a kernel whose cgroup2 cannot freeze (before 5.2) moves into every hierarchy and reads cpuacct', () => {
+  it('on a kernel whose cgroup2 cannot freeze (before 5.2) moves into every hierarchy', () => {
     tree.cleanup();
     tree = tempTree('cgroup-v1/cgroup');
     rmSync(join(tree.root, 'unified/hostwarden/cgroup.freeze'));
