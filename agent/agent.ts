@@ -127,7 +127,7 @@ export class Agent implements TickAgent {
     this.spool = new Spool(this.config.stateDir);
     this.placement = new Placement(this.driver, this.config.procRoot, this.log.child({ component: 'placement' }), opts.systemd ? keepLogins(this.config.procRoot) : {});
     this.userSlices = opts.systemd && !this.dryRun ? new UserSlices(this.log.child({ component: 'systemd' })) : undefined;
-    this.stats = new CgroupStatsSource(this.driver, this.log.child({ component: 'stats' }));
+    this.stats = new CgroupStatsSource(this.driver, this.log.child({ component: 'stats' }), () => this.placement.placedInto());
     this.enforcer = new Enforcer(this.driver, this.log.child({ component: 'enforce' }), this.dryRun, verifyEveryTicks(this.config.intervalMs));
     this.hostBase = hostFacts(this.config.procRoot);
     if (this.config.web.apiCapacity !== undefined) this.hostBase.api_capacity = this.config.web.apiCapacity;

@@ -326,6 +326,11 @@ export class Placement {
     }
   }
 
+  /** The tenants strays were moved into since the last takeStrays() (not reset; the tick takes them after collecting). */
+  placedInto(): ReadonlyMap<string, number> {
+    return this.strays;
+  }
+
   /** Strays moved per tenant since the last call; resets the counts. */
   takeStrays(): Map<string, number> {
     const out = this.strays;

@@ -33,6 +33,8 @@ export class CgroupStatsSource implements Collector {
     private readonly driver: CgroupDriver,
     /** Where read() (used outside the collector runner) warns about the tenants it could not read. */
     private readonly log: Logger,
+    /** The tenants placement moved processes into since the last collection (read in full: a sleeping process moved in uses no CPU). */
+    private readonly placedInto: () => { has(tenant: string): boolean } = () => NONE,
   ) {}
 
   collect(ctx: CollectContext): void | Incomplete {
@@ -50,12 +52,14 @@ export class CgroupStatsSource implements Collector {
 
   /**
    * Read every tenant into `out`; returns the tenants whose read failed. `quiet`: a tenant in which nothing ran,
-   * was born, exited or was moved in since its last full read (CPU time and task count both unchanged: two reads
-   * instead of about ten) repeats that read's memory, io, pressure and frozen state, for at most QUIET_FULL_EVERY
-   * ticks. Idle tenants (sleeping processes or none) then cost two reads a tick, whatever their files hold.
+   * was born, exited or was moved in since its last full read (CPU time unchanged and placement moved nothing
+   * into it: one read instead of about ten) repeats that read's memory, io, tasks, pressure and frozen state, for
+   * at most QUIET_FULL_EVERY ticks. Idle tenants (sleeping processes or none) then cost one read a tick, whatever
+   * their files hold.
    */
   private readInto(tenants: readonly Tenant[], out: Map<string, CgroupStats>, quiet = false, calm?: ReadonlySet<PsiResource>): StatsFailure[] {
     const failed: StatsFailure[] = [];
+    const placed = quiet ? this.placedInto() : undefined;
     for (const t of tenants) {
       let r = this.readers.get(t.name);
       try {
@@ -63,11 +67,14 @@ export class CgroupStatsSource implements Collector {
           r = this.driver.openStats(t.name);
           this.readers.set(t.name, r);
         }
-        const prev = quiet ? this.last.get(t.name) : undefined;
+        const prev = quiet && !placed?.has(t.name) ? this.last.get(t.name) : undefined;
         let afterActivity = false;
         if (prev && r.readActivity && prev.quietTicks < QUIET_FULL_EVERY - 1) {
-          const a = r.readActivity();
-          if (a.cpuUsageUsec !== undefined && a.cpuUsageUsec === prev.stats.cpuUsageUsec && a.pids === prev.stats.pids) {
+          // CPU time alone: a task born, exiting or killed runs in the cgroup, so its CPU time moves; a process
+          // moved in is known from placement. Only a zombie reaped by a parent outside the cgroup (cron, sshd)
+          // changes the task count without it: that count is at most QUIET_FULL_EVERY ticks old.
+          const a = r.readActivity({ pids: false });
+          if (a.cpuUsageUsec !== undefined && a.cpuUsageUsec === prev.stats.cpuUsageUsec) {
             prev.quietTicks++;
             out.set(t.name, { ...prev.stats });
             continue;
@@ -111,6 +118,8 @@ export class CgroupStatsSource implements Collector {
 }
 
 type PsiResource = 'cpu' | 'memory' | 'io';
+
+const NONE: ReadonlySet<string> = new Set();
 
 /**
  * The resources in which nothing on the host stalled for five minutes (host PSI `some` avg10, avg60 and avg300

@@ -33,7 +33,7 @@ export interface StatsReader {
    */
   read(opts?: StatsReadOptions): CgroupStats;
   /** CPU time and tasks only (two reads): unchanged since the last read(), nothing ran in the cgroup. */
-  readActivity?(): Pick<CgroupStats, 'cpuUsageUsec' | 'pids'>;
+  readActivity?(opts?: { pids?: boolean }): Pick<CgroupStats, 'cpuUsageUsec' | 'pids'>;
   close(): void;
 }
 

@@ -78,10 +78,10 @@ export class CgroupStatsReader implements StatsReader {
    * Only the two counters that move whenever anything runs in the cgroup: CPU time and tasks. Equal to the last
    * full read(), nothing ran, was born, exited or was moved in since (the collector's quiet-tenant shortcut).
    */
-  readActivity(): { cpuUsageUsec?: number; pids?: number } {
+  readActivity(opts: { pids?: boolean } = {}): { cpuUsageUsec?: number; pids?: number } {
     const a: { cpuUsageUsec?: number; throttledUsec?: number; pids?: number } = {};
     this.readCpuInto(a);
-    if (this.pids) {
+    if (this.pids && opts.pids !== false) {
       const text = this.pids.read();
       if (text !== undefined) a.pids = parseU64(text, this.pids.path);
     }
@@ -139,8 +139,8 @@ export class CgroupStatsReader implements StatsReader {
         }
       }
     }
-    if (reuse) {
-      if (this.activity.pids !== undefined) out.pids = this.activity.pids;
+    if (reuse && this.activity.pids !== undefined) {
+      out.pids = this.activity.pids;
     } else if (this.pids) {
       const text = this.pids.read();
       if (text !== undefined) out.pids = parseU64(text, this.pids.path);

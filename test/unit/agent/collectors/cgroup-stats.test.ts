@@ -1,6 +1,6 @@
-// The quiet-tenant shortcut of the cgroup_stats collector: a tenant whose CPU time and task count did not move
-// since its last full read costs two reads and repeats that read, at most QUIET_FULL_EVERY ticks in a row; any
-// change of either reads everything again.
+// The quiet-tenant shortcut of the cgroup_stats collector: a tenant whose CPU time did not move and into which
+// placement moved nothing since its last full read costs one read and repeats that read, at most
+// QUIET_FULL_EVERY ticks in a row; either change reads everything again.
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { calmResources, CgroupStatsSource, QUIET_FULL_EVERY } from '../../../../agent/collectors/cgroup-stats.js';
@@ -19,11 +19,13 @@ function kernel() {
   const options: Array<StatsReadOptions | undefined> = [];
   const reader: StatsReader = {
     read: (opts) => (reads.full++, options.push(opts), { cpuUsageUsec: now.cpuUsageUsec, pids: now.pids, memory: { ...now.memory } }),
-    readActivity: () => (reads.activity++, { cpuUsageUsec: now.cpuUsageUsec, pids: now.pids }),
+    readActivity: (opts) => (reads.activity++, { cpuUsageUsec: now.cpuUsageUsec, ...(opts?.pids === false ? {} : { pids: now.pids }) }),
     close: () => {},
   };
   const driver = { openStats: () => reader } as unknown as CgroupDriver;
-  return { now, reads, options, driver, source: new CgroupStatsSource(driver, pino({ level: 'silent' })) };
+  /** Tenants placement moved processes into since the last tick. */
+  const placed = new Set<string>();
+  return { now, reads, options, driver, placed, source: new CgroupStatsSource(driver, pino({ level: 'silent' }), () => placed) };
 }
 
 const alice: Tenant = { name: 'alice', uids: [1001], homes: [], domains: [], source: 'config' };
@@ -35,7 +37,7 @@ function tick(source: CgroupStatsSource): CgroupStats {
 }
 
 describe('cgroup_stats: quiet tenants', () => {
-  it('a tenant in which nothing ran costs two reads a tick and repeats its last full read, read in full again every few ticks', () => {
+  it('a tenant in which nothing ran costs one read a tick and repeats its last full read, read in full again every few ticks', () => {
     const { now, reads, source } = kernel();
     tick(source);
     expect(reads).toEqual({ full: 1, activity: 0 });
@@ -46,15 +48,21 @@ describe('cgroup_stats: quiet tenants', () => {
     expect(reads.full).toBe(2);
   });
 
-  it('CPU time or a task born, exited or moved in makes the next read a full one', () => {
-    const { now, reads, source } = kernel();
+  it('CPU time (a task ran, was born or exited) or a process placement moved in makes the next read a full one', () => {
+    const { now, reads, placed, source } = kernel();
     tick(source);
     now.memory.anon = 500;
     now.cpuUsageUsec += 1;
     expect(tick(source).memory?.anon).toBe(500);
     now.memory.anon = 700;
-    now.pids = 4; // a sleeping process placed into the tenant
+    now.pids = 4; // a sleeping process placed into the tenant: no CPU time of its own
+    placed.add('alice');
     expect(tick(source)).toMatchObject({ pids: 4, memory: { anon: 700 } });
+    expect(reads.full).toBe(3);
+    placed.clear();
+    // A zombie reaped by a parent outside the cgroup: the task count alone moves, seen by the periodic full read.
+    now.pids = 3;
+    expect(tick(source).pids).toBe(4);
     expect(reads.full).toBe(3);
   });
 

@@ -44,6 +44,17 @@ describe('v1 driver on the captured hybrid tree', () => {
     }
   });
 
+  it('an activity read of CPU time alone leaves the task count to the full read after it', () => {
+    const r = driver.openStats('alice');
+    try {
+      expect(r.readActivity!({ pids: false })).toEqual({ cpuUsageUsec: 331616 });
+      writeTree(tree.root, { [at('pids', 'alice', 'pids.current')]: '9\n' });
+      expect(r.read({ afterActivity: true, frozen: false })).toMatchObject({ cpuUsageUsec: 331616, pids: 9 });
+    } finally {
+      r.close();
+    }
+  });
+
   it('reads every statistic: cpuacct in ns, hierarchical memory, blkio summed, PSI and freeze from unified', () => {
     const r = driver.openStats('alice');
     try {
