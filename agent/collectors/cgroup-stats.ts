@@ -54,8 +54,8 @@ export class CgroupStatsSource implements Collector {
    * Read every tenant into `out`; returns the tenants whose read failed. `quiet`: a tenant in which nothing ran,
    * was born, exited or was moved in since its last full read (CPU time unchanged and placement moved nothing
    * into it: one read instead of about ten) repeats that read's memory, io, tasks, pressure and frozen state, for
-   * at most QUIET_FULL_EVERY ticks. Idle tenants (sleeping processes) then cost one read a tick, whatever their
-   * files hold, and a tenant without any task none.
+   * at most QUIET_FULL_EVERY ticks. Idle tenants (sleeping processes or none) then cost one read a tick, whatever
+   * their files hold.
    */
   private readInto(tenants: readonly Tenant[], out: Map<string, CgroupStats>, quiet = false, calm?: ReadonlySet<PsiResource>): StatsFailure[] {
     const failed: StatsFailure[] = [];
@@ -69,13 +69,6 @@ export class CgroupStatsSource implements Collector {
         }
         const prev = quiet && !placed?.has(t.name) ? this.last.get(t.name) : undefined;
         let afterActivity = false;
-        if (prev && prev.stats.pids === 0 && prev.quietTicks < QUIET_FULL_EVERY - 1) {
-          // No task at all at the last full read, and placement moved none in: nothing can have run or been born
-          // there (only a process someone else moved in by hand, seen at the periodic full read). No read at all.
-          prev.quietTicks++;
-          out.set(t.name, { ...prev.stats });
-          continue;
-        }
         if (prev && r.readActivity && prev.quietTicks < QUIET_FULL_EVERY - 1) {
           // CPU time alone: a task born, exiting or killed runs in the cgroup, so its CPU time moves; a process
           // moved in is known from placement. Only a zombie reaped by a parent outside the cgroup (cron, sshd)

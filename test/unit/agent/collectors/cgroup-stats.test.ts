@@ -77,20 +77,6 @@ describe('cgroup_stats: quiet tenants', () => {
     ]);
   });
 
-  it('a tenant without any task costs no read until placement moves a process in (or the periodic full read)', () => {
-    const { now, reads, placed, source } = kernel();
-    now.pids = 0;
-    tick(source);
-    for (let i = 1; i < QUIET_FULL_EVERY; i++) tick(source);
-    expect(reads).toEqual({ full: 1, activity: 0 });
-    expect(tick(source).pids).toBe(0); // the periodic full read
-    expect(reads.full).toBe(2);
-    now.pids = 1;
-    placed.add('alice');
-    expect(tick(source).pids).toBe(1);
-    expect(reads).toEqual({ full: 3, activity: 0 });
-  });
-
   it('asks for the pressure of the resources calm on the whole host not to be read', () => {
     const psi = (avg10: number, avg60 = 0, avg300 = 0) => ({ some: { avg10, avg60, avg300, total: 5 } });
     expect([...calmResources({ hostPressure: () => ({ cpu: psi(3.2), memory: psi(0), io: psi(0, 0.01) }) })]).toEqual(['memory']);
