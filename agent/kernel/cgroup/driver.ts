@@ -32,7 +32,7 @@ export interface StatsReader {
    * used instead of being read again; `opts.frozen: false` leaves the freezer state out (one read less).
    */
   read(opts?: StatsReadOptions): CgroupStats;
-  /** CPU time and tasks only (two reads): unchanged since the last read(), nothing ran in the cgroup. */
+  /** CPU time and tasks only (two reads; `pids: false`: CPU time alone): unchanged since the last read(), nothing ran in the cgroup. */
   readActivity?(opts?: { pids?: boolean }): Pick<CgroupStats, 'cpuUsageUsec' | 'pids'>;
   close(): void;
 }

@@ -75,8 +75,9 @@ export class CgroupStatsReader implements StatsReader {
   }
 
   /**
-   * Only the two counters that move whenever anything runs in the cgroup: CPU time and tasks. Equal to the last
-   * full read(), nothing ran, was born, exited or was moved in since (the collector's quiet-tenant shortcut).
+   * Only the two counters that move whenever anything runs in the cgroup: CPU time and tasks (`pids: false`: CPU
+   * time alone). Equal to the last full read(), nothing ran, was born, exited or was moved in since (the
+   * collector's quiet-tenant shortcut).
    */
   readActivity(opts: { pids?: boolean } = {}): { cpuUsageUsec?: number; pids?: number } {
     const a: { cpuUsageUsec?: number; throttledUsec?: number; pids?: number } = {};
