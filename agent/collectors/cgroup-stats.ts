@@ -4,6 +4,7 @@
 // and its reader is reopened on the next; the failures of a tick make one warning and one failed collector
 // status (the tenants read are still used), not a warning per tenant per tick.
 import type { Logger } from 'pino';
+import type { Pressure } from '../../shared/wire/agent.js';
 import type { CgroupDriver, CgroupStats, StatsReader } from '../kernel/cgroup/driver.js';
 import type { Tenant } from '../tenants.js';
 import { type CollectContext, type Collector, Incomplete } from './collector.js';
@@ -38,7 +39,14 @@ export class CgroupStatsSource implements Collector {
   ) {}
 
   collect(ctx: CollectContext): void | Incomplete {
-    const failed = this.readInto(ctx.tenants, ctx.stats, true, calmResources(this.driver));
+    let calm: Set<PsiResource> | undefined;
+    try {
+      ctx.hostPressure = this.driver.hostPressure();
+      calm = calmResources(ctx.hostPressure);
+    } catch {
+      // Unreadable host PSI: every tenant's pressure is read, and the pressure collector reports the error.
+    }
+    const failed = this.readInto(ctx.tenants, ctx.stats, true, calm);
     if (failed.length > 0) return new Incomplete(describeFailures(failed, ctx.tenants.length));
   }
 
@@ -126,14 +134,8 @@ const NONE: ReadonlySet<string> = new Set();
  * all 0): no tenant's pressure file for them needs reading this tick (StatsReadOptions.calm). On a quiet server
  * memory and io usually are, which spares two of the eight reads (v1) of a tenant that changed.
  */
-export function calmResources(driver: Pick<CgroupDriver, 'hostPressure'>): Set<PsiResource> {
+export function calmResources(host: Pressure): Set<PsiResource> {
   const calm = new Set<PsiResource>();
-  let host: ReturnType<CgroupDriver['hostPressure']>;
-  try {
-    host = typeof driver.hostPressure === 'function' ? driver.hostPressure() : {};
-  } catch {
-    return calm; // no host PSI: every tenant's pressure is read
-  }
   for (const r of ['cpu', 'memory', 'io'] as const) {
     const some = host[r]?.some;
     if (some && some.avg10 === 0 && some.avg60 === 0 && some.avg300 === 0) calm.add(r);

@@ -37,6 +37,8 @@ export interface CollectContext {
   host: HostStats;
   /** Percent of the interval each tenant sat throttled by its CPU quota (the policy's, not the wire's). */
   throttled?: Map<string, number>;
+  /** The host's PSI as cgroup_stats read it this tick (the pressure collector reports it without reading again). */
+  hostPressure?: Pressure;
   /** PSI of the system services' cgroup, where the host has one (the policy's, not the wire's). */
   services?: Pressure;
   /** The web server's saturation (agent/webserver/saturation.ts; the policy's, not the wire's). */

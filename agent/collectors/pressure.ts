@@ -23,7 +23,7 @@ export class PressureCollector implements Collector {
   ) {}
 
   collect(ctx: CollectContext): void | NoData {
-    const host = this.hostPressure();
+    const host = ctx.hostPressure ?? this.hostPressure();
     if (Object.keys(host).length > 0) ctx.host.pressure = host;
     const services = this.servicesPressure();
     if (Object.keys(services).length > 0) ctx.services = services;

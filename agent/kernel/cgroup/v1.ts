@@ -120,25 +120,20 @@ export class V1Driver extends BaseDriver {
    * cpuacct.usage (an rstat flush each time, measured here), and it is read for every tenant every tick.
    */
   protected override placementDirs(tenant: string): string[] {
-    if (!this.unifiedCovers()) return this.tenantDirs(tenant);
-    return this.placedRoots!.map((r) => join(r, this.parent, tenant));
+    return this.placementRoots().map((r) => join(r, this.parent, tenant));
   }
 
-  /** Whether the unified mount freezes (decided once the parent exists there). */
-  private unifiedCovers(): boolean {
-    if (this.placedRoots !== undefined) return this.placedRoots.length < this.roots.length;
-    if (this.unified === undefined) {
-      this.placedRoots = this.roots;
-      return false;
-    }
-    const parent = join(this.unified, this.parent);
-    if (!existsSync(parent)) return false; // before setup(): decided later
+  /** The roots without the v1 freezer where the unified mount freezes; decided once the parent exists there. */
+  private placementRoots(): string[] {
+    if (this.placedRoots) return this.placedRoots;
     const { freezer } = this.hierarchies;
+    if (this.unified === undefined || freezer === undefined) return (this.placedRoots = this.roots);
+    const parent = join(this.unified, this.parent);
+    if (!existsSync(parent)) return this.roots; // before setup(): decided later
     // A freezer co-mounted with a governing controller (never seen, but possible) keeps its directory.
-    const apart = freezer !== undefined && V1_USED.every((c) => c === 'freezer' || this.hierarchies[c] !== freezer);
-    const covers = apart && existsSync(join(parent, V1_FILES.freeze));
-    this.placedRoots = covers ? this.roots.filter((r) => r !== freezer) : this.roots;
-    return this.placedRoots.length < this.roots.length;
+    const apart = V1_USED.every((c) => c === 'freezer' || this.hierarchies[c] !== freezer);
+    this.placedRoots = apart && existsSync(join(parent, V1_FILES.freeze)) ? this.roots.filter((r) => r !== freezer) : this.roots;
+    return this.placedRoots;
   }
 
   protected mkdirTenant(dir: string): void {

@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { calmResources, CgroupStatsSource, QUIET_FULL_EVERY } from '../../../../agent/collectors/cgroup-stats.js';
 import type { CollectContext } from '../../../../agent/collectors/collector.js';
+import { PressureCollector } from '../../../../agent/collectors/pressure.js';
 import type { CgroupDriver, CgroupStats, StatsReader, StatsReadOptions } from '../../../../agent/kernel/cgroup/driver.js';
 import type { Tenant } from '../../../../agent/tenants.js';
 
@@ -22,7 +23,7 @@ function kernel() {
     readActivity: (opts) => (reads.activity++, { cpuUsageUsec: now.cpuUsageUsec, ...(opts?.pids === false ? {} : { pids: now.pids }) }),
     close: () => {},
   };
-  const driver = { openStats: () => reader } as unknown as CgroupDriver;
+  const driver = { openStats: () => reader, hostPressure: () => ({}) } as unknown as CgroupDriver;
   /** Tenants placement moved processes into since the last tick. */
   const placed = new Set<string>();
   return { now, reads, options, driver, placed, source: new CgroupStatsSource(driver, pino({ level: 'silent' }), () => placed) };
@@ -79,15 +80,8 @@ describe('cgroup_stats: quiet tenants', () => {
 
   it('asks for the pressure of the resources calm on the whole host not to be read', () => {
     const psi = (avg10: number, avg60 = 0, avg300 = 0) => ({ some: { avg10, avg60, avg300, total: 5 } });
-    expect([...calmResources({ hostPressure: () => ({ cpu: psi(3.2), memory: psi(0), io: psi(0, 0.01) }) })]).toEqual(['memory']);
-    expect([...calmResources({ hostPressure: () => ({}) })]).toEqual([]); // no PSI on the host: everything read
-    expect([
-      ...calmResources({
-        hostPressure: () => {
-          throw new Error('EACCES');
-        },
-      }),
-    ]).toEqual([]);
+    expect([...calmResources({ cpu: psi(3.2), memory: psi(0), io: psi(0, 0.01) })]).toEqual(['memory']);
+    expect([...calmResources({})]).toEqual([]); // no PSI on the host: everything read
     const { now, options, driver } = kernel();
     (driver as { hostPressure?: () => unknown }).hostPressure = () => ({ cpu: psi(1), memory: psi(0), io: psi(0) });
     const source = new CgroupStatsSource(driver, pino({ level: 'silent' }));
@@ -98,5 +92,25 @@ describe('cgroup_stats: quiet tenants', () => {
       ['memory', 'io'],
       ['memory', 'io'],
     ]);
+    // Unreadable host PSI: nothing is calm (every tenant's pressure read); the pressure collector reports the error.
+    (driver as { hostPressure?: () => unknown }).hostPressure = () => {
+      throw new Error('EACCES');
+    };
+    now.cpuUsageUsec += 1;
+    tick(source);
+    expect(options.at(-1)?.calm).toBeUndefined();
+  });
+
+  it('reads the host PSI once a tick: the pressure collector reports what cgroup_stats read', () => {
+    const { driver } = kernel();
+    let reads = 0;
+    (driver as { hostPressure?: () => unknown }).hostPressure = () => (reads++, { cpu: { some: { avg10: 1, avg60: 0, avg300: 0, total: 5 } } });
+    const source = new CgroupStatsSource(driver, pino({ level: 'silent' }));
+    const pressure = new PressureCollector(() => (reads++, {}));
+    const ctx: CollectContext = { mono: 0, tenants: [alice], stats: new Map(), samples: new Map(), host: { cores: 2, memory_bytes: 1 } as CollectContext['host'] };
+    source.collect(ctx);
+    pressure.collect(ctx);
+    expect(reads).toBe(1);
+    expect(ctx.host.pressure?.cpu?.some.avg10).toBe(1);
   });
 });
