@@ -5,7 +5,7 @@
 // for tenants, plans and manual actions, pulled in the background (transport/policy-pull.ts).
 import type { Logger } from 'pino';
 import type { ActionAck, HostStats, IncidentEvent, ManualAction, Policy, TenantInfoWire, TopProcess } from '../shared/wire/agent.js';
-import { BandwidthCollector, nftExec } from './collectors/bandwidth.js';
+import { BANDWIDTH_LIST_EVERY_MS, BandwidthCollector, linkNearContention, nftExec } from './collectors/bandwidth.js';
 import { LinkCollector } from './collectors/link.js';
 import { CgroupStatsSource } from './collectors/cgroup-stats.js';
 import { type CollectContext, type Collector, runCollectors } from './collectors/collector.js';
@@ -150,10 +150,12 @@ export class Agent implements TickAgent {
     if (this.config.bandwidth.enabled) {
       const bw = this.config.bandwidth;
       const log = this.log.child({ component: 'bandwidth' });
-      this.bandwidth = new BandwidthCollector(nftExec, bw.table, this.driver.kind === 'v2' ? this.driver.parent : undefined, undefined, bw.ctMarkMask, (m) => log.warn(m));
-      this.collectors.push(this.bandwidth);
-      // The egress link's saturation: bandwidth's contention signal (host `network` in the report).
+      // The egress link's saturation: bandwidth's contention signal (host `network` in the report). Before the
+      // tenants' counters: a link near contention has them listed every tick.
       this.collectors.push(new LinkCollector({ ...(bw.interfaces ? { interfaces: bw.interfaces } : {}), ...(bw.linkSpeed !== undefined ? { linkSpeed: bw.linkSpeed } : {}) }));
+      const listing = { everyMs: BANDWIDTH_LIST_EVERY_MS, busy: (ctx: CollectContext) => linkNearContention(ctx.host.network, this.config.policy.contention) };
+      this.bandwidth = new BandwidthCollector(nftExec, bw.table, this.driver.kind === 'v2' ? this.driver.parent : undefined, undefined, bw.ctMarkMask, (m) => log.warn(m), listing);
+      this.collectors.push(this.bandwidth);
     }
     if (this.config.bandwidth.shaping) {
       const log = this.log.child({ component: 'shaper' });

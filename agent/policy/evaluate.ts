@@ -233,25 +233,32 @@ function hostView(used: readonly Observation[], latest: Observation, config: Pol
   const capacity = { cpu: latest.host.cores * 100, memory: latest.host.memory_bytes, link: latest.host.network?.link_bps };
   const usage = { cpu: 0, io: 0, memory: 0, bandwidth: 0 };
   for (const o of used) {
-    let cpu = 0;
-    let io = 0;
-    let mem = 0;
-    let tx = 0;
-    for (const s of o.samples.values()) {
-      cpu += s.cpu?.percent ?? 0;
-      io += s.io ? s.io.read_bps + s.io.write_bps : 0;
-      mem += s.memory ? heldMemory(s) : 0;
-      tx += socketTx(s) ?? 0;
-    }
-    usage.bandwidth += tx;
-    // Shares are of what the tenants use together: the fair share is split among tenants too, so the
-    // host's own daemons (outside every tenant cgroup) must not dilute a tenant's share.
-    usage.cpu += cpu;
-    usage.io += io;
-    usage.memory += mem;
+    const u = usageOf(o);
+    for (const k of GOVERNED) usage[k] += u[k];
   }
   for (const k of GOVERNED) usage[k] /= used.length;
   return { contention: contentionView(latest, config), usage, capacity };
+}
+
+/**
+ * What the tenants used together in one observation. Shares are of what the tenants use together: the fair
+ * share is split among tenants too, so the host's own daemons (outside every tenant cgroup) must not dilute a
+ * tenant's share. An observation does not change once made, and a window holds it for many ticks: its sums are
+ * kept with it (the same numbers, not summed again over 1,000 tenants on every tick it stays in the window).
+ */
+const usageSums = new WeakMap<Observation, Record<Governed, number>>();
+function usageOf(o: Observation): Record<Governed, number> {
+  const kept = usageSums.get(o);
+  if (kept) return kept;
+  const u = { cpu: 0, io: 0, memory: 0, bandwidth: 0 };
+  for (const s of o.samples.values()) {
+    u.cpu += s.cpu?.percent ?? 0;
+    u.io += s.io ? s.io.read_bps + s.io.write_bps : 0;
+    u.memory += s.memory ? heldMemory(s) : 0;
+    u.bandwidth += socketTx(s) ?? 0;
+  }
+  usageSums.set(o, u);
+  return u;
 }
 
 /**

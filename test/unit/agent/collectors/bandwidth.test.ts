@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BandwidthCollector, buildRuleset, ctMarkMaskProblem, markCapacity, markOf, NftablesError, parseCounters } from '../../../../agent/collectors/bandwidth.js';
+import { BANDWIDTH_LIST_EVERY_MS, BandwidthCollector, buildRuleset, ctMarkMaskProblem, linkNearContention, markCapacity, markOf, NftablesError, parseCounters } from '../../../../agent/collectors/bandwidth.js';
 import type { CollectContext } from '../../../../agent/collectors/collector.js';
 import { NoData } from '../../../../agent/collectors/collector.js';
 import type { Tenant } from '../../../../agent/tenants.js';
@@ -94,5 +94,71 @@ describe('bandwidth collector failures', () => {
     const refused = new BandwidthCollector(() => ({ status: 1, stdout: '', stderr: 'Error: Could not process rule: Operation not permitted\nmore' }));
     expect(() => refused.collect(ctx())).toThrow(NftablesError);
     expect(() => refused.collect(ctx())).toThrow(expect.objectContaining({ code: 'HW_NFTABLES', message: 'cannot install the nftables table inet hostwarden: Error: Could not process rule: Operation not permitted' }));
+  });
+});
+
+describe('bandwidth collector: when the counters are listed', () => {
+  const contention = { linkSaturation: 0.9, linkDrops: 100 };
+  /** A fake nft whose counters grow by `perTick` bytes between listings; counts the listings. */
+  function fakeNft() {
+    const state = { listings: 0, bytes: 0 };
+    const exec = (args: string[], input?: string) => {
+      if (input !== undefined) return { status: 0, stdout: '', stderr: '' };
+      state.listings++;
+      return { status: 0, stdout: JSON.stringify({ nftables: [{ counter: { name: 'tx_alice', bytes: state.bytes } }, { counter: { name: 'rx_alice', bytes: 0 } }] }), stderr: '' };
+    };
+    return { state, exec };
+  }
+  const ctxAt = (mono: number, tenants: Tenant[], network?: CollectContext['host']['network']): CollectContext => ({
+    mono,
+    tenants,
+    stats: new Map(),
+    samples: new Map(tenants.map((t) => [t.name, {}])),
+    host: { cores: 1, memory_bytes: 1, ...(network ? { network } : {}) },
+  });
+
+  it('while the link is calm: every 30 s, each tenant keeping its last rate between listings; every tick near contention', () => {
+    const { state, exec } = fakeNft();
+    const tenants = [tenant('alice', [1001])];
+    const c = new BandwidthCollector(exec, 'hw', undefined, undefined, 0, undefined, { everyMs: BANDWIDTH_LIST_EVERY_MS, busy: (ctx) => linkNearContention(ctx.host.network, contention) });
+    c.collect(ctxAt(0, tenants)); // installs the table and lists its new counters at once
+    expect(state.listings).toBe(1);
+    state.bytes = 30_000_000; // 1 MB/s over the next 30 s
+    const rates: Array<number | undefined> = [];
+    for (let t = 5_000; t <= 30_000; t += 5_000) {
+      const ctx = ctxAt(t, tenants);
+      c.collect(ctx);
+      rates.push(ctx.samples.get('alice')!.bandwidth?.tx_bps);
+    }
+    // Ticks at 5..25 s list nothing (no rate yet: one listing so far); the one at 30 s lists and sees 1 MB/s.
+    expect(state.listings).toBe(2);
+    expect(rates).toEqual([undefined, undefined, undefined, undefined, undefined, 1_000_000]);
+    // Between listings the last rate stands, a copy per tick (the web logs add to it).
+    const held = ctxAt(35_000, tenants);
+    c.collect(held);
+    expect(state.listings).toBe(2);
+    expect(held.samples.get('alice')!.bandwidth).toEqual({ tx_bps: 1_000_000, rx_bps: 0 });
+    expect(held.network?.get('alice')).toEqual({ tx: 30_000_000 });
+    // The link at half the saturation threshold (or half the drop threshold): listed on every tick.
+    state.bytes = 40_000_000;
+    const busy = ctxAt(40_000, tenants, { interface: 'eth0', tx_bps: 1, drops_per_s: 0, saturation: 0.45, link_bps: 1 });
+    c.collect(busy);
+    expect(state.listings).toBe(3);
+    expect(busy.samples.get('alice')!.bandwidth?.tx_bps).toBe(1_000_000);
+    c.collect(ctxAt(45_000, tenants, { interface: 'eth0', tx_bps: 1, drops_per_s: 50 }));
+    expect(state.listings).toBe(4);
+    c.collect(ctxAt(50_000, tenants, { interface: 'eth0', tx_bps: 1, drops_per_s: 49, saturation: 0.44, link_bps: 1 }));
+    expect(state.listings).toBe(4);
+    // A changed tenant set reinstalls the table (new counters): listed at once.
+    c.collect(ctxAt(55_000, [...tenants, tenant('bob', [1002])]));
+    expect(state.listings).toBe(5);
+  });
+
+  it('near contention: half a threshold; drops count only when the policy judges them', () => {
+    expect(linkNearContention(undefined, contention)).toBe(false);
+    expect(linkNearContention({ interface: 'e', tx_bps: 1, drops_per_s: 0 }, contention)).toBe(false);
+    expect(linkNearContention({ interface: 'e', tx_bps: 1, drops_per_s: 0, saturation: 0.45 }, contention)).toBe(true);
+    expect(linkNearContention({ interface: 'e', tx_bps: 1, drops_per_s: 50 }, contention)).toBe(true);
+    expect(linkNearContention({ interface: 'e', tx_bps: 1, drops_per_s: 5000 }, { linkSaturation: 0.9, linkDrops: 0 })).toBe(false);
   });
 });
