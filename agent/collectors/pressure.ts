@@ -22,6 +22,21 @@ export class PressureCollector implements Collector {
     private readonly servicesPressure: () => Pressure = () => ({}),
   ) {}
 
+  /**
+   * What a tenant's PSI reports as, kept with the PSI read: a quiet tenant's stats repeat its last read (the same
+   * object), and 1,000 tenants' pressure is then not shortened again on every tick. Reports only serialise it.
+   */
+  private readonly shortened = new WeakMap<Pressure, Pressure>();
+
+  private reported(p: Pressure): Pressure {
+    let out = this.shortened.get(p);
+    if (!out) {
+      out = avg10Only(p);
+      this.shortened.set(p, out);
+    }
+    return out;
+  }
+
   collect(ctx: CollectContext): void | NoData {
     const host = ctx.hostPressure ?? this.hostPressure();
     if (Object.keys(host).length > 0) ctx.host.pressure = host;
@@ -31,7 +46,7 @@ export class PressureCollector implements Collector {
     for (const [tenant, st] of ctx.stats) {
       if (!st.pressure || Object.keys(st.pressure).length === 0) continue;
       any = true;
-      sampleOf(ctx, tenant).pressure = avg10Only(st.pressure);
+      sampleOf(ctx, tenant).pressure = this.reported(st.pressure);
     }
     if (!any && !ctx.host.pressure) return new NoData('the kernel exposes no pressure stall information');
   }

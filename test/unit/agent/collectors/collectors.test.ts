@@ -97,4 +97,16 @@ describe('pressure collector', () => {
     expect(x.samples.get('a')?.pressure).toEqual({ cpu: { some: { avg10: 12.5 }, full: { avg10: 3 } }, io: { some: { avg10: 1 } } });
     expect(x.host.pressure).toEqual(host);
   });
+
+  it("shortens a quiet tenant's repeated PSI once (the same read: the same object), a new read again", async () => {
+    const { PressureCollector } = await import('../../../../agent/collectors/pressure.js');
+    const c = new PressureCollector(() => ({}));
+    const read = { cpu: { some: { avg10: 2, avg60: 1, avg300: 0, total: 5 } } };
+    const first = ctx(0, { a: { pressure: read } });
+    const again = ctx(5, { a: { pressure: read } });
+    const next = ctx(10, { a: { pressure: { cpu: { some: { avg10: 4, avg60: 1, avg300: 0, total: 9 } } } } });
+    for (const x of [first, again, next]) c.collect(x);
+    expect(again.samples.get('a')?.pressure).toBe(first.samples.get('a')?.pressure);
+    expect(next.samples.get('a')?.pressure).toEqual({ cpu: { some: { avg10: 4 } } });
+  });
 });
