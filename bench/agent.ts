@@ -2,14 +2,15 @@
 // built agent daemon with 1,000 tenants (by numeric UID, no passwd entries to clean up) and 5,000 tenant
 // processes (`sleep` started with those UIDs), of which 50 exit and 50 are born every second, reporting every
 // tick to a built controller on loopback. Both daemons run in a network namespace of the bench's own, so the
-// bandwidth collector's nftables table (and its `nft` children) live and die with it. Measured: utime + stime of
+// bandwidth collector's nftables table (and its `nft` children) live and die with it; the namespace has an
+// uplink (a veth pair inside it) with the default route, so the link collector runs as on a server. Measured: utime + stime of
 // the agent process and of its children (waited-for: cutime + cstime; still running, like the nft session:
 // their own) from /proc/PID/stat over the measuring window. Baseline in the same run: the full-scan placement (every /proc/PID's owner, each tenant's
 // cgroup.procs) that ran every second before, timed in this process over the same processes.
 // Every cgroup, process, file and the namespace it makes are removed again, also on failure and on SIGINT/SIGTERM.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -266,6 +267,11 @@ export async function benchAgentRounds(opts: AgentBenchOptions = {}): Promise<Ag
   try {
     execFileSync('ip', ['netns', 'add', netns]);
     execFileSync('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
+    // An uplink with the default route, as every server has: the agent's link collector reads it (and runs
+    // `tc` for its qdiscs' drops). Both ends of the veth pair stay in the namespace; no packet leaves it.
+    execFileSync('ip', ['-n', netns, 'link', 'add', 'uplink0', 'type', 'veth', 'peer', 'name', 'uplink1']);
+    for (const dev of ['uplink0', 'uplink1']) execFileSync('ip', ['-n', netns, 'link', 'set', dev, 'up']);
+    execFileSync('ip', ['-n', netns, 'route', 'add', 'default', 'dev', 'uplink0']);
     const token = (f: string): string => {
       const t = randomBytes(24).toString('hex');
       writeFileSync(join(dir, f), `${t}\n`, { mode: 0o600 });
@@ -329,7 +335,14 @@ export async function benchAgentRounds(opts: AgentBenchOptions = {}): Promise<Ag
           '',
         ].join('\n'),
       );
-      const agent = spawn('nsenter', [`--net=/var/run/netns/${netns}`, node, ...(opts.agentNodeArgs ?? []), join(agentRoot, 'dist/agent/bin/hostwarden-agent.js'), '--config', join(dir, 'agent.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+      // In the namespace's network, and in a mount namespace of its own whose /sys/class/net and
+      // /sys/devices/virtual/net show the namespace's devices (a sysfs mounted from inside it), as a server's
+      // show its own; the cgroup mounts under /sys stay as they are. Every step execs: the PID is the agent's.
+      const sysfs = join(dir, 'sys');
+      mkdirSync(sysfs);
+      const mounts = `mount -t sysfs sysfs "${sysfs}" && mount --bind "${sysfs}/class/net" /sys/class/net && mount --bind "${sysfs}/devices/virtual/net" /sys/devices/virtual/net && exec "$@"`;
+      const agentArgs = [node, ...(opts.agentNodeArgs ?? []), join(agentRoot, 'dist/agent/bin/hostwarden-agent.js'), '--config', join(dir, 'agent.yaml')];
+      const agent = spawn('nsenter', [`--net=/var/run/netns/${netns}`, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', mounts, 'sh', ...agentArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
       daemons.push(agent);
       let aout = '';
       agent.stdout!.on('data', (d: Buffer) => (aout += d.toString()));

@@ -75,14 +75,19 @@ export class CgroupStatsSource implements Collector {
           r = this.driver.openStats(t.name);
           this.readers.set(t.name, r);
         }
-        const prev = quiet && !placed?.has(t.name) ? this.last.get(t.name) : undefined;
+        const prev = quiet ? this.last.get(t.name) : undefined;
         let afterActivity = false;
         if (prev && r.readActivity && prev.quietTicks < QUIET_FULL_EVERY - 1) {
           // CPU time alone: a task born, exiting or killed runs in the cgroup, so its CPU time moves; a process
           // moved in is known from placement. Only a zombie reaped by a parent outside the cgroup (cron, sshd)
           // changes the task count without it: that count is at most QUIET_FULL_EVERY ticks old.
-          const a = r.readActivity({ pids: false });
-          if (a.cpuUsageUsec !== undefined && a.cpuUsageUsec === prev.stats.cpuUsageUsec) {
+          // Processes placement moved in that have not run since (a stray sleeping when moved) change the task
+          // count alone: their memory stays charged where it was (v1 without move_charge_at_immigrate, v2), and
+          // they can take no memory, do no io, wait on nothing and be throttled by nothing without running.
+          const movedIn = placed?.has(t.name) === true;
+          const a = r.readActivity({ pids: movedIn });
+          if (a.cpuUsageUsec !== undefined && a.cpuUsageUsec === prev.stats.cpuUsageUsec && (!movedIn || a.pids !== undefined)) {
+            if (movedIn) prev.stats = { ...prev.stats, pids: a.pids! };
             prev.quietTicks++;
             out.set(t.name, { ...prev.stats });
             continue;

@@ -1,6 +1,6 @@
-// The quiet-tenant shortcut of the cgroup_stats collector: a tenant whose CPU time did not move and into which
-// placement moved nothing since its last full read costs one read and repeats that read, at most
-// QUIET_FULL_EVERY ticks in a row; either change reads everything again.
+// The quiet-tenant shortcut of the cgroup_stats collector: a tenant whose CPU time did not move since its last
+// full read costs one read (two when placement moved a process in: its task count) and repeats that read, at
+// most QUIET_FULL_EVERY ticks in a row; CPU time moving reads everything again.
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { calmResources, CgroupStatsSource, QUIET_FULL_EVERY } from '../../../../agent/collectors/cgroup-stats.js';
@@ -49,22 +49,37 @@ describe('cgroup_stats: quiet tenants', () => {
     expect(reads.full).toBe(2);
   });
 
-  it('CPU time (a task ran, was born or exited) or a process placement moved in makes the next read a full one', () => {
-    const { now, reads, placed, source } = kernel();
+  it('CPU time (a task ran, was born or exited) makes the next read a full one', () => {
+    const { now, reads, source } = kernel();
     tick(source);
     now.memory.anon = 500;
     now.cpuUsageUsec += 1;
     expect(tick(source).memory?.anon).toBe(500);
-    now.memory.anon = 700;
+    expect(reads.full).toBe(2);
+    // A zombie reaped by a parent outside the cgroup: the task count alone moves, seen by the periodic full read.
+    now.pids = 2;
+    expect(tick(source).pids).toBe(3);
+    expect(reads.full).toBe(2);
+  });
+
+  it('a process placement moved in that has not run since: its task count is read, the rest repeated; one that ran: a full read', () => {
+    const { now, reads, placed, source } = kernel();
+    tick(source);
+    now.memory.file = 10; // not read: nothing ran
     now.pids = 4; // a sleeping process placed into the tenant: no CPU time of its own
     placed.add('alice');
-    expect(tick(source)).toMatchObject({ pids: 4, memory: { anon: 700 } });
-    expect(reads.full).toBe(3);
+    expect(tick(source)).toMatchObject({ pids: 4, memory: { file: 40 } });
+    expect(reads).toEqual({ full: 1, activity: 1 });
     placed.clear();
-    // A zombie reaped by a parent outside the cgroup: the task count alone moves, seen by the periodic full read.
-    now.pids = 3;
-    expect(tick(source).pids).toBe(4);
-    expect(reads.full).toBe(3);
+    expect(tick(source).pids).toBe(4); // the new count stands on the quiet ticks after it
+    expect(reads.full).toBe(1);
+    // Moved in and ran (or anything else ran): read in full.
+    now.pids = 5;
+    now.cpuUsageUsec += 1;
+    now.memory.anon = 700;
+    placed.add('alice');
+    expect(tick(source)).toMatchObject({ pids: 5, memory: { anon: 700, file: 10 } });
+    expect(reads.full).toBe(2);
   });
 
   it("a changed tenant's full read reuses the activity read's CPU time and tasks, and the tick never reads the freezer", () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CollectContext } from '../../../../agent/collectors/collector.js';
+import { linkNearContention } from '../../../../agent/collectors/bandwidth.js';
 import { LinkCollector, type LinkSources, parseIpv6RouteDefaults, parseQdiscDrops, parseRouteDefaults, parseSpeed } from '../../../../agent/collectors/link.js';
 import { HostStatsSchema } from '../../../../shared/wire/agent.js';
 import { Value } from 'typebox/value';
@@ -53,5 +54,43 @@ describe('link collector', () => {
     const third = ctx(1000);
     configured.collect(third);
     expect(third.host.network).toMatchObject({ interface: 'eth1', saturation: 1.5 });
+  });
+
+  it("reads the qdiscs' drops (a tc run) every 30 s while the link is calm, every tick near contention, each rate over its own span", () => {
+    const files: Record<string, string> = {
+      '/sys/class/net/eth0/statistics/tx_bytes': '0',
+      '/sys/class/net/eth0/statistics/tx_dropped': '0',
+      '/sys/class/net/eth0/speed': '1000', // 125 MB/s
+    };
+    let qdiscDrops = 0;
+    let runs = 0;
+    const sources: LinkSources = { readFile: (p) => files[p], qdiscDrops: () => (runs++, qdiscDrops) };
+    const contention = { linkSaturation: 0.9, linkDrops: 100 };
+    const c = new LinkCollector({ interfaces: ['eth0'], qdiscEveryMs: 30_000, busy: (n) => linkNearContention(n, contention) }, sources);
+    const at = (mono: number, txBytes: number, devDrops = 0) => {
+      files['/sys/class/net/eth0/statistics/tx_bytes'] = String(txBytes);
+      files['/sys/class/net/eth0/statistics/tx_dropped'] = String(devDrops);
+      const ctx: CollectContext = { mono, tenants: [], stats: new Map(), samples: new Map(), host: { cores: 2, memory_bytes: 1 } };
+      c.collect(ctx);
+      return ctx.host.network;
+    };
+    at(0, 0);
+    expect(runs).toBe(1);
+    qdiscDrops = 300; // 10/s over the next 30 s
+    const calm: number[] = [];
+    for (let t = 5_000; t <= 30_000; t += 5_000) calm.push(at(t, t * 1000, t / 1000)!.drops_per_s); // 1 MB/s, 1 device drop/s
+    expect(runs).toBe(2); // at 0 and at 30 s only
+    // The device's own drops are read every tick; the qdiscs' rate is 0 until read at 30 s: 10/s over those 30 s.
+    expect(calm).toEqual([1, 1, 1, 1, 1, 11]);
+    expect(at(35_000, 35_000_000, 35)!.drops_per_s).toBe(11); // held between reads
+    expect(runs).toBe(2);
+    // Half full (62.5 MB/s): near contention, the qdiscs are read on every tick after the one that saw it.
+    expect(at(40_000, 35_000_000 + 312_500_000, 40)!.saturation).toBe(0.5);
+    expect(runs).toBe(2);
+    qdiscDrops = 800; // 500 over the 15 s since the read at 30 s
+    expect(at(45_000, 35_000_000 + 625_000_000, 45)!.drops_per_s).toBe(34.33);
+    expect(runs).toBe(3);
+    expect(at(50_000, 35_000_000 + 937_500_000, 50)!.drops_per_s).toBe(1); // no new qdisc drops in the last 5 s
+    expect(runs).toBe(4);
   });
 });
