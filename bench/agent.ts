@@ -42,6 +42,14 @@ export interface AgentBenchOptions {
 
 export interface AgentBenchResult {
   kind: string;
+  /**
+   * The kernel's part of placement at this churn: CPU per fresh process moved into a tenant's cgroup in every
+   * hierarchy the driver governs (the agent's own driver, here in the bench's process after the round), as %
+   * of one core at churnPerSecond strays a second. No placement on this host can cost less.
+   */
+  movePercent?: number;
+  moveUsec?: number;
+  moveHierarchies?: number;
   tenants: number;
   processes: number;
   churnPerSecond: number;
@@ -437,17 +445,41 @@ export async function benchAgentRounds(opts: AgentBenchOptions = {}): Promise<Ag
         bornPerSecond: (born - born0) / wall,
       };
       results.push(result);
-      if (roots.length > 1) printAgent(result);
       // Stop this round's agent before the next one starts: two agents would move the same processes back and forth.
       agent.kill('SIGTERM');
       for (let i = 0; i < 200 && agent.exitCode === null && agent.signalCode === null; i++) await sleep(100);
       if (agent.exitCode === null && agent.signalCode === null) agent.kill('SIGKILL');
+      const floor = await moveFloor(driver, names[0]!);
+      result.moveUsec = floor.usec;
+      result.moveHierarchies = floor.hierarchies;
+      result.movePercent = (floor.usec * churn) / 10_000;
+      if (roots.length > 1) printAgent(result);
     }
     return results;
   } finally {
     await cleanup();
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
+  }
+}
+
+/**
+ * CPU per fresh process moved into `tenant`'s cgroup by `driver` (every hierarchy it governs): root `sleep`s
+ * started here and moved once each, as placement moves a stray, then killed (the agent is stopped: nothing
+ * moves them back).
+ */
+async function moveFloor(driver: CgroupDriver, tenant: string, n = 250): Promise<{ usec: number; hierarchies: number }> {
+  const kids = Array.from({ length: n }, () => spawn('sleep', ['300'], { stdio: 'ignore' }));
+  try {
+    await sleep(1000);
+    const pids = kids.map((k) => k.pid).filter((p): p is number => p !== undefined);
+    const u0 = process.cpuUsage();
+    for (const pid of pids) driver.move(tenant, pid);
+    const u = process.cpuUsage(u0);
+    const hierarchies = readFileSync(`/proc/${pids[0]}/cgroup`, 'utf8').split('\n').filter((l) => l.includes(`/${tenant}`)).length;
+    return { usec: (u.user + u.system) / pids.length, hierarchies };
+  } finally {
+    await Promise.all(kids.map((k) => new Promise<void>((done) => (k.exitCode !== null || k.signalCode !== null ? done() : (k.once('exit', () => done()), k.kill('SIGKILL'))))));
   }
 }
 
@@ -462,6 +494,12 @@ export function printAgent(r: AgentBenchResult): void {
     `agent: baseline full-scan placement ${r.baselinePassMs.toFixed(1)} ms CPU per pass = ${r.baselinePercent.toFixed(2)}% of one core at 1 s ` +
       `(before any cgroup read); ${r.placedAtEnd} of ${r.runningAtEnd} tenant processes in their cgroups at the end; load ${r.loadavg} (shared machine)`,
   );
+  if (r.movePercent !== undefined) {
+    console.log(
+      `agent: the kernel's part of placement: ${r.moveUsec!.toFixed(0)} us of CPU to move a fresh process into a tenant cgroup (${r.moveHierarchies} hierarchies, ` +
+        `the same driver, after the round) = ${r.movePercent.toFixed(2)}% of one core at ${r.churnPerSecond} strays a second, part of the agent's figure`,
+    );
+  }
   const steps = Object.entries(r.stepPercent).sort((a, b) => b[1] - a[1]);
   if (steps.length > 0) console.log(`agent: by step (% of one core, process CPU while the step ran): ${steps.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`);
   if (r.agentWarnings.length > 0) console.log(`agent: ${r.agentWarnings.length} log lines at warn or above while measuring, first: ${r.agentWarnings[0]!.slice(0, 300)}`);
