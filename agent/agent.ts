@@ -4,9 +4,8 @@
 // decides locally, so it keeps governing while the controller is down; the controller is the source of truth
 // for tenants, plans and manual actions, pulled in the background (transport/policy-pull.ts).
 import type { Logger } from 'pino';
-import type { ActionAck, HostStats, IncidentEvent, ManualAction, NetworkStats, Policy, TenantInfoWire, TopProcess } from '../shared/wire/agent.js';
-import { BANDWIDTH_LIST_EVERY_MS, BandwidthCollector, linkNearContention, nftExec } from './collectors/bandwidth.js';
-import { LinkCollector } from './collectors/link.js';
+import type { ActionAck, HostStats, IncidentEvent, ManualAction, Policy, TenantInfoWire, TopProcess } from '../shared/wire/agent.js';
+import { type BandwidthCollector, networkCollectors, nftExec } from './collectors/bandwidth.js';
 import { CgroupStatsSource } from './collectors/cgroup-stats.js';
 import { type CollectContext, type Collector, runCollectors } from './collectors/collector.js';
 import { CpuCollector } from './collectors/cpu.js';
@@ -148,22 +147,10 @@ export class Agent implements TickAgent {
     this.inodes = this.config.inodes.enabled ? new InodesCollector(this.config.procRoot, this.config.inodes.refreshMs, undefined, this.log.child({ component: 'inodes' })) : undefined;
     if (this.inodes) this.collectors.push(this.inodes);
     if (this.config.bandwidth.enabled) {
-      const bw = this.config.bandwidth;
       const log = this.log.child({ component: 'bandwidth' });
-      // The egress link's saturation: bandwidth's contention signal (host `network` in the report). Before the
-      // tenants' counters: a link near contention has them listed every tick.
-      const nearContention = (net: NetworkStats | undefined) => linkNearContention(net, this.config.policy.contention);
-      this.collectors.push(
-        new LinkCollector({
-          ...(bw.interfaces ? { interfaces: bw.interfaces } : {}),
-          ...(bw.linkSpeed !== undefined ? { linkSpeed: bw.linkSpeed } : {}),
-          qdiscEveryMs: BANDWIDTH_LIST_EVERY_MS,
-          busy: nearContention,
-        }),
-      );
-      const listing = { everyMs: BANDWIDTH_LIST_EVERY_MS, busy: (ctx: CollectContext) => nearContention(ctx.host.network) };
-      this.bandwidth = new BandwidthCollector(nftExec, bw.table, this.driver.kind === 'v2' ? this.driver.parent : undefined, undefined, bw.ctMarkMask, (m) => log.warn(m), listing);
-      this.collectors.push(this.bandwidth);
+      const [link, bandwidth] = networkCollectors(this.config.bandwidth, this.driver.kind === 'v2' ? this.driver.parent : undefined, () => this.config.policy.contention, (m) => log.warn(m));
+      this.bandwidth = bandwidth;
+      this.collectors.push(link, bandwidth);
     }
     if (this.config.bandwidth.shaping) {
       const log = this.log.child({ component: 'shaper' });

@@ -18,9 +18,11 @@ import { spawnSync } from 'node:child_process';
 import { HostwardenError } from '../../shared/errors.js';
 import type { NetworkStats } from '../../shared/wire/agent.js';
 import { type NftQuery, NftSession } from '../kernel/nft-session.js';
+import type { BandwidthConfig } from '../shaping/config.js';
 import type { Tenant } from '../tenants.js';
 import { type CollectContext, type Collector, NoData, RateTracker, sampleOf } from './collector.js';
 import { DEFAULT_CT_MARK_MASK, markCapacity, markOf } from './ct-mark.js';
+import { LinkCollector } from './link.js';
 
 /** nft refused to install the agent's table or to list its counters (the collector reports it and retries). */
 export class NftablesError extends HostwardenError {
@@ -114,6 +116,18 @@ export function linkNearContention(net: NetworkStats | undefined, c: { linkSatur
   if (!net) return false;
   if (net.saturation !== undefined && net.saturation >= c.linkSaturation / 2) return true;
   return c.linkDrops > 0 && net.drops_per_s >= c.linkDrops / 2;
+}
+
+/**
+ * The agent's link and bandwidth collectors, to run in that order: the egress link's saturation (bandwidth's
+ * contention signal, the host's `network` in the report) decides whether the counters are listed this tick.
+ * `rxCgroupParent`: pure v2 hosts' tenant parent (rx by socket cgroup); `contention()`: the policy's thresholds now.
+ */
+export function networkCollectors(bw: BandwidthConfig, rxCgroupParent: string | undefined, contention: () => { linkSaturation: number; linkDrops: number }, warn: (message: string) => void): [LinkCollector, BandwidthCollector] {
+  const busy = (net: NetworkStats | undefined) => linkNearContention(net, contention());
+  const link = new LinkCollector({ ...(bw.interfaces ? { interfaces: bw.interfaces } : {}), ...(bw.linkSpeed !== undefined ? { linkSpeed: bw.linkSpeed } : {}), qdiscEveryMs: BANDWIDTH_LIST_EVERY_MS, busy });
+  const listing = { everyMs: BANDWIDTH_LIST_EVERY_MS, busy: (ctx: CollectContext) => busy(ctx.host.network) };
+  return [link, new BandwidthCollector(nftExec, bw.table, rxCgroupParent, undefined, bw.ctMarkMask, warn, listing)];
 }
 
 /** Byte counters per tenant from `nft -j list counters table inet <table>`. */
