@@ -113,7 +113,7 @@ describe('bandwidth collector: when the counters are listed', () => {
     mono,
     tenants,
     stats: new Map(),
-    samples: new Map(tenants.map((t) => [t.name, {}])),
+    samples: new Map(tenants.map((t) => [t.name, { tenant: t.name }])),
     host: { cores: 1, memory_bytes: 1, ...(network ? { network } : {}) },
   });
 
