@@ -3,7 +3,8 @@
 // (`bandwidth.interfaces`, else the devices of the default routes from /proc/net/route and /proc/net/ipv6_route):
 // bytes sent from /sys/class/net/<dev>/statistics/tx_bytes, the speed from `bandwidth.link_speed` or the
 // driver's /sys/class/net/<dev>/speed (Mbit/s; virtual devices have none), drops from the device's tx_dropped
-// plus its qdiscs' drops (`tc -s -j qdisc show dev <dev>`, one process per interface and tick). The busiest
+// (every tick) plus its qdiscs' drops (`tc -s -j qdisc show dev <dev>`, one process per interface: in the agent
+// every 30 s while the link is calm, every tick near contention; see LinkOptions.qdiscEveryMs). The busiest
 // interface (highest saturation, else highest rate) is reported as the host's `network`.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
