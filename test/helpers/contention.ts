@@ -166,8 +166,11 @@ export async function runScenario(s: Scenario, check: (what: string, ok: boolean
   // so the others gain even where its quota is above what it gets). For io where the throttle bound, i.e.
   // where the offender used clearly more than its target before: on a machine loaded by other work the
   // contended offender may already use less, then the throttle takes nothing, by design, and there is
-  // nothing to give (seen once in a full system run at load 30-50: 0.676 -> 0.714).
-  if (s.resource === 'cpu' || offBefore > 1.3 * target) check("the others' share rises", after > before + 0.05, `before ${before.toFixed(3)}, after ${after.toFixed(3)} (offender ${offBefore.toFixed(0)} -> ${offAfter.toFixed(0)}, target ${target})`);
+  // nothing to give (seen once in a full system run at load 30-50: 0.676 -> 0.714). "Clearly" is 1.5 times:
+  // at 1.3 times, even with the others' bytes unchanged, their share rises by only about 0.05 (others at 72 %
+  // of the bytes: 0.716 -> 0.768), the margin asked for, so a disk a little slower in the second measurement
+  // fails it (seen once in the VM tier under emulation: offender 1.31 times its target, 0.716 -> 0.756).
+  if (s.resource === 'cpu' || offBefore > 1.5 * target) check("the others' share rises", after > before + 0.05, `before ${before.toFixed(3)}, after ${after.toFixed(3)} (offender ${offBefore.toFixed(0)} -> ${offAfter.toFixed(0)}, target ${target})`);
   else console.log(`the throttle did not bind (offender ${offBefore.toFixed(0)} before, target ${target}): the others' share is not required to rise (${before.toFixed(3)} -> ${after.toFixed(3)})`);
   const holding = await tickFor(s.agent, s.cooldownS + 4);
   events.push(...holding);
