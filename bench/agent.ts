@@ -347,7 +347,7 @@ export async function benchAgentRounds(opts: AgentBenchOptions = {}): Promise<Ag
       // /sys/devices/virtual/net show the namespace's devices (a sysfs mounted from inside it), as a server's
       // show its own; the cgroup mounts under /sys stay as they are. Every step execs: the PID is the agent's.
       const sysfs = join(dir, 'sys');
-      mkdirSync(sysfs, { recursive: true }); // made once, for every round
+      mkdirSync(sysfs, { recursive: true }); // the same mount point every round (each round its own mount namespace)
       const mounts = `mount -t sysfs sysfs "${sysfs}" && mount --bind "${sysfs}/class/net" /sys/class/net && mount --bind "${sysfs}/devices/virtual/net" /sys/devices/virtual/net && exec "$@"`;
       const agentArgs = [node, ...(opts.agentNodeArgs ?? []), join(agentRoot, 'dist/agent/bin/hostwarden-agent.js'), '--config', join(dir, 'agent.yaml')];
       const agent = spawn('nsenter', [`--net=/var/run/netns/${netns}`, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', mounts, 'sh', ...agentArgs], { stdio: ['ignore', 'pipe', 'pipe'] });

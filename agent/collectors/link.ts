@@ -80,7 +80,7 @@ export interface LinkOptions {
    * rate stands (the counters are cumulative: drops are delayed, never lost). Default: every tick.
    */
   qdiscEveryMs?: number;
-  /** Whether the link as last seen is near contention: the qdiscs are then read every tick. */
+  /** Whether the link as last seen is near contention: the qdiscs are then read every tick (default: never, qdiscEveryMs alone decides). */
   busy?: (net: NetworkStats) => boolean;
 }
 
@@ -128,7 +128,7 @@ export class LinkCollector implements Collector {
       if (!best || (s.saturation ?? -1) > (best.saturation ?? -1) || (s.saturation === best.saturation && s.tx_bps > best.tx_bps)) best = s;
     }
     if (best) ctx.host.network = best;
-    this.busy = best !== undefined && (this.opts.busy?.(best) ?? true);
+    this.busy = best !== undefined && (this.opts.busy?.(best) ?? false);
   }
 
   /** The configured interfaces, or the default routes' devices re-read every minute (routes change). */
