@@ -34,7 +34,7 @@ export interface HttpResponse {
 }
 
 export interface RequestOptions {
-  body?: string | undefined;
+  body?: string | Buffer | undefined;
   headers?: Record<string, string> | undefined;
   /**
    * Largest answer read, bytes (default 64 MiB): reading stops there and the connection is dropped. A longer
@@ -195,7 +195,7 @@ export class ControllerHttp {
     const limit = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     return new Promise<HttpResponse>((resolve, reject) => {
       const headers: Record<string, string | number> = { ...opts.headers };
-      if (opts.body !== undefined) headers['content-length'] = Buffer.byteLength(opts.body);
+      if (opts.body !== undefined) headers['content-length'] = typeof opts.body === 'string' ? Buffer.byteLength(opts.body) : opts.body.length;
       const req = this.transport.request(new URL(`${this.endpoint.url}${path}`), { method, headers, agent: this.agent });
       const timer = setTimeout(() => req.destroy(new ControllerRequestError(`controller at ${this.endpoint.url} did not answer in time`, 'timeout')), this.endpoint.timeoutMs);
       let settled = false;

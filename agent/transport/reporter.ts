@@ -63,7 +63,7 @@ export class ControllerClient {
   }
 
   /** One request, given up after the configured timeout or when `cancel` aborts (the agent stopping). */
-  private async request(method: string, path: string, opts: { body?: string; headers?: Record<string, string>; cancel?: AbortSignal | undefined; maxBytes: number; truncate?: boolean }): Promise<HttpResponse> {
+  private async request(method: string, path: string, opts: { body?: string | Buffer; headers?: Record<string, string>; cancel?: AbortSignal | undefined; maxBytes: number; truncate?: boolean }): Promise<HttpResponse> {
     const token = this.token ?? this.readToken();
     if (!token) throw new AgentTokenError(this.tokenError ?? 'no agent token');
     return this.http.request(method, path, {
@@ -80,7 +80,8 @@ export class ControllerClient {
     let sent = 0;
     let buried = 0;
     for (const { seq, body } of this.spool.pending(max)) {
-      const stamped = `{"sent_at":${JSON.stringify(new Date().toISOString())},${body.slice(1)}`;
+      const stamp = `{"sent_at":${JSON.stringify(new Date().toISOString())},`;
+      const stamped = typeof body === 'string' ? `${stamp}${body.slice(1)}` : Buffer.concat([Buffer.from(stamp), body.subarray(1)]);
       let res: HttpResponse;
       try {
         res = await this.request('POST', '/v1/reports', { body: stamped, maxBytes: MAX_REPORT_ANSWER_BYTES, truncate: true });

@@ -1,6 +1,10 @@
 // The local SQLite outbox: each tick's report is durable here before anything is sent, and leaves only when
 // the controller answered 2xx. Sequence numbers start at the epoch milliseconds of the spool's creation, so
 // a wiped state directory never reuses a (host, seq) the controller already holds.
+// A report's body is its JSON as UTF-8 bytes (a BLOB; `SELECT CAST(body AS TEXT)` shows it): encoded once when
+// spooled, then stored, read back and sent as bytes. As text it was converted three more times on its way
+// (into SQLite, back into a string, into the socket): 1,000 tenants' report is about 400 KB a tick. Rows
+// spooled as TEXT by an older agent read back as strings and are sent as they are.
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -39,8 +43,8 @@ export class Spool {
     this.stmts = {
       getMeta: this.db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
       setMeta: this.db.prepare<[string, string]>('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
-      insert: this.db.prepare<[number, number, string]>('INSERT INTO outbox (seq, created_at, body) VALUES (?, ?, ?)'),
-      pending: this.db.prepare<[number], { seq: number; body: string }>('SELECT seq, body FROM outbox ORDER BY seq LIMIT ?'),
+      insert: this.db.prepare<[number, number, Buffer]>('INSERT INTO outbox (seq, created_at, body) VALUES (?, ?, ?)'),
+      pending: this.db.prepare<[number], { seq: number; body: Buffer | string }>('SELECT seq, body FROM outbox ORDER BY seq LIMIT ?'),
       remove: this.db.prepare<[number]>('DELETE FROM outbox WHERE seq = ?'),
       count: this.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM outbox'),
       trim: this.db.prepare<[number]>('DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)'),
@@ -73,7 +77,7 @@ export class Spool {
       const last = Number(this.getMeta('last_seq') ?? String(this.now() - 1));
       const seq = last + 1;
       const report = build(seq);
-      this.stmts.insert.run(seq, this.now(), JSON.stringify(report));
+      this.stmts.insert.run(seq, this.now(), Buffer.from(JSON.stringify(report)));
       this.setMeta('last_seq', String(seq));
       for (const [k, v] of Object.entries(meta)) this.setMeta(k, v);
       const n = this.stmts.count.get()!.n;
@@ -86,8 +90,8 @@ export class Spool {
     })();
   }
 
-  /** Oldest unsent reports first, as stored (JSON text). */
-  pending(limit: number): Array<{ seq: number; body: string }> {
+  /** Oldest unsent reports first, as stored: the report's JSON as UTF-8 bytes (as text if an older agent spooled it). */
+  pending(limit: number): Array<{ seq: number; body: Buffer | string }> {
     return this.stmts.pending.all(limit);
   }
 

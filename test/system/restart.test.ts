@@ -12,7 +12,7 @@ import { burner, Cleanup, cpuTicks, createUser, HIERARCHIES, ownTopCgroup, runPr
 function reports(stateDir: string): Report[] {
   const db = new Database(join(stateDir, 'agent.db'), { readonly: true });
   try {
-    return db.prepare<[], { body: string }>('SELECT body FROM outbox ORDER BY seq').all().map((r) => JSON.parse(r.body) as Report);
+    return db.prepare<[], { body: Buffer }>('SELECT body FROM outbox ORDER BY seq').all().map((r) => JSON.parse(r.body.toString()) as Report);
   } finally {
     db.close();
   }

@@ -19,9 +19,10 @@ let url = '';
 
 beforeAll(async () => {
   server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString()));
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      const body = Buffer.concat(chunks).toString();
       seen.push({ method: req.method!, url: req.url!, auth: req.headers.authorization, body, inm: req.headers['if-none-match'] as string | undefined });
       handler(req, body, res);
     });
@@ -68,6 +69,27 @@ describe('controller client', () => {
     const first = JSON.parse(seen[0]!.body) as { seq: number; sent_at: string };
     expect(first.seq).toBe(a);
     expect(Date.parse(first.sent_at)).toBeGreaterThan(Date.now() - 10_000);
+  });
+
+  it('spools the report as UTF-8 bytes and sends them intact; a row an older agent spooled as text goes as it is', async () => {
+    const { spool, client } = setup();
+    const tenant = 'zoë-café';
+    const seq = spool.enqueue((s) => ({ version: 1, host: 'web01', seq: s, at: new Date(0).toISOString(), interval: 5, host_stats: { cores: 1, memory_bytes: 1 }, samples: [{ tenant }] })).report.seq;
+    const stored = spool.db.prepare<[number], { kind: string }>('SELECT typeof(body) AS kind FROM outbox WHERE seq = ?').get(seq)!;
+    expect(stored.kind).toBe('blob');
+    const oldText = JSON.stringify({ version: 1, host: 'web01', seq: seq + 1, at: new Date(0).toISOString(), interval: 5, host_stats: { cores: 1, memory_bytes: 1 }, samples: [{ tenant: 'ß-old' }] });
+    spool.db.prepare('INSERT INTO outbox (seq, created_at, body) VALUES (?, ?, ?)').run(seq + 1, 0, oldText);
+    handler = (_q, _b, res) => {
+      res.statusCode = 202;
+      res.end('{}');
+    };
+    expect(await client.sendPending()).toMatchObject({ sent: 2, pending: 0 });
+    const got = seen.map((s) => JSON.parse(s.body) as { seq: number; sent_at: string; samples: Array<{ tenant: string }> });
+    expect(got.map((g) => [g.seq, g.samples[0]!.tenant])).toEqual([
+      [seq, tenant],
+      [seq + 1, 'ß-old'],
+    ]);
+    for (const g of got) expect(Date.parse(g.sent_at)).toBeGreaterThan(Date.now() - 10_000);
   });
 
   it('puts aside what the controller will never take (400, 409) and goes on; a 409 numbers later reports from now', async () => {

@@ -45,7 +45,7 @@ function setup(overrides: Partial<WebConfig> = {}) {
     w.commit(b);
     return b;
   };
-  const reported = () => spool.pending(1000).map((r) => JSON.parse(r.body) as { web: Array<{ tenant: string; requests: number; api_calls: number; bytes: number; errors_5xx: number }>; web_logs: { lines: number; unparsed: number } });
+  const reported = () => spool.pending(1000).map((r) => JSON.parse(String(r.body)) as { web: Array<{ tenant: string; requests: number; api_calls: number; bytes: number; errors_5xx: number }>; web_logs: { lines: number; unparsed: number } });
   const totals = (tenant: string) =>
     reported()
       .flatMap((r) => r.web)
