@@ -1,30 +1,59 @@
 // io: read/write bytes and operations per second, where the kernel accounts them to the cgroup
 // (v2 io.stat; v1 blkio throttle counters, which see direct IO but not buffered writeback).
-import { type CollectContext, type Collector, NoData, RateTracker, sampleOf } from './collector.js';
+import { type CollectContext, type Collector, NoData, sampleOf } from './collector.js';
 
 /** No real device sustains more than this; a larger rate is a counter reset. */
 const MAX_BPS = 1e12;
 const MAX_IOPS = 1e8;
 
+/** One tenant's four io counters as last read (one record and one lookup per tenant, not a key string per counter). */
+interface Counters {
+  rbytes: number;
+  wbytes: number;
+  rios: number;
+  wios: number;
+  at: number;
+}
+
 export class IoCollector implements Collector {
   readonly name = 'io';
-  private readonly rates = new RateTracker();
+  private readonly last = new Map<string, Counters>();
 
   collect(ctx: CollectContext): void | NoData {
     let any = false;
     for (const [tenant, st] of ctx.stats) {
       if (!st.io) continue;
       any = true;
-      const rb = this.rates.rate(`${tenant}\0rb`, st.io.rbytes, ctx.mono, MAX_BPS);
-      const wb = this.rates.rate(`${tenant}\0wb`, st.io.wbytes, ctx.mono, MAX_BPS);
-      const ri = this.rates.rate(`${tenant}\0ri`, st.io.rios, ctx.mono, MAX_IOPS);
-      const wi = this.rates.rate(`${tenant}\0wi`, st.io.wios, ctx.mono, MAX_IOPS);
+      const io = st.io;
+      const p = this.last.get(tenant);
+      if (!p) {
+        this.last.set(tenant, { rbytes: io.rbytes, wbytes: io.wbytes, rios: io.rios, wios: io.wios, at: ctx.mono });
+        continue;
+      }
+      // As RateTracker, for the four at once: no rate from a first reading, a counter that went backwards (a
+      // recreated cgroup) or an impossible value; the reading is kept either way.
+      const dt = (ctx.mono - p.at) / 1000;
+      const rb = rate(io.rbytes - p.rbytes, dt, MAX_BPS);
+      const wb = rate(io.wbytes - p.wbytes, dt, MAX_BPS);
+      const ri = rate(io.rios - p.rios, dt, MAX_IOPS);
+      const wi = rate(io.wios - p.wios, dt, MAX_IOPS);
+      p.rbytes = io.rbytes;
+      p.wbytes = io.wbytes;
+      p.rios = io.rios;
+      p.wios = io.wios;
+      p.at = ctx.mono;
       if (rb === undefined || wb === undefined || ri === undefined || wi === undefined) continue;
       sampleOf(ctx, tenant).io = { read_bps: Math.round(rb), write_bps: Math.round(wb), read_iops: round1(ri), write_iops: round1(wi) };
     }
-    this.rates.retain((k) => ctx.stats.has(k.slice(0, k.indexOf('\0'))));
+    for (const k of this.last.keys()) if (!ctx.stats.has(k)) this.last.delete(k);
     if (!any && ctx.stats.size > 0) return new NoData('no io accounting for the tenant cgroups');
   }
+}
+
+function rate(dv: number, dt: number, max: number): number | undefined {
+  if (dt <= 0 || dv < 0) return undefined;
+  const r = dv / dt;
+  return r > max ? undefined : r;
 }
 
 function round1(n: number): number {

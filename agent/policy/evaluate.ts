@@ -274,20 +274,44 @@ function heldMemory(s: TenantSample): number {
   return Math.max(0, s.memory!.current - s.memory!.file);
 }
 
+/** A tenant's sums over the window: per resource the total and how many observations had it (flat: one object a tenant). */
+interface Acc {
+  cpu: number;
+  nCpu: number;
+  io: number;
+  nIo: number;
+  memory: number;
+  nMemory: number;
+  bandwidth: number;
+  nBandwidth: number;
+  r: number;
+  w: number;
+}
+
 function measureTenants(used: readonly Observation[]): Map<string, TenantMeasure> {
-  const acc = new Map<string, { cpu: [number, number]; io: [number, number]; memory: [number, number]; bandwidth: [number, number]; r: number; w: number }>();
+  const acc = new Map<string, Acc>();
   for (const o of used) {
     for (const [name, s] of o.samples) {
       let a = acc.get(name);
       if (!a) {
-        a = { cpu: [0, 0], io: [0, 0], memory: [0, 0], bandwidth: [0, 0], r: 0, w: 0 };
+        a = { cpu: 0, nCpu: 0, io: 0, nIo: 0, memory: 0, nMemory: 0, bandwidth: 0, nBandwidth: 0, r: 0, w: 0 };
         acc.set(name, a);
       }
-      add(a.cpu, s.cpu?.percent);
-      add(a.memory, s.memory ? heldMemory(s) : undefined);
-      add(a.bandwidth, socketTx(s));
+      if (s.cpu) {
+        a.cpu += s.cpu.percent;
+        a.nCpu++;
+      }
+      if (s.memory) {
+        a.memory += heldMemory(s);
+        a.nMemory++;
+      }
+      if (s.bandwidth) {
+        a.bandwidth += socketTx(s)!;
+        a.nBandwidth++;
+      }
       if (s.io) {
-        add(a.io, s.io.read_bps + s.io.write_bps);
+        a.io += s.io.read_bps + s.io.write_bps;
+        a.nIo++;
         a.r += s.io.read_bps;
         a.w += s.io.write_bps;
       }
@@ -296,22 +320,16 @@ function measureTenants(used: readonly Observation[]): Map<string, TenantMeasure
   const out = new Map<string, TenantMeasure>();
   for (const [name, a] of acc) {
     out.set(name, {
-      avg: { cpu: mean(a.cpu), io: mean(a.io), memory: mean(a.memory), bandwidth: mean(a.bandwidth) },
-      ioRead: a.io[1] ? a.r / a.io[1] : 0,
-      ioWrite: a.io[1] ? a.w / a.io[1] : 0,
+      avg: { cpu: mean(a.cpu, a.nCpu), io: mean(a.io, a.nIo), memory: mean(a.memory, a.nMemory), bandwidth: mean(a.bandwidth, a.nBandwidth) },
+      ioRead: a.nIo ? a.r / a.nIo : 0,
+      ioWrite: a.nIo ? a.w / a.nIo : 0,
     });
   }
   return out;
 }
 
-function add(pair: [number, number], v: number | undefined): void {
-  if (v === undefined) return;
-  pair[0] += v;
-  pair[1]++;
-}
-
-function mean(pair: [number, number]): number | undefined {
-  return pair[1] ? pair[0] / pair[1] : undefined;
+function mean(sum: number, n: number): number | undefined {
+  return n ? sum / n : undefined;
 }
 
 function activeWeights(measures: Map<string, TenantMeasure>, tenants: ReadonlyMap<string, TenantPolicy>, host: HostView, config: PolicyConfig) {

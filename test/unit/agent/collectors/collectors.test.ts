@@ -56,6 +56,24 @@ describe('collectors', () => {
     expect(c.samples.get('a')).toEqual({ tenant: 'a', io: { read_bps: 1024, write_bps: 2048, read_iops: 1, write_iops: 2.5 }, memory: { current: 30, anon: 10, file: 20 }, processes: { count: 7 } });
   });
 
+  it('io: a counter that went backwards or an impossible rate gives no sample that tick; a tenant not read is read afresh', () => {
+    const io = new IoCollector();
+    const at = (mono: number, stats: Record<string, CgroupStats>) => {
+      const c = ctx(mono, stats);
+      io.collect(c);
+      return c.samples.get('a')?.io;
+    };
+    const n = (rbytes: number) => ({ io: { rbytes, wbytes: 0, rios: 0, wios: 0 } });
+    expect(at(0, { a: n(1000) })).toBeUndefined(); // a first reading
+    expect(at(1000, { a: n(500) })).toBeUndefined(); // the cgroup was made anew: its counter restarted
+    expect(at(2000, { a: n(1500) })?.read_bps).toBe(1000);
+    expect(at(3000, { a: n(1500 + 2e12) })).toBeUndefined(); // more than any device: a reset, not a rate
+    expect(at(4000, { a: n(1600 + 2e12) })?.read_bps).toBe(100);
+    expect(at(5000, { b: n(0) })).toBeUndefined(); // a not read this tick: forgotten
+    expect(at(6000, { a: n(1700 + 2e12) })).toBeUndefined(); // its next reading is a first one again
+    expect(at(7000, { a: n(1800 + 2e12) })?.read_bps).toBe(100);
+  });
+
   it('a collector without its kernel source reports no data; a failing one is isolated', () => {
     const boom: Collector = { name: 'boom', collect: () => { throw new Error('Cannot parse io.stat: line 1 has 1 field'); } };
     const c = ctx(0, { a: { cpuUsageUsec: 1 } });
