@@ -406,6 +406,8 @@ export async function benchAgentRounds(opts: AgentBenchOptions = {}): Promise<Ag
         const uid = uidOf('/proc', p);
         return uid !== null && uid >= uidBase && uid < uidBase + nTenants;
       }).length;
+      // HW_BENCH_AGENT_LOG=FILE keeps the round's agent output (e.g. with HW_BENCH_AGENT_NODE_ARGS=--trace-gc).
+      if (process.env.HW_BENCH_AGENT_LOG) writeFileSync(`${process.env.HW_BENCH_AGENT_LOG}.${round}`, aout.slice(warnStart));
       const warnings = aout
         .slice(warnStart)
         .split('\n')
