@@ -42,7 +42,6 @@ interface ResourceSums {
 }
 
 export interface ContentionView {
-  entries: Map<string, Partial<Record<Governed, Entry>>>;
   sums: Record<Governed, ResourceSums>;
   services: Record<Governed, number | undefined>;
   /** Host CPU use in percent of one core and capacity (cores x 100), for the saturation fallback. */
@@ -50,6 +49,9 @@ export interface ContentionView {
   capacity: number;
   /** The busiest egress link (the agent's link collector), for bandwidth. */
   network: NetworkStats | undefined;
+  /** The observation summed: a judged tenant's own part is taken from it again (ownEntry), not kept for all. */
+  latest: Observation;
+  config: PolicyConfig;
 }
 
 export interface Contention {
@@ -73,40 +75,45 @@ function busyOf(s: TenantSample, r: Governed, config: PolicyConfig): number {
   return (s.cpu?.percent ?? 0) / 100;
 }
 
+/** A tenant's stall and weight for r in the observation; undefined when it has no PSI for r or weighs nothing. */
+function entryOf(latest: Observation, config: PolicyConfig, tenant: string, s: TenantSample, r: Governed): { stall: number; weight: number } | undefined {
+  const stall = stallOf(s, r, latest.throttled?.get(tenant));
+  if (stall === undefined) return undefined;
+  const weight = busyOf(s, r, config) + stall / 100;
+  return weight > 0 ? { stall, weight } : undefined;
+}
+
 export function contentionView(latest: Observation, config: PolicyConfig): ContentionView {
-  const entries = new Map<string, Partial<Record<Governed, Entry>>>();
   const sums = {} as Record<Governed, ResourceSums>;
   for (const r of GOVERNED) sums[r] = { weight: 0, weighted: 0, count: 0, top: [], psi: false };
   for (const [tenant, s] of latest.samples) {
     if (!s.pressure) continue;
-    const own: Partial<Record<Governed, Entry>> = {};
     for (const r of GOVERNED) {
+      // entryOf's arithmetic inline (no object per tenant and resource: 1,000 tenants, every tick).
       const stall = stallOf(s, r, latest.throttled?.get(tenant));
       if (stall === undefined) continue;
       const sum = sums[r];
       sum.psi = true;
       const weight = busyOf(s, r, config) + stall / 100;
       if (weight <= 0) continue;
-      const e = { tenant, stall, weight };
-      own[r] = e;
       sum.weight += weight;
       sum.weighted += weight * stall;
       sum.count++;
       if (sum.top.length < 3 || stall > sum.top[sum.top.length - 1]!.stall) {
-        sum.top.push(e);
+        sum.top.push({ tenant, stall, weight });
         sum.top.sort((a, b) => b.stall - a.stall || a.tenant.localeCompare(b.tenant));
         if (sum.top.length > 3) sum.top.pop();
       }
     }
-    entries.set(tenant, own);
   }
   return {
-    entries,
     sums,
     services: servicesOf(latest.services),
     hostCpu: latest.host.cpu_percent,
     capacity: latest.host.cores * 100,
     network: latest.host.network,
+    latest,
+    config,
   };
 }
 
@@ -148,7 +155,8 @@ export function judge(view: ContentionView, tenant: string, r: Governed, ownUse:
   const sum = view.sums[r];
   const out: Judged = { contended: false };
   if (sum.psi) {
-    const own = view.entries.get(tenant)?.[r];
+    const sample = view.latest.samples.get(tenant);
+    const own = sample?.pressure ? entryOf(view.latest, view.config, tenant, sample, r) : undefined;
     const weight = sum.weight - (own?.weight ?? 0);
     const count = sum.count - (own ? 1 : 0);
     const mean = count > 0 && weight > 1e-9 ? Math.max(0, (sum.weighted - (own ? own.weight * own.stall : 0)) / weight) : 0;
