@@ -83,7 +83,7 @@ export class CgroupStatsSource implements Collector {
           // until the periodic full read (an ondemand PHP-FPM pool, a site without cron or logins: most of a
           // server's tenants, most of the time).
           prev.quietTicks++;
-          out.set(t.name, { ...prev.stats });
+          out.set(t.name, prev.stats); // the same object: stats are never changed once read (a new count replaces it)
           continue;
         }
         if (prev && r.readActivity && prev.quietTicks < QUIET_FULL_EVERY - 1) {
@@ -98,7 +98,7 @@ export class CgroupStatsSource implements Collector {
           if (a.cpuUsageUsec !== undefined && a.cpuUsageUsec === prev.stats.cpuUsageUsec && (!movedIn || a.pids !== undefined)) {
             if (movedIn) prev.stats = { ...prev.stats, pids: a.pids! };
             prev.quietTicks++;
-            out.set(t.name, { ...prev.stats });
+            out.set(t.name, prev.stats); // the same object: stats are never changed once read (a new count replaces it)
             continue;
           }
           afterActivity = true; // the full read takes the CPU time and tasks just read
