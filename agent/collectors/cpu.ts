@@ -1,5 +1,11 @@
 // cpu: percent of one core over the interval (100 = one core, like LVE SPEED), from cumulative usage_usec.
+import type { TenantSample } from '../../shared/wire/agent.js';
 import { type CollectContext, type Collector, NoData, RateTracker, sampleOf } from './collector.js';
+
+type CpuSample = NonNullable<TenantSample['cpu']>;
+
+/** The sample of a tenant that used no CPU (most of them, most ticks): one object shared, frozen (samples are never changed). */
+const IDLE: CpuSample = Object.freeze({ percent: 0 });
 
 export class CpuCollector implements Collector {
   readonly name = 'cpu';
@@ -14,7 +20,10 @@ export class CpuCollector implements Collector {
       if (st.cpuUsageUsec === undefined) continue;
       any = true;
       const usecPerSec = this.rates.rate(tenant, st.cpuUsageUsec, ctx.mono, max);
-      if (usecPerSec !== undefined) sampleOf(ctx, tenant).cpu = { percent: round2(usecPerSec / 10_000) };
+      if (usecPerSec !== undefined) {
+        const percent = round2(usecPerSec / 10_000);
+        sampleOf(ctx, tenant).cpu = percent === 0 ? IDLE : { percent };
+      }
       if (st.throttledUsec !== undefined) {
         // Summed over the CPUs whose runqueues were throttled: per CPU the tenant ran on (its use rounded up),
         // the share of the interval it waited on its own quota; what its own cpu pressure owes to its ceiling.

@@ -1,6 +1,9 @@
 // io: read/write bytes and operations per second, where the kernel accounts them to the cgroup
 // (v2 io.stat; v1 blkio throttle counters, which see direct IO but not buffered writeback).
+import type { TenantSample } from '../../shared/wire/agent.js';
 import { type CollectContext, type Collector, NoData, sampleOf } from './collector.js';
+
+type IoSample = NonNullable<TenantSample['io']>;
 
 /** No real device sustains more than this; a larger rate is a counter reset. */
 const MAX_BPS = 1e12;
@@ -14,6 +17,9 @@ interface Counters {
   wios: number;
   at: number;
 }
+
+/** The sample of a tenant that did no io (most of them, most ticks): one object shared, frozen (samples are never changed). */
+const NO_IO: IoSample = Object.freeze({ read_bps: 0, write_bps: 0, read_iops: 0, write_iops: 0 });
 
 export class IoCollector implements Collector {
   readonly name = 'io';
@@ -43,7 +49,8 @@ export class IoCollector implements Collector {
       p.wios = io.wios;
       p.at = ctx.mono;
       if (rb === undefined || wb === undefined || ri === undefined || wi === undefined) continue;
-      sampleOf(ctx, tenant).io = { read_bps: Math.round(rb), write_bps: Math.round(wb), read_iops: round1(ri), write_iops: round1(wi) };
+      const sample = { read_bps: Math.round(rb), write_bps: Math.round(wb), read_iops: round1(ri), write_iops: round1(wi) };
+      sampleOf(ctx, tenant).io = sample.read_bps === 0 && sample.write_bps === 0 && sample.read_iops === 0 && sample.write_iops === 0 ? NO_IO : sample;
     }
     for (const k of this.last.keys()) if (!ctx.stats.has(k)) this.last.delete(k);
     if (!any && ctx.stats.size > 0) return new NoData('no io accounting for the tenant cgroups');
