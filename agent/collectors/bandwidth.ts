@@ -242,19 +242,21 @@ export class BandwidthCollector implements Collector {
       const tx = this.rates.rate(`${tenant}\0tx`, bytes.tx, ctx.mono, 1e11);
       const rx = this.rates.rate(`${tenant}\0rx`, bytes.rx, ctx.mono, 1e11);
       if (tx === undefined || rx === undefined) continue;
-      const rates = { tx_bps: Math.round(tx), rx_bps: Math.round(rx) };
+      // One frozen object, shared by the samples until the next listing (samples are never changed; the web
+      // bytes make a new one, agent/weblogs/weblogs.ts).
+      const rates = Object.freeze({ tx_bps: Math.round(tx), rx_bps: Math.round(rx) });
       held.set(tenant, rates);
-      sampleOf(ctx, tenant).bandwidth = { ...rates };
+      sampleOf(ctx, tenant).bandwidth = rates;
     }
     this.listedAt = ctx.mono;
     this.held = held;
     this.heldNetwork = network;
   }
 
-  /** A tick between listings: each tenant's rate over the span of the last listing (a copy: web bytes join it). */
+  /** A tick between listings: each tenant's rate over the span of the last listing (the same frozen object). */
   private hold(ctx: CollectContext): void {
     if (this.heldNetwork) ctx.network = this.heldNetwork;
-    for (const [tenant, rates] of this.held) if (ctx.samples.has(tenant)) sampleOf(ctx, tenant).bandwidth = { ...rates };
+    for (const [tenant, rates] of this.held) if (ctx.samples.has(tenant)) sampleOf(ctx, tenant).bandwidth = rates;
   }
 
   /** Remove the table (uninstall path). */

@@ -104,9 +104,9 @@ export class WebLogs implements Collector {
       // Web bytes join the tenant's sent bytes, and are said apart (the ladder judges only the socket bytes
       // the egress shaper can hold; the web server holds the others).
       if (sample.bandwidth) {
+        // A new object: the bandwidth collector's is shared between ticks (and frozen).
         const web = (got.bytes - was.bytes) / seconds;
-        sample.bandwidth.tx_bps += web;
-        sample.bandwidth.web_tx_bps = web;
+        sample.bandwidth = { ...sample.bandwidth, tx_bps: sample.bandwidth.tx_bps + web, web_tx_bps: web };
       }
     }
   }

@@ -74,6 +74,28 @@ describe('collectors', () => {
     expect(at(7000, { a: n(1800 + 2e12) })?.read_bps).toBe(100);
   });
 
+  it('a tenant that used no CPU and did no io shares one frozen sample of each; the others get their own', () => {
+    const cpu = new CpuCollector();
+    const io = new IoCollector();
+    const idle = { cpuUsageUsec: 100, io: { rbytes: 5, wbytes: 5, rios: 1, wios: 1 } };
+    const run = (mono: number, b: CgroupStats) => {
+      const c = ctx(mono, { a: idle, b });
+      cpu.collect(c);
+      io.collect(c);
+      return c;
+    };
+    run(0, { cpuUsageUsec: 0, io: { rbytes: 0, wbytes: 0, rios: 0, wios: 0 } });
+    const c1 = run(1000, { cpuUsageUsec: 1000, io: { rbytes: 10, wbytes: 0, rios: 1, wios: 0 } });
+    const c2 = run(2000, { cpuUsageUsec: 1000, io: { rbytes: 10, wbytes: 0, rios: 1, wios: 0 } });
+    const a1 = c1.samples.get('a')!;
+    expect(a1).toEqual({ tenant: 'a', cpu: { percent: 0 }, io: { read_bps: 0, write_bps: 0, read_iops: 0, write_iops: 0 } });
+    expect(c2.samples.get('a')!.cpu).toBe(a1.cpu);
+    expect(c2.samples.get('a')!.io).toBe(a1.io);
+    expect(Object.isFrozen(a1.cpu) && Object.isFrozen(a1.io)).toBe(true);
+    expect(c1.samples.get('b')).toEqual({ tenant: 'b', cpu: { percent: 0.1 }, io: { read_bps: 10, write_bps: 0, read_iops: 1, write_iops: 0 } });
+    expect(c2.samples.get('b')!.cpu).toBe(a1.cpu); // b went idle: the shared one
+  });
+
   it('a collector without its kernel source reports no data; a failing one is isolated', () => {
     const boom: Collector = { name: 'boom', collect: () => { throw new Error('Cannot parse io.stat: line 1 has 1 field'); } };
     const c = ctx(0, { a: { cpuUsageUsec: 1 } });

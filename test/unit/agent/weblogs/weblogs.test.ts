@@ -33,8 +33,8 @@ function setup(overrides: Partial<WebConfig> = {}) {
   const config: WebConfig = { sources: [{ path, format: 'vhost_combined', startAtEnd: true }], apiPaths: ['/api/'], tenantApiPaths: { bob: ['/rest/'] }, chunkBytes: 4096, tickBytes: 1 << 20, tickMs: 10_000, ...overrides };
   const spool = new Spool(join(dir, 'state'));
   let mono = 0;
-  const collect = (w: WebLogs) => {
-    const ctx: CollectContext = { mono: (mono += 1000), tenants: TENANTS, stats: new Map(), samples: new Map(), host: { cores: 1, memory_bytes: 1 } };
+  const collect = (w: WebLogs, samples: CollectContext['samples'] = new Map()) => {
+    const ctx: CollectContext = { mono: (mono += 1000), tenants: TENANTS, stats: new Map(), samples, host: { cores: 1, memory_bytes: 1 } };
     w.collect(ctx);
     return ctx;
   };
@@ -70,6 +70,18 @@ describe('WebLogs', () => {
     ]);
     expect(b.stats).toMatchObject({ lines: 6, unparsed: 1, unattributed: 1 });
     expect(ctx.samples.get('alice')?.api?.per_minute).toBe(60); // one API call in one second
+    w.close();
+  });
+
+  it("the web server's bytes join the tenant's sent bytes in a new object: the bandwidth collector's is shared and frozen", () => {
+    const s = setup();
+    const w = s.fresh();
+    s.collect(w);
+    appendFileSync(s.path, line('alice.test', '/', 200, 3000));
+    const held = Object.freeze({ tx_bps: 500, rx_bps: 20 });
+    const ctx = s.collect(w, new Map([['alice', { tenant: 'alice', bandwidth: held }]]));
+    expect(ctx.samples.get('alice')?.bandwidth).toEqual({ tx_bps: 3500, rx_bps: 20, web_tx_bps: 3000 });
+    expect(held).toEqual({ tx_bps: 500, rx_bps: 20 });
     w.close();
   });
 
