@@ -156,8 +156,6 @@ describe('the agent tick', () => {
 
   it('the cgroup stats collector reports the tenants it cannot read in one failed status and one warning, and the rest are measured', async () => {
     const lines: Array<{ level: number; msg: string; collector?: string }> = [];
-    // bob has tasks (an empty tenant, pids.current 0 in the fixture, is not read again until its periodic full read).
-    writeFileSync(join(tree.root, 'hostwarden/bob/pids.current'), '2\n');
     const a = agent({ log: pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line)) }) });
     a.init();
     writeFileSync(join(tree.root, 'hostwarden/bob/memory.stat'), 'anon lots\nfile 0\n'); // not what the kernel writes
