@@ -62,8 +62,8 @@ export class CgroupStatsSource implements Collector {
    * Read every tenant into `out`; returns the tenants whose read failed. `quiet`: a tenant in which nothing ran,
    * was born, exited or was moved in since its last full read (CPU time unchanged and placement moved nothing
    * into it: one read instead of about ten) repeats that read's memory, io, tasks, pressure and frozen state, for
-   * at most QUIET_FULL_EVERY ticks. Idle tenants (sleeping processes) then cost one read a tick, whatever their
-   * files hold, and empty ones (no task at their last full read, none moved in since) none.
+   * at most QUIET_FULL_EVERY ticks. Idle tenants (sleeping processes or none) then cost one read a tick, whatever
+   * their files hold.
    */
   private readInto(tenants: readonly Tenant[], out: Map<string, CgroupStats>, quiet = false, calm?: ReadonlySet<PsiResource>): StatsFailure[] {
     const failed: StatsFailure[] = [];
@@ -77,15 +77,6 @@ export class CgroupStatsSource implements Collector {
         }
         const prev = quiet ? this.last.get(t.name) : undefined;
         let afterActivity = false;
-        if (prev && prev.stats.pids === 0 && prev.quietTicks < QUIET_FULL_EVERY - 1 && placed?.has(t.name) !== true) {
-          // Empty at its last full read, and placement moved nothing in since: no task can be born in a cgroup
-          // that has none, and only root can move one in (the agent's placement, which says so). Nothing to read
-          // until the periodic full read (an ondemand PHP-FPM pool, a site without cron or logins: most of a
-          // server's tenants, most of the time).
-          prev.quietTicks++;
-          out.set(t.name, prev.stats); // the same object: stats are never changed once read (a new count replaces it)
-          continue;
-        }
         if (prev && r.readActivity && prev.quietTicks < QUIET_FULL_EVERY - 1) {
           // CPU time alone: a task born, exiting or killed runs in the cgroup, so its CPU time moves; a process
           // moved in is known from placement. Only a zombie reaped by a parent outside the cgroup (cron, sshd)

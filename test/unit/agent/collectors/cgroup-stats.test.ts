@@ -82,26 +82,6 @@ describe('cgroup_stats: quiet tenants', () => {
     expect(reads.full).toBe(2);
   });
 
-  it('an empty tenant (no task at its last full read) costs no read until placement moves a process in, or the periodic full read', () => {
-    const { now, reads, placed, source } = kernel();
-    now.pids = 0;
-    tick(source);
-    expect(reads).toEqual({ full: 1, activity: 0 });
-    now.memory.file = 10; // page cache reclaimed meanwhile: seen at the periodic full read
-    for (let i = 1; i < QUIET_FULL_EVERY; i++) expect(tick(source)).toMatchObject({ pids: 0, memory: { file: 40 } });
-    expect(reads).toEqual({ full: 1, activity: 0 });
-    expect(tick(source).memory?.file).toBe(10);
-    expect(reads).toEqual({ full: 2, activity: 0 });
-    // Placement moved a sleeping process in: its task count is read (the quiet tenant's two reads), then it is an idle tenant.
-    now.pids = 1;
-    placed.add('alice');
-    expect(tick(source).pids).toBe(1);
-    expect(reads).toEqual({ full: 2, activity: 1 });
-    placed.clear();
-    tick(source);
-    expect(reads).toEqual({ full: 2, activity: 2 });
-  });
-
   it("a changed tenant's full read reuses the activity read's CPU time and tasks, and the tick never reads the freezer", () => {
     const { now, options, source } = kernel();
     tick(source);
