@@ -49,7 +49,7 @@ export interface ContentionView {
   capacity: number;
   /** The busiest egress link (the agent's link collector), for bandwidth. */
   network: NetworkStats | undefined;
-  /** The observation summed: a judged tenant's own part is taken from it again (ownEntry), not kept for all. */
+  /** The observation summed: a judged tenant's own part is taken from it again (entryOf), not kept for all. */
   latest: Observation;
   config: PolicyConfig;
 }
