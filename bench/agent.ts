@@ -49,6 +49,16 @@ export interface AgentBenchResult {
    */
   movePercent?: number;
   moveUsec?: number;
+  /**
+   * The kernel's part of collect, with the parsing: CPU to read one tenant's CPU time (the quiet tenant's read)
+   * and all its stats files (the full read), as the agent's stats reader does, over every tenant after the round;
+   * and as % of one core at a tick's reads: every tenant's CPU time, and a full read of each tenant the churn
+   * touched in the tick (a birth or an exit, spread at random).
+   */
+  readCpuUsec?: number;
+  readFullUsec?: number;
+  readTouched?: number;
+  readPercent?: number;
   moveHierarchies?: number;
   tenants: number;
   processes: number;
@@ -455,6 +465,10 @@ export async function benchAgentRounds(opts: AgentBenchOptions = {}): Promise<Ag
       result.moveUsec = floor.usec;
       result.moveHierarchies = floor.hierarchies;
       result.movePercent = (floor.usec * churn) / 10_000;
+      const reads = readFloor(driver, names);
+      // Births and exits of a 5 s tick, each in a tenant at random: how many tenants one of them touched.
+      const touched = names.length * (1 - Math.exp((-2 * churn * 5) / names.length));
+      Object.assign(result, { readCpuUsec: reads.cpuUsec, readFullUsec: reads.fullUsec, readTouched: touched, readPercent: (names.length * reads.cpuUsec + touched * reads.fullUsec) / 5 / 10_000 });
       if (roots.length > 1) printAgent(result);
     }
     return results;
@@ -485,6 +499,26 @@ async function moveFloor(driver: CgroupDriver, tenant: string, n = 250): Promise
   }
 }
 
+/** CPU per tenant of the agent's two kinds of stats read (its own reader, files kept open), three passes each. */
+function readFloor(driver: CgroupDriver, tenants: readonly string[]): { cpuUsec: number; fullUsec: number } {
+  const readers = tenants.map((t) => driver.openStats(t));
+  try {
+    const time = (read: (r: (typeof readers)[number]) => void): number => {
+      for (const r of readers) read(r); // warm: the first read of a kept file opens nothing more, but touches cold pages
+      const u0 = process.cpuUsage();
+      for (let pass = 0; pass < 3; pass++) for (const r of readers) read(r);
+      const u = process.cpuUsage(u0);
+      return (u.user + u.system) / 3 / readers.length;
+    };
+    return {
+      cpuUsec: time((r) => (r.readActivity ? r.readActivity({ pids: false }) : r.read())),
+      fullUsec: time((r) => r.read({ frozen: false })),
+    };
+  } finally {
+    for (const r of readers) r.close();
+  }
+}
+
 export function printAgent(r: AgentBenchResult): void {
   if (r.agentRoot !== ROOT) console.log(`agent: measured the agent built in ${r.agentRoot}`);
   console.log(
@@ -500,6 +534,13 @@ export function printAgent(r: AgentBenchResult): void {
     console.log(
       `agent: the kernel's part of placement: ${r.moveUsec!.toFixed(0)} us of CPU to move a fresh process into a tenant cgroup (${r.moveHierarchies} hierarchies, ` +
         `the same driver, after the round) = ${r.movePercent.toFixed(2)}% of one core at ${r.churnPerSecond} strays a second, part of the agent's figure`,
+    );
+  }
+  if (r.readPercent !== undefined) {
+    console.log(
+      `agent: the kernel's part of collect (with parsing, the agent's reader, after the round): ${r.readCpuUsec!.toFixed(1)} us to read a tenant's CPU time, ` +
+        `${r.readFullUsec!.toFixed(1)} us all its stats files; every tenant's CPU time and ${r.readTouched!.toFixed(0)} full reads a 5 s tick ` +
+        `(the tenants a birth or an exit touched) = ${r.readPercent.toFixed(2)}% of one core, part of the agent's figure`,
     );
   }
   const steps = Object.entries(r.stepPercent).sort((a, b) => b[1] - a[1]);
