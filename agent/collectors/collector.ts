@@ -94,14 +94,11 @@ export class RateTracker {
       this.prev.set(key, { value, at });
       return undefined;
     }
-    const dt = (at - p.at) / 1000;
-    const dv = value - p.value;
+    const r = rateOf(value - p.value, (at - p.at) / 1000, max);
     // Updated in place: a thousand tenants' counters allocate nothing per tick.
     p.value = value;
     p.at = at;
-    if (dt <= 0 || dv < 0) return undefined;
-    const r = dv / dt;
-    return r > max ? undefined : r;
+    return r;
   }
 
   /** Drop keys not seen in `keep` (tenants that went away). */
@@ -112,6 +109,13 @@ export class RateTracker {
   forget(prefix: string): void {
     for (const k of this.prev.keys()) if (k === prefix || k.startsWith(`${prefix}\0`)) this.prev.delete(k);
   }
+}
+
+/** A counter's rate from its change `dv` over `dt` seconds: none when it went backwards (a reset), no time passed, or above `max`. */
+export function rateOf(dv: number, dt: number, max = Infinity): number | undefined {
+  if (dt <= 0 || dv < 0) return undefined;
+  const r = dv / dt;
+  return r > max ? undefined : r;
 }
 
 /** Get (or create) the sample of a tenant in this tick. */

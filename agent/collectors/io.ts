@@ -1,7 +1,7 @@
 // io: read/write bytes and operations per second, where the kernel accounts them to the cgroup
 // (v2 io.stat; v1 blkio throttle counters, which see direct IO but not buffered writeback).
 import type { TenantSample } from '../../shared/wire/agent.js';
-import { type CollectContext, type Collector, NoData, sampleOf } from './collector.js';
+import { type CollectContext, type Collector, NoData, rateOf, sampleOf } from './collector.js';
 
 type IoSample = NonNullable<TenantSample['io']>;
 
@@ -36,13 +36,13 @@ export class IoCollector implements Collector {
         this.last.set(tenant, { rbytes: io.rbytes, wbytes: io.wbytes, rios: io.rios, wios: io.wios, at: ctx.mono });
         continue;
       }
-      // As RateTracker, for the four at once: no rate from a first reading, a counter that went backwards (a
+      // RateTracker's rule for the four at once: no rate from a first reading, a counter that went backwards (a
       // recreated cgroup) or an impossible value; the reading is kept either way.
       const dt = (ctx.mono - p.at) / 1000;
-      const rb = rate(io.rbytes - p.rbytes, dt, MAX_BPS);
-      const wb = rate(io.wbytes - p.wbytes, dt, MAX_BPS);
-      const ri = rate(io.rios - p.rios, dt, MAX_IOPS);
-      const wi = rate(io.wios - p.wios, dt, MAX_IOPS);
+      const rb = rateOf(io.rbytes - p.rbytes, dt, MAX_BPS);
+      const wb = rateOf(io.wbytes - p.wbytes, dt, MAX_BPS);
+      const ri = rateOf(io.rios - p.rios, dt, MAX_IOPS);
+      const wi = rateOf(io.wios - p.wios, dt, MAX_IOPS);
       p.rbytes = io.rbytes;
       p.wbytes = io.wbytes;
       p.rios = io.rios;
@@ -55,12 +55,6 @@ export class IoCollector implements Collector {
     for (const k of this.last.keys()) if (!ctx.stats.has(k)) this.last.delete(k);
     if (!any && ctx.stats.size > 0) return new NoData('no io accounting for the tenant cgroups');
   }
-}
-
-function rate(dv: number, dt: number, max: number): number | undefined {
-  if (dt <= 0 || dv < 0) return undefined;
-  const r = dv / dt;
-  return r > max ? undefined : r;
 }
 
 function round1(n: number): number {

@@ -21,7 +21,7 @@ export class ProcessesCollector implements Collector {
       }
       sampleOf(ctx, tenant).processes = pr;
     }
-    if (this.reported.size > ctx.stats.size) for (const k of this.reported.keys()) if (!ctx.stats.has(k)) this.reported.delete(k);
+    for (const k of this.reported.keys()) if (!ctx.stats.has(k)) this.reported.delete(k);
     if (!any && ctx.stats.size > 0) return new NoData('no pids controller for the tenant cgroups');
   }
 }

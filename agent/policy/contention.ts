@@ -75,11 +75,16 @@ function busyOf(s: TenantSample, r: Governed, config: PolicyConfig): number {
   return (s.cpu?.percent ?? 0) / 100;
 }
 
+/** How much a tenant with this stall counts in the others' average: how busy it was, plus its stall / 100. */
+function weightOf(s: TenantSample, r: Governed, stall: number, config: PolicyConfig): number {
+  return busyOf(s, r, config) + stall / 100;
+}
+
 /** A tenant's stall and weight for r in the observation; undefined when it has no PSI for r or weighs nothing. */
 function entryOf(latest: Observation, config: PolicyConfig, tenant: string, s: TenantSample, r: Governed): { stall: number; weight: number } | undefined {
   const stall = stallOf(s, r, latest.throttled?.get(tenant));
   if (stall === undefined) return undefined;
-  const weight = busyOf(s, r, config) + stall / 100;
+  const weight = weightOf(s, r, stall, config);
   return weight > 0 ? { stall, weight } : undefined;
 }
 
@@ -89,12 +94,12 @@ export function contentionView(latest: Observation, config: PolicyConfig): Conte
   for (const [tenant, s] of latest.samples) {
     if (!s.pressure) continue;
     for (const r of GOVERNED) {
-      // entryOf's arithmetic inline (no object per tenant and resource: 1,000 tenants, every tick).
+      // entryOf without its object (1,000 tenants, every tick): any PSI at all marks r as measured.
       const stall = stallOf(s, r, latest.throttled?.get(tenant));
       if (stall === undefined) continue;
       const sum = sums[r];
       sum.psi = true;
-      const weight = busyOf(s, r, config) + stall / 100;
+      const weight = weightOf(s, r, stall, config);
       if (weight <= 0) continue;
       sum.weight += weight;
       sum.weighted += weight * stall;
