@@ -61,8 +61,8 @@ export class CgroupStatsSource implements Collector {
   /**
    * Read every tenant into `out`; returns the tenants whose read failed. `quiet`: a tenant in which nothing ran,
    * was born, exited or was moved in since its last full read (CPU time unchanged and placement moved nothing
-   * into it: one read instead of about ten) repeats that read's memory, io, tasks, pressure and frozen state, for
-   * at most QUIET_FULL_EVERY ticks. Idle tenants (sleeping processes or none) then cost one read a tick, whatever
+   * into it: one read instead of about ten), and that held no page cache waiting for writeback at that read,
+   * repeats that read's memory, io, tasks, pressure and frozen state, for at most QUIET_FULL_EVERY ticks. Idle tenants (sleeping processes or none) then cost one read a tick, whatever
    * their files hold.
    */
   private readInto(tenants: readonly Tenant[], out: Map<string, CgroupStats>, quiet = false, calm?: ReadonlySet<PsiResource>): StatsFailure[] {
@@ -77,7 +77,9 @@ export class CgroupStatsSource implements Collector {
         }
         const prev = quiet ? this.last.get(t.name) : undefined;
         let afterActivity = false;
-        if (prev && r.readActivity && prev.quietTicks < QUIET_FULL_EVERY - 1) {
+        // Not while the last read saw page cache waiting for writeback (v2): the kernel writes it, and charges the
+        // tenant's io, with none of its tasks running, so its io counters must be read until it has been written.
+        if (prev && r.readActivity && prev.quietTicks < QUIET_FULL_EVERY - 1 && prev.stats.writebackPending !== true) {
           // CPU time alone: a task born, exiting or killed runs in the cgroup, so its CPU time moves; a process
           // moved in is known from placement. Only a zombie reaped by a parent outside the cgroup (cron, sshd)
           // changes the task count without it: that count is at most QUIET_FULL_EVERY ticks old.

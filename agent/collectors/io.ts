@@ -1,6 +1,7 @@
 // io: read/write bytes and operations per second, where the kernel accounts them to the cgroup
 // (v2 io.stat; v1 blkio throttle counters, which see direct IO but not buffered writeback).
 import type { TenantSample } from '../../shared/wire/agent.js';
+import type { CgroupStats } from '../kernel/cgroup/driver.js';
 import { type CollectContext, type Collector, NoData, rateOf, sampleOf } from './collector.js';
 
 type IoSample = NonNullable<TenantSample['io']>;
@@ -16,6 +17,8 @@ interface Counters {
   rios: number;
   wios: number;
   at: number;
+  /** The stats' io object these were read from: a quiet tenant's tick repeats it (cgroup_stats) without reading. */
+  src: NonNullable<CgroupStats['io']>;
 }
 
 /** The sample of a tenant that did no io (most of them, most ticks): one object shared, frozen (samples are never changed). */
@@ -33,7 +36,14 @@ export class IoCollector implements Collector {
       const io = st.io;
       const p = this.last.get(tenant);
       if (!p) {
-        this.last.set(tenant, { rbytes: io.rbytes, wbytes: io.wbytes, rios: io.rios, wios: io.wios, at: ctx.mono });
+        this.last.set(tenant, { rbytes: io.rbytes, wbytes: io.wbytes, rios: io.rios, wios: io.wios, at: ctx.mono, src: io });
+        continue;
+      }
+      if (io === p.src) {
+        // Not read this tick (a quiet tenant: nothing of it ran, and no writeback of its pages was pending): no io.
+        // The reading keeps its time, so the next read's rate spans every tick since, instead of putting in one
+        // tick whatever the kernel charged meanwhile.
+        sampleOf(ctx, tenant).io = NO_IO;
         continue;
       }
       // RateTracker's rule for the four at once: no rate from a first reading, a counter that went backwards (a
@@ -48,6 +58,7 @@ export class IoCollector implements Collector {
       p.rios = io.rios;
       p.wios = io.wios;
       p.at = ctx.mono;
+      p.src = io;
       if (rb === undefined || wb === undefined || ri === undefined || wi === undefined) continue;
       const sample = { read_bps: Math.round(rb), write_bps: Math.round(wb), read_iops: round1(ri), write_iops: round1(wi) };
       sampleOf(ctx, tenant).io = sample.read_bps === 0 && sample.write_bps === 0 && sample.read_iops === 0 && sample.write_iops === 0 ? NO_IO : sample;

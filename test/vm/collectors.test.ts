@@ -2,6 +2,7 @@
 // seconds apart turn real load into samples in the wire units: cpu percent of one core, io bytes/s, memory
 // bytes, process counts, pressure, host cpu.
 import { readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CgroupStatsSource } from '../../agent/collectors/cgroup-stats.js';
@@ -27,7 +28,7 @@ function tenant(name: string): Tenant {
 }
 
 describe('collectors on the guest v2 hierarchy', () => {
-  const g = tenantScope(['burn', 'write', 'idle']);
+  const g = tenantScope(['burn', 'write', 'idle', 'dirty']);
   let source: CgroupStatsSource;
   let collectors: Collector[];
   const tenants = [tenant('burn'), tenant('write'), tenant('idle')];
@@ -102,6 +103,55 @@ describe('collectors on the guest v2 hierarchy', () => {
     // only its presence and order of magnitude are checked.
     expect(ctx.host.cpu_percent).toBeGreaterThan(20);
     expect(ctx.host.cores).toBe(2);
+  });
+
+  // The tick's quiet-tenant shortcut (cgroup_stats.collect): a tenant none of whose tasks ran repeats its last
+  // read. On v2 the kernel writes a tenant's dirty page cache back later and charges that io to it, with none of
+  // its tasks running: while its last read saw such pages, the tenant is read in full, so the io lands in the
+  // tick in which the kernel did it.
+  it('io the kernel writes back for a sleeping tenant counts in the tick it happens', async () => {
+    const quiet = new CgroupStatsSource(g.driver, log);
+    const io = new IoCollector();
+    const dirty = join(SCRATCH, `dirty-${process.pid}.bin`);
+    const dev = deviceNumbers(SCRATCH_DEV);
+    const collect = (): CollectContext => {
+      const ctx: CollectContext = { mono: performance.now(), tenants: [tenant('dirty')], stats: new Map(), samples: new Map(), host: hostFacts(PROC_ROOT) };
+      quiet.collect(ctx);
+      io.collect(ctx);
+      return ctx;
+    };
+    try {
+      // 16 MiB written through the page cache, then only a sleep: nothing of the tenant runs any more.
+      const p = await g.start('dirty', `dd if=/dev/zero of=${dirty} bs=1M count=16 status=none; exec sleep 600`);
+      expect(await execDone(p, 'sleep', 60_000)).toBe(true);
+      // Until sleep's own start-up is over (slow under emulation): from then on the tenant's CPU time stands still.
+      let cpu = -1;
+      for (let i = 0; i < 100 && cpu !== usageUsec(g.driver.parent, 'dirty'); i++) {
+        cpu = usageUsec(g.driver.parent, 'dirty');
+        await sleep(500);
+      }
+      const w0 = readIoStat(g.driver.parent, 'dirty', dev).wbytes ?? 0;
+      const t0 = collect(); // a full read (dd ran since the reader opened): its pages are still dirty
+      expect(t0.stats.get('dirty')?.writebackPending).toBe(true);
+      execFileSync('sync'); // the writeback, now: charged to the tenant's cgroup, which runs nothing
+      const w1 = readIoStat(g.driver.parent, 'dirty', dev).wbytes ?? 0;
+      const t1 = collect();
+      expect(usageUsec(g.driver.parent, 'dirty')).toBe(cpu); // none of its tasks ran: only the pending writeback makes t1 a full read
+      const secs = (t1.mono - t0.mono) / 1000;
+      const written = w1 - w0;
+      console.log(`writeback: ${(written / MiB).toFixed(1)} MiB charged to the sleeping tenant between two ticks ${secs.toFixed(2)} s apart`);
+      expect(written).toBeGreaterThanOrEqual(16 * MiB); // the kernel did charge it (v2 cgroup writeback on ext4)
+      const wbps = t1.samples.get('dirty')?.io?.write_bps ?? 0;
+      expect(Math.abs(wbps * secs - written) / written).toBeLessThanOrEqual(0.05);
+      // Written: nothing pending, so the next tick is a quiet one again (no io, nothing read but its CPU time).
+      expect(t1.stats.get('dirty')?.writebackPending).toBeUndefined();
+      const t2 = collect();
+      expect(t2.stats.get('dirty')).toBe(t1.stats.get('dirty'));
+      expect(t2.samples.get('dirty')?.io).toEqual({ read_bps: 0, write_bps: 0, read_iops: 0, write_iops: 0 });
+    } finally {
+      quiet.closeAll();
+      rmSync(dirty, { force: true });
+    }
   });
 
   it('a removed tenant cgroup is no data, not a failed tick', () => {

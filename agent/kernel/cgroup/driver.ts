@@ -17,6 +17,12 @@ export interface CgroupStats {
    */
   throttledUsec?: number;
   memory?: { current: number; anon: number; file: number };
+  /**
+   * The cgroup holds dirty or under-writeback page cache whose write the kernel charges to its io (v2's cgroup
+   * writeback), so its io counters can move while none of its tasks runs. Absent where writeback is not
+   * charged to the cgroup (v1: blkio sees direct IO only).
+   */
+  writebackPending?: boolean;
   /** Cumulative IO summed over devices. */
   io?: { rbytes: number; wbytes: number; rios: number; wios: number };
   /** Tasks (threads) in the cgroup: pids.current. */

@@ -12,8 +12,12 @@ export interface StatsSources {
   cpu?: { kind: 'cpuacct.usage' | 'cpu.stat'; path: string };
   /** Throttled time: `throttled_usec` in the cpu file itself (v2 cpu.stat), or v1's cpu.stat `throttled_time` (ns). */
   throttled?: { kind: 'same-cpu.stat' } | { kind: 'throttled_time'; path: string };
-  /** memory.current (v2) or memory.usage_in_bytes (v1), with memory.stat and its keys, first found wins. */
-  memory?: { current: string; stat: string; anonKeys: string[]; fileKeys: string[] };
+  /**
+   * memory.current (v2) or memory.usage_in_bytes (v1), with memory.stat and its keys, first found wins.
+   * `writebackKeys`: page cache the kernel will still write and charge to the cgroup's io (v2's cgroup
+   * writeback: dirty and under writeback), where that io needs no task of the cgroup to run.
+   */
+  memory?: { current: string; stat: string; anonKeys: string[]; fileKeys: string[]; writebackKeys?: string[] };
   io?: { kind: 'io.stat'; path: string } | { kind: 'blkio'; bytes: string; ios: string };
   pids?: string;
   pressure?: { cpu?: string; memory?: string; io?: string };
@@ -31,7 +35,7 @@ export interface StatFile {
 export class CgroupStatsReader implements StatsReader {
   private readonly cpu?: { cpuacct: boolean; file: StatFile; throttledToo: boolean };
   private readonly throttledTime?: StatFile;
-  private readonly memory?: { current: StatFile; stat: StatFile; anonKeys: string[]; fileKeys: string[] };
+  private readonly memory?: { current: StatFile; stat: StatFile; anonKeys: string[]; fileKeys: string[]; writebackKeys: string[] };
   private readonly io?: { kind: 'io.stat'; file: StatFile } | { kind: 'blkio'; bytes: StatFile; ios: StatFile };
   private readonly pids?: StatFile;
   private readonly pressure: Array<['cpu' | 'memory' | 'io', StatFile]> = [];
@@ -59,6 +63,7 @@ export class CgroupStatsReader implements StatsReader {
           stat: keep(src.memory.stat),
           anonKeys: src.memory.anonKeys.map((k) => `${k} `),
           fileKeys: src.memory.fileKeys.map((k) => `${k} `),
+          writebackKeys: (src.memory.writebackKeys ?? []).map((k) => `${k} `),
         };
       }
       if (src.io) this.io = src.io.kind === 'io.stat' ? { kind: 'io.stat', file: keep(src.io.path) } : { kind: 'blkio', bytes: keep(src.io.bytes), ios: keep(src.io.ios) };
@@ -124,6 +129,12 @@ export class CgroupStatsReader implements StatsReader {
       const stat = current === undefined ? undefined : m.stat.read();
       if (current !== undefined && stat !== undefined) {
         out.memory = { current: parseU64(current, m.current.path), anon: firstKey(stat, m.anonKeys, m.stat.path), file: firstKey(stat, m.fileKeys, m.stat.path) };
+        for (const k of m.writebackKeys) {
+          if ((flatKeyedValue(stat, k, m.stat.path) ?? 0) > 0) {
+            out.writebackPending = true;
+            break;
+          }
+        }
       }
     }
     if (this.io) {

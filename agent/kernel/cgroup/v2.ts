@@ -141,7 +141,7 @@ export class V2Driver extends BaseDriver {
     return {
       cpu: { kind: 'cpu.stat', path: f(V2_FILES.cpuStat) },
       throttled: { kind: 'same-cpu.stat' },
-      memory: { current: f(V2_FILES.memoryCurrent), stat: f(V2_FILES.memoryStat), anonKeys: ['anon'], fileKeys: ['file'] },
+      memory: { current: f(V2_FILES.memoryCurrent), stat: f(V2_FILES.memoryStat), anonKeys: ['anon'], fileKeys: ['file'], writebackKeys: ['file_dirty', 'file_writeback'] },
       io: { kind: 'io.stat', path: f(V2_FILES.ioStat) },
       pids: f(V2_FILES.pidsCurrent),
       pressure: { cpu: f(V2_FILES.cpuPressure), memory: f(V2_FILES.memoryPressure), io: f(V2_FILES.ioPressure) },

@@ -11,7 +11,7 @@ import type { Tenant } from '../../../../agent/tenants.js';
 
 /** One tenant's counters as the kernel would show them, and how often each kind of read ran. */
 function kernel() {
-  const now: Required<Pick<CgroupStats, 'cpuUsageUsec' | 'pids'>> & { memory: NonNullable<CgroupStats['memory']> } = {
+  const now: Required<Pick<CgroupStats, 'cpuUsageUsec' | 'pids'>> & { memory: NonNullable<CgroupStats['memory']>; writebackPending?: true } = {
     cpuUsageUsec: 1000,
     pids: 3,
     memory: { current: 100, anon: 60, file: 40 },
@@ -19,7 +19,7 @@ function kernel() {
   const reads = { full: 0, activity: 0 };
   const options: Array<StatsReadOptions | undefined> = [];
   const reader: StatsReader = {
-    read: (opts) => (reads.full++, options.push(opts), { cpuUsageUsec: now.cpuUsageUsec, pids: now.pids, memory: { ...now.memory } }),
+    read: (opts) => (reads.full++, options.push(opts), { cpuUsageUsec: now.cpuUsageUsec, pids: now.pids, memory: { ...now.memory }, ...(now.writebackPending ? { writebackPending: true } : {}) }),
     readActivity: (opts) => (reads.activity++, { cpuUsageUsec: now.cpuUsageUsec, ...(opts?.pids === false ? {} : { pids: now.pids }) }),
     close: () => {},
   };
@@ -80,6 +80,20 @@ describe('cgroup_stats: quiet tenants', () => {
     placed.add('alice');
     expect(tick(source)).toMatchObject({ pids: 5, memory: { anon: 700, file: 10 } });
     expect(reads.full).toBe(2);
+  });
+
+  it('a tenant whose last read saw page cache waiting for writeback is read in full until it was written (v2 charges that io to it)', () => {
+    const { now, reads, source } = kernel();
+    now.writebackPending = true; // it wrote files, then its processes went to sleep: the kernel writes them back later
+    tick(source);
+    tick(source);
+    tick(source);
+    expect(reads).toEqual({ full: 3, activity: 0 });
+    delete now.writebackPending; // written
+    tick(source);
+    expect(reads).toEqual({ full: 4, activity: 0 });
+    tick(source); // quiet again
+    expect(reads).toEqual({ full: 4, activity: 1 });
   });
 
   it("a changed tenant's full read reuses the activity read's CPU time and tasks, and the tick never reads the freezer", () => {

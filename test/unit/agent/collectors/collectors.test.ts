@@ -74,6 +74,22 @@ describe('collectors', () => {
     expect(at(7000, { a: n(1800 + 2e12) })?.read_bps).toBe(100);
   });
 
+  it('io: a quiet tick repeats the last read (not read again): no io that tick, and the next read is a rate over every tick since', () => {
+    const io = new IoCollector();
+    const at = (mono: number, io_: NonNullable<CgroupStats['io']>) => {
+      const c = ctx(mono, { a: { io: io_ } });
+      io.collect(c);
+      return c.samples.get('a')?.io;
+    };
+    const first = { rbytes: 0, wbytes: 0, rios: 0, wios: 0 };
+    at(0, first);
+    // Four ticks in which cgroup_stats repeated the first read's object: nothing read, nothing of the tenant ran.
+    for (const mono of [5000, 10_000, 15_000, 20_000]) expect(at(mono, first)).toEqual({ read_bps: 0, write_bps: 0, read_iops: 0, write_iops: 0 });
+    // Read again: 25 MB written since the first read (writeback the kernel charged meanwhile) is 1 MB/s over the
+    // 25 s, not 5 MB/s put into the last 5 s.
+    expect(at(25_000, { rbytes: 0, wbytes: 25_000_000, rios: 0, wios: 250 })).toEqual({ read_bps: 0, write_bps: 1_000_000, read_iops: 0, write_iops: 10 });
+  });
+
   it('a tenant that used no CPU and did no io shares one frozen sample of each; the others get their own', () => {
     const cpu = new CpuCollector();
     const io = new IoCollector();

@@ -38,6 +38,7 @@ describe('v2 driver on a fixture tree', () => {
         cpuUsageUsec: 8754312,
         throttledUsec: 9832115, // cpu.stat throttled_usec
         memory: { current: 268435456, anon: 201326592, file: 50331648 },
+        writebackPending: true, // memory.stat file_dirty 4096: the kernel will write it and charge alice's io
         io: { rbytes: 1459200 + 90430464, wbytes: 314773504 + 299008000, rios: 192 + 8950, wios: 353 + 1252 },
         pids: 12,
         pressure: {
@@ -50,6 +51,21 @@ describe('v2 driver on a fixture tree', () => {
       // The same reader sees new values: the files are re-read, not cached.
       writeTree(tree.root, { [alice('cpu.stat')]: 'usage_usec 9000000\nuser_usec 1\nsystem_usec 2\n', [alice('pids.current')]: '13\n' });
       expect(r.read()).toMatchObject({ cpuUsageUsec: 9000000, pids: 13 });
+    } finally {
+      r.close();
+    }
+  });
+
+  it('says whether page cache waits for writeback (dirty or being written), whose io the kernel charges to the tenant', () => {
+    const stat = (dirty: number, writeback: number) => `anon 100\nfile 200\nfile_dirty ${dirty}\nfile_writeback ${writeback}\n`;
+    const r = driver.openStats('alice');
+    try {
+      writeTree(tree.root, { [alice('memory.stat')]: stat(0, 8192) });
+      expect(r.read().writebackPending).toBe(true);
+      writeTree(tree.root, { [alice('memory.stat')]: stat(0, 0) });
+      expect(r.read()).not.toHaveProperty('writebackPending');
+      writeTree(tree.root, { [alice('memory.stat')]: 'anon 100\nfile 200\n' }); // a kernel without the keys: none pending
+      expect(r.read()).not.toHaveProperty('writebackPending');
     } finally {
       r.close();
     }
