@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { ActionAck, HostStats, IncidentEvent, ManualAction, Policy, TenantInfoWire, TopProcess } from '../shared/wire/agent.js';
 import { type BandwidthCollector, networkCollectors, nftExec } from './collectors/bandwidth.js';
-import { CgroupStatsSource } from './collectors/cgroup-stats.js';
+import { CgroupStatsSource, type StatsReads } from './collectors/cgroup-stats.js';
 import { type CollectContext, type Collector, runCollectors } from './collectors/collector.js';
 import { CpuCollector } from './collectors/cpu.js';
 import { HostCollector, hostFacts } from './collectors/host.js';
@@ -285,6 +285,10 @@ export class Agent implements TickAgent {
 
   takeStrays(): Map<string, number> {
     return this.placement.takeStrays();
+  }
+
+  statsReads(): StatsReads {
+    return this.stats.lastReads;
   }
 
   collect(): Collected {

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { VERSION } from '../shared/version.js';
 import type { ActionAck, CollectorStatus, HostStats, IncidentEvent, Policy, Pressure, TenantInfoWire, TenantSample, TopProcess } from '../shared/wire/agent.js';
 import { WIRE_VERSION } from '../shared/wire/agent.js';
+import type { StatsReads } from './collectors/cgroup-stats.js';
 import type { InventorySource } from './collectors/inventory.js';
 import type { CgroupStats } from './kernel/cgroup/driver.js';
 import type { MalwareService } from './malware/service.js';
@@ -143,6 +144,8 @@ export interface TickAgent {
   takeStrays(): Map<string, number>;
   /** CPU ms the placement timer's rounds used since the last call (optional: test doubles need not count). */
   takePlacementCpuMs?(): number;
+  /** How the last collection read the tenants' stats files (optional: test doubles need not count). */
+  statsReads?(): StatsReads;
   collect(): Collected;
   applyManualActions(actions: Policy['actions'], now: number): IncidentEvent[];
   describeManual(events: IncidentEvent[]): Promise<void>;
@@ -244,7 +247,8 @@ export class Ticker {
     // CPU per step, and of the placement rounds on their own timer since the last tick (ms): the agent's own cost.
     const cpu: Record<string, number> = { placement_timer: round3(a.takePlacementCpuMs?.() ?? 0) };
     for (const st of statuses) cpu[st.name] = st.cpu_ms ?? 0;
-    a.log.info({ seq: flow.seq, tenants: list.length, events: flow.events.length, sent: flow.sent, pending, cpu_ms: cpu, ...(failed.length ? { failed_steps: failed } : {}) }, 'tick');
+    const reads = a.statsReads?.();
+    a.log.info({ seq: flow.seq, tenants: list.length, events: flow.events.length, sent: flow.sent, pending, cpu_ms: cpu, ...(reads ? { stats_reads: reads } : {}), ...(failed.length ? { failed_steps: failed } : {}) }, 'tick');
     const result: TickResult = {
       seq: flow.seq,
       tenants: list.length,

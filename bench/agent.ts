@@ -14,6 +14,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { calmResources } from '../agent/collectors/cgroup-stats.js';
 import { createDriver } from '../agent/kernel/cgroup/detect.js';
 import type { CgroupDriver } from '../agent/kernel/cgroup/driver.js';
 import { listPids, uidOf } from '../agent/kernel/procfs.js';
@@ -57,7 +58,11 @@ export interface AgentBenchResult {
    */
   readCpuUsec?: number;
   readFullUsec?: number;
-  readTouched?: number;
+  readLightUsec?: number;
+  /** Full and light reads of an average tick: counted by the agent, or (readCounted false) estimated. */
+  readFull?: number;
+  readLight?: number;
+  readCounted?: boolean;
   readPercent?: number;
   moveHierarchies?: number;
   tenants: number;
@@ -425,11 +430,19 @@ export async function benchAgentRounds(opts: AgentBenchOptions = {}): Promise<Ag
       const ticksSeen = ticks(warnStart);
       // Where the agent's CPU went: each tick line carries the CPU ms of its steps and of the placement timer's rounds.
       const byStep: Record<string, number> = {};
+      // And how its collect step read the tenants (an agent from before the tick line carried it has none).
+      const readKinds = { full: 0, light: 0, quiet: 0, ticks: 0 };
       for (const line of aout.slice(warnStart).split('\n')) {
         if (!line.includes('"msg":"tick"')) continue;
         try {
-          const cpu = (JSON.parse(line) as { cpu_ms?: Record<string, number> }).cpu_ms ?? {};
-          for (const [k, v] of Object.entries(cpu)) byStep[k] = (byStep[k] ?? 0) + v;
+          const tick = JSON.parse(line) as { cpu_ms?: Record<string, number>; stats_reads?: { full: number; light: number; quiet: number } };
+          for (const [k, v] of Object.entries(tick.cpu_ms ?? {})) byStep[k] = (byStep[k] ?? 0) + v;
+          if (tick.stats_reads) {
+            readKinds.full += tick.stats_reads.full;
+            readKinds.light += tick.stats_reads.light;
+            readKinds.quiet += tick.stats_reads.quiet;
+            readKinds.ticks++;
+          }
         } catch {
           /* a partial line */
         }
@@ -466,9 +479,20 @@ export async function benchAgentRounds(opts: AgentBenchOptions = {}): Promise<Ag
       result.moveHierarchies = floor.hierarchies;
       result.movePercent = (floor.usec * churn) / 10_000;
       const reads = readFloor(driver, names);
-      // Births and exits of a 5 s tick, each in a tenant at random: how many tenants one of them touched.
-      const touched = names.length * (1 - Math.exp((-2 * churn * 5) / names.length));
-      Object.assign(result, { readCpuUsec: reads.cpuUsec, readFullUsec: reads.fullUsec, readTouched: touched, readPercent: (names.length * reads.cpuUsec + touched * reads.fullUsec) / 5 / 10_000 });
+      // The full and light reads of an average tick, as the agent's tick lines counted them; for an agent without
+      // the count, the tenants a 5 s tick's births and exits touched (each in a tenant at random), all in full.
+      const counted = readKinds.ticks > 0;
+      const full = counted ? readKinds.full / readKinds.ticks : names.length * (1 - Math.exp((-2 * churn * 5) / names.length));
+      const light = counted ? readKinds.light / readKinds.ticks : 0;
+      Object.assign(result, {
+        readCpuUsec: reads.cpuUsec,
+        readFullUsec: reads.fullUsec,
+        readLightUsec: reads.lightUsec,
+        readFull: full,
+        readLight: light,
+        readCounted: counted,
+        readPercent: (names.length * reads.cpuUsec + full * reads.fullUsec + light * (reads.lightUsec - reads.cpuUsec)) / 5 / 10_000,
+      });
       if (roots.length > 1) printAgent(result);
     }
     return results;
@@ -500,8 +524,10 @@ async function moveFloor(driver: CgroupDriver, tenant: string, n = 250): Promise
 }
 
 /** CPU per tenant of the agent's two kinds of stats read (its own reader, files kept open), three passes each. */
-function readFloor(driver: CgroupDriver, tenants: readonly string[]): { cpuUsec: number; fullUsec: number } {
+function readFloor(driver: CgroupDriver, tenants: readonly string[]): { cpuUsec: number; fullUsec: number; lightUsec: number } {
   const readers = tenants.map((t) => driver.openStats(t));
+  // As the tick: no pressure file read for a resource calm on the whole host (memory and io here, usually).
+  const calm = calmResources(driver.hostPressure());
   try {
     const time = (read: (r: (typeof readers)[number]) => void): number => {
       for (const r of readers) read(r); // warm: the first read of a kept file opens nothing more, but touches cold pages
@@ -512,7 +538,9 @@ function readFloor(driver: CgroupDriver, tenants: readonly string[]): { cpuUsec:
     };
     return {
       cpuUsec: time((r) => (r.readActivity ? r.readActivity({ pids: false }) : r.read())),
-      fullUsec: time((r) => r.read({ frozen: false })),
+      fullUsec: time((r) => r.read({ frozen: false, calm })),
+      // CPU time, then tasks and pressure, as the tick's light read.
+      lightUsec: time((r) => (r.readActivity && r.readLight ? (r.readActivity({ pids: false }), r.readLight({ calm })) : r.read({ frozen: false, calm }))),
     };
   } finally {
     for (const r of readers) r.close();
@@ -537,10 +565,11 @@ export function printAgent(r: AgentBenchResult): void {
     );
   }
   if (r.readPercent !== undefined) {
+    const which = r.readCounted ? `as the agent's tick lines counted them` : `the tenants a birth or an exit touched, all in full (this agent does not count its reads)`;
     console.log(
       `agent: the kernel's part of collect (with parsing, the agent's reader, after the round): ${r.readCpuUsec!.toFixed(1)} us to read a tenant's CPU time, ` +
-        `${r.readFullUsec!.toFixed(1)} us all its stats files; every tenant's CPU time and ${r.readTouched!.toFixed(0)} full reads a 5 s tick ` +
-        `(the tenants a birth or an exit touched) = ${r.readPercent.toFixed(2)}% of one core, part of the agent's figure`,
+        `${r.readFullUsec!.toFixed(1)} us all its stats files, ${r.readLightUsec!.toFixed(1)} us its CPU time, tasks and pressure; every tenant's CPU time, ` +
+        `${r.readFull!.toFixed(0)} full and ${r.readLight!.toFixed(0)} light reads a 5 s tick (${which}) = ${r.readPercent.toFixed(2)}% of one core, part of the agent's figure`,
     );
   }
   const steps = Object.entries(r.stepPercent).sort((a, b) => b[1] - a[1]);

@@ -14,10 +14,21 @@ const NAMED_FAILURES = 5;
 /** A quiet tenant is still read in full at least every this many ticks (30 s at the default 5 s interval). */
 export const QUIET_FULL_EVERY = 6;
 
+/**
+ * A tenant whose tasks ran less than this much CPU time in all since its last full read (a process that exited,
+ * a daemon's timer) has only its CPU time, task count and pressure read, the rest repeated; what so little CPU
+ * can change in memory or io waits for the next full read (QUIET_FULL_EVERY at the latest). Cumulative, so
+ * small runs tick after tick add up to a full read.
+ */
+export const LIGHT_CPU_USEC = 1000;
+
 /** The last full read of a tenant, and how many ticks since it were answered from it. */
 interface LastRead {
+  /** What the tick gives: the full read, or the last light read over it. */
   stats: CgroupStats;
   quietTicks: number;
+  /** The CPU time at the full read. */
+  fullCpuUsec: number | undefined;
 }
 
 export interface StatsFailure {
@@ -25,10 +36,21 @@ export interface StatsFailure {
   error: string;
 }
 
+/** How the last collection read the tenants: in full, light, quiet (the tick's log line carries it). */
+export interface StatsReads {
+  full: number;
+  light: number;
+  quiet: number;
+}
+
 export class CgroupStatsSource implements Collector {
   readonly name = 'cgroup_stats';
   private readers = new Map<string, StatsReader>();
   private last = new Map<string, LastRead>();
+  /** Where the next tenant read for the first time starts in the periodic full read (quietTicks). */
+  private firstPhase = 0;
+  /** The last collect()'s reads by kind. */
+  lastReads: StatsReads = { full: 0, light: 0, quiet: 0 };
 
   constructor(
     private readonly driver: CgroupDriver,
@@ -46,7 +68,8 @@ export class CgroupStatsSource implements Collector {
     } catch {
       // Unreadable host PSI: every tenant's pressure is read, and the pressure collector reports the error.
     }
-    const failed = this.readInto(ctx.tenants, ctx.stats, true, calm);
+    this.lastReads = { full: 0, light: 0, quiet: 0 };
+    const failed = this.readInto(ctx.tenants, ctx.stats, true, calm, this.lastReads);
     if (failed.length > 0) return new Incomplete(describeFailures(failed, ctx.tenants.length));
   }
 
@@ -60,12 +83,14 @@ export class CgroupStatsSource implements Collector {
 
   /**
    * Read every tenant into `out`; returns the tenants whose read failed. `quiet`: a tenant in which nothing ran,
-   * was born, exited or was moved in since its last full read (CPU time unchanged and placement moved nothing
-   * into it: one read instead of about ten), and that held no page cache waiting for writeback at that read,
-   * repeats that read's memory, io, tasks, pressure and frozen state, for at most QUIET_FULL_EVERY ticks. Idle tenants (sleeping processes or none) then cost one read a tick, whatever
-   * their files hold.
+   * was born, exited or was moved in since its last read (CPU time unchanged and placement moved nothing into
+   * it: one read instead of about ten), and that held no page cache waiting for writeback at its last full read,
+   * repeats its last read's memory, io, tasks, pressure and frozen state; one whose tasks ran less than
+   * LIGHT_CPU_USEC since its last full read has its tasks and pressure read too. Either for at most
+   * QUIET_FULL_EVERY ticks in a row. Idle tenants (sleeping processes or none) then cost one read a tick,
+   * whatever their files hold.
    */
-  private readInto(tenants: readonly Tenant[], out: Map<string, CgroupStats>, quiet = false, calm?: ReadonlySet<PsiResource>): StatsFailure[] {
+  private readInto(tenants: readonly Tenant[], out: Map<string, CgroupStats>, quiet = false, calm?: ReadonlySet<PsiResource>, counts?: StatsReads): StatsFailure[] {
     const failed: StatsFailure[] = [];
     const placed = quiet ? this.placedInto() : undefined;
     for (const t of tenants) {
@@ -92,6 +117,17 @@ export class CgroupStatsSource implements Collector {
             if (movedIn) prev.stats = { ...prev.stats, pids: a.pids! };
             prev.quietTicks++;
             out.set(t.name, prev.stats); // the same object: stats are never changed once read (a new count replaces it)
+            if (counts) counts.quiet++;
+            continue;
+          }
+          const ran = a.cpuUsageUsec === undefined || prev.fullCpuUsec === undefined ? undefined : a.cpuUsageUsec - prev.fullCpuUsec;
+          if (r.readLight && ran !== undefined && ran >= 0 && ran < LIGHT_CPU_USEC && a.cpuUsageUsec! >= prev.stats.cpuUsageUsec!) {
+            // Ran a little: CPU time, tasks and pressure afresh; memory, io and throttled time from the full read
+            // (its io object too, which tells the io collector that nothing was read).
+            prev.stats = { ...prev.stats, ...r.readLight(calm && calm.size > 0 ? { calm } : {}) };
+            prev.quietTicks++;
+            out.set(t.name, prev.stats);
+            if (counts) counts.light++;
             continue;
           }
           afterActivity = true; // the full read takes the CPU time and tasks just read
@@ -99,7 +135,14 @@ export class CgroupStatsSource implements Collector {
         // The tick leaves the freezer state out: the agent knows whom it froze (enforcement re-verifies that).
         const st = quiet ? r.read({ afterActivity, frozen: false, ...(calm && calm.size > 0 ? { calm } : {}) }) : r.read();
         out.set(t.name, st);
-        if (quiet) this.last.set(t.name, { stats: st, quietTicks: 0 });
+        if (counts) counts.full++;
+        if (quiet) {
+          // A tenant's first read starts it at a different point of the periodic full read than the tenant before
+          // it, so that tenants read first together (all of them at the agent's start) are not all read in full
+          // again on the same tick, every QUIET_FULL_EVERY ticks: each tick reads about as many as the next.
+          const quietTicks = prev ? 0 : this.firstPhase++ % QUIET_FULL_EVERY;
+          this.last.set(t.name, { stats: st, quietTicks, fullCpuUsec: st.cpuUsageUsec });
+        }
         // Nothing at all: the cgroup is gone (its kept files read ENODEV, then ENOENT). Close the reader so the
         // next tick opens the cgroup afresh once it exists again under the same name.
         if (Object.keys(st).length === 0) this.close(t.name);

@@ -40,6 +40,12 @@ export interface StatsReader {
   read(opts?: StatsReadOptions): CgroupStats;
   /** CPU time and tasks only (two reads; `pids: false`: CPU time alone): unchanged since the last read(), nothing ran in the cgroup. */
   readActivity?(opts?: { pids?: boolean }): Pick<CgroupStats, 'cpuUsageUsec' | 'pids'>;
+  /**
+   * Right after readActivity(): its CPU time, the task count (read unless readActivity read it) and the pressure
+   * (`calm` as in read()), nothing else: what a tenant whose tasks ran only a little may have changed that the
+   * tick judges at once (the collector's light read; memory and io wait for the next full read).
+   */
+  readLight?(opts?: Pick<StatsReadOptions, 'calm'>): Pick<CgroupStats, 'cpuUsageUsec' | 'pids' | 'pressure'>;
   close(): void;
 }
 

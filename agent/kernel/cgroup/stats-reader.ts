@@ -157,23 +157,9 @@ export class CgroupStatsReader implements StatsReader {
       const text = this.pids.read();
       if (text !== undefined) out.pids = parseU64(text, this.pids.path);
     }
-    if (this.pressure.length > 0) {
-      let pressure: Pressure | undefined;
-      // Only for a cgroup that answered: one whose every file is gone must read as nothing at all (the caller
-      // closes its reader then, to open the cgroup afresh once it exists again).
-      const present = Object.keys(out).length > 0;
-      for (const [r, f] of this.pressure) {
-        const last = present && opts.calm?.has(r) ? this.lastPressure?.[r] : undefined;
-        if (last) {
-          (pressure ??= {})[r] = calmPsi(last);
-          continue;
-        }
-        const text = f.read();
-        if (text !== undefined) (pressure ??= {})[r] = parsePsi(text, f.path);
-      }
-      if (pressure) out.pressure = pressure;
-      this.lastPressure = pressure;
-    }
+    // Only for a cgroup that answered: one whose every file is gone must read as nothing at all (the caller
+    // closes its reader then, to open the cgroup afresh once it exists again).
+    this.readPressureInto(out, Object.keys(out).length > 0, opts.calm);
     if (opts.frozen === false) return out;
     for (const f of this.frozen) {
       const text = f.file.read();
@@ -182,6 +168,35 @@ export class CgroupStatsReader implements StatsReader {
       out.frozen = (out.frozen ?? false) || frozen;
     }
     return out;
+  }
+
+  readLight(opts: Pick<StatsReadOptions, 'calm'> = {}): Pick<CgroupStats, 'cpuUsageUsec' | 'pids' | 'pressure'> {
+    const out: Pick<CgroupStats, 'cpuUsageUsec' | 'pids' | 'pressure'> = {};
+    if (this.activity.cpuUsageUsec !== undefined) out.cpuUsageUsec = this.activity.cpuUsageUsec;
+    if (this.activity.pids !== undefined) out.pids = this.activity.pids;
+    else if (this.pids) {
+      const text = this.pids.read();
+      if (text !== undefined) out.pids = parseU64(text, this.pids.path);
+    }
+    this.readPressureInto(out, Object.keys(out).length > 0, opts.calm);
+    return out;
+  }
+
+  /** The pressure files into `out.pressure`; a calm resource's from the last read (`present`: the cgroup answered). */
+  private readPressureInto(out: { pressure?: Pressure }, present: boolean, calm: ReadonlySet<'cpu' | 'memory' | 'io'> | undefined): void {
+    if (this.pressure.length === 0) return;
+    let pressure: Pressure | undefined;
+    for (const [r, f] of this.pressure) {
+      const last = present && calm?.has(r) ? this.lastPressure?.[r] : undefined;
+      if (last) {
+        (pressure ??= {})[r] = calmPsi(last);
+        continue;
+      }
+      const text = f.read();
+      if (text !== undefined) (pressure ??= {})[r] = parsePsi(text, f.path);
+    }
+    if (pressure) out.pressure = pressure;
+    this.lastPressure = pressure;
   }
 
   /** How many files this reader reads per read(). */

@@ -3,7 +3,7 @@
 // most QUIET_FULL_EVERY ticks in a row; CPU time moving reads everything again.
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { calmResources, CgroupStatsSource, QUIET_FULL_EVERY } from '../../../../agent/collectors/cgroup-stats.js';
+import { calmResources, CgroupStatsSource, LIGHT_CPU_USEC, QUIET_FULL_EVERY } from '../../../../agent/collectors/cgroup-stats.js';
 import type { CollectContext } from '../../../../agent/collectors/collector.js';
 import { PressureCollector } from '../../../../agent/collectors/pressure.js';
 import type { CgroupDriver, CgroupStats, StatsReader, StatsReadOptions } from '../../../../agent/kernel/cgroup/driver.js';
@@ -11,16 +11,18 @@ import type { Tenant } from '../../../../agent/tenants.js';
 
 /** One tenant's counters as the kernel would show them, and how often each kind of read ran. */
 function kernel() {
-  const now: Required<Pick<CgroupStats, 'cpuUsageUsec' | 'pids'>> & { memory: NonNullable<CgroupStats['memory']>; writebackPending?: true } = {
+  const now: Required<Pick<CgroupStats, 'cpuUsageUsec' | 'pids'>> & { memory: NonNullable<CgroupStats['memory']>; writebackPending?: true; stall: number } = {
     cpuUsageUsec: 1000,
     pids: 3,
     memory: { current: 100, anon: 60, file: 40 },
+    stall: 0,
   };
-  const reads = { full: 0, activity: 0 };
+  const reads = { full: 0, activity: 0, light: 0 };
   const options: Array<StatsReadOptions | undefined> = [];
   const reader: StatsReader = {
     read: (opts) => (reads.full++, options.push(opts), { cpuUsageUsec: now.cpuUsageUsec, pids: now.pids, memory: { ...now.memory }, ...(now.writebackPending ? { writebackPending: true } : {}) }),
     readActivity: (opts) => (reads.activity++, { cpuUsageUsec: now.cpuUsageUsec, ...(opts?.pids === false ? {} : { pids: now.pids }) }),
+    readLight: () => (reads.light++, { cpuUsageUsec: now.cpuUsageUsec, pids: now.pids, pressure: { cpu: { some: { avg10: now.stall, avg60: 0, avg300: 0, total: 0 } } } }),
     close: () => {},
   };
   const driver = { openStats: () => reader, hostPressure: () => ({}) } as unknown as CgroupDriver;
@@ -41,10 +43,10 @@ describe('cgroup_stats: quiet tenants', () => {
   it('a tenant in which nothing ran costs one read a tick and repeats its last full read, read in full again every few ticks', () => {
     const { now, reads, source } = kernel();
     tick(source);
-    expect(reads).toEqual({ full: 1, activity: 0 });
+    expect(reads).toEqual({ full: 1, activity: 0, light: 0 });
     now.memory.file = 10; // reclaimed page cache: no CPU of its own
     for (let i = 1; i < QUIET_FULL_EVERY; i++) expect(tick(source).memory).toEqual({ current: 100, anon: 60, file: 40 });
-    expect(reads).toEqual({ full: 1, activity: QUIET_FULL_EVERY - 1 });
+    expect(reads).toEqual({ full: 1, activity: QUIET_FULL_EVERY - 1, light: 0 });
     expect(tick(source).memory?.file).toBe(10); // the periodic full read
     expect(reads.full).toBe(2);
   });
@@ -53,7 +55,7 @@ describe('cgroup_stats: quiet tenants', () => {
     const { now, reads, source } = kernel();
     tick(source);
     now.memory.anon = 500;
-    now.cpuUsageUsec += 1;
+    now.cpuUsageUsec += LIGHT_CPU_USEC;
     expect(tick(source).memory?.anon).toBe(500);
     expect(reads.full).toBe(2);
     // A zombie reaped by a parent outside the cgroup: the task count alone moves, seen by the periodic full read.
@@ -69,16 +71,71 @@ describe('cgroup_stats: quiet tenants', () => {
     now.pids = 4; // a sleeping process placed into the tenant: no CPU time of its own
     placed.add('alice');
     expect(tick(source)).toMatchObject({ pids: 4, memory: { file: 40 } });
-    expect(reads).toEqual({ full: 1, activity: 1 });
+    expect(reads).toEqual({ full: 1, activity: 1, light: 0 });
     placed.clear();
     expect(tick(source).pids).toBe(4); // the new count stands on the quiet ticks after it
     expect(reads.full).toBe(1);
     // Moved in and ran (or anything else ran): read in full.
     now.pids = 5;
-    now.cpuUsageUsec += 1;
+    now.cpuUsageUsec += LIGHT_CPU_USEC;
     now.memory.anon = 700;
     placed.add('alice');
     expect(tick(source)).toMatchObject({ pids: 5, memory: { anon: 700, file: 10 } });
+    expect(reads.full).toBe(2);
+  });
+
+  it('a tenant whose tasks ran a little has its CPU time, tasks and pressure read, the rest repeated, until it ran LIGHT_CPU_USEC in all', () => {
+    const { now, reads, source } = kernel();
+    const first = tick(source);
+    // A process exited: a little CPU time, one task less, a stall; its memory went down too, but that waits.
+    now.cpuUsageUsec += 400;
+    now.pids = 2;
+    now.stall = 3.5;
+    now.memory.anon = 20;
+    const light = tick(source);
+    expect(reads).toEqual({ full: 1, activity: 1, light: 1 });
+    expect(light).toMatchObject({ cpuUsageUsec: 1400, pids: 2, memory: { anon: 60 }, pressure: { cpu: { some: { avg10: 3.5 } } } });
+    expect(light.memory).toBe(first.memory); // repeated, not copied: the memory collector shares its sample
+    // Nothing ran since: quiet, the light read repeated (one read).
+    expect(tick(source)).toBe(light);
+    expect(reads).toEqual({ full: 1, activity: 2, light: 1 });
+    // Another small run: 400 + 500 us since the full read, still light.
+    now.cpuUsageUsec += 500;
+    expect(tick(source).cpuUsageUsec).toBe(1900);
+    expect(reads).toEqual({ full: 1, activity: 3, light: 2 });
+    // 1,000 us in all since the full read: read in full.
+    now.cpuUsageUsec += 100;
+    expect(tick(source).memory?.anon).toBe(20);
+    expect(reads).toEqual({ full: 2, activity: 4, light: 2 });
+    // A CPU time that went backwards (the cgroup made anew): a full read, never a light one.
+    now.cpuUsageUsec = 5;
+    tick(source);
+    expect(reads).toEqual({ full: 3, activity: 5, light: 2 });
+  });
+
+  it('tenants first read together are read in full again on different ticks, as many each tick', () => {
+    const { driver } = kernel();
+    const source = new CgroupStatsSource(driver, pino({ level: 'silent' }));
+    const many = Array.from({ length: 4 * QUIET_FULL_EVERY }, (_, i): Tenant => ({ ...alice, name: `t${i}` }));
+    const fullReads: number[] = [];
+    for (let tickNo = 0; tickNo < 3 * QUIET_FULL_EVERY; tickNo++) {
+      source.collect({ mono: 0, tenants: many, stats: new Map(), samples: new Map(), host: { cores: 2, memory_bytes: 1 } as CollectContext['host'] });
+      fullReads.push(source.lastReads.full);
+    }
+    // All at the first tick; then, nothing having run, 4 a tick (each tenant every QUIET_FULL_EVERY ticks).
+    expect(fullReads).toEqual([many.length, ...Array.from({ length: 3 * QUIET_FULL_EVERY - 1 }, () => 4)]);
+  });
+
+  it('light reads count towards the periodic full read', () => {
+    const { now, reads, source } = kernel();
+    tick(source);
+    for (let i = 1; i < QUIET_FULL_EVERY; i++) {
+      now.cpuUsageUsec += 10;
+      tick(source);
+    }
+    expect(reads).toEqual({ full: 1, activity: QUIET_FULL_EVERY - 1, light: QUIET_FULL_EVERY - 1 });
+    now.cpuUsageUsec += 10;
+    tick(source);
     expect(reads.full).toBe(2);
   });
 
@@ -88,18 +145,18 @@ describe('cgroup_stats: quiet tenants', () => {
     tick(source);
     tick(source);
     tick(source);
-    expect(reads).toEqual({ full: 3, activity: 0 });
+    expect(reads).toEqual({ full: 3, activity: 0, light: 0 });
     delete now.writebackPending; // written
     tick(source);
-    expect(reads).toEqual({ full: 4, activity: 0 });
+    expect(reads).toEqual({ full: 4, activity: 0, light: 0 });
     tick(source); // quiet again
-    expect(reads).toEqual({ full: 4, activity: 1 });
+    expect(reads).toEqual({ full: 4, activity: 1, light: 0 });
   });
 
   it("a changed tenant's full read reuses the activity read's CPU time and tasks, and the tick never reads the freezer", () => {
     const { now, options, source } = kernel();
     tick(source);
-    now.cpuUsageUsec += 1;
+    now.cpuUsageUsec += LIGHT_CPU_USEC;
     tick(source);
     expect(options).toEqual([
       { afterActivity: false, frozen: false }, // the first read: no activity read before it
@@ -115,7 +172,7 @@ describe('cgroup_stats: quiet tenants', () => {
     (driver as { hostPressure?: () => unknown }).hostPressure = () => ({ cpu: psi(1), memory: psi(0), io: psi(0) });
     const source = new CgroupStatsSource(driver, pino({ level: 'silent' }));
     tick(source);
-    now.cpuUsageUsec += 1;
+    now.cpuUsageUsec += LIGHT_CPU_USEC;
     tick(source);
     expect(options.map((o) => [...(o?.calm ?? [])])).toEqual([
       ['memory', 'io'],
@@ -125,7 +182,7 @@ describe('cgroup_stats: quiet tenants', () => {
     (driver as { hostPressure?: () => unknown }).hostPressure = () => {
       throw new Error('EACCES');
     };
-    now.cpuUsageUsec += 1;
+    now.cpuUsageUsec += LIGHT_CPU_USEC;
     tick(source);
     expect(options.at(-1)?.calm).toBeUndefined();
   });

@@ -55,6 +55,33 @@ describe('v1 driver on the captured hybrid tree', () => {
     }
   });
 
+  it('a light read after the activity read: its CPU time, the task count and the pressure, nothing else', () => {
+    const r = driver.openStats('alice');
+    try {
+      const full = r.read();
+      expect(full.pressure?.cpu).toBeDefined();
+      expect(r.readActivity!({ pids: false })).toEqual({ cpuUsageUsec: 331616 });
+      writeTree(tree.root, { [at('pids', 'alice', 'pids.current')]: '9\n', [at('unified', 'alice', 'cpu.pressure')]: 'some avg10=7.00 avg60=1.00 avg300=0.50 total=123\n' });
+      const light = r.readLight!({ calm: new Set(['memory', 'io']) });
+      expect(light).toEqual({
+        cpuUsageUsec: 331616,
+        pids: 9,
+        pressure: {
+          cpu: { some: { avg10: 7, avg60: 1, avg300: 0.5, total: 123 } },
+          // calm on the host: not read, the last read's totals with averages of 0
+          memory: { some: { avg10: 0, avg60: 0, avg300: 0, total: full.pressure!.memory!.some.total }, ...(full.pressure!.memory!.full ? { full: { avg10: 0, avg60: 0, avg300: 0, total: full.pressure!.memory!.full.total } } : {}) },
+          io: { some: { avg10: 0, avg60: 0, avg300: 0, total: full.pressure!.io!.some.total }, ...(full.pressure!.io!.full ? { full: { avg10: 0, avg60: 0, avg300: 0, total: full.pressure!.io!.full.total } } : {}) },
+        },
+      });
+      // Tasks already read by the activity read are not read again.
+      expect(r.readActivity!()).toEqual({ cpuUsageUsec: 331616, pids: 9 });
+      writeTree(tree.root, { [at('pids', 'alice', 'pids.current')]: '11\n' });
+      expect(r.readLight!().pids).toBe(9);
+    } finally {
+      r.close();
+    }
+  });
+
   it('reads every statistic: cpuacct in ns, hierarchical memory, blkio summed, PSI and freeze from unified', () => {
     const r = driver.openStats('alice');
     try {
