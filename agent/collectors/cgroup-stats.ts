@@ -22,7 +22,7 @@ export const QUIET_FULL_EVERY = 6;
  */
 export const LIGHT_CPU_USEC = 1000;
 
-/** The last full read of a tenant, and how many ticks since it were answered from it. */
+/** A tenant's last read, and how many ticks since its last full read were answered without one. */
 interface LastRead {
   /** What the tick gives: the full read, or the last light read over it. */
   stats: CgroupStats;

@@ -17,7 +17,7 @@ interface Counters {
   rios: number;
   wios: number;
   at: number;
-  /** The stats' io object these were read from: a quiet tenant's tick repeats it (cgroup_stats) without reading. */
+  /** The stats' io object these were read from: a quiet or light tenant's tick repeats it (cgroup_stats) without reading. */
   src: NonNullable<CgroupStats['io']>;
 }
 
@@ -40,7 +40,8 @@ export class IoCollector implements Collector {
         continue;
       }
       if (io === p.src) {
-        // Not read this tick (a quiet tenant: nothing of it ran, and no writeback of its pages was pending): no io.
+        // Not read this tick (a quiet or light tenant: its tasks ran little or not at all, and no writeback of its
+        // pages was pending): no io.
         // The reading keeps its time, so the next read's rate spans every tick since, instead of putting in one
         // tick whatever the kernel charged meanwhile.
         sampleOf(ctx, tenant).io = NO_IO;
