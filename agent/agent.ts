@@ -259,9 +259,9 @@ export class Agent implements TickAgent {
   }
 
   /** Refresh the tenant set and place every tenant process; throws what went wrong (the tick's place step). */
-  placeTenants(): void {
+  placeTenants(opts: { periodicFull?: boolean } = {}): void {
     this.refreshTenants();
-    const r = this.placement.run((uid) => this.tenants.byUid(uid));
+    const r = this.placement.run((uid) => this.tenants.byUid(uid), opts);
     if (r.moved > 0) this.log.debug(r, 'placement');
   }
 

@@ -140,9 +140,14 @@ export class Placement {
     this.lastFull = -Infinity;
   }
 
-  run(byUid: (uid: number) => Tenant | undefined): PlacementResult {
+  /**
+   * One round. `periodicFull: false`: this round does not start the periodic full pass even when it is due (the
+   * tick's own round: the placement timer's next round does it, so the tick's CPU stays flat); a full pass asked
+   * for by invalidate() (or the first round) still runs.
+   */
+  run(byUid: (uid: number) => Tenant | undefined, opts: { periodicFull?: boolean } = {}): PlacementResult {
     const now = this.now();
-    if (now - this.lastFull >= this.fullEveryMs) {
+    if (now - this.lastFull >= this.fullEveryMs && (opts.periodicFull !== false || this.lastFull === -Infinity)) {
       this.lastFull = now;
       return this.fullPass(byUid);
     }

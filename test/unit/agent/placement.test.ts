@@ -228,6 +228,17 @@ describe('incremental placement', () => {
     expect(where.get(p)).toBe('alice');
   });
 
+  it("a round asked not to start the periodic full pass (the tick's own) leaves it to the next round; a changed tenant set is verified at once", () => {
+    const { placement, advance } = setup({ fullEveryMs: 5_000 });
+    const run = (periodicFull?: boolean) => placement.run(byUid, periodicFull === undefined ? {} : { periodicFull });
+    expect(run(false).full).toBe(true); // the first round verifies everything, whoever runs it
+    advance(6);
+    expect(run(false).full).toBe(false); // due, but not in this round
+    expect(run().full).toBe(true); // the timer's round
+    placement.invalidate();
+    expect(run(false).full).toBe(true);
+  });
+
   it('a changed tenant set makes the next round a full pass', () => {
     const { round, placement } = setup();
     round();
