@@ -131,6 +131,14 @@ export class PgDatabase {
       throw unreachable(err) ?? err;
     }
     let broken = false;
+    // While checked out, the pool's own listener is off the connection: one the server ends meanwhile (shut down,
+    // restarted, pg_terminate_backend) emits 'error', which with no listener would end the process. Its next
+    // statement fails with it, so the transaction fails and the connection is dropped, not reused.
+    const lost = (err: Error): void => {
+      broken = true;
+      this.log?.warn({ err }, 'PostgreSQL connection lost during a transaction');
+    };
+    client.on('error', lost);
     let committed: Promise<unknown> | undefined;
     try {
       const begun = client.query(begin === undefined ? 'BEGIN' : `BEGIN; ${begin}`);
@@ -159,6 +167,7 @@ export class PgDatabase {
       }
       throw unreachable(err) ?? err;
     } finally {
+      client.off('error', lost);
       client.release(broken);
     }
   }

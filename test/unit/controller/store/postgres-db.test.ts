@@ -132,6 +132,26 @@ describeWith(postgresMissing(), 'PostgreSQL store: connection and migrations', (
     }
   });
 
+  it('a transaction whose connection the server ends while it holds it fails, and the process goes on', async () => {
+    const config = postgresConfig(cluster(), await cluster().createDatabase());
+    const db = await PgDatabase.open(config);
+    try {
+      const held = db.tx(async (c) => {
+        const pid = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+        // From another connection, while this one holds the transaction with nothing asked of it (a server shut
+        // down or restarted, an admin's pg_terminate_backend): the server ends it. The connection emits 'error',
+        // which with no listener would end the controller's process.
+        await db.query('SELECT pg_terminate_backend($1)', [pid]);
+        await new Promise((done) => setTimeout(done, 300));
+        await c.query('SELECT 1');
+      });
+      await expect(held).rejects.toThrow();
+      expect(await db.query('SELECT 1 AS one')).toEqual([{ one: 1 }]); // the pool goes on with a new connection
+    } finally {
+      await db.close();
+    }
+  });
+
   it('logs in with the password file; a wrong password is refused, an unreadable file is a config error naming the key', async () => {
     const c = cluster();
     await c.query("CREATE ROLE hw_pw LOGIN PASSWORD 'correct horse'");
