@@ -87,9 +87,9 @@ export class CgroupStatsReader implements StatsReader {
   readActivity(opts: { pids?: boolean } = {}): { cpuUsageUsec?: number; pids?: number } {
     const a: { cpuUsageUsec?: number; throttledUsec?: number; pids?: number } = {};
     this.readCpuInto(a);
-    if (this.pids && opts.pids !== false) {
-      const text = this.pids.read();
-      if (text !== undefined) a.pids = parseU64(text, this.pids.path);
+    if (opts.pids !== false) {
+      const pids = this.readPids();
+      if (pids !== undefined) a.pids = pids;
     }
     this.activity = a;
     const out: { cpuUsageUsec?: number; pids?: number } = {};
@@ -153,9 +153,9 @@ export class CgroupStatsReader implements StatsReader {
     }
     if (reuse && this.activity.pids !== undefined) {
       out.pids = this.activity.pids;
-    } else if (this.pids) {
-      const text = this.pids.read();
-      if (text !== undefined) out.pids = parseU64(text, this.pids.path);
+    } else {
+      const pids = this.readPids();
+      if (pids !== undefined) out.pids = pids;
     }
     // Only for a cgroup that answered: one whose every file is gone must read as nothing at all (the caller
     // closes its reader then, to open the cgroup afresh once it exists again).
@@ -173,13 +173,16 @@ export class CgroupStatsReader implements StatsReader {
   readLight(opts: Pick<StatsReadOptions, 'calm'> = {}): Pick<CgroupStats, 'cpuUsageUsec' | 'pids' | 'pressure'> {
     const out: Pick<CgroupStats, 'cpuUsageUsec' | 'pids' | 'pressure'> = {};
     if (this.activity.cpuUsageUsec !== undefined) out.cpuUsageUsec = this.activity.cpuUsageUsec;
-    if (this.activity.pids !== undefined) out.pids = this.activity.pids;
-    else if (this.pids) {
-      const text = this.pids.read();
-      if (text !== undefined) out.pids = parseU64(text, this.pids.path);
-    }
+    const pids = this.activity.pids ?? this.readPids();
+    if (pids !== undefined) out.pids = pids;
     this.readPressureInto(out, Object.keys(out).length > 0, opts.calm);
     return out;
+  }
+
+  /** The task count (pids.current), or undefined without the file or when it read nothing. */
+  private readPids(): number | undefined {
+    const text = this.pids?.read();
+    return text === undefined ? undefined : parseU64(text, this.pids!.path);
   }
 
   /** The pressure files into `out.pressure`; a calm resource's from the last read (`present`: the cgroup answered). */
