@@ -51,10 +51,10 @@ export interface AgentBenchResult {
   movePercent?: number;
   moveUsec?: number;
   /**
-   * The kernel's part of collect, with the parsing: CPU to read one tenant's CPU time (the quiet tenant's read)
-   * and all its stats files (the full read), as the agent's stats reader does, over every tenant after the round;
-   * and as % of one core at a tick's reads: every tenant's CPU time, and a full read of each tenant the churn
-   * touched in the tick (a birth or an exit, spread at random).
+   * The kernel's part of collect, with the parsing: CPU to read one tenant's CPU time (the quiet tenant's read),
+   * all its stats files (the full read) and its CPU time, tasks and pressure (the light read), as the agent's
+   * stats reader does, over every tenant after the round; and as % of one core at a tick's reads: every tenant's
+   * CPU time, and the full and light reads of an average tick (readFull, readLight).
    */
   readCpuUsec?: number;
   readFullUsec?: number;
@@ -431,7 +431,7 @@ export async function benchAgentRounds(opts: AgentBenchOptions = {}): Promise<Ag
       // Where the agent's CPU went: each tick line carries the CPU ms of its steps and of the placement timer's rounds.
       const byStep: Record<string, number> = {};
       // And how its collect step read the tenants (an agent from before the tick line carried it has none).
-      const readKinds = { full: 0, light: 0, quiet: 0, ticks: 0 };
+      const readKinds = { full: 0, light: 0, ticks: 0 };
       for (const line of aout.slice(warnStart).split('\n')) {
         if (!line.includes('"msg":"tick"')) continue;
         try {
@@ -440,7 +440,6 @@ export async function benchAgentRounds(opts: AgentBenchOptions = {}): Promise<Ag
           if (tick.stats_reads) {
             readKinds.full += tick.stats_reads.full;
             readKinds.light += tick.stats_reads.light;
-            readKinds.quiet += tick.stats_reads.quiet;
             readKinds.ticks++;
           }
         } catch {
